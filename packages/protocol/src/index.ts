@@ -1,0 +1,4 @@
+export * from "./payload.ts";
+export * from "./content.ts";
+export * from "./frames.ts";
+export * from "./message-types.ts";

@@ -1,0 +1,75 @@
+import type { Logger } from "pino";
+
+/**
+ * Security and resource limits, each a named default that `serve` documents in the README.
+ * They bound what one connection can make the server hold in memory or CPU.
+ */
+export interface Limits {
+  /** Largest single WebSocket frame accepted (ws maxPayload). SDK clients send 1 KiB frames. */
+  maxFrameBytes: number;
+  /** Largest reassembled message accepted from a client. */
+  maxMessageBytes: number;
+  /** Longest message type string. */
+  maxTypeLength: number;
+  /** Sustained messages per second per connection (token bucket refill rate). */
+  maxMessagesPerSecond: number;
+  /** Token bucket size: short bursts above the sustained rate. */
+  messageBurst: number;
+  /** Outbound bytes buffered for a connection before it is closed as too slow (1008). */
+  maxBufferedBytes: number;
+  /** Concurrent tool calls (unary + streams) one connection may have in flight. */
+  maxPendingToolCalls: number;
+  /** Connections per room. */
+  maxConnectionsPerRoom: number;
+  /**
+   * Messages accepted before the connection is ready. Authentication completes during the
+   * HTTP upgrade, before the socket exists, so nothing can arrive unauthenticated; frames
+   * that race the room_ready handshake are queued up to this count.
+   */
+  maxQueuedBeforeReady: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxFrameBytes: 16 * 1024 * 1024,
+  maxMessageBytes: 32 * 1024 * 1024,
+  maxTypeLength: 256,
+  maxMessagesPerSecond: 2000,
+  messageBurst: 4000,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  maxPendingToolCalls: 256,
+  maxConnectionsPerRoom: 2000,
+  maxQueuedBeforeReady: 64,
+};
+
+/** Time source, injected so tests and the session state machine never read a global clock. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): { cancel(): void };
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+export interface ServerOptions {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  projectId?: string;
+  /** Project secret; when absent it is loaded from MESHAGENT_SECRET or the data directory. */
+  secret?: string;
+  /** How long a room's session outlives its last participant (default 15 s). */
+  departureTimeoutMs?: number;
+  limits?: Partial<Limits>;
+  logger: Logger;
+  clock?: Clock;
+}
+
+export const DEFAULT_DEPARTURE_TIMEOUT_MS = 15_000;
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_HOST = "0.0.0.0";

@@ -1,0 +1,182 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import { MessageType, CloseCode } from "@roomservice/protocol";
+import type { Clock } from "../config.ts";
+import type { SessionStore } from "../store/sessions.ts";
+import type { Connection } from "./connection.ts";
+import { LogBus } from "./log-bus.ts";
+import { HostedToolkits } from "../toolkits/hosted.ts";
+
+export interface Session {
+  id: string;
+  room: string;
+  startedAt: number;
+  /** Identities that joined during the session, in order of first arrival. */
+  participants: string[];
+}
+
+export type SessionEndReason = "departure_timeout" | "server_shutdown" | "terminated";
+
+/** Lifecycle events fanned out to subscribers (services runtime, Studio, logs). */
+export type RoomEvent =
+  | { type: "session.started"; room: string; sessionId: string; at: number }
+  | { type: "session.ended"; room: string; sessionId: string; at: number; reason: SessionEndReason; participants: string[] }
+  | { type: "participant.joined"; room: string; sessionId: string; participantId: string; identity: string; role: string; service: boolean; at: number }
+  | { type: "participant.left"; room: string; sessionId: string; participantId: string; identity: string; at: number };
+
+export interface RoomDeps {
+  name: string;
+  clock: Clock;
+  log: Logger;
+  sessions: SessionStore;
+  departureTimeoutMs: () => number;
+  emit: (e: RoomEvent) => void;
+  /** Called when the room has neither a session nor connections, so the manager can drop it. */
+  onIdle: (room: Room) => void;
+}
+
+export type AdmitResult = { ok: true } | { ok: false; reason: string };
+
+/**
+ * A room and its (at most one) session. The session starts with the first connection that
+ * keeps the room alive and ends `departureTimeoutMs` after the last such connection left,
+ * unless a hold is taken or someone reconnects meanwhile.
+ */
+export class Room {
+  readonly name: string;
+  readonly connections = new Map<string, Connection>();
+  readonly logs = new LogBus();
+  readonly toolkits: HostedToolkits;
+  session: Session | null = null;
+  private holds = 0;
+  private departure: { cancel(): void } | null = null;
+  private readonly deps: RoomDeps;
+  readonly log: Logger;
+
+  constructor(deps: RoomDeps) {
+    this.deps = deps;
+    this.name = deps.name;
+    this.log = deps.log;
+    this.toolkits = new HostedToolkits(this);
+  }
+
+  private get keepAliveCount(): number {
+    let n = 0;
+    for (const c of this.connections.values()) if (c.keepsRoomAlive) n++;
+    return n;
+  }
+
+  /**
+   * Admits an authenticated connection. Synchronous on purpose: with no await between the
+   * check and the session creation, any number of simultaneous first connections create
+   * exactly one session.
+   */
+  admit(conn: Connection): AdmitResult {
+    const svc = conn.principal.service;
+    if (svc !== undefined && (this.session === null || this.session.id !== svc.sessionId)) {
+      return { ok: false, reason: `service token belongs to session ${svc.sessionId}, which is not this room's current session` };
+    }
+    if (this.session === null) this.startSession();
+    const session = this.session!;
+    this.connections.set(conn.participantId, conn);
+    if (!session.participants.includes(conn.identity)) {
+      session.participants.push(conn.identity);
+      this.deps.sessions.recordParticipants(session.id, session.participants);
+    }
+    if (conn.keepsRoomAlive) this.cancelDeparture();
+    this.deps.emit({
+      type: "participant.joined", room: this.name, sessionId: session.id, participantId: conn.participantId,
+      identity: conn.identity, role: conn.principal.role, service: !conn.keepsRoomAlive, at: this.deps.clock.now(),
+    });
+    return { ok: true };
+  }
+
+  private startSession(): void {
+    const session: Session = { id: randomUUID(), room: this.name, startedAt: this.deps.clock.now(), participants: [] };
+    this.session = session;
+    this.deps.sessions.recordStart(session.id, this.name, session.startedAt);
+    this.log.info({ session: session.id }, "session started");
+    this.deps.emit({ type: "session.started", room: this.name, sessionId: session.id, at: session.startedAt });
+  }
+
+  remove(conn: Connection): void {
+    if (this.connections.get(conn.participantId) !== conn) return;
+    this.connections.delete(conn.participantId);
+    this.toolkits.removeOwner(conn);
+    if (conn.messagingEnabled) this.broadcastMessaging(conn, "participant.disabled", { id: conn.participantId });
+    const session = this.session;
+    if (session !== null) {
+      this.deps.emit({
+        type: "participant.left", room: this.name, sessionId: session.id, participantId: conn.participantId,
+        identity: conn.identity, at: this.deps.clock.now(),
+      });
+    }
+    this.maybeScheduleDeparture();
+    if (this.session === null && this.connections.size === 0) this.deps.onIdle(this);
+  }
+
+  /** Keeps the session open while server-side work runs; call the returned function when done. */
+  hold(reason: string): () => void {
+    this.holds++;
+    this.cancelDeparture();
+    this.log.debug({ reason, holds: this.holds }, "room hold taken");
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      this.log.debug({ reason, holds: this.holds }, "room hold released");
+      this.maybeScheduleDeparture();
+    };
+  }
+
+  get holdCount(): number {
+    return this.holds;
+  }
+
+  private cancelDeparture(): void {
+    this.departure?.cancel();
+    this.departure = null;
+  }
+
+  private maybeScheduleDeparture(): void {
+    if (this.session === null || this.departure !== null) return;
+    if (this.keepAliveCount > 0 || this.holds > 0) return;
+    const ms = this.deps.departureTimeoutMs();
+    this.log.debug({ ms }, "last participant left; departure timer started");
+    this.departure = this.deps.clock.setTimeout(() => {
+      this.departure = null;
+      if (this.keepAliveCount === 0 && this.holds === 0) this.endSession("departure_timeout");
+    }, ms);
+  }
+
+  /** Ends the session now: remaining (service) connections are closed, history recorded. */
+  endSession(reason: SessionEndReason): void {
+    const session = this.session;
+    if (session === null) return;
+    this.cancelDeparture();
+    this.session = null;
+    const at = this.deps.clock.now();
+    this.deps.sessions.recordEnd(session.id, at, reason, session.participants);
+    this.log.info({ session: session.id, reason, participants: session.participants.length }, "session ended");
+    for (const c of [...this.connections.values()]) c.close(CloseCode.normal, `room session ended (${reason})`);
+    this.deps.emit({ type: "session.ended", room: this.name, sessionId: session.id, at, reason, participants: [...session.participants] });
+    if (this.connections.size === 0) this.deps.onIdle(this);
+  }
+
+  /** Sends a `messaging.send` event to every messaging-enabled participant but `from`. */
+  broadcastMessaging(from: Connection, type: string, message: unknown, attachment?: Buffer): number {
+    let n = 0;
+    for (const c of this.connections.values()) {
+      if (c === from || !c.messagingEnabled) continue;
+      c.sendEvent(MessageType.messagingSend, { from_participant_id: from.participantId, type, message }, attachment);
+      n++;
+    }
+    return n;
+  }
+
+  /** Sends an event to every connection but `except`. */
+  broadcastEvent(type: string, header: unknown, except?: Connection): void {
+    for (const c of this.connections.values()) if (c !== except) c.sendEvent(type, header);
+  }
+}

@@ -1,0 +1,55 @@
+import { DatabaseSync } from "node:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+/**
+ * The embedded SQLite store (node:sqlite: no native addon to compile). WAL + synchronous=FULL
+ * so a crash at any moment loses no committed row. Schema changes are numbered migrations
+ * keyed on PRAGMA user_version; later issues append to MIGRATIONS, never edit old entries.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE sessions (
+     id TEXT PRIMARY KEY,
+     room TEXT NOT NULL,
+     started_at INTEGER NOT NULL,
+     ended_at INTEGER,
+     end_reason TEXT,
+     participants TEXT NOT NULL DEFAULT '[]'
+   );
+   CREATE INDEX sessions_room ON sessions(room, started_at);
+   CREATE TABLE room_settings (
+     room TEXT PRIMARY KEY,
+     departure_timeout_ms INTEGER,
+     updated_at INTEGER NOT NULL
+   );`,
+];
+
+export class Store {
+  readonly db: DatabaseSync;
+
+  constructor(file: string) {
+    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+    this.db = new DatabaseSync(file);
+    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const row = this.db.prepare("PRAGMA user_version").get() as { user_version: number };
+    for (let v = row.user_version; v < MIGRATIONS.length; v++) {
+      this.db.exec("BEGIN");
+      try {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.exec(`PRAGMA user_version = ${v + 1}`);
+        this.db.exec("COMMIT");
+      } catch (err) {
+        this.db.exec("ROLLBACK");
+        throw new Error(`store migration ${v + 1} failed: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

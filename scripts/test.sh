@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: `bin/roomservice test` and .ci/run both end up here.
+set -euo pipefail
+ROOMSERVICE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export ROOMSERVICE_ROOT
+source "$ROOMSERVICE_ROOT/scripts/ensure-node.sh"
+source "$ROOMSERVICE_ROOT/scripts/ensure-deps.sh"
+cd "$ROOMSERVICE_ROOT"
+echo "== typecheck"
+npx tsc -p tsconfig.json
+echo "== tests"
+shopt -s nullglob globstar
+files=(packages/*/test/**/*.test.ts)
+exec node --test --test-concurrency="${ROOMSERVICE_TEST_CONCURRENCY:-2}" --test-timeout=300000 "${files[@]}"
