@@ -101,6 +101,8 @@ export class Connection {
   /** Unary calls this connection has in flight (for the pending-call limit). */
   pendingCalls = 0;
   messagingEnabled = false;
+  /** http(s)://host:port the client reached us on, for URLs handed back (download_url). */
+  httpBaseUrl = "";
   closed = false;
   private nextId = 0;
   private readonly ws: WebSocket;

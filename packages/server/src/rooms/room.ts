@@ -6,6 +6,7 @@ import type { SessionStore } from "../store/sessions.ts";
 import type { Connection } from "./connection.ts";
 import { LogBus } from "./log-bus.ts";
 import { HostedToolkits } from "../toolkits/hosted.ts";
+import type { RoomStorage } from "../storage/room-storage.ts";
 
 export interface Session {
   id: string;
@@ -29,6 +30,7 @@ export interface RoomDeps {
   clock: Clock;
   log: Logger;
   sessions: SessionStore;
+  storage: RoomStorage;
   departureTimeoutMs: () => number;
   emit: (e: RoomEvent) => void;
   /** Called when the room has neither a session nor connections, so the manager can drop it. */
@@ -47,6 +49,7 @@ export class Room {
   readonly connections = new Map<string, Connection>();
   readonly logs = new LogBus();
   readonly toolkits: HostedToolkits;
+  readonly storage: RoomStorage;
   session: Session | null = null;
   private holds = 0;
   private departure: { cancel(): void } | null = null;
@@ -58,6 +61,7 @@ export class Room {
     this.name = deps.name;
     this.log = deps.log;
     this.toolkits = new HostedToolkits(this);
+    this.storage = deps.storage;
   }
 
   private get keepAliveCount(): number {

@@ -1,0 +1,43 @@
+import type { Command } from "commander";
+import { resolve } from "node:path";
+import { startRoomServer, DEFAULT_PORT, DEFAULT_HOST } from "@roomservice/server";
+import { createLogger } from "../logger.ts";
+import { parseIntOption, CliError } from "../options.ts";
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("start the room server (WebSocket Room API, REST and Studio) on embedded defaults")
+    .option("--port <n>", `port to listen on (env ROOMSERVICE_PORT, default ${DEFAULT_PORT})`)
+    .option("--host <h>", `address to bind (env ROOMSERVICE_HOST, default ${DEFAULT_HOST})`)
+    .option("--data <dir>", "data directory (env ROOMSERVICE_DATA, default ./.roomservice)")
+    .option("--departure-timeout <seconds>", "seconds a session outlives its last participant (default 15)")
+    .action(async (o: { port?: string; host?: string; data?: string; departureTimeout?: string }) => {
+      const port = parseIntOption("--port", o.port ?? process.env.ROOMSERVICE_PORT ?? String(DEFAULT_PORT), 0, 65535);
+      const host = o.host ?? process.env.ROOMSERVICE_HOST ?? DEFAULT_HOST;
+      const dataDir = resolve(o.data ?? process.env.ROOMSERVICE_DATA ?? ".roomservice");
+      const departure = o.departureTimeout === undefined ? undefined : parseIntOption("--departure-timeout", o.departureTimeout, 0, 86400) * 1000;
+      const logger = createLogger();
+      const server = await startRoomServer({
+        dataDir, port, host, logger,
+        projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
+        ...(departure === undefined ? {} : { departureTimeoutMs: departure }),
+      }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "EADDRINUSE") throw new CliError(`port ${port} is already in use; pick another with --port or ROOMSERVICE_PORT`);
+        throw err;
+      });
+      process.stdout.write(`roomservice listening on ${server.url} (data: ${dataDir})\n`);
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, "shutting down");
+        server.close().then(() => process.exit(0), (err) => {
+          logger.error({ err }, "shutdown failed");
+          process.exit(1);
+        });
+      };
+      process.on("SIGINT", () => stop("SIGINT"));
+      process.on("SIGTERM", () => stop("SIGTERM"));
+    });
+}

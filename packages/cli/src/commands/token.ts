@@ -1,0 +1,32 @@
+import type { Command } from "commander";
+import { resolve } from "node:path";
+import { mintParticipantToken, loadProjectSecret, parseDuration, ROLES, type Role } from "@roomservice/server";
+import { CliError } from "../options.ts";
+
+export function registerToken(program: Command): void {
+  program
+    .command("token")
+    .description("print a participant JWT (the SDK's ParticipantToken format) signed with the project secret")
+    .requiredOption("--room <room>", "room the token is valid for")
+    .requiredOption("--identity <name>", "participant name")
+    .option("--role <role>", `one of ${ROLES.join(", ")}`, "user")
+    .option("--ttl <duration>", "lifetime, e.g. 90s, 15m, 1h, 7d", "1h")
+    .option("--data <dir>", "data directory holding the generated project secret (env ROOMSERVICE_DATA, default ./.roomservice)")
+    .action(async (o: { room: string; identity: string; role: string; ttl: string; data?: string }) => {
+      if (!(ROLES as readonly string[]).includes(o.role)) throw new CliError(`--role: expected one of ${ROLES.join(", ")}, got ${JSON.stringify(o.role)}`);
+      let ttl: number;
+      try {
+        ttl = parseDuration(o.ttl);
+      } catch (err) {
+        throw new CliError(`--ttl: ${(err as Error).message}`);
+      }
+      if (ttl <= 0) throw new CliError("--ttl: must be greater than zero");
+      if (o.identity.trim().length === 0) throw new CliError("--identity: must not be empty");
+      const secret = loadProjectSecret(resolve(o.data ?? process.env.ROOMSERVICE_DATA ?? ".roomservice"));
+      const jwt = await mintParticipantToken(secret, {
+        identity: o.identity, room: o.room, role: o.role as Role, ttlSeconds: Math.ceil(ttl),
+        projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
+      });
+      process.stdout.write(jwt + "\n");
+    });
+}

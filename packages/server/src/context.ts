@@ -1,0 +1,18 @@
+import type { Logger } from "pino";
+import type { Clock, Limits } from "./config.ts";
+import type { SessionStore, RoomSettingsStore } from "./store/sessions.ts";
+import type { Store } from "./store/db.ts";
+
+/** Everything a request handler may need, passed explicitly instead of module globals. */
+export interface ServerContext {
+  projectId: string;
+  secret: string;
+  dataDir: string;
+  clock: Clock;
+  limits: Limits;
+  logger: Logger;
+  store: Store;
+  sessions: SessionStore;
+  roomSettings: RoomSettingsStore;
+  departureTimeoutMs: number;
+}

@@ -1,0 +1,72 @@
+import { EventEmitter } from "node:events";
+import { join } from "node:path";
+import { readdir } from "node:fs/promises";
+import type { ServerContext } from "../context.ts";
+import { RoomStorage } from "../storage/room-storage.ts";
+import { Room, type RoomEvent, type SessionEndReason } from "./room.ts";
+
+export const ROOM_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function roomNameError(name: string): string | null {
+  if (ROOM_NAME_PATTERN.test(name) && !name.includes("..")) return null;
+  return `invalid room name ${JSON.stringify(name.slice(0, 140))}: use 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit`;
+}
+
+/** Holds live rooms; a room object exists while it has a session or connections. */
+export class RoomManager {
+  readonly events = new EventEmitter<{ event: [RoomEvent] }>();
+  private readonly rooms = new Map<string, Room>();
+  private readonly ctx: ServerContext;
+
+  constructor(ctx: ServerContext) {
+    this.ctx = ctx;
+    this.events.setMaxListeners(0);
+  }
+
+  roomDir(name: string): string {
+    return join(this.ctx.dataDir, "rooms", name);
+  }
+
+  get(name: string): Room | undefined {
+    return this.rooms.get(name);
+  }
+
+  getOrCreate(name: string): Room {
+    let room = this.rooms.get(name);
+    if (room !== undefined) return room;
+    room = new Room({
+      name,
+      clock: this.ctx.clock,
+      log: this.ctx.logger.child({ room: name }),
+      sessions: this.ctx.sessions,
+      storage: new RoomStorage(this.roomDir(name)),
+      departureTimeoutMs: () => this.ctx.roomSettings.departureTimeoutMs(name) ?? this.ctx.departureTimeoutMs,
+      emit: (e) => {
+        const log = this.ctx.logger.child({ room: e.room, session: e.sessionId });
+        if (e.type === "session.ended") log.info({ reason: e.reason }, e.type);
+        else log.debug({ event: e }, e.type);
+        this.events.emit("event", e);
+      },
+      onIdle: (r) => {
+        if (this.rooms.get(r.name) === r) this.rooms.delete(r.name);
+      },
+    });
+    this.rooms.set(name, room);
+    return room;
+  }
+
+  list(): Room[] {
+    return [...this.rooms.values()];
+  }
+
+  endAll(reason: SessionEndReason): void {
+    for (const r of [...this.rooms.values()]) r.endSession(reason);
+  }
+
+  /** Start-up recovery: discard uploads that a crash left half-written. */
+  async discardIncompleteUploads(): Promise<void> {
+    const roomsDir = join(this.ctx.dataDir, "rooms");
+    const names = await readdir(roomsDir).catch(() => [] as string[]);
+    await Promise.all(names.map((n) => new RoomStorage(this.roomDir(n)).discardIncompleteUploads()));
+  }
+}

@@ -1,0 +1,86 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { loadProjectSecret } from "./auth/secret.ts";
+import { DEFAULT_DEPARTURE_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_LIMITS, systemClock, type ServerOptions } from "./config.ts";
+import type { ServerContext } from "./context.ts";
+import { RoomSocketServer } from "./http/upgrade.ts";
+import { registerStorageRoutes } from "./http/storage-routes.ts";
+import { Dispatcher } from "./rooms/dispatch.ts";
+import { RoomManager } from "./rooms/room-manager.ts";
+import { Store } from "./store/db.ts";
+import { RoomSettingsStore, SessionStore } from "./store/sessions.ts";
+import { developerToolkit } from "./toolkits/developer.ts";
+import { messagingToolkit } from "./toolkits/messaging.ts";
+import { storageToolkit } from "./toolkits/storage.ts";
+
+export interface RoomServer {
+  /** http://host:port */
+  url: string;
+  port: number;
+  ctx: ServerContext;
+  rooms: RoomManager;
+  dispatcher: Dispatcher;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds and starts the room server: store, rooms, toolkits, HTTP and WebSocket. Everything
+ * it needs comes in through `opts`; nothing is global, so tests run many servers at once.
+ */
+export async function startRoomServer(opts: ServerOptions): Promise<RoomServer> {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger;
+  const store = new Store(join(opts.dataDir, "roomservice.db"));
+  const ctx: ServerContext = {
+    projectId: opts.projectId ?? "default",
+    secret: opts.secret ?? loadProjectSecret(opts.dataDir),
+    dataDir: opts.dataDir,
+    clock,
+    limits: { ...DEFAULT_LIMITS, ...opts.limits },
+    logger,
+    store,
+    sessions: new SessionStore(store),
+    roomSettings: new RoomSettingsStore(store),
+    departureTimeoutMs: opts.departureTimeoutMs ?? DEFAULT_DEPARTURE_TIMEOUT_MS,
+  };
+  const closedDangling = ctx.sessions.closeDangling(clock.now());
+  if (closedDangling > 0) logger.warn({ sessions: closedDangling }, "closed sessions left open by an earlier run");
+
+  const rooms = new RoomManager(ctx);
+  await rooms.discardIncompleteUploads();
+  const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit]);
+
+  const app = Fastify({ loggerInstance: logger.child({ component: "http" }, { level: "warn" }) as unknown as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
+  app.get("/healthz", async () => ({ ok: true, rooms: rooms.list().length }));
+  registerStorageRoutes(app, ctx, rooms);
+
+  const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
+  app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
+
+  await app.listen({ port: opts.port ?? 0, host: opts.host ?? DEFAULT_HOST });
+  const addr = app.server.address() as AddressInfo;
+  const host = opts.host === undefined || opts.host === "0.0.0.0" || opts.host === "::" ? "127.0.0.1" : opts.host;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}`;
+  logger.info({ url, dataDir: opts.dataDir, projectId: ctx.projectId }, "roomservice listening");
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    port: addr.port,
+    ctx,
+    rooms,
+    dispatcher,
+    app,
+    close() {
+      closing ??= (async () => {
+        rooms.endAll("server_shutdown");
+        sockets.close();
+        await app.close();
+        store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,41 @@
+import { ToolError } from "../toolkits/types.ts";
+
+/**
+ * Storage paths are room-relative POSIX paths ("docs/a.txt"). Absolute paths and `..`
+ * segments are refused outright rather than normalized away, so a caller never writes
+ * somewhere other than where it thinks.
+ */
+export function normalizeStoragePath(input: unknown, opts: { allowRoot: boolean; field?: string }): string {
+  const field = opts.field ?? "path";
+  if (typeof input !== "string") throw new ToolError(`storage: "${field}" must be a string`, 400);
+  if (opts.allowRoot && (input === "" || input === "/" || input === ".")) return "";
+  if (input.includes("\0")) throw new ToolError(`storage: "${field}" contains a NUL byte`, 400);
+  if (input.startsWith("/") || /^[A-Za-z]:[\\/]/.test(input)) {
+    throw new ToolError(`storage: absolute path ${JSON.stringify(input)} is not allowed; use a path relative to the room's storage root, e.g. "docs/a.txt"`, 400);
+  }
+  if (input.includes("\\")) throw new ToolError(`storage: "${field}" must use "/" as separator, got ${JSON.stringify(input)}`, 400);
+  const segments = input.split("/").filter((s) => s !== "" && s !== ".");
+  if (segments.some((s) => s === "..")) {
+    throw new ToolError(`storage: ".." is not allowed in storage paths (got ${JSON.stringify(input)})`, 400);
+  }
+  if (segments.length === 0) {
+    if (opts.allowRoot) return "";
+    throw new ToolError(`storage: "${field}" must name a file, got ${JSON.stringify(input)}`, 400);
+  }
+  return segments.join("/");
+}
+
+const MIME: Record<string, string> = {
+  ".bin": "application/octet-stream", ".css": "text/css", ".csv": "text/csv", ".gif": "image/gif",
+  ".gz": "application/gzip", ".htm": "text/html", ".html": "text/html", ".jpeg": "image/jpeg",
+  ".jpg": "image/jpeg", ".js": "text/javascript", ".json": "application/json", ".md": "text/markdown",
+  ".mp3": "audio/mpeg", ".mp4": "video/mp4", ".pdf": "application/pdf", ".png": "image/png",
+  ".svg": "image/svg+xml", ".tar": "application/x-tar", ".txt": "text/plain", ".ts": "text/typescript",
+  ".wasm": "application/wasm", ".webp": "image/webp", ".xml": "application/xml", ".yaml": "application/yaml",
+  ".yml": "application/yaml", ".zip": "application/zip",
+};
+
+export function mimeTypeFor(name: string): string {
+  const dot = name.lastIndexOf(".");
+  return dot < 0 ? "application/octet-stream" : (MIME[name.slice(dot).toLowerCase()] ?? "application/octet-stream");
+}

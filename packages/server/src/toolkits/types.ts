@@ -1,0 +1,72 @@
+import type { Logger } from "pino";
+import type { Content } from "@roomservice/protocol";
+import type { Connection, StreamCall } from "../rooms/connection.ts";
+import type { Room } from "../rooms/room.ts";
+import type { ServerContext } from "../context.ts";
+
+export interface ToolContext {
+  room: Room;
+  conn: Connection;
+  log: Logger;
+  server: ServerContext;
+}
+
+export interface UnaryTool {
+  kind: "unary";
+  run(ctx: ToolContext, input: Content): Promise<Content> | Content;
+}
+
+export interface StreamTool {
+  kind: "stream";
+  run(ctx: ToolContext, call: StreamCall): Promise<void>;
+}
+
+/** A toolkit served by the room server itself (messaging, storage, developer, services). */
+export interface BuiltinToolkit {
+  name: string;
+  title: string;
+  description: string;
+  /** The api-grant surface a caller needs at all (finer checks happen inside tools). */
+  grant: string;
+  tools: Record<string, UnaryTool | StreamTool>;
+}
+
+/** An error meant for the caller: becomes an `error` content response. */
+export class ToolError extends Error {
+  override name = "ToolError";
+  readonly code: number | undefined;
+  constructor(message: string, code?: number) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** JSON object input of a unary tool, or a ToolError naming the tool. */
+export function jsonInput(input: Content, tool: string): Record<string, unknown> {
+  if (input.type === "empty") return {};
+  if (input.type !== "json" || typeof input.json !== "object" || input.json === null || Array.isArray(input.json)) {
+    throw new ToolError(`${tool} expects a JSON object as input, got ${input.type} content`, 400);
+  }
+  return input.json as Record<string, unknown>;
+}
+
+export function stringField(obj: Record<string, unknown>, field: string, tool: string): string {
+  const v = obj[field];
+  if (typeof v !== "string") throw new ToolError(`${tool}: field "${field}" must be a string, got ${describe(v)}`, 400);
+  return v;
+}
+
+export function optionalBool(obj: Record<string, unknown>, field: string, tool: string): boolean | undefined {
+  const v = obj[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "boolean") throw new ToolError(`${tool}: field "${field}" must be a boolean, got ${describe(v)}`, 400);
+  return v;
+}
+
+export function describe(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "string") return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + "…" : v)}`;
+  return `${typeof v} ${typeof v === "object" ? "" : JSON.stringify(v)}`.trim();
+}

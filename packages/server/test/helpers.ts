@@ -1,0 +1,99 @@
+import { createRequire } from "node:module";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { startRoomServer, mintParticipantToken, type RoomServer, type Role, type ServerOptions } from "../src/index.ts";
+
+// The SDK's ESM entry is CommonJS marked as ESM; load it through require (DESIGN.md §2).
+const require = createRequire(import.meta.url);
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const sdk: any = require("@meshagent/meshagent");
+
+export interface TestServer {
+  server: RoomServer;
+  url: string;
+  wsUrl: string;
+  secret: string;
+  dataDir: string;
+  token(room: string, identity: string, o?: { role?: Role; api?: Record<string, unknown>; ttlSeconds?: number }): Promise<string>;
+  client(room: string, identity: string, o?: { role?: Role; api?: Record<string, unknown> }): Promise<any>;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(o: Partial<ServerOptions> = {}): Promise<TestServer> {
+  const dataDir = o.dataDir ?? (await mkdtemp(join(tmpdir(), "rs-test-")));
+  const secret = o.secret ?? "test-secret-" + Math.random().toString(36).slice(2);
+  const logger = pino({ level: process.env.ROOMSERVICE_TEST_LOG ?? "silent" });
+  const server = await startRoomServer({ host: "127.0.0.1", port: 0, logger, ...o, dataDir, secret });
+  const wsUrl = server.url.replace(/^http/, "ws");
+  const clients: any[] = [];
+  const t: TestServer = {
+    server,
+    url: server.url,
+    wsUrl,
+    secret,
+    dataDir,
+    token: (room, identity, to = {}) =>
+      mintParticipantToken(secret, {
+        room, identity, role: to.role ?? "user", ttlSeconds: to.ttlSeconds ?? 3600,
+        ...(to.api === undefined ? {} : { api: to.api as never }),
+      }),
+    async client(room, identity, co = {}) {
+      const jwt = await t.token(room, identity, co);
+      const client = new sdk.RoomClient({
+        protocolFactory: sdk.WebSocketClientProtocol.createFactory({ url: `${wsUrl}/rooms/${room}`, token: jwt }),
+        reconnectTimeout: 0,
+      });
+      await client.start();
+      clients.push(client);
+      return client;
+    },
+    async close() {
+      for (const c of clients) {
+        try {
+          c.dispose();
+        } catch {
+          // already closed
+        }
+      }
+      await server.close();
+      if (o.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return t;
+}
+
+/** Resolves with the first event for which `pred` holds, or rejects after `ms`. */
+export function waitFor<T>(subscribe: (fn: (v: T) => void) => () => void, pred: (v: T) => boolean, ms = 5000, what = "event"): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+    }, ms);
+    const off = subscribe((v) => {
+      if (pred(v)) {
+        clearTimeout(timer);
+        off();
+        resolve(v);
+      }
+    });
+  });
+}
+
+/** Polls `check` until it returns true. */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 5000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/** Collects `message` events of a client's messaging. */
+export function collectMessages(client: any): { messages: any[] } {
+  const box = { messages: [] as any[] };
+  client.messaging.on("message", (e: any) => box.messages.push(e.message));
+  return box;
+}
