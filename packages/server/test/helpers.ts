@@ -51,6 +51,7 @@ export async function startTestServer(o: Partial<ServerOptions> = {}): Promise<T
     },
     async close() {
       for (const c of clients) {
+        await settle(c);
         try {
           c.dispose();
         } catch {
@@ -62,6 +63,16 @@ export async function startTestServer(o: Partial<ServerOptions> = {}): Promise<T
     },
   };
   return t;
+}
+
+/**
+ * SDK 0.39.9 quirk: dispose() rejects requests that are queued but not yet written, before
+ * anything awaits them, which surfaces as an unhandled rejection. Let in-flight requests
+ * (e.g. the final chunk of a finished stream) settle first.
+ */
+export async function settle(client: any, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (client._pendingRequests?.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
 /** Resolves with the first event for which `pred` holds, or rejects after `ms`. */
