@@ -5,6 +5,7 @@ ROOMSERVICE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ROOMSERVICE_ROOT
 source "$ROOMSERVICE_ROOT/scripts/ensure-node.sh"
 source "$ROOMSERVICE_ROOT/scripts/ensure-deps.sh"
+source "$ROOMSERVICE_ROOT/scripts/ensure-system.sh"
 cd "$ROOMSERVICE_ROOT"
 echo "== typecheck"
 npx tsc -p tsconfig.json

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Source this: makes sure the system tools the tests use are present and running —
+# Docker Engine (Debian's docker.io, dockerd started in the background), bubblewrap and
+# iproute2 for the sandbox runtime.
+# Installs only when running as root with apt-get; otherwise it says what is missing.
+set -euo pipefail
+_rs_missing=()
+command -v dockerd >/dev/null || _rs_missing+=(docker.io)
+command -v bwrap >/dev/null || _rs_missing+=(bubblewrap)
+command -v ip >/dev/null || _rs_missing+=(iproute2)
+command -v nsenter >/dev/null || _rs_missing+=(util-linux)
+if [ ${#_rs_missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "roomservice: installing ${_rs_missing[*]} (apt-get)..." >&2
+    apt-get update -qq >&2 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${_rs_missing[@]}" >&2
+  else
+    echo "roomservice: missing ${_rs_missing[*]}; install them (e.g. sudo apt-get install ${_rs_missing[*]})" >&2
+  fi
+fi
+if command -v docker >/dev/null && ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v dockerd >/dev/null; then
+    echo "roomservice: starting dockerd..." >&2
+    mkdir -p /var/log
+    (setsid dockerd >/var/log/roomservice-dockerd.log 2>&1 &)
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+    docker info >/dev/null 2>&1 || { echo "roomservice: dockerd did not start; see /var/log/roomservice-dockerd.log" >&2; tail -20 /var/log/roomservice-dockerd.log >&2 || true; }
+  fi
+fi
