@@ -1,6 +1,8 @@
 import { Command, CommanderError } from "commander";
 import { registerServe } from "./commands/serve.ts";
 import { registerToken } from "./commands/token.ts";
+import { registerService } from "./commands/service.ts";
+import { registerSecret } from "./commands/secret.ts";
 import { CliError } from "./options.ts";
 
 /** One file per command group under commands/; each registers itself on the program. */
@@ -12,6 +14,8 @@ program
   .exitOverride();
 registerServe(program);
 registerToken(program);
+registerService(program);
+registerSecret(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -5,3 +5,10 @@ export { mintParticipantToken, verifyParticipantToken, defaultApiScope, parseDur
 export type { Principal, Role } from "./auth/tokens.ts";
 export { loadProjectSecret } from "./auth/secret.ts";
 export type { RoomEvent, Session } from "./rooms/room.ts";
+export { Store } from "./store/db.ts";
+export { ServiceStore } from "./services/service-store.ts";
+export { SecretStore } from "./services/secret-store.ts";
+export { ApiKeyStore } from "./services/api-keys.ts";
+export { roomNameError } from "./rooms/room-manager.ts";
+export type { RuntimeLike, RoomSandboxLike, ServiceHandleLike } from "./services/launcher.ts";
+export type { LaunchSpec, ServiceStateJson, LogLine } from "./services/runtime-port.ts";

@@ -13,6 +13,13 @@ import { RoomSettingsStore, SessionStore } from "./store/sessions.ts";
 import { developerToolkit } from "./toolkits/developer.ts";
 import { messagingToolkit } from "./toolkits/messaging.ts";
 import { storageToolkit } from "./toolkits/storage.ts";
+import { servicesToolkit } from "./toolkits/services.ts";
+import { registerRestRoutes } from "./http/rest.ts";
+import { registerLogStream } from "./http/log-stream.ts";
+import { ServiceStore } from "./services/service-store.ts";
+import { SecretStore } from "./services/secret-store.ts";
+import { ApiKeyStore } from "./services/api-keys.ts";
+import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -22,6 +29,10 @@ export interface RoomServer {
   rooms: RoomManager;
   dispatcher: Dispatcher;
   app: FastifyInstance;
+  services: ServiceStore;
+  secrets: SecretStore;
+  apiKeys: ApiKeyStore;
+  launcher: ServiceLauncher;
   close(): Promise<void>;
 }
 
@@ -29,7 +40,7 @@ export interface RoomServer {
  * Builds and starts the room server: store, rooms, toolkits, HTTP and WebSocket. Everything
  * it needs comes in through `opts`; nothing is global, so tests run many servers at once.
  */
-export async function startRoomServer(opts: ServerOptions): Promise<RoomServer> {
+export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeLike | null }): Promise<RoomServer> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger;
   const store = new Store(join(opts.dataDir, "roomservice.db"));
@@ -50,11 +61,22 @@ export async function startRoomServer(opts: ServerOptions): Promise<RoomServer> 
 
   const rooms = new RoomManager(ctx);
   await rooms.discardIncompleteUploads();
-  const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit]);
+  const services = new ServiceStore(store);
+  const secrets = new SecretStore(store, ctx.secret);
+  const apiKeys = new ApiKeyStore(store);
 
   const app = Fastify({ loggerInstance: logger.child({ component: "http" }, { level: "warn" }) as unknown as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
   app.get("/healthz", async () => ({ ok: true, rooms: rooms.list().length }));
   registerStorageRoutes(app, ctx, rooms);
+  registerRestRoutes(app, { ctx, services, secrets, apiKeys });
+  const launcher = new ServiceLauncher({
+    ctx, rooms, services, secrets, runtime: opts.runtime ?? null,
+    // Sockets accepted inside a room's network namespace (127.0.0.1:8078) are served by the
+    // same HTTP server, so services reach the ordinary Room API with no proxy in between.
+    feedSocket: (sock) => app.server.emit("connection", sock),
+  });
+  registerLogStream(app, ctx, apiKeys, launcher);
+  const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher)]);
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
   app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
@@ -73,9 +95,14 @@ export async function startRoomServer(opts: ServerOptions): Promise<RoomServer> 
     rooms,
     dispatcher,
     app,
+    services,
+    secrets,
+    apiKeys,
+    launcher,
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
+        await launcher.stopAll();
         sockets.close();
         await app.close();
         store.close();

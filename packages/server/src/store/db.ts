@@ -22,6 +22,42 @@ const MIGRATIONS: string[] = [
      departure_timeout_ms INTEGER,
      updated_at INTEGER NOT NULL
    );`,
+  `CREATE TABLE services (
+     id TEXT PRIMARY KEY,
+     project TEXT NOT NULL,
+     room TEXT,
+     name TEXT NOT NULL,
+     spec TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE UNIQUE INDEX services_name ON services(project, ifnull(room, ''), name);
+   CREATE TABLE service_versions (
+     service_id TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     spec TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (service_id, version)
+   );
+   CREATE TABLE secrets (
+     id TEXT PRIMARY KEY,
+     project TEXT NOT NULL,
+     room TEXT,
+     name TEXT NOT NULL,
+     type TEXT NOT NULL,
+     ciphertext BLOB NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE UNIQUE INDEX secrets_name ON secrets(project, ifnull(room, ''), name);
+   CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     project TEXT NOT NULL,
+     name TEXT NOT NULL,
+     secret_hash TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );`,
 ];
 
 export class Store {

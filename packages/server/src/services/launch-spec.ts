@@ -1,0 +1,106 @@
+import { join } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
+import { mintParticipantToken, defaultApiScope, type Role } from "../auth/tokens.ts";
+import type { ApiScope } from "../auth/scope.ts";
+import type { ServerContext } from "../context.ts";
+import type { SecretStore } from "./secret-store.ts";
+import type { ServiceRecord } from "./service-store.ts";
+import type { LaunchSpec } from "./runtime-port.ts";
+
+export const ROOM_API_PORT = 8078;
+
+export class LaunchError extends Error {
+  override name = "LaunchError";
+}
+
+export interface LaunchContext {
+  ctx: ServerContext;
+  secrets: SecretStore;
+  room: string;
+  sessionId: string;
+  /** Room storage root on the host (bind-mounted as declared). */
+  storageRoot: string;
+  /** ws:// URL a service uses to reach the Room API (127.0.0.1:8078 inside the room). */
+  roomUrl: string;
+}
+
+const SERVICE_TOKEN_TTL_SECONDS = 24 * 3600;
+
+/**
+ * Turns a stored manifest into what the runtime launches: the injected MESHAGENT_* env,
+ * declared env values, tokens minted for this service and session, secrets (always as files,
+ * as env only when asked) and room storage mounts.
+ */
+export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Promise<LaunchSpec> {
+  const v = validateManifestObject(rec.spec);
+  if (!v.ok) throw new LaunchError(`stored manifest is invalid: ${v.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
+  const m = normalizeManifest(v.manifest);
+  const now = Math.floor(lc.ctx.clock.now() / 1000);
+  const service = { sessionId: lc.sessionId, serviceId: rec.id };
+  const mint = (identity: string, role: Role, api?: ApiScope) =>
+    mintParticipantToken(lc.ctx.secret, {
+      identity, role, room: lc.room, api: api ?? defaultApiScope(role), ttlSeconds: SERVICE_TOKEN_TTL_SECONDS,
+      projectId: lc.ctx.projectId, service, nowSeconds: now,
+    });
+
+  const env: Record<string, string> = {
+    MESHAGENT_ROOM: lc.room,
+    MESHAGENT_ROOM_URL: lc.roomUrl,
+    MESHAGENT_API_URL: lc.roomUrl.replace(/^ws/, "http"),
+    MESHAGENT_SESSION_ID: lc.sessionId,
+    MESHAGENT_PROJECT_ID: lc.ctx.projectId,
+    MESHAGENT_SERVICE_ID: rec.id,
+    MESHAGENT_TOKEN: await mint(m.name, "agent"),
+  };
+  const secretFiles: Record<string, string> = {};
+  const secretValues: string[] = [];
+  for (const e of m.environment) {
+    if (e.kind === "value") env[e.name] = e.value;
+    else if (e.kind === "token") env[e.name] = await mint(e.identity, (e.role ?? "agent") as Role, e.api as ApiScope | undefined);
+    else {
+      const raw = lc.secrets.resolveValue(lc.ctx.projectId, lc.room, e.secretId);
+      if (raw === undefined) throw new LaunchError(`secret ${JSON.stringify(e.secretId)} (for ${e.name}) does not exist; create it with: roomservice secret set ${e.secretId}`);
+      let value = raw.toString("utf8");
+      if (e.key !== undefined) {
+        let obj: unknown;
+        try {
+          obj = JSON.parse(value);
+        } catch {
+          throw new LaunchError(`secret ${JSON.stringify(e.secretId)} is not JSON, so key ${JSON.stringify(e.key)} cannot be read from it`);
+        }
+        const picked = (obj as Record<string, unknown> | null)?.[e.key];
+        if (typeof picked !== "string") throw new LaunchError(`secret ${JSON.stringify(e.secretId)} has no string key ${JSON.stringify(e.key)}`);
+        value = picked;
+      }
+      secretFiles[e.name] = value;
+      if (value.length >= 4) secretValues.push(value);
+      if (e.asEnv) env[e.name] = value;
+    }
+  }
+  const mounts: LaunchSpec["mounts"] = [];
+  for (const s of m.storageMounts) {
+    const hostPath = s.subpath ? join(lc.storageRoot, s.subpath) : lc.storageRoot;
+    if (!hostPath.startsWith(lc.storageRoot)) throw new LaunchError(`storage subpath ${JSON.stringify(s.subpath)} escapes the room storage`);
+    await mkdir(hostPath, { recursive: true });
+    mounts.push({ hostPath, containerPath: s.path, readOnly: s.readOnly });
+  }
+  const spec: LaunchSpec = {
+    serviceId: rec.id,
+    name: m.name,
+    image: m.image,
+    env,
+    secretFiles,
+    mounts,
+    ports: m.ports.map((p) => (p.liveness === undefined ? { num: p.num, type: p.type } : { num: p.num, type: p.type, livenessPath: p.liveness })),
+    probes: m.probes,
+    restart: m.restart,
+    stop: m.stop,
+    resources: m.resources,
+    writableRootFs: m.writableRootFs,
+    secretValues,
+  };
+  if (m.command !== undefined) spec.command = m.command;
+  if (m.workingDir !== undefined) spec.workingDir = m.workingDir;
+  return spec;
+}

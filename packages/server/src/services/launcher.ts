@@ -1,0 +1,224 @@
+import type { Server as NetServer, Socket } from "node:net";
+import type { Logger } from "pino";
+import type { ServerContext } from "../context.ts";
+import type { RoomEvent } from "../rooms/room.ts";
+import type { RoomManager } from "../rooms/room-manager.ts";
+import { buildLaunchSpec, LaunchError, ROOM_API_PORT } from "./launch-spec.ts";
+import type { LaunchSpec, LogLine, ServiceStateJson } from "./runtime-port.ts";
+import type { SecretStore } from "./secret-store.ts";
+import type { ServiceRecord, ServiceStore } from "./service-store.ts";
+import { join } from "node:path";
+
+/** The runtime surface the launcher drives (see @roomservice/runtime). */
+export interface ServiceHandleLike {
+  status(): ServiceStateJson;
+  on(event: "log", fn: (l: LogLine) => void): void;
+  on(event: "event" | "state", fn: (e: unknown) => void): void;
+  restart(spec?: LaunchSpec): Promise<void>;
+  stop(): Promise<void>;
+}
+export interface RoomSandboxLike {
+  readonly netnsPath?: string | undefined;
+  startService(spec: LaunchSpec): ServiceHandleLike;
+  stop(): Promise<void>;
+}
+export interface RuntimeLike {
+  readonly kind: string;
+  createRoomSandbox(o: { room: string; sessionId: string }): Promise<RoomSandboxLike>;
+  openRoomApiListener?(sandbox: RoomSandboxLike, port: number): Promise<NetServer>;
+}
+
+interface LiveService {
+  record: ServiceRecord;
+  handle: ServiceHandleLike | null;
+  /** Set when the spec could not even be built (missing secret, invalid manifest). */
+  launchError: string | null;
+}
+
+interface LiveSession {
+  room: string;
+  sessionId: string;
+  sandbox: RoomSandboxLike | null;
+  listener: NetServer | null;
+  services: Map<string, LiveService>;
+  starting: Promise<void>;
+  stopping: Promise<void> | null;
+}
+
+const LOG_HISTORY = 1000;
+type LogListener = (l: LogLine & { service: string }) => void;
+
+/**
+ * Starts a room's services when its session starts and stops them when it ends. Takes the
+ * configuration snapshot at session start; `restart` applies a service's current version to
+ * the live session.
+ */
+export class ServiceLauncher {
+  private readonly live = new Map<string, LiveSession>(); // by room
+  private readonly logHistory = new Map<string, (LogLine & { service: string })[]>(); // by room/serviceId
+  private readonly logListeners = new Map<string, Set<LogListener>>();
+  private readonly log: Logger;
+  private readonly d: {
+    ctx: ServerContext; rooms: RoomManager; services: ServiceStore; secrets: SecretStore;
+    runtime: RuntimeLike | null; feedSocket: (s: Socket) => void;
+  };
+
+  constructor(d: ServiceLauncher["d"]) {
+    this.d = d;
+    this.log = d.ctx.logger.child({ component: "services" });
+    d.rooms.events.on("event", (e) => this.onRoomEvent(e));
+  }
+
+  get runtimeKind(): string {
+    return this.d.runtime?.kind ?? "none";
+  }
+
+  private onRoomEvent(e: RoomEvent): void {
+    if (e.type === "session.started") this.startSession(e.room, e.sessionId);
+    else if (e.type === "session.ended") void this.stopSession(e.room, e.sessionId);
+  }
+
+  private startSession(room: string, sessionId: string): void {
+    const records = this.d.services.forRoom(this.d.ctx.projectId, room).filter((r) => r.spec.enabled !== false);
+    const session: LiveSession = {
+      room, sessionId, sandbox: null, listener: null, stopping: null,
+      services: new Map(records.map((r) => [r.id, { record: r, handle: null, launchError: null }])),
+      starting: Promise.resolve(),
+    };
+    this.live.set(room, session);
+    if (records.length === 0) return;
+    const log = this.log.child({ room, session: sessionId });
+    session.starting = (async () => {
+      const runtime = this.d.runtime;
+      if (runtime === null) {
+        for (const s of session.services.values()) s.launchError = "no container runtime available (Docker not reachable and sandbox unavailable)";
+        log.warn("room has services but no runtime is available");
+        return;
+      }
+      session.sandbox = await runtime.createRoomSandbox({ room, sessionId });
+      if (runtime.openRoomApiListener !== undefined) {
+        session.listener = await runtime.openRoomApiListener(session.sandbox, ROOM_API_PORT);
+        session.listener.on("connection", (sock) => this.d.feedSocket(sock));
+      }
+      await Promise.all([...session.services.values()].map((s) => this.launch(session, s, log)));
+      log.info({ services: session.services.size }, "services started");
+    })().catch((err) => {
+      log.error({ err }, "starting the room's services failed");
+      for (const s of session.services.values()) if (s.handle === null) s.launchError ??= `runtime failed: ${(err as Error).message}`;
+    });
+  }
+
+  private async launch(session: LiveSession, s: LiveService, log: Logger): Promise<void> {
+    let spec: LaunchSpec;
+    try {
+      spec = await this.spec(session, s.record);
+    } catch (err) {
+      s.launchError = err instanceof LaunchError ? err.message : `could not prepare service: ${(err as Error).message}`;
+      log.warn({ service: s.record.id, error: s.launchError }, "service not started");
+      return;
+    }
+    s.handle = session.sandbox!.startService(spec);
+    this.wireLogs(session.room, s.record, s.handle, spec.secretValues);
+  }
+
+  private spec(session: LiveSession, rec: ServiceRecord): Promise<LaunchSpec> {
+    return buildLaunchSpec(rec, {
+      ctx: this.d.ctx, secrets: this.d.secrets, room: session.room, sessionId: session.sessionId,
+      storageRoot: join(this.d.rooms.roomDir(session.room), "storage"),
+      roomUrl: `ws://127.0.0.1:${ROOM_API_PORT}`,
+    });
+  }
+
+  private wireLogs(room: string, rec: ServiceRecord, handle: ServiceHandleLike, secretValues: string[]): void {
+    const key = `${room}/${rec.id}`;
+    handle.on("log", (l: LogLine) => {
+      let line = l.line;
+      // Defence in depth: the runtime masks too, but nothing unmasked may leave this process.
+      for (const v of secretValues) if (line.includes(v)) line = line.split(v).join("****");
+      const entry = { ...l, line, service: rec.name };
+      let hist = this.logHistory.get(key);
+      if (hist === undefined) this.logHistory.set(key, (hist = []));
+      hist.push(entry);
+      if (hist.length > LOG_HISTORY) hist.splice(0, hist.length - LOG_HISTORY);
+      for (const fn of this.logListeners.get(key) ?? []) fn(entry);
+      this.d.rooms.get(room)?.logs.publish({
+        type: "service.log",
+        data: { service_id: rec.id, service: rec.name, stream: l.stream, line, timestamp: l.timestamp },
+      });
+    });
+  }
+
+  private async stopSession(room: string, sessionId: string): Promise<void> {
+    const session = this.live.get(room);
+    if (session === undefined || session.sessionId !== sessionId) return;
+    session.stopping ??= (async () => {
+      await session.starting;
+      await Promise.allSettled([...session.services.values()].map((s) => s.handle?.stop()));
+      await session.sandbox?.stop();
+      session.listener?.close();
+      this.log.info({ room, session: sessionId }, "services stopped");
+    })();
+    try {
+      await session.stopping;
+    } finally {
+      if (this.live.get(room) === session) this.live.delete(room);
+    }
+  }
+
+  /** services.list payload, as the SDK's ServicesClient expects it. */
+  list(room: string): { services_json: Record<string, unknown>[]; service_states: ServiceStateJson[] } {
+    const session = this.live.get(room);
+    const records = session !== undefined ? [...session.services.values()].map((s) => s.record) : this.d.services.forRoom(this.d.ctx.projectId, room);
+    const states: ServiceStateJson[] = [];
+    for (const rec of records) {
+      const s = session?.services.get(rec.id);
+      if (s?.handle) states.push(s.handle.status());
+      else {
+        states.push({
+          service_id: rec.id,
+          state: s === undefined ? "not_running" : s.launchError !== null ? "failed" : "starting",
+          restart_count: 0,
+          last_start_error: s?.launchError ?? null,
+          ports: [],
+          events: s?.launchError
+            ? [{ type: "Warning", reason: "FailedStart", message: s.launchError, count: 1, first_timestamp: this.d.ctx.clock.now(), last_timestamp: this.d.ctx.clock.now() }]
+            : [],
+        });
+      }
+    }
+    return { services_json: records.map((r) => ({ ...r.spec, id: r.id })), service_states: states };
+  }
+
+  /** Applies the service's current configuration to the live session now. */
+  async restart(room: string, serviceId: string): Promise<void> {
+    const session = this.live.get(room);
+    if (session === undefined) throw new LaunchError(`room ${room} has no live session`);
+    await session.starting;
+    const rec = this.d.services.get(serviceId);
+    if (rec === undefined || (rec.room !== null && rec.room !== room)) throw new LaunchError(`service ${serviceId} is not configured for room ${room}`);
+    let s = session.services.get(serviceId);
+    if (s === undefined) session.services.set(serviceId, (s = { record: rec, handle: null, launchError: null }));
+    s.record = rec;
+    s.launchError = null;
+    if (session.sandbox === null) throw new LaunchError("no runtime sandbox for this session");
+    const spec = await this.spec(session, rec);
+    if (s.handle !== null) await s.handle.restart(spec);
+    else {
+      s.handle = session.sandbox.startService(spec);
+      this.wireLogs(room, rec, s.handle, spec.secretValues);
+    }
+  }
+
+  /** Log history plus live lines for one service (SSE). */
+  subscribeLogs(room: string, serviceId: string, fn: LogListener): { history: (LogLine & { service: string })[]; unsubscribe: () => void } {
+    const key = `${room}/${serviceId}`;
+    let set = this.logListeners.get(key);
+    if (set === undefined) this.logListeners.set(key, (set = new Set()));
+    set.add(fn);
+    return { history: [...(this.logHistory.get(key) ?? [])], unsubscribe: () => set!.delete(fn) };
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.allSettled([...this.live.values()].map((s) => this.stopSession(s.room, s.sessionId)));
+  }
+}

@@ -1,0 +1,38 @@
+import { empty, json, type Content } from "@roomservice/protocol";
+import { checkFlag } from "../auth/scope.ts";
+import type { ServiceLauncher } from "../services/launcher.ts";
+import { LaunchError } from "../services/launch-spec.ts";
+import { jsonInput, stringField, ToolError, type BuiltinToolkit, type ToolContext } from "./types.ts";
+
+/** The `services` toolkit: list (specs + runtime state) and restart (apply edits now). */
+export function servicesToolkit(launcher: ServiceLauncher): BuiltinToolkit {
+  return {
+    name: "services",
+    title: "Services",
+    description: "The room's services: configuration and runtime state",
+    grant: "services",
+    tools: {
+      list: {
+        kind: "unary",
+        run(ctx: ToolContext): Content {
+          checkFlag(ctx.conn.principal.api, "services", "list");
+          return json(launcher.list(ctx.room.name));
+        },
+      },
+      restart: {
+        kind: "unary",
+        async run(ctx: ToolContext, input: Content): Promise<Content> {
+          checkFlag(ctx.conn.principal.api, "services", "list");
+          const id = stringField(jsonInput(input, "services.restart"), "service_id", "services.restart");
+          try {
+            await launcher.restart(ctx.room.name, id);
+          } catch (err) {
+            if (err instanceof LaunchError) throw new ToolError(err.message, 400);
+            throw err;
+          }
+          return empty();
+        },
+      },
+    },
+  };
+}
