@@ -101,6 +101,9 @@ export function suggest(word: string, candidates: readonly string[]): string | u
   // workingDir / working-dir / WORKING_DIR all mean working_dir
   const same = candidates.find((c) => squash(c) === squash(word));
   if (same !== undefined) return same;
+  // initialBackoff → initialBackoffSeconds: a unique longer field starting with the word
+  const prefixed = candidates.filter((c) => word.length >= 4 && squash(c).startsWith(squash(word)));
+  if (prefixed.length === 1) return prefixed[0];
   let best: string | undefined;
   let bestScore = Infinity;
   for (const c of candidates) {
