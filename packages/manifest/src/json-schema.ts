@@ -17,6 +17,13 @@ export function manifestJsonSchema(): Record<string, unknown> {
     io: "input",
     // refinements and transforms cannot be expressed; their base types still are
     unrepresentable: "any",
+    // Fields whose default replaces null as well (withDefault) are transforms, whose
+    // default zod cannot show in input mode; their meta() carries it instead.
+    override: (ctx) => {
+      const meta = z.globalRegistry.get(ctx.zodSchema as z.ZodType) as { default?: unknown } | undefined;
+      const js = ctx.jsonSchema as Record<string, unknown>;
+      if (meta?.default !== undefined && js.default === undefined) js.default = meta.default;
+    },
   }) as Record<string, unknown>;
   return { ...schema, $id: MANIFEST_SCHEMA_ID, title: "Roomservice / MeshAgent service manifest" };
 }

@@ -14,6 +14,7 @@ test("the JSON Schema is draft 2020-12 and describes container and roomservice",
   assert.deepEqual(s.required?.sort(), ["container", "kind", "metadata", "version"]);
   assert.equal(s.additionalProperties, false);
   assert.match(props.container.properties!.image.description ?? "", /image/);
+  assert.equal(props.enabled.default, true);
   const restart = props.roomservice.properties!.restart.properties!;
   assert.equal(restart.policy.default, "on-failure");
   assert.ok(restart.policy.description);

@@ -17,8 +17,9 @@ test("port 8078 is refused because the in-room API uses it", () => {
 
 test("ports outside 1-65535, duplicates and MeshAgent's '*' are refused", () => {
   const base = { version: "v1", kind: "Service", metadata: { name: "x" }, container: { image: "a" } };
-  assert.equal(errorAt(validateManifestObject({ ...base, ports: [{ num: 70000 }] }), "ports[0].num").expected, "a port number from 1 to 65535");
-  assert.equal(errorAt(validateManifestObject({ ...base, ports: [{ num: 0 }] }), "ports[0].num").message, "is not a TCP port");
+  const big = errorAt(validateManifestObject({ ...base, ports: [{ num: 70000 }] }), "ports[0].num");
+  assert.deepEqual([big.message, big.expected, big.received], ["too large", "a port number from 1 to 65535 (not 8078)", "70000"]);
+  assert.equal(errorAt(validateManifestObject({ ...base, ports: [{ num: 0 }] }), "ports[0].num").message, "too small");
   assert.match(errorAt(validateManifestObject({ ...base, ports: [{ num: "*" }] }), "ports[0].num").message, /"\*" \(any port\) is not supported/);
   assert.equal(errorAt(validateManifestObject({ ...base, ports: [{ num: 80 }, { num: 80 }] }), "ports[1].num").message, "duplicates ports[0]");
   assert.equal(errorAt(validateManifestObject({ ...base, ports: [{}] }), "ports[0].num").message, "required");

@@ -31,11 +31,12 @@ export function nullable<T extends z.ZodType>(schema: T) {
  * An optional field with a default: `null` and absence both become `value` in the parsed
  * output (MeshAgent treats `null` as "use the default").
  */
-export function withDefault<T extends z.ZodType>(schema: T, value: z.output<T>) {
+export function withDefault<T extends z.ZodType>(schema: T, value: z.output<T>, description?: string) {
+  // default and description in one meta() call: a later describe() would replace the default
   return schema
     .nullish()
     .transform((v): z.output<T> => (v ?? value) as z.output<T>)
-    .meta({ default: value as unknown });
+    .meta({ default: value as unknown, ...(description === undefined ? {} : { description }) });
 }
 
 /** An absolute path inside the container. */

@@ -104,47 +104,47 @@ const roomMountSchema = z
   .strictObject({
     path: containerPath("where room storage appears inside the container"),
     subpath: nullable(subPath("mount only this folder of room storage")),
-    read_only: withDefault(z.boolean(), false),
+    read_only: withDefault(z.boolean(), false, "mount read-only"),
   })
   .describe("mounts the room's storage (or a folder of it) into the container");
 
 const projectMountSchema = z.strictObject({
   path: containerPath("where project storage appears inside the container"),
   subpath: nullable(subPath("mount only this folder")),
-  read_only: withDefault(z.boolean(), true),
+  read_only: withDefault(z.boolean(), true, "mount read-only"),
 });
 
 const volumeMountSchema = z.strictObject({
   name: z.string().min(1),
   path: containerPath("mount point"),
   subpath: nullable(subPath("mount only this folder")),
-  read_only: withDefault(z.boolean(), false),
+  read_only: withDefault(z.boolean(), false, "mount read-only"),
 });
 
 const imageMountSchema = z.strictObject({
   image: z.string().min(1).describe("image whose contents are mounted"),
   path: containerPath("mount point"),
   subpath: nullable(subPath("mount only this folder of the image")),
-  read_only: withDefault(z.boolean(), true),
+  read_only: withDefault(z.boolean(), true, "mount read-only"),
 });
 
 const fileMountSchema = z
   .strictObject({
     path: containerPath("where the file appears"),
     text: z.string().describe("the file's contents"),
-    read_only: withDefault(z.boolean(), true),
+    read_only: withDefault(z.boolean(), true, "mount read-only"),
   })
   .describe("a static file placed in the container");
 
 const emptyDirMountSchema = z
   .strictObject({
     path: containerPath("where the directory appears"),
-    read_only: withDefault(z.boolean(), false),
+    read_only: withDefault(z.boolean(), false, "mount read-only"),
   })
   .describe("a writable scratch directory, emptied at every start");
 
 const configMountSchema = z.strictObject({
-  path: withDefault(z.string(), "/var/run/meshagent").describe("folder for MeshAgent runtime files (spec.json, members.json)"),
+  path: withDefault(z.string(), "/var/run/meshagent", "folder for MeshAgent runtime files (spec.json, members.json)"),
 });
 
 export const storageSchema = z
@@ -182,7 +182,9 @@ export const containerSchema = z
     environment: nullable(z.array(environmentVariableSchema)).describe("environment variables for this service only"),
     storage: nullable(storageSchema),
     writable_root_fs: nullable(z.boolean()).describe("allow writes outside mounts; the root filesystem is read-only by default"),
-    template: withDefault(z.enum(["agent", "none"]), "agent").describe(
+    template: withDefault(
+      z.enum(["agent", "none"]),
+      "agent",
       "'agent' (default) mounts room storage at /data and injects the MESHAGENT_* variables; 'none' applies no defaults",
     ),
     // Accepted for compatibility; Roomservice does not act on these (see warnings.ts).
@@ -190,7 +192,7 @@ export const containerSchema = z
     pull_secret: nullable(z.union([secretRefSchema, z.string()])).describe("registry credentials; ignored by Roomservice (images are local)"),
     secrets: nullable(z.array(z.string())).describe("legacy MeshAgent field; use environment[].secret"),
     on_demand: nullable(z.boolean()).describe("MeshAgent on-demand service; ignored by Roomservice"),
-    private: withDefault(z.boolean(), true).describe("MeshAgent visibility flag; ignored by Roomservice"),
+    private: withDefault(z.boolean(), true, "MeshAgent visibility flag; ignored by Roomservice"),
     api_key: nullable(z.strictObject({ role: z.literal("admin"), name: z.string(), auto_provision: nullable(z.boolean()) })).describe(
       "legacy MeshAgent field; ignored by Roomservice",
     ),
@@ -243,17 +245,17 @@ export const portSchema = z
     num: z
       .number()
       .int()
+      .min(1)
+      .max(65535)
       .superRefine((n, ctx) => {
         if (n === ROOM_API_PORT) {
           ctx.addIssue(customIssue(`${ROOM_API_PORT} is reserved for the in-room API`, { expected: `a port other than ${ROOM_API_PORT}` }));
-        } else if (n < 1 || n > 65535) {
-          ctx.addIssue(customIssue("is not a TCP port", { expected: "a port number from 1 to 65535" }));
         }
       })
       .describe(`the port the service listens on inside the room (1-65535; ${ROOM_API_PORT} is the in-room API)`),
-    type: withDefault(z.enum(["http", "tcp"]), "http").describe("protocol spoken on the port"),
+    type: withDefault(z.enum(["http", "tcp"]), "http", "protocol spoken on the port"),
     liveness: nullable(z.string()).describe("HTTP path answering 200-399 when the port is ready; drives the port's liveness_status"),
-    endpoints: withDefault(z.array(endpointSchema), []),
+    endpoints: withDefault(z.array(endpointSchema), [], "HTTP endpoints on this port: MCP servers and MeshAgent agent/toolkit handoffs"),
     host_port: nullable(z.number().int().positive()).describe("MeshAgent host publishing; ignored by Roomservice"),
     published: nullable(z.boolean()).describe("MeshAgent internet routing; ignored by Roomservice"),
     public: nullable(z.boolean()).describe("MeshAgent public access; ignored by Roomservice"),
@@ -305,10 +307,10 @@ export const meshagentFields = {
   version: z.literal("v1").describe('manifest format version; always "v1"'),
   kind: z.literal("Service").describe('always "Service"'),
   id: nullable(z.string()).describe("assigned by the server; ignored when given"),
-  enabled: withDefault(z.boolean(), true).describe("whether the service starts with the room's sessions"),
+  enabled: withDefault(z.boolean(), true, "whether the service starts with the room's sessions"),
   metadata: metadataSchema,
   agents: nullable(z.array(agentSchema)),
-  ports: withDefault(z.array(portSchema), []),
+  ports: withDefault(z.array(portSchema), [], "ports the service listens on inside the room"),
   files: nullable(z.array(serviceFileSchema)),
   container: containerSchema,
   external: nullable(externalSchema),

@@ -110,6 +110,7 @@ export const stopSchema = z
   .strictObject({
     signal: z
       .string()
+      .default(STOP_DEFAULTS.signal)
       .transform((s) => {
         const upper = s.trim().toUpperCase();
         return upper.startsWith("SIG") ? upper : `SIG${upper}`;
@@ -119,8 +120,7 @@ export const stopSchema = z
           ctx.addIssue(customIssue("is not a stop signal Roomservice can send", { expected: `one of ${STOP_SIGNALS.join(", ")}` }));
         }
       })
-      .default(STOP_DEFAULTS.signal)
-      .describe("signal sent to the service's PID 1 to stop it"),
+      .describe("signal sent to the service's PID 1 to stop it (SIGTERM, TERM and term all work)"),
     gracePeriodSeconds: z.number().min(0).max(3600).default(STOP_DEFAULTS.gracePeriodSeconds).describe("time to exit after the signal before SIGKILL"),
   })
   .describe("how the service is stopped when the session ends");
