@@ -106,7 +106,13 @@ function parseYaml(text: string): ParseResult {
   if (obj === null || obj === undefined) {
     return fail({ message: "the document is empty", expected: "a service manifest (version, kind, metadata, container)", received: "nothing" });
   }
-  return validate(obj, yamlLocator(doc, lineCounter));
+  const r = validate(obj, yamlLocator(doc, lineCounter));
+  // e.g. an unknown !tag: the value is still read (as a plain string), but say so
+  const yamlWarnings: ManifestWarning[] = doc.warnings.map((w) => {
+    const pos = lineCounter.linePos(w.pos[0]);
+    return { path: "", message: `YAML: ${firstLine(w.message)}`, line: pos.line, column: pos.col };
+  });
+  return yamlWarnings.length === 0 ? r : { ...r, warnings: [...yamlWarnings, ...r.warnings] };
 }
 
 function parseJson(text: string): ParseResult {

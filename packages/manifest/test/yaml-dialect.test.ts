@@ -39,3 +39,9 @@ ports:
   const r = accepted(parseManifest(yaml));
   assert.deepEqual(r.manifest.ports[0].annotations, { team: "core", owner: "me" });
 });
+
+test("an unknown YAML tag is read as plain text and warned about", () => {
+  const r = accepted(parseManifest("version: v1\nkind: Service\nmetadata: { name: x }\ncontainer:\n  image: !template a:1\n"));
+  assert.equal(r.manifest.container.image, "a:1");
+  assert.deepEqual(r.warnings, [{ path: "", message: "YAML: Unresolved tag: !template", line: 5, column: 10 }]);
+});
