@@ -20,7 +20,7 @@ export function manifestJsonSchema(): Record<string, unknown> {
     // Fields whose default replaces null as well (withDefault) are transforms, whose
     // default zod cannot show in input mode; their meta() carries it instead.
     override: (ctx) => {
-      const meta = z.globalRegistry.get(ctx.zodSchema as z.ZodType) as { default?: unknown } | undefined;
+      const meta = z.globalRegistry.get(ctx.zodSchema) as { default?: unknown } | undefined;
       const js = ctx.jsonSchema as Record<string, unknown>;
       if (meta?.default !== undefined && js.default === undefined) js.default = meta.default;
     },
