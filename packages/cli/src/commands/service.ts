@@ -30,7 +30,7 @@ function readManifest(file: string | undefined): { name: string; spec: Record<st
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const r = parseManifest(text, { filename: file });
-  if (!r.ok) throw new CliError(`${file} is not a valid service manifest:\n${formatErrors(r.errors)}`);
+  if (!r.ok) throw new CliError(`${file} is not a valid service manifest:\n${formatErrors(r.errors, { filename: file })}`);
   return { name: r.manifest.metadata.name, spec: r.raw as Record<string, unknown> };
 }
 
