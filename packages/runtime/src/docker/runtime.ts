@@ -1,0 +1,248 @@
+/**
+ * The Docker runtime: one pause container per room session holds the room's network
+ * namespace; every service container joins it (`NetworkMode: container:<pause>`), so
+ * services share 127.0.0.1 and rooms cannot reach each other.
+ */
+import type { Server } from "node:net";
+import { NetnsProber } from "../netns/prober.ts";
+import { openListenerInNetns } from "../netns/listener.ts";
+import { defaultSecretsRoot, reapSecretDirs, SessionSecrets } from "../secrets.ts";
+import { LaunchFailure, ServiceSupervisor, type ServiceDriver } from "../supervisor.ts";
+import type { Clock, Logger, ReapResult, RoomSandbox, Runtime, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
+import { containerName, DockerServiceDriver, LABEL } from "./container.ts";
+import { DockerEngine, DockerError } from "./engine.ts";
+import { ensurePauseImage } from "./images.ts";
+
+export interface DockerRuntimeOptions {
+  /**
+   * Stable per installation (e.g. derived from the data directory): every container, network
+   * and secret file is labelled with it, and reapOrphans removes what a dead run left.
+   */
+  ownerId: string;
+  logger: Logger;
+  clock?: Clock;
+  socketPath?: string;
+  /** Where per-service secret dirs live; must be tmpfs to keep secrets off disk. Default /dev/shm/roomservice. */
+  secretsRoot?: string;
+  /**
+   * "none" (default): a room has only its loopback — no egress, nothing else reachable.
+   * "bridge": a per-room bridge network for egress (rooms still cannot reach each other:
+   * Docker isolates bridge networks from one another).
+   */
+  network?: "none" | "bridge";
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+
+/** Pings Docker first, so a missing daemon is reported here rather than at the first room. */
+export async function createDockerRuntime(o: DockerRuntimeOptions): Promise<DockerRuntime> {
+  const docker = new DockerEngine(o.socketPath);
+  if (!(await docker.ping())) {
+    docker.close();
+    throw new DockerError(`Docker is not reachable at ${docker.socketPath}: start dockerd (or pass socketPath), or use the sandbox runtime`, 0);
+  }
+  return new DockerRuntime(o, docker);
+}
+
+export class DockerRuntime implements Runtime {
+  readonly kind = "docker" as const;
+  readonly docker: DockerEngine;
+  readonly ownerId: string;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly secretsRoot: string;
+  private readonly network: "none" | "bridge";
+  private pauseImage: Promise<string> | null = null;
+  /** Live sandboxes by session id: reapOrphans must never touch them. */
+  private readonly live = new Map<string, DockerRoomSandbox>();
+
+  constructor(o: DockerRuntimeOptions, docker?: DockerEngine) {
+    this.docker = docker ?? new DockerEngine(o.socketPath);
+    this.ownerId = o.ownerId;
+    this.log = o.logger.child({ runtime: "docker" });
+    this.clock = o.clock ?? systemClock;
+    this.secretsRoot = o.secretsRoot ?? defaultSecretsRoot();
+    this.network = o.network ?? "none";
+  }
+
+  async createRoomSandbox(o: { room: string; sessionId: string }): Promise<RoomSandbox> {
+    const log = this.log.child({ room: o.room, session: o.sessionId });
+    this.pauseImage ??= ensurePauseImage(this.docker).catch((err) => {
+      this.pauseImage = null; // let the next room try again
+      throw err;
+    });
+    const image = await this.pauseImage;
+    const labels = { [LABEL.owner]: this.ownerId, [LABEL.room]: o.room, [LABEL.session]: o.sessionId, [LABEL.role]: "pause" };
+    let networkId: string | null = null;
+    let pauseId: string | null = null;
+    try {
+      if (this.network === "bridge") {
+        ({ Id: networkId } = await this.docker.json<{ Id: string }>({
+          method: "POST", path: "/networks/create",
+          body: { Name: containerName(o.room, "net"), Driver: "bridge", CheckDuplicate: true, Labels: { ...labels, [LABEL.role]: "network" } },
+        }));
+      }
+      ({ Id: pauseId } = await this.docker.json<{ Id: string }>({
+        method: "POST", path: "/containers/create", query: { name: containerName(o.room, "pause") },
+        body: {
+          Image: image,
+          Labels: labels,
+          HostConfig: {
+            NetworkMode: networkId ?? "none", Init: true, ReadonlyRootfs: true,
+            Memory: 32 * 1024 * 1024, MemorySwap: 32 * 1024 * 1024, PidsLimit: 16, SecurityOpt: ["no-new-privileges:true"],
+          },
+        },
+      }));
+      await this.docker.json({ method: "POST", path: `/containers/${pauseId}/start` });
+      const info = await this.docker.json<{ NetworkSettings: { SandboxKey: string } }>({ method: "GET", path: `/containers/${pauseId}/json` });
+      const netnsPath = info.NetworkSettings.SandboxKey;
+      if (!netnsPath) throw new Error("Docker reported no SandboxKey (network namespace path) for the pause container");
+      const sandbox = new DockerRoomSandbox({
+        runtime: this, room: o.room, sessionId: o.sessionId, pauseId, networkId, netnsPath, log, clock: this.clock,
+        secrets: new SessionSecrets(this.secretsRoot, this.ownerId, o.sessionId),
+        onStopped: () => this.live.delete(o.sessionId),
+      });
+      this.live.set(o.sessionId, sandbox);
+      log.debug({ pause: pauseId.slice(0, 12), netnsPath }, "room sandbox created");
+      return sandbox;
+    } catch (err) {
+      if (pauseId !== null) await this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).catch(() => {});
+      if (networkId !== null) await this.docker.json({ method: "DELETE", path: `/networks/${networkId}` }).catch(() => {});
+      throw err;
+    }
+  }
+
+  openRoomApiListener(sandbox: RoomSandbox, port: number, host = "127.0.0.1"): Promise<Server> {
+    return openListenerInNetns(sandbox.netnsPath, host, port);
+  }
+
+  /**
+   * Removes containers, networks and secret files labelled with `ownerId` (default: ours;
+   * "*" for every owner) except this runtime's live sandboxes. Call it at startup, before the
+   * first room: a killed server leaves containers running under containerd.
+   */
+  async reapOrphans(ownerId: string = this.ownerId): Promise<ReapResult> {
+    const label = ownerId === "*" ? LABEL.owner : `${LABEL.owner}=${ownerId}`;
+    const filters = JSON.stringify({ label: [label] });
+    const liveSessions = new Set(this.live.keys());
+    const containers = await this.docker.json<{ Id: string; Labels: Record<string, string> }[]>({
+      method: "GET", path: "/containers/json", query: { all: 1, filters },
+    });
+    let removedContainers = 0;
+    // Services before pause containers: a service's namespace is its pause container's.
+    const ordered = [...containers].sort((a, b) => Number(a.Labels[LABEL.role] === "pause") - Number(b.Labels[LABEL.role] === "pause"));
+    for (const c of ordered) {
+      if (liveSessions.has(c.Labels[LABEL.session] ?? "")) continue;
+      try {
+        await this.docker.json({ method: "DELETE", path: `/containers/${c.Id}`, query: { force: 1, v: 1 } });
+        removedContainers++;
+      } catch (err) {
+        if (!(err instanceof DockerError && err.status === 404)) throw err;
+      }
+    }
+    const networks = await this.docker.json<{ Id: string; Labels: Record<string, string> }[]>({ method: "GET", path: "/networks", query: { filters } });
+    let removedNetworks = 0;
+    for (const n of networks) {
+      if (liveSessions.has(n.Labels[LABEL.session] ?? "")) continue;
+      await this.docker.json({ method: "DELETE", path: `/networks/${n.Id}` }).then(() => removedNetworks++, (err) => this.log.warn({ err, network: n.Id }, "could not remove network"));
+    }
+    const liveDirs = new Set([...this.live.values()].map((s) => s.secretsDir));
+    const files = await reapSecretDirs(this.secretsRoot, ownerId === "*" ? undefined : ownerId, liveDirs);
+    const result = { containers: removedContainers, networks: removedNetworks, files };
+    if (removedContainers + removedNetworks + files > 0) this.log.info(result, "removed leftovers of an earlier run");
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.docker.close();
+  }
+}
+
+interface SandboxInit {
+  runtime: DockerRuntime;
+  room: string;
+  sessionId: string;
+  pauseId: string;
+  networkId: string | null;
+  netnsPath: string;
+  secrets: SessionSecrets;
+  log: Logger;
+  clock: Clock;
+  onStopped: () => void;
+}
+
+export class DockerRoomSandbox implements RoomSandbox {
+  readonly room: string;
+  readonly sessionId: string;
+  readonly netnsPath: string;
+  readonly pauseId: string;
+  private readonly i: SandboxInit;
+  private readonly prober: NetnsProber;
+  private readonly driver: ServiceDriver;
+  private readonly handles = new Map<string, ServiceSupervisor>();
+  private stopping: Promise<void> | null = null;
+
+  constructor(i: SandboxInit) {
+    this.i = i;
+    this.room = i.room;
+    this.sessionId = i.sessionId;
+    this.netnsPath = i.netnsPath;
+    this.pauseId = i.pauseId;
+    this.prober = new NetnsProber(i.netnsPath, i.log);
+    const real = new DockerServiceDriver({
+      docker: i.runtime.docker, ownerId: i.runtime.ownerId, room: i.room, sessionId: i.sessionId, pauseId: i.pauseId,
+      secrets: i.secrets, prober: this.prober, log: i.log,
+    });
+    // A service (re)started after stop() began must not create containers nobody will remove.
+    this.driver = {
+      launch: (spec, hooks) => (this.stopping !== null ? Promise.reject(new LaunchFailure("the room's session has ended")) : real.launch(spec, hooks)),
+      netCheck: (a, t) => real.netCheck(a, t),
+      release: (id) => real.release(id),
+    };
+  }
+
+  get secretsDir(): string {
+    return this.i.secrets.dir;
+  }
+
+  startService(spec: ServiceLaunchSpec): ServiceHandle {
+    const existing = this.handles.get(spec.serviceId);
+    if (existing !== undefined) {
+      // Same service twice: apply the new spec rather than run two copies.
+      existing.restart(spec).catch((err) => this.i.log.warn({ err, service: spec.serviceId }, "restart failed"));
+      return existing;
+    }
+    const sup = new ServiceSupervisor(spec, this.driver, this.i.log, this.i.clock);
+    this.handles.set(spec.serviceId, sup);
+    sup.start();
+    return sup;
+  }
+
+  services(): ServiceHandle[] {
+    return [...this.handles.values()];
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const docker = this.i.runtime.docker;
+    // Services in parallel, each with its own grace period; the pause container goes last,
+    // since it holds the namespace they live in.
+    await Promise.allSettled([...this.handles.values()].map((h) => h.stop()));
+    this.prober.close();
+    try {
+      await docker.json({ method: "DELETE", path: `/containers/${this.pauseId}`, query: { force: 1, v: 1 } });
+    } catch (err) {
+      if (!(err instanceof DockerError && err.status === 404)) this.i.log.warn({ err }, "could not remove the pause container; reapOrphans will");
+    }
+    if (this.i.networkId !== null) {
+      await docker.json({ method: "DELETE", path: `/networks/${this.i.networkId}` }).catch((err) => this.i.log.warn({ err }, "could not remove the room network"));
+    }
+    await this.i.secrets.removeAll().catch((err) => this.i.log.warn({ err }, "could not remove the room's secret files"));
+    this.i.onStopped();
+    this.i.log.debug("room sandbox stopped");
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * @roomservice/runtime — runs a room's services. See README.md for the contract.
+ */
+export type {
+  Clock, EventReason, LivenessStatus, LogLine, Logger, Probe, ProbeAction, ReapResult, RoomSandbox, Runtime,
+  ServiceEvent, ServiceHandle, ServiceHandleEvents, ServiceLaunchSpec, ServiceRuntimeState, ServiceStateName, StopResult,
+} from "./types.ts";
+export { ServiceStates } from "./types.ts";
+export { createDockerRuntime, DockerRuntime, DockerRoomSandbox, type DockerRuntimeOptions } from "./docker/runtime.ts";
+export { DockerEngine, DockerError, DEFAULT_DOCKER_SOCKET } from "./docker/engine.ts";
+export { BASE_IMAGE, PAUSE_IMAGE, buildBaseImage, buildImage, ensurePauseImage, imageExists, type ProgressFn } from "./docker/images.ts";
+export { LABEL } from "./docker/container.ts";
+export { openListenerInNetns, NetnsError } from "./netns/listener.ts";
+export { LineSplitter, DockerDemuxer, makeMasker } from "./logs.ts";
+export { defaultSecretsRoot, SECRETS_MOUNT } from "./secrets.ts";

@@ -1,0 +1,50 @@
+/**
+ * Listening inside a room's network namespace without a proxy: a child entered into the
+ * namespace with nsenter opens the socket and passes its handle back over IPC. The socket
+ * stays bound to the room's namespace after the child exits, so the server's accepted
+ * connections come straight from services' 127.0.0.1. Needs root (CAP_SYS_ADMIN) for setns.
+ */
+import { spawn } from "node:child_process";
+import type { Server } from "node:net";
+import { fileURLToPath } from "node:url";
+
+const CHILD = fileURLToPath(new URL("./listen-child.js", import.meta.url));
+
+export class NetnsError extends Error {
+  override name = "NetnsError";
+}
+
+export function openListenerInNetns(netnsPath: string, host = "127.0.0.1", port = 8078, timeoutMs = 10_000): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("nsenter", [`--net=${netnsPath}`, "--", process.execPath, CHILD, host, String(port)], {
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
+    });
+    let stderr = "";
+    let settled = false;
+    child.stderr!.on("data", (c: Buffer) => {
+      if (stderr.length < 4096) stderr += c.toString("utf8");
+    });
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      reject(new NetnsError(`cannot listen on ${host}:${port} in ${netnsPath}: ${why}${stderr.trim() ? ` (${stderr.trim()})` : ""}. ` +
+        "Entering a namespace needs root or CAP_SYS_ADMIN, nsenter (util-linux), and a live sandbox."));
+    };
+    const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
+    child.on("error", (err) => fail(err.message));
+    child.on("exit", (code, signal) => {
+      // The child exits by itself right after handing over the socket; before that it is a failure.
+      if (!settled) fail(`helper exited (${signal ?? code}) before handing over the socket`);
+    });
+    child.on("message", (msg: { ok: boolean; error?: string }, handle: unknown) => {
+      if (settled) return;
+      if (!msg.ok || handle === undefined) return fail(msg.error ?? "no socket handle received");
+      settled = true;
+      clearTimeout(timer);
+      // Node turns a passed server handle into a listening net.Server on our side.
+      resolve(handle as Server);
+    });
+  });
+}

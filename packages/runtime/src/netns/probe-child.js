@@ -1,0 +1,51 @@
+// A long-lived checker inside a room's network namespace (spawned via nsenter by prober.ts):
+// performs HTTP and TCP checks against the room's 127.0.0.1 on request. One process per room
+// instead of one nsenter per check, because a node start costs ~40 ms and checks run every 100 ms
+// while a room comes up. Plain JavaScript so it starts without type stripping.
+import http from "node:http";
+import net from "node:net";
+
+function check(req) {
+  return new Promise((resolve) => {
+    const { action, timeoutMs } = req;
+    let settled = false;
+    const finish = (r) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(r);
+    };
+    const timer = setTimeout(() => {
+      finish({ ok: false, error: `timed out after ${timeoutMs} ms` });
+      conn?.destroy();
+    }, timeoutMs);
+    let conn;
+    if (action.kind === "tcp") {
+      conn = net.connect({ host: "127.0.0.1", port: action.port });
+      conn.on("connect", () => {
+        conn.destroy();
+        finish({ ok: true });
+      });
+      conn.on("error", (err) => finish({ ok: false, error: `tcp 127.0.0.1:${action.port}: ${err.code ?? err.message}` }));
+    } else {
+      const headers = { "user-agent": "roomservice-probe" };
+      for (const h of action.headers ?? []) headers[h.name] = h.value;
+      const r = http.get({ host: "127.0.0.1", port: action.port, path: action.path, headers, agent: false }, (res) => {
+        res.resume();
+        const s = res.statusCode ?? 0;
+        finish(s >= 200 && s < 400 ? { ok: true, status: s } : { ok: false, status: s, error: `GET ${action.path} returned ${s}` });
+        r.destroy();
+      });
+      conn = r;
+      r.on("error", (err) => finish({ ok: false, error: `GET 127.0.0.1:${action.port}${action.path}: ${err.code ?? err.message}` }));
+    }
+  });
+}
+
+process.on("message", async (req) => {
+  const r = await check(req);
+  if (process.connected) process.send({ id: req.id, ...r });
+});
+// The parent going away (or closing the channel) ends the checker: never outlive the room.
+process.on("disconnect", () => process.exit(0));
+process.send({ ready: true });

@@ -1,0 +1,99 @@
+/**
+ * HTTP/TCP checks against a room's 127.0.0.1, performed by one long-lived helper process
+ * inside the room's network namespace (probe-child.js). Spawned lazily, respawned if it dies,
+ * killed by close().
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { Logger, ProbeAction } from "../types.ts";
+
+const CHILD = fileURLToPath(new URL("./probe-child.js", import.meta.url));
+
+export interface CheckResult {
+  ok: boolean;
+  error?: string;
+  status?: number;
+}
+
+export type NetCheck = Exclude<ProbeAction, { kind: "exec" }>;
+
+export class NetnsProber {
+  private readonly netnsPath: string;
+  private readonly log: Logger;
+  private child: ChildProcess | null = null;
+  private ready: Promise<ChildProcess> | null = null;
+  private readonly pending = new Map<number, (r: CheckResult) => void>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(netnsPath: string, log: Logger) {
+    this.netnsPath = netnsPath;
+    this.log = log;
+  }
+
+  async check(action: NetCheck, timeoutMs: number): Promise<CheckResult> {
+    if (this.closed) return { ok: false, error: "sandbox is closed" };
+    let child: ChildProcess;
+    try {
+      child = await this.start();
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
+    }
+    const id = this.nextId++;
+    return new Promise<CheckResult>((resolve) => {
+      // A backstop in case the helper stops answering (the helper enforces timeoutMs itself).
+      const timer = setTimeout(() => done({ ok: false, error: `checker did not answer within ${timeoutMs + 2000} ms` }), timeoutMs + 2000);
+      const done = (r: CheckResult) => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        resolve(r);
+      };
+      this.pending.set(id, done);
+      child.send({ id, action, timeoutMs });
+    });
+  }
+
+  private start(): Promise<ChildProcess> {
+    if (this.ready !== null) return this.ready;
+    this.ready = new Promise<ChildProcess>((resolve, reject) => {
+      const child = spawn("nsenter", [`--net=${this.netnsPath}`, "--", process.execPath, CHILD], { stdio: ["ignore", "ignore", "pipe", "ipc"] });
+      this.child = child; // set now, so close() during start-up still kills it
+      let stderr = "";
+      child.stderr!.on("data", (c: Buffer) => {
+        if (stderr.length < 4096) stderr += c.toString("utf8");
+      });
+      child.on("error", (err) => reject(new Error(`cannot start the probe helper: ${err.message}`)));
+      child.on("message", (m: { ready?: boolean; id?: number } & CheckResult) => {
+        if (m.ready === true) {
+          // Checks keep the helper busy; between them it must not hold the server's event loop open.
+          child.unref();
+          (child.channel as { unref?: () => void } | undefined)?.unref?.();
+          return resolve(child);
+        }
+        if (m.id !== undefined) this.pending.get(m.id)?.({ ok: m.ok, error: m.error, status: m.status });
+      });
+      child.on("exit", (code, signal) => {
+        if (this.child === child) {
+          this.child = null;
+          this.ready = null;
+        }
+        reject(new Error(`probe helper exited (${signal ?? code})${stderr.trim() ? `: ${stderr.trim()}` : ""}; does this process have CAP_SYS_ADMIN for nsenter?`));
+        for (const done of [...this.pending.values()]) done({ ok: false, error: "probe helper exited" });
+        if (!this.closed) this.log.warn({ code, signal }, "probe helper exited; it will be restarted on the next check");
+      });
+    });
+    return this.ready;
+  }
+
+  close(): void {
+    this.closed = true;
+    const c = this.child;
+    this.child = null;
+    this.ready = null;
+    if (c !== null && c.exitCode === null && c.signalCode === null) {
+      if (c.connected) c.disconnect();
+      c.kill("SIGKILL");
+    }
+    for (const done of [...this.pending.values()]) done({ ok: false, error: "sandbox is closed" });
+  }
+}

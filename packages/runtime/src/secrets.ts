@@ -1,0 +1,84 @@
+/**
+ * Per-service secret files on tmpfs: <root>/<owner>/<session>/<service>/<NAME>, mode 0400,
+ * bind-mounted read-only at /run/secrets. Keeping them out of env keeps them out of
+ * `docker inspect`; keeping them on tmpfs keeps them off disk. The owner/session directory
+ * layout is the files' "label": reapOrphans deletes what a dead run of the same owner left.
+ */
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const SECRETS_MOUNT = "/run/secrets";
+
+/** /dev/shm is tmpfs on every mainstream Linux; elsewhere fall back (and say so in the README). */
+export function defaultSecretsRoot(): string {
+  return existsSync("/dev/shm") ? "/dev/shm/roomservice" : join(tmpdir(), "roomservice-secrets");
+}
+
+/** A path/label-safe form of an arbitrary id: readable when possible, hashed when not. */
+export function safeName(s: string, max = 48): string {
+  const clean = s.replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^[._-]+/, "");
+  if (clean === s && clean.length > 0 && clean.length <= max) return clean;
+  const hash = createHash("sha256").update(s).digest("hex").slice(0, 8);
+  return `${clean.slice(0, max - 9) || "x"}-${hash}`;
+}
+
+const SECRET_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+export class SessionSecrets {
+  readonly dir: string;
+
+  constructor(root: string, owner: string, session: string) {
+    this.dir = join(root, safeName(owner), safeName(session));
+  }
+
+  /** (Re)writes a service's secret files; returns the directory to mount. */
+  async write(serviceId: string, files: Record<string, string>): Promise<string> {
+    const dir = join(this.dir, safeName(serviceId));
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    for (const [name, value] of Object.entries(files)) {
+      if (!SECRET_NAME.test(name)) {
+        throw new Error(`secret file name ${JSON.stringify(name)} is not allowed: use letters, digits, "_", "." and "-" (it becomes /run/secrets/NAME)`);
+      }
+      await writeFile(join(dir, name), value, { mode: 0o400 });
+    }
+    // Read-only for the owner only: services run as root in their container and read it there.
+    await chmod(dir, 0o500);
+    return dir;
+  }
+
+  async release(serviceId: string): Promise<void> {
+    await rm(join(this.dir, safeName(serviceId)), { recursive: true, force: true });
+  }
+
+  async removeAll(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function countFiles(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) if (e.isFile()) n++;
+  return n;
+}
+
+/**
+ * Deletes session directories of `owner` (all owners when undefined) except live ones;
+ * returns how many secret files went with them.
+ */
+export async function reapSecretDirs(root: string, owner: string | undefined, live: ReadonlySet<string>): Promise<number> {
+  const owners = owner !== undefined ? [safeName(owner)] : await readdir(root).catch(() => []);
+  let files = 0;
+  for (const o of owners) {
+    const odir = join(root, o);
+    for (const s of await readdir(odir).catch(() => [])) {
+      if (live.has(join(odir, s))) continue;
+      files += await countFiles(join(odir, s));
+      await rm(join(odir, s), { recursive: true, force: true });
+    }
+  }
+  return files;
+}

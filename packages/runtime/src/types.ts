@@ -1,0 +1,170 @@
+/**
+ * The runtime surface: what the room server asks of a container runtime, and the shapes it
+ * gets back. Both runtimes (docker, sandbox) implement exactly this, so the server never
+ * branches on which one it has.
+ */
+
+/** pino-compatible; the runtime never logs through a module-level logger. */
+export interface Logger {
+  info(obj: unknown, msg?: string): void;
+  warn(obj: unknown, msg?: string): void;
+  error(obj: unknown, msg?: string): void;
+  debug(obj: unknown, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/** Wall clock for timestamps (ms since epoch). Timers still use real time. */
+export interface Clock {
+  now(): number;
+}
+
+export type ProbeAction =
+  | { kind: "http"; port: number; path: string; headers?: Array<{ name: string; value: string }> }
+  | { kind: "tcp"; port: number }
+  | { kind: "exec"; command: string[] };
+
+/** Same shape as @roomservice/manifest's NormalizedProbe: durations in milliseconds. */
+export interface Probe {
+  action: ProbeAction;
+  initialDelayMs: number;
+  /** Interval after the first success (Kubernetes periodSeconds). */
+  periodMs: number;
+  /** Interval until the first success, so a room becomes ready in ~100 ms rather than 10 s. */
+  startIntervalMs: number;
+  timeoutMs: number;
+  failureThreshold: number;
+  successThreshold: number;
+}
+
+export interface ServiceLaunchSpec {
+  serviceId: string;
+  name: string;
+  image: string;
+  /** argv; undefined keeps the image's CMD. */
+  command?: string[];
+  workingDir?: string;
+  /** Fully resolved by the server (includes MESHAGENT_* vars). Visible in `docker inspect`. */
+  env: Record<string, string>;
+  /** name -> value, written 0400 into a per-service tmpfs dir mounted read-only at /run/secrets. */
+  secretFiles: Record<string, string>;
+  mounts: { hostPath: string; containerPath: string; readOnly: boolean }[];
+  /** `livenessPath` drives the port's liveness_status (HTTP GET, 200–399); it never restarts. */
+  ports: { num: number; type: "http" | "tcp"; livenessPath?: string }[];
+  probes: { startup?: Probe | undefined; readiness?: Probe | undefined; liveness?: Probe | undefined };
+  restart: { policy: "always" | "on-failure" | "never"; initialBackoffMs: number; maxBackoffMs: number; resetAfterMs: number };
+  /** signal: a name such as "SIGTERM" (default) — sent to PID 1 (the init), which forwards it. */
+  stop: { signal: string; gracePeriodMs: number };
+  /** `pids` is accepted as an alias of `pidsLimit` (the manifest package spells it so). */
+  resources: { memoryBytes?: number | undefined; nanoCpus?: number | undefined; pidsLimit?: number | undefined; pids?: number | undefined };
+  writableRootFs: boolean;
+  /** Values masked as "****" in log lines (secretFiles values of 4+ chars are masked too). */
+  secretValues?: string[];
+}
+
+export type LivenessStatus = "not_configured" | "not_ready" | "ready";
+
+export interface ServiceEvent {
+  type: "Normal" | "Warning";
+  reason: EventReason;
+  message: string;
+  count: number;
+  first_timestamp: number;
+  last_timestamp: number;
+}
+
+export type EventReason =
+  | "Created" | "Started" | "Ready" | "Unhealthy" | "BackOff" | "Killing" | "OOMKilled" | "Exited" | "FailedStart";
+
+/**
+ * Lifecycle states; within one container run they only move forward:
+ * pending → starting → running (ready) ⇄ unhealthy → stopping → stopped | exited,
+ * and backoff between runs. `failed` means the container could not be created or started
+ * (see last_start_error) and will not be retried until `restart()`.
+ */
+export const ServiceStates = {
+  pending: "pending",
+  starting: "starting",
+  running: "running",
+  unhealthy: "unhealthy",
+  backoff: "backoff",
+  stopping: "stopping",
+  stopped: "stopped",
+  exited: "exited",
+  failed: "failed",
+} as const;
+export type ServiceStateName = (typeof ServiceStates)[keyof typeof ServiceStates];
+
+/** MeshAgent's ServiceRuntimeState, field for field. Timestamps are ms since epoch. */
+export interface ServiceRuntimeState {
+  service_id: string;
+  state: ServiceStateName;
+  container_id: string | null;
+  started_at: number | null;
+  restart_count: number;
+  restart_scheduled_at: number | null;
+  last_exit_code: number | null;
+  last_exit_at: number | null;
+  last_start_error: string | null;
+  ports: { num: number; liveness_status: LivenessStatus; last_checked_at: number | null; last_error: string | null }[];
+  events: ServiceEvent[];
+}
+
+export interface LogLine {
+  serviceId: string;
+  stream: "stdout" | "stderr";
+  line: string;
+  timestamp: number;
+}
+
+export interface StopResult {
+  exitCode: number;
+  reason: "exit" | "signal" | "oom";
+}
+
+export interface ServiceHandleEvents {
+  state: (s: ServiceRuntimeState) => void;
+  event: (e: ServiceEvent & { serviceId: string }) => void;
+  log: (l: LogLine) => void;
+  /** Every time a container run ends (crash, stop, liveness kill). */
+  exit: (r: StopResult & { serviceId: string; containerId: string }) => void;
+}
+
+export interface ServiceHandle {
+  readonly serviceId: string;
+  status(): ServiceRuntimeState;
+  on<E extends keyof ServiceHandleEvents>(event: E, fn: ServiceHandleEvents[E]): void;
+  off<E extends keyof ServiceHandleEvents>(event: E, fn: ServiceHandleEvents[E]): void;
+  /** Stops the current run (gracefully) and starts again, with `spec` if given. */
+  restart(spec?: ServiceLaunchSpec): Promise<void>;
+  /** Stop signal, grace period, SIGKILL; removes the container. Null when nothing was running. */
+  stop(): Promise<StopResult | null>;
+}
+
+export interface RoomSandbox {
+  readonly room: string;
+  readonly sessionId: string;
+  /** Usable with `nsenter --net=<path>` (and openListenerInNetns) to act inside the room's loopback. */
+  readonly netnsPath: string;
+  /** Non-blocking: the lifecycle runs asynchronously; failures become FailedStart events. */
+  startService(spec: ServiceLaunchSpec): ServiceHandle;
+  services(): ServiceHandle[];
+  /** Stops every service (in parallel), then removes the room's namespace holder and secrets. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface ReapResult {
+  containers: number;
+  networks: number;
+  files: number;
+}
+
+export interface Runtime {
+  readonly kind: "docker" | "sandbox";
+  /** Removes what an earlier run of `ownerId` (default: this runtime's owner) left behind. */
+  reapOrphans(ownerId?: string): Promise<ReapResult>;
+  createRoomSandbox(o: { room: string; sessionId: string }): Promise<RoomSandbox>;
+  /** A listening server on host:port inside the room's namespace (the Room API port, 8078). */
+  openRoomApiListener(sandbox: RoomSandbox, port: number, host?: string): Promise<import("node:net").Server>;
+  /** Releases sockets and helpers this runtime holds; does not stop sandboxes. */
+  close(): Promise<void>;
+}
