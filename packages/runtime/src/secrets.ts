@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, rm, rmdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -79,6 +79,7 @@ export async function reapSecretDirs(root: string, owner: string | undefined, li
       files += await countFiles(join(odir, s));
       await rm(join(odir, s), { recursive: true, force: true });
     }
+    await rmdir(odir).catch(() => {}); // only when empty: a live session keeps it
   }
   return files;
 }
