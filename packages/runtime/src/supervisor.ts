@@ -117,9 +117,13 @@ export class ServiceSupervisor implements ServiceHandle {
     });
   }
 
-  stop(): Promise<StopResult | null> {
+  async stop(): Promise<void> {
     this.stopping ??= this.doStop();
-    return this.stopping;
+    await this.stopping;
+  }
+
+  lastExit(): StopResult | null {
+    return this.lastStop;
   }
 
   async restart(spec?: ServiceLaunchSpec): Promise<void> {
@@ -284,6 +288,7 @@ export class ServiceSupervisor implements ServiceHandle {
       this.setState("stopping");
       this.event("Killing", `Stopping container ${inst.id.slice(0, 12)}`);
       result = stopResultOf(await this.terminate(inst));
+      this.lastStop = result;
     }
     await this.loopDone;
     await this.driver.release(this.serviceId).catch((err) => this.log.warn({ err }, "could not release service resources"));

@@ -136,8 +136,10 @@ export interface ServiceHandle {
   off<E extends keyof ServiceHandleEvents>(event: E, fn: ServiceHandleEvents[E]): void;
   /** Stops the current run (gracefully) and starts again, with `spec` if given. */
   restart(spec?: ServiceLaunchSpec): Promise<void>;
-  /** Stop signal, grace period, SIGKILL; removes the container. Null when nothing was running. */
-  stop(): Promise<StopResult | null>;
+  /** Stop signal, grace period, SIGKILL; removes the container. Idempotent. */
+  stop(): Promise<void>;
+  /** How the latest run ended (after stop(): how the stop went); null if none has ended. */
+  lastExit(): StopResult | null;
 }
 
 export interface RoomSandbox {

@@ -189,6 +189,8 @@ export class DockerRoomSandbox implements RoomSandbox {
     this.netnsPath = i.netnsPath;
     this.pauseId = i.pauseId;
     this.prober = new NetnsProber(i.netnsPath, i.log);
+    // Overlaps the helper's start-up with the services' container creation.
+    this.prober.warm();
     const real = new DockerServiceDriver({
       docker: i.runtime.docker, ownerId: i.runtime.ownerId, room: i.room, sessionId: i.sessionId, pauseId: i.pauseId,
       secrets: i.secrets, prober: this.prober, log: i.log,

@@ -53,6 +53,11 @@ export class NetnsProber {
     });
   }
 
+  /** Starts the helper ahead of the first check (it costs one node start-up, ~40 ms). */
+  warm(): void {
+    this.start().catch(() => {}); // the first check reports (and retries) a failure
+  }
+
   private start(): Promise<ChildProcess> {
     if (this.ready !== null) return this.ready;
     this.ready = new Promise<ChildProcess>((resolve, reject) => {
