@@ -13,3 +13,4 @@ export { LABEL } from "./docker/container.ts";
 export { openListenerInNetns, NetnsError } from "./netns/listener.ts";
 export { LineSplitter, DockerDemuxer, makeMasker } from "./logs.ts";
 export { defaultSecretsRoot, SECRETS_MOUNT } from "./secrets.ts";
+export { createSandboxRuntime, SandboxRuntime, type SandboxRuntimeOptions } from "./sandbox/runtime.ts";
