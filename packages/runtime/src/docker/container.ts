@@ -130,6 +130,7 @@ class DockerInstance implements RunningInstance {
   private readonly logsDone: Promise<void>;
   private readonly log: Logger;
   private ended = false;
+  private sentKill = false;
 
   constructor(docker: DockerEngine, id: string, hooks: LaunchHooks, log: Logger) {
     this.docker = docker;
@@ -167,12 +168,18 @@ class DockerInstance implements RunningInstance {
       this.log.warn({ err }, "waiting for the container failed; treating it as exited");
     }
     let oomKilled = false;
-    try {
-      const info = await this.docker.json<{ State: { OOMKilled: boolean; ExitCode: number } }>({ method: "GET", path: `/containers/${this.id}/json` });
-      oomKilled = info.State.OOMKilled;
-      if (exitCode === -1) exitCode = info.State.ExitCode;
-    } catch {
-      // removed underneath us (e.g. by an operator): the wait result is all there is
+    // Docker learns of an OOM kill from a separate cgroup event that can arrive after the exit,
+    // so an unexplained SIGKILL (137) is re-inspected a few times before it counts as a signal.
+    for (let attempt = 0; attempt < 6; attempt++) {
+      try {
+        const info = await this.docker.json<{ State: { OOMKilled: boolean; ExitCode: number } }>({ method: "GET", path: `/containers/${this.id}/json` });
+        oomKilled = info.State.OOMKilled;
+        if (exitCode === -1) exitCode = info.State.ExitCode;
+      } catch {
+        break; // removed underneath us (e.g. by an operator): the wait result is all there is
+      }
+      if (oomKilled || exitCode !== 137 || this.sentKill) break;
+      await new Promise((r) => setTimeout(r, 100));
     }
     this.ended = true;
     return { exitCode, oomKilled };
@@ -180,6 +187,7 @@ class DockerInstance implements RunningInstance {
 
   async signal(sig: string): Promise<void> {
     if (this.ended) return;
+    if (sig === "SIGKILL" || sig === "KILL" || sig === "9") this.sentKill = true;
     try {
       await this.docker.json({ method: "POST", path: `/containers/${this.id}/kill`, query: { signal: sig } });
     } catch (err) {
