@@ -53,7 +53,7 @@ export function checkStoragePath(api: ApiScope | undefined, path: string, mode: 
   const g = requireGrant(api, "storage");
   const grants = pathGrants(g);
   if (grants === undefined) return;
-  const match = grants.find((pg) => path.startsWith(pg.path));
+  const match = grants.find((pg) => path.startsWith(pg.path) || `${path}/` === pg.path);
   if (match === undefined) {
     throw new PermissionDenied(`storage path "${path}" is outside the token's storage grant (${grants.map((x) => JSON.stringify(x.path)).join(", ") || "no paths"})`);
   }
