@@ -3,7 +3,7 @@
 # Docker Engine (Debian's docker.io, dockerd started in the background), bubblewrap and
 # iproute2 for the sandbox runtime.
 # Installs only when running as root with apt-get; otherwise it says what is missing.
-set -euo pipefail
+# (sourced: no `set -e` here, it would leak into the caller's shell)
 _rs_missing=()
 command -v dockerd >/dev/null || _rs_missing+=(docker.io)
 command -v bwrap >/dev/null || _rs_missing+=(bubblewrap)

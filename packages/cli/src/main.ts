@@ -3,6 +3,7 @@ import { registerServe } from "./commands/serve.ts";
 import { registerToken } from "./commands/token.ts";
 import { registerService } from "./commands/service.ts";
 import { registerSecret } from "./commands/secret.ts";
+import { registerImage } from "./commands/image.ts";
 import { CliError } from "./options.ts";
 
 /** One file per command group under commands/; each registers itself on the program. */
@@ -16,6 +17,7 @@ registerServe(program);
 registerToken(program);
 registerService(program);
 registerSecret(program);
+registerImage(program);
 
 try {
   await program.parseAsync(process.argv);

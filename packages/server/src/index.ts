@@ -10,5 +10,4 @@ export { ServiceStore } from "./services/service-store.ts";
 export { SecretStore } from "./services/secret-store.ts";
 export { ApiKeyStore } from "./services/api-keys.ts";
 export { roomNameError } from "./rooms/room-manager.ts";
-export type { RuntimeLike, RoomSandboxLike, ServiceHandleLike } from "./services/launcher.ts";
-export type { LaunchSpec, ServiceStateJson, LogLine } from "./services/runtime-port.ts";
+export { selectRuntime, parseRuntimeMode, ownerIdFor, type RuntimeMode } from "./services/select-runtime.ts";

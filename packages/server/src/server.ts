@@ -59,6 +59,11 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
   const closedDangling = ctx.sessions.closeDangling(clock.now());
   if (closedDangling > 0) logger.warn({ sessions: closedDangling }, "closed sessions left open by an earlier run");
 
+  if (opts.runtime) {
+    // Whatever an earlier (killed) run of this installation left behind goes first.
+    const reaped = await opts.runtime.reapOrphans();
+    if (reaped.containers + reaped.networks + reaped.files > 0) logger.warn({ reaped }, "removed leftovers of an earlier run");
+  }
   const rooms = new RoomManager(ctx);
   await rooms.discardIncompleteUploads();
   const services = new ServiceStore(store);
@@ -103,6 +108,7 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
         await launcher.stopAll();
+        await opts.runtime?.close();
         sockets.close();
         await app.close();
         store.close();

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
 import { unpackPayload } from "@roomservice/protocol";
-import { startTestServer, collectMessages, eventually, settle, sdk, type TestServer } from "./helpers.ts";
+import { startTestServer, collectMessages, eventually, settle, sdk, guardedFactory, type TestServer } from "./helpers.ts";
 import { mintParticipantToken } from "../src/index.ts";
 import { connectRaw, refusedHandshake } from "./raw-client.ts";
 
@@ -28,20 +28,6 @@ function grants(room: string | undefined, o: { role?: string; api?: unknown } = 
  * listener on the socket keeps the test process alive; nothing else changes. See
  * sdkClient() for the other half.
  */
-function guardedFactory(url: string, token: string): () => unknown {
-  const base = sdk.WebSocketClientProtocol.createFactory({ url, token });
-  return () => {
-    const protocol = base();
-    const channel = protocol.channel;
-    const start = channel.start.bind(channel);
-    channel.start = (...args: unknown[]) => {
-      start(...args);
-      channel.webSocket?.on?.("error", () => undefined);
-    };
-    return protocol;
-  };
-}
-
 /**
  * An SDK RoomClient for `room`. Besides the guarded factory: when start() fails, SDK 0.39.9
  * also rejects `client.ready`, which nobody awaits, so the same error surfaces a second time
@@ -333,7 +319,7 @@ test("a token without any api grant connects, but every call is denied with a cl
   assert.equal(ts.server.rooms.get(room)?.connections.size, 2);
 });
 
-test("a denied streamed call reports code 403 like a denied unary call", { todo: "StreamCall.fail() drops the error code (connection.ts fail(text) / dispatch.ts call.fail(c.text))" }, async (t) => {
+test("a denied streamed call reports code 403 like a denied unary call", async (t) => {
   const ts = await startTestServer();
   t.after(() => ts.close());
   const reader = await ts.client("stream-code", "reader", { api: { storage: { paths: [{ path: "public/", read_only: true }] } } });

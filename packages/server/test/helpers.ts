@@ -21,7 +21,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(o: Partial<ServerOptions> = {}): Promise<TestServer> {
+export async function startTestServer(o: Partial<Parameters<typeof startRoomServer>[0]> = {}): Promise<TestServer> {
   const dataDir = o.dataDir ?? (await mkdtemp(join(tmpdir(), "rs-test-")));
   const secret = o.secret ?? "test-secret-" + Math.random().toString(36).slice(2);
   const logger = pino({ level: process.env.ROOMSERVICE_TEST_LOG ?? "silent" });
@@ -107,4 +107,30 @@ export function collectMessages(client: any): { messages: any[] } {
   const box = { messages: [] as any[] };
   client.messaging.on("message", (e: any) => box.messages.push(e.message));
   return box;
+}
+
+/**
+ * SDK 0.39.9 quirk: after a refused handshake, dispose() closes a still-connecting socket
+ * whose error listener it already removed, so `ws` emits an unhandled 'error' and the process
+ * dies. This factory keeps a no-op error listener on the socket.
+ */
+export function guardedFactory(url: string, token: string): () => unknown {
+  const base = sdk.WebSocketClientProtocol.createFactory({ url, token });
+  return () => {
+    const protocol = base();
+    const channel = protocol.channel;
+    const start = channel.start.bind(channel);
+    channel.start = (...args: unknown[]) => {
+      start(...args);
+      channel.webSocket?.on?.("error", () => undefined);
+    };
+    return protocol;
+  };
+}
+
+/** An SDK client expected to be refused: guarded factory, and `ready` observed. */
+export function refusableClient(roomUrl: string, token: string): any {
+  const client = new sdk.RoomClient({ protocolFactory: guardedFactory(roomUrl, token), reconnectTimeout: 0 });
+  client.ready.catch(() => undefined);
+  return client;
 }

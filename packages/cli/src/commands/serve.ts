@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
-import { startRoomServer, DEFAULT_PORT, DEFAULT_HOST } from "@roomservice/server";
+import { startRoomServer, selectRuntime, parseRuntimeMode, DEFAULT_PORT, DEFAULT_HOST } from "@roomservice/server";
 import { createLogger } from "../logger.ts";
 import { parseIntOption, CliError } from "../options.ts";
 
@@ -12,21 +12,31 @@ export function registerServe(program: Command): void {
     .option("--host <h>", `address to bind (env ROOMSERVICE_HOST, default ${DEFAULT_HOST})`)
     .option("--data <dir>", "data directory (env ROOMSERVICE_DATA, default ./.roomservice)")
     .option("--departure-timeout <seconds>", "seconds a session outlives its last participant (default 15)")
-    .action(async (o: { port?: string; host?: string; data?: string; departureTimeout?: string }) => {
+    .option("--runtime <mode>", "auto | docker | sandbox | none (env ROOMSERVICE_RUNTIME, default auto: Docker when reachable, else the sandbox)")
+    .action(async (o: { port?: string; host?: string; data?: string; departureTimeout?: string; runtime?: string }) => {
       const port = parseIntOption("--port", o.port ?? process.env.ROOMSERVICE_PORT ?? String(DEFAULT_PORT), 0, 65535);
       const host = o.host ?? process.env.ROOMSERVICE_HOST ?? DEFAULT_HOST;
       const dataDir = resolve(o.data ?? process.env.ROOMSERVICE_DATA ?? ".roomservice");
       const departure = o.departureTimeout === undefined ? undefined : parseIntOption("--departure-timeout", o.departureTimeout, 0, 86400) * 1000;
       const logger = createLogger();
+      let mode;
+      try {
+        mode = parseRuntimeMode(o.runtime ?? process.env.ROOMSERVICE_RUNTIME);
+      } catch (err) {
+        throw new CliError(`--runtime: ${(err as Error).message}`);
+      }
+      const runtime = await selectRuntime({ mode, dataDir, logger }).catch((err: Error) => {
+        throw new CliError(err.message);
+      });
       const server = await startRoomServer({
-        dataDir, port, host, logger,
+        dataDir, port, host, logger, runtime,
         projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
         ...(departure === undefined ? {} : { departureTimeoutMs: departure }),
       }).catch((err: NodeJS.ErrnoException) => {
         if (err.code === "EADDRINUSE") throw new CliError(`port ${port} is already in use; pick another with --port or ROOMSERVICE_PORT`);
         throw err;
       });
-      process.stdout.write(`roomservice listening on ${server.url} (data: ${dataDir})\n`);
+      process.stdout.write(`roomservice listening on ${server.url} (data: ${dataDir}, runtime: ${runtime?.kind ?? "none"})\n`);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

@@ -70,9 +70,9 @@ export class StreamCall {
     this.conn.streams.delete(this.toolCallId);
   }
 
-  fail(text: string): void {
+  fail(text: string, code?: number): void {
     if (this.closed) return;
-    this.send(errorContent(text));
+    this.send(errorContent(text, code));
     this.close();
   }
 

@@ -134,7 +134,7 @@ export class Dispatcher {
       await tool.run(ctx, call);
     } catch (err) {
       const c = this.errorFor(err, ctx.log, `${toolkitName}.${toolName}`);
-      if (c.type === "error") call.fail(c.text);
+      if (c.type === "error") call.fail(c.text, c.code);
     } finally {
       call.close();
     }

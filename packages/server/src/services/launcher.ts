@@ -4,33 +4,16 @@ import type { ServerContext } from "../context.ts";
 import type { RoomEvent } from "../rooms/room.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
 import { buildLaunchSpec, LaunchError, ROOM_API_PORT } from "./launch-spec.ts";
-import type { LaunchSpec, LogLine, ServiceStateJson } from "./runtime-port.ts";
+import type { LaunchSpec, LogLine, ServiceStateJson, Runtime, RoomSandbox, ServiceHandle } from "./runtime-port.ts";
 import type { SecretStore } from "./secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "./service-store.ts";
 import { join } from "node:path";
 
-/** The runtime surface the launcher drives (see @roomservice/runtime). */
-export interface ServiceHandleLike {
-  status(): ServiceStateJson;
-  on(event: "log", fn: (l: LogLine) => void): void;
-  on(event: "event" | "state", fn: (e: unknown) => void): void;
-  restart(spec?: LaunchSpec): Promise<void>;
-  stop(): Promise<void>;
-}
-export interface RoomSandboxLike {
-  readonly netnsPath?: string | undefined;
-  startService(spec: LaunchSpec): ServiceHandleLike;
-  stop(): Promise<void>;
-}
-export interface RuntimeLike {
-  readonly kind: string;
-  createRoomSandbox(o: { room: string; sessionId: string }): Promise<RoomSandboxLike>;
-  openRoomApiListener?(sandbox: RoomSandboxLike, port: number): Promise<NetServer>;
-}
+export type RuntimeLike = Runtime;
 
 interface LiveService {
   record: ServiceRecord;
-  handle: ServiceHandleLike | null;
+  handle: ServiceHandle | null;
   /** Set when the spec could not even be built (missing secret, invalid manifest). */
   launchError: string | null;
 }
@@ -38,7 +21,7 @@ interface LiveService {
 interface LiveSession {
   room: string;
   sessionId: string;
-  sandbox: RoomSandboxLike | null;
+  sandbox: RoomSandbox | null;
   listener: NetServer | null;
   services: Map<string, LiveService>;
   starting: Promise<void>;
@@ -96,10 +79,8 @@ export class ServiceLauncher {
         return;
       }
       session.sandbox = await runtime.createRoomSandbox({ room, sessionId });
-      if (runtime.openRoomApiListener !== undefined) {
-        session.listener = await runtime.openRoomApiListener(session.sandbox, ROOM_API_PORT);
-        session.listener.on("connection", (sock) => this.d.feedSocket(sock));
-      }
+      session.listener = await runtime.openRoomApiListener(session.sandbox, ROOM_API_PORT);
+      session.listener.on("connection", (sock) => this.d.feedSocket(sock));
       await Promise.all([...session.services.values()].map((s) => this.launch(session, s, log)));
       log.info({ services: session.services.size }, "services started");
     })().catch((err) => {
@@ -118,7 +99,7 @@ export class ServiceLauncher {
       return;
     }
     s.handle = session.sandbox!.startService(spec);
-    this.wireLogs(session.room, s.record, s.handle, spec.secretValues);
+    this.wireLogs(session.room, s.record, s.handle, spec.secretValues ?? []);
   }
 
   private spec(session: LiveSession, rec: ServiceRecord): Promise<LaunchSpec> {
@@ -129,7 +110,7 @@ export class ServiceLauncher {
     });
   }
 
-  private wireLogs(room: string, rec: ServiceRecord, handle: ServiceHandleLike, secretValues: string[]): void {
+  private wireLogs(room: string, rec: ServiceRecord, handle: ServiceHandle, secretValues: string[]): void {
     const key = `${room}/${rec.id}`;
     handle.on("log", (l: LogLine) => {
       let line = l.line;
@@ -174,15 +155,19 @@ export class ServiceLauncher {
       const s = session?.services.get(rec.id);
       if (s?.handle) states.push(s.handle.status());
       else {
+        const now = this.d.ctx.clock.now();
         states.push({
           service_id: rec.id,
-          state: s === undefined ? "not_running" : s.launchError !== null ? "failed" : "starting",
+          state: s === undefined ? "stopped" : s.launchError !== null ? "failed" : "pending",
+          container_id: null,
+          started_at: null,
           restart_count: 0,
+          restart_scheduled_at: null,
+          last_exit_code: null,
+          last_exit_at: null,
           last_start_error: s?.launchError ?? null,
           ports: [],
-          events: s?.launchError
-            ? [{ type: "Warning", reason: "FailedStart", message: s.launchError, count: 1, first_timestamp: this.d.ctx.clock.now(), last_timestamp: this.d.ctx.clock.now() }]
-            : [],
+          events: s?.launchError ? [{ type: "Warning", reason: "FailedStart", message: s.launchError, count: 1, first_timestamp: now, last_timestamp: now }] : [],
         });
       }
     }
@@ -205,7 +190,7 @@ export class ServiceLauncher {
     if (s.handle !== null) await s.handle.restart(spec);
     else {
       s.handle = session.sandbox.startService(spec);
-      this.wireLogs(room, rec, s.handle, spec.secretValues);
+      this.wireLogs(room, rec, s.handle, spec.secretValues ?? []);
     }
   }
 

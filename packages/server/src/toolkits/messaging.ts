@@ -10,9 +10,20 @@ function enabledOthers(room: Room, self: Connection): Connection[] {
   return [...room.connections.values()].filter((c) => c !== self && c.messagingEnabled);
 }
 
+/**
+ * Types the server itself sends to describe presence. A participant may not send them: the
+ * SDK would believe them and show participants that are not there (or hide ones that are).
+ */
+export const RESERVED_MESSAGE_TYPES: ReadonlySet<string> = new Set([
+  "messaging.enabled", "participant.enabled", "participant.disabled", "participant.attributes",
+]);
+
 /** messaging.send / broadcast input: message_json is a JSON string, attachment base64. */
 function decodeMessage(args: Record<string, unknown>, tool: string): { type: string; message: unknown; attachment: Buffer | undefined } {
   const type = stringField(args, "type", tool);
+  if (RESERVED_MESSAGE_TYPES.has(type)) {
+    throw new ToolError(`${tool}: message type ${JSON.stringify(type)} is reserved for presence events sent by the server`, 400);
+  }
   let message: unknown = {};
   if (typeof args.message_json === "string") {
     try {

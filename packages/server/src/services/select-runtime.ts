@@ -1,0 +1,65 @@
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { createDockerRuntime, createSandboxRuntime, type Runtime } from "@roomservice/runtime";
+
+export type RuntimeMode = "auto" | "docker" | "sandbox" | "none";
+
+/**
+ * The owner id labels everything this installation creates (containers, namespaces, secret
+ * files), so a restart can reap what a killed run left without touching other installations
+ * that share the Docker daemon. Stable per data directory.
+ */
+export function ownerIdFor(dataDir: string): string {
+  const file = join(dataDir, "owner-id");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  mkdirSync(dataDir, { recursive: true });
+  const id = `rs-${randomUUID().slice(0, 8)}`;
+  writeFileSync(file, id + "\n");
+  return id;
+}
+
+function sandboxUsable(): { ok: boolean; why?: string } {
+  if (process.getuid?.() !== 0) return { ok: false, why: "the sandbox runtime needs root (for ip netns and nsenter)" };
+  for (const bin of ["bwrap", "ip", "nsenter"]) {
+    const found = (process.env.PATH ?? "").split(":").some((d) => existsSync(join(d, bin)));
+    if (!found) return { ok: false, why: `the sandbox runtime needs ${bin} (apt-get install bubblewrap iproute2 util-linux)` };
+  }
+  return { ok: true };
+}
+
+/**
+ * Picks the runtime: Docker when its Engine API answers, else the bubblewrap sandbox when
+ * usable, else none (rooms work; services report FailedStart). ROOMSERVICE_RUNTIME forces one.
+ */
+export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; logger: Logger }): Promise<Runtime | null> {
+  const ownerId = ownerIdFor(o.dataDir);
+  const log = o.logger.child({ component: "runtime" });
+  if (o.mode === "none") return null;
+  if (o.mode === "docker" || o.mode === "auto") {
+    try {
+      const rt = await createDockerRuntime({ ownerId, logger: log });
+      log.info({ ownerId }, "using the docker runtime");
+      return rt;
+    } catch (err) {
+      if (o.mode === "docker") throw new Error(`ROOMSERVICE_RUNTIME=docker but Docker is not reachable: ${(err as Error).message}. Start dockerd or pick another runtime.`, { cause: err });
+      log.info({ reason: (err as Error).message }, "Docker not reachable; trying the sandbox runtime");
+    }
+  }
+  const usable = sandboxUsable();
+  if (!usable.ok) {
+    if (o.mode === "sandbox") throw new Error(`ROOMSERVICE_RUNTIME=sandbox but ${usable.why}`);
+    log.warn({ reason: usable.why }, "no container runtime available: rooms work, services will not start");
+    return null;
+  }
+  const rt = await createSandboxRuntime({ ownerId, logger: log });
+  log.info({ ownerId }, "using the sandbox runtime (bubblewrap)");
+  return rt;
+}
+
+export function parseRuntimeMode(v: string | undefined): RuntimeMode {
+  const m = (v ?? "auto").toLowerCase();
+  if (m === "auto" || m === "docker" || m === "sandbox" || m === "none") return m;
+  throw new Error(`ROOMSERVICE_RUNTIME must be auto, docker, sandbox or none, got ${JSON.stringify(v)}`);
+}

@@ -1,0 +1,141 @@
+/**
+ * Plumbing for service tests: real Docker (or sandbox) runtime with a unique owner per test
+ * file, the example images built from examples/ (FROM the local node base image), a server
+ * wired to the runtime, and helpers to look inside containers.
+ */
+import { randomBytes } from "node:crypto";
+import { cp, mkdtemp, readFile, rm, mkdir } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { spawn, spawnSync } from "node:child_process";
+import { pino } from "pino";
+import { buildBaseImage, buildImage, createDockerRuntime, type Runtime } from "@roomservice/runtime";
+import { startTestServer, type TestServer } from "./helpers.ts";
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+
+export const IMAGES = {
+  http: "roomservice-example/http-echo:test",
+  tcp: "roomservice-example/tcp-echo:test",
+  chat: "roomservice-example/chat-agent:test",
+  secret: "roomservice-example/secret-reader:test",
+} as const;
+
+/** Copies a package and its runtime dependencies (from the repo's node_modules) into dest. */
+async function copyPackageClosure(name: string, dest: string, seen = new Set<string>()): Promise<void> {
+  if (seen.has(name)) return;
+  seen.add(name);
+  const src = join(root, "node_modules", name);
+  if (!existsSync(src)) return;
+  await mkdir(dirname(join(dest, name)), { recursive: true });
+  await cp(src, join(dest, name), { recursive: true, dereference: true });
+  const pkg = JSON.parse(await readFile(join(src, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+  for (const dep of Object.keys(pkg.dependencies ?? {})) await copyPackageClosure(dep, dest, seen);
+}
+
+let built: Promise<void> | null = null;
+
+/** Builds the base image and the example images once per process. */
+export function buildExampleImages(runtime: Runtime & { docker?: unknown }): Promise<void> {
+  built ??= (async () => {
+    const docker = (runtime as unknown as { docker: Parameters<typeof buildImage>[0] }).docker;
+    await buildBaseImage(docker);
+    const work = await mkdtemp(join(tmpdir(), "rs-images-"));
+    try {
+      for (const [key, dir] of [["http", "http-echo"], ["tcp", "tcp-echo"], ["chat", "chat-agent"], ["secret", "secret-reader"]] as const) {
+        const ctx = join(work, dir);
+        await cp(join(root, "examples", dir), ctx, { recursive: true });
+        if (key === "chat") await copyPackageClosure("@meshagent/meshagent", join(ctx, "node_modules"));
+        await buildImage(docker, ctx, IMAGES[key]);
+      }
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  })();
+  return built;
+}
+
+export interface ServicesEnv {
+  ts: TestServer;
+  runtime: Runtime;
+  ownerId: string;
+  logs: string[];
+  addService(room: string | null, manifest: Record<string, unknown>): string;
+  close(): Promise<void>;
+}
+
+/** A server on port 0 with a Docker runtime of its own owner id; captures server log lines. */
+export async function startServicesServer(o: { departureTimeoutMs?: number } = {}): Promise<ServicesEnv> {
+  const ownerId = `test-${randomBytes(4).toString("hex")}`;
+  const logs: string[] = [];
+  const logger = pino({ level: "debug" }, { write: (s: string) => void logs.push(s) });
+  const runtime = await createDockerRuntime({ ownerId, logger: logger.child({ component: "runtime" }) });
+  await buildExampleImages(runtime);
+  const ts = await startTestServer({ runtime, logger, departureTimeoutMs: o.departureTimeoutMs ?? 500 });
+  return {
+    ts,
+    runtime,
+    ownerId,
+    logs,
+    addService(room, manifest) {
+      const name = (manifest.metadata as { name: string }).name;
+      return ts.server.services.create("default", room, name, manifest, Date.now()).id;
+    },
+    async close() {
+      await ts.close();
+      await runtime.reapOrphans(ownerId);
+    },
+  };
+}
+
+export function manifest(name: string, image: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const { container, ...rest } = extra as { container?: Record<string, unknown> };
+  return { version: "v1", kind: "Service", metadata: { name }, container: { image, ...(container ?? {}) }, ...rest };
+}
+
+/** `docker` CLI, for looking at what exists (labels, inspect) the way an operator would. */
+export function docker(...args: string[]): string {
+  const r = spawnSync("docker", args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`docker ${args.join(" ")} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+export function labelled(ownerId: string): string[] {
+  return docker("ps", "-aq", "--filter", `label=dev.roomservice.owner=${ownerId}`).split("\n").filter(Boolean);
+}
+
+/**
+ * Runs JS inside a service's container (images are FROM the node base: no shell). Async on
+ * purpose: the server under test lives in this process and must keep serving meanwhile.
+ */
+export function execNode(containerId: string, code: string): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("docker", ["exec", containerId, "/usr/local/bin/node", "-e", code], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20000);
+    child.on("close", (c) => {
+      clearTimeout(timer);
+      resolve({ code: c, out: out.trim(), err: err.trim() });
+    });
+  });
+}
+
+export async function waitUntil<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
