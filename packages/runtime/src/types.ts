@@ -47,6 +47,11 @@ export interface ServiceLaunchSpec {
   env: Record<string, string>;
   /** name -> value, written 0400 into a per-service tmpfs dir mounted read-only at /run/secrets. */
   secretFiles: Record<string, string>;
+  /**
+   * Names of secretFiles also exported as environment variables of the same name. Docker:
+   * set by a static launcher inside the container, so `docker inspect` never shows them.
+   */
+  secretEnv?: string[];
   mounts: { hostPath: string; containerPath: string; readOnly: boolean }[];
   /** `livenessPath` drives the port's liveness_status (HTTP GET, 200–399); it never restarts. */
   ports: { num: number; type: "http" | "tcp"; livenessPath?: string }[];

@@ -3,6 +3,7 @@
  * follow logs, wait, signal, exec (probes), remove.
  */
 import { randomBytes } from "node:crypto";
+import { ensureEnvexec, ENVEXEC_MOUNT, SECRET_ENV_VAR } from "./envexec.ts";
 import type { CheckResult } from "../probes.ts";
 import type { NetnsProber } from "../netns/prober.ts";
 import { DockerDemuxer, LineSplitter } from "../logs.ts";
@@ -56,6 +57,31 @@ export class DockerServiceDriver implements ServiceDriver {
     return this.c.secrets.release(serviceId);
   }
 
+  /**
+   * For secrets wanted as env: the launcher binary, the command it execs (the image's own
+   * entrypoint + command when the spec has none) and the env var naming which files to load.
+   */
+  private async secretEnvLauncher(spec: ServiceLaunchSpec): Promise<{ binary: string; cmd: string[]; env: Record<string, string> } | null> {
+    const names = (spec.secretEnv ?? []).filter((n) => n in spec.secretFiles);
+    if (names.length === 0) return null;
+    const binary = await ensureEnvexec();
+    if (binary === null) {
+      throw new LaunchFailure("secrets requested as environment variables need the envexec launcher, which could not be compiled (install a C compiler: apt-get install gcc libc6-dev), or set roomservice.secrets.env: false to use /run/secrets files only");
+    }
+    let img: { Config?: { Entrypoint?: string[] | null; Cmd?: string[] | null } };
+    try {
+      img = await this.c.docker.json({ method: "GET", path: `/images/${encodeURIComponent(spec.image)}/json` });
+    } catch (err) {
+      if (err instanceof DockerError && err.status === 404) {
+        throw new LaunchFailure(`image ${spec.image} not found on this Docker host: build it first (no registry is used), e.g. buildImage(dir, "${spec.image}")`);
+      }
+      throw err;
+    }
+    const cmd = [...(img.Config?.Entrypoint ?? []), ...(spec.command ?? img.Config?.Cmd ?? [])];
+    if (cmd.length === 0) throw new LaunchFailure(`image ${spec.image} has no entrypoint or command, and the manifest gives no command`);
+    return { binary, cmd, env: { [SECRET_ENV_VAR]: names.join(",") } };
+  }
+
   async launch(spec: ServiceLaunchSpec, hooks: LaunchHooks): Promise<RunningInstance> {
     const { docker } = this.c;
     let secretsDir: string;
@@ -66,12 +92,14 @@ export class DockerServiceDriver implements ServiceDriver {
     }
     const r = spec.resources;
     const memory = r.memoryBytes;
+    const launcher = await this.secretEnvLauncher(spec);
     const pids = r.pidsLimit ?? r.pids;
     const body = {
       Image: spec.image,
-      Cmd: spec.command,
+      Cmd: launcher?.cmd ?? spec.command,
+      ...(launcher ? { Entrypoint: [ENVEXEC_MOUNT] } : {}),
       WorkingDir: spec.workingDir,
-      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      Env: Object.entries({ ...spec.env, ...launcher?.env }).map(([k, v]) => `${k}=${v}`),
       Labels: {
         [LABEL.owner]: this.c.ownerId, [LABEL.room]: this.c.room, [LABEL.session]: this.c.sessionId,
         [LABEL.service]: spec.serviceId, [LABEL.role]: "service",
@@ -86,6 +114,7 @@ export class DockerServiceDriver implements ServiceDriver {
         Mounts: [
           ...spec.mounts.map((m) => ({ Type: "bind", Source: m.hostPath, Target: m.containerPath, ReadOnly: m.readOnly })),
           { Type: "bind", Source: secretsDir, Target: SECRETS_MOUNT, ReadOnly: true },
+          ...(launcher ? [{ Type: "bind", Source: launcher.binary, Target: ENVEXEC_MOUNT, ReadOnly: true }] : []),
         ],
         Memory: memory,
         // Same as Memory: no swap, so a memory hog is OOM-killed (and reported) instead of thrashing.

@@ -213,7 +213,7 @@ class SandboxRoom implements RoomSandbox, ServiceDriver {
     args.push("--", ...spec.command);
     // Env goes through bwrap's own environment, not --setenv: argv is world-readable in /proc.
     const child = spawn("nsenter", args, {
-      env: { PATH: DEFAULT_PATH, ...spec.env }, stdio: ["ignore", "pipe", "pipe", "pipe"],
+      env: { PATH: DEFAULT_PATH, ...spec.env, ...Object.fromEntries((spec.secretEnv ?? []).filter((n) => n in spec.secretFiles).map((n) => [n, spec.secretFiles[n]!])) }, stdio: ["ignore", "pipe", "pipe", "pipe"],
     });
     const inst = new BwrapInstance(child, hooks);
     try {

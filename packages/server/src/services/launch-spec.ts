@@ -54,6 +54,7 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
     MESHAGENT_TOKEN: await mint(m.name, "agent"),
   };
   const secretFiles: Record<string, string> = {};
+  const secretEnv: string[] = [];
   const secretValues: string[] = [];
   for (const e of m.environment) {
     if (e.kind === "value") env[e.name] = e.value;
@@ -75,7 +76,9 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
       }
       secretFiles[e.name] = value;
       if (value.length >= 4) secretValues.push(value);
-      if (e.asEnv) env[e.name] = value;
+      // Never put into `env`: the runtime exports it inside the container so that
+      // `docker inspect` does not show it.
+      if (e.asEnv) secretEnv.push(e.name);
     }
   }
   const mounts: LaunchSpec["mounts"] = [];
@@ -91,6 +94,7 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
     image: m.image,
     env,
     secretFiles,
+    secretEnv,
     mounts,
     ports: m.ports.map((p) => (p.liveness === undefined ? { num: p.num, type: p.type } : { num: p.num, type: p.type, livenessPath: p.liveness })),
     probes: m.probes,

@@ -1,0 +1,91 @@
+/**
+ * Secret environment variables without `docker inspect` showing them. Docker prints every
+ * container env var in `inspect`, so a secret the manifest wants as env is delivered as a
+ * file under /run/secrets like any other, and a tiny static launcher — bind-mounted into the
+ * container as its entrypoint — reads the files named in ROOMSERVICE_SECRET_ENV into the
+ * environment and execs the real command (same pid: tini's signal forwarding still works).
+ *
+ * The launcher is C compiled once with the host's cc (-static, so it runs in FROM-scratch
+ * images); without a compiler, ensureEnvexec() returns null and the caller falls back to
+ * plain env, logging that the values will be visible to `docker inspect`.
+ */
+import { createHash } from "node:crypto";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const ENVEXEC_MOUNT = "/run/roomservice/envexec";
+export const SECRET_ENV_VAR = "ROOMSERVICE_SECRET_ENV";
+
+const SOURCE = String.raw`
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* envexec CMD ARGS...: export /run/secrets/<NAME> for each NAME in $ROOMSERVICE_SECRET_ENV, then exec. */
+int main(int argc, char **argv) {
+  if (argc < 2) { fprintf(stderr, "envexec: no command given\n"); return 127; }
+  const char *names = getenv("ROOMSERVICE_SECRET_ENV");
+  if (names != NULL && *names != '\0') {
+    char *list = strdup(names);
+    for (char *n = strtok(list, ","); n != NULL; n = strtok(NULL, ",")) {
+      char path[4096];
+      snprintf(path, sizeof path, "/run/secrets/%s", n);
+      int fd = open(path, O_RDONLY);
+      if (fd < 0) { fprintf(stderr, "envexec: cannot read %s: %s\n", path, strerror(errno)); return 126; }
+      size_t cap = 4096, len = 0;
+      char *buf = malloc(cap);
+      for (;;) {
+        if (len + 1 >= cap) { cap *= 2; buf = realloc(buf, cap); }
+        ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r < 0) { if (errno == EINTR) continue; fprintf(stderr, "envexec: read %s: %s\n", path, strerror(errno)); return 126; }
+        if (r == 0) break;
+        len += (size_t)r;
+      }
+      buf[len] = '\0';
+      close(fd);
+      setenv(n, buf, 1);
+    }
+    unsetenv("ROOMSERVICE_SECRET_ENV");
+  }
+  execvp(argv[1], argv + 1);
+  fprintf(stderr, "envexec: cannot run %s: %s\n", argv[1], strerror(errno));
+  return 127;
+}
+`;
+
+let building: Promise<string | null> | null = null;
+
+/** Path of the compiled launcher (cached by source hash), or null when it cannot be built. */
+export function ensureEnvexec(): Promise<string | null> {
+  building ??= build();
+  return building;
+}
+
+async function build(): Promise<string | null> {
+  const hash = createHash("sha256").update(SOURCE).digest("hex").slice(0, 12);
+  const dir = join(tmpdir(), "roomservice-envexec");
+  const bin = join(dir, `envexec-${hash}`);
+  if (existsSync(bin)) return bin;
+  await mkdir(dir, { recursive: true });
+  const src = join(dir, `envexec-${hash}-${process.pid}.c`);
+  const tmp = `${bin}.${process.pid}.tmp`;
+  await writeFile(src, SOURCE);
+  const ok = await new Promise<boolean>((resolve) => {
+    const cc = spawn(process.env.CC ?? "cc", ["-static", "-Os", "-s", "-o", tmp, src], { stdio: "ignore" });
+    cc.on("error", () => resolve(false));
+    cc.on("exit", (code) => resolve(code === 0));
+  });
+  await rm(src, { force: true });
+  if (!ok) {
+    await rm(tmp, { force: true });
+    return null;
+  }
+  await rename(tmp, bin);
+  return bin;
+}
