@@ -12,5 +12,5 @@ export { BASE_IMAGE, PAUSE_IMAGE, buildBaseImage, buildImage, ensurePauseImage, 
 export { LABEL } from "./docker/container.ts";
 export { openListenerInNetns, NetnsError } from "./netns/listener.ts";
 export { LineSplitter, DockerDemuxer, makeMasker } from "./logs.ts";
-export { defaultSecretsRoot, SECRETS_MOUNT } from "./secrets.ts";
+export { defaultSecretsRoot, safeName, SECRETS_MOUNT } from "./secrets.ts";
 export { createSandboxRuntime, SandboxRuntime, type SandboxRuntimeOptions } from "./sandbox/runtime.ts";

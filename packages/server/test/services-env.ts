@@ -3,7 +3,8 @@
  * file, the example images built from examples/ (FROM the local node base image), a server
  * wired to the runtime, and helpers to look inside containers.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { cp, mkdtemp, readFile, rm, mkdir } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,15 +14,29 @@ import { spawn, spawnSync } from "node:child_process";
 import { pino } from "pino";
 import { buildBaseImage, buildImage, createDockerRuntime, type Runtime } from "@roomservice/runtime";
 import { startTestServer, type TestServer } from "./helpers.ts";
+import { imageExists } from "@roomservice/runtime";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 
-export const IMAGES = {
-  http: "roomservice-example/http-echo:test",
-  tcp: "roomservice-example/tcp-echo:test",
-  chat: "roomservice-example/chat-agent:test",
-  secret: "roomservice-example/secret-reader:test",
-} as const;
+
+const EXAMPLES = { http: "http-echo", tcp: "tcp-echo", chat: "chat-agent", secret: "secret-reader" } as const;
+
+/**
+ * Example image tags. Each tag carries a hash of its build context (and of the SDK version
+ * for the agent), so an unchanged example is never rebuilt: building the agent image with
+ * its node_modules takes seconds, reusing it takes none.
+ */
+export const IMAGES: Record<keyof typeof EXAMPLES, string> = Object.fromEntries(
+  Object.entries(EXAMPLES).map(([k, dir]) => [k, `roomservice-example/${dir}:${contextHash(dir)}`]),
+) as Record<keyof typeof EXAMPLES, string>;
+
+function contextHash(dir: string): string {
+  const h = createHash("sha256");
+  const base = join(root, "examples", dir);
+  for (const f of readdirSync(base).sort()) h.update(f).update(readFileSync(join(base, f)));
+  if (dir === "chat-agent") h.update(readFileSync(join(root, "node_modules/@meshagent/meshagent/package.json")));
+  return h.digest("hex").slice(0, 12);
+}
 
 /** Copies a package and its runtime dependencies (from the repo's node_modules) into dest. */
 async function copyPackageClosure(name: string, dest: string, seen = new Set<string>()): Promise<void> {
@@ -44,7 +59,8 @@ export function buildExampleImages(runtime: Runtime & { docker?: unknown }): Pro
     await buildBaseImage(docker);
     const work = await mkdtemp(join(tmpdir(), "rs-images-"));
     try {
-      for (const [key, dir] of [["http", "http-echo"], ["tcp", "tcp-echo"], ["chat", "chat-agent"], ["secret", "secret-reader"]] as const) {
+      for (const [key, dir] of Object.entries(EXAMPLES) as [keyof typeof EXAMPLES, string][]) {
+        if (await imageExists(docker, IMAGES[key])) continue;
         const ctx = join(work, dir);
         await cp(join(root, "examples", dir), ctx, { recursive: true });
         if (key === "chat") await copyPackageClosure("@meshagent/meshagent", join(ctx, "node_modules"));
