@@ -9,7 +9,8 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { Server } from "node:net";
 import { constants } from "node:os";
 import { promisify } from "node:util";
@@ -46,6 +47,32 @@ export async function createSandboxRuntime(o: SandboxRuntimeOptions): Promise<Sa
 
 function short(s: string): string {
   return createHash("sha256").update(s).digest("hex").slice(0, 10);
+}
+
+/** Top-level entries that bwrap provides itself (or that must stay private). */
+const OWN_MOUNTS = new Set(["dev", "proc", "tmp", "run"]);
+
+/**
+ * The sandbox root: bwrap starts from an empty tmpfs, into which each top-level entry of
+ * `root` is bound (symlinks recreated). Binding entry by entry rather than `root` itself on
+ * `/` leaves the tmpfs writable at the top, so mount targets such as /data can be created
+ * even though the host's root stays read-only.
+ */
+function rootBinds(root: string, writable: boolean): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(root)) {
+    if (OWN_MOUNTS.has(name)) continue;
+    const p = join(root, name);
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      continue;
+    }
+    if (st.isSymbolicLink()) out.push("--symlink", readlinkSync(p), `/${name}`);
+    else out.push(writable ? "--bind" : "--ro-bind", p, `/${name}`);
+  }
+  return out;
 }
 
 export class SandboxRuntime implements Runtime {
@@ -202,7 +229,7 @@ class SandboxRoom implements RoomSandbox, ServiceDriver {
     }
     const args = [
       `--net=${this.netnsPath}`, "--", "bwrap",
-      spec.writableRootFs ? "--bind" : "--ro-bind", root, "/",
+      ...rootBinds(root, spec.writableRootFs),
       "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/run",
       "--ro-bind", secretsDir, SECRETS_MOUNT,
       "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",

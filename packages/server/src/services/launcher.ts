@@ -146,6 +146,11 @@ export class ServiceLauncher {
     }
   }
 
+  /** The live session's network namespace (diagnostics and tests: nsenter --net=<path>). */
+  netnsPath(room: string): string | undefined {
+    return this.live.get(room)?.sandbox?.netnsPath;
+  }
+
   /** services.list payload, as the SDK's ServicesClient expects it. */
   list(room: string): { services_json: Record<string, unknown>[]; service_states: ServiceStateJson[] } {
     const session = this.live.get(room);
