@@ -51,6 +51,10 @@ test("a service reads its secret as a file and as env; a sibling cannot; the val
   await reader2.cancel();
   assert.match(sseText, /API_KEY from env is \*\*\*\*/);
 
+  // The session's log file of the service is kept, masked too.
+  const kept = await (await fetch(`${ts.url}/accounts/projects/default/rooms/vault/sessions/${alice.sessionId}/services/${readerId}/logs`, { headers: { authorization: `Bearer ${admin}` } })).text();
+  assert.match(kept, /API_KEY from env is \*\*\*\*/);
+
   // Nowhere: server logs, REST responses, services.list, docker inspect.
   const rest = await Promise.all(
     ["services", "secrets", "rooms/vault/services", "rooms/vault/secrets", `services/${readerId}`].map((p) =>
@@ -61,7 +65,7 @@ test("a service reads its secret as a file and as env; a sibling cannot; the val
   const inspect = labelled(env.ownerId).map((id) => docker("inspect", id)).join("\n");
   const places: Record<string, string> = {
     "server logs": env.logs.join(""), "REST responses": rest.join("\n"), "services.list": list,
-    "developer logs": devLines.join("\n"), "SSE log stream": sseText, "docker inspect": inspect,
+    "developer logs": devLines.join("\n"), "SSE log stream": sseText, "session log file": kept, "docker inspect": inspect,
   };
   for (const [where, text] of Object.entries(places)) assert.ok(!text.includes(SECRET), `the secret leaked into ${where}`);
   assert.ok(inspect.includes("ROOMSERVICE_SECRET_ENV=API_KEY"), "inspect shows only which names are loaded from /run/secrets");

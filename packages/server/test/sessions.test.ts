@@ -102,3 +102,33 @@ test("50 clients connecting at once to a cold room create exactly one session", 
   assert.equal(events.filter((e) => e.type === "session.started").length, 1);
   assert.equal(ts.server.rooms.get("herd")!.connections.size, 50);
 });
+
+test("connections made with service tokens never keep a room alive, and their tokens die with the session", async (t) => {
+  const ts = await startTestServer({ departureTimeoutMs: 200 });
+  t.after(() => ts.close());
+  const events = recordEvents(ts);
+  const alice = await ts.client("svc-token", "alice");
+  const sessionId = alice.sessionId;
+  const { mintParticipantToken } = await import("../src/index.ts");
+  const serviceToken = await mintParticipantToken(ts.secret, {
+    room: "svc-token", identity: "my-service", role: "agent", ttlSeconds: 3600, service: { sessionId, serviceId: "svc-1" },
+  });
+  const service = new sdk.RoomClient({
+    protocolFactory: sdk.WebSocketClientProtocol.createFactory({ url: `${ts.wsUrl}/rooms/svc-token`, token: serviceToken }),
+    reconnectTimeout: 0,
+  });
+  await service.start();
+  assert.equal(service.sessionId, sessionId);
+  const serviceClosed = service.waitForClose();
+
+  await settle(alice);
+  alice.dispose();
+  await eventually(() => events.some((e) => e.type === "session.ended"), 5000, "session end despite the service connection");
+  await serviceClosed;
+  assert.equal(service.closeKind, "server", "the server closed the service connection when the session ended");
+
+  // The same token is refused once its session is over.
+  const { refusableClient } = await import("./helpers.ts");
+  const late = refusableClient(`${ts.wsUrl}/rooms/svc-token`, serviceToken);
+  await assert.rejects(late.start(), /403.*service token belongs to session .* which has ended/);
+});

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { createReadStream, existsSync } from "node:fs";
 import type { ServerContext } from "../context.ts";
 import { requireAdmin } from "../services/admin-auth.ts";
 import type { ApiKeyStore } from "../services/api-keys.ts";
@@ -10,6 +11,21 @@ import type { ServiceLauncher } from "../services/launcher.ts";
  * Admin auth; `?token=` is accepted too because EventSource cannot set headers.
  */
 export function registerLogStream(app: FastifyInstance, ctx: ServerContext, keys: ApiKeyStore, launcher: ServiceLauncher): void {
+  // A past (or current) session's log of one service, as JSON lines.
+  app.get(
+    "/accounts/projects/:project/rooms/:room/sessions/:session/services/:id/logs",
+    async (req: FastifyRequest<{ Params: { project: string; room: string; session: string; id: string } }>, reply) => {
+      const admin = await requireAdmin(ctx, keys, req, reply);
+      if (admin === undefined) return reply;
+      const { room, session, id } = req.params;
+      if (![room, session, id].every((p) => /^[A-Za-z0-9._-]+$/.test(p) && !p.includes(".."))) return reply.code(400).send({ error: "invalid room, session or service id" });
+      const file = launcher.sessionLogFile(room, session, id);
+      if (!existsSync(file)) return reply.code(404).send({ error: `no logs for service ${id} in session ${session} of room ${room}` });
+      reply.header("content-type", "application/x-ndjson");
+      return reply.send(createReadStream(file));
+    },
+  );
+
   app.get(
     "/accounts/projects/:project/rooms/:room/services/:id/logs",
     async (req: FastifyRequest<{ Params: { project: string; room: string; id: string }; Querystring: { token?: string } }>, reply) => {

@@ -7,7 +7,8 @@ import { buildLaunchSpec, LaunchError, ROOM_API_PORT } from "./launch-spec.ts";
 import type { LaunchSpec, LogLine, ServiceStateJson, Runtime, RoomSandbox, ServiceHandle } from "./runtime-port.ts";
 import type { SecretStore } from "./secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "./service-store.ts";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 
 export type RuntimeLike = Runtime;
 
@@ -19,6 +20,8 @@ interface LiveService {
 }
 
 interface LiveSession {
+  /** Per-service log files of this session (JSON lines, already masked). */
+  logFiles: Map<string, WriteStream>;
   room: string;
   sessionId: string;
   sandbox: RoomSandbox | null;
@@ -64,7 +67,7 @@ export class ServiceLauncher {
   private startSession(room: string, sessionId: string): void {
     const records = this.d.services.forRoom(this.d.ctx.projectId, room).filter((r) => r.spec.enabled !== false);
     const session: LiveSession = {
-      room, sessionId, sandbox: null, listener: null, stopping: null,
+      room, sessionId, sandbox: null, listener: null, stopping: null, logFiles: new Map(),
       services: new Map(records.map((r) => [r.id, { record: r, handle: null, launchError: null }])),
       starting: Promise.resolve(),
     };
@@ -99,7 +102,7 @@ export class ServiceLauncher {
       return;
     }
     s.handle = session.sandbox!.startService(spec);
-    this.wireLogs(session.room, s.record, s.handle, spec.secretValues ?? []);
+    this.wireLogs(session, s.record, s.handle, spec.secretValues ?? []);
   }
 
   private spec(session: LiveSession, rec: ServiceRecord): Promise<LaunchSpec> {
@@ -110,13 +113,29 @@ export class ServiceLauncher {
     });
   }
 
-  private wireLogs(room: string, rec: ServiceRecord, handle: ServiceHandle, secretValues: string[]): void {
+  /** Where a session's service logs are kept: <data>/rooms/<room>/sessions/<session>/<service id>.log */
+  sessionLogFile(room: string, sessionId: string, serviceId: string): string {
+    return join(this.d.rooms.roomDir(room), "sessions", sessionId, `${serviceId}.log`);
+  }
+
+  private wireLogs(session: LiveSession, rec: ServiceRecord, handle: ServiceHandle, secretValues: string[]): void {
+    const room = session.room;
     const key = `${room}/${rec.id}`;
+    let file = session.logFiles.get(rec.id);
+    if (file === undefined) {
+      const path = this.sessionLogFile(room, session.sessionId, rec.id);
+      mkdirSync(dirname(path), { recursive: true });
+      file = createWriteStream(path, { flags: "a" });
+      file.on("error", (err) => this.log.warn({ err, path }, "cannot write service log file"));
+      session.logFiles.set(rec.id, file);
+    }
+    const out = file;
     handle.on("log", (l: LogLine) => {
       let line = l.line;
       // Defence in depth: the runtime masks too, but nothing unmasked may leave this process.
       for (const v of secretValues) if (line.includes(v)) line = line.split(v).join("****");
       const entry = { ...l, line, service: rec.name };
+      out.write(JSON.stringify(entry) + "\n");
       let hist = this.logHistory.get(key);
       if (hist === undefined) this.logHistory.set(key, (hist = []));
       hist.push(entry);
@@ -137,6 +156,7 @@ export class ServiceLauncher {
       await Promise.allSettled([...session.services.values()].map((s) => s.handle?.stop()));
       await session.sandbox?.stop();
       session.listener?.close();
+      for (const f of session.logFiles.values()) f.end();
       this.log.info({ room, session: sessionId }, "services stopped");
     })();
     try {
@@ -195,7 +215,7 @@ export class ServiceLauncher {
     if (s.handle !== null) await s.handle.restart(spec);
     else {
       s.handle = session.sandbox.startService(spec);
-      this.wireLogs(room, rec, s.handle, spec.secretValues ?? []);
+      this.wireLogs(session, rec, s.handle, spec.secretValues ?? []);
     }
   }
 
