@@ -174,4 +174,6 @@ export interface Runtime {
   openRoomApiListener(sandbox: RoomSandbox, port: number, host?: string): Promise<import("node:net").Server>;
   /** Releases sockets and helpers this runtime holds; does not stop sandboxes. */
   close(): Promise<void>;
+  /** Prepares ready room namespaces ahead of sessions (call after reapOrphans), if supported. */
+  prewarm?(): void;
 }

@@ -63,6 +63,7 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
     // Whatever an earlier (killed) run of this installation left behind goes first.
     const reaped = await opts.runtime.reapOrphans();
     if (reaped.containers + reaped.networks + reaped.files > 0) logger.warn({ reaped }, "removed leftovers of an earlier run");
+    opts.runtime.prewarm?.();
   }
   const rooms = new RoomManager(ctx);
   await rooms.discardIncompleteUploads();

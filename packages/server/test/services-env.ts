@@ -83,11 +83,12 @@ export interface ServicesEnv {
 }
 
 /** A server on port 0 with a Docker runtime of its own owner id; captures server log lines. */
-export async function startServicesServer(o: { departureTimeoutMs?: number } = {}): Promise<ServicesEnv> {
+export async function startServicesServer(o: { departureTimeoutMs?: number; poolSize?: number } = {}): Promise<ServicesEnv> {
   const ownerId = `test-${randomBytes(4).toString("hex")}`;
   const logs: string[] = [];
   const logger = pino({ level: "debug" }, { write: (s: string) => void logs.push(s) });
-  const runtime = await createDockerRuntime({ ownerId, logger: logger.child({ component: "runtime" }) });
+  // A pool of one: the first room of a test takes a pooled namespace, later ones a fresh one.
+  const runtime = await createDockerRuntime({ ownerId, logger: logger.child({ component: "runtime" }), poolSize: o.poolSize ?? 1 });
   await buildExampleImages(runtime);
   const ts = await startTestServer({ runtime, logger, departureTimeoutMs: o.departureTimeoutMs ?? 500 });
   return {
@@ -118,8 +119,11 @@ export function docker(...args: string[]): string {
   return r.stdout;
 }
 
-export function labelled(ownerId: string): string[] {
-  return docker("ps", "-aq", "--filter", `label=dev.roomservice.owner=${ownerId}`).split("\n").filter(Boolean);
+/** Containers of an owner (optionally of one room; pooled namespaces have room ""). */
+export function labelled(ownerId: string, room?: string): string[] {
+  const filters = ["--filter", `label=dev.roomservice.owner=${ownerId}`];
+  if (room !== undefined) filters.push("--filter", `label=dev.roomservice.room=${room}`);
+  return docker("ps", "-aq", "--no-trunc", ...filters).split("\n").filter(Boolean);
 }
 
 /**

@@ -91,7 +91,8 @@ test("two rooms are isolated: no shared network, and room A's service token is r
 });
 
 test("after the last participant leaves, every container stops (a SIGTERM-ignoring one is killed at its grace period) and nothing labelled remains", async (t) => {
-  const env = await startServicesServer({ departureTimeoutMs: 300 });
+  // No pool here, so "nothing labelled remains" is literal.
+  const env = await startServicesServer({ departureTimeoutMs: 300, poolSize: 0 });
   t.after(() => env.close());
   env.addService("bye", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
   env.addService("bye", manifest("stubborn", IMAGES.http, {

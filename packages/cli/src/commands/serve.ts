@@ -25,7 +25,8 @@ export function registerServe(program: Command): void {
       } catch (err) {
         throw new CliError(`--runtime: ${(err as Error).message}`);
       }
-      const runtime = await selectRuntime({ mode, dataDir, logger }).catch((err: Error) => {
+      const poolSize = process.env.ROOMSERVICE_ROOM_POOL === undefined ? undefined : parseIntOption("ROOMSERVICE_ROOM_POOL", process.env.ROOMSERVICE_ROOM_POOL, 0, 64);
+      const runtime = await selectRuntime({ mode, dataDir, logger, ...(poolSize === undefined ? {} : { poolSize }) }).catch((err: Error) => {
         throw new CliError(err.message);
       });
       const server = await startRoomServer({

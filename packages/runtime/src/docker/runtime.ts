@@ -30,6 +30,21 @@ export interface DockerRuntimeOptions {
    * Docker isolates bridge networks from one another).
    */
   network?: "none" | "bridge";
+  /**
+   * Room namespaces kept ready (pause container started, probe helper and Room API listener
+   * opened) so a session's start does not wait for them. 0 disables the pool. Only used
+   * with network "none".
+   */
+  poolSize?: number;
+}
+
+/** A ready room namespace waiting for a session. */
+interface PoolEntry {
+  pauseId: string;
+  netnsPath: string;
+  poolId: string;
+  prober: NetnsProber;
+  listener: Promise<Server> | null;
 }
 
 const systemClock: Clock = { now: () => Date.now() };
@@ -55,6 +70,10 @@ export class DockerRuntime implements Runtime {
   private pauseImage: Promise<string> | null = null;
   /** Live sandboxes by session id: reapOrphans must never touch them. */
   private readonly live = new Map<string, DockerRoomSandbox>();
+  private readonly pool: PoolEntry[] = [];
+  private poolFilling = 0;
+  private readonly poolSize: number;
+  private closed = false;
 
   constructor(o: DockerRuntimeOptions, docker?: DockerEngine) {
     this.docker = docker ?? new DockerEngine(o.socketPath);
@@ -63,18 +82,95 @@ export class DockerRuntime implements Runtime {
     this.clock = o.clock ?? systemClock;
     this.secretsRoot = o.secretsRoot ?? defaultSecretsRoot();
     this.network = o.network ?? "none";
+    this.poolSize = this.network === "none" ? Math.max(0, o.poolSize ?? 0) : 0;
   }
 
-  async createRoomSandbox(o: { room: string; sessionId: string }): Promise<RoomSandbox> {
-    const log = this.log.child({ room: o.room, session: o.sessionId });
+  private ensurePauseImage(): Promise<string> {
     this.pauseImage ??= ensurePauseImage(this.docker).catch((err) => {
       this.pauseImage = null; // let the next room try again
       throw err;
     });
-    const image = await this.pauseImage;
+    return this.pauseImage;
+  }
+
+  /** Starts a pause container holding a fresh network namespace; returns its id and netns path. */
+  private async startPause(labels: Record<string, string>, name: string, networkId: string | null): Promise<{ pauseId: string; netnsPath: string }> {
+    const image = await this.ensurePauseImage();
+    const { Id: pauseId } = await this.docker.json<{ Id: string }>({
+      method: "POST", path: "/containers/create", query: { name },
+      body: {
+        Image: image,
+        Labels: labels,
+        HostConfig: {
+          NetworkMode: networkId ?? "none", Init: true, ReadonlyRootfs: true,
+          Memory: 32 * 1024 * 1024, MemorySwap: 32 * 1024 * 1024, PidsLimit: 16, SecurityOpt: ["no-new-privileges:true"],
+        },
+      },
+    });
+    try {
+      await this.docker.json({ method: "POST", path: `/containers/${pauseId}/start` });
+      const info = await this.docker.json<{ NetworkSettings: { SandboxKey: string } }>({ method: "GET", path: `/containers/${pauseId}/json` });
+      const netnsPath = info.NetworkSettings.SandboxKey;
+      if (!netnsPath) throw new Error("Docker reported no SandboxKey (network namespace path) for the pause container");
+      return { pauseId, netnsPath };
+    } catch (err) {
+      await this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * Tops the pool of ready namespaces up to poolSize, in the background. Entries carry the
+   * owner label (so a crash leaves nothing reapOrphans misses) and role "pool".
+   */
+  fillPool(): void {
+    while (!this.closed && this.pool.length + this.poolFilling < this.poolSize) {
+      this.poolFilling++;
+      const poolId = `pool-${Math.random().toString(36).slice(2, 10)}`;
+      const labels = { [LABEL.owner]: this.ownerId, [LABEL.room]: "", [LABEL.session]: poolId, [LABEL.role]: "pause" };
+      this.startPause(labels, containerName("pool", "pause"), null)
+        .then(({ pauseId, netnsPath }) => {
+          if (this.closed) {
+            void this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).catch(() => {});
+            return;
+          }
+          const prober = new NetnsProber(netnsPath, this.log);
+          prober.warm();
+          const entry: PoolEntry = { pauseId, netnsPath, poolId, prober, listener: null };
+          entry.listener = openListenerInNetns(netnsPath, "127.0.0.1", 8078);
+          entry.listener.catch(() => undefined);
+          this.pool.push(entry);
+        })
+        .catch((err) => this.log.warn({ err }, "could not prepare a pooled room namespace"))
+        .finally(() => this.poolFilling--);
+    }
+  }
+
+  prewarm(): void {
+    this.fillPool();
+  }
+
+  /** Pooled namespaces ready right now (for tests and diagnostics). */
+  get pooled(): number {
+    return this.pool.length;
+  }
+
+  async createRoomSandbox(o: { room: string; sessionId: string }): Promise<RoomSandbox> {
+    const log = this.log.child({ room: o.room, session: o.sessionId });
+    const pooled = this.pool.shift();
+    if (pooled !== undefined) {
+      this.fillPool();
+      const sandbox = new DockerRoomSandbox({
+        runtime: this, room: o.room, sessionId: o.sessionId, pauseId: pooled.pauseId, networkId: null, netnsPath: pooled.netnsPath,
+        log, clock: this.clock, secrets: new SessionSecrets(this.secretsRoot, this.ownerId, o.sessionId),
+        onStopped: () => this.live.delete(o.sessionId), prober: pooled.prober, listener: pooled.listener,
+      });
+      this.live.set(o.sessionId, sandbox);
+      log.debug({ pause: pooled.pauseId.slice(0, 12) }, "room sandbox taken from the pool");
+      return sandbox;
+    }
     const labels = { [LABEL.owner]: this.ownerId, [LABEL.room]: o.room, [LABEL.session]: o.sessionId, [LABEL.role]: "pause" };
     let networkId: string | null = null;
-    let pauseId: string | null = null;
     try {
       if (this.network === "bridge") {
         ({ Id: networkId } = await this.docker.json<{ Id: string }>({
@@ -82,38 +178,26 @@ export class DockerRuntime implements Runtime {
           body: { Name: containerName(o.room, "net"), Driver: "bridge", CheckDuplicate: true, Labels: { ...labels, [LABEL.role]: "network" } },
         }));
       }
-      ({ Id: pauseId } = await this.docker.json<{ Id: string }>({
-        method: "POST", path: "/containers/create", query: { name: containerName(o.room, "pause") },
-        body: {
-          Image: image,
-          Labels: labels,
-          HostConfig: {
-            NetworkMode: networkId ?? "none", Init: true, ReadonlyRootfs: true,
-            Memory: 32 * 1024 * 1024, MemorySwap: 32 * 1024 * 1024, PidsLimit: 16, SecurityOpt: ["no-new-privileges:true"],
-          },
-        },
-      }));
-      await this.docker.json({ method: "POST", path: `/containers/${pauseId}/start` });
-      const info = await this.docker.json<{ NetworkSettings: { SandboxKey: string } }>({ method: "GET", path: `/containers/${pauseId}/json` });
-      const netnsPath = info.NetworkSettings.SandboxKey;
-      if (!netnsPath) throw new Error("Docker reported no SandboxKey (network namespace path) for the pause container");
+      const { pauseId, netnsPath } = await this.startPause(labels, containerName(o.room, "pause"), networkId);
       const sandbox = new DockerRoomSandbox({
         runtime: this, room: o.room, sessionId: o.sessionId, pauseId, networkId, netnsPath, log, clock: this.clock,
         secrets: new SessionSecrets(this.secretsRoot, this.ownerId, o.sessionId),
-        onStopped: () => this.live.delete(o.sessionId),
+        onStopped: () => this.live.delete(o.sessionId), prober: null, listener: null,
       });
       this.live.set(o.sessionId, sandbox);
       log.debug({ pause: pauseId.slice(0, 12), netnsPath }, "room sandbox created");
+      this.fillPool();
       return sandbox;
     } catch (err) {
-      if (pauseId !== null) await this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).catch(() => {});
       if (networkId !== null) await this.docker.json({ method: "DELETE", path: `/networks/${networkId}` }).catch(() => {});
       throw err;
     }
   }
 
   openRoomApiListener(sandbox: RoomSandbox, port: number, host = "127.0.0.1"): Promise<Server> {
-    return openListenerInNetns(sandbox.netnsPath, host, port);
+    // A pooled namespace already has its 8078 listener open.
+    const pre = sandbox instanceof DockerRoomSandbox ? sandbox.takePreopenedListener(port, host) : null;
+    return pre ?? openListenerInNetns(sandbox.netnsPath, host, port);
   }
 
   /**
@@ -124,7 +208,7 @@ export class DockerRuntime implements Runtime {
   async reapOrphans(ownerId: string = this.ownerId): Promise<ReapResult> {
     const label = ownerId === "*" ? LABEL.owner : `${LABEL.owner}=${ownerId}`;
     const filters = JSON.stringify({ label: [label] });
-    const liveSessions = new Set(this.live.keys());
+    const liveSessions = new Set([...this.live.keys(), ...this.pool.map((p) => p.poolId)]);
     const containers = await this.docker.json<{ Id: string; Labels: Record<string, string> }[]>({
       method: "GET", path: "/containers/json", query: { all: 1, filters },
     });
@@ -153,7 +237,15 @@ export class DockerRuntime implements Runtime {
     return result;
   }
 
+  /** Removes pooled namespaces and releases the HTTP agent; live sandboxes are not stopped. */
   async close(): Promise<void> {
+    this.closed = true;
+    const pool = this.pool.splice(0);
+    await Promise.allSettled(pool.map(async (p) => {
+      p.prober.close();
+      (await p.listener?.catch(() => null))?.close();
+      await this.docker.json({ method: "DELETE", path: `/containers/${p.pauseId}`, query: { force: 1 } });
+    }));
     this.docker.close();
   }
 }
@@ -169,6 +261,9 @@ interface SandboxInit {
   log: Logger;
   clock: Clock;
   onStopped: () => void;
+  /** From the pool: already warm. */
+  prober: NetnsProber | null;
+  listener: Promise<Server> | null;
 }
 
 export class DockerRoomSandbox implements RoomSandbox {
@@ -181,6 +276,7 @@ export class DockerRoomSandbox implements RoomSandbox {
   private readonly driver: ServiceDriver;
   private readonly handles = new Map<string, ServiceSupervisor>();
   private stopping: Promise<void> | null = null;
+  private preopened: Promise<Server> | null;
 
   constructor(i: SandboxInit) {
     this.i = i;
@@ -188,9 +284,10 @@ export class DockerRoomSandbox implements RoomSandbox {
     this.sessionId = i.sessionId;
     this.netnsPath = i.netnsPath;
     this.pauseId = i.pauseId;
-    this.prober = new NetnsProber(i.netnsPath, i.log);
+    this.prober = i.prober ?? new NetnsProber(i.netnsPath, i.log);
     // Overlaps the helper's start-up with the services' container creation.
-    this.prober.warm();
+    if (i.prober === null) this.prober.warm();
+    this.preopened = i.listener;
     const real = new DockerServiceDriver({
       docker: i.runtime.docker, ownerId: i.runtime.ownerId, room: i.room, sessionId: i.sessionId, pauseId: i.pauseId,
       secrets: i.secrets, prober: this.prober, log: i.log,
@@ -201,6 +298,14 @@ export class DockerRoomSandbox implements RoomSandbox {
       netCheck: (a, t) => real.netCheck(a, t),
       release: (id) => real.release(id),
     };
+  }
+
+  /** The Room API listener opened while the namespace waited in the pool (once). */
+  takePreopenedListener(port: number, host: string): Promise<Server> | null {
+    if (port !== 8078 || host !== "127.0.0.1") return null;
+    const l = this.preopened;
+    this.preopened = null;
+    return l;
   }
 
   get secretsDir(): string {
@@ -235,6 +340,8 @@ export class DockerRoomSandbox implements RoomSandbox {
     // since it holds the namespace they live in.
     await Promise.allSettled([...this.handles.values()].map((h) => h.stop()));
     this.prober.close();
+    // A pre-opened listener nobody took must not outlive the namespace.
+    (await this.preopened?.catch(() => null))?.close();
     try {
       await docker.json({ method: "DELETE", path: `/containers/${this.pauseId}`, query: { force: 1, v: 1 } });
     } catch (err) {

@@ -7,6 +7,12 @@ import { createDockerRuntime, createSandboxRuntime, type Runtime } from "@roomse
 export type RuntimeMode = "auto" | "docker" | "sandbox" | "none";
 
 /**
+ * Ready room namespaces kept by the docker runtime (ROOMSERVICE_ROOM_POOL): a session's start
+ * then only creates its service containers. Each costs one idle 129-byte pause process.
+ */
+export const DEFAULT_ROOM_POOL = 2;
+
+/**
  * The owner id labels everything this installation creates (containers, namespaces, secret
  * files), so a restart can reap what a killed run left without touching other installations
  * that share the Docker daemon. Stable per data directory.
@@ -33,13 +39,13 @@ function sandboxUsable(): { ok: boolean; why?: string } {
  * Picks the runtime: Docker when its Engine API answers, else the bubblewrap sandbox when
  * usable, else none (rooms work; services report FailedStart). ROOMSERVICE_RUNTIME forces one.
  */
-export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; logger: Logger }): Promise<Runtime | null> {
+export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; logger: Logger; poolSize?: number }): Promise<Runtime | null> {
   const ownerId = ownerIdFor(o.dataDir);
   const log = o.logger.child({ component: "runtime" });
   if (o.mode === "none") return null;
   if (o.mode === "docker" || o.mode === "auto") {
     try {
-      const rt = await createDockerRuntime({ ownerId, logger: log });
+      const rt = await createDockerRuntime({ ownerId, logger: log, poolSize: o.poolSize ?? DEFAULT_ROOM_POOL });
       log.info({ ownerId }, "using the docker runtime");
       return rt;
     } catch (err) {
