@@ -14,3 +14,4 @@ export { openListenerInNetns, NetnsError } from "./netns/listener.ts";
 export { LineSplitter, DockerDemuxer, makeMasker } from "./logs.ts";
 export { defaultSecretsRoot, safeName, SECRETS_MOUNT } from "./secrets.ts";
 export { createSandboxRuntime, SandboxRuntime, type SandboxRuntimeOptions } from "./sandbox/runtime.ts";
+export { NetnsProber } from "./netns/prober.ts";

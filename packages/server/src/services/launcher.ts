@@ -1,4 +1,5 @@
 import type { Server as NetServer, Socket } from "node:net";
+import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { ServerContext } from "../context.ts";
 import type { RoomEvent } from "../rooms/room.ts";
@@ -44,6 +45,8 @@ export class ServiceLauncher {
   private readonly logHistory = new Map<string, (LogLine & { service: string })[]>(); // by room/serviceId
   private readonly logListeners = new Map<string, Set<LogListener>>();
   private readonly log: Logger;
+  /** "stopped" fires once a session's services, namespace and secrets are all gone. */
+  readonly stopped = new EventEmitter<{ stopped: [{ room: string; sessionId: string }] }>();
   private readonly d: {
     ctx: ServerContext; rooms: RoomManager; services: ServiceStore; secrets: SecretStore;
     runtime: RuntimeLike | null; feedSocket: (s: Socket) => void;
@@ -163,6 +166,7 @@ export class ServiceLauncher {
       await session.stopping;
     } finally {
       if (this.live.get(room) === session) this.live.delete(room);
+      this.stopped.emit("stopped", { room, sessionId });
     }
   }
 
