@@ -6,7 +6,7 @@ export type { Principal, Role } from "./auth/tokens.ts";
 export { loadProjectSecret } from "./auth/secret.ts";
 export type { RoomEvent, Session } from "./rooms/room.ts";
 export { Store } from "./store/db.ts";
-export { ServiceStore } from "./services/service-store.ts";
+export { ServiceStore, type ServiceRecord } from "./services/service-store.ts";
 export { SecretStore } from "./services/secret-store.ts";
 export { ApiKeyStore } from "./services/api-keys.ts";
 export { roomNameError } from "./rooms/room-manager.ts";

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { parseManifest, formatErrors, manifestJsonSchema } from "@roomservice/manifest";
-import { roomNameError } from "@roomservice/server";
+import { roomNameError, type ServiceRecord } from "@roomservice/server";
 import { CliError } from "../options.ts";
 import { openLocalStores, DATA_OPTION } from "./common.ts";
 
@@ -103,38 +103,29 @@ export function registerService(program: Command): void {
       }
     });
 
-  svc
-    .command("get <name-or-id>")
-    .description("print a service's manifest as JSON")
-    .option("--room <room>")
-    .option("--global")
-    .option(...DATA_OPTION)
-    .action((ref: string, o: ScopeOpts) => {
-      const s = openLocalStores(o.data);
-      try {
-        const rec = s.services.get(ref) ?? s.services.findByName(s.project, o.room ?? null, ref);
-        if (rec === undefined) throw new CliError(`no service ${JSON.stringify(ref)}`);
-        process.stdout.write(JSON.stringify({ id: rec.id, room: rec.room, version: rec.version, ...rec.spec }, null, 2) + "\n");
-      } finally {
-        s.close();
-      }
-    });
-
-  svc
-    .command("delete <name-or-id>")
-    .description("remove a service (running sessions keep it until they end)")
-    .option("--room <room>")
-    .option("--global")
-    .option(...DATA_OPTION)
-    .action((ref: string, o: ScopeOpts) => {
-      const s = openLocalStores(o.data);
-      try {
-        const rec = s.services.get(ref) ?? s.services.findByName(s.project, o.room ?? null, ref);
-        if (rec === undefined) throw new CliError(`no service ${JSON.stringify(ref)}${o.room ? ` in room ${o.room}` : ""}`);
-        s.services.delete(rec.id);
-        process.stdout.write(`deleted service ${rec.name} (${rec.id})\n`);
-      } finally {
-        s.close();
-      }
-    });
+  // get and delete: find one service by id or by name (in --room R, or the project's).
+  const byRef = (verb: string, description: string, act: (rec: ServiceRecord, s: ReturnType<typeof openLocalStores>) => void) =>
+    svc
+      .command(`${verb} <name-or-id>`)
+      .description(description)
+      .option("--room <room>")
+      .option("--global")
+      .option(...DATA_OPTION)
+      .action((ref: string, o: ScopeOpts) => {
+        const s = openLocalStores(o.data);
+        try {
+          const rec = s.services.get(ref) ?? s.services.findByName(s.project, o.room ?? null, ref);
+          if (rec === undefined) throw new CliError(`no service ${JSON.stringify(ref)}${o.room ? ` in room ${o.room}` : ""}`);
+          act(rec, s);
+        } finally {
+          s.close();
+        }
+      });
+  byRef("get", "print a service's manifest as JSON", (rec) => {
+    process.stdout.write(JSON.stringify({ id: rec.id, room: rec.room, version: rec.version, ...rec.spec }, null, 2) + "\n");
+  });
+  byRef("delete", "remove a service (running sessions keep it until they end)", (rec, s) => {
+    s.services.delete(rec.id);
+    process.stdout.write(`deleted service ${rec.name} (${rec.id})\n`);
+  });
 }
