@@ -1,0 +1,33 @@
+/**
+ * Benchmark child: a Roomservice server on 127.0.0.1, port 0, no services runtime, logging
+ * silenced (as in the tests). Env: RS_SECRET, RS_DATA_DIR. Answers `usage` with its own CPU
+ * time and memory so the runner measures the server alone.
+ */
+import { writeHeapSnapshot } from "node:v8";
+import { pino } from "pino";
+import { startRoomServer } from "@roomservice/server";
+import { serve, usage } from "../lib/rpc.ts";
+
+const secret = process.env.RS_SECRET;
+const dataDir = process.env.RS_DATA_DIR;
+if (!secret || !dataDir) throw new Error("RS_SECRET and RS_DATA_DIR are required");
+
+const server = await startRoomServer({
+  host: "127.0.0.1",
+  port: 0,
+  dataDir,
+  secret,
+  logger: pino({ level: "silent" }),
+  runtime: null,
+});
+
+serve(
+  {
+    usage: (a: { gc?: boolean } | null) => usage(a?.gc === true),
+    rooms: () => ({ rooms: server.rooms.list().length }),
+    /** Writes a V8 heap snapshot (for attributing per-room memory); returns its path. */
+    heapSnapshot: (a: { path: string }) => ({ path: writeHeapSnapshot(a.path) }),
+    close: () => server.close(),
+  },
+  { url: server.url, pid: process.pid },
+);

@@ -1,0 +1,17 @@
+/**
+ * The figures registry: one file per figure, run in this order. To add one (e.g. the
+ * Docker-based items of issue #4 — session start with services, service restart, ...),
+ * write `figures/<name>.ts` exporting a `Figure` and list it here; set `requires: "docker"`
+ * and the runner skips it (with a note, not a failure) on machines without a Docker daemon.
+ */
+import type { Figure } from "../lib/types.ts";
+import { messaging } from "./messaging.ts";
+import { storage } from "./storage.ts";
+import { density } from "./density.ts";
+
+export const figures: Figure[] = [
+  messaging, // issue #4 item 3
+  storage, // issue #4 item 4
+  density, // issue #4 item 6
+  // Docker-based figures (issue #4 items 1, 2, 5) go here.
+];
