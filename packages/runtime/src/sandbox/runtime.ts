@@ -75,6 +75,22 @@ function rootBinds(root: string, writable: boolean): string[] {
   return out;
 }
 
+/**
+ * Absolute paths among `args` that fall under /tmp or /run (private in the sandbox), reduced
+ * to their first directory below it (/tmp/<app>), so the app's files and node_modules show.
+ */
+function hiddenProgramDirs(root: string, args: string[]): string[] {
+  if (root !== "/") return [];
+  const dirs = new Set<string>();
+  for (const a of args) {
+    const m = /^\/(tmp|run)\/([^/]+)/.exec(a);
+    if (m === null) continue;
+    const dir = `/${m[1]}/${m[2]}`;
+    if (existsSync(dir) && statSync(dir).isDirectory()) dirs.add(dir);
+  }
+  return [...dirs];
+}
+
 export class SandboxRuntime implements Runtime {
   readonly kind = "sandbox" as const;
   readonly ownerId: string;
@@ -235,6 +251,11 @@ class SandboxRoom implements RoomSandbox, ServiceDriver {
       "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
       "--json-status-fd", "3",
     ];
+    // The program itself may live under a directory the sandbox replaces with a private tmpfs
+    // (an app checked out under /tmp, say): make that tree visible again, read-only.
+    for (const dir of hiddenProgramDirs(root, [...spec.command, ...(spec.workingDir === undefined ? [] : [spec.workingDir])])) {
+      args.push("--ro-bind", dir, dir);
+    }
     for (const m of spec.mounts) args.push(m.readOnly ? "--ro-bind" : "--bind", m.hostPath, m.containerPath);
     if (spec.workingDir !== undefined) args.push("--chdir", spec.workingDir);
     args.push("--", ...spec.command);
