@@ -33,7 +33,7 @@ test("a probe gets Kubernetes defaults plus the fast start interval", () => {
     timeoutSeconds: 1,
     failureThreshold: 3,
     successThreshold: 1,
-    startIntervalSeconds: 0.1,
+    startIntervalSeconds: 0.02,
   });
 });
 

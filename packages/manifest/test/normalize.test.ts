@@ -25,7 +25,7 @@ test("a full manifest normalizes to argv, typed env, mounts and ms durations", (
   ]);
   assert.equal(n.ports[0].liveness, "/health");
   assert.deepEqual(n.ports[0].livenessProbe?.action, { kind: "http", port: 8000, path: "/health", headers: [] });
-  assert.equal(n.ports[0].livenessProbe?.startIntervalMs, 100);
+  assert.equal(n.ports[0].livenessProbe?.startIntervalMs, 20);
   assert.equal(n.ports[0].endpoints[0].mcp?.label, "research");
   assert.deepEqual(n.ports[0].endpoints[0].mcp?.allowedTools, [{ toolNames: ["search", "summarize"], readOnly: undefined }]);
   assert.deepEqual(n.restart, { policy: "on-failure", initialBackoffMs: 1000, maxBackoffMs: 60000, resetAfterMs: 60000 });

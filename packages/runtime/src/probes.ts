@@ -4,7 +4,7 @@
  * readiness only flips the service between running and unhealthy; MeshAgent's per-port
  * `liveness` path only drives the port's liveness_status.
  *
- * Until a probe first succeeds it polls every `startIntervalMs` (so a room is ready in ~100 ms),
+ * Until a probe first succeeds it polls every `startIntervalMs` (20 ms by default, so a room is ready as soon as its services answer),
  * but the failure budget is still `failureThreshold × periodMs` as in Kubernetes — polling
  * faster must not make a slow starter fail sooner.
  */
@@ -21,7 +21,7 @@ export type Checker = (action: ProbeAction, timeoutMs: number) => Promise<CheckR
 export const PORT_PROBE_TIMINGS = {
   initialDelayMs: 0,
   periodMs: 10_000,
-  startIntervalMs: 100,
+  startIntervalMs: 20,
   timeoutMs: 1000,
   failureThreshold: 3,
   successThreshold: 1,

@@ -19,7 +19,7 @@ export const PROBE_DEFAULTS = {
   failureThreshold: 3,
   successThreshold: 1,
   /** Polling this fast until the first success is what makes a room ready in ~100 ms, not 10 s. */
-  startIntervalSeconds: 0.1,
+  startIntervalSeconds: 0.02,
 } as const;
 
 export const RESTART_DEFAULTS = {
