@@ -3,6 +3,7 @@
  * follow logs, wait, signal, exec (probes), remove.
  */
 import { randomBytes } from "node:crypto";
+import { execFile } from "node:child_process";
 import { ensureEnvexec, ENVEXEC_MOUNT, SECRET_ENV_VAR } from "./envexec.ts";
 import type { CheckResult } from "../probes.ts";
 import type { NetnsProber } from "../netns/prober.ts";
@@ -152,6 +153,17 @@ export class DockerServiceDriver implements ServiceDriver {
   }
 }
 
+/** True when the kernel log records an OOM kill in this container's memory cgroup. */
+function kernelReportsOom(containerId: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile("dmesg", [], { maxBuffer: 8 * 1024 * 1024 }, (err, stdout) => {
+      if (err) return resolve(false);
+      // cgroup v1: oom_memcg=/docker/<id>; cgroup v2 (systemd driver): .../docker-<id>.scope
+      resolve(stdout.includes(`oom_memcg=/docker/${containerId}`) || stdout.includes(`docker-${containerId}.scope`));
+    });
+  });
+}
+
 class DockerInstance implements RunningInstance {
   readonly id: string;
   readonly exited: Promise<ExitInfo>;
@@ -210,6 +222,9 @@ class DockerInstance implements RunningInstance {
       if (oomKilled || exitCode !== 137 || this.sentKill) break;
       await new Promise((r) => setTimeout(r, 100));
     }
+    // With Init (tini as PID 1) the OOM killer hits a child, and Docker sometimes never sets
+    // OOMKilled. The kernel's own record names the container's memory cgroup: ask it.
+    if (!oomKilled && exitCode === 137 && !this.sentKill) oomKilled = await kernelReportsOom(this.id);
     this.ended = true;
     return { exitCode, oomKilled };
   }
