@@ -1,0 +1,99 @@
+/**
+ * Issue #4 item 7 — sandbox runtime cold start (no Docker): one HTTP service from the host's
+ * filesystem (examples/http-echo with the host's node), ready when /healthz answers.
+ *
+ *   Roomservice: in-process server on the sandbox runtime (ip netns + bubblewrap), from the
+ *                first participant's SDK connection to the service reported running.
+ *   Baseline:    the same by hand: `ip netns add` + lo up, `nsenter --net bwrap … node
+ *                server.mjs`, the port polled from inside the namespace with the same helper.
+ */
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createSandboxRuntime, NetnsProber } from "@roomservice/runtime";
+import { startRoomServer, mintParticipantToken } from "@roomservice/server";
+import { row, type BenchContext, type Figure, type FigureResult } from "../lib/types.ts";
+import { summarize, roundSummary, round } from "../lib/stats.ts";
+import { sdkClient, disposeSdkClient } from "../lib/sdk.ts";
+import { quietLogger, waitUntil } from "../lib/docker-env.ts";
+
+const run = promisify(execFile);
+const SERVER = fileURLToPath(new URL("../../examples/http-echo/server.mjs", import.meta.url));
+
+async function baseline(tag: string): Promise<number> {
+  const name = `rs-bench-${tag}`;
+  const t0 = performance.now();
+  await run("ip", ["netns", "add", name]);
+  try {
+    await run("ip", ["-n", name, "link", "set", "lo", "up"]);
+    const netns = `/run/netns/${name}`;
+    const prober = new NetnsProber(netns, quietLogger);
+    prober.warm();
+    const child = spawn("nsenter", [`--net=${netns}`, "--", "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+      "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--", process.execPath, SERVER], { env: { PORT: "8080", PATH: process.env.PATH ?? "" }, stdio: "ignore" });
+    for (;;) {
+      const r = await prober.check({ kind: "http", port: 8080, path: "/healthz" }, 1000);
+      if (r.ok) break;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    const ms = performance.now() - t0;
+    prober.close();
+    child.kill("SIGKILL");
+    await new Promise((res) => child.once("exit", res));
+    return ms;
+  } finally {
+    await run("ip", ["netns", "del", name]).catch(() => undefined);
+  }
+}
+
+export const sandbox: Figure = {
+  name: "sandbox",
+  title: "Sandbox runtime cold start (1 service) vs raw ip netns + bubblewrap",
+  async run(ctx: BenchContext): Promise<FigureResult> {
+    const reps = ctx.quick ? 3 : 20;
+    const ownerId = `bench-sbx-${randomBytes(4).toString("hex")}`;
+    const runtime = await createSandboxRuntime({ ownerId, logger: quietLogger });
+    const dataDir = await mkdtemp(join(tmpdir(), "rs-bench-sbx-"));
+    const secret = randomBytes(24).toString("hex");
+    const server = await startRoomServer({ dataDir, host: "127.0.0.1", port: 0, logger: quietLogger, secret, runtime, departureTimeoutMs: 0 });
+    const rs: number[] = [];
+    const base: number[] = [];
+    try {
+      for (let r = -1; r < reps; r++) {
+        const room = `sbx-${r + 1}`;
+        server.services.create("default", room, "web", {
+          version: "v1", kind: "Service", metadata: { name: "web" },
+          container: { image: "host", command: `${process.execPath} ${SERVER}`, environment: [{ name: "PORT", value: "8080" }] },
+          ports: [{ num: 8080, type: "http", liveness: "/healthz" }],
+        }, Date.now());
+        const token = await mintParticipantToken(secret, { room, identity: "bench", role: "user", ttlSeconds: 600 });
+        const t0 = performance.now();
+        const client = await sdkClient(server.url, room, token);
+        await waitUntil("web running", () => server.launcher.list(room).service_states[0]?.state === "running", 30_000);
+        const ms = performance.now() - t0;
+        const stopped = new Promise((res) => server.launcher.stopped.once("stopped", res));
+        await disposeSdkClient(client);
+        await stopped;
+        const b = await baseline(`${r + 1}`);
+        if (r >= 0) {
+          rs.push(ms);
+          base.push(b);
+          ctx.log(`  run ${r + 1}/${reps}: roomservice ${ms.toFixed(0)} ms, baseline ${b.toFixed(0)} ms`);
+        }
+      }
+    } finally {
+      await server.close();
+      await runtime.reapOrphans(ownerId);
+      await rm(dataDir, { recursive: true, force: true });
+    }
+    const s = { rs: summarize(rs), base: summarize(base) };
+    return {
+      rows: [row({ metric: `sandbox cold start, median ms (p95 ${round(s.rs.p95, 3)} vs ${round(s.base.p95, 3)})`, roomservice: round(s.rs.p50), baseline: round(s.base.p50), unit: "ms", better: "lower", target: "", met: null })],
+      details: { reps, roomservice: roundSummary(s.rs), baseline: roundSummary(s.base) },
+    };
+  },
+};
