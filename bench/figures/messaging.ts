@@ -39,6 +39,8 @@ type Measured = RunResult & {
   serverLoopDelayMs: Usage["loopDelayMs"];
   outside: OutsideLoad | null;
   disturbed: boolean;
+  /** Which round the window belongs to (rounds pair Roomservice with the baseline). */
+  round: number;
 };
 /** A window disturbed by outside load is measured again, at most this many times in all (full mode). */
 const MAX_ATTEMPTS = 3;
@@ -85,7 +87,12 @@ async function setUp(ctx: BenchContext, kind: Kind): Promise<Variant> {
   }
 }
 
-async function measureOnce(v: Variant, meter: OutsideLoadMeter, arg: Record<string, unknown>): Promise<Measured> {
+/**
+ * One window. Outside load is everything but this variant's two processes — the idle
+ * variants included (they should be silent; a late GC in one of them would show here).
+ */
+async function measureOnce(v: Variant, arg: Record<string, unknown>): Promise<Measured> {
+  const meter = new OutsideLoadMeter([v.server.proc.pid, v.clients.proc.pid]);
   const before = await v.server.call<Usage>("usage");
   meter.start();
   const r = await v.clients.call<RunResult>("run", arg, 180_000);
@@ -94,6 +101,7 @@ async function measureOnce(v: Variant, meter: OutsideLoadMeter, arg: Record<stri
   const cpu = cpuDeltaUs(before, after);
   return {
     ...r,
+    round: -1,
     serverCpuUtilization: round(cpu / 1000 / (after.at - before.at), 3),
     serverCpuUsPerDelivery: round(cpu / Math.max(1, r.deliveredTotal), 3),
     serverLoopDelayMs: after.loopDelayMs,
@@ -103,9 +111,9 @@ async function measureOnce(v: Variant, meter: OutsideLoadMeter, arg: Record<stri
 }
 
 /** Measures until a window is not disturbed by outside load (bounded); returns every attempt. */
-async function measure(v: Variant, meter: OutsideLoadMeter, arg: Record<string, unknown>, maxAttempts: number): Promise<Measured[]> {
+async function measure(v: Variant, arg: Record<string, unknown>, maxAttempts: number): Promise<Measured[]> {
   const attempts: Measured[] = [];
-  do attempts.push(await measureOnce(v, meter, arg));
+  do attempts.push(await measureOnce(v, arg));
   while (attempts.at(-1)!.disturbed && attempts.length < maxAttempts);
   return attempts;
 }
@@ -124,14 +132,14 @@ export const messaging: Figure = {
     const variants: Variant[] = [];
     try {
       for (const kind of ["ws", "sdk", "raw"] as Kind[]) variants.push(await setUp(ctx, kind));
-      const meter = new OutsideLoadMeter(variants.flatMap((v) => [v.server.proc.pid, v.clients.proc.pid]));
       const outsideText = (m: Measured) =>
         m.outside === null ? "" : `; others ${m.outside.foreignCores.toFixed(2)} cores${m.outside.stealCores > 0.01 ? ` + steal ${m.outside.stealCores.toFixed(2)}` : ""}${m.disturbed ? " → DISTURBED" : ""}`;
       for (let r = 0; r < rounds; r++) {
         for (let i = 0; i < variants.length; i++) {
           const v = variants[(i + r) % variants.length]!;
           const tag = `  round ${r + 1}/${rounds} ${v.kind.padEnd(3)}`;
-          for (const l of await measure(v, meter, { mode: "rate", rate: RATE, warmupMs: q ? 300 : 1000, durationMs: q ? 1500 : 5000 }, q ? 1 : MAX_ATTEMPTS)) {
+          for (const l of await measure(v, { mode: "rate", rate: RATE, warmupMs: q ? 300 : 1000, durationMs: q ? 1500 : 5000 }, q ? 1 : MAX_ATTEMPTS)) {
+            l.round = r;
             v.latency.push(l);
             ctx.log(
               `${tag}: ${RATE} msg/s → p50 ${l.latencyMs.p50} ms, p99 ${l.latencyMs.p99} ms ` +
@@ -141,7 +149,8 @@ export const messaging: Figure = {
             // Not a crash: under extreme outside load the bounded drain may end first.
             if (l.delivered < l.expected) ctx.log(`  warning: ${v.kind}: ${l.expected - l.delivered} deliveries had not arrived when the drain ended`);
           }
-          for (const t of await measure(v, meter, { mode: "window", window: WINDOW_PER_SENDER, warmupMs: q ? 300 : 1000, durationMs: q ? 1000 : 4000 }, q ? 1 : MAX_ATTEMPTS)) {
+          for (const t of await measure(v, { mode: "window", window: WINDOW_PER_SENDER, warmupMs: q ? 300 : 1000, durationMs: q ? 1000 : 4000 }, q ? 1 : MAX_ATTEMPTS)) {
+            t.round = r;
             v.throughput.push(t);
             ctx.log(
               `${tag}: max ${Math.round(t.deliveriesPerSecond)} deliveries/s ` +
@@ -168,16 +177,31 @@ export const messaging: Figure = {
     const tput = (v: Variant) => med(v, (m) => m.deliveriesPerSecond, "throughput");
     const p50 = (v: Variant) => med(v, (m) => m.latencyMs.p50, "latency");
     const p99 = (v: Variant) => med(v, (m) => m.latencyMs.p99, "latency");
-    const tRatio = tput(sdk) / tput(ws);
-    const addedP99 = p99(sdk) - p99(ws);
-    const addedP99Raw = p99(raw) - p99(ws);
+    // Ratios and differences are paired by round (Roomservice and baseline measured minutes
+    // apart at most), then the median over rounds is taken: slow drift of the machine's speed
+    // cancels out.
+    const paired = (a: Variant, b: Variant, which: "latency" | "throughput", f: (m: Measured) => number, combine: (x: number, y: number) => number) => {
+      const out: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const xa = clean(a[which]).filter((m) => m.round === r).map(f);
+        const xb = clean(b[which]).filter((m) => m.round === r).map(f);
+        if (xa.length > 0 && xb.length > 0) out.push(combine(median(xa), median(xb)));
+      }
+      return out.length > 0 ? median(out) : combine(med(a, f, which), med(b, f, which));
+    };
+    const ratioOf = (x: number, y: number) => x / y;
+    const diffOf = (x: number, y: number) => x - y;
+    const tRatio = paired(sdk, ws, "throughput", (m) => m.deliveriesPerSecond, ratioOf);
+    const tRatioRaw = paired(raw, ws, "throughput", (m) => m.deliveriesPerSecond, ratioOf);
+    const addedP99 = paired(sdk, ws, "latency", (m) => m.latencyMs.p99, diffOf);
+    const addedP99Raw = paired(raw, ws, "latency", (m) => m.latencyMs.p99, diffOf);
     const both = (a: string | undefined, b: string | undefined) => [a && `RS ${a}`, b && `baseline ${b}`].filter(Boolean).join("; ") || undefined;
     const rows = [
       row({
         metric: `broadcast throughput, ${N} SDK participants (deliveries/s)`,
         roomservice: round(tput(sdk)), baseline: round(tput(ws)), unit: "deliveries/s", better: "higher",
-        target: "≥ 0.8×", met: tRatio >= 0.8,
-        note: both(spread(sdk, (m) => m.deliveriesPerSecond, "throughput"), spread(ws, (m) => m.deliveriesPerSecond, "throughput")),
+        target: "≥ 0.8×", met: tRatio >= 0.8, ratio: round(tRatio, 3),
+        note: [both(spread(sdk, (m) => m.deliveriesPerSecond, "throughput"), spread(ws, (m) => m.deliveriesPerSecond, "throughput")), "ratio: median of per-round ratios"].filter(Boolean).join("; "),
       }),
       row({
         metric: `p50 latency at ${RATE} msg/s (ms)`,
@@ -192,7 +216,7 @@ export const messaging: Figure = {
       row({
         metric: `added p99 latency at ${RATE} msg/s (ms)`,
         roomservice: round(addedP99), unit: "ms", better: "lower", target: "< 2 ms", met: addedP99 < 2,
-        note: `Roomservice+SDK p99 minus baseline p99 (medians of rounds); ${disturbedCount} of ${totalCount} windows had outside load > ${DISTURBED_CORES} cores and were left out`,
+        note: `Roomservice+SDK p99 minus baseline p99 in the same round, median over rounds; ${disturbedCount} of ${totalCount} windows had outside load > ${DISTURBED_CORES} cores and were left out`,
       }),
       row({
         metric: `server CPU at ${RATE} msg/s (share of one core)`,
@@ -206,7 +230,7 @@ export const messaging: Figure = {
       }),
       row({
         metric: `broadcast throughput, ${N} raw-protocol clients (deliveries/s)`,
-        roomservice: round(tput(raw)), baseline: round(tput(ws)), unit: "deliveries/s", better: "higher",
+        roomservice: round(tput(raw)), baseline: round(tput(ws)), unit: "deliveries/s", better: "higher", ratio: round(tRatioRaw, 3),
         note: "diagnostic: same server, clients without the SDK",
       }),
       row({

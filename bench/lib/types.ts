@@ -55,9 +55,11 @@ export function row(r: {
   target?: string;
   met?: boolean | null;
   note?: string;
+  /** Overrides roomservice ÷ baseline, e.g. with the median of per-round ratios. */
+  ratio?: number | null;
 }): Row {
   const baseline = r.baseline ?? null;
-  const ratio = r.roomservice !== null && baseline !== null && baseline !== 0 ? r.roomservice / baseline : null;
+  const ratio = r.ratio !== undefined ? r.ratio : r.roomservice !== null && baseline !== null && baseline !== 0 ? r.roomservice / baseline : null;
   const out: Row = {
     metric: r.metric,
     roomservice: r.roomservice,
