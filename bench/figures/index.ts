@@ -8,10 +8,15 @@ import type { Figure } from "../lib/types.ts";
 import { messaging } from "./messaging.ts";
 import { storage } from "./storage.ts";
 import { density } from "./density.ts";
+import { rooms } from "./rooms.ts";
+import { logs } from "./logs.ts";
+import { sandbox } from "./sandbox.ts";
 
 export const figures: Figure[] = [
   messaging, // issue #4 item 3
   storage, // issue #4 item 4
   density, // issue #4 item 6
-  // Docker-based figures (issue #4 items 1, 2, 5) go here.
+  rooms, // issue #4 items 1 and 2 (Docker)
+  logs, // issue #4 item 5 (Docker)
+  sandbox, // issue #4 item 7 (bubblewrap + ip netns, root)
 ];

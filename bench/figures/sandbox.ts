@@ -56,7 +56,14 @@ export const sandbox: Figure = {
   async run(ctx: BenchContext): Promise<FigureResult> {
     const reps = ctx.quick ? 3 : 20;
     const ownerId = `bench-sbx-${randomBytes(4).toString("hex")}`;
-    const runtime = await createSandboxRuntime({ ownerId, logger: quietLogger });
+    let runtime;
+    try {
+      runtime = await createSandboxRuntime({ ownerId, logger: quietLogger });
+    } catch (err) {
+      // Not a crash: this machine cannot run the sandbox (not root, no bwrap...). Say so.
+      const why = (err as Error).message;
+      return { rows: [row({ metric: `sandbox cold start — skipped: ${why}`, roomservice: null, unit: "ms", better: "lower" })], details: { skipped: why } };
+    }
     const dataDir = await mkdtemp(join(tmpdir(), "rs-bench-sbx-"));
     const secret = randomBytes(24).toString("hex");
     const server = await startRoomServer({ dataDir, host: "127.0.0.1", port: 0, logger: quietLogger, secret, runtime, departureTimeoutMs: 0 });

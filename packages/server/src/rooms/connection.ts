@@ -2,7 +2,7 @@ import type { WebSocket } from "ws";
 import type { Logger } from "pino";
 import {
   FrameDecoder, FrameError, CloseCode, encodeFrames, packPayload, packContent, unpackPayload,
-  contentFromWire, PayloadError, MessageType, errorContent, type Content, type DecodedMessage,
+  contentFromWire, contentToWire, PayloadError, MessageType, errorContent, type Content, type DecodedMessage,
 } from "@roomservice/protocol";
 import type { Principal } from "../auth/tokens.ts";
 import type { Limits, Clock } from "../config.ts";
@@ -56,8 +56,7 @@ export class StreamCall {
 
   send(c: Content): void {
     if (this.closed) return;
-    const packed = packContent(c);
-    const { header, tail } = unpackPayload(packed);
+    const { header, tail } = contentToWire(c);
     this.conn.sendEvent(MessageType.toolCallResponseChunk, { tool_call_id: this.toolCallId, chunk: header }, tail);
   }
 
@@ -201,20 +200,46 @@ export class Connection {
     h?.onClose(this, code, reason);
   }
 
-  /** Sends raw message bytes with a given id (used for responses and forwarded content). */
+  /**
+   * Sends raw message bytes with a given id (used for responses and forwarded content).
+   * A message is at least two WebSocket frames; the TCP socket is corked until the end of
+   * the tick so that they (and anything else sent this tick) leave in one write syscall
+   * instead of one each — the syscalls were the server's largest cost under broadcast load.
+   */
   sendRaw(id: number, type: string, data: Uint8Array): void {
     if (this.closed) return;
     if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
       this.close(CloseCode.policyViolation, "client is not reading fast enough (outbound buffer limit reached)");
       return;
     }
+    this.corkForTick();
     for (const frame of encodeFrames(id, type, data)) this.ws.send(frame, { binary: true });
+  }
+
+  private corked = false;
+
+  private corkForTick(): void {
+    if (this.corked) return;
+    // `ws` keeps the net.Socket private; cork it when it is there, else send uncorked.
+    const sock = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (sock === undefined) return;
+    this.corked = true;
+    sock.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      sock.uncork();
+    });
   }
 
   /** Server-initiated message (event or request to a toolkit host); returns its id. */
   sendEvent(type: string, header: unknown, tail?: Uint8Array): number {
+    return this.sendPacked(type, packPayload(header, tail));
+  }
+
+  /** Like sendEvent with an already packed payload (a broadcast packs once for everyone). */
+  sendPacked(type: string, payload: Uint8Array): number {
     const id = this.nextId++;
-    this.sendRaw(id, type, packPayload(header, tail));
+    this.sendRaw(id, type, payload);
     return id;
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { MessageType, CloseCode } from "@roomservice/protocol";
+import { MessageType, CloseCode, packPayload } from "@roomservice/protocol";
 import type { Clock } from "../config.ts";
 import type { SessionStore } from "../store/sessions.ts";
 import type { Connection } from "./connection.ts";
@@ -85,7 +85,7 @@ export class Room {
     this.connections.set(conn.participantId, conn);
     if (!session.participants.includes(conn.identity)) {
       session.participants.push(conn.identity);
-      this.deps.sessions.recordParticipants(session.id, session.participants);
+      this.scheduleParticipantsWrite(session);
     }
     if (conn.keepsRoomAlive) this.cancelDeparture();
     this.deps.emit({
@@ -93,6 +93,21 @@ export class Room {
       identity: conn.identity, role: conn.principal.role, service: !conn.keepsRoomAlive, at: this.deps.clock.now(),
     });
     return { ok: true };
+  }
+
+  private participantsWrite: Session | null = null;
+
+  /**
+   * The participant list is written once per event-loop turn, not per connection: a
+   * thundering herd of joins becomes one row update (each is a synchronous fsync).
+   */
+  private scheduleParticipantsWrite(session: Session): void {
+    if (this.participantsWrite === session) return;
+    this.participantsWrite = session;
+    setImmediate(() => {
+      this.participantsWrite = null;
+      if (this.session === session) this.deps.sessions.recordParticipants(session.id, session.participants);
+    });
   }
 
   private startSession(): void {
@@ -170,10 +185,13 @@ export class Room {
 
   /** Sends a `messaging.send` event to every messaging-enabled participant but `from`. */
   broadcastMessaging(from: Connection, type: string, message: unknown, attachment?: Buffer): number {
+    // Packed once: only the frame header (the message id) differs between receivers.
+    let payload: Buffer | null = null;
     let n = 0;
     for (const c of this.connections.values()) {
       if (c === from || !c.messagingEnabled) continue;
-      c.sendEvent(MessageType.messagingSend, { from_participant_id: from.participantId, type, message }, attachment);
+      payload ??= packPayload({ from_participant_id: from.participantId, type, message }, attachment);
+      c.sendPacked(MessageType.messagingSend, payload);
       n++;
     }
     return n;

@@ -1,3 +1,4 @@
+import type { StatementSync } from "node:sqlite";
 import type { Store } from "./db.ts";
 
 export interface SessionRecord {
@@ -27,25 +28,33 @@ const fromRow = (r: Row): SessionRecord => ({
   participants: JSON.parse(r.participants) as string[],
 });
 
-/** Session history: a row is written when a session starts and completed when it ends. */
+/**
+ * Session history: a row is written when a session starts and completed when it ends.
+ * Statements are prepared once: connecting participants write here on the hot path.
+ */
 export class SessionStore {
   private readonly store: Store;
+  private readonly insertStart: StatementSync;
+  private readonly updateParticipants: StatementSync;
+  private readonly updateEnd: StatementSync;
+
   constructor(store: Store) {
     this.store = store;
+    this.insertStart = store.db.prepare("INSERT INTO sessions (id, room, started_at) VALUES (?, ?, ?)");
+    this.updateParticipants = store.db.prepare("UPDATE sessions SET participants = ? WHERE id = ?");
+    this.updateEnd = store.db.prepare("UPDATE sessions SET ended_at = ?, end_reason = ?, participants = ? WHERE id = ?");
   }
 
   recordStart(id: string, room: string, startedAt: number): void {
-    this.store.db.prepare("INSERT INTO sessions (id, room, started_at) VALUES (?, ?, ?)").run(id, room, startedAt);
+    this.insertStart.run(id, room, startedAt);
   }
 
   recordParticipants(id: string, participants: string[]): void {
-    this.store.db.prepare("UPDATE sessions SET participants = ? WHERE id = ?").run(JSON.stringify(participants), id);
+    this.updateParticipants.run(JSON.stringify(participants), id);
   }
 
   recordEnd(id: string, endedAt: number, reason: string, participants: string[]): void {
-    this.store.db
-      .prepare("UPDATE sessions SET ended_at = ?, end_reason = ?, participants = ? WHERE id = ?")
-      .run(endedAt, reason, JSON.stringify(participants), id);
+    this.updateEnd.run(endedAt, reason, JSON.stringify(participants), id);
   }
 
   /** Sessions left open by a crash are closed with reason "server_restart" at start-up. */
