@@ -33,11 +33,22 @@ async function baseline(tag: string): Promise<number> {
     const netns = `/run/netns/${name}`;
     const prober = new NetnsProber(netns, quietLogger);
     prober.warm();
-    const child = spawn("nsenter", [`--net=${netns}`, "--", "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+    // A checkout under /tmp (CI clones there) must stay visible under the private /tmp.
+    const appDirs = [process.execPath, SERVER].map((p) => /^\/tmp\/[^/]+/.exec(p)?.[0]).filter((d): d is string => d !== undefined);
+    const binds = [...new Set(appDirs)].flatMap((d) => ["--ro-bind", d, d]);
+    const child = spawn("nsenter", [`--net=${netns}`, "--", "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", ...binds,
       "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--", process.execPath, SERVER], { env: { PORT: "8080", PATH: process.env.PATH ?? "" }, stdio: "ignore" });
+    let exited = false;
+    child.once("exit", () => (exited = true));
+    const deadline = Date.now() + 30_000;
     for (;;) {
       const r = await prober.check({ kind: "http", port: 8080, path: "/healthz" }, 1000);
       if (r.ok) break;
+      if (exited || Date.now() > deadline) {
+        prober.close();
+        child.kill("SIGKILL");
+        throw new Error(`baseline service did not answer (${exited ? "it exited" : "30 s"}): check bwrap and the node path`);
+      }
       await new Promise((res) => setTimeout(res, 10));
     }
     const ms = performance.now() - t0;
