@@ -84,7 +84,9 @@ async function baselineRun(runtime: DockerRuntime, n: number, tag: string): Prom
     }),
   );
   const ready = new Set<number>();
+  const deadline = Date.now() + 60_000;
   while (ready.size < n) {
+    if (Date.now() > deadline) throw new Error(`baseline: only ${ready.size} of ${n} services answered within 60 s`);
     await Promise.all(
       Array.from({ length: n }, async (_, i) => {
         if (ready.has(i)) return;
