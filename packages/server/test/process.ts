@@ -7,7 +7,8 @@ const root = fileURLToPath(new URL("../../..", import.meta.url));
 /** Runs the real CLI (`roomservice serve`) as a child process and waits for its URL. */
 export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, [join(root, "packages/cli/src/main.ts"), "serve", "--port", "0", "--host", "127.0.0.1", "--data", dataDir], {
-    env: { ...process.env, ROOMSERVICE_LOG_LEVEL: "warn", ...env },
+    // No runtime unless a test asks for one: a SIGKILLed server would leave pooled namespaces.
+    env: { ...process.env, ROOMSERVICE_LOG_LEVEL: "warn", ROOMSERVICE_RUNTIME: "none", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -32,9 +32,16 @@ test("SIGKILL the server mid-session: the next start leaves no container, networ
 
   const env = { MESHAGENT_SECRET: SECRET, ROOMSERVICE_RUNTIME: "docker" };
   const first = await spawnServer(dataDir, env);
-  t.after(() => first.child.kill("SIGKILL"));
   const ownerId = (await readFile(join(dataDir, "owner-id"), "utf8")).trim();
+  let second: Awaited<ReturnType<typeof spawnServer>> | null = null;
+  // One clean-up, in order: stop whatever server still runs, then reap what it left (its
+  // pooled namespaces included) — reaping first would race a live server refilling its pool.
   t.after(async () => {
+    for (const c of [first.child, second?.child]) {
+      if (c === undefined) continue;
+      c.kill("SIGKILL");
+      await waitExit(c);
+    }
     const rt = await createDockerRuntime({ ownerId, logger: quiet });
     await rt.reapOrphans(ownerId);
     await rt.close();
@@ -67,8 +74,7 @@ test("SIGKILL the server mid-session: the next start leaves no container, networ
   }
   assert.ok(labelled(ownerId).length >= 2, "a killed server leaves its containers running (that is the point of reaping)");
 
-  const second = await spawnServer(dataDir, env);
-  t.after(() => second.child.kill("SIGKILL"));
+  second = await spawnServer(dataDir, env);
   const restartedAt = Date.now();
   // The new run makes its own pooled namespaces at once; none of the old run's may remain.
   await waitUntil("old containers reaped", () => labelled(ownerId).every((id) => !oldRun.includes(id)), 5000);
@@ -76,7 +82,7 @@ test("SIGKILL the server mid-session: the next start leaves no container, networ
   assert.equal(docker("network", "ls", "-q", "--filter", `label=dev.roomservice.owner=${ownerId}`).trim(), "");
   t.diagnostic(`leftovers gone ${Date.now() - restartedAt} ms after the restart`);
 
-  const again = await connect(second.url);
+  const again = await connect(second!.url);
   t.after(async () => {
     await settle(again);
     again.dispose();
