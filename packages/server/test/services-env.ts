@@ -33,7 +33,10 @@ export const IMAGES: Record<keyof typeof EXAMPLES, string> = Object.fromEntries(
 function contextHash(dir: string): string {
   const h = createHash("sha256");
   const base = join(root, "examples", dir);
-  for (const f of readdirSync(base).sort()) h.update(f).update(readFileSync(join(base, f)));
+  // Files only: a local `npm install` in the example (node_modules/) is not part of the context.
+  for (const e of readdirSync(base, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (e.isFile()) h.update(e.name).update(readFileSync(join(base, e.name)));
+  }
   if (dir === "chat-agent") h.update(readFileSync(join(root, "node_modules/@meshagent/meshagent/package.json")));
   return h.digest("hex").slice(0, 12);
 }
@@ -62,7 +65,7 @@ export function buildExampleImages(runtime: Runtime & { docker?: unknown }): Pro
       for (const [key, dir] of Object.entries(EXAMPLES) as [keyof typeof EXAMPLES, string][]) {
         if (await imageExists(docker, IMAGES[key])) continue;
         const ctx = join(work, dir);
-        await cp(join(root, "examples", dir), ctx, { recursive: true });
+        await cp(join(root, "examples", dir), ctx, { recursive: true, filter: (src) => !src.includes("/node_modules") });
         if (key === "chat") await copyPackageClosure("@meshagent/meshagent", join(ctx, "node_modules"));
         await buildImage(docker, ctx, IMAGES[key]);
       }
