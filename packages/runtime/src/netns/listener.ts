@@ -35,11 +35,19 @@ export function openListenerInNetns(netnsPath: string, host = "127.0.0.1", port 
     const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
     child.on("error", (err) => fail(err.message));
     child.on("exit", (code, signal) => {
-      // The child exits by itself right after handing over the socket; before that it is a failure.
-      if (!settled) fail(`helper exited (${signal ?? code}) before handing over the socket`);
+      // The child exits by itself right after handing over the socket, and its exit can be
+      // seen before the IPC message that carries the socket: give a clean exit a moment.
+      if (settled) return;
+      if (code === 0) setTimeout(() => fail("helper exited without handing over the socket"), 1000).unref();
+      else fail(`helper exited (${signal ?? code}) before handing over the socket`);
     });
     child.on("message", (msg: { ok: boolean; error?: string }, handle: unknown) => {
-      if (settled) return;
+      if (settled) {
+        // Too late (timed out): a socket nobody will use must not stay open — it would keep
+        // the room's namespace (and this process) alive.
+        (handle as Server | undefined)?.close?.();
+        return;
+      }
       if (!msg.ok || handle === undefined) return fail(msg.error ?? "no socket handle received");
       settled = true;
       clearTimeout(timer);
