@@ -12,4 +12,8 @@ npx tsc -p tsconfig.json
 echo "== tests"
 shopt -s nullglob globstar
 files=(packages/*/test/**/*.test.ts)
-exec node --test --test-concurrency="${ROOMSERVICE_TEST_CONCURRENCY:-2}" --test-timeout=300000 "${files[@]}"
+# --test-force-exit: a handle leaked by a test file must not hang the whole run (the tests
+# that care about leaks check containers, namespaces and files explicitly); `timeout` is the
+# last guard so CI fails in minutes, not at its 90-minute limit.
+exec timeout --signal=TERM --kill-after=30s 40m \
+  node --test --test-force-exit --test-concurrency="${ROOMSERVICE_TEST_CONCURRENCY:-2}" --test-timeout=300000 "${files[@]}"
