@@ -4,6 +4,7 @@ import { registerToken } from "./commands/token.ts";
 import { registerService } from "./commands/service.ts";
 import { registerSecret } from "./commands/secret.ts";
 import { registerImage } from "./commands/image.ts";
+import { registerRoom } from "./commands/room.ts";
 import { CliError } from "./options.ts";
 
 /** One file per command group under commands/; each registers itself on the program. */
@@ -18,6 +19,7 @@ registerToken(program);
 registerService(program);
 registerSecret(program);
 registerImage(program);
+registerRoom(program);
 
 try {
   await program.parseAsync(process.argv);

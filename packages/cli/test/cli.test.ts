@@ -74,3 +74,20 @@ test("service validate/create/list/delete and secret set/list never print secret
   const schema = JSON.parse(cli(["service", "spec", "--json-schema"]).out);
   assert.ok(schema.properties.container && schema.properties.roomservice);
 });
+
+test("room settings and history from the CLI; manifest warnings are shown", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "rs-cli-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const set = cli(["room", "set-departure-timeout", "lobby", "3", "--data", dir]);
+  assert.equal(set.code, 0, set.err);
+  assert.match(set.out, /room lobby: departure timeout 3 s/);
+  assert.match(cli(["room", "set-departure-timeout", "lobby", "soon", "--data", dir]).err, /<seconds>: expected an integer/);
+  assert.match(cli(["room", "set-departure-timeout", "../x", "3", "--data", dir]).err, /invalid room name/);
+  assert.equal(cli(["room", "sessions", "lobby", "--data", dir]).out, "");
+
+  const m = join(dir, "warn.yaml");
+  await writeFile(m, "version: v1\nkind: Service\nmetadata:\n  name: web\ncontainer:\n  image: example/web:1\n  pull_secret: registry\n");
+  const v = cli(["service", "validate", "-f", m]);
+  assert.equal(v.code, 0, v.err);
+  assert.match(v.err, /warning: .*pull_secret/);
+});

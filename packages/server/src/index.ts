@@ -11,3 +11,4 @@ export { SecretStore } from "./services/secret-store.ts";
 export { ApiKeyStore } from "./services/api-keys.ts";
 export { roomNameError } from "./rooms/room-manager.ts";
 export { selectRuntime, parseRuntimeMode, ownerIdFor, type RuntimeMode } from "./services/select-runtime.ts";
+export { SessionStore, RoomSettingsStore, type SessionRecord } from "./store/sessions.ts";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
-import { parseManifest, formatErrors, manifestJsonSchema } from "@roomservice/manifest";
+import { parseManifest, formatErrors, formatWarnings, manifestJsonSchema } from "@roomservice/manifest";
 import { roomNameError, type ServiceRecord } from "@roomservice/server";
 import { CliError } from "../options.ts";
 import { openLocalStores, DATA_OPTION } from "./common.ts";
@@ -31,6 +31,8 @@ function readManifest(file: string | undefined): { name: string; spec: Record<st
   }
   const r = parseManifest(text, { filename: file });
   if (!r.ok) throw new CliError(`${file} is not a valid service manifest:\n${formatErrors(r.errors, { filename: file })}`);
+  // Accepted but worth knowing (fields Roomservice ignores, a command that needs a shell...).
+  if (r.warnings.length > 0) process.stderr.write(`warning: ${formatWarnings(r.warnings, { filename: file }).split("\n").join("\nwarning: ")}\n`);
   return { name: r.manifest.metadata.name, spec: r.raw as Record<string, unknown> };
 }
 
