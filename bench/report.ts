@@ -7,18 +7,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BENCH_DIR } from "./lib/proc.ts";
 import type { Row } from "./lib/types.ts";
+import { formatNumber } from "./lib/stats.ts";
 
 const file = process.argv[2] ?? join(BENCH_DIR, "results", "latest.json");
 const r = JSON.parse(readFileSync(file, "utf8"));
-const fmt = (x: number | null): string => {
-  if (x === null || Number.isNaN(x)) return "—";
-  const a = Math.abs(x);
-  if (a >= 1000) return Math.round(x).toLocaleString("en-US");
-  if (a >= 100) return x.toFixed(0);
-  if (a >= 10) return x.toFixed(1);
-  if (a >= 1) return x.toFixed(2);
-  return x.toFixed(3);
-};
+const fmt = formatNumber;
 const m = r.machine;
 console.log(`- machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}; load average at start ${m.loadavgAtStart.join(" / ")}, at end ${m.loadavgAtEnd?.join(" / ") ?? "?"}`);
 console.log(`- Node ${m.node}, ${m.sdk}`);

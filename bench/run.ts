@@ -18,6 +18,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readdirSync, rmSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { figures } from "./figures/index.ts";
+import { formatNumber } from "./lib/stats.ts";
 import { BENCH_DIR, ROOT_DIR } from "./lib/proc.ts";
 import { sdkVersion } from "./lib/sdk.ts";
 import { RS_SERVER_SCRIPT } from "./lib/util.ts";
@@ -150,15 +151,7 @@ function profileSummaries(dir: string): Record<string, string[]> {
 }
 
 // ---- table ----
-const fmt = (x: number | null): string => {
-  if (x === null || Number.isNaN(x)) return "—";
-  const a = Math.abs(x);
-  if (a >= 1000) return Math.round(x).toLocaleString("en-US");
-  if (a >= 100) return x.toFixed(0);
-  if (a >= 10) return x.toFixed(1);
-  if (a >= 1) return x.toFixed(2);
-  return x.toFixed(3);
-};
+const fmt = formatNumber;
 const table: string[][] = [["figure", "metric", "Roomservice", "baseline", "ratio (RS÷base)", "target", "met?"]];
 const notes: string[] = [];
 for (const o of outcomes) {

@@ -61,3 +61,14 @@ export function roundSummary(s: Summary, digits = 4): Summary {
   for (const k of Object.keys(out) as (keyof Summary)[]) out[k] = round(out[k], digits);
   return out;
 }
+
+/** A number for the summary tables: thousands separated, ~3 significant digits below. */
+export function formatNumber(x: number | null): string {
+  if (x === null || Number.isNaN(x)) return "—";
+  const a = Math.abs(x);
+  if (a >= 1000) return Math.round(x).toLocaleString("en-US");
+  if (a >= 100) return x.toFixed(0);
+  if (a >= 10) return x.toFixed(1);
+  if (a >= 1) return x.toFixed(2);
+  return x.toFixed(3);
+}

@@ -57,6 +57,24 @@ export function stopResultOf(e: ExitInfo): StopResult {
   return { exitCode: e.exitCode, reason };
 }
 
+/**
+ * A room sandbox's startService, shared by both runtimes: one supervisor per service id; the
+ * same service started again gets the new spec (a restart) instead of a second copy.
+ */
+export function startOrRestart(
+  handles: Map<string, ServiceSupervisor>, spec: ServiceLaunchSpec, driver: ServiceDriver, log: Logger, clock: Clock,
+): ServiceSupervisor {
+  const existing = handles.get(spec.serviceId);
+  if (existing !== undefined) {
+    existing.restart(spec).catch((err) => log.warn({ err, service: spec.serviceId }, "restart failed"));
+    return existing;
+  }
+  const sup = new ServiceSupervisor(spec, driver, log, clock);
+  handles.set(spec.serviceId, sup);
+  sup.start();
+  return sup;
+}
+
 export class ServiceSupervisor implements ServiceHandle {
   readonly serviceId: string;
   private spec: ServiceLaunchSpec;

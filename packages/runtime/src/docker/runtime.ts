@@ -7,7 +7,7 @@ import type { Server } from "node:net";
 import { NetnsProber } from "../netns/prober.ts";
 import { openListenerInNetns } from "../netns/listener.ts";
 import { defaultSecretsRoot, reapSecretDirs, SessionSecrets } from "../secrets.ts";
-import { LaunchFailure, ServiceSupervisor, type ServiceDriver } from "../supervisor.ts";
+import { LaunchFailure, ServiceSupervisor, startOrRestart, type ServiceDriver } from "../supervisor.ts";
 import type { Clock, Logger, ReapResult, RoomSandbox, Runtime, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 import { containerName, DockerServiceDriver, LABEL } from "./container.ts";
 import { DockerEngine, DockerError } from "./engine.ts";
@@ -313,16 +313,7 @@ export class DockerRoomSandbox implements RoomSandbox {
   }
 
   startService(spec: ServiceLaunchSpec): ServiceHandle {
-    const existing = this.handles.get(spec.serviceId);
-    if (existing !== undefined) {
-      // Same service twice: apply the new spec rather than run two copies.
-      existing.restart(spec).catch((err) => this.i.log.warn({ err, service: spec.serviceId }, "restart failed"));
-      return existing;
-    }
-    const sup = new ServiceSupervisor(spec, this.driver, this.i.log, this.i.clock);
-    this.handles.set(spec.serviceId, sup);
-    sup.start();
-    return sup;
+    return startOrRestart(this.handles, spec, this.driver, this.i.log, this.i.clock);
   }
 
   services(): ServiceHandle[] {

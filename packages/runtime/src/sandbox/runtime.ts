@@ -19,7 +19,7 @@ import { openListenerInNetns } from "../netns/listener.ts";
 import { NetnsProber } from "../netns/prober.ts";
 import type { CheckResult } from "../probes.ts";
 import { defaultSecretsRoot, reapSecretDirs, SECRETS_MOUNT, SessionSecrets } from "../secrets.ts";
-import { LaunchFailure, ServiceSupervisor, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
+import { LaunchFailure, ServiceSupervisor, startOrRestart, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
 import type { Clock, Logger, ProbeAction, ReapResult, RoomSandbox, Runtime, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 
 const run = promisify(execFile);
@@ -190,15 +190,7 @@ class SandboxRoom implements RoomSandbox, ServiceDriver {
   }
 
   startService(spec: ServiceLaunchSpec): ServiceHandle {
-    const existing = this.handles.get(spec.serviceId);
-    if (existing !== undefined) {
-      existing.restart(spec).catch((err) => this.i.log.warn({ err, service: spec.serviceId }, "restart failed"));
-      return existing;
-    }
-    const sup = new ServiceSupervisor(spec, this, this.i.log, this.i.clock);
-    this.handles.set(spec.serviceId, sup);
-    sup.start();
-    return sup;
+    return startOrRestart(this.handles, spec, this, this.i.log, this.i.clock);
   }
 
   services(): ServiceHandle[] {

@@ -26,15 +26,6 @@ export function ownerIdFor(dataDir: string): string {
   return id;
 }
 
-function sandboxUsable(): { ok: boolean; why?: string } {
-  if (process.getuid?.() !== 0) return { ok: false, why: "the sandbox runtime needs root (for ip netns and nsenter)" };
-  for (const bin of ["bwrap", "ip", "nsenter"]) {
-    const found = (process.env.PATH ?? "").split(":").some((d) => existsSync(join(d, bin)));
-    if (!found) return { ok: false, why: `the sandbox runtime needs ${bin} (apt-get install bubblewrap iproute2 util-linux)` };
-  }
-  return { ok: true };
-}
-
 /**
  * Picks the runtime: Docker when its Engine API answers, else the bubblewrap sandbox when
  * usable, else none (rooms work; services report FailedStart). ROOMSERVICE_RUNTIME forces one.
@@ -53,13 +44,16 @@ export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; log
       log.info({ reason: (err as Error).message }, "Docker not reachable; trying the sandbox runtime");
     }
   }
-  const usable = sandboxUsable();
-  if (!usable.ok) {
-    if (o.mode === "sandbox") throw new Error(`ROOMSERVICE_RUNTIME=sandbox but ${usable.why}`);
-    log.warn({ reason: usable.why }, "no container runtime available: rooms work, services will not start");
+  let rt: Runtime;
+  try {
+    // The sandbox runtime checks its own prerequisites (root, bwrap, ip, nsenter).
+    rt = await createSandboxRuntime({ ownerId, logger: log });
+  } catch (err) {
+    const why = (err as Error).message;
+    if (o.mode === "sandbox") throw new Error(`ROOMSERVICE_RUNTIME=sandbox but ${why}`, { cause: err });
+    log.warn({ reason: why }, "no container runtime available: rooms work, services will not start");
     return null;
   }
-  const rt = await createSandboxRuntime({ ownerId, logger: log });
   log.info({ ownerId }, "using the sandbox runtime (bubblewrap)");
   return rt;
 }
