@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Source this: makes sure the system tools the tests use are present and running —
 # Docker Engine (Debian's docker.io, dockerd started in the background), bubblewrap and
-# iproute2 for the sandbox runtime.
+# iproute2 for the sandbox runtime, Chromium for browser tests, tmux, espeak-ng and sox.
 # Installs only when running as root with apt-get; otherwise it says what is missing.
 # (sourced: no `set -e` here, it would leak into the caller's shell)
 _rs_missing=()
@@ -9,6 +9,12 @@ command -v dockerd >/dev/null || _rs_missing+=(docker.io)
 command -v bwrap >/dev/null || _rs_missing+=(bubblewrap)
 command -v ip >/dev/null || _rs_missing+=(iproute2)
 command -v nsenter >/dev/null || _rs_missing+=(util-linux)
+# Browser tests (Studio, the React chat client) drive Debian's Chromium with playwright-core;
+# the CLI's live commands are tried in tmux; the voice example uses espeak-ng and sox.
+command -v chromium >/dev/null || _rs_missing+=(chromium)
+command -v tmux >/dev/null || _rs_missing+=(tmux)
+command -v espeak-ng >/dev/null || _rs_missing+=(espeak-ng)
+command -v sox >/dev/null || _rs_missing+=(sox)
 if [ ${#_rs_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     echo "roomservice: installing ${_rs_missing[*]} (apt-get)..." >&2
