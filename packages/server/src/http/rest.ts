@@ -18,9 +18,12 @@ export interface RestDeps {
 type Params = { project: string; room?: string; id?: string };
 type Req = FastifyRequest<{ Params: Params; Body: unknown }>;
 
-/** A service as the API shows it: the stored manifest plus its id (SDK's ServiceSpec). */
+/**
+ * A service as the API shows it: the stored manifest (its `version` is the manifest's, "v1")
+ * plus its id and the store's `revision` (1, 2, … one per edit) under its own name.
+ */
 function serviceJson(s: ServiceRecord): Record<string, unknown> {
-  return { ...s.spec, id: s.id, version: s.version, room: s.room, created_at: new Date(s.createdAt).toISOString(), updated_at: new Date(s.updatedAt).toISOString() };
+  return { ...s.spec, id: s.id, revision: s.version, room: s.room, created_at: new Date(s.createdAt).toISOString(), updated_at: new Date(s.updatedAt).toISOString() };
 }
 
 /** Secret values are write-only: data_base64 is always empty (the SDK requires the field). */
