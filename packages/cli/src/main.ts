@@ -5,6 +5,8 @@ import { registerService } from "./commands/service.ts";
 import { registerSecret } from "./commands/secret.ts";
 import { registerImage } from "./commands/image.ts";
 import { registerRoom } from "./commands/room.ts";
+import { registerApiKey } from "./commands/apikey.ts";
+import { registerTest } from "./commands/test.ts";
 import { CliError } from "./options.ts";
 
 /** One file per command group under commands/; each registers itself on the program. */
@@ -20,6 +22,8 @@ registerService(program);
 registerSecret(program);
 registerImage(program);
 registerRoom(program);
+registerApiKey(program);
+registerTest(program);
 
 try {
   await program.parseAsync(process.argv);

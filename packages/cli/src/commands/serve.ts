@@ -1,8 +1,13 @@
 import type { Command } from "commander";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { startRoomServer, selectRuntime, parseRuntimeMode, DEFAULT_PORT, DEFAULT_HOST } from "@roomservice/server";
 import { createLogger } from "../logger.ts";
 import { parseIntOption, CliError } from "../options.ts";
+import { writeAccessFile } from "../remote/target.ts";
+
+/** Name of the API key `serve` writes to <data>/cli-access.json, rotated at every start. */
+export const LOCAL_CLI_KEY = "local-cli";
 
 export function registerServe(program: Command): void {
   program
@@ -17,6 +22,7 @@ export function registerServe(program: Command): void {
       const port = parseIntOption("--port", o.port ?? process.env.ROOMSERVICE_PORT ?? String(DEFAULT_PORT), 0, 65535);
       const host = o.host ?? process.env.ROOMSERVICE_HOST ?? DEFAULT_HOST;
       const dataDir = resolve(o.data ?? process.env.ROOMSERVICE_DATA ?? ".roomservice");
+      const created = !existsSync(dataDir);
       const departure = o.departureTimeout === undefined ? undefined : parseIntOption("--departure-timeout", o.departureTimeout, 0, 86400) * 1000;
       const logger = createLogger();
       let mode;
@@ -37,7 +43,14 @@ export function registerServe(program: Command): void {
         if (err.code === "EADDRINUSE") throw new CliError(`port ${port} is already in use; pick another with --port or ROOMSERVICE_PORT`);
         throw err;
       });
-      process.stdout.write(`roomservice listening on ${server.url} (data: ${dataDir}, runtime: ${runtime?.kind ?? "none"})\n`);
+      // A fresh `local-cli` key for the CLI on this machine (the previous one is revoked), in
+      // a 0600 file beside the database: `roomservice room …` run here needs no setup.
+      const projectId = server.ctx.projectId;
+      for (const k of server.apiKeys.list(projectId)) if (k.name === LOCAL_CLI_KEY) server.apiKeys.delete(k.id);
+      const key = server.apiKeys.create(projectId, LOCAL_CLI_KEY, Date.now());
+      const accessFile = writeAccessFile(dataDir, { url: server.url, project_id: projectId, api_key: key.key, pid: process.pid, written_at: new Date().toISOString() });
+      process.stdout.write(`roomservice listening on ${server.url} (data: ${dataDir}${created ? " (created)" : ""}, runtime: ${runtime?.kind ?? "none"})\n`);
+      process.stdout.write(`CLI access for this machine: ${accessFile}\n`);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

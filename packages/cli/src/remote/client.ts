@@ -1,0 +1,107 @@
+import { CliError } from "../options.ts";
+import type { Target } from "./target.ts";
+
+/** The stable part of every message that says no server answered. */
+export function noServerMessage(t: Target, cause: string): string {
+  return (
+    `no Roomservice server answers at ${t.url} (${cause}; URL from ${t.urlFrom}).\n` +
+    `Start one with "roomservice serve", or point --url / ROOMSERVICE_URL at the running server.`
+  );
+}
+
+function causeOf(err: unknown): string {
+  const c = (err as { cause?: { code?: string; message?: string } }).cause;
+  return c?.code ?? c?.message ?? (err as Error).message;
+}
+
+/**
+ * A small REST client for the server's documented API (docs/studio-api.md, README's REST
+ * table). Every failure becomes a CliError that names the URL, the status and the server's
+ * own message, so no command prints a stack trace for a server-side refusal.
+ */
+export class ApiClient {
+  readonly target: Target;
+  private project: string | null;
+
+  constructor(target: Target) {
+    this.target = target;
+    this.project = target.project;
+  }
+
+  /** Sends one request; 2xx JSON bodies are returned parsed (204 → undefined). */
+  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.fetch(method, path, body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    if (!res.ok) throw this.httpError(method, path, res.status, text);
+    try {
+      return (text.length === 0 ? undefined : JSON.parse(text)) as T;
+    } catch {
+      throw new CliError(`${method} ${this.target.url}${path}: expected JSON, got ${JSON.stringify(text.slice(0, 200))}`);
+    }
+  }
+
+  /** `/accounts/projects/{p}` of this server's project (asked once when not configured). */
+  async projectBase(): Promise<string> {
+    if (this.project === null) {
+      // GET /auth/session answers the key's project; servers without it host "default".
+      const res = await this.fetch("GET", "/auth/session", {});
+      const body = (await res.json().catch(() => null)) as { project_id?: unknown } | null;
+      this.project = res.ok && typeof body?.project_id === "string" ? body.project_id : "default";
+    }
+    return `/accounts/projects/${encodeURIComponent(this.project)}`;
+  }
+
+  /** Raw fetch with auth; connection failures say which URL did not answer and what to do. */
+  async fetch(method: string, path: string, init: { body?: string; headers?: Record<string, string>; signal?: AbortSignal }): Promise<Response> {
+    const t = this.target;
+    if (t.apiKey === null) await this.explainMissingKey();
+    try {
+      return await fetch(t.url + path, {
+        method,
+        ...(init.body === undefined ? {} : { body: init.body }),
+        ...(init.signal === undefined ? {} : { signal: init.signal }),
+        headers: { authorization: `Bearer ${t.apiKey}`, ...init.headers },
+      });
+    } catch (err) {
+      if ((err as Error).name === "AbortError") throw err;
+      throw new CliError(noServerMessage(t, causeOf(err)));
+    }
+  }
+
+  private async explainMissingKey(): Promise<never> {
+    const t = this.target;
+    // The more useful message first: is anything there at all?
+    try {
+      await fetch(`${t.url}/healthz`);
+    } catch (err) {
+      throw new CliError(noServerMessage(t, causeOf(err)));
+    }
+    throw new CliError(
+      `no API key for ${t.url}: pass --api-key or set ROOMSERVICE_API_KEY (create one with "roomservice apikey create --data <server's data dir>").\n` +
+        (t.accessFileFound
+          ? `${t.accessFile} belongs to the server at another URL, so its key is not sent to ${t.url}.`
+          : `A server started with "roomservice serve" writes one for local use to <data dir>/cli-access.json; looked at ${t.accessFile} (pass --data DIR or set ROOMSERVICE_DATA to the server's data directory).`),
+    );
+  }
+
+  /** Turns a non-2xx answer into a message: what was asked, the status, the server's reason. */
+  httpError(method: string, path: string, status: number, text: string): CliError {
+    let reason = text.slice(0, 500);
+    try {
+      const j = JSON.parse(text) as { error?: unknown; message?: unknown };
+      if (typeof j.error === "string") reason = j.error;
+      else if (typeof j.message === "string") reason = j.message;
+    } catch {
+      // not JSON: keep the text
+    }
+    const where = `${this.target.url}${path}`;
+    if (status === 401 || status === 403) {
+      return new CliError(`the server at ${this.target.url} refused the API key from ${this.target.keyFrom} (${status}: ${reason}); pass a valid one with --api-key or ROOMSERVICE_API_KEY`);
+    }
+    if (status === 404 && /^Route \w+:.* not found$/.test(reason)) {
+      return new CliError(`the server at ${this.target.url} has no ${method} ${path.split("?")[0]} route (an older Roomservice?)`);
+    }
+    return new CliError(`${method} ${where}: ${status} ${reason}`);
+  }
+}
