@@ -59,8 +59,8 @@ async function listIn(c: ApiClient, room: string | null): Promise<ServiceJson[]>
 
 /** Every room's own services (rooms from `GET .../rooms`), after the project's. */
 async function listEverywhere(c: ApiClient): Promise<ServiceJson[]> {
-  const { rooms } = await c.request<{ rooms: RoomJson[] }>("GET", `${await c.projectBase()}/rooms?limit=1000`);
   const out = await listIn(c, null);
+  const { rooms } = await c.request<{ rooms: RoomJson[] }>("GET", `${await c.projectBase()}/rooms?limit=1000`);
   for (const r of rooms) out.push(...(await listIn(c, r.name)));
   return out;
 }

@@ -90,8 +90,9 @@ export class ApiClient {
     let reason = text.slice(0, 500);
     try {
       const j = JSON.parse(text) as { error?: unknown; message?: unknown };
-      if (typeof j.error === "string") reason = j.error;
-      else if (typeof j.message === "string") reason = j.message;
+      // Ours: {error}; Fastify's own (404 route, 400 body): {error: "Not Found", message}.
+      if (typeof j.message === "string") reason = j.message;
+      else if (typeof j.error === "string") reason = j.error;
     } catch {
       // not JSON: keep the text
     }
