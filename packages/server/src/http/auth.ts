@@ -126,7 +126,7 @@ export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): vo
   app.get("/auth/session", async (req) => {
     const cookie = cookieValue(req.headers.cookie, SESSION_COOKIE);
     const s = cookie === undefined || cookie === "" ? undefined : d.browserSessions.get(cookie);
-    if (s === undefined) throw new RoomserviceError(401, "unauthenticated", "not signed in");
+    if (s === undefined || (s.apiKeyId !== null && !d.apiKeys.exists(s.apiKeyId))) throw new RoomserviceError(401, "unauthenticated", "not signed in");
     return sessionJson(d, s);
   });
 
