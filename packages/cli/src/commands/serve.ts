@@ -51,6 +51,8 @@ export function registerServe(program: Command): void {
       const accessFile = writeAccessFile(dataDir, { url: server.url, project_id: projectId, api_key: key.key, pid: process.pid, written_at: new Date().toISOString() });
       process.stdout.write(`roomservice listening on ${server.url} (data: ${dataDir}${created ? " (created)" : ""}, runtime: ${runtime?.kind ?? "none"})\n`);
       process.stdout.write(`CLI access for this machine: ${accessFile}\n`);
+      // On loopback only whoever can read this terminal can use the link: one click signs in.
+      if (isLoopback(host)) process.stdout.write(`Studio: ${server.url}/?login=${server.issueLoginCode()}\n`);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -64,4 +66,9 @@ export function registerServe(program: Command): void {
       process.on("SIGINT", () => stop("SIGINT"));
       process.on("SIGTERM", () => stop("SIGTERM"));
     });
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+function isLoopback(host: string): boolean {
+  return /^127\.\d+\.\d+\.\d+$/.test(host) || host === "::1" || host === "localhost";
 }
