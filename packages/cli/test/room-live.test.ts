@@ -109,3 +109,24 @@ test("#7 acceptance 5: room logs -f and room events -f in tmux show a real servi
   assert.equal(ev.code, 0, ev.err);
   assert.match(ev.out, /Normal\s+Started\s+ticker/);
 });
+
+test("#12.30: on a terminal, secret set NAME prompts for the value without echoing it", async (t) => {
+  const srv = await serve();
+  t.after(() => srv.stop());
+  const socket = `rs-cli-test-${randomBytes(4).toString("hex")}`;
+  const tm = tmux(socket);
+  t.after(() => tm.kill());
+  const value = `typed-secret-${randomBytes(6).toString("hex")}`;
+  tm.run("new-session", "-d", "-s", "cli", "-x", "200", "-y", "20", `cd ${srv.home} && ${process.execPath} ${main} secret set typed; echo "exit=$?"; sleep 600`);
+  await eventually(() => tm.capture("cli:0").includes("value for secret typed (not echoed): "), 60000, "the prompt");
+  tm.run("send-keys", "-t", "cli:0", "-l", value);
+  tm.run("send-keys", "-t", "cli:0", "Enter");
+  const screen = await eventually(() => {
+    const s = tm.capture("cli:0");
+    return s.includes("exit=") ? s : false;
+  }, 60000, "secret set to finish");
+  assert.match(screen, new RegExp(`stored secret typed \\(id [0-9a-f-]+, ${value.length} bytes\\)`));
+  assert.match(screen, /exit=0/);
+  assert.ok(!screen.includes(value), `the typed value was echoed:\n${screen}`);
+  assert.match((await cliAsync(["secret", "list"], { cwd: srv.home })).out, /\btyped\s+type=opaque/);
+});
