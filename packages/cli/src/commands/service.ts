@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
-import { parseManifest, formatErrors, formatWarnings, manifestJsonSchema } from "@roomservice/manifest";
-import { roomNameError } from "@roomservice/server";
+import { roomNameError } from "@roomservice/protocol";
 import { CliError } from "../options.ts";
 import type { ApiClient } from "../remote/client.ts";
 import { addRemoteOptions, connect, roomPath } from "../remote/options.ts";
@@ -33,7 +32,8 @@ function scope(o: ScopeOpts): string | null {
   return o.room ?? null;
 }
 
-function readManifest(file: string | undefined): { name: string; spec: Record<string, unknown> } {
+/** Reads and checks a manifest file (the manifest package is loaded only here: it is large). */
+async function readManifest(file: string | undefined): Promise<{ name: string; spec: Record<string, unknown> }> {
   if (file === undefined) throw new CliError("-f <file>: the manifest to read (meshagent.yaml or .json)");
   let text: string;
   try {
@@ -41,6 +41,7 @@ function readManifest(file: string | undefined): { name: string; spec: Record<st
   } catch (err) {
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  const { parseManifest, formatErrors, formatWarnings } = await import("@roomservice/manifest");
   const r = parseManifest(text, { filename: file });
   if (!r.ok) throw new CliError(`${file} is not a valid service manifest:\n${formatErrors(r.errors, { filename: file })}`);
   // Accepted but worth knowing (fields Roomservice ignores, a command that needs a shell...).
@@ -97,8 +98,8 @@ export function registerService(program: Command): void {
     .command("validate")
     .description("check a manifest and print what is wrong, field by field (no server needed)")
     .requiredOption("-f, --file <file>", "manifest (YAML or JSON)")
-    .action((o: { file: string }) => {
-      const m = readManifest(o.file);
+    .action(async (o: { file: string }) => {
+      const m = await readManifest(o.file);
       process.stdout.write(`${o.file}: valid (service ${JSON.stringify(m.name)})\n`);
     });
 
@@ -106,8 +107,9 @@ export function registerService(program: Command): void {
     .command("spec")
     .description("print the manifest format")
     .option("--json-schema", "print a JSON Schema for editors")
-    .action((o: { jsonSchema?: boolean }) => {
+    .action(async (o: { jsonSchema?: boolean }) => {
       if (!o.jsonSchema) throw new CliError("use --json-schema to print the JSON Schema");
+      const { manifestJsonSchema } = await import("@roomservice/manifest");
       process.stdout.write(JSON.stringify(manifestJsonSchema(), null, 2) + "\n");
     });
 
@@ -118,7 +120,7 @@ export function registerService(program: Command): void {
       .option("--global", "the service runs in every room")
       .action(async (o: ScopeOpts & { file: string }) => {
         const room = scope(o);
-        const m = readManifest(o.file);
+        const m = await readManifest(o.file);
         const c = connect(o);
         const path = await servicesPath(c, room);
         const where = room === null ? "the project" : `room ${room}`;

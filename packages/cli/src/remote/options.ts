@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { roomNameError } from "@roomservice/server";
+import { roomNameError } from "@roomservice/protocol";
 import { CliError } from "../options.ts";
 import { ApiClient } from "./client.ts";
 import { resolveTarget, type RemoteOpts } from "./target.ts";

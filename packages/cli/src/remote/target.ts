@@ -1,10 +1,12 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DEFAULT_PORT } from "@roomservice/server";
 import { CliError } from "../options.ts";
 
-/** Where the CLI looks for the server when nothing says otherwise. */
-export const DEFAULT_URL = `http://127.0.0.1:${DEFAULT_PORT}`;
+/**
+ * Where the CLI looks for the server when nothing says otherwise: `serve`'s default port
+ * (the server's DEFAULT_PORT, not imported so that remote commands never load the server).
+ */
+export const DEFAULT_URL = "http://127.0.0.1:8080";
 
 /** File `serve` writes (0600) in its data directory so a local CLI can reach it with no setup. */
 export const ACCESS_FILE = "cli-access.json";
