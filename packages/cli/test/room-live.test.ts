@@ -105,6 +105,9 @@ test("#7 acceptance 5: room logs -f and room events -f in tmux show a real servi
   assert.equal(logs.code, 0, logs.err);
   assert.match(logs.out, /^ticker \| tick 1$/m);
   assert.match(logs.err, /^ticker \| tock 5 on stderr$/m);
+  const last2 = await cliAsync(["room", "logs", room, "--tail", "2"], o);
+  assert.equal(last2.code, 0, last2.err);
+  assert.equal((last2.out + last2.err).trim().split("\n").filter((l) => /^ticker \| /.test(l)).length, 2);
   const ev = await cliAsync(["room", "events", room], o);
   assert.equal(ev.code, 0, ev.err);
   assert.match(ev.out, /Normal\s+Started\s+ticker/);

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { CliError } from "../options.ts";
+import { CliError, parseIntOption } from "../options.ts";
 import type { ApiClient } from "../remote/client.ts";
 import { addRemoteOptions, checkRoom, connect, roomPath } from "../remote/options.ts";
 import { followSse } from "../remote/sse.ts";
@@ -10,6 +10,7 @@ import { findLiveService, roomLive } from "../remote/rooms.ts";
 interface WatchOpts extends RemoteOpts {
   follow?: boolean;
   timestamps?: boolean;
+  tail?: string;
 }
 
 /** stdout lines to stdout and stderr lines to stderr, so a terminal or `2>` tells them apart. */
@@ -61,8 +62,10 @@ export function registerRoomWatch(room: Command): void {
   addRemoteOptions(room.command("logs <room> [service]").description("a room's service logs (the current or last session); -f follows live output"))
     .option("-f, --follow", "keep printing new lines as services write them")
     .option("-t, --timestamps", "prefix each line with its time")
+    .option("--tail <n>", "without -f: only the last n lines (default 10000, at most 100000)")
     .action(async (name: string, ref: string | undefined, o: WatchOpts) => {
       checkRoom(name);
+      const tail = o.tail === undefined ? null : parseIntOption("--tail", o.tail, 1, 100_000);
       const c = connect(o);
       const live = await roomLive(c, name);
       const only = ref === undefined ? null : findLiveService(live, ref);
@@ -70,9 +73,12 @@ export function registerRoomWatch(room: Command): void {
       if (!o.follow) {
         const sid = await currentOrLastSession(c, name, live);
         if (sid === null) throw new CliError(`room ${name} has had no session yet, so there are no logs; follow the next one with: roomservice room logs ${name} -f`);
-        const q = only === null ? "" : `?service=${encodeURIComponent(only.service_id)}`;
-        const { lines } = await c.request<{ lines: LogLine[] }>("GET", `${await c.projectBase()}/sessions/${encodeURIComponent(sid)}/logs${q}`);
-        for (const l of lines) if (wanted(l)) printLog(l, o);
+        const q = new URLSearchParams();
+        if (only !== null) q.set("service", only.service_id);
+        if (tail !== null) q.set("limit", String(tail));
+        const body = await c.request<{ lines: LogLine[]; truncated?: boolean }>("GET", `${await c.projectBase()}/sessions/${encodeURIComponent(sid)}/logs${q.size > 0 ? `?${q}` : ""}`);
+        if (body.truncated && tail === null) process.stderr.write(`-- earlier lines of session ${sid} left out (the server sends at most 10000; ask for more with --tail N)\n`);
+        for (const l of body.lines) if (wanted(l)) printLog(l, o);
         return;
       }
       process.stderr.write(describe(name, live));
