@@ -21,11 +21,11 @@ function causeOf(err: unknown): string {
  */
 export class ApiClient {
   readonly target: Target;
-  private project: string | null;
+  private readonly project: string;
 
   constructor(target: Target) {
     this.target = target;
-    this.project = target.project;
+    this.project = target.project ?? "default";
   }
 
   /** Sends one request; 2xx JSON bodies are returned parsed (204 → undefined). */
@@ -41,14 +41,11 @@ export class ApiClient {
     }
   }
 
-  /** `/accounts/projects/{p}` of this server's project (asked once when not configured). */
+  /**
+   * `/accounts/projects/{p}`: ROOMSERVICE_PROJECT_ID, the access file's project, else
+   * "default" (a wrong one is answered with the project the server hosts).
+   */
   async projectBase(): Promise<string> {
-    if (this.project === null) {
-      // GET /auth/session answers the key's project; servers without it host "default".
-      const res = await this.fetch("GET", "/auth/session", {});
-      const body = (await res.json().catch(() => null)) as { project_id?: unknown } | null;
-      this.project = res.ok && typeof body?.project_id === "string" ? body.project_id : "default";
-    }
     return `/accounts/projects/${encodeURIComponent(this.project)}`;
   }
 
