@@ -78,7 +78,9 @@ export function registerRoomWatch(room: Command): void {
         if (tail !== null) q.set("limit", String(tail));
         const body = await c.request<{ lines: LogLine[]; truncated?: boolean }>("GET", `${await c.projectBase()}/sessions/${encodeURIComponent(sid)}/logs${q.size > 0 ? `?${q}` : ""}`);
         if (body.truncated && tail === null) process.stderr.write(`-- earlier lines of session ${sid} left out (the server sends at most 10000; ask for more with --tail N)\n`);
-        for (const l of body.lines) if (wanted(l)) printLog(l, o);
+        const lines = body.lines.filter(wanted);
+        if (lines.length === 0) process.stderr.write(`-- no log lines${only === null ? "" : ` from ${only.name}`} in session ${sid}\n`);
+        for (const l of lines) printLog(l, o);
         return;
       }
       process.stderr.write(describe(name, live));
@@ -106,7 +108,8 @@ export function registerRoomWatch(room: Command): void {
         const sid = await currentOrLastSession(c, name, live);
         if (sid === null) throw new CliError(`room ${name} has had no session yet, so there are no events; follow the next one with: roomservice room events ${name} -f`);
         const { events } = await c.request<{ events: RoomEventJson[] }>("GET", `${await c.projectBase()}/sessions/${encodeURIComponent(sid)}/events`);
-        for (const e of events) printEvent(e);
+        // On one time axis (events of different sources may be kept out of order).
+        for (const e of [...events].sort((a, b) => a.at.localeCompare(b.at) || a.seq - b.seq)) printEvent(e);
         return;
       }
       process.stderr.write(describe(name, await roomLive(c, name)));
