@@ -313,12 +313,12 @@ export class Activity {
    * Attaches a stream client to a room: `snapshot` first (room stream only), then what it
    * missed (after `lastEventId`) or the session's recent log lines, then live messages.
    */
-  subscribe(room: string, client: SseClient, o: { lastEventId: number | null; serviceId?: string; onlyLogs?: boolean }): () => void {
+  subscribe(room: string, client: SseClient, o: { lastEventId: number | null; serviceId?: string; onlyLogs?: boolean; maxReplayBytes: number }): () => void {
     const f = this.feed(room);
     const accepts: FeedSubscriber["accepts"] = (m, serviceId) =>
       (o.serviceId === undefined || serviceId === o.serviceId) && (o.onlyLogs !== true || m.event === "log");
     if (o.onlyLogs !== true) client.send({ id: this.seqValue, event: "snapshot", data: JSON.stringify(this.snapshot(room)) });
-    for (const m of f.replay(o.lastEventId, accepts)) client.send(m);
+    for (const m of f.replay(o.lastEventId, accepts, o.maxReplayBytes)) client.send(m);
     const sub: FeedSubscriber = { client, accepts };
     f.subscribers.add(sub);
     return () => {
