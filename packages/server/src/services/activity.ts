@@ -158,10 +158,7 @@ export class Activity {
         });
         s.stats.start();
       }
-      f.sessionId = e.sessionId;
-      f.live = true;
-      f.startedAt = e.at;
-      f.participants.clear();
+      f.startSession(e.sessionId, e.at);
       this.emitEvent(e.room, e.sessionId, { kind: "session", type: "Normal", reason: "SessionStarted", message: "Session started" }, e.at);
       this.toFeed(e.room, e.sessionId, "session", { action: "started", session_id: e.sessionId, at: iso(e.at) });
     } else if (e.type === "session.ended") {

@@ -92,6 +92,15 @@ export class RoomFeed {
     return all.slice(from).map((m) => ({ id: m.id, event: m.event, data: m.data }));
   }
 
+  /** A new session starts: the previous one's lines are no longer replayed (they are kept on disk). */
+  startSession(sessionId: string, at: number): void {
+    this.sessionId = sessionId;
+    this.live = true;
+    this.startedAt = at;
+    this.participants.clear();
+    this.tail.clear();
+  }
+
   /** The session's services have stopped: forget its buffers. */
   releaseSession(): void {
     this.resume.clear();
