@@ -31,6 +31,7 @@ import { SecretStore } from "./services/secret-store.ts";
 import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
 import type { Runtime } from "./services/runtime-port.ts";
+import { imageExists } from "@roomservice/runtime";
 
 export interface RoomServer {
   /** http://host:port */
@@ -58,6 +59,13 @@ export interface RoomServer {
 export interface StudioOptions {
   streamLimits?: Partial<StreamLimits>;
   activityLimits?: Partial<ActivityLimits>;
+}
+
+/** Docker runtimes can say whether an image exists locally (validation warns when it does not). */
+function imageCheck(runtime: Runtime | null): { imageExists?: (image: string) => Promise<boolean> } {
+  const docker = (runtime as { docker?: unknown } | null)?.docker;
+  if (runtime?.kind !== "docker" || docker === undefined) return {};
+  return { imageExists: (image) => imageExists(docker as Parameters<typeof imageExists>[0], image) };
 }
 
 /**
@@ -116,7 +124,7 @@ export async function startRoomServer(opts: ServerOptions & StudioOptions & { ru
     installAuthHook(api, authDeps);
     registerRestRoutes(api, { ctx, services, secrets, apiKeys });
     registerRoomsRest(api, { ctx, rooms, roomStore: new RoomStore(store), events, activity, apiKeys, browserSessions });
-    registerStudioRest(api, { ctx, services, launcher, activity });
+    registerStudioRest(api, { ctx, services, launcher, activity, ...imageCheck(opts.runtime ?? null) });
     registerKeptLogs(api, launcher);
     registerRoomStreams(api, { ctx, activity, services, clients: streams, limits: { ...DEFAULT_STREAM_LIMITS, ...opts.streamLimits } });
   }, { prefix: "/accounts/projects/:project" });

@@ -77,6 +77,18 @@ test("an ended session replays: participants, a timeline with the crash loop's e
   const metrics = await m.listSessionMetrics("default", sid);
   const web = metrics.filter((x: any) => x.service_id === webId);
   assert.ok(web.length >= 1 && web.every((x: any) => x.memory_bytes > 0 && x.cpu_percent >= 0 && x.session_id === sid));
+
+  // Validation says "valid" for the ghost's manifest, with a warning that its image is missing.
+  const validate = (image: string) =>
+    fetch(`${ts.url}/accounts/projects/default/services/validate`, {
+      method: "POST", headers: { authorization: `Bearer ${m.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ yaml: `version: v1\nkind: Service\nmetadata:\n  name: g\ncontainer:\n  image: ${image}\n` }),
+    }).then((r) => r.json()).then(anyJson);
+  const missing = await validate("roomservice-example/does-not-exist:1");
+  assert.equal(missing.ok, true);
+  assert.ok(missing.warnings.some((w: any) => w.path === "container.image" && /roomservice image build/.test(w.message)), JSON.stringify(missing.warnings));
+  const present = await validate(IMAGES.http);
+  assert.ok(!present.warnings.some((w: any) => w.path === "container.image"));
 });
 
 test("output a service prints during its grace period after session A never reaches session B's streams; it is kept with session A", async (t) => {
