@@ -58,7 +58,8 @@ export function registerRoomStreams(app: FastifyInstance, d: StreamDeps): void {
       },
     });
     d.clients.add(client);
-    unsubscribe = d.activity.subscribe(req.params.room, client, { lastEventId: last, ...o });
+    // Replay at most half the client's bound: the rest is room for live messages.
+    unsubscribe = d.activity.subscribe(req.params.room, client, { lastEventId: last, maxReplayBytes: d.limits.maxSseBufferedBytes / 2, ...o });
     if (!client.open) unsubscribe();
     return client;
   };
