@@ -135,4 +135,14 @@ test("#12.30: secret set errors are messages, bad room names and unknown rooms e
   assert.ok(!l.out.includes("super-secret-value-42"));
   assert.match((await cliAsync(["secret", "set", "bad name!", "--value", "x"], o)).err, /secret name "bad name!" is invalid/);
   assert.match((await cliAsync(["secret", "delete", "api-key"], o)).out, /deleted secret api-key/);
+
+  // llm manages the server too: over REST, with the server's own checks.
+  assert.match((await cliAsync(["llm", "show"], o)).out, /no llm upstream configured/);
+  const noSecret = await cliAsync(["llm", "set", "--base-url", "http://127.0.0.1:9/v1", "--api-key-secret", "missing-key"], o);
+  assert.equal(noSecret.code, 2);
+  assert.match(noSecret.err, /api_key_secret: project secret "missing-key" does not exist/);
+  const llmSet = await cliAsync(["llm", "set", "--base-url", "http://127.0.0.1:9/v1"], o);
+  assert.equal(llmSet.code, 0, llmSet.err);
+  assert.match((await cliAsync(["llm", "show"], o)).out, /base url: http:\/\/127\.0\.0\.1:9\/v1/);
+  assert.equal((await cliAsync(["llm", "usage"], o)).out, "no LLM usage recorded\n");
 });
