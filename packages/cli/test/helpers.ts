@@ -50,11 +50,14 @@ export interface Served {
   stop(): Promise<void>;
 }
 
-/** Starts the real `roomservice serve` on port 0 with a fresh data directory `<home>/.roomservice`. */
-export async function serve(o: { runtime?: string; env?: Record<string, string>; args?: string[] } = {}): Promise<Served> {
-  const home = await mkdtemp(join(tmpdir(), "rs-cli-home-"));
+/**
+ * Starts the real `roomservice serve` (port 0 unless given) with the data directory
+ * `<home>/.roomservice` (a fresh home unless given; `stop()` removes it unless keepHome).
+ */
+export async function serve(o: { runtime?: string; env?: Record<string, string>; args?: string[]; home?: string; port?: number; keepHome?: boolean } = {}): Promise<Served> {
+  const home = o.home ?? (await mkdtemp(join(tmpdir(), "rs-cli-home-")));
   const dataDir = join(home, ".roomservice");
-  const child = spawn(process.execPath, [main, "serve", "--port", "0", "--host", "127.0.0.1", ...(o.args ?? [])], {
+  const child = spawn(process.execPath, [main, "serve", "--port", String(o.port ?? 0), "--host", "127.0.0.1", ...(o.args ?? [])], {
     cwd: home,
     env: cleanEnv({ ROOMSERVICE_RUNTIME: o.runtime ?? "none", ...o.env }),
     stdio: ["ignore", "pipe", "pipe"],
@@ -87,7 +90,7 @@ export async function serve(o: { runtime?: string; env?: Record<string, string>;
         child.kill("SIGTERM");
         await exited;
       }
-      await rm(home, { recursive: true, force: true });
+      if (!o.keepHome) await rm(home, { recursive: true, force: true });
     },
   };
 }

@@ -2,9 +2,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { readFileSync, statSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { join } from "node:path";
-import { cli, cliAsync, serve } from "./helpers.ts";
+import { mintParticipantToken } from "@roomservice/server";
+import { cleanEnv, cli, cliAsync, eventually, main, serve } from "./helpers.ts";
+
+// The SDK's ESM entry is CommonJS marked as ESM (docs/decisions.md).
+const sdk = createRequire(import.meta.url)("@meshagent/meshagent");
 
 const manifest = (name: string, image = "example/web:1") =>
   `version: v1\nkind: Service\nmetadata:\n  name: ${name}\ncontainer:\n  image: ${image}\nports:\n  - num: 8080\n    liveness: /healthz\n`;
@@ -145,4 +151,34 @@ test("#12.30: secret set errors are messages, bad room names and unknown rooms e
   assert.equal(llmSet.code, 0, llmSet.err);
   assert.match((await cliAsync(["llm", "show"], o)).out, /base url: http:\/\/127\.0\.0\.1:9\/v1/);
   assert.equal((await cliAsync(["llm", "usage"], o)).out, "no LLM usage recorded\n");
+});
+
+test("#7: room events -f keeps following across a server restart on the same data directory", async (t) => {
+  const port = await deadPort();
+  const first = await serve({ port, keepHome: true });
+  const home = first.home;
+  t.after(() => rm(home, { recursive: true, force: true }));
+  const follower = spawn(process.execPath, [main, "room", "events", "lobby", "-f"], { cwd: home, env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] });
+  t.after(() => void follower.kill("SIGINT"));
+  let out = "";
+  follower.stdout.on("data", (d) => (out += d));
+  follower.stderr.on("data", (d) => (out += d));
+  await eventually(() => out.includes("room lobby is idle; waiting"), 60000, "the follower to attach");
+  await first.stop();
+  await eventually(() => out.includes("the server stopped answering") || out.includes("reconnecting"), 60000, "the follower to notice");
+
+  const second = await serve({ port, home, keepHome: true });
+  t.after(() => second.stop());
+  await eventually(() => out.includes("reconnected"), 60000, `the follower to reconnect:\n${out}`);
+  // A session after the restart reaches the same follower.
+  const secret = readFileSync(join(second.dataDir, "project-secret"), "utf8").trim();
+  const jwt = await mintParticipantToken(secret, { room: "lobby", identity: "bob", role: "user", ttlSeconds: 600 });
+  const client = new sdk.RoomClient({
+    protocolFactory: sdk.WebSocketClientProtocol.createFactory({ url: `ws://127.0.0.1:${port}/rooms/lobby`, token: jwt }),
+    reconnectTimeout: 0,
+  });
+  await client.start();
+  t.after(() => client.dispose());
+  await eventually(() => /ParticipantJoined\s+bob/.test(out), 60000, `bob's join in the follower:\n${out}`);
+  assert.equal(follower.exitCode, null, out);
 });

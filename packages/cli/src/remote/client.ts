@@ -1,5 +1,5 @@
 import { CliError } from "../options.ts";
-import type { Target } from "./target.ts";
+import { normalizeUrl, readAccessFile, type Target } from "./target.ts";
 
 /** The stable part of every message that says no server answered. */
 export function noServerMessage(t: Target, cause: string): string {
@@ -20,7 +20,7 @@ function causeOf(err: unknown): string {
  * own message, so no command prints a stack trace for a server-side refusal.
  */
 export class ApiClient {
-  readonly target: Target;
+  target: Target;
   private readonly project: string;
 
   constructor(target: Target) {
@@ -47,6 +47,18 @@ export class ApiClient {
    */
   async projectBase(): Promise<string> {
     return `/accounts/projects/${encodeURIComponent(this.project)}`;
+  }
+
+  /**
+   * After a 401: when the key came from the access file and the file now holds another one
+   * (a server restarted on the same data directory), use it. True when the key changed.
+   */
+  reloadKey(): boolean {
+    if (this.target.keyFrom !== this.target.accessFile) return false;
+    const a = readAccessFile(this.target.accessFile);
+    if (a === null || a.api_key === this.target.apiKey || normalizeUrl(a.url, this.target.accessFile) !== this.target.url) return false;
+    this.target = { ...this.target, apiKey: a.api_key };
+    return true;
   }
 
   /** Raw fetch with auth; connection failures say which URL did not answer and what to do. */

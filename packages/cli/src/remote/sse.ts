@@ -74,6 +74,10 @@ export async function followSse(client: ApiClient, path: string, o: FollowOption
       delay = Math.min(delay * 2, 5000);
       continue;
     }
+    if (res.status === 401 && connectedOnce && client.reloadKey()) {
+      await res.body?.cancel(); // the server restarted with a new key: use it
+      continue;
+    }
     if (!res.ok) throw client.httpError("GET", path, res.status, await res.text());
     connectedOnce = true;
     if (announced) o.onStatus("reconnected");

@@ -59,7 +59,8 @@ export function writeAccessFile(dataDir: string, a: AccessFile): string {
   return file;
 }
 
-function readAccessFile(file: string): AccessFile | null {
+/** The access file, or null when there is none; a damaged one is an error saying what to do. */
+export function readAccessFile(file: string): AccessFile | null {
   if (!existsSync(file)) return null;
   let v: unknown;
   try {
@@ -74,7 +75,8 @@ function readAccessFile(file: string): AccessFile | null {
   return a as AccessFile;
 }
 
-function normalizeUrl(raw: string, from: string): string {
+/** `raw` as an origin + path without a trailing slash; `from` names the source in errors. */
+export function normalizeUrl(raw: string, from: string): string {
   let u: URL;
   try {
     u = new URL(raw);
