@@ -157,6 +157,7 @@ test("#7: room events -f keeps following across a server restart on the same dat
   const port = await deadPort();
   const first = await serve({ port, keepHome: true });
   const home = first.home;
+  const keyBefore = JSON.parse(readFileSync(join(first.dataDir, "cli-access.json"), "utf8")).api_key;
   t.after(() => rm(home, { recursive: true, force: true }));
   const follower = spawn(process.execPath, [main, "room", "events", "lobby", "-f"], { cwd: home, env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] });
   t.after(() => void follower.kill("SIGINT"));
@@ -169,6 +170,8 @@ test("#7: room events -f keeps following across a server restart on the same dat
 
   const second = await serve({ port, home, keepHome: true });
   t.after(() => second.stop());
+  // The local key survives the restart (a follower's key keeps working).
+  assert.equal(JSON.parse(readFileSync(join(second.dataDir, "cli-access.json"), "utf8")).api_key, keyBefore);
   await eventually(() => out.includes("reconnected"), 60000, `the follower to reconnect:\n${out}`);
   // A session after the restart reaches the same follower.
   const secret = readFileSync(join(second.dataDir, "project-secret"), "utf8").trim();
