@@ -91,8 +91,8 @@ test("the room stream tells a session as one story: snapshot, session, participa
   const logs = await openSse(`${ts.url}/accounts/projects/default/rooms/story/services/${talkerId}/logs?token=${key}`);
   await logs.waitFor((e) => e.event === "log" && /tick/.test(e.data.text), 5000, "talker log");
   await waitUntil("live marker", () => logs.comments.includes("live"), 5000);
-  assert.ok(logs.events.every((e) => e.event === "log" && e.data.service_id === talkerId));
-  logs.close();
+  assert.ok(logs.events.every((e) => (e.event === "log" || e.event === "event") && e.data.service_id === talkerId));
+  const talkerLogs = logs;
 
   // Restart through REST: 202, then Killing and a new start on the stream.
   const before = s1.events.length;
@@ -105,6 +105,10 @@ test("the room stream tells a session as one story: snapshot, session, participa
   const stop = await fetch(`${ts.url}/accounts/projects/default/rooms/story/services/${talkerId}/stop`, { method: "POST", headers: { authorization: `Bearer ${key}` } });
   assert.equal(stop.status, 202);
   await s1.waitFor((e) => e.event === "service" && e.data.service_id === talkerId && e.data.state === "stopped", 20_000, "talker stopped");
+  // ...and its own stream carried the event (issue #12 case 17: events on the per-service stream).
+  await talkerLogs.waitFor((e) => e.event === "event" && e.data.reason === "Killing", 10_000, "Killing on the service's stream");
+  assert.ok(talkerLogs.events.every((e) => e.data.service_id === talkerId));
+  talkerLogs.close();
 
   // Leaving ends the session: participant left, session ended with its reason.
   await settle(alice);
