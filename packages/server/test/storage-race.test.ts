@@ -1,0 +1,104 @@
+/**
+ * Issue #12 item 1: a service that keeps swapping `/data/d` between a folder and a symlink to
+ * a host folder, while a participant uploads and downloads `d/x.txt` through the SDK, must
+ * not get anything written into or read from the host folder.
+ *
+ * The swapper is a real Docker container with the room's storage bind-mounted at /data (as
+ * a service's storage mount is), running as root like a service does. The symlink holds an
+ * absolute host path: harmless inside the container, it is what the server would follow.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startTestServer, settle } from "./helpers.ts";
+
+const IMAGE = "roomservice/node:24"; // has node (no shell): the swap loop is a node one-liner
+const RACE_MS = Number(process.env.ROOMSERVICE_RACE_MS ?? 30_000);
+const HOST_SECRET = "HOST-ORIGINAL-CONTENT";
+
+function docker(...args: string[]): { status: number | null; out: string } {
+  const r = spawnSync("docker", args, { encoding: "utf8" });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+test("a service swapping a folder for a symlink to a host folder never gets the server to write or read there (30 s race)", { timeout: RACE_MS + 120_000 }, async (t) => {
+  if (docker("image", "inspect", IMAGE).status !== 0) {
+    t.skip(`image ${IMAGE} is not built (roomservice image build)`);
+    return;
+  }
+  const ts = await startTestServer();
+  t.after(() => ts.close());
+  const hostDir = await mkdtemp(join(tmpdir(), "rs-escape-"));
+  t.after(() => rm(hostDir, { recursive: true, force: true }));
+  await writeFile(join(hostDir, "x.txt"), HOST_SECRET);
+  const storageRoot = join(ts.dataDir, "rooms", "race", "storage");
+  await mkdir(storageRoot, { recursive: true });
+
+  const name = `rs-race-${randomBytes(4).toString("hex")}`;
+  const swap = `
+    const fs = require("fs");
+    let n = 0;
+    for (;;) {
+      try { fs.rmSync("/data/d", { recursive: true, force: true }); fs.mkdirSync("/data/d"); } catch {}
+      try { fs.rmSync("/data/d", { recursive: true, force: true }); fs.symlinkSync(${JSON.stringify(hostDir)}, "/data/d"); } catch {}
+      if (++n % 1000 === 0) console.log("swaps", n);
+    }`;
+  const run = docker("run", "-d", "--rm", "--name", name, "--network", "none", "-v", `${storageRoot}:/data`, "--entrypoint", "node", IMAGE, "-e", swap);
+  assert.equal(run.status, 0, `docker run failed: ${run.out}`);
+  t.after(() => void docker("rm", "-f", name));
+
+  const alice = await ts.client("race", "alice");
+  let uploads = 0;
+  let downloads = 0;
+  let refused = 0;
+  const deadline = Date.now() + RACE_MS;
+  for (let i = 0; Date.now() < deadline; i++) {
+    const body = `room-content-${i}`;
+    try {
+      await alice.storage.upload("d/x.txt", Buffer.from(body), { overwrite: true });
+      uploads++;
+    } catch {
+      refused++; // a symlink (403), a vanished folder (404) or a swapped type (409): all fine
+    }
+    for (const op of [
+      async () => Buffer.from((await alice.storage.download("d/x.txt")).data).toString("utf8"),
+      async () => {
+        const url = await alice.storage.downloadUrl("d/x.txt");
+        const r = await fetch(url);
+        return r.ok ? await r.text() : "";
+      },
+      async () => JSON.stringify(await alice.storage.list("d")),
+      async () => JSON.stringify(await alice.storage.stat("d/x.txt")),
+    ]) {
+      try {
+        const seen = await op();
+        downloads++;
+        assert.ok(!seen.includes(HOST_SECRET), `read the host folder's file through the room: ${seen}`);
+      } catch (err) {
+        if (err instanceof assert.AssertionError) throw err;
+        refused++;
+      }
+    }
+    try {
+      await alice.storage.delete("d/x.txt");
+    } catch {
+      refused++;
+    }
+  }
+  const logs = docker("logs", name).out;
+  assert.match(logs, /swaps \d+/, `the swapper ran (${logs.slice(-200)})`);
+  docker("rm", "-f", name);
+  await settle(alice);
+
+  // Nothing was written into the host folder, and its file is untouched.
+  assert.deepEqual(await readdir(hostDir), ["x.txt"]);
+  assert.equal(await readFile(join(hostDir, "x.txt"), "utf8"), HOST_SECRET);
+  // The race was real: the participant's operations both succeeded and were refused.
+  assert.ok(uploads > 0, `no upload succeeded (${refused} refused)`);
+  assert.ok(refused > 0, "no operation was refused: the swap never hit");
+  t.diagnostic(`uploads ok ${uploads}, reads ok ${downloads}, refused ${refused}`);
+});
