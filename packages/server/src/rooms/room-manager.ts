@@ -41,6 +41,7 @@ export class RoomManager {
       log: this.ctx.logger.child({ room: name }),
       sessions: this.ctx.sessions,
       storage: new RoomStorage(this.roomDir(name)),
+      maxConnections: this.ctx.limits.maxConnectionsPerRoom,
       departureTimeoutMs: () => this.ctx.roomSettings.departureTimeoutMs(name) ?? this.ctx.departureTimeoutMs,
       emit: (e) => {
         const log = this.ctx.logger.child({ room: e.room, session: e.sessionId });
