@@ -1,5 +1,5 @@
 import { constants as fsc } from "node:fs";
-import { open, mkdir, type FileHandle } from "node:fs/promises";
+import { open, mkdir, lstat, type FileHandle } from "node:fs/promises";
 import { ToolError } from "../toolkits/types.ts";
 
 /**
@@ -74,7 +74,10 @@ export async function openDirBelow(root: FileHandle, segments: readonly string[]
             });
             continue;
           }
-          throw componentError(code, prefix, shown, err);
+          // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR (not ELOOP) on Linux: look
+          // at what the name is, only to word the error.
+          const isLink = code === "ELOOP" || (code === "ENOTDIR" && (await lstat(at(cur, seg)).catch(() => null))?.isSymbolicLink() === true);
+          throw componentError(isLink ? "ELOOP" : code, prefix, shown, err);
         }
       }
       await cur.close();
