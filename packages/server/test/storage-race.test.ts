@@ -11,10 +11,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestServer, settle } from "./helpers.ts";
+import { RoomStorage } from "../src/storage/room-storage.ts";
 
 const IMAGE = "roomservice/node:24"; // has node (no shell): the swap loop is a node one-liner
 const RACE_MS = Number(process.env.ROOMSERVICE_RACE_MS ?? 30_000);
@@ -101,4 +102,46 @@ test("a service swapping a folder for a symlink to a host folder never gets the 
   assert.ok(uploads > 0, `no upload succeeded (${refused} refused)`);
   assert.ok(refused > 0, "no operation was refused: the swap never hit");
   t.diagnostic(`uploads ok ${uploads}, reads ok ${downloads}, refused ${refused}`);
+});
+
+test("every storage operation refuses a symlink anywhere in the path and leaves the link's target alone", async (t) => {
+  const roomDir = await mkdtemp(join(tmpdir(), "rs-room-"));
+  const hostDir = await mkdtemp(join(tmpdir(), "rs-host-"));
+  t.after(() => rm(roomDir, { recursive: true, force: true }));
+  t.after(() => rm(hostDir, { recursive: true, force: true }));
+  await writeFile(join(hostDir, "x.txt"), HOST_SECRET);
+  await mkdir(join(hostDir, "sub"));
+  const storage = new RoomStorage(roomDir);
+  await storage.ensureFolder("real");
+  await writeFile(join(storage.root, "real", "ok.txt"), "room");
+  await symlink(hostDir, join(storage.root, "d"));
+  await symlink(hostDir, join(storage.root, "real", "deep"));
+  await symlink(join(hostDir, "x.txt"), join(storage.root, "file-link"));
+
+  for (const p of ["d/x.txt", "real/deep/x.txt", "d/sub/x.txt"]) {
+    await assert.rejects(storage.openRead(p), /is a symlink; storage never follows links/, p);
+    await assert.rejects(storage.readFile(p), /is a symlink/, p);
+    await assert.rejects(storage.writeFile(p, Buffer.from("evil"), { overwrite: true }), /is a symlink/, p);
+    await assert.rejects(storage.beginUpload(p, true).then((u) => u.commit()), /is a symlink/, p);
+    await assert.rejects(storage.delete(p, true), /is a symlink/, p);
+    await assert.rejects(storage.move("real/ok.txt", p, true), /is a symlink/, p);
+    await assert.rejects(storage.move(p, "real/moved.txt", true), /is a symlink/, p);
+    assert.equal(await storage.stat(p), null, p);
+  }
+  await assert.rejects(storage.openRead("file-link"), /is a symlink/);
+  await assert.rejects(storage.list("d"), /is a symlink/);
+  await assert.rejects(storage.list("real/deep"), /is a symlink/);
+  await assert.rejects(storage.ensureFolder("d/new"), /is a symlink/);
+  await assert.rejects(storage.mountSource("d/sub"), /is a symlink/);
+  await assert.rejects(storage.move("d", "real/d2", true), /is a symlink; storage never follows or moves links/);
+  assert.deepEqual((await storage.list("")).map((e) => e.name), ["real"], "links are not listed");
+  assert.deepEqual((await storage.list("real")).map((e) => e.name), ["ok.txt"]);
+  // Deleting a link removes the link, never what it points to; a recursive delete of a folder
+  // holding links removes the links only.
+  await storage.delete("file-link", false);
+  await storage.delete("real", true);
+  assert.deepEqual((await readdir(storage.root)).sort(), ["d"]);
+  assert.deepEqual((await readdir(hostDir)).sort(), ["sub", "x.txt"]);
+  assert.equal(await readFile(join(hostDir, "x.txt"), "utf8"), HOST_SECRET);
+  assert.deepEqual(await readdir(join(hostDir, "sub")), []);
 });
