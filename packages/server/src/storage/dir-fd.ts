@@ -37,7 +37,7 @@ export function errnoOf(err: unknown): string | undefined {
 
 /** Fails at start-up, with the reason, on a system without /proc fd magic links. */
 export async function assertProcFdAvailable(): Promise<void> {
-  const probe = await open(".", DIR_FLAGS);
+  const probe = await open("/", DIR_FLAGS);
   try {
     await open(at(probe, ""), REOPEN_FLAGS).then((h) => h.close());
   } catch (err) {

@@ -153,6 +153,7 @@ async function upload(ctx: ToolContext, call: StreamCall): Promise<void> {
     if (declared !== null && up.bytes !== declared) {
       throw new ToolError(`storage.upload: received ${up.bytes} bytes but the upload declared ${declared}`, 400);
     }
+    hold.touch(); // the commit (fsync + rename) gets a whole idle bound of its own
     await up.commit();
     fileEvent(ctx, "storage.file.updated", { path });
   } catch (err) {
