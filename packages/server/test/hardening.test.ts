@@ -136,7 +136,7 @@ test("item 6: secret create and rename share validation; a duplicate is a 409 wi
   }
 });
 
-test("item 9: 20 concurrent no-overwrite uploads of one path: exactly one succeeds, the rest get 409", async (t) => {
+test("item 9: concurrent no-overwrite uploads (and moves) to one path: exactly one succeeds, the rest get 409", async (t) => {
   const ts = await startTestServer();
   t.after(() => ts.close());
   const clients = await Promise.all(Array.from({ length: 4 }, (_, i) => ts.client("race9", `c${i}`)));
@@ -153,6 +153,20 @@ test("item 9: 20 concurrent no-overwrite uploads of one path: exactly one succee
     assert.equal(content, `writer-${won[0]![1]}`, "the winner's bytes survive");
   }
   assert.deepEqual(await readdir(join(ts.dataDir, "rooms", "race9", ".tmp")), [], "no temp file left");
+
+  // The same for moves without overwrite: files and folders racing for one name.
+  for (const kind of ["file", "folder"] as const) {
+    const sources = Array.from({ length: 12 }, (_, i) => (kind === "file" ? `src-${kind}/${i}.txt` : `src-${kind}/${i}/inner.txt`));
+    for (const [i, p] of sources.entries()) await clients[0].storage.upload(p, Buffer.from(`source-${i}`));
+    const from = sources.map((p) => (kind === "file" ? p : p.replace(/\/inner\.txt$/, "")));
+    const results = await Promise.allSettled(from.map((p, i) => clients[i % clients.length].storage.move(p, `moved-${kind}`, { overwrite: false })));
+    const won = results.flatMap((r, i) => (r.status === "fulfilled" ? [i] : []));
+    assert.equal(won.length, 1, `${kind} moves: exactly one winner, got ${won.length}`);
+    for (const r of results) if (r.status === "rejected") assert.equal(r.reason.code, 409, String(r.reason?.message));
+    const dest = kind === "file" ? `moved-${kind}` : `moved-${kind}/inner.txt`;
+    assert.equal(Buffer.from((await clients[0].storage.download(dest)).data).toString(), `source-${won[0]}`);
+    assert.equal((await clients[0].storage.list(`src-${kind}`)).length, sources.length - 1, "the losers stay where they were");
+  }
 });
 
 test("item 10: non-Latin-1 names round-trip byte-exact (SDK and /data alike); download_url uses RFC 6266 encoding", async (t) => {
