@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
 import { startTestServer, settle, eventually, sdk, guardedFactory, type TestServer } from "./helpers.ts";
 import { connectRaw } from "./raw-client.ts";
 import { FakeClock } from "./fake-clock.ts";
@@ -161,4 +162,47 @@ test("item 20: a client that stops answering pings is dropped within idlePingMs 
   assert.equal(room.connections.size, 1);
   assert.equal(live.isClosed ?? false, false);
   await settle(live);
+});
+
+test("item 20: an SDK client whose process is stopped (SIGSTOP) is dropped, and the session then ends on the departure timer", async (t) => {
+  const clock = new FakeClock();
+  const ts = await startTestServer({ departureTimeoutMs: 1000, clock });
+  t.after(() => ts.close());
+  const events = recordEvents(ts);
+  const token = await ts.token("stopped", "frozen");
+  // A separate process with the real SDK, so SIGSTOP freezes the client and nothing else.
+  const code = `
+    const { createRequire } = require("node:module");
+    const sdk = createRequire(${JSON.stringify(import.meta.filename)})("@meshagent/meshagent");
+    const client = new sdk.RoomClient({ protocolFactory: sdk.WebSocketClientProtocol.createFactory({ url: process.argv[1], token: process.argv[2] }), reconnectTimeout: 0 });
+    client.start().then(() => console.log("connected"), (e) => { console.error(e); process.exit(1); });
+    setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ["-e", code, `${ts.wsUrl}/rooms/stopped`, token], { stdio: ["ignore", "pipe", "inherit"] });
+  t.after(() => void child.kill("SIGKILL"));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (d) => String(d).includes("connected") && resolve());
+    child.once("exit", (c) => reject(new Error(`client exited with ${c}`)));
+  });
+  const room = ts.server.rooms.get("stopped")!;
+  assert.equal(room.connections.size, 1);
+  const conn = [...room.connections.values()][0]!;
+  // While it runs, it answers pings.
+  clock.advance(IDLE_PING_MS);
+  await eventually(() => conn.lastHeard === clock.now(), 5000, "pong from the running client");
+  clock.advance(PING_TIMEOUT_MS);
+  assert.equal(room.connections.size, 1, "a live client is kept");
+  // Frozen: the kernel keeps its TCP connection open, but nothing answers.
+  child.kill("SIGSTOP");
+  await new Promise((r) => setTimeout(r, 100)); // let an in-flight pong land before the freeze counts
+  const lastHeard = conn.lastHeard; // it was pinged again at this instant and may have answered
+  for (let i = 0; i < 4 && room.connections.size > 0; i++) {
+    clock.advance(PING_TIMEOUT_MS); // the drop happens inside the timer, synchronously
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(room.connections.size, 0, "frozen client dropped");
+  assert.ok(clock.now() - lastHeard <= IDLE_PING_MS + PING_TIMEOUT_MS, `dropped ${clock.now() - lastHeard} ms after it was last heard`);
+  assert.ok(events.some((e) => e.type === "participant.left" && e.identity === "frozen"));
+  clock.advance(1000); // the departure timeout
+  await eventually(() => events.some((e) => e.type === "session.ended" && e.room === "stopped"), 5000, "session end");
+  child.kill("SIGKILL");
 });
