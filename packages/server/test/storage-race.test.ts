@@ -12,7 +12,8 @@ import assert from "node:assert/strict";
 import { mkdtemp, mkdir, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { settle } from "./helpers.ts";
+import { settle, startTestServer } from "./helpers.ts";
+import { buildLaunchSpec, LaunchError } from "../src/services/launch-spec.ts";
 import { startServicesServer, manifest, IMAGES, docker, waitUntil } from "./services-env.ts";
 import { RoomStorage } from "../src/storage/room-storage.ts";
 
@@ -133,4 +134,26 @@ test("every storage operation refuses a symlink anywhere in the path and leaves 
   assert.deepEqual((await readdir(hostDir)).sort(), ["sub", "x.txt"]);
   assert.equal(await readFile(join(hostDir, "x.txt"), "utf8"), HOST_SECRET);
   assert.deepEqual(await readdir(join(hostDir, "sub")), []);
+});
+
+test("a service storage mount whose subpath a service turned into a symlink is refused at launch, not bind-mounted", async (t) => {
+  const ts = await startTestServer();
+  t.after(() => ts.close());
+  const hostDir = await mkdtemp(join(tmpdir(), "rs-host-"));
+  t.after(() => rm(hostDir, { recursive: true, force: true }));
+  const storageRoot = join(ts.dataDir, "rooms", "mounts", "storage");
+  await mkdir(storageRoot, { recursive: true });
+  await symlink(hostDir, join(storageRoot, "reports"));
+  const spec = (subpath: string) => ({
+    version: "v1", kind: "Service", metadata: { name: "m" },
+    container: { image: "example/m:1", storage: { room: [{ path: "/reports", subpath }] } },
+  });
+  const lc = { ctx: ts.server.ctx, secrets: ts.server.secrets, room: "mounts", sessionId: "s1", storageRoot, roomUrl: "ws://127.0.0.1:8078" };
+  const rec = (subpath: string) => ({ id: "svc", project: "default", room: "mounts", name: "m", spec: spec(subpath), version: 1, createdAt: 0, updatedAt: 0 }) as never;
+  await assert.rejects(buildLaunchSpec(rec("reports"), lc), (err: Error) => err instanceof LaunchError && /"reports".*is a symlink/.test(err.message));
+  await assert.rejects(buildLaunchSpec(rec("reports/inner"), lc), /is a symlink/);
+  assert.deepEqual(await readdir(hostDir), [], "nothing created through the link");
+  // A plain subpath is created inside the room's storage and mounted from there.
+  const ok = await buildLaunchSpec(rec("docs/2026"), lc);
+  assert.deepEqual(ok.mounts.map((m) => [m.hostPath, m.containerPath])[0], [join(storageRoot, "docs/2026"), "/reports"]);
 });
