@@ -304,6 +304,7 @@ export class RoomStorage {
           }
         } catch (err) {
           const code = errnoOf(err);
+          if (overwrite && (code === "EEXIST" || code === "ENOTEMPTY")) throw new ToolError(`storage: ${JSON.stringify(toRel)} is a folder that is not empty; it cannot be replaced`, 409);
           if (code === "EEXIST" || code === "ENOTEMPTY") throw exists409(toRel);
           if (code === "EISDIR") throw new ToolError(`storage: ${JSON.stringify(toRel)} is a folder; a file cannot replace it`, 409);
           if (code === "ENOTDIR") throw new ToolError(`storage: ${JSON.stringify(toRel)} is a file; a folder cannot replace it`, 409);
