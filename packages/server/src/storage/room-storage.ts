@@ -54,12 +54,16 @@ export class RoomStorage {
     this.tmpDir = join(roomDir, ".tmp");
   }
 
-  /** The storage root, held open. Its own path is server-owned (services see only inside). */
-  private async openRoot(): Promise<FileHandle> {
+  /**
+   * The storage root, held open. Its own path is server-owned (services see only inside).
+   * Created only by writes: reading a room that never stored anything creates nothing.
+   */
+  private async openRoot(create: boolean): Promise<FileHandle> {
     try {
       return await open(this.root, DIR_FLAGS);
     } catch (err) {
       if (errnoOf(err) !== "ENOENT") throw err;
+      if (!create) throw new ToolError("storage: this room has no files yet", 404);
       await mkdir(this.root, { recursive: true });
       return await open(this.root, DIR_FLAGS);
     }
@@ -67,7 +71,7 @@ export class RoomStorage {
 
   /** Opens the folder `segments` (relative to the root). Caller closes it. */
   private async openDir(segments: readonly string[], create: boolean, shown: string): Promise<FileHandle> {
-    const root = await this.openRoot();
+    const root = await this.openRoot(create);
     try {
       return await openDirBelow(root, segments, create, shown);
     } finally {
@@ -96,7 +100,13 @@ export class RoomStorage {
   /** Entries of a folder, sorted by name; symlinks, special files and non-UTF-8 names are left out. */
   async list(rel: string): Promise<StorageEntryJson[]> {
     rel = norm(rel, true);
-    const dir = await this.openDir(split(rel), false, rel);
+    let dir: FileHandle;
+    try {
+      dir = await this.openDir(split(rel), false, rel);
+    } catch (err) {
+      if (rel === "" && err instanceof ToolError && err.code === 404) return []; // nothing stored yet
+      throw err;
+    }
     try {
       const raw = await readdir(at(dir, ""), { encoding: "buffer" });
       const out: StorageEntryJson[] = [];
@@ -122,7 +132,7 @@ export class RoomStorage {
     rel = norm(rel, true);
     try {
       if (rel === "") {
-        const root = await this.openRoot();
+        const root = await this.openRoot(true); // the root always "exists" for the API
         try {
           return RoomStorage.entry("", await root.stat());
         } finally {
