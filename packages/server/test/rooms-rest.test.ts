@@ -179,3 +179,18 @@ test("live state, stream and kept-log routes: 400 for an invalid room name, 404 
   assert.equal((await get("sessions/nope/logs")).status, 404);
   assert.equal((await get("sessions/nope/events")).status, 404);
 });
+
+test("shutdown ends open streams instead of waiting for them (issue #12 case 13)", async (t) => {
+  const ts = await startTestServer();
+  t.after(() => ts.close());
+  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  const res = await fetch(`${ts.url}/accounts/projects/default/rooms/calm/stream?token=${key}`);
+  assert.equal(res.status, 200);
+  assert.equal(ts.server.streams.size, 1);
+  const reader = res.body!.getReader();
+  await reader.read(); // the snapshot
+  await ts.server.close(); // would never resolve while an SSE response stays open
+  let done = false;
+  while (!done) ({ done } = await reader.read().catch(() => ({ done: true, value: undefined })));
+  assert.equal(ts.server.streams.size, 0);
+});
