@@ -1,7 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { settle } from "./helpers.ts";
+import { randomBytes } from "node:crypto";
+import { pino } from "pino";
+import { createSandboxRuntime } from "@roomservice/runtime";
+import { sdk, settle, startTestServer } from "./helpers.ts";
 import { startServicesServer, manifest, IMAGES, waitUntil } from "./services-env.ts";
 import { openSse } from "./sse-client.ts";
 import { liveHeapBytes } from "./heap.ts";
@@ -91,8 +94,8 @@ test("the room stream tells a session as one story: snapshot, session, participa
   const logs = await openSse(`${ts.url}/accounts/projects/default/rooms/story/services/${talkerId}/logs?token=${key}`);
   await logs.waitFor((e) => e.event === "log" && /tick/.test(e.data.text), 5000, "talker log");
   await waitUntil("live marker", () => logs.comments.includes("live"), 5000);
-  assert.ok(logs.events.every((e) => e.event === "log" && e.data.service_id === talkerId));
-  logs.close();
+  assert.ok(logs.events.every((e) => (e.event === "log" || e.event === "event") && e.data.service_id === talkerId));
+  const talkerLogs = logs;
 
   // Restart through REST: 202, then Killing and a new start on the stream.
   const before = s1.events.length;
@@ -105,6 +108,10 @@ test("the room stream tells a session as one story: snapshot, session, participa
   const stop = await fetch(`${ts.url}/accounts/projects/default/rooms/story/services/${talkerId}/stop`, { method: "POST", headers: { authorization: `Bearer ${key}` } });
   assert.equal(stop.status, 202);
   await s1.waitFor((e) => e.event === "service" && e.data.service_id === talkerId && e.data.state === "stopped", 20_000, "talker stopped");
+  // ...and its own stream carried the event (issue #12 case 17: events on the per-service stream).
+  await talkerLogs.waitFor((e) => e.event === "event" && e.data.reason === "Killing", 10_000, "Killing on the service's stream");
+  assert.ok(talkerLogs.events.every((e) => e.data.service_id === talkerId));
+  talkerLogs.close();
 
   // Leaving ends the session: participant left, session ended with its reason.
   await settle(alice);
@@ -165,6 +172,33 @@ test("a client that stops reading is dropped; the server's per-client buffer sta
   await ended;
 
   reader.close();
+  await settle(alice);
+  alice.dispose();
+});
+
+test("the sandbox runtime's services get stats samples too (from /proc), on the stream and kept with the session", async (t) => {
+  const ownerId = `test-sbx-${randomBytes(4).toString("hex")}`;
+  const logger = pino({ level: "silent" });
+  const runtime = await createSandboxRuntime({ ownerId, logger });
+  const ts = await startTestServer({ runtime, logger, departureTimeoutMs: 300, activityLimits: { statsIntervalMs: 300 } });
+  t.after(async () => {
+    await ts.close();
+    await runtime.reapOrphans(ownerId);
+  });
+  const id = ts.server.services.create("default", "sbx", "spinner", {
+    version: "v1", kind: "Service", metadata: { name: "spinner" },
+    container: { image: "host", command: `${process.execPath} -e ${JSON.stringify("const b=Buffer.alloc(40<<20,1);setInterval(()=>{const t=Date.now();while(Date.now()-t<50){};b[0]++},100)")}` },
+  }, Date.now()).id;
+  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  const s = await openSse(`${ts.url}/accounts/projects/default/rooms/sbx/stream?token=${key}`);
+  const alice = await ts.client("sbx", "alice");
+  const sample = await s.waitFor((e) => e.event === "stats" && e.data.service_id === id && e.data.cpu_percent > 0, 30_000, "sandbox stats");
+  assert.ok(sample.data.memory_bytes > 40 * 1024 * 1024, `resident memory counts the 40 MiB buffer: ${sample.data.memory_bytes}`);
+  assert.equal(sample.data.memory_limit_bytes, null);
+  assert.equal(sample.data.session_id, alice.sessionId);
+  const kept = await new sdk.Meshagent({ baseUrl: ts.url, token: key }).listSessionMetrics("default", alice.sessionId);
+  assert.ok(kept.some((m: any) => m.service_id === id && m.memory_bytes > 0));
+  s.close();
   await settle(alice);
   alice.dispose();
 });

@@ -171,6 +171,26 @@ test("live state, stream and kept-log routes: 400 for an invalid room name, 404 
   assert.equal(restart.status, 409);
   assert.equal((await restart.json().then(anyJson)).code, "no_session");
   assert.equal((await get("rooms/calm/services/nope/stop", { method: "POST" })).status, 404);
+  const byName = await get("rooms/calm/services/web/restart", { method: "POST" });
+  assert.equal(byName.status, 409, "a service may be named instead of its id");
+  const logsByName = await fetch(`${ts.url}/accounts/projects/default/rooms/calm/services/web/logs?token=${key}`);
+  assert.equal(logsByName.status, 200);
+  await logsByName.body?.cancel();
   assert.equal((await get("sessions/nope/logs")).status, 404);
   assert.equal((await get("sessions/nope/events")).status, 404);
+});
+
+test("shutdown ends open streams instead of waiting for them (issue #12 case 13)", async (t) => {
+  const ts = await startTestServer();
+  t.after(() => ts.close());
+  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  const res = await fetch(`${ts.url}/accounts/projects/default/rooms/calm/stream?token=${key}`);
+  assert.equal(res.status, 200);
+  assert.equal(ts.server.streams.size, 1);
+  const reader = res.body!.getReader();
+  await reader.read(); // the snapshot
+  await ts.server.close(); // would never resolve while an SSE response stays open
+  let done = false;
+  while (!done) ({ done } = await reader.read().catch(() => ({ done: true, value: undefined })));
+  assert.equal(ts.server.streams.size, 0);
 });

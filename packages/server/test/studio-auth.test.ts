@@ -140,4 +140,8 @@ test("Bearer and ?token= auth: query tokens only on stream routes; errors carry 
   const badRoom = await fetch(`${ts.url}/accounts/projects/default/rooms/Bad%20Room!/services`, { headers: { authorization: `Bearer ${key}` } });
   assert.equal(badRoom.status, 400);
   assert.equal((await badRoom.json().then(anyJson)).code, "invalid_room_name");
+  const nowhere = await fetch(`${ts.url}/accounts/projects/default/nowhere`, { headers: { authorization: `Bearer ${key}` } });
+  assert.equal(nowhere.status, 404);
+  assert.equal((await nowhere.json().then(anyJson)).code, "not_found");
+  assert.equal((await fetch(`${ts.url}/accounts/projects/default/nowhere`)).status, 401, "unknown routes of the API need auth too");
 });

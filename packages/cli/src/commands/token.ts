@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { mintParticipantToken, loadProjectSecret, parseDuration, roomNameError, ROLES, type Role } from "@roomservice/server";
+import { mintParticipantToken, loadProjectSecret, parseDuration, defaultApiScope, roomNameError, ROLES, type Role } from "@roomservice/server";
 import { CliError } from "../options.ts";
 import { existingDataDir } from "./common.ts";
 
@@ -12,7 +12,8 @@ export function registerToken(program: Command): void {
     .option("--role <role>", `one of ${ROLES.join(", ")}`, "user")
     .option("--ttl <duration>", "lifetime, e.g. 90s, 15m, 1h, 7d", "1h")
     .option("--data <dir>", "the server's data directory, holding its project secret (env ROOMSERVICE_DATA, default ./.roomservice; not read when MESHAGENT_SECRET is set)")
-    .action(async (o: { room: string; identity: string; role: string; ttl: string; data?: string }) => {
+    .option("--admin", "add the admin grant (services.restart; the REST API) to the role's default api scope")
+    .action(async (o: { room: string; identity: string; role: string; ttl: string; data?: string; admin?: boolean }) => {
       const roomErr = roomNameError(o.room);
       if (roomErr !== null) throw new CliError(`--room: ${roomErr}`);
       if (!(ROLES as readonly string[]).includes(o.role)) throw new CliError(`--role: expected one of ${ROLES.join(", ")}, got ${JSON.stringify(o.role)}`);
@@ -37,6 +38,7 @@ export function registerToken(program: Command): void {
       const jwt = await mintParticipantToken(secret, {
         identity: o.identity, room: o.room, role: o.role as Role, ttlSeconds: Math.ceil(ttl),
         projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
+        ...(o.admin === true ? { api: { ...defaultApiScope(o.role as Role), admin: {} } } : {}),
       });
       process.stdout.write(jwt + "\n");
     });

@@ -129,7 +129,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
     app.post(`${prefix}/secrets`, async (req: Req, reply) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       const b = secretBody(req.body, true);
-      const s = d.secrets.set(ctx.projectId, g.room, b.name!, b.type, b.value!, ctx.clock.now());
+      const s = d.secrets.create(ctx.projectId, g.room, b.name!, b.type, b.value!, ctx.clock.now());
       ctx.logger.info({ secret: s.id, name: s.name, room: g.room, by: g.admin.identity }, "secret stored");
       return reply.code(201).send({ id: s.id });
     });
@@ -148,7 +148,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const fields: { name?: string; type?: string; value?: Buffer } = { type: b.type };
       if (b.name !== undefined) fields.name = b.name;
       if (b.value !== undefined) fields.value = b.value;
-      d.secrets.update(req.params.id!, fields, ctx.clock.now());
+      d.secrets.update(req.params.id!, fields, ctx.clock.now()); // SecretError: 400/404/409 via the error handler
       return reply.code(204).send();
     });
     app.delete(`${prefix}/secrets/:id`, async (req: Req, reply) => {

@@ -56,10 +56,10 @@ async function tailLines(file: string, limit: number): Promise<{ lines: Activity
 export function registerStudioRest(app: FastifyInstance, d: StudioRestDeps): void {
   const { ctx } = d;
 
-  /** A service configured for `room` (a room service of it, or a project service). */
+  /** A service configured for `room` (a room service of it, or a project service), by id or name. */
   const serviceOfRoom = (room: string, id: string): ServiceRecord => {
-    const s = d.services.get(id);
-    if (s === undefined || s.project !== ctx.projectId || (s.room !== null && s.room !== room)) throw notFound(`service ${JSON.stringify(id)} is not configured for room ${JSON.stringify(room)}`);
+    const s = d.services.findForRoom(ctx.projectId, room, id);
+    if (s === undefined) throw notFound(`service ${JSON.stringify(id)} is not configured for room ${JSON.stringify(room)} (give its id or name)`);
     return s;
   };
 

@@ -310,10 +310,10 @@ export class Activity {
    * Attaches a stream client to a room: `snapshot` first (room stream only), then what it
    * missed (after `lastEventId`) or the session's recent log lines, then live messages.
    */
-  subscribe(room: string, client: SseClient, o: { lastEventId: number | null; serviceId?: string; onlyLogs?: boolean; maxReplayBytes: number }): () => void {
+  subscribe(room: string, client: SseClient, o: { lastEventId: number | null; serviceId?: string; /** logs and events only (no snapshot) */ onlyLogs?: boolean; maxReplayBytes: number }): () => void {
     const f = this.feed(room);
     const accepts: FeedSubscriber["accepts"] = (m, serviceId) =>
-      (o.serviceId === undefined || serviceId === o.serviceId) && (o.onlyLogs !== true || m.event === "log");
+      (o.serviceId === undefined || serviceId === o.serviceId) && (o.onlyLogs !== true || m.event === "log" || m.event === "event");
     if (o.onlyLogs !== true) client.send({ id: this.seqValue, event: "snapshot", data: JSON.stringify(this.snapshot(room)) });
     for (const m of f.replay(o.lastEventId, accepts, o.maxReplayBytes)) client.send(m);
     const sub: FeedSubscriber = { client, accepts };

@@ -11,7 +11,8 @@ export interface FeedLimits {
   tailBytes: number;
 }
 
-export const DEFAULT_FEED_LIMITS: FeedLimits = { resumeMessages: 2000, resumeBytes: 4 * 1024 * 1024, tailLines: 2000, tailBytes: 4 * 1024 * 1024 };
+/** Per live room (whether anyone watches or not): at most 2 MiB, so many chatty rooms stay affordable. */
+export const DEFAULT_FEED_LIMITS: FeedLimits = { resumeMessages: 1000, resumeBytes: 1024 * 1024, tailLines: 1000, tailBytes: 1024 * 1024 };
 
 /** A subscriber: an SSE client plus an optional filter (the per-service log stream). */
 export interface FeedSubscriber {
