@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { CliError, parseIntOption } from "../options.ts";
 import { age, table } from "../format.ts";
-import type { ApiClient } from "../remote/client.ts";
+import { isMissingRoute, type ApiClient } from "../remote/client.ts";
 import { addRemoteOptions, checkRoom, connect, roomPath } from "../remote/options.ts";
 import type { RemoteOpts } from "../remote/target.ts";
 import { sessionRow, type RoomJson, type ServiceState } from "../remote/types.ts";
@@ -17,7 +17,7 @@ async function roomKnown(c: ApiClient, room: string): Promise<"known" | "unknown
   const res = await c.fetch("GET", path, {});
   const text = await res.text();
   if (res.ok) return "known";
-  if (res.status === 404) return /Route \w+:.* not found/.test(text) ? "no-route" : "unknown";
+  if (res.status === 404) return isMissingRoute(text) ? "no-route" : "unknown";
   throw c.httpError("GET", path, res.status, text);
 }
 

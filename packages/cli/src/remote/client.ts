@@ -9,6 +9,15 @@ export function noServerMessage(t: Target, cause: string): string {
   );
 }
 
+/**
+ * Whether a 404 body means "this server has no such route" (an older server) rather than "no
+ * such thing": Roomservice's API scope answers `no such route: …`, Fastify's default
+ * `Route GET:/… not found`.
+ */
+export function isMissingRoute(body: string): boolean {
+  return /"(error|message)":"(no such route: |Route \w+:[^"]* not found)/.test(body);
+}
+
 function causeOf(err: unknown): string {
   const c = (err as { cause?: { code?: string; message?: string } }).cause;
   return c?.code ?? c?.message ?? (err as Error).message;
@@ -109,7 +118,7 @@ export class ApiClient {
     if (status === 401 || status === 403) {
       return new CliError(`the server at ${this.target.url} refused the API key from ${this.target.keyFrom} (${status}: ${reason}); pass a valid one with --api-key or ROOMSERVICE_API_KEY`);
     }
-    if (status === 404 && /^Route \w+:.* not found$/.test(reason)) {
+    if (status === 404 && isMissingRoute(text)) {
       return new CliError(`the server at ${this.target.url} has no ${method} ${path.split("?")[0]} route (an older Roomservice?)`);
     }
     return new CliError(`${method} ${where}: ${status} ${reason}`);
