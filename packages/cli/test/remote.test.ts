@@ -139,7 +139,7 @@ test("#12.30: secret set errors are messages, bad room names and unknown rooms e
   const l = await cliAsync(["secret", "list"], o);
   assert.match(l.out, /api-key\s+type=opaque/);
   assert.ok(!l.out.includes("super-secret-value-42"));
-  assert.match((await cliAsync(["secret", "set", "bad name!", "--value", "x"], o)).err, /secret name "bad name!" is invalid/);
+  assert.match((await cliAsync(["secret", "set", "bad name!", "--value", "x"], o)).err, /400 name: "bad name!" is invalid: use 1-128 letters/);
   assert.match((await cliAsync(["secret", "delete", "api-key"], o)).out, /deleted secret api-key/);
 
   // llm manages the server too: over REST, with the server's own checks.
