@@ -4,8 +4,8 @@ import { age, table } from "../format.ts";
 import { isMissingRoute, type ApiClient } from "../remote/client.ts";
 import { addRemoteOptions, checkRoom, connect, roomPath } from "../remote/options.ts";
 import type { RemoteOpts } from "../remote/target.ts";
-import { sessionRow, type RoomJson, type ServiceState } from "../remote/types.ts";
-import { findLiveService, roomLive } from "../remote/rooms.ts";
+import { sessionRow, type ServiceState } from "../remote/types.ts";
+import { findLiveService, listRooms, roomLive } from "../remote/rooms.ts";
 import { registerRoomWatch } from "./room-watch.ts";
 
 /**
@@ -34,7 +34,7 @@ export function registerRoom(program: Command): void {
     .option("--json", "print the server's JSON")
     .action(async (o: RemoteOpts & { json?: boolean }) => {
       const c = connect(o);
-      const { rooms } = await c.request<{ rooms: RoomJson[] }>("GET", `${await c.projectBase()}/rooms?limit=1000`);
+      const rooms = await listRooms(c);
       if (o.json) return void process.stdout.write(JSON.stringify(rooms, null, 2) + "\n");
       if (rooms.length === 0) return void process.stdout.write("no rooms\n");
       const now = Date.now();

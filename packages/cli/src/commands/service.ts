@@ -5,7 +5,7 @@ import { CliError } from "../options.ts";
 import type { ApiClient } from "../remote/client.ts";
 import { addRemoteOptions, connect, roomPath } from "../remote/options.ts";
 import type { RemoteOpts } from "../remote/target.ts";
-import type { RoomJson } from "../remote/types.ts";
+import { listRooms } from "../remote/rooms.ts";
 
 interface ScopeOpts extends RemoteOpts {
   room?: string;
@@ -61,7 +61,7 @@ async function listIn(c: ApiClient, room: string | null): Promise<ServiceJson[]>
 /** Every room's own services (rooms from `GET .../rooms`), after the project's. */
 async function listEverywhere(c: ApiClient): Promise<ServiceJson[]> {
   const out = await listIn(c, null);
-  const { rooms } = await c.request<{ rooms: RoomJson[] }>("GET", `${await c.projectBase()}/rooms?limit=1000`);
+  const rooms = await listRooms(c);
   for (const r of rooms) out.push(...(await listIn(c, r.name)));
   return out;
 }
