@@ -6,7 +6,9 @@ import { copyFile, mkdtemp, mkdir, rm, symlink, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { decodeJwt } from "jose";
-import { cli, cleanEnv, repoRoot } from "./helpers.ts";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { cli, cliAsync, cleanEnv, repoRoot } from "./helpers.ts";
 
 test("token prints an SDK-format JWT signed with the data directory's secret; bad options say what is wrong", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "rs-cli-"));
@@ -117,4 +119,18 @@ test("#12.30: `test` is listed in --help, and `test --help` prints its help with
   // And without --help, the suite does run.
   const run = spawnSync("bash", [join(root, "bin/roomservice"), "test"], { encoding: "utf8", cwd: root, env, timeout: 120000 });
   assert.match(run.stdout, /SUITE RAN/);
+});
+
+test("#7: a server that lacks a route (an older Roomservice) is named as such, not as a missing room", async (t) => {
+  // Answers like Fastify's default 404, which is what a server predating the routes sends.
+  const old = createServer((req, res) => {
+    res.writeHead(404, { "content-type": "application/json" });
+    res.end(JSON.stringify({ message: `Route ${req.method}:${req.url} not found`, error: "Not Found", statusCode: 404 }));
+  });
+  await new Promise<void>((r) => old.listen(0, "127.0.0.1", r));
+  t.after(() => old.close());
+  const url = `http://127.0.0.1:${(old.address() as AddressInfo).port}`;
+  const r = await cliAsync(["room", "list", "--url", url, "--api-key", "rsk_x"]);
+  assert.equal(r.code, 2);
+  assert.equal(r.err, `roomservice: the server at ${url} has no GET /accounts/projects/default/rooms route (an older Roomservice?)\n`);
 });
