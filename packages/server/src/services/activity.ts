@@ -1,7 +1,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { dirname } from "node:path";
 import type { ServerContext } from "../context.ts";
-import type { SseClient, SseMessage } from "../http/sse.ts";
+import type { SseClient } from "../http/sse.ts";
 import type { RoomEvent } from "../rooms/room.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
 import type { SessionEventStore } from "../store/session-events.ts";
@@ -332,4 +332,3 @@ export class Activity {
   }
 }
 
-export type { SseMessage };
