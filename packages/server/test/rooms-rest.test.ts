@@ -155,7 +155,7 @@ test("live state, stream and kept-log routes: 400 for an invalid room name, 404 
 
   const live = await (await get("rooms/calm/live")).json().then(anyJson);
   assert.equal(live.session, null);
-  assert.deepEqual(live.services.map((s: any) => [s.name, s.state, s.scope, s.image, s.ports[0].num]), [["web", "stopped", "room", "example/web:1", 8080]]);
+  assert.deepEqual(live.services.map((s: any) => [s.name, s.state, s.scope, s.image, s.ports[0].num, s.ports[0].liveness_status]), [["web", "stopped", "room", "example/web:1", 8080, "not_ready"]]);
 
   const badRoom = await fetch(`${ts.url}/accounts/projects/default/rooms/bad%20room/services/${id}/logs?token=${key}`);
   assert.equal(badRoom.status, 400);
