@@ -63,7 +63,7 @@ test("the room stream tells a session as one story: snapshot, session, participa
 
   // Everything carries this session's id; ids increase; heartbeats arrive.
   for (const e of s1.events.filter((x) => x.event === "log" || x.event === "event" || x.event === "stats")) assert.equal(e.data.session_id, sid);
-  const ids = s1.events.map((e) => e.id!).filter((id, i) => i > 0);
+  const ids = s1.events.map((e) => e.id!).filter((_id, i) => i > 0);
   assert.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]!), "ids increase");
   await waitUntil("a heartbeat", () => s1.comments.includes("ping"), 5000);
 

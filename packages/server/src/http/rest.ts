@@ -82,11 +82,11 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       ctx.logger.info({ service: s.id, name: s.name, room: g.room, by: g.admin.identity }, "service created");
       return reply.code(201).send({ id: s.id });
     });
-    app.get(`${prefix}/services`, async (req: Req, reply) => {
+    app.get(`${prefix}/services`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       return { services: d.services.list(ctx.projectId, g.room).map(serviceJson) };
     });
-    app.get(`${prefix}/services/:id`, async (req: Req, reply) => {
+    app.get(`${prefix}/services/:id`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       return serviceJson(findService(req.params.id!, g.room));
     });
@@ -133,11 +133,11 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       ctx.logger.info({ secret: s.id, name: s.name, room: g.room, by: g.admin.identity }, "secret stored");
       return reply.code(201).send({ id: s.id });
     });
-    app.get(`${prefix}/secrets`, async (req: Req, reply) => {
+    app.get(`${prefix}/secrets`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       return { secrets: d.secrets.list(ctx.projectId, g.room).map(secretJson) };
     });
-    app.get(`${prefix}/secrets/:id`, async (req: Req, reply) => {
+    app.get(`${prefix}/secrets/:id`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       return secretJson(findSecret(req.params.id!, g.room));
     });
@@ -159,7 +159,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
     });
   }
 
-  app.post(`${base}/rooms/:room/connect`, async (req: Req, reply) => {
+  app.post(`${base}/rooms/:room/connect`, async (req: Req) => {
     const g = { admin: req.admin!, room: roomOf(req) };
     const room = g.room!;
     const identity = g.admin.via === "jwt" ? g.admin.identity : g.admin.identity.replace(/^apikey:/, "");
