@@ -127,7 +127,9 @@ export function registerService(program: Command): void {
         const existing = byRef(await listIn(c, room), m.name);
         if (verb === "create") {
           if (existing !== undefined) throw new CliError(`service ${JSON.stringify(m.name)} already exists in ${where} (id ${existing.id}); use "service update"`);
-          const r = await c.request<{ id: string }>("POST", path, m.spec);
+          const r = await c.request<{ id: string; warnings?: { path: string; message: string }[] }>("POST", path, m.spec);
+          // The server's own warnings, e.g. a port another service of the room also uses.
+          for (const w of r.warnings ?? []) process.stderr.write(`warning: ${o.file}: ${w.path}: ${w.message}\n`);
           process.stdout.write(`created service ${m.name} in ${where} (id ${r.id}); it starts with the next session\n`);
         } else {
           if (existing === undefined) throw new CliError(`no service named ${JSON.stringify(m.name)} in ${where}; use "service create"`);
