@@ -20,10 +20,13 @@ type Req = FastifyRequest<{ Params: Params; Body: unknown }>;
 /**
  * Manifest errors as the API shows them: field path, message, expected, what was given
  * (`got`; `received` is the same, the manifest package's name for it) and, when parsed from
- * text, the 1-based line and column.
+ * text, the 1-based line and column (absent when unknown).
  */
 export function manifestErrorsJson(errors: readonly ManifestError[]): Record<string, unknown>[] {
-  return errors.map((e) => ({ path: e.path, message: e.message, expected: e.expected, got: e.received, received: e.received, line: e.line ?? null, column: e.column ?? null }));
+  return errors.map((e) => ({
+    path: e.path, message: e.message, expected: e.expected, got: e.received, received: e.received,
+    ...(e.line === undefined ? {} : { line: e.line, column: e.column ?? 1 }),
+  }));
 }
 
 /** A service as the API shows it: the stored manifest plus its id (SDK's ServiceSpec). */
