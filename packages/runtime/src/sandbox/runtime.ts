@@ -14,7 +14,8 @@ import { join } from "node:path";
 import type { Server } from "node:net";
 import { constants } from "node:os";
 import { promisify } from "node:util";
-import { LineSplitter } from "../logs.ts";
+import { formatSeconds } from "../docker/container.ts";
+import { killTree } from "../proc.ts";
 import { openListenerInNetns } from "../netns/listener.ts";
 import { NetnsProber } from "../netns/prober.ts";
 import type { CheckResult } from "../probes.ts";
@@ -219,7 +220,7 @@ class SandboxRoom implements RoomSandbox, ServiceDriver {
   }
 
   async launch(spec: ServiceLaunchSpec, hooks: LaunchHooks): Promise<RunningInstance> {
-    if (this.stopping !== null) throw new LaunchFailure("the room's session has ended");
+    if (this.stopping !== null) throw new LaunchFailure("the room's session has ended", { retry: false });
     if (spec.command === undefined || spec.command.length === 0) {
       throw new LaunchFailure("the sandbox runtime has no images to take a default command from: set container.command");
     }
@@ -279,13 +280,12 @@ class BwrapInstance implements RunningInstance {
     this.child = child;
     let stderrHead = "";
     const streams = (["stdout", "stderr"] as const).map((name) => {
-      const split = new LineSplitter((l) => hooks.log(name, l));
       const s = child[name]!;
       s.on("data", (c: Buffer) => {
         if (name === "stderr" && stderrHead.length < 2048) stderrHead += c.toString("utf8");
-        split.push(c);
+        hooks.output(name, c);
       });
-      return new Promise<void>((res) => s.on("close", () => (split.flush(), res())));
+      return new Promise<void>((res) => s.on("close", () => (hooks.outputEnd(name), res())));
     });
     this.logsDone = Promise.all(streams).then(() => {});
     this.exited = new Promise((resolve) => {
@@ -326,20 +326,41 @@ class BwrapInstance implements RunningInstance {
       }
     }
     try {
-      process.kill(target, sig as NodeJS.Signals);
+      // bwrap --new-session makes the service a session (and process group) leader: signal
+      // the group, so processes a wrapper forked get the stop signal too.
+      process.kill(target === this.childPid ? target : -target, sig as NodeJS.Signals);
     } catch {
-      // already gone
+      try {
+        process.kill(target, sig as NodeJS.Signals);
+      } catch {
+        // already gone
+      }
     }
   }
 
-  async exec(command: string[], timeoutMs: number): Promise<CheckResult> {
-    try {
-      await run("nsenter", ["-t", String(this.childPid), "-m", "-n", "-p", "-u", "-i", "--", ...command], { timeout: timeoutMs });
-      return { ok: true };
-    } catch (err) {
-      const e = err as { code?: number; killed?: boolean };
-      return { ok: false, error: e.killed ? `timed out after ${timeoutMs} ms` : `command exited with ${e.code ?? "an error"}` };
-    }
+  /**
+   * Runs a probe command in the service's namespaces. On timeout nsenter and everything under
+   * it (nsenter -p forks the command) get SIGKILL, and this returns only once they are gone.
+   */
+  exec(command: string[], timeoutMs: number): Promise<CheckResult> {
+    return new Promise((resolve) => {
+      const child = spawn("nsenter", ["-t", String(this.childPid), "-m", "-n", "-p", "-u", "-i", "--", ...command], { stdio: "ignore" });
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        if (child.pid !== undefined) killTree(child.pid, "SIGKILL");
+      }, timeoutMs);
+      child.on("error", (err) => {
+        clearTimeout(timer);
+        resolve({ ok: false, error: err.message });
+      });
+      child.on("close", (code, signal) => {
+        clearTimeout(timer);
+        if (timedOut) resolve({ ok: false, error: `timed out after ${formatSeconds(timeoutMs)}` });
+        else if (code === 0) resolve({ ok: true });
+        else resolve({ ok: false, error: `command exited with ${code ?? signal}` });
+      });
+    });
   }
 
   async remove(): Promise<void> {
