@@ -1,4 +1,5 @@
 export { startRoomServer, type RoomServer } from "./server.ts";
+export { DataDirLockedError, lockDataDir, type LockInfo } from "./data-lock.ts";
 export { DEFAULT_LIMITS, DEFAULT_DEPARTURE_TIMEOUT_MS, DEFAULT_PORT, DEFAULT_HOST, systemClock } from "./config.ts";
 export type { Limits, Clock, ServerOptions } from "./config.ts";
 export { mintParticipantToken, verifyParticipantToken, defaultApiScope, parseDuration, AuthError, ROLES } from "./auth/tokens.ts";
@@ -11,4 +12,4 @@ export { SecretStore } from "./services/secret-store.ts";
 export { ApiKeyStore } from "./services/api-keys.ts";
 export { roomNameError } from "./rooms/room-manager.ts";
 export { selectRuntime, parseRuntimeMode, ownerIdFor, type RuntimeMode } from "./services/select-runtime.ts";
-export { SessionStore, RoomSettingsStore, type SessionRecord } from "./store/sessions.ts";
+export { SessionStore, RoomSettingsStore, type SessionRecord, type SessionEndReason } from "./store/sessions.ts";

@@ -6,7 +6,7 @@
 import type { Server } from "node:net";
 import { NetnsProber } from "../netns/prober.ts";
 import { openListenerInNetns } from "../netns/listener.ts";
-import { defaultSecretsRoot, reapSecretDirs, SessionSecrets } from "../secrets.ts";
+import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type ServiceDriver } from "../supervisor.ts";
 import type { Clock, Logger, ReapResult, RoomSandbox, Runtime, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 import { containerName, DockerServiceDriver, LABEL } from "./container.ts";
@@ -279,6 +279,8 @@ export class DockerRuntime implements Runtime {
     this.closed = true;
     const pool = this.pool.splice(0);
     await Promise.allSettled(pool.map((p) => this.discardPooled(p)));
+    // Sessions stopped before close() removed their own secret dirs; empty parents go too.
+    if (this.live.size === 0) await removeEmptySecretDirs(this.secretsRoot, this.ownerId);
     this.events.close();
     this.docker.close();
   }

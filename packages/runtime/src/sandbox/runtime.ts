@@ -19,7 +19,7 @@ import { killTree } from "../proc.ts";
 import { openListenerInNetns } from "../netns/listener.ts";
 import { NetnsProber } from "../netns/prober.ts";
 import type { CheckResult } from "../probes.ts";
-import { defaultSecretsRoot, reapSecretDirs, SECRETS_MOUNT, SessionSecrets } from "../secrets.ts";
+import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SECRETS_MOUNT, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
 import type { Clock, Logger, ProbeAction, ReapResult, RoomSandbox, Runtime, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 
@@ -152,7 +152,9 @@ export class SandboxRuntime implements Runtime {
     return { containers: 0, networks, files };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (this.live.size === 0) await removeEmptySecretDirs(this.secretsRoot, this.ownerId);
+  }
 }
 
 interface RoomInit {

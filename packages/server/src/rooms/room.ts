@@ -16,7 +16,9 @@ export interface Session {
   participants: string[];
 }
 
-export type SessionEndReason = "departure_timeout" | "server_shutdown" | "terminated";
+import type { SessionEndReason } from "../store/sessions.ts";
+// One reason type for the room and the store (issue 12): defined with the store, re-exported here.
+export type { SessionEndReason };
 
 /** Lifecycle events fanned out to subscribers (services runtime, Studio, logs). */
 export type RoomEvent =
@@ -134,8 +136,12 @@ export class Room {
     if (this.session === null && this.connections.size === 0) this.deps.onIdle(this);
   }
 
-  /** Keeps the session open while server-side work runs; call the returned function when done. */
+  /**
+   * Keeps the session open while server-side work runs; call the returned function when done.
+   * Throws once the session has ended: a hold must not outlive (or revive) its session.
+   */
   hold(reason: string): () => void {
+    if (this.session === null) throw new Error(`the room's session has ended; cannot hold it for ${reason}`);
     this.holds++;
     this.cancelDeparture();
     this.log.debug({ reason, holds: this.holds }, "room hold taken");
