@@ -8,6 +8,7 @@ export { loadProjectSecret } from "./auth/secret.ts";
 export type { RoomEvent, Session } from "./rooms/room.ts";
 export { Store } from "./store/db.ts";
 export { ServiceStore, type ServiceRecord } from "./services/service-store.ts";
+export { portConflictWarnings, type PortWarning } from "./services/port-conflicts.ts";
 export { SecretStore } from "./services/secret-store.ts";
 export { ApiKeyStore } from "./services/api-keys.ts";
 export { roomNameError } from "./rooms/room-manager.ts";

@@ -73,6 +73,8 @@ export class DockerRuntime implements Runtime {
   private readonly live = new Map<string, DockerRoomSandbox>();
   private readonly pool: PoolEntry[] = [];
   private poolFilling = 0;
+  /** Pool entries being prepared; close() waits for them so none outlives the runtime. */
+  private readonly fills = new Set<Promise<void>>();
   private readonly poolSize: number;
   private closed = false;
   /** OOM reports and pause containers dying, from Docker's event stream. */
@@ -134,12 +136,9 @@ export class DockerRuntime implements Runtime {
       // Labels are fixed at creation; the room is known only at hand-out, when the container
       // is renamed rs-<room>-pause-… (see takePooled) and its services carry its id.
       const labels = { [LABEL.owner]: this.ownerId, [LABEL.room]: "", [LABEL.session]: poolId, [LABEL.role]: "pause", [LABEL.pool]: poolId };
-      this.startPause(labels, containerName("pool", "pause"), null)
+      const fill: Promise<void> = this.startPause(labels, containerName("pool", "pause"), null)
         .then(({ pauseId, netnsPath }) => {
-          if (this.closed) {
-            void this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).catch(() => {});
-            return;
-          }
+          if (this.closed) return this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).then(() => {}, () => {});
           const prober = new NetnsProber(netnsPath, this.log);
           prober.warm();
           const entry: PoolEntry = { pauseId, netnsPath, poolId, prober, listener: null };
@@ -148,7 +147,11 @@ export class DockerRuntime implements Runtime {
           this.pool.push(entry);
         })
         .catch((err) => this.log.warn({ err }, "could not prepare a pooled room namespace"))
-        .finally(() => this.poolFilling--);
+        .finally(() => {
+          this.poolFilling--;
+          this.fills.delete(fill);
+        });
+      this.fills.add(fill);
     }
   }
 
@@ -258,7 +261,8 @@ export class DockerRuntime implements Runtime {
         await this.docker.json({ method: "DELETE", path: `/containers/${c.Id}`, query: { force: 1, v: 1 } });
         removedContainers++;
       } catch (err) {
-        if (!(err instanceof DockerError && err.status === 404)) throw err;
+        // 404: gone meanwhile; 409: its removal is already under way (a pool entry discarded at close).
+        if (!(err instanceof DockerError && (err.status === 404 || err.status === 409))) throw err;
       }
     }
     const networks = await this.docker.json<{ Id: string; Labels: Record<string, string> }[]>({ method: "GET", path: "/networks", query: { filters } });
@@ -277,6 +281,7 @@ export class DockerRuntime implements Runtime {
   /** Removes pooled namespaces and releases the HTTP agent; live sandboxes are not stopped. */
   async close(): Promise<void> {
     this.closed = true;
+    await Promise.allSettled([...this.fills]);
     const pool = this.pool.splice(0);
     await Promise.allSettled(pool.map((p) => this.discardPooled(p)));
     // Sessions stopped before close() removed their own secret dirs; empty parents go too.
