@@ -95,6 +95,23 @@ test("issue 12 #23: the stop signal reaches a program forked by a wrapper (the w
   }
 });
 
+test("issue 12 #23: with the secret-env launcher in front, the stop signal still reaches the wrapper's child", async () => {
+  const sb = await env.runtime.createRoomSandbox({ room: "group-room", sessionId: "s-group-env" });
+  try {
+    const h = sb.startService(spec("wrapped-env", "wrapper.js", {
+      env: { CHILD: "polite.js" }, secretFiles: { TOK: "tok-value-1234" }, secretEnv: ["TOK"], stop: { signal: "SIGTERM", gracePeriodMs: 10_000 },
+    }));
+    const lines = collectLogs(h);
+    await waitFor("child up", () => lines.some((l) => l.line === "polite up") || h.status().state === "failed");
+    assert.equal(h.status().last_start_error, null);
+    await h.stop();
+    assert.ok(lines.some((l) => l.line === "polite got SIGTERM"), lines.map((l) => l.line).join("\n"));
+    assert.deepEqual(h.lastExit(), { exitCode: 0, reason: "exit" });
+  } finally {
+    await sb.stop();
+  }
+});
+
 test("issue 12 #18: a child OOM-killed under the limit while the main process survives is an OOMKilled warning", async () => {
   const sb = await env.runtime.createRoomSandbox({ room: "oomchild-room", sessionId: "s-oomchild" });
   try {

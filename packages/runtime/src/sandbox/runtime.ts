@@ -9,13 +9,13 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "node:net";
 import { constants } from "node:os";
 import { promisify } from "node:util";
 import { formatSeconds } from "../docker/container.ts";
-import { killTree } from "../proc.ts";
+import { killTree, processTree } from "../proc.ts";
 import { openListenerInNetns } from "../netns/listener.ts";
 import { NetnsProber } from "../netns/prober.ts";
 import type { CheckResult } from "../probes.ts";
@@ -316,24 +316,21 @@ class BwrapInstance implements RunningInstance {
 
   async signal(sig: string): Promise<void> {
     if (this.ended) return;
-    // bwrap's child-pid is the namespace's init; the service is its child (PID 2), where
-    // default signal dispositions apply. SIGKILL goes to the init: that ends the whole namespace.
-    let target = this.childPid > 0 ? this.childPid : this.child.pid!;
-    if (sig !== "SIGKILL" && this.childPid > 0) {
+    // bwrap's child-pid is the namespace's init; SIGKILL to it ends the whole namespace. Any
+    // other signal goes to every process under the init (the service and whatever it forked,
+    // as tini's process-group forwarding does under Docker), where default dispositions apply.
+    if (sig === "SIGKILL" || this.childPid === 0) {
       try {
-        const kids = readFileSync(`/proc/${this.childPid}/task/${this.childPid}/children`, "utf8").trim().split(/\s+/);
-        if (kids[0]) target = Number(kids[0]);
+        process.kill(this.childPid > 0 ? this.childPid : this.child.pid!, sig as NodeJS.Signals);
       } catch {
-        // init already gone: signal it anyway (no-op)
+        // already gone
       }
+      return;
     }
-    try {
-      // bwrap --new-session makes the service a session (and process group) leader: signal
-      // the group, so processes a wrapper forked get the stop signal too.
-      process.kill(target === this.childPid ? target : -target, sig as NodeJS.Signals);
-    } catch {
+    for (const pid of processTree(this.childPid)) {
+      if (pid === this.childPid) continue;
       try {
-        process.kill(target, sig as NodeJS.Signals);
+        process.kill(pid, sig as NodeJS.Signals);
       } catch {
         // already gone
       }
