@@ -27,6 +27,8 @@ export interface RunningInstance {
   exec(command: string[], timeoutMs: number): Promise<CheckResult>;
   /** Frees what the run used (the container); waits briefly for remaining log lines. */
   remove(): Promise<void>;
+  /** Whether the process still runs, asked of the runtime (not yet reflected in `exited`). */
+  running?(): Promise<boolean>;
 }
 
 /**
@@ -367,8 +369,13 @@ export class ServiceSupervisor implements ServiceHandle {
    */
   private onOom(inst: RunningInstance | null): void {
     this.setTimer(() => {
-      if (inst === null || this.current !== inst || this.currentExit !== null) return;
-      this.event("OOMKilled", "A process in the container was killed for exceeding the memory limit; the main process is still running");
+      void (async () => {
+        if (inst === null || this.current !== inst || this.currentExit !== null) return;
+        // The exit path may still be settling how the run ended: ask the runtime directly.
+        if (inst.running !== undefined && !(await inst.running().catch(() => false))) return;
+        if (this.current !== inst || this.currentExit !== null) return;
+        this.event("OOMKilled", "A process in the container was killed for exceeding the memory limit; the main process is still running");
+      })();
     }, OOM_SETTLE_MS);
   }
 

@@ -6,6 +6,11 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { analyzeCommand } from "@roomservice/manifest";
+import { buildImage } from "../src/index.ts";
 import { createDockerRuntime, LABEL, type DockerRuntime } from "../src/index.ts";
 import { collectLogs, NODE, setup, spec, testLogger, waitFor, type TestEnv } from "./helpers.ts";
 
@@ -95,6 +100,31 @@ test("issue 12 #23: the stop signal reaches a program forked by a wrapper (the w
   }
 });
 
+test("issue 12 #23: a manifest's `cd /app && node polite.js` (run by /bin/sh -c) lets the program shut down on SIGTERM", async () => {
+  // The test image plus the host's dash as /bin/sh (it needs only libc, which the node base has).
+  const ctx = await mkdtemp(join(tmpdir(), "rs-sh-image-"));
+  try {
+    await copyFile("/usr/bin/dash", join(ctx, "sh"));
+    await writeFile(join(ctx, "Dockerfile"), "FROM roomservice-test/app:1\nCOPY sh /bin/sh\n");
+    await buildImage(env.runtime.docker, ctx, "roomservice-test/app-sh:1");
+  } finally {
+    await rm(ctx, { recursive: true, force: true });
+  }
+  const a = analyzeCommand("cd /app && /usr/local/bin/node polite.js");
+  assert.equal(a?.kind, "shell");
+  const sb = await env.runtime.createRoomSandbox({ room: "sh-room", sessionId: "s-sh" });
+  try {
+    const h = sb.startService(spec("shell", "polite.js", { image: "roomservice-test/app-sh:1", command: a!.kind === "shell" ? a!.argv : [], stop: { signal: "SIGTERM", gracePeriodMs: 10_000 } }));
+    const lines = collectLogs(h);
+    await waitFor("up", () => lines.some((l) => l.line === "polite up") || h.status().state === "failed");
+    await h.stop();
+    assert.ok(lines.some((l) => l.line === "polite got SIGTERM"), lines.map((l) => l.line).join("\n"));
+    assert.deepEqual(h.lastExit(), { exitCode: 0, reason: "exit" }, "the program's own exit, not the shell's 143");
+  } finally {
+    await sb.stop();
+  }
+});
+
 test("issue 12 #23: with the secret-env launcher in front, the stop signal still reaches the wrapper's child", async () => {
   const sb = await env.runtime.createRoomSandbox({ room: "group-room", sessionId: "s-group-env" });
   try {
@@ -105,7 +135,7 @@ test("issue 12 #23: with the secret-env launcher in front, the stop signal still
     await waitFor("child up", () => lines.some((l) => l.line === "polite up") || h.status().state === "failed");
     assert.equal(h.status().last_start_error, null);
     await h.stop();
-    assert.ok(lines.some((l) => l.line === "polite got SIGTERM"), lines.map((l) => l.line).join("\n"));
+    assert.ok(lines.some((l) => l.line === "polite got SIGTERM"), `${lines.map((l) => l.line).join("\n")}\n${JSON.stringify(h.lastExit())}`);
     assert.deepEqual(h.lastExit(), { exitCode: 0, reason: "exit" });
   } finally {
     await sb.stop();

@@ -219,6 +219,12 @@ class DockerInstance implements RunningInstance {
     this.exited = this.waitExit();
   }
 
+  async running(): Promise<boolean> {
+    if (this.ended) return false;
+    const info = await this.docker.json<{ State: { Running: boolean } }>({ method: "GET", path: `/containers/${this.id}/json` });
+    return info.State.Running;
+  }
+
   /** OOM reports for this run also settle how it ended (Docker may not set State.OOMKilled). */
   noteOom(): void {
     this.oomReported = true;

@@ -1,7 +1,7 @@
 /**
  * A minimal Docker Engine API client: plain HTTP over the unix socket with node:http.
- * Why not dockerode: the dozen endpoints used here fit in one small file, and owning the
- * stream handling (log demultiplexing, build progress) is where the bugs would be anyway.
+ * Why not dockerode (yet): the endpoints used here fit in one small file; issue 12 asks to
+ * prefer the kept libraries, which is still open (docs/decisions.md).
  */
 import http from "node:http";
 import type { Readable } from "node:stream";
@@ -145,8 +145,10 @@ export function readAll(s: Readable): Promise<Buffer> {
  */
 export async function* jsonLines(s: Readable): AsyncGenerator<Record<string, unknown>> {
   let buf = "";
+  // stream: true keeps a multi-byte character split across chunks intact.
+  const decoder = new TextDecoder("utf-8");
   for await (const chunk of s) {
-    buf += (chunk as Buffer).toString("utf8");
+    buf += decoder.decode(chunk as Buffer, { stream: true });
     let i: number;
     while ((i = buf.indexOf("\n")) >= 0) {
       const line = buf.slice(0, i).trim();
@@ -154,5 +156,6 @@ export async function* jsonLines(s: Readable): AsyncGenerator<Record<string, unk
       if (line !== "") yield JSON.parse(line) as Record<string, unknown>;
     }
   }
+  buf += decoder.decode();
   if (buf.trim() !== "") yield JSON.parse(buf) as Record<string, unknown>;
 }
