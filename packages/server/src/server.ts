@@ -21,6 +21,9 @@ import { SecretStore } from "./services/secret-store.ts";
 import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
 import { lockDataDir } from "./data-lock.ts";
+import { LlmStore } from "./llm/llm-store.ts";
+import { registerLlmProxy } from "./llm/proxy.ts";
+import { registerLlmRoutes } from "./llm/routes.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -94,6 +97,9 @@ async function startLocked(
     feedSocket: (sock) => app.server.emit("connection", sock),
   });
   registerLogStream(app, ctx, apiKeys, launcher);
+  const llm = new LlmStore(store);
+  registerLlmProxy(app, { ctx, rooms, llm, secrets });
+  registerLlmRoutes(app, { ctx, llm, secrets, apiKeys });
   const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher)]);
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);

@@ -4,6 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { SessionEndedError } from "../src/rooms/room.ts";
 import { startTestServer, settle } from "./helpers.ts";
 
 test("hold() refuses once the session has ended, and the store records the room's end reason", async (t) => {
@@ -12,11 +13,11 @@ test("hold() refuses once the session has ended, and the store records the room'
   const alice = await ts.client("hold-room", "alice");
   const room = ts.server.rooms.get("hold-room")!;
   const session = room.session!.id;
-  const release = room.hold("test work");
-  release();
+  const hold = () => room.hold({ owner: { kind: "server", name: "test" }, reason: "late upload", idleTimeoutMs: 60_000, onExpire: () => {} });
+  hold().release();
   await settle(alice);
   room.endSession("server_shutdown");
-  assert.throws(() => room.hold("late upload"), /the room's session has ended; cannot hold it for late upload/);
+  assert.throws(hold, SessionEndedError);
   assert.equal(room.holdCount, 0);
   assert.equal(ts.server.ctx.sessions.get(session)?.endReason, "server_shutdown");
 });
