@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
 import { createDockerRuntime, defaultSecretsRoot, type Runtime, type RoomSandbox } from "@roomservice/runtime";
-import { DataDirLockedError, mintParticipantToken, startRoomServer } from "../src/index.ts";
+import { DataDirLockedError, defaultApiScope, mintParticipantToken, startRoomServer } from "../src/index.ts";
 import { settle } from "./helpers.ts";
 import { docker, IMAGES, labelled, manifest, startServicesServer, waitUntil } from "./services-env.ts";
 
@@ -61,7 +61,8 @@ test("issue 12 #14: restarting a service whose spec cannot be built marks it fai
   const id = env.addService("fail-room", manifest("needs-secret", IMAGES.http, {
     container: { image: IMAGES.http, environment: [{ name: "KEY", secret: { id: "missing-secret" } }] },
   }));
-  const alice = await env.ts.client("fail-room", "alice");
+  // services.restart needs the admin grant (admin.config).
+  const alice = await env.ts.client("fail-room", "alice", { api: { ...defaultApiScope("user"), admin: {} } });
   await waitUntil("failed at start", async () => (await states(alice)).find((s) => s.service_id === id)?.state === "failed");
   await assert.rejects(alice.invoke({ toolkit: "services", tool: "restart", input: { service_id: id } }), /missing-secret/);
   const st = (await states(alice)).find((s) => s.service_id === id);
