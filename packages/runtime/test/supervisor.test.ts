@@ -93,24 +93,22 @@ test("issue 12 #14: two overlapping restart() calls launch once, with the newest
 });
 
 test("issue 12 #14: stop() during a restart wins: nothing is launched after it", async () => {
-  const { sup, driver } = make();
+  const driver = new FakeDriver();
   driver.onTerm = null; // the run ignores SIGTERM: the restart's stop phase waits out the grace period
-  const clock = new FakeClock();
-  const s2 = new ServiceSupervisor(fakeSpec("svc", { stop: { signal: "SIGTERM", gracePeriodMs: 500 } }), driver, quietLogger, clock);
-  void sup;
-  s2.start();
+  const { sup, clock } = make({ stop: { signal: "SIGTERM", gracePeriodMs: 500 } }, driver);
+  sup.start();
   await settle();
-  const restarting = s2.restart();
+  const restarting = sup.restart();
   await settle();
-  const stopping = s2.stop();
+  const stopping = sup.stop();
   await clock.advance(500); // grace over: SIGKILL
   await Promise.all([restarting, stopping]);
   await settle();
   assert.equal(driver.instances.length, 1);
   assert.deepEqual(driver.instances[0].signals, ["SIGTERM", "SIGKILL"]);
   assert.deepEqual(driver.live(), []);
-  assert.equal(s2.status().state, "stopped");
-  assert.deepEqual(s2.lastExit(), { exitCode: 137, reason: "signal" });
+  assert.equal(sup.status().state, "stopped");
+  assert.deepEqual(sup.lastExit(), { exitCode: 137, reason: "signal" });
 });
 
 test("issue 12 #22: a failed start is retried with backoff (state failed, retry time set) and recovers; a final failure is not retried", async () => {
