@@ -232,7 +232,11 @@ export class ServiceLauncher {
     if (session === undefined || session.sessionId !== sessionId) return;
     session.ended = true;
     session.stopping ??= (async () => {
-      await session.starting;
+      // A sandbox rebuild may replace `starting` while we wait: wait until it settles for good.
+      for (let p = session.starting; ; p = session.starting) {
+        await p;
+        if (p === session.starting) break;
+      }
       await Promise.allSettled([...session.services.values()].map((s) => handleOf(s)?.stop()));
       await session.sandbox?.stop();
       session.listener?.close();
