@@ -307,15 +307,20 @@ class DockerInstance implements RunningInstance {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
     let res: Readable | null = null;
+    let started = false; // Docker answered the start: the process exists (or already ended)
     try {
       const run = (async () => {
-        res = await this.docker.raw({ method: "POST", path: `/exec/${execId}/start`, body: { Detach: false, Tty: false }, long: true });
+        try {
+          res = await this.docker.raw({ method: "POST", path: `/exec/${execId}/start`, body: { Detach: false, Tty: false }, long: true });
+        } finally {
+          started = true;
+        }
         return readCapped(res, EXEC_OUTPUT_MAX);
       })();
       run.catch(() => undefined);
       const first = await Promise.race([run, timedOut]);
       if (first === "timeout") {
-        await this.killExec(execId);
+        await this.killExec(execId, () => started);
         (res as Readable | null)?.destroy();
         return { ok: false, error: `timed out after ${formatSeconds(timeoutMs)}` };
       }
@@ -329,8 +334,11 @@ class DockerInstance implements RunningInstance {
     }
   }
 
-  /** SIGKILL to the exec's process tree; waits (bounded) until Docker sees it ended. */
-  private async killExec(execId: string): Promise<void> {
+  /**
+   * SIGKILL to the exec's process tree; waits (bounded) until Docker sees it ended. A start
+   * still in flight is waited for: a process started after we gave up would run unwatched.
+   */
+  private async killExec(execId: string, started: () => boolean): Promise<void> {
     const deadline = Date.now() + EXEC_KILL_WAIT_MS;
     for (;;) {
       let info: { Running: boolean; Pid: number };
@@ -339,8 +347,9 @@ class DockerInstance implements RunningInstance {
       } catch {
         return; // the container (and the exec) is gone
       }
-      if (!info.Running || info.Pid <= 0) return;
-      if (alive(info.Pid)) killTree(info.Pid, "SIGKILL");
+      if (!info.Running || info.Pid <= 0) {
+        if (started()) return;
+      } else if (alive(info.Pid)) killTree(info.Pid, "SIGKILL");
       if (Date.now() > deadline) {
         this.log.warn({ pid: info.Pid }, "a timed-out probe command did not end after SIGKILL");
         return;
