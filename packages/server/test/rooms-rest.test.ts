@@ -143,6 +143,7 @@ test("manifest validation without saving: located errors (line and column) for Y
   const asObject = await validate({ version: "v1", kind: "Service", metadata: { name: "x" }, container: {} });
   assert.equal(asObject.ok, false);
   assert.equal(asObject.errors[0].path, "container.image");
+  assert.equal("line" in asObject.errors[0], false, "no position is given when there is no text");
   assert.equal(ts.server.services.list("default", null).length, 0, "validation stores nothing");
 });
 

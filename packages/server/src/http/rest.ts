@@ -6,6 +6,7 @@ import type { ApiKeyStore } from "../services/api-keys.ts";
 import type { SecretInfo, SecretStore } from "../services/secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "../services/service-store.ts";
 import { badRequest, notFound, RoomserviceError } from "./errors.ts";
+import { portConflictWarnings } from "../services/port-conflicts.ts";
 
 export interface RestDeps {
   ctx: ServerContext;
@@ -20,10 +21,13 @@ type Req = FastifyRequest<{ Params: Params; Body: unknown }>;
 /**
  * Manifest errors as the API shows them: field path, message, expected, what was given
  * (`got`; `received` is the same, the manifest package's name for it) and, when parsed from
- * text, the 1-based line and column.
+ * text, the 1-based line and column (absent when unknown).
  */
 export function manifestErrorsJson(errors: readonly ManifestError[]): Record<string, unknown>[] {
-  return errors.map((e) => ({ path: e.path, message: e.message, expected: e.expected, got: e.received, received: e.received, line: e.line ?? null, column: e.column ?? null }));
+  return errors.map((e) => ({
+    path: e.path, message: e.message, expected: e.expected, got: e.received, received: e.received,
+    ...(e.line === undefined ? {} : { line: e.line, column: e.column ?? 1 }),
+  }));
 }
 
 /**
@@ -78,9 +82,12 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
     app.post(`${prefix}/services`, async (req: Req, reply) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       const parsed = parseService(req.body);
+      // Checked before the insert, so the new service is not its own neighbour.
+      const warnings = portConflictWarnings(d.services, ctx.projectId, g.room, parsed.name, parsed.spec);
       const s = d.services.create(ctx.projectId, g.room, parsed.name, parsed.spec, ctx.clock.now());
       ctx.logger.info({ service: s.id, name: s.name, room: g.room, by: g.admin.identity }, "service created");
-      return reply.code(201).send({ id: s.id });
+      if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service shares a port with another service of its room");
+      return reply.code(201).send({ id: s.id, warnings });
     });
     app.get(`${prefix}/services`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
@@ -96,6 +103,8 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const parsed = parseService(req.body);
       const s = d.services.update(req.params.id!, parsed.name, parsed.spec, ctx.clock.now());
       ctx.logger.info({ service: s.id, version: s.version, by: g.admin.identity }, "service updated (applies at the next session)");
+      const warnings = portConflictWarnings(d.services, ctx.projectId, g.room, s.name, parsed.spec);
+      if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service shares a port with another service of its room");
       return reply.code(204).send();
     });
     app.delete(`${prefix}/services/:id`, async (req: Req, reply) => {
