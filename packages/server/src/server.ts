@@ -20,6 +20,7 @@ import { ServiceStore } from "./services/service-store.ts";
 import { SecretStore } from "./services/secret-store.ts";
 import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
+import { McpBridge } from "./mcp/bridge.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -33,6 +34,7 @@ export interface RoomServer {
   secrets: SecretStore;
   apiKeys: ApiKeyStore;
   launcher: ServiceLauncher;
+  mcp: McpBridge;
   close(): Promise<void>;
 }
 
@@ -84,6 +86,9 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
   registerLogStream(app, ctx, apiKeys, launcher);
   const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher)]);
 
+  const mcp = new McpBridge({ ctx, rooms, launcher, reservedNames: dispatcher.reservedNames, ...(opts.mcpTimeouts ? { timeouts: opts.mcpTimeouts } : {}) });
+  dispatcher.addProvider(mcp);
+
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
   app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
 
@@ -105,10 +110,12 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
     secrets,
     apiKeys,
     launcher,
+    mcp,
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
         await launcher.stopAll();
+        await mcp.close();
         await opts.runtime?.close();
         sockets.close();
         await app.close();

@@ -32,6 +32,16 @@ interface LiveSession {
   stopping: Promise<void> | null;
 }
 
+/** A service run started in a live session (see ServiceLauncher.serviceStarted). */
+export interface ServiceStartedEvent {
+  room: string;
+  sessionId: string;
+  record: ServiceRecord;
+  handle: ServiceHandle;
+  /** The room's network namespace (nsenter --net=<path>). */
+  netnsPath: string;
+}
+
 const LOG_HISTORY = 1000;
 type LogListener = (l: LogLine & { service: string }) => void;
 
@@ -47,6 +57,10 @@ export class ServiceLauncher {
   private readonly log: Logger;
   /** "stopped" fires once a session's services, namespace and secrets are all gone. */
   readonly stopped = new EventEmitter<{ stopped: [{ room: string; sessionId: string }] }>();
+  /** A service run was started (or restarted with a new record); listeners follow its handle. */
+  readonly serviceStarted = new EventEmitter<{ started: [ServiceStartedEvent] }>();
+  /** Extra events shown on a service (e.g. the MCP bridge's), merged into services.list. */
+  private readonly eventSources: ((room: string, serviceId: string) => ServiceStateJson["events"])[] = [];
   private readonly d: {
     ctx: ServerContext; rooms: RoomManager; services: ServiceStore; secrets: SecretStore;
     runtime: RuntimeLike | null; feedSocket: (s: Socket) => void;
@@ -106,6 +120,21 @@ export class ServiceLauncher {
     }
     s.handle = session.sandbox!.startService(spec);
     this.wireLogs(session, s.record, s.handle, spec.secretValues ?? []);
+    this.emitStarted(session, s.record, s.handle);
+  }
+
+  private emitStarted(session: LiveSession, record: ServiceRecord, handle: ServiceHandle): void {
+    const e: ServiceStartedEvent = { room: session.room, sessionId: session.sessionId, record, handle, netnsPath: session.sandbox!.netnsPath };
+    try {
+      this.serviceStarted.emit("started", e);
+    } catch (err) {
+      this.log.error({ err }, "a serviceStarted listener threw");
+    }
+  }
+
+  /** Adds a source of extra per-service events for services.list. */
+  addEventSource(fn: (room: string, serviceId: string) => ServiceStateJson["events"]): void {
+    this.eventSources.push(fn);
   }
 
   private spec(session: LiveSession, rec: ServiceRecord): Promise<LaunchSpec> {
@@ -182,8 +211,11 @@ export class ServiceLauncher {
     const states: ServiceStateJson[] = [];
     for (const rec of records) {
       const s = session?.services.get(rec.id);
-      if (s?.handle) states.push(s.handle.status());
-      else {
+      const extra = this.eventSources.flatMap((fn) => fn(room, rec.id));
+      if (s?.handle) {
+        const st = s.handle.status();
+        states.push(extra.length === 0 ? st : { ...st, events: [...st.events, ...extra] });
+      } else {
         const now = this.d.ctx.clock.now();
         states.push({
           service_id: rec.id,
@@ -196,7 +228,10 @@ export class ServiceLauncher {
           last_exit_at: null,
           last_start_error: s?.launchError ?? null,
           ports: [],
-          events: s?.launchError ? [{ type: "Warning", reason: "FailedStart", message: s.launchError, count: 1, first_timestamp: now, last_timestamp: now }] : [],
+          events: [
+            ...(s?.launchError ? [{ type: "Warning" as const, reason: "FailedStart" as const, message: s.launchError, count: 1, first_timestamp: now, last_timestamp: now }] : []),
+            ...extra,
+          ],
         });
       }
     }
@@ -216,10 +251,13 @@ export class ServiceLauncher {
     s.launchError = null;
     if (session.sandbox === null) throw new LaunchError("no runtime sandbox for this session");
     const spec = await this.spec(session, rec);
-    if (s.handle !== null) await s.handle.restart(spec);
-    else {
+    if (s.handle !== null) {
+      this.emitStarted(session, rec, s.handle);
+      await s.handle.restart(spec);
+    } else {
       s.handle = session.sandbox.startService(spec);
       this.wireLogs(session, rec, s.handle, spec.secretValues ?? []);
+      this.emitStarted(session, rec, s.handle);
     }
   }
 
