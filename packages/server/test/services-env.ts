@@ -19,7 +19,13 @@ import { imageExists } from "@roomservice/runtime";
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 
 
-const EXAMPLES = { http: "http-echo", tcp: "tcp-echo", chat: "chat-agent", secret: "secret-reader" } as const;
+const EXAMPLES = { http: "http-echo", tcp: "tcp-echo", chat: "chat-agent", secret: "secret-reader", mcp: "mcp-tools" } as const;
+
+/** npm packages an example's image carries, copied (with their dependencies) from the repo's node_modules. */
+const IMAGE_DEPS: Partial<Record<keyof typeof EXAMPLES, string[]>> = {
+  chat: ["@meshagent/meshagent"],
+  mcp: ["@modelcontextprotocol/sdk", "ajv", "csv-parse", "zod"],
+};
 
 /**
  * Example image tags. Each tag carries a hash of its build context (and of the SDK version
@@ -27,17 +33,17 @@ const EXAMPLES = { http: "http-echo", tcp: "tcp-echo", chat: "chat-agent", secre
  * its node_modules takes seconds, reusing it takes none.
  */
 export const IMAGES: Record<keyof typeof EXAMPLES, string> = Object.fromEntries(
-  Object.entries(EXAMPLES).map(([k, dir]) => [k, `roomservice-example/${dir}:${contextHash(dir)}`]),
+  Object.entries(EXAMPLES).map(([k, dir]) => [k, `roomservice-example/${dir}:${contextHash(dir, IMAGE_DEPS[k as keyof typeof EXAMPLES] ?? [])}`]),
 ) as Record<keyof typeof EXAMPLES, string>;
 
-function contextHash(dir: string): string {
+function contextHash(dir: string, deps: string[]): string {
   const h = createHash("sha256");
   const base = join(root, "examples", dir);
   // Files only: a local `npm install` in the example (node_modules/) is not part of the context.
   for (const e of readdirSync(base, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     if (e.isFile()) h.update(e.name).update(readFileSync(join(base, e.name)));
   }
-  if (dir === "chat-agent") h.update(readFileSync(join(root, "node_modules/@meshagent/meshagent/package.json")));
+  for (const d of deps) h.update(readFileSync(join(root, "node_modules", d, "package.json")));
   return h.digest("hex").slice(0, 12);
 }
 
@@ -66,7 +72,8 @@ export function buildExampleImages(runtime: Runtime & { docker?: unknown }): Pro
         if (await imageExists(docker, IMAGES[key])) continue;
         const ctx = join(work, dir);
         await cp(join(root, "examples", dir), ctx, { recursive: true, filter: (src) => !src.includes("/node_modules") });
-        if (key === "chat") await copyPackageClosure("@meshagent/meshagent", join(ctx, "node_modules"));
+        const seen = new Set<string>();
+        for (const d of IMAGE_DEPS[key] ?? []) await copyPackageClosure(d, join(ctx, "node_modules"), seen);
         await buildImage(docker, ctx, IMAGES[key]);
       }
     } finally {
