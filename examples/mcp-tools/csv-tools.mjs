@@ -2,9 +2,20 @@
 import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, relative, extname } from "node:path";
+import { pipeline } from "node:stream";
 import { parse } from "csv-parse";
 import { Ajv } from "ajv";
 import { DATA_DIR, storagePath } from "./storage.mjs";
+
+/**
+ * A csv-parse stream over a file. pipeline(), not pipe(): a read error (a missing file) must
+ * reach the parser, and so the `for await` loop, instead of crashing the process.
+ */
+function readCsv(abs, options) {
+  const parser = parse(options);
+  pipeline(createReadStream(abs), parser, () => {});
+  return parser;
+}
 
 /**
  * Validates every row of a CSV file (header row = column names) against a JSON Schema for one
@@ -24,13 +35,11 @@ export async function validateCsv({ path, schema, maxErrors = 20 }) {
     throw new Error(`the JSON Schema does not compile: ${err.message}`);
   }
   const out = { path, rows: 0, valid_rows: 0, invalid_rows: 0, columns: [], errors: [], errors_truncated: false };
-  const parser = createReadStream(storagePath(path)).pipe(
-    parse({
-      // The header row names the columns; keep them for the result.
-      columns: (header) => (out.columns = header),
-      info: true, bom: true, skip_empty_lines: true, skip_records_with_error: true,
-    }),
-  );
+  const parser = readCsv(storagePath(path), {
+    // The header row names the columns; keep them for the result.
+    columns: (header) => (out.columns = header),
+    info: true, bom: true, skip_empty_lines: true, skip_records_with_error: true,
+  });
   // Keeps the `maxErrors` errors with the lowest line numbers: skipped records are reported
   // while parsing, ahead of the records still buffered, so errors do not arrive in line order.
   const addError = (e) => {
@@ -69,7 +78,7 @@ export async function validateCsv({ path, schema, maxErrors = 20 }) {
 async function csvSummary(abs) {
   const cols = new Map();
   let rows = 0;
-  const parser = createReadStream(abs).pipe(parse({ columns: true, bom: true, skip_empty_lines: true, skip_records_with_error: true }));
+  const parser = readCsv(abs, { columns: true, bom: true, skip_empty_lines: true, skip_records_with_error: true });
   for await (const record of parser) {
     rows++;
     for (const [k, v] of Object.entries(record)) {
