@@ -19,12 +19,13 @@ import { imageExists } from "@roomservice/runtime";
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 
 
-const EXAMPLES = { http: "http-echo", tcp: "tcp-echo", chat: "chat-agent", secret: "secret-reader", mcp: "mcp-tools" } as const;
+const EXAMPLES = { http: "http-echo", tcp: "tcp-echo", chat: "chat-agent", secret: "secret-reader", mcp: "mcp-tools", pipeline: "pipeline" } as const;
 
 /** npm packages an example's image carries, copied (with their dependencies) from the repo's node_modules. */
 const IMAGE_DEPS: Partial<Record<keyof typeof EXAMPLES, string[]>> = {
   chat: ["@meshagent/meshagent"],
   mcp: ["@modelcontextprotocol/sdk", "ajv", "csv-parse", "zod"],
+  pipeline: ["@meshagent/meshagent", "csv-parse"],
 };
 
 /**
