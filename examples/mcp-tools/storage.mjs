@@ -1,7 +1,7 @@
 // Room storage as this service sees it: mounted at DATA_DIR (/data). Every path a tool is
 // given is relative to it, and may not leave it.
 import { open, rename, mkdir } from "node:fs/promises";
-import { dirname, resolve, relative, sep } from "node:path";
+import { basename, dirname, join, resolve, relative, sep } from "node:path";
 import { randomUUID } from "node:crypto";
 
 export const DATA_DIR = resolve(process.env.DATA_DIR ?? "/data");
@@ -22,7 +22,8 @@ export function storagePath(p) {
 export async function writeAtomic(p, text) {
   const abs = storagePath(p);
   await mkdir(dirname(abs), { recursive: true });
-  const tmp = `${abs}.${randomUUID()}.tmp`;
+  // A dot-named temp file: Roomservice does not announce dot-files as storage events.
+  const tmp = join(dirname(abs), `.${basename(abs)}.${randomUUID()}.tmp`);
   const fh = await open(tmp, "w");
   try {
     await fh.writeFile(text);

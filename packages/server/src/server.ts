@@ -21,6 +21,7 @@ import { SecretStore } from "./services/secret-store.ts";
 import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
 import { McpBridge } from "./mcp/bridge.ts";
+import { MountEvents } from "./storage/mount-events.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -88,6 +89,7 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
 
   const mcp = new McpBridge({ ctx, rooms, launcher, reservedNames: dispatcher.reservedNames, ...(opts.mcpTimeouts ? { timeouts: opts.mcpTimeouts } : {}) });
   dispatcher.addProvider(mcp);
+  const mountEvents = new MountEvents({ rooms, launcher, logger });
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
   app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
@@ -116,6 +118,7 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
         rooms.endAll("server_shutdown");
         await launcher.stopAll();
         await mcp.close();
+        mountEvents.close();
         await opts.runtime?.close();
         sockets.close();
         await app.close();

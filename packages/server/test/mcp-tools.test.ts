@@ -50,6 +50,8 @@ test("mcp-tools: the toolkit appears, validate_csv checks an uploaded CSV, allow
   const serviceId = env.addService(room, exampleManifest());
 
   const alice = await env.ts.client(room, "alice");
+  const storageEvents: { path: string; by: unknown }[] = [];
+  alice.storage.on("file.updated", (e: any) => storageEvents.push({ path: e.path, by: e.participantId }));
   const tk = await waitUntil("the data-tools toolkit", async () => (await alice.listToolkits()).find((k: any) => k.name === "data-tools"), 60_000);
   // allowed_tools: read-only tools plus markdown_report; the destructive remove_file is not listed.
   assert.deepEqual(tk.tools.map((x: any) => x.name).sort(), ["markdown_report", "validate_csv"]);
@@ -89,6 +91,10 @@ test("mcp-tools: the toolkit appears, validate_csv checks an uploaded CSV, allow
   assert.match(md.text, /\| amount \| 1 \|/);
   const saved = await alice.storage.download("reports/orders.md");
   assert.equal(Buffer.from(saved.data).toString("utf8"), md.text);
+  // The service wrote through its mount, and participants still hear about it (once, with no
+  // participant id, and never about the temp file); alice's own upload is not echoed back.
+  await waitUntil("the storage event for the report", () => storageEvents.find((e) => e.path === "reports/orders.md"));
+  assert.deepEqual(storageEvents, [{ path: "reports/orders.md", by: null }]);
 
   // Outside allowed_tools: refused by the bridge, and the file is still there.
   await assert.rejects(

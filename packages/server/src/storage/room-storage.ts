@@ -3,6 +3,7 @@ import { constants as fsc, createReadStream } from "node:fs";
 import { mkdir, open, realpath, rename, rm, stat, lstat, readdir, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join, sep, basename } from "node:path";
 import { ToolError } from "../toolkits/types.ts";
+import { ApiChangeLog } from "./api-changes.ts";
 
 export interface StorageEntryJson {
   name: string;
@@ -21,6 +22,8 @@ export interface StorageEntryJson {
 export class RoomStorage {
   readonly root: string;
   readonly tmpDir: string;
+  /** The API's own changes, so the mount watcher does not announce them twice. */
+  readonly apiChanges = new ApiChangeLog();
 
   constructor(roomDir: string) {
     this.root = join(roomDir, "storage");
@@ -129,6 +132,7 @@ export class RoomStorage {
     if (st?.isDirectory()) throw new ToolError(`storage: ${JSON.stringify(rel)} is a folder`, 409);
     await rename(tmp, target);
     await fsyncDir(dirname(target));
+    this.apiChanges.wrote(rel, await stat(target));
   }
 
   async openRead(rel: string): Promise<{ fh: FileHandle; size: number; path: string }> {
@@ -166,6 +170,7 @@ export class RoomStorage {
       await rm(p, { recursive: true, force: true });
     } else await unlink(p);
     await fsyncDir(dirname(p));
+    this.apiChanges.removed(rel);
   }
 
   async move(fromRel: string, toRel: string, overwrite: boolean): Promise<void> {
@@ -181,6 +186,9 @@ export class RoomStorage {
     await rename(from, to);
     await fsyncDir(dirname(to));
     if (dirname(to) !== dirname(from)) await fsyncDir(dirname(from));
+    this.apiChanges.removed(fromRel);
+    const st = await stat(to);
+    if (st.isFile()) this.apiChanges.wrote(toRel, st);
   }
 
   /** Crash recovery: uploads that never committed are discarded. */
