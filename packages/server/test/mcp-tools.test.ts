@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseManifest } from "@roomservice/manifest";
-import { startServicesServer, IMAGES, waitUntil } from "./services-env.ts";
+import { startServicesServer, IMAGES, labelled, waitUntil } from "./services-env.ts";
 import { settle } from "./helpers.ts";
 
 const exampleYaml = fileURLToPath(new URL("../../../examples/mcp-tools/meshagent.yaml", import.meta.url));
@@ -121,6 +121,7 @@ test("mcp-tools: the toolkit appears, validate_csv checks an uploaded CSV, allow
   await stopped;
   assert.deepEqual(env.ts.server.mcp.toolkitNames(room), []);
   assert.equal(env.ts.server.mcp.holds(room), false);
+  assert.deepEqual(labelled(env.ownerId, room), []);
 });
 
 test("mcp-tools: an MCP endpoint that does not answer MCP shows as a Warning event on the service, and no toolkit appears", async (t) => {

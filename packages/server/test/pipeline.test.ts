@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseManifest } from "@roomservice/manifest";
-import { startServicesServer, IMAGES, waitUntil } from "./services-env.ts";
+import { startServicesServer, IMAGES, labelled, waitUntil } from "./services-env.ts";
 import { collectMessages, settle } from "./helpers.ts";
 
 const TARGET_BYTES = Number(process.env.PIPELINE_TEST_MB ?? 200) * 1024 * 1024;
@@ -197,5 +197,11 @@ test("pipeline: a 200 MB CSV in inbox/ becomes correct JSON Lines and statistics
   assert.deepEqual(lastRec, exp.last);
   // Written atomically: no temporary files left beside the outputs.
   assert.deepEqual((await alice.storage.list("outbox")).map((f: any) => f.name).sort(), ["big.jsonl", "big.summary.json", "small.jsonl", "small.summary.json"]);
+
+  // The last participant leaves: the session ends and the service's container goes.
+  const stopped = new Promise<void>((resolve) => env.ts.server.launcher.stopped.once("stopped", () => resolve()));
   await settle(alice);
+  alice.dispose();
+  await stopped;
+  assert.deepEqual(labelled(env.ownerId, room), []);
 });
