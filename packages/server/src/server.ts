@@ -22,6 +22,9 @@ import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
 import { McpBridge } from "./mcp/bridge.ts";
 import { MountEvents } from "./storage/mount-events.ts";
+import { LlmStore } from "./llm/llm-store.ts";
+import { registerLlmProxy } from "./llm/proxy.ts";
+import { registerLlmRoutes } from "./llm/routes.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -85,6 +88,9 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
     feedSocket: (sock) => app.server.emit("connection", sock),
   });
   registerLogStream(app, ctx, apiKeys, launcher);
+  const llm = new LlmStore(store);
+  registerLlmProxy(app, { ctx, rooms, llm, secrets });
+  registerLlmRoutes(app, { ctx, llm, secrets, apiKeys });
   const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher)]);
 
   const mcp = new McpBridge({ ctx, rooms, launcher, reservedNames: dispatcher.reservedNames, ...(opts.mcpTimeouts ? { timeouts: opts.mcpTimeouts } : {}) });

@@ -19,14 +19,10 @@ import { imageExists } from "@roomservice/runtime";
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 
 
-const EXAMPLES = { http: "http-echo", tcp: "tcp-echo", chat: "chat-agent", secret: "secret-reader", mcp: "mcp-tools", pipeline: "pipeline" } as const;
-
-/** npm packages an example's image carries, copied (with their dependencies) from the repo's node_modules. */
-const IMAGE_DEPS: Partial<Record<keyof typeof EXAMPLES, string[]>> = {
-  chat: ["@meshagent/meshagent"],
-  mcp: ["@modelcontextprotocol/sdk", "ajv", "csv-parse", "zod"],
-  pipeline: ["@meshagent/meshagent", "csv-parse"],
-};
+const EXAMPLES = {
+  http: "http-echo", tcp: "tcp-echo", chat: "chat-agent", secret: "secret-reader",
+  crm: "crm-sync", crmStandin: "crm-standin", mcp: "mcp-tools", pipeline: "pipeline",
+} as const;
 
 /**
  * Example image tags. Each tag carries a hash of its build context (and of the SDK version
@@ -34,18 +30,26 @@ const IMAGE_DEPS: Partial<Record<keyof typeof EXAMPLES, string[]>> = {
  * its node_modules takes seconds, reusing it takes none.
  */
 export const IMAGES: Record<keyof typeof EXAMPLES, string> = Object.fromEntries(
-  Object.entries(EXAMPLES).map(([k, dir]) => [k, `roomservice-example/${dir}:${contextHash(dir, IMAGE_DEPS[k as keyof typeof EXAMPLES] ?? [])}`]),
+  Object.entries(EXAMPLES).map(([k, dir]) => [k, `roomservice-example/${dir}:${contextHash(dir)}`]),
 ) as Record<keyof typeof EXAMPLES, string>;
 
-function contextHash(dir: string, deps: string[]): string {
+function contextHash(dir: string): string {
   const h = createHash("sha256");
   const base = join(root, "examples", dir);
   // Files only: a local `npm install` in the example (node_modules/) is not part of the context.
   for (const e of readdirSync(base, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     if (e.isFile()) h.update(e.name).update(readFileSync(join(base, e.name)));
   }
-  for (const d of deps) h.update(readFileSync(join(root, "node_modules", d, "package.json")));
+  // An example's npm dependencies come from the repo's node_modules: their versions are part of it.
+  for (const dep of exampleDependencies(dir)) h.update(readFileSync(join(root, "node_modules", dep, "package.json")));
   return h.digest("hex").slice(0, 12);
+}
+
+/** The npm dependencies an example's package.json names (copied into its image's node_modules). */
+function exampleDependencies(dir: string): string[] {
+  const file = join(root, "examples", dir, "package.json");
+  if (!existsSync(file)) return [];
+  return Object.keys((JSON.parse(readFileSync(file, "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {});
 }
 
 /** Copies a package and its runtime dependencies (from the repo's node_modules) into dest. */
@@ -73,8 +77,7 @@ export function buildExampleImages(runtime: Runtime & { docker?: unknown }): Pro
         if (await imageExists(docker, IMAGES[key])) continue;
         const ctx = join(work, dir);
         await cp(join(root, "examples", dir), ctx, { recursive: true, filter: (src) => !src.includes("/node_modules") });
-        const seen = new Set<string>();
-        for (const d of IMAGE_DEPS[key] ?? []) await copyPackageClosure(d, join(ctx, "node_modules"), seen);
+        for (const dep of exampleDependencies(dir)) await copyPackageClosure(dep, join(ctx, "node_modules"));
         await buildImage(docker, ctx, IMAGES[key]);
       }
     } finally {
