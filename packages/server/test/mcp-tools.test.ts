@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseManifest } from "@roomservice/manifest";
-import { startServicesServer, IMAGES, labelled, waitUntil } from "./services-env.ts";
+import { startServicesServer, IMAGES, docker, labelled, waitUntil } from "./services-env.ts";
 import { settle } from "./helpers.ts";
 
 const exampleYaml = fileURLToPath(new URL("../../../examples/mcp-tools/meshagent.yaml", import.meta.url));
@@ -141,4 +141,22 @@ test("mcp-tools: an MCP endpoint that does not answer MCP shows as a Warning eve
   assert.match(ev.message, /404/);
   assert.equal((await alice.listToolkits()).some((k: any) => k.name === "data-tools"), false);
   await assert.rejects(alice.invoke({ toolkit: "data-tools", tool: "validate_csv", input: {} }), /not found/);
+});
+
+test("mcp-tools: when the service's container dies the toolkit disappears and calls are refused, not hung", async (t) => {
+  const env = await startServicesServer({ departureTimeoutMs: 300 });
+  t.after(() => env.close());
+  const room = "mcp-kill";
+  const serviceId = env.addService(room, exampleManifest((m) => {
+    m.roomservice = { restart: { policy: "never" } };
+  }));
+  const alice = await env.ts.client(room, "alice");
+  await waitUntil("the data-tools toolkit", async () => (await alice.listToolkits()).find((k: any) => k.name === "data-tools"), 60_000);
+  const state = async () => (await alice.invoke({ toolkit: "services", tool: "list", input: {} })).json.service_states.find((s: any) => s.service_id === serviceId);
+  const container = (await state()).container_id as string;
+
+  docker("kill", container);
+  await waitUntil("the service to exit", async () => ((await state()).state === "exited" ? true : null), 30_000);
+  await waitUntil("the toolkit to disappear", async () => ((await alice.listToolkits()).some((k: any) => k.name === "data-tools") ? null : true), 10_000);
+  await assert.rejects(alice.invoke({ toolkit: "data-tools", tool: "validate_csv", input: { path: "x.csv", schema: {} } }), /not found/);
 });
