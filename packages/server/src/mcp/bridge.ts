@@ -80,7 +80,7 @@ export class McpBridge implements ToolkitProvider {
     if (rb === undefined || rb.sessionId !== e.sessionId) {
       if (rb !== undefined) void this.closeRoom(rb.room, rb.sessionId);
       const connector = new NetnsConnector(e.netnsPath, this.log.child({ room: e.room }));
-      rb = { room: e.room, sessionId: e.sessionId, connector, http: netnsFetch((port) => connector.connect(port)), services: new Map(), events: new Map() };
+      rb = { room: e.room, sessionId: e.sessionId, connector, http: netnsFetch((port) => connector.connect(port), { maxResponseBytes: this.d.ctx.limits.maxMessageBytes }), services: new Map(), events: new Map() };
       this.rooms.set(e.room, rb);
     }
     const room = rb;

@@ -36,7 +36,11 @@ class FactoryAgent extends http.Agent {
  * refused: the bridge must not become a way out of the namespace or into the host) and a
  * `close()` that drops pooled connections.
  */
-export function netnsFetch(open: SocketFactory): { fetch: FetchLike; close(): void } {
+export function netnsFetch(open: SocketFactory, o: { maxResponseBytes?: number } = {}): { fetch: FetchLike; close(): void } {
+  // A POST's response carries the answer to one request (a tool result): a service must not
+  // be able to make the server buffer without bound. The GET stream (server notifications)
+  // is long-lived and is not capped as a whole.
+  const maxResponseBytes = o.maxResponseBytes ?? 32 * 1024 * 1024;
   const agent = new FactoryAgent(open);
   const fetchImpl: FetchLike = (input, init = {}) =>
     new Promise<Response>((resolve, reject) => {
@@ -73,6 +77,13 @@ export function netnsFetch(open: SocketFactory): { fetch: FetchLike; close(): vo
         res.on("close", () => signal?.removeEventListener("abort", onAbort));
         const nullBody = status === 204 || status === 205 || status === 304 || init.method === "HEAD";
         if (nullBody) res.resume();
+        else if ((init.method ?? "GET") === "POST") {
+          let seen = 0;
+          res.on("data", (c: Buffer) => {
+            seen += c.length;
+            if (seen > maxResponseBytes) res.destroy(new Error(`the MCP server's response exceeded ${maxResponseBytes} bytes`));
+          });
+        }
         resolve(new Response(nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, statusText: res.statusMessage ?? "", headers: h }));
       });
       req.end(bytes ?? undefined);
