@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, rename, unlink, writeFile } from "node:fs/promises";
+import { mkdir, rename, symlink, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startTestServer, eventually } from "./helpers.ts";
 
@@ -35,6 +35,8 @@ test("writes into room storage outside the API raise file.updated / file.deleted
   await rename(join(root, "out/.b.txt.tmp"), join(root, "out/b.txt"));
   await eventually(() => events.some((e) => e.path === "out/b.txt"), 10_000, "out/b.txt announced");
   await unlink(join(root, "out/a.txt"));
+  // A link planted in the mount is never followed, so never announced.
+  await symlink("/etc/hostname", join(root, "out/link.txt"));
   // Events of one watcher are announced in order, so once the marker is in, so is everything before it.
   await writeFile(join(root, "marker.txt"), "m");
   await eventually(() => events.some((e) => e.path === "marker.txt"), 10_000, "marker announced");
@@ -49,4 +51,5 @@ test("writes into room storage outside the API raise file.updated / file.deleted
   // out/a.txt may have been announced as updated before its deletion, at most once.
   assert.ok(events.filter((e) => e.path === "out/a.txt" && e.kind === "updated").length <= 1);
   assert.ok(!events.some((e) => e.path.includes(".tmp")));
+  assert.ok(!events.some((e) => e.path === "out/link.txt"));
 });

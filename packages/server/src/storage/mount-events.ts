@@ -14,11 +14,11 @@
  * - Events carry `participant_id: null`: the writer is a container, not a participant.
  */
 import { watch, type FSWatcher } from "node:fs";
-import { lstat } from "node:fs/promises";
-import { join, sep } from "node:path";
+import { sep } from "node:path";
 import type { Logger } from "pino";
 import type { RoomManager } from "../rooms/room-manager.ts";
 import type { ServiceLauncher } from "../services/launcher.ts";
+import { ToolError } from "../toolkits/types.ts";
 import { fileIdentity } from "./api-changes.ts";
 
 const QUIET_MS = 200;
@@ -71,19 +71,31 @@ export class MountEvents {
       const t = w.pending.get(rel);
       if (t !== undefined) t.refresh();
       else if (w.pending.size >= MAX_PENDING) this.log.warn({ room, path: rel }, "too many storage changes pending; dropping an event");
-      else w.pending.set(rel, setTimeout(() => void this.announce(room, w, rel, join(root, rel)), QUIET_MS));
+      else w.pending.set(rel, setTimeout(() => void this.announce(room, w, rel), QUIET_MS));
     });
     this.watches.set(room, w);
   }
 
-  private async announce(room: string, w: Watch, rel: string, abs: string): Promise<void> {
+  private async announce(room: string, w: Watch, rel: string): Promise<void> {
     w.pending.delete(rel);
     const r = this.rooms.get(room);
     if (r === undefined || this.watches.get(room) !== w) return;
-    const st = await lstat(abs).catch(() => null);
-    if (st !== null && !st.isFile()) return; // folders and links are not files
-    if (r.storage.apiChanges.consume(rel, st === null ? null : fileIdentity(st))) return;
-    if (st === null) r.broadcastEvent("storage.file.deleted", { path: rel, participant_id: null });
+    // Through RoomStorage, which walks the path by directory fds and never follows a symlink:
+    // a service may plant links in its mount, and the server must not look behind them.
+    let identity: string | null;
+    try {
+      const { fh } = await r.storage.openRead(rel);
+      try {
+        identity = fileIdentity(await fh.stat());
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      if (err instanceof ToolError && err.code === 404) identity = null;
+      else return; // a folder, a symlink, an invalid name: not a file to announce
+    }
+    if (r.storage.apiChanges.consume(rel, identity)) return;
+    if (identity === null) r.broadcastEvent("storage.file.deleted", { path: rel, participant_id: null });
     else r.broadcastEvent("storage.file.updated", { path: rel, participant_id: null });
   }
 
