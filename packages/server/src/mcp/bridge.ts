@@ -98,7 +98,14 @@ export class McpBridge implements ToolkitProvider {
       svc.endpoints.push(new McpEndpoint({
         port: d.port, path: d.path, config: d.mcp, fetch: room.http.fetch, timeouts: this.timeouts, log: log.child({ mcp: label }),
         cb: {
-          changed: () => log.debug({ mcp: label }, "bridged toolkit changed"),
+          changed: () => {
+            log.debug({ mcp: label }, "bridged toolkit changed");
+            // A participant may have registered the name first: its toolkit wins, say so.
+            const owner = this.d.rooms.get(room.room)?.toolkits.get(label)?.owner;
+            if (owner !== undefined && svc.endpoints.some((x) => x.config.label === label && x.state.kind === "ready")) {
+              this.event(room, svc, "Warning", "McpFailed", `toolkit name "${label}" is already registered by participant ${owner.identity}; the MCP tools are hidden while it is`);
+            }
+          },
           event: (type, reason, message) => this.event(room, svc, type, reason, message),
         },
       }));
