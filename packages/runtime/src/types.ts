@@ -84,7 +84,9 @@ export interface ServiceEvent {
 }
 
 export type EventReason =
-  | "Created" | "Started" | "Ready" | "Unhealthy" | "BackOff" | "Killing" | "OOMKilled" | "Exited" | "FailedStart";
+  | "Created" | "Started" | "Ready" | "Unhealthy" | "BackOff" | "Killing" | "OOMKilled" | "Exited" | "FailedStart"
+  // The server's MCP bridge (packages/server/src/mcp), shown on the service that declares the endpoint.
+  | "McpConnected" | "McpFailed" | "McpToolsChanged";
 
 /**
  * Lifecycle states; within one container run they only move forward:

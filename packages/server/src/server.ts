@@ -33,6 +33,8 @@ import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
 import type { Runtime } from "./services/runtime-port.ts";
 import { imageExists } from "@roomservice/runtime";
 import { lockDataDir } from "./data-lock.ts";
+import { McpBridge } from "./mcp/bridge.ts";
+import { MountEvents } from "./storage/mount-events.ts";
 import { LlmStore } from "./llm/llm-store.ts";
 import { registerLlmProxy } from "./llm/proxy.ts";
 import { registerLlmRoutes } from "./llm/routes.ts";
@@ -56,6 +58,8 @@ export interface RoomServer {
   issueLoginCode(): string;
   /** Open SSE streams (diagnostics and tests). */
   streams: ReadonlySet<SseClient>;
+  /** The MCP bridge: services' MCP endpoints as room toolkits. */
+  mcp: McpBridge;
   close(): Promise<void>;
 }
 
@@ -147,6 +151,9 @@ async function startLocked(
     registerLlmRoutes(api, { ctx, llm, secrets });
   }, { prefix: "/accounts/projects/:project" });
   const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher)]);
+  const mcp = new McpBridge({ ctx, rooms, launcher, reservedNames: dispatcher.reservedNames, ...(opts.mcpTimeouts ? { timeouts: opts.mcpTimeouts } : {}) });
+  dispatcher.addProvider(mcp);
+  const mountEvents = new MountEvents({ rooms, launcher, logger });
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
   app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
@@ -191,6 +198,7 @@ async function startLocked(
     browserSessions,
     issueLoginCode: () => browserSessions.issueLoginCode(),
     streams,
+    mcp,
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
@@ -198,6 +206,8 @@ async function startLocked(
         for (const c of [...streams]) c.end();
         await launcher.stopAll();
         activity.closeAll();
+        await mcp.close();
+        mountEvents.close();
         await opts.runtime?.close();
         sockets.close();
         // Streaming responses (SSE) never end on their own: close every connection, or

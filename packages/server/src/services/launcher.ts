@@ -64,6 +64,16 @@ export interface LauncherActivity {
   log: [{ room: string; sessionId: string; record: ServiceRecord; stream: "stdout" | "stderr"; text: string; at: number }];
 }
 
+/** A service run started in a live session (see ServiceLauncher.serviceStarted). */
+export interface ServiceStartedEvent {
+  room: string;
+  sessionId: string;
+  record: ServiceRecord;
+  handle: ServiceHandle;
+  /** The room's network namespace (nsenter --net=<path>). */
+  netnsPath: string;
+}
+
 /**
  * Starts a room's services when its session starts and stops them when it ends. Takes the
  * configuration snapshot at session start; `restart` applies a service's current version to
@@ -75,6 +85,10 @@ export class ServiceLauncher {
   private readonly log: Logger;
   /** "stopped" fires once a session's services, namespace and secrets are all gone. */
   readonly stopped = new EventEmitter<{ stopped: [{ room: string; sessionId: string }] }>();
+  /** A service run was started (or restarted with a new record); listeners follow its handle. */
+  readonly serviceStarted = new EventEmitter<{ started: [ServiceStartedEvent] }>();
+  /** Extra events shown on a service (e.g. the MCP bridge's), merged into services.list. */
+  private readonly eventSources: ((room: string, serviceId: string) => ServiceStateJson["events"])[] = [];
   private readonly d: {
     ctx: ServerContext; rooms: RoomManager; services: ServiceStore; secrets: SecretStore;
     runtime: RuntimeLike | null; feedSocket: (s: Socket) => void;
@@ -191,6 +205,22 @@ export class ServiceLauncher {
     s.phase = { kind: "launched", handle };
     this.wireLogs(session, s.record, handle, spec.secretValues ?? []);
     this.activity.emit("service", { room: session.room, sessionId: session.sessionId, record: s.record, handle, spec });
+    this.emitStarted(session, s.record, handle);
+  }
+
+  private emitStarted(session: LiveSession, record: ServiceRecord, handle: ServiceHandle): void {
+    if (session.sandbox === null) return;
+    const e: ServiceStartedEvent = { room: session.room, sessionId: session.sessionId, record, handle, netnsPath: session.sandbox.netnsPath };
+    try {
+      this.serviceStarted.emit("started", e);
+    } catch (err) {
+      this.log.error({ err }, "a serviceStarted listener threw");
+    }
+  }
+
+  /** Adds a source of extra per-service events for services.list. */
+  addEventSource(fn: (room: string, serviceId: string) => ServiceStateJson["events"]): void {
+    this.eventSources.push(fn);
   }
 
   private spec(session: LiveSession, rec: ServiceRecord): Promise<LaunchSpec> {
@@ -252,8 +282,10 @@ export class ServiceLauncher {
     for (const rec of records) {
       const s = session?.services.get(rec.id);
       const handle = handleOf(s);
+      const extra = this.eventSources.flatMap((fn) => fn(room, rec.id));
       if (handle !== null) {
-        states.push(handle.status());
+        const st = handle.status();
+        states.push(extra.length === 0 ? st : { ...st, events: [...st.events, ...extra] });
         continue;
       }
       const failed = s?.phase.kind === "failed" ? s.phase : null;
@@ -268,7 +300,10 @@ export class ServiceLauncher {
         last_exit_at: null,
         last_start_error: failed?.error ?? null,
         ports: [],
-        events: failed !== null ? [{ type: "Warning", reason: "FailedStart", message: failed.error, count: 1, first_timestamp: failed.at, last_timestamp: failed.at }] : [],
+        events: [
+          ...(failed !== null ? [{ type: "Warning" as const, reason: "FailedStart" as const, message: failed.error, count: 1, first_timestamp: failed.at, last_timestamp: failed.at }] : []),
+          ...extra,
+        ],
       });
     }
     return { services_json: records.map((r) => ({ ...r.spec, id: r.id })), service_states: states };
@@ -302,12 +337,14 @@ export class ServiceLauncher {
     }
     if (handle !== null) {
       this.activity.emit("service", { room, sessionId: session.sessionId, record: rec, handle, spec });
+      this.emitStarted(session, rec, handle);
       await handle.restart(spec);
     } else {
       const h = session.sandbox.startService(spec);
       s.phase = { kind: "launched", handle: h };
       this.wireLogs(session, rec, h, spec.secretValues ?? []);
       this.activity.emit("service", { room, sessionId: session.sessionId, record: rec, handle: h, spec });
+      this.emitStarted(session, rec, h);
     }
   }
 
