@@ -14,6 +14,7 @@ import { developerToolkit } from "./toolkits/developer.ts";
 import { messagingToolkit } from "./toolkits/messaging.ts";
 import { storageToolkit } from "./toolkits/storage.ts";
 import { servicesToolkit } from "./toolkits/services.ts";
+import { createSyncService } from "./toolkits/sync/index.ts";
 import { registerRestRoutes } from "./http/rest.ts";
 import { registerLogStream } from "./http/log-stream.ts";
 import { ServiceStore } from "./services/service-store.ts";
@@ -82,7 +83,8 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
     feedSocket: (sock) => app.server.emit("connection", sock),
   });
   registerLogStream(app, ctx, apiKeys, launcher);
-  const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher)]);
+  const sync = createSyncService({ rooms, clock, logger: logger.child({ toolkit: "sync" }) });
+  const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher), sync.toolkit]);
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
   app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
@@ -108,6 +110,8 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
+        // Ending the sessions closed every sync stream; wait for the documents' last writes.
+        await sync.flushAll();
         await launcher.stopAll();
         await opts.runtime?.close();
         sockets.close();
