@@ -14,7 +14,8 @@ import { developerToolkit } from "./toolkits/developer.ts";
 import { messagingToolkit } from "./toolkits/messaging.ts";
 import { storageToolkit } from "./toolkits/storage.ts";
 import { servicesToolkit } from "./toolkits/services.ts";
-import { createSyncService } from "./toolkits/sync/index.ts";
+import { createSyncService, type SyncLimits } from "./toolkits/sync/index.ts";
+import { createQueuesToolkit, type QueueLimits } from "./toolkits/queues/index.ts";
 import { registerRestRoutes } from "./http/rest.ts";
 import { registerLogStream } from "./http/log-stream.ts";
 import { ServiceStore } from "./services/service-store.ts";
@@ -41,7 +42,9 @@ export interface RoomServer {
  * Builds and starts the room server: store, rooms, toolkits, HTTP and WebSocket. Everything
  * it needs comes in through `opts`; nothing is global, so tests run many servers at once.
  */
-export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeLike | null }): Promise<RoomServer> {
+export async function startRoomServer(
+  opts: ServerOptions & { runtime?: RuntimeLike | null; syncLimits?: Partial<SyncLimits>; queueLimits?: Partial<QueueLimits> },
+): Promise<RoomServer> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger;
   const store = new Store(join(opts.dataDir, "roomservice.db"));
@@ -83,8 +86,9 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
     feedSocket: (sock) => app.server.emit("connection", sock),
   });
   registerLogStream(app, ctx, apiKeys, launcher);
-  const sync = createSyncService({ rooms, clock, logger: logger.child({ toolkit: "sync" }) });
-  const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher), sync.toolkit]);
+  const sync = createSyncService({ rooms, clock, logger: logger.child({ toolkit: "sync" }), limits: opts.syncLimits });
+  const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher), sync.toolkit,
+    createQueuesToolkit({ store, rooms, clock, logger, limits: opts.queueLimits })]);
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
   app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));

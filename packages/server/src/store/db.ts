@@ -58,6 +58,23 @@ const MIGRATIONS: string[] = [
      secret_hash TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
+  // 3: queues toolkit (room-scoped FIFO queues; see toolkits/queues/).
+  `CREATE TABLE queues (
+     room TEXT NOT NULL,
+     name TEXT NOT NULL,
+     durable INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (room, name)
+   );
+   CREATE TABLE queue_messages (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     room TEXT NOT NULL,
+     name TEXT NOT NULL,
+     body TEXT NOT NULL,
+     leased_by TEXT,
+     FOREIGN KEY (room, name) REFERENCES queues(room, name) ON DELETE CASCADE
+   );
+   CREATE INDEX queue_messages_order ON queue_messages(room, name, id);`,
 ];
 
 export class Store {
