@@ -48,16 +48,31 @@ export function randomThreadEdit(doc: any, rand: () => number, who: string, i: n
 }
 
 /** Raw `sync.open` through the SDK's invokeStream, for shapes the SyncClient hides (vector). */
-export async function rawOpen(client: any, headers: Record<string, unknown>): Promise<{ state: Buffer; headers: any; close(): void; iterator: AsyncIterator<any> }> {
-  let closeInput!: () => void;
-  const closed = new Promise<void>((r) => (closeInput = r));
+export async function rawOpen(client: any, headers: Record<string, unknown>): Promise<{ state: Buffer; headers: any; close(): void; send(update: Uint8Array): void; iterator: AsyncIterator<any> }> {
+  const pending: (Uint8Array | null)[] = [];
+  let wake: (() => void) | null = null;
+  const push = (x: Uint8Array | null) => {
+    pending.push(x);
+    wake?.();
+  };
   async function* input() {
     yield new sdk.BinaryContent({ data: new Uint8Array(), headers: { kind: "start", create: true, vector: null, schema: null, schema_path: null, initial_json: null, ...headers } });
-    await closed;
+    for (;;) {
+      while (pending.length === 0) await new Promise<void>((r) => (wake = r));
+      const next = pending.shift()!;
+      if (next === null) return;
+      yield new sdk.BinaryContent({ data: new TextEncoder().encode(Buffer.from(next).toString("base64")), headers: { kind: "sync" } });
+    }
   }
   const stream = await client.invokeStream({ toolkit: "sync", tool: "open", input: input() });
   const iterator = stream[Symbol.asyncIterator]();
   const first = await iterator.next();
   if (first.value instanceof sdk.ErrorContent) throw new Error(first.value.text);
-  return { state: Buffer.from(Buffer.from(first.value.data).toString("utf8"), "base64"), headers: first.value.headers, close: closeInput, iterator };
+  return {
+    state: Buffer.from(Buffer.from(first.value.data).toString("utf8"), "base64"),
+    headers: first.value.headers,
+    close: () => push(null),
+    send: (u) => push(u),
+    iterator,
+  };
 }
