@@ -37,7 +37,10 @@ function contextHash(dir: string): string {
   for (const e of readdirSync(base, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     if (e.isFile()) h.update(e.name).update(readFileSync(join(base, e.name)));
   }
-  if (dir === "chat-agent") h.update(readFileSync(join(root, "node_modules/@meshagent/meshagent/package.json")));
+  if (dir === "chat-agent") {
+    h.update(readFileSync(join(root, "node_modules/@meshagent/meshagent/package.json")));
+    for (const f of readdirSync(join(root, "packages/agent-kit/src")).sort()) h.update(f).update(readFileSync(join(root, "packages/agent-kit/src", f)));
+  }
   return h.digest("hex").slice(0, 12);
 }
 
@@ -66,7 +69,10 @@ export function buildExampleImages(runtime: Runtime & { docker?: unknown }): Pro
         if (await imageExists(docker, IMAGES[key])) continue;
         const ctx = join(work, dir);
         await cp(join(root, "examples", dir), ctx, { recursive: true, filter: (src) => !src.includes("/node_modules") });
-        if (key === "chat") await copyPackageClosure("@meshagent/meshagent", join(ctx, "node_modules"));
+        if (key === "chat") {
+          await copyPackageClosure("@meshagent/meshagent", join(ctx, "node_modules"));
+          await copyPackageClosure("@roomservice/agent-kit", join(ctx, "node_modules"));
+        }
         await buildImage(docker, ctx, IMAGES[key]);
       }
     } finally {
