@@ -22,6 +22,9 @@ import { ServiceStore } from "./services/service-store.ts";
 import { SecretStore } from "./services/secret-store.ts";
 import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
+import { LlmStore } from "./llm/llm-store.ts";
+import { registerLlmProxy } from "./llm/proxy.ts";
+import { registerLlmRoutes } from "./llm/routes.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -86,6 +89,9 @@ export async function startRoomServer(
     feedSocket: (sock) => app.server.emit("connection", sock),
   });
   registerLogStream(app, ctx, apiKeys, launcher);
+  const llm = new LlmStore(store);
+  registerLlmProxy(app, { ctx, rooms, llm, secrets });
+  registerLlmRoutes(app, { ctx, llm, secrets, apiKeys });
   const sync = createSyncService({ rooms, clock, logger: logger.child({ toolkit: "sync" }), limits: opts.syncLimits });
   const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher), sync.toolkit,
     createQueuesToolkit({ store, rooms, clock, logger, limits: opts.queueLimits })]);

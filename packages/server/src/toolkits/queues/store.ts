@@ -7,7 +7,7 @@ export interface StoredMessage {
 }
 
 /**
- * Queues and their messages in SQLite (migration 3): they survive a server restart. A
+ * Queues and their messages in SQLite (migration 4): they survive a server restart. A
  * message handed to a receiver is *leased* to that receiver's participant id until it asks
  * for the next one (which acknowledges it) or leaves (which returns it to the queue).
  */
