@@ -73,6 +73,13 @@ export function createQueuesToolkit(a: { store: Store; rooms: RoomManager; clock
 
   a.rooms.events.on("event", (e) => {
     if (e.type === "participant.left") {
+      // Its waiting receives end (nobody reads the answer), then its leases go back.
+      for (const [k, list] of waiters) {
+        const keep = list.filter((w) => w.conn.participantId !== e.participantId);
+        for (const w of list) if (w.conn.participantId === e.participantId) w.resolve(empty());
+        if (keep.length === 0) waiters.delete(k);
+        else waiters.set(k, keep);
+      }
       for (const name of store.releaseHolder(e.room, e.participantId)) wake(e.room, name);
     } else if (e.type === "session.ended" && e.reason !== "server_shutdown") {
       for (const name of store.dropTransient(e.room)) dismiss(e.room, name);

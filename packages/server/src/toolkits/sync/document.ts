@@ -109,7 +109,7 @@ export class LiveDocument {
     const p = this.persist;
     if (p.kind === "clean") return;
     if (p.kind === "writing") {
-      p.dirtyAgain = true;
+      // Changes made during that write marked it dirtyAgain; flush() then writes them.
       await p.done;
       return this.flush();
     }
