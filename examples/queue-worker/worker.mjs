@@ -7,6 +7,7 @@ const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
 const queue = process.env.QUEUE ?? "jobs";
 const room = new RoomClient();
 await room.start();
+room.messaging.enable(); // so participants can see the worker is here
 console.log("queue-worker receiving from", queue);
 let stopping = false;
 process.on("SIGTERM", () => {
