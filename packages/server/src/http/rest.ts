@@ -165,11 +165,11 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const b = secretBody(req.body, reply, true);
       if (b === undefined) return reply;
       try {
-        const s = d.secrets.set(ctx.projectId, g.room, b.name!, b.type, b.value!, ctx.clock.now());
+        const s = d.secrets.create(ctx.projectId, g.room, b.name!, b.type, b.value!, ctx.clock.now());
         ctx.logger.info({ secret: s.id, name: s.name, room: g.room, by: g.admin.identity }, "secret stored");
         return reply.code(201).send({ id: s.id });
       } catch (err) {
-        if (err instanceof SecretError) return reply.code(400).send({ error: err.message });
+        if (err instanceof SecretError) return reply.code(err.status).send({ error: err.message });
         throw err;
       }
     });
@@ -193,7 +193,12 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const fields: { name?: string; type?: string; value?: Buffer } = { type: b.type };
       if (b.name !== undefined) fields.name = b.name;
       if (b.value !== undefined) fields.value = b.value;
-      d.secrets.update(req.params.id!, fields, ctx.clock.now());
+      try {
+        d.secrets.update(req.params.id!, fields, ctx.clock.now());
+      } catch (err) {
+        if (err instanceof SecretError) return reply.code(err.status).send({ error: err.message });
+        throw err;
+      }
       return reply.code(204).send();
     });
     app.delete(`${prefix}/secrets/:id`, async (req: Req, reply) => {
