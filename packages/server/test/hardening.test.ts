@@ -58,7 +58,8 @@ test("item 3: services.restart needs admin.config; every built-in tool's grant i
   const rows = new Map<string, string>();
   for (const m of readme.matchAll(/^\| `([a-z_]+\.[a-z_]+)` \| `([a-z_.]+)` \|/gm)) rows.set(m[1]!, m[2]!);
   const services = servicesToolkit({} as never);
-  for (const tk of [storageToolkit, messagingToolkit, developerToolkit, services]) {
+  const { sync, queues } = ts.server.dispatcher.builtinsByName();
+  for (const tk of [storageToolkit, messagingToolkit, developerToolkit, services, sync!, queues!]) {
     for (const tool of Object.keys(tk.tools)) {
       // The grant the dispatcher checks: the tool's declared one, else the toolkit's surface.
       const g: { surface: string; flag?: string } = (tk.tools[tool] as any).grant ?? { surface: tk.grant };
