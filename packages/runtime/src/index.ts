@@ -15,3 +15,4 @@ export { LineSplitter, DockerDemuxer, makeMasker } from "./logs.ts";
 export { defaultSecretsRoot, safeName, SECRETS_MOUNT } from "./secrets.ts";
 export { createSandboxRuntime, SandboxRuntime, type SandboxRuntimeOptions } from "./sandbox/runtime.ts";
 export { NetnsProber } from "./netns/prober.ts";
+export { NetnsConnector } from "./netns/connector.ts";

@@ -78,6 +78,8 @@ export interface ServerOptions {
   limits?: Partial<Limits>;
   logger: Logger;
   clock?: Clock;
+  /** MCP bridge timeouts in ms (connect attempt, retry window, tool call); defaults in mcp/endpoint.ts. */
+  mcpTimeouts?: { connectMs?: number; connectRetryForMs?: number; callMs?: number };
 }
 
 export const DEFAULT_DEPARTURE_TIMEOUT_MS = 15_000;

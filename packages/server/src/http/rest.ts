@@ -7,6 +7,7 @@ import { requireAdmin, type AdminPrincipal } from "../services/admin-auth.ts";
 import type { ApiKeyStore } from "../services/api-keys.ts";
 import { SecretError, type SecretInfo, type SecretStore } from "../services/secret-store.ts";
 import { ServiceConflict, type ServiceRecord, type ServiceStore } from "../services/service-store.ts";
+import { portConflictWarnings } from "../services/port-conflicts.ts";
 
 export interface RestDeps {
   ctx: ServerContext;
@@ -90,9 +91,12 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const parsed = parseService(req.body, reply);
       if (parsed === undefined) return reply;
       try {
+        // Checked before the insert, so the new service is not its own neighbour.
+        const warnings = portConflictWarnings(d.services, ctx.projectId, g.room, parsed.name, parsed.spec);
         const s = d.services.create(ctx.projectId, g.room, parsed.name, parsed.spec, ctx.clock.now());
         ctx.logger.info({ service: s.id, name: s.name, room: g.room, by: g.admin.identity }, "service created");
-        return reply.code(201).send({ id: s.id });
+        if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service shares a port with another service of its room");
+        return reply.code(201).send({ id: s.id, warnings });
       } catch (err) {
         if (err instanceof ServiceConflict) return reply.code(409).send({ error: err.message });
         throw err;
@@ -118,6 +122,8 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       try {
         const s = d.services.update(req.params.id!, parsed.name, parsed.spec, ctx.clock.now());
         ctx.logger.info({ service: s.id, version: s.version, by: g.admin.identity }, "service updated (applies at the next session)");
+        const warnings = portConflictWarnings(d.services, ctx.projectId, g.room, s.name, parsed.spec);
+        if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service shares a port with another service of its room");
         return reply.code(204).send();
       } catch (err) {
         if (err instanceof ServiceConflict) return reply.code(409).send({ error: err.message });
