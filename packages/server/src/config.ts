@@ -68,6 +68,8 @@ export interface ServerOptions {
   limits?: Partial<Limits>;
   logger: Logger;
   clock?: Clock;
+  /** Built Studio app served at `/` (default packages/studio/dist). */
+  studioDir?: string;
 }
 
 export const DEFAULT_DEPARTURE_TIMEOUT_MS = 15_000;
