@@ -15,3 +15,6 @@ export { LineSplitter, DockerDemuxer, makeMasker } from "./logs.ts";
 export { defaultSecretsRoot, safeName, SECRETS_MOUNT } from "./secrets.ts";
 export { createSandboxRuntime, SandboxRuntime, type SandboxRuntimeOptions } from "./sandbox/runtime.ts";
 export { NetnsProber } from "./netns/prober.ts";
+export { CpuMeter, type ResourceUsage, type CpuReading } from "./stats.ts";
+export { DockerStatsSampler } from "./docker/stats.ts";
+export { SandboxStatsSampler, readProcessTree, pidOfSandboxId } from "./sandbox/stats.ts";

@@ -16,11 +16,22 @@ import { messagingToolkit } from "./toolkits/messaging.ts";
 import { storageToolkit } from "./toolkits/storage.ts";
 import { servicesToolkit } from "./toolkits/services.ts";
 import { registerRestRoutes } from "./http/rest.ts";
-import { registerLogStream } from "./http/log-stream.ts";
+import { registerKeptLogs } from "./http/log-stream.ts";
+import { installErrorHandler } from "./http/errors.ts";
+import { installAuthHook, registerAuthSessionRoutes } from "./http/auth.ts";
+import { registerRoomsRest } from "./http/rooms-rest.ts";
+import { registerStudioRest } from "./http/studio-rest.ts";
+import { DEFAULT_STREAM_LIMITS, registerRoomStreams, type StreamLimits } from "./http/room-stream.ts";
+import type { SseClient } from "./http/sse.ts";
+import { BrowserSessions } from "./auth/browser-sessions.ts";
+import { Activity, type ActivityLimits } from "./services/activity.ts";
+import { SessionEventStore } from "./store/session-events.ts";
+import { RoomStore } from "./store/rooms.ts";
 import { ServiceStore } from "./services/service-store.ts";
 import { SecretStore } from "./services/secret-store.ts";
 import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
+import type { Runtime } from "./services/runtime-port.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -34,14 +45,27 @@ export interface RoomServer {
   secrets: SecretStore;
   apiKeys: ApiKeyStore;
   launcher: ServiceLauncher;
+  /** Session timelines, live room streams and stats (Studio). */
+  activity: Activity;
+  browserSessions: BrowserSessions;
+  /** A one-time Studio sign-in code (10 min, single use): `serve` prints `<url>/?login=<code>`. */
+  issueLoginCode(): string;
+  /** Open SSE streams (diagnostics and tests). */
+  streams: ReadonlySet<SseClient>;
   close(): Promise<void>;
+}
+
+/** Options for Studio's streams and session record; defaults in their modules. */
+export interface StudioOptions {
+  streamLimits?: Partial<StreamLimits>;
+  activityLimits?: Partial<ActivityLimits>;
 }
 
 /**
  * Builds and starts the room server: store, rooms, toolkits, HTTP and WebSocket. Everything
  * it needs comes in through `opts`; nothing is global, so tests run many servers at once.
  */
-export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeLike | null }): Promise<RoomServer> {
+export async function startRoomServer(opts: ServerOptions & StudioOptions & { runtime?: RuntimeLike | Runtime | null }): Promise<RoomServer> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger;
   const store = new Store(join(opts.dataDir, "roomservice.db"));
@@ -73,9 +97,9 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
   const apiKeys = new ApiKeyStore(store);
 
   const app = Fastify({ loggerInstance: logger.child({ component: "http" }, { level: "warn" }) as unknown as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
+  installErrorHandler(app, logger.child({ component: "http" }));
   app.get("/healthz", async () => ({ ok: true, rooms: rooms.list().length }));
   registerStorageRoutes(app, ctx, rooms);
-  registerRestRoutes(app, { ctx, services, secrets, apiKeys });
   registerStudioRoutes(app, opts.studioDir === undefined ? {} : { dir: opts.studioDir });
   const launcher = new ServiceLauncher({
     ctx, rooms, services, secrets, runtime: opts.runtime ?? null,
@@ -83,7 +107,21 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
     // same HTTP server, so services reach the ordinary Room API with no proxy in between.
     feedSocket: (sock) => app.server.emit("connection", sock),
   });
-  registerLogStream(app, ctx, apiKeys, launcher);
+  const events = new SessionEventStore(store);
+  const activity = new Activity({ ctx, rooms, launcher, services, runtime: opts.runtime ?? null, events, ...(opts.activityLimits ? { limits: opts.activityLimits } : {}) });
+  const browserSessions = new BrowserSessions(clock);
+  const streams = new Set<SseClient>();
+  const authDeps = { ctx, apiKeys, browserSessions };
+  registerAuthSessionRoutes(app, authDeps);
+  // The REST API: one scope, one auth hook (API key, admin JWT or Studio's session cookie).
+  await app.register(async (api) => {
+    installAuthHook(api, authDeps);
+    registerRestRoutes(api, { ctx, services, secrets, apiKeys });
+    registerRoomsRest(api, { ctx, rooms, roomStore: new RoomStore(store), events, activity, apiKeys, browserSessions });
+    registerStudioRest(api, { ctx, services, launcher, activity });
+    registerKeptLogs(api, launcher);
+    registerRoomStreams(api, { ctx, activity, services, clients: streams, limits: { ...DEFAULT_STREAM_LIMITS, ...opts.streamLimits } });
+  }, { prefix: "/accounts/projects/:project" });
   const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher)]);
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
@@ -107,10 +145,17 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
     secrets,
     apiKeys,
     launcher,
+    activity,
+    browserSessions,
+    issueLoginCode: () => browserSessions.issueLoginCode(),
+    streams,
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
+        // Open streams would keep app.close() waiting forever (issue #12 case 13).
+        for (const c of [...streams]) c.end();
         await launcher.stopAll();
+        activity.closeAll();
         await opts.runtime?.close();
         sockets.close();
         await app.close();

@@ -12,6 +12,8 @@ import type { Clock, Logger, ReapResult, RoomSandbox, Runtime, ServiceHandle, Se
 import { containerName, DockerServiceDriver, LABEL } from "./container.ts";
 import { DockerEngine, DockerError } from "./engine.ts";
 import { ensurePauseImage } from "./images.ts";
+import { DockerStatsSampler } from "./stats.ts";
+import type { ResourceUsage } from "../stats.ts";
 
 export interface DockerRuntimeOptions {
   /**
@@ -74,6 +76,7 @@ export class DockerRuntime implements Runtime {
   private poolFilling = 0;
   private readonly poolSize: number;
   private closed = false;
+  private readonly statsSampler: DockerStatsSampler;
 
   constructor(o: DockerRuntimeOptions, docker?: DockerEngine) {
     this.docker = docker ?? new DockerEngine(o.socketPath);
@@ -83,6 +86,12 @@ export class DockerRuntime implements Runtime {
     this.secretsRoot = o.secretsRoot ?? defaultSecretsRoot();
     this.network = o.network ?? "none";
     this.poolSize = this.network === "none" ? Math.max(0, o.poolSize ?? 0) : 0;
+    this.statsSampler = new DockerStatsSampler(this.docker);
+  }
+
+  /** CPU and memory of a running container (docker/stats.ts); null once it is gone. */
+  stats(containerId: string): Promise<ResourceUsage | null> {
+    return this.statsSampler.sample(containerId);
   }
 
   private ensurePauseImage(): Promise<string> {

@@ -8,8 +8,7 @@ import { buildLaunchSpec, LaunchError, ROOM_API_PORT } from "./launch-spec.ts";
 import type { LaunchSpec, LogLine, ServiceStateJson, Runtime, RoomSandbox, ServiceHandle } from "./runtime-port.ts";
 import type { SecretStore } from "./secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "./service-store.ts";
-import { dirname, join } from "node:path";
-import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
+import { join } from "node:path";
 
 export type RuntimeLike = Runtime;
 
@@ -21,8 +20,6 @@ interface LiveService {
 }
 
 interface LiveSession {
-  /** Per-service log files of this session (JSON lines, already masked). */
-  logFiles: Map<string, WriteStream>;
   room: string;
   sessionId: string;
   sandbox: RoomSandbox | null;
@@ -32,8 +29,19 @@ interface LiveSession {
   stopping: Promise<void> | null;
 }
 
-const LOG_HISTORY = 1000;
-type LogListener = (l: LogLine & { service: string }) => void;
+/**
+ * What the launcher reports as it works, for the session record and the live streams
+ * (services/activity.ts). Every payload names its room and session: a service's output during
+ * its grace period after the session ended is still that session's.
+ */
+export interface LauncherActivity {
+  /** A service of the session got a runtime handle (first start, or a restart with a new spec). */
+  service: [{ room: string; sessionId: string; record: ServiceRecord; handle: ServiceHandle; spec: LaunchSpec }];
+  /** A service could not even be handed to the runtime (missing secret, no runtime...). */
+  failed: [{ room: string; sessionId: string; record: ServiceRecord; message: string }];
+  /** One line a service printed, masked. */
+  log: [{ room: string; sessionId: string; record: ServiceRecord; stream: "stdout" | "stderr"; text: string; at: number }];
+}
 
 /**
  * Starts a room's services when its session starts and stops them when it ends. Takes the
@@ -42,8 +50,7 @@ type LogListener = (l: LogLine & { service: string }) => void;
  */
 export class ServiceLauncher {
   private readonly live = new Map<string, LiveSession>(); // by room
-  private readonly logHistory = new Map<string, (LogLine & { service: string })[]>(); // by room/serviceId
-  private readonly logListeners = new Map<string, Set<LogListener>>();
+  readonly activity = new EventEmitter<LauncherActivity>();
   private readonly log: Logger;
   /** "stopped" fires once a session's services, namespace and secrets are all gone. */
   readonly stopped = new EventEmitter<{ stopped: [{ room: string; sessionId: string }] }>();
@@ -70,7 +77,7 @@ export class ServiceLauncher {
   private startSession(room: string, sessionId: string): void {
     const records = this.d.services.forRoom(this.d.ctx.projectId, room).filter((r) => r.spec.enabled !== false);
     const session: LiveSession = {
-      room, sessionId, sandbox: null, listener: null, stopping: null, logFiles: new Map(),
+      room, sessionId, sandbox: null, listener: null, stopping: null,
       services: new Map(records.map((r) => [r.id, { record: r, handle: null, launchError: null }])),
       starting: Promise.resolve(),
     };
@@ -80,7 +87,7 @@ export class ServiceLauncher {
     session.starting = (async () => {
       const runtime = this.d.runtime;
       if (runtime === null) {
-        for (const s of session.services.values()) s.launchError = "no container runtime available (Docker not reachable and sandbox unavailable)";
+        for (const s of session.services.values()) this.fail(session, s, "no container runtime available (Docker not reachable and sandbox unavailable)");
         log.warn("room has services but no runtime is available");
         return;
       }
@@ -91,7 +98,7 @@ export class ServiceLauncher {
       log.info({ services: session.services.size }, "services started");
     })().catch((err) => {
       log.error({ err }, "starting the room's services failed");
-      for (const s of session.services.values()) if (s.handle === null) s.launchError ??= `runtime failed: ${(err as Error).message}`;
+      for (const s of session.services.values()) if (s.handle === null && s.launchError === null) this.fail(session, s, `runtime failed: ${(err as Error).message}`);
     });
   }
 
@@ -100,12 +107,18 @@ export class ServiceLauncher {
     try {
       spec = await this.spec(session, s.record);
     } catch (err) {
-      s.launchError = err instanceof LaunchError ? err.message : `could not prepare service: ${(err as Error).message}`;
+      this.fail(session, s, err instanceof LaunchError ? err.message : `could not prepare service: ${(err as Error).message}`);
       log.warn({ service: s.record.id, error: s.launchError }, "service not started");
       return;
     }
     s.handle = session.sandbox!.startService(spec);
     this.wireLogs(session, s.record, s.handle, spec.secretValues ?? []);
+    this.activity.emit("service", { room: session.room, sessionId: session.sessionId, record: s.record, handle: s.handle, spec });
+  }
+
+  private fail(session: LiveSession, s: LiveService, message: string): void {
+    s.launchError = message;
+    this.activity.emit("failed", { room: session.room, sessionId: session.sessionId, record: s.record, message });
   }
 
   private spec(session: LiveSession, rec: ServiceRecord): Promise<LaunchSpec> {
@@ -122,32 +135,12 @@ export class ServiceLauncher {
   }
 
   private wireLogs(session: LiveSession, rec: ServiceRecord, handle: ServiceHandle, secretValues: string[]): void {
-    const room = session.room;
-    const key = `${room}/${rec.id}`;
-    let file = session.logFiles.get(rec.id);
-    if (file === undefined) {
-      const path = this.sessionLogFile(room, session.sessionId, rec.id);
-      mkdirSync(dirname(path), { recursive: true });
-      file = createWriteStream(path, { flags: "a" });
-      file.on("error", (err) => this.log.warn({ err, path }, "cannot write service log file"));
-      session.logFiles.set(rec.id, file);
-    }
-    const out = file;
+    const { room, sessionId } = session;
     handle.on("log", (l: LogLine) => {
-      let line = l.line;
+      let text = l.line;
       // Defence in depth: the runtime masks too, but nothing unmasked may leave this process.
-      for (const v of secretValues) if (line.includes(v)) line = line.split(v).join("****");
-      const entry = { ...l, line, service: rec.name };
-      out.write(JSON.stringify(entry) + "\n");
-      let hist = this.logHistory.get(key);
-      if (hist === undefined) this.logHistory.set(key, (hist = []));
-      hist.push(entry);
-      if (hist.length > LOG_HISTORY) hist.splice(0, hist.length - LOG_HISTORY);
-      for (const fn of this.logListeners.get(key) ?? []) fn(entry);
-      this.d.rooms.get(room)?.logs.publish({
-        type: "service.log",
-        data: { service_id: rec.id, service: rec.name, stream: l.stream, line, timestamp: l.timestamp },
-      });
+      for (const v of secretValues) if (text.includes(v)) text = text.split(v).join("****");
+      this.activity.emit("log", { room, sessionId, record: rec, stream: l.stream, text, at: l.timestamp });
     });
   }
 
@@ -159,7 +152,6 @@ export class ServiceLauncher {
       await Promise.allSettled([...session.services.values()].map((s) => s.handle?.stop()));
       await session.sandbox?.stop();
       session.listener?.close();
-      for (const f of session.logFiles.values()) f.end();
       this.log.info({ room, session: sessionId }, "services stopped");
     })();
     try {
@@ -216,20 +208,31 @@ export class ServiceLauncher {
     s.launchError = null;
     if (session.sandbox === null) throw new LaunchError("no runtime sandbox for this session");
     const spec = await this.spec(session, rec);
-    if (s.handle !== null) await s.handle.restart(spec);
-    else {
+    if (s.handle !== null) {
+      this.activity.emit("service", { room, sessionId: session.sessionId, record: rec, handle: s.handle, spec });
+      await s.handle.restart(spec);
+    } else {
       s.handle = session.sandbox.startService(spec);
       this.wireLogs(session, rec, s.handle, spec.secretValues ?? []);
+      this.activity.emit("service", { room, sessionId: session.sessionId, record: rec, handle: s.handle, spec });
     }
   }
 
-  /** Log history plus live lines for one service (SSE). */
-  subscribeLogs(room: string, serviceId: string, fn: LogListener): { history: (LogLine & { service: string })[]; unsubscribe: () => void } {
-    const key = `${room}/${serviceId}`;
-    let set = this.logListeners.get(key);
-    if (set === undefined) this.logListeners.set(key, (set = new Set()));
-    set.add(fn);
-    return { history: [...(this.logHistory.get(key) ?? [])], unsubscribe: () => set!.delete(fn) };
+  /** Stops one service of the live session (it stays stopped until a restart or the next session). */
+  async stopService(room: string, serviceId: string): Promise<void> {
+    const session = this.live.get(room);
+    if (session === undefined) throw new LaunchError(`room ${room} has no live session`);
+    await session.starting;
+    const s = session.services.get(serviceId);
+    if (s === undefined) throw new LaunchError(`service ${serviceId} is not part of room ${room}'s session`);
+    await s.handle?.stop();
+  }
+
+  /** The live session's id and its services' records and handles (Studio's room view). */
+  liveSession(room: string): { sessionId: string; services: { record: ServiceRecord; handle: ServiceHandle | null; launchError: string | null }[] } | undefined {
+    const session = this.live.get(room);
+    if (session === undefined) return undefined;
+    return { sessionId: session.sessionId, services: [...session.services.values()] };
   }
 
   async stopAll(): Promise<void> {

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from "node:crypto";
+import { RoomserviceError } from "../http/errors.ts";
 import type { Store } from "../store/db.ts";
 
 export interface SecretInfo {
@@ -24,8 +25,12 @@ interface Row {
 
 const info = (r: Row): SecretInfo => ({ id: r.id, project: r.project, room: r.room, name: r.name, type: r.type, createdAt: r.created_at, updatedAt: r.updated_at });
 
-export class SecretError extends Error {
+/** A secret that cannot be stored as given (400). */
+export class SecretError extends RoomserviceError {
   override name = "SecretError";
+  constructor(message: string) {
+    super(400, "bad_request", message);
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { RoomserviceError } from "../http/errors.ts";
 import type { Store } from "../store/db.ts";
 
 /** A stored service: the manifest as the user gave it (JSON), versioned on every edit. */
@@ -30,8 +31,12 @@ const fromRow = (r: Row): ServiceRecord => ({
   version: r.version, createdAt: r.created_at, updatedAt: r.updated_at,
 });
 
-export class ServiceConflict extends Error {
+/** A service name already used in the same scope (409). */
+export class ServiceConflict extends RoomserviceError {
   override name = "ServiceConflict";
+  constructor(message: string) {
+    super(409, "conflict", message);
+  }
 }
 
 /**
