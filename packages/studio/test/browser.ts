@@ -52,6 +52,9 @@ export async function watchedPage(browser: Browser, o: { viewport?: { width: num
     async shot(name) {
       mkdirSync(SCREENSHOT_DIR, { recursive: true });
       const path = join(SCREENSHOT_DIR, `${name}.png`);
+      // Playwright scrolls to what it clicks; a full-page shot from the top keeps the sticky
+      // header where it belongs.
+      await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path, fullPage: true });
       w.screenshots.push(path);
       return path;
@@ -91,6 +94,21 @@ export async function watchedPage(browser: Browser, o: { viewport?: { width: num
     }
   });
   return w;
+}
+
+/**
+ * Runs a test body; when it fails, saves a screenshot `FAILED-<name>.png` and the page's
+ * errors next to the thrown error, so a failure can be looked at.
+ */
+export async function withFailureShot(w: WatchedPage, name: string, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    await w.shot(`FAILED-${name}`).catch(() => undefined);
+    const seen = [...w.consoleErrors, ...w.failedRequests];
+    if (seen.length > 0 && err instanceof Error) err.message += `\npage errors:\n${seen.join("\n")}`;
+    throw err;
+  }
 }
 
 /** Signs in through the sign-in page with an API key. */

@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { signInWithKey, signedOutProbe, watchedPage } from "./browser.ts";
+import { signInWithKey, signedOutProbe, watchedPage, withFailureShot } from "./browser.ts";
 import { IMAGES, manifest, startStudioEnv } from "./studio-env.ts";
 
 const ROOM = "walk";
@@ -19,101 +19,103 @@ test("walk-through: sign in, add a service, join, ready, live logs, chat, edit e
 
   const w = await watchedPage(s.browser, { expected: signedOutProbe });
   const { page } = w;
-  await page.goto(s.url + "/rooms");
-  await page.getByLabel("API key").waitFor();
-  await w.shot("sign-in");
-  await signInWithKey(page, s.url, s.apiKey, "/rooms");
-  await page.getByRole("heading", { name: "Rooms", level: 1 }).waitFor();
-  await w.shot("rooms-empty");
+  await withFailureShot(w, "walkthrough", async () => {
+    await page.goto(s.url + "/rooms");
+    await page.getByLabel("API key").waitFor();
+    await w.shot("sign-in");
+    await signInWithKey(page, s.url, s.apiKey, "/rooms");
+    await page.getByRole("heading", { name: "Rooms", level: 1 }).waitFor();
+    await w.shot("rooms-empty");
 
-  // Add a service through the form.
-  await page.goto(`${s.url}/rooms/${ROOM}/services/new`);
-  await page.getByLabel("Name", { exact: true }).fill("reader");
-  await page.getByLabel("Image", { exact: true }).fill(IMAGES.secret);
-  await page.getByRole("button", { name: "Add variable" }).click();
-  await page.getByLabel("Variable 1 name").fill("API_KEY");
-  await page.getByLabel("Variable 1 value").fill("first-value");
-  await page.getByRole("button", { name: "Add port" }).click();
-  await page.getByLabel("Port 1 number").fill("8081");
-  await page.getByLabel("Port 1 liveness path").fill("/");
-  await w.shot("service-add-form");
-  await page.getByRole("button", { name: "Save" }).click();
-  await page.getByText(`starts at the next session of room ${ROOM}`).waitFor();
-  await w.shot("service-added");
+    // Add a service through the form.
+    await page.goto(`${s.url}/rooms/${ROOM}/services/new`);
+    await page.getByLabel("Name", { exact: true }).fill("reader");
+    await page.getByLabel("Image", { exact: true }).fill(IMAGES.secret);
+    await page.getByRole("button", { name: "Add variable" }).click();
+    await page.getByLabel("Variable 1 name").fill("API_KEY");
+    await page.getByLabel("Variable 1 value").fill("first-value");
+    await page.getByRole("button", { name: "Add port" }).click();
+    await page.getByLabel("Port 1 number").fill("8081");
+    await page.getByLabel("Port 1 liveness path").fill("/");
+    await w.shot("service-add-form");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByText(`starts at the next session of room ${ROOM}`).waitFor();
+    await w.shot("service-added");
 
-  // Join the room in the browser; the service starts and becomes ready.
-  await page.goto(`${s.url}/rooms/${ROOM}`);
-  await page.getByRole("button", { name: "Join room" }).click();
-  const card = page.getByRole("region", { name: "reader" });
-  await card.getByText("ready", { exact: true }).waitFor({ timeout: 60_000 });
-  // The line the service prints shows up in the log viewer.
-  const log = page.getByRole("region", { name: "Logs" }).getByRole("log");
-  await log.getByText("API_KEY from env is first-value").waitFor({ timeout: 30_000 });
+    // Join the room in the browser; the service starts and becomes ready.
+    await page.goto(`${s.url}/rooms/${ROOM}`);
+    await page.getByRole("button", { name: "Join room" }).click();
+    const card = page.getByRole("region", { name: "reader" });
+    await card.getByText("ready", { exact: true }).waitFor({ timeout: 60_000 });
+    // The line the service prints shows up in the log viewer.
+    const log = page.getByRole("region", { name: "Logs" }).getByRole("log");
+    await log.getByText("API_KEY from env is first-value").waitFor({ timeout: 30_000 });
 
-  // Chat: the agent greets us and answers a direct message.
-  const chat = page.getByRole("region", { name: "Chat" });
-  await chat.getByText(`hello from ${ROOM}`).first().waitFor({ timeout: 60_000 });
-  await chat.getByLabel("Send to").selectOption({ label: "agent" });
-  await chat.getByLabel("Message").fill("ping");
-  await chat.getByRole("button", { name: "Send" }).click();
-  await chat.getByText("you said: ping").waitFor({ timeout: 15_000 });
-  // The server's view of who is here.
-  await page.getByRole("region", { name: "Participants" }).getByText("studio-test", { exact: false }).first().waitFor();
-  await page.getByRole("region", { name: "Events" }).getByText("Ready").first().waitFor();
-  await w.shot("room-live");
+    // Chat: the agent greets us and answers a direct message.
+    const chat = page.getByRole("region", { name: "Chat" });
+    await chat.getByText(`hello from ${ROOM}`).first().waitFor({ timeout: 60_000 });
+    await chat.getByLabel("Send to").selectOption({ label: "agent" });
+    await chat.getByLabel("Message").fill("ping");
+    await chat.getByRole("button", { name: "Send" }).click();
+    await chat.getByText("you said: ping").waitFor({ timeout: 15_000 });
+    // The server's view of who is here.
+    await page.getByRole("region", { name: "Participants" }).getByText("studio-test", { exact: false }).first().waitFor();
+    await page.getByRole("region", { name: "Events" }).getByText("Ready").first().waitFor();
+    await w.shot("room-live");
 
-  // Edit the env var; the page says when it applies.
-  await chat.getByRole("button", { name: "Leave room" }).click();
-  await page.getByRole("link", { name: "Edit reader" }).click();
-  const value = page.getByLabel("Variable 1 value");
-  await value.waitFor();
-  assert.equal(await value.inputValue(), "first-value");
-  await value.fill("second-value");
-  await page.getByRole("button", { name: "Save" }).click();
-  await page.getByText("applies at the next session").waitFor();
-  await w.shot("service-edited");
+    // Edit the env var; the page says when it applies.
+    await chat.getByRole("button", { name: "Leave room" }).click();
+    await page.getByRole("link", { name: "Edit reader" }).click();
+    const value = page.getByLabel("Variable 1 value");
+    await value.waitFor();
+    assert.equal(await value.inputValue(), "first-value");
+    await value.fill("second-value");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByText("applies at the next session").waitFor();
+    await w.shot("service-edited");
 
-  // Rejoin after the first session ended: the new value is in effect.
-  await page.goto(`${s.url}/rooms/${ROOM}`);
-  await page.getByText("No live session").waitFor({ timeout: 30_000 });
-  await page.getByRole("button", { name: "Join room" }).click();
-  await log.getByText("API_KEY from env is second-value").waitFor({ timeout: 60_000 });
-  await card.getByText("ready", { exact: true }).waitFor({ timeout: 60_000 });
-  await w.shot("room-rejoined");
-  await page.getByRole("region", { name: "Chat" }).getByRole("button", { name: "Leave room" }).click();
-  await page.getByText("No live session").waitFor({ timeout: 30_000 });
+    // Rejoin after the first session ended: the new value is in effect.
+    await page.goto(`${s.url}/rooms/${ROOM}`);
+    await page.getByText("No live session").waitFor({ timeout: 30_000 });
+    await page.getByRole("button", { name: "Join room" }).click();
+    await log.getByText("API_KEY from env is second-value").waitFor({ timeout: 60_000 });
+    await card.getByText("ready", { exact: true }).waitFor({ timeout: 60_000 });
+    await w.shot("room-rejoined");
+    await page.getByRole("region", { name: "Chat" }).getByRole("button", { name: "Leave room" }).click();
+    await page.getByText("No live session").waitFor({ timeout: 30_000 });
 
-  // Open the ended session: participants, timeline and kept logs.
-  const recent = page.getByRole("region", { name: "Participants" }).getByRole("list").last().getByRole("link");
-  await recent.first().waitFor({ timeout: 15_000 });
-  await recent.first().click();
-  await page.getByRole("heading", { name: /^Session / }).waitFor();
-  const events = page.getByRole("region", { name: "Events" });
-  for (const reason of ["SessionStarted", "ParticipantJoined", "Started", "Ready", "SessionEnded"]) {
-    await events.getByText(reason, { exact: true }).first().waitFor();
-  }
-  await page.getByRole("region", { name: "Logs" }).getByRole("log").getByText("API_KEY from env is second-value").waitFor();
-  await page.getByRole("region", { name: "Participants" }).getByRole("cell", { name: /studio-test/ }).first().waitFor();
-  await w.shot("session");
+    // Open the ended session: participants, timeline and kept logs.
+    const recent = page.getByRole("region", { name: "Participants" }).getByRole("list").last().getByRole("link");
+    await recent.first().waitFor({ timeout: 15_000 });
+    await recent.first().click();
+    await page.getByRole("heading", { name: /^Session / }).waitFor();
+    const events = page.getByRole("region", { name: "Events" });
+    for (const reason of ["SessionStarted", "ParticipantJoined", "Started", "Ready", "SessionEnded"]) {
+      await events.getByText(reason, { exact: true }).first().waitFor();
+    }
+    await page.getByRole("region", { name: "Logs" }).getByRole("log").getByText("API_KEY from env is second-value").waitFor();
+    await page.getByRole("region", { name: "Participants" }).getByRole("cell", { name: /studio-test/ }).first().waitFor();
+    await w.shot("session");
 
-  // The remaining pages, and the room page at phone width.
-  await page.goto(`${s.url}/rooms`);
-  await page.getByRole("heading", { name: "Recent sessions" }).waitFor();
-  await page.getByRole("link", { name: new RegExp(`Session of ${ROOM}`) }).first().waitFor({ timeout: 15_000 });
-  await w.shot("rooms");
-  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Services" }).click();
-  await page.getByRole("heading", { name: "Project services" }).waitFor();
-  await w.shot("services-project");
-  await page.goto(`${s.url}/rooms/${ROOM}/services`);
-  await page.getByRole("link", { name: "reader" }).waitFor();
-  await w.shot("services-room");
-  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Secrets" }).click();
-  await page.getByRole("heading", { name: "Secrets" }).waitFor();
-  await w.shot("secrets");
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(`${s.url}/rooms/${ROOM}`);
-  await page.getByRole("region", { name: "reader" }).waitFor();
-  await w.shot("room-phone");
+    // The remaining pages, and the room page at phone width.
+    await page.goto(`${s.url}/rooms`);
+    await page.getByRole("heading", { name: "Recent sessions" }).waitFor();
+    await page.getByRole("link", { name: new RegExp(`Session of ${ROOM}`) }).first().waitFor({ timeout: 15_000 });
+    await w.shot("rooms");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Services" }).click();
+    await page.getByRole("heading", { name: "Project services" }).waitFor();
+    await w.shot("services-project");
+    await page.goto(`${s.url}/rooms/${ROOM}/services`);
+    await page.getByRole("link", { name: "reader" }).waitFor();
+    await w.shot("services-room");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Secrets" }).click();
+    await page.getByRole("heading", { name: "Secrets" }).waitFor();
+    await w.shot("secrets");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${s.url}/rooms/${ROOM}`);
+    await page.getByRole("region", { name: "reader" }).waitFor();
+    await w.shot("room-phone");
 
-  w.assertClean();
+    w.assertClean();
+  });
 });

@@ -37,7 +37,7 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
   const [to, setTo] = useState("");
   const [draft, setDraft] = useState("");
   const nextId = useRef(1);
-  const listEnd = useRef<HTMLLIElement>(null);
+  const listRef = useRef<HTMLOListElement>(null);
   const clientRef = useRef<RoomClient | null>(null);
 
   const add = (l: Omit<ChatLine, "id">) => setLines((ls) => [...ls.slice(-499), { ...l, id: nextId.current++ }]);
@@ -55,7 +55,12 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
     clientRef.current?.dispose();
     clientRef.current = null;
   }, []);
-  useEffect(() => listEnd.current?.scrollIntoView({ block: "nearest" }), [lines.length]);
+  // Keep the newest message in view by scrolling the list itself (scrollIntoView would also
+  // scroll the page under the reader's eyes).
+  useEffect(() => {
+    const el = listRef.current;
+    if (el !== null) el.scrollTop = el.scrollHeight;
+  }, [lines.length]);
 
   const join = async () => {
     setConn({ kind: "joining" });
@@ -123,13 +128,13 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
           <li key={p.id}><span className={`dot ${p.online === false ? "" : "on"}`} aria-hidden="true" />{nameOf(p, p.id)} <span className="muted small">{p.role}</span></li>
         ))}
       </ul>
-      <ol className="chat-lines" aria-label="Messages" aria-live="polite">
+      <ol ref={listRef} className="chat-lines" aria-label="Messages" aria-live="polite">
         {lines.map((l) => (
           <li key={l.id} className={l.mine ? "mine" : ""}>
             <span className="from">{l.from}</span> <span className="text">{l.text}</span>
           </li>
         ))}
-        <li ref={listEnd} aria-hidden="true" className="end" />
+        {lines.length === 0 && <li className="hint-line muted">Messages to and from the room appear here.</li>}
       </ol>
       <form className="chat-send" onSubmit={send}>
         <select aria-label="Send to" value={to} onChange={(e) => setTo(e.target.value)}>
