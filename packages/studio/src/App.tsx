@@ -86,7 +86,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
       <a className="skip" href="#main">Skip to content</a>
       <header className="topbar">
         <NavLink to="/rooms" className="brand" aria-label="Roomservice Studio home">
-          <span className="logo" aria-hidden="true">◆</span> Studio
+          <span className="logo" aria-hidden="true">◆</span> <span className="brand-text">Studio</span>
         </NavLink>
         <nav aria-label="Main">
           <NavLink to="/rooms">Rooms</NavLink>

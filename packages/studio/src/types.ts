@@ -79,7 +79,8 @@ export interface SessionInfo {
   is_active: boolean;
   ended_at?: string | null;
   end_reason?: string | null;
-  participants?: number;
+  /** A count (SDK shape) or the identities seen (Roomservice). */
+  participants?: number | string[];
   participants_detail?: { id: string; name: string; role: string; joined_at: string; left_at: string | null }[];
   services?: { id: string; name: string }[];
 }

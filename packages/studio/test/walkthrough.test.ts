@@ -37,6 +37,8 @@ test("walk-through: sign in, add a service, join, ready, live logs, chat, edit e
     await page.getByRole("button", { name: "Add port" }).click();
     await page.getByLabel("Port 1 number").fill("8081");
     await page.getByLabel("Port 1 liveness path").fill("/");
+    await page.getByLabel("Memory limit").fill("96Mi");
+    await page.getByLabel("CPU limit").fill("0.5");
     await w.shot("service-add-form");
     await page.getByRole("button", { name: "Save" }).click();
     await page.getByText(`starts at the next session of room ${ROOM}`).waitFor();
@@ -55,12 +57,16 @@ test("walk-through: sign in, add a service, join, ready, live logs, chat, edit e
     const chat = page.getByRole("region", { name: "Chat" });
     await chat.getByText(`hello from ${ROOM}`).first().waitFor({ timeout: 60_000 });
     await chat.getByLabel("Send to").selectOption({ label: "agent" });
-    await chat.getByLabel("Message").fill("ping");
+    await chat.getByRole("textbox", { name: "Message" }).fill("ping");
     await chat.getByRole("button", { name: "Send" }).click();
     await chat.getByText("you said: ping").waitFor({ timeout: 15_000 });
     // The server's view of who is here.
     await page.getByRole("region", { name: "Participants" }).getByText("studio-test", { exact: false }).first().waitFor();
     await page.getByRole("region", { name: "Events" }).getByText("Ready").first().waitFor();
+    // Diagnostics: live samples with the limits set in the form drawn on the charts.
+    const diag = page.getByRole("region", { name: "Diagnostics" });
+    await diag.getByRole("img", { name: /^reader memory: \d[\d.]* [KMG]?i?B, limit 96 MiB$/ }).waitFor({ timeout: 30_000 });
+    await diag.getByRole("img", { name: /^reader CPU: [\d.]+ % of a core, limit 0\.50 cores$/ }).waitFor({ timeout: 30_000 });
     await w.shot("room-live");
 
     // Edit the env var; the page says when it applies.

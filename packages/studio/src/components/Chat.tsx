@@ -128,7 +128,7 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
           <li key={p.id}><span className={`dot ${p.online === false ? "" : "on"}`} aria-hidden="true" />{nameOf(p, p.id)} <span className="muted small">{p.role}</span></li>
         ))}
       </ul>
-      <ol ref={listRef} className="chat-lines" aria-label="Messages" aria-live="polite">
+      <ol ref={listRef} className="chat-lines" aria-label="Chat messages" aria-live="polite">
         {lines.map((l) => (
           <li key={l.id} className={l.mine ? "mine" : ""}>
             <span className="from">{l.from}</span> <span className="text">{l.text}</span>

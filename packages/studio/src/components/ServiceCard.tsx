@@ -59,11 +59,12 @@ export function ServiceCard({ room, s, sessionLive }: { room: string; s: Service
         <div><dt>Last exit</dt><dd>{s.last_exit === null ? "—" : `${s.last_exit.reason === "exit" ? `exit code ${s.last_exit.code}` : s.last_exit.reason === "oom" ? "OOM killed" : `signal${s.last_exit.code === null ? "" : ` (code ${s.last_exit.code})`}`} · ${ago(s.last_exit.at)}`}</dd></div>
         <div><dt>Scope</dt><dd>{s.scope}</dd></div>
       </dl>
-      {s.ports.length > 0 && (
+      {s.ports.length > 0 && ["starting", "ready", "unhealthy"].includes(s.state) && (
         <ul className="ports" aria-label="Ports">
           {s.ports.map((p) => (
             <li key={p.num} className={`port ${p.liveness_status}`} title={p.last_error ?? undefined}>
-              <span className="mono">{p.num}/{p.type}</span> <span>{p.liveness_status.replace("_", " ")}</span>
+              <span className="mono">{p.num}/{p.type}</span>{" "}
+              <span>{p.liveness_status === "ready" ? "live" : p.liveness_status === "not_ready" ? "not live" : "no liveness path"}</span>
             </li>
           ))}
         </ul>

@@ -39,7 +39,10 @@ export function StatsChart({ samples, metric, label }: { samples: Stats[]; metri
       cursor: { show: true, drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max, metric === "cpu" ? 5 : 1024 * 1024) * 1.15] } },
       axes: [
-        { stroke: "#8a93a6", grid: { stroke: "rgba(138,147,166,.15)" }, ticks: { show: false } },
+        {
+          stroke: "#8a93a6", grid: { stroke: "rgba(138,147,166,.15)" }, ticks: { show: false },
+          values: (_u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour12: false })),
+        },
         { stroke: "#8a93a6", grid: { stroke: "rgba(138,147,166,.15)" }, ticks: { show: false }, size: 64, values: (_u, vals) => vals.map((v) => fmt(v)) },
       ],
       series: [

@@ -82,7 +82,7 @@ export function RoomPage() {
               {recent.data.map((s) => (
                 <li key={s.id}>
                   <Link to={`/rooms/${encodeURIComponent(room)}/sessions/${encodeURIComponent(s.id)}`}>{dateTime(s.created_at)}</Link>
-                  <span className="muted small"> · {s.end_reason ?? "ended"}</span>
+                  <span className="muted small"> · {(s.end_reason ?? "ended").replaceAll("_", " ")}</span>
                 </li>
               ))}
             </ul>

@@ -86,7 +86,7 @@ export function RoomsPage() {
                   <td><Link to={`/rooms/${encodeURIComponent(s.room_name)}/sessions/${encodeURIComponent(s.id)}`} aria-label={`Session of ${s.room_name} at ${dateTime(s.created_at)}`}>{s.room_name}</Link></td>
                   <td>{dateTime(s.created_at)}</td>
                   <td>{s.ended_at ? duration(Date.parse(s.ended_at) - Date.parse(s.created_at)) : "—"}</td>
-                  <td>{s.participants ?? "—"}</td>
+                  <td>{Array.isArray(s.participants) ? s.participants.join(", ") || "—" : s.participants ?? "—"}</td>
                   <td>{(s.end_reason ?? "—").replaceAll("_", " ")}</td>
                 </tr>
               ))}
