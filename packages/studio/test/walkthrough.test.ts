@@ -91,8 +91,9 @@ test("walk-through: sign in, add a service, join, ready, live logs, chat, edit e
     await page.getByText("No live session").waitFor({ timeout: 30_000 });
 
     // Open the ended session: participants, timeline and kept logs.
+    // Two sessions so far, newest first: open the one just ended.
     const recent = page.getByRole("region", { name: "Participants" }).getByRole("list").last().getByRole("link");
-    await recent.first().waitFor({ timeout: 15_000 });
+    await recent.nth(1).waitFor({ timeout: 15_000 });
     await recent.first().click();
     await page.getByRole("heading", { name: /^Session / }).waitFor();
     const events = page.getByRole("region", { name: "Events" });

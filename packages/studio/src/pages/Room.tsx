@@ -30,9 +30,13 @@ export function RoomPage() {
     async () => (await api.get<{ sessions: SessionInfo[] }>(api.project("/sessions"))).sessions.filter((s) => s.room_name === room && !s.is_active).slice(0, 10),
     [api, room],
   );
-  // A session that just ended appears in the list.
+  // A session that just ended appears in the list (its record is completed as it ends, so
+  // look again shortly after too).
   useEffect(() => {
-    if (sessionId === null) recent.reload();
+    if (sessionId !== null) return;
+    recent.reload();
+    const t = setTimeout(recent.reload, 1500);
+    return () => clearTimeout(t);
   }, [sessionId, recent.reload]);
   useEffect(() => {
     document.title = `${room} · Studio`;
