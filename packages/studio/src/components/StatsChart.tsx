@@ -37,7 +37,8 @@ export function StatsChart({ samples, metric, label }: { samples: Stats[]; metri
       height: 140,
       legend: { show: false },
       cursor: { show: true, drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max, metric === "cpu" ? 5 : 1024 * 1024) * 1.15] } },
+      // At least the last minute on the x axis, so the first samples do not fill the chart.
+      scales: { x: { time: true, range: (_u, min, max) => [Math.min(min, max - 60), max] }, y: { range: (_u, _min, max) => [0, Math.max(max, metric === "cpu" ? 5 : 1024 * 1024) * 1.15] } },
       axes: [
         {
           stroke: "#8a93a6", grid: { stroke: "rgba(138,147,166,.15)" }, ticks: { show: false },
