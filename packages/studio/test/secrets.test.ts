@@ -36,10 +36,10 @@ test("a secret's value appears in no page, network response or screenshot after 
     await page.getByLabel("Secret value").fill(SECRET);
     await page.getByRole("button", { name: "Save secret" }).click();
     await page.getByText("Its value cannot be shown again").waitFor();
-    await page.getByRole("cell", { name: "third-party-api-key" }).waitFor();
+    await page.getByRole("cell", { name: "third-party-api-key", exact: true }).waitFor();
     await check("saved");
     await page.reload();
-    await page.getByRole("cell", { name: "third-party-api-key" }).waitFor();
+    await page.getByRole("cell", { name: "third-party-api-key", exact: true }).waitFor();
     await check("secrets-reloaded");
 
     // A service that prints the secret (a mistake services make) — it must be masked.
