@@ -54,7 +54,7 @@ export async function watchedPage(browser: Browser, o: { viewport?: { width: num
       const path = join(SCREENSHOT_DIR, `${name}.png`);
       // Playwright scrolls to what it clicks; a full-page shot from the top keeps the sticky
       // header where it belongs.
-      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
       await page.screenshot({ path, fullPage: true });
       w.screenshots.push(path);
       return path;

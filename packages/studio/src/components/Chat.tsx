@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import { RoomClient, WebSocketClientProtocol, type RemoteParticipant, type RoomMessageEvent } from "@meshagent/meshagent";
+import type { RemoteParticipant, RoomClient, RoomMessageEvent } from "@meshagent/meshagent";
 import { useApi } from "../App.tsx";
 import { errorText } from "../api.ts";
 
@@ -65,7 +65,11 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
   const join = async () => {
     setConn({ kind: "joining" });
     try {
-      const { jwt } = await api.post<{ jwt: string; room_url: string }>(api.room(room, "/connect"));
+      // The SDK (most of the room page's weight) loads on the first join, not with the page.
+      const [{ jwt }, { RoomClient, WebSocketClientProtocol }] = await Promise.all([
+        api.post<{ jwt: string; room_url: string }>(api.room(room, "/connect")),
+        import("@meshagent/meshagent"),
+      ]);
       // Same origin as the page (the server's own room_url uses the Host it saw).
       const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/rooms/${encodeURIComponent(room)}`;
       const client = new RoomClient({ protocolFactory: WebSocketClientProtocol.createFactory({ url, token: jwt }), reconnectTimeout: 0 });
