@@ -122,7 +122,7 @@ export function LogViewer({ buffer, services, fileName, label = "Log lines" }: {
           </select>
         </label>
         <input type="search" placeholder="Filter logs" aria-label="Filter logs" value={filter} onChange={(e) => setFilter(e.target.value)} />
-        <button type="button" aria-pressed={follow} onClick={() => (follow ? pause() : setFollow(true))}>
+        <button type="button" className={follow ? "following" : ""} title={follow ? "Stop scrolling; new lines are kept" : "Scroll with new lines"} onClick={() => (follow ? pause() : setFollow(true))}>
           {follow ? "Pause" : newWhilePaused > 0 ? `Follow (${newWhilePaused.toLocaleString()} new)` : "Follow"}
         </button>
         <button type="button" onClick={download} disabled={count === 0}>Download</button>
