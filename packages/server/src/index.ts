@@ -12,3 +12,4 @@ export { ApiKeyStore } from "./services/api-keys.ts";
 export { roomNameError } from "./rooms/room-manager.ts";
 export { selectRuntime, parseRuntimeMode, ownerIdFor, type RuntimeMode } from "./services/select-runtime.ts";
 export { SessionStore, RoomSettingsStore, type SessionRecord } from "./store/sessions.ts";
+export { LlmStore, type LlmUpstream, type LlmUsage } from "./llm/llm-store.ts";

@@ -32,6 +32,10 @@ import { SecretStore } from "./services/secret-store.ts";
 import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
 import type { Runtime } from "./services/runtime-port.ts";
+import { imageExists } from "@roomservice/runtime";
+import { LlmStore } from "./llm/llm-store.ts";
+import { registerLlmProxy } from "./llm/proxy.ts";
+import { registerLlmRoutes } from "./llm/routes.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -59,6 +63,13 @@ export interface RoomServer {
 export interface StudioOptions {
   streamLimits?: Partial<StreamLimits>;
   activityLimits?: Partial<ActivityLimits>;
+}
+
+/** Docker runtimes can say whether an image exists locally (validation warns when it does not). */
+function imageCheck(runtime: Runtime | null): { imageExists?: (image: string) => Promise<boolean> } {
+  const docker = (runtime as { docker?: unknown } | null)?.docker;
+  if (runtime?.kind !== "docker" || docker === undefined) return {};
+  return { imageExists: (image) => imageExists(docker as Parameters<typeof imageExists>[0], image) };
 }
 
 /**
@@ -107,6 +118,8 @@ export async function startRoomServer(opts: ServerOptions & StudioOptions & { ru
     // same HTTP server, so services reach the ordinary Room API with no proxy in between.
     feedSocket: (sock) => app.server.emit("connection", sock),
   });
+  const llm = new LlmStore(store);
+  registerLlmProxy(app, { ctx, rooms, llm, secrets });
   const events = new SessionEventStore(store);
   const activity = new Activity({ ctx, rooms, launcher, services, runtime: opts.runtime ?? null, events, ...(opts.activityLimits ? { limits: opts.activityLimits } : {}) });
   const browserSessions = new BrowserSessions(clock);
@@ -118,9 +131,10 @@ export async function startRoomServer(opts: ServerOptions & StudioOptions & { ru
     installAuthHook(api, authDeps);
     registerRestRoutes(api, { ctx, services, secrets, apiKeys });
     registerRoomsRest(api, { ctx, rooms, roomStore: new RoomStore(store), events, activity, apiKeys, browserSessions });
-    registerStudioRest(api, { ctx, services, launcher, activity });
+    registerStudioRest(api, { ctx, services, launcher, activity, ...imageCheck(opts.runtime ?? null) });
     registerKeptLogs(api, launcher);
     registerRoomStreams(api, { ctx, activity, services, clients: streams, limits: { ...DEFAULT_STREAM_LIMITS, ...opts.streamLimits } });
+    registerLlmRoutes(api, { ctx, llm, secrets });
   }, { prefix: "/accounts/projects/:project" });
   const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher)]);
 

@@ -14,6 +14,9 @@ const cookieOf = (res: Response): string => {
   return c.split(";")[0]!;
 };
 
+/** Response bodies are whatever JSON the route answers. */
+const anyJson = (v: unknown): any => v;
+
 test("sign in with an API key: HttpOnly SameSite=Strict cookie, cookie auth on REST routes, CSRF required for writes, sign out", async (t) => {
   const ts = await startTestServer();
   t.after(() => ts.close());
@@ -21,7 +24,7 @@ test("sign in with an API key: HttpOnly SameSite=Strict cookie, cookie auth on R
 
   const bad = await fetch(`${ts.url}/auth/session`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ api_key: "rsk_00000000000000000000000000000000_nope" }) });
   assert.equal(bad.status, 401);
-  assert.equal((await bad.json()).code, "unauthenticated");
+  assert.equal((await bad.json().then(anyJson)).code, "unauthenticated");
 
   const res = await fetch(`${ts.url}/auth/session`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ api_key: key }) });
   assert.equal(res.status, 200);
@@ -30,7 +33,7 @@ test("sign in with an API key: HttpOnly SameSite=Strict cookie, cookie auth on R
   assert.match(setCookie, /HttpOnly/);
   assert.match(setCookie, /SameSite=Strict/);
   assert.match(setCookie, /Path=\//);
-  const body = await res.json();
+  const body = await res.json().then(anyJson);
   assert.equal(body.identity, "apikey:studio");
   assert.equal(body.project_id, "default");
   assert.ok(typeof body.csrf_token === "string" && body.csrf_token.length >= 20);
@@ -38,18 +41,18 @@ test("sign in with an API key: HttpOnly SameSite=Strict cookie, cookie auth on R
   const cookie = cookieOf(res);
 
   const who = await fetch(`${ts.url}/auth/session`, { headers: { cookie } });
-  assert.deepEqual(await who.json(), body);
+  assert.deepEqual(await who.json().then(anyJson), body);
 
   // Reads with the cookie alone.
   const list = await fetch(`${ts.url}/accounts/projects/default/services`, { headers: { cookie } });
   assert.equal(list.status, 200);
-  assert.deepEqual(await list.json(), { services: [] });
+  assert.deepEqual(await list.json().then(anyJson), { services: [] });
 
   // Writes need the CSRF header too.
   const manifest = { version: "v1", kind: "Service", metadata: { name: "web" }, container: { image: "x/y:1" } };
   const noCsrf = await fetch(`${ts.url}/accounts/projects/default/services`, { method: "POST", headers: { cookie, "content-type": "application/json" }, body: JSON.stringify(manifest) });
   assert.equal(noCsrf.status, 403);
-  assert.equal((await noCsrf.json()).code, "csrf");
+  assert.equal((await noCsrf.json().then(anyJson)).code, "csrf");
   const wrongCsrf = await fetch(`${ts.url}/accounts/projects/default/services`, { method: "POST", headers: { cookie, "x-csrf-token": "nope", "content-type": "application/json" }, body: JSON.stringify(manifest) });
   assert.equal(wrongCsrf.status, 403);
   assert.equal(ts.server.services.list("default", null).length, 0, "nothing was created without the CSRF token");
@@ -64,7 +67,7 @@ test("sign in with an API key: HttpOnly SameSite=Strict cookie, cookie auth on R
   assert.equal((await fetch(`${ts.url}/auth/session`, { headers: { cookie } })).status, 401);
   const after = await fetch(`${ts.url}/accounts/projects/default/services`, { headers: { cookie } });
   assert.equal(after.status, 401);
-  assert.equal((await after.json()).code, "unauthenticated");
+  assert.equal((await after.json().then(anyJson)).code, "unauthenticated");
 });
 
 test("a browser session dies with the API key that opened it", async (t) => {
@@ -89,14 +92,14 @@ test("one-time login codes: work once, expire after 10 minutes, and open an admi
   const code = ts.server.issueLoginCode();
   const first = await post({ login: code });
   assert.equal(first.status, 200);
-  const s = await first.json();
+  const s = await first.json().then(anyJson);
   assert.equal(s.identity, "admin");
   const cookie = cookieOf(first);
   assert.equal((await fetch(`${ts.url}/accounts/projects/default/rooms`, { headers: { cookie } })).status, 200);
 
   const again = await post({ login: code });
   assert.equal(again.status, 401);
-  assert.match((await again.json()).error, /already used or has expired/);
+  assert.match((await again.json().then(anyJson)).error, /already used or has expired/);
 
   const late = ts.server.issueLoginCode();
   clock.advance(10 * 60_000 + 1000);
@@ -130,11 +133,15 @@ test("Bearer and ?token= auth: query tokens only on stream routes; errors carry 
   assert.equal(viaQuery.status, 401, "?token= is for EventSource streams only");
   const malformed = await fetch(`${ts.url}/accounts/projects/default/services`, { headers: { authorization: "Basic abc" } });
   assert.equal(malformed.status, 401);
-  assert.deepEqual(Object.keys(await malformed.json()).sort(), ["code", "error"]);
+  assert.deepEqual(Object.keys(await malformed.json().then(anyJson)).sort(), ["code", "error"]);
   const badJson = await fetch(`${ts.url}/accounts/projects/default/services`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: "{nope" });
   assert.equal(badJson.status, 400);
-  assert.equal((await badJson.json()).code, "bad_request");
+  assert.equal((await badJson.json().then(anyJson)).code, "bad_request");
   const badRoom = await fetch(`${ts.url}/accounts/projects/default/rooms/Bad%20Room!/services`, { headers: { authorization: `Bearer ${key}` } });
   assert.equal(badRoom.status, 400);
-  assert.equal((await badRoom.json()).code, "invalid_room_name");
+  assert.equal((await badRoom.json().then(anyJson)).code, "invalid_room_name");
+  const nowhere = await fetch(`${ts.url}/accounts/projects/default/nowhere`, { headers: { authorization: `Bearer ${key}` } });
+  assert.equal(nowhere.status, 404);
+  assert.equal((await nowhere.json().then(anyJson)).code, "not_found");
+  assert.equal((await fetch(`${ts.url}/accounts/projects/default/nowhere`)).status, 401, "unknown routes of the API need auth too");
 });

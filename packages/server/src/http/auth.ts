@@ -76,6 +76,10 @@ export async function authenticate(d: AuthDeps, req: FastifyRequest): Promise<Ad
  */
 export function installAuthHook(scope: FastifyInstance, d: AuthDeps): void {
   scope.decorateRequest("admin", null);
+  // Unknown routes of the API answer in its error shape too (the rest of the site is Studio's).
+  scope.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: `no such route: ${req.method} ${req.url.split("?")[0]}`, code: "not_found" });
+  });
   scope.addHook("onRequest", async (req) => {
     req.admin = await authenticate(d, req);
     const params = req.params as { project?: string; room?: string };

@@ -40,8 +40,8 @@ function lastEventId(req: Req): number | null {
  * cannot set headers):
  * - `GET /rooms/:room/stream`: the room as one story — snapshot, service states, events,
  *   participants, session start/end, stats samples and log lines (docs/studio-api.md).
- * - `GET /rooms/:room/services/:id/logs`: one service's log lines (404 for a service the room
- *   does not have).
+ * - `GET /rooms/:room/services/:id/logs`: one service's log lines and events (404 for a service
+ *   the room does not have).
  * Both follow the room's current session only, resume after `Last-Event-ID` from what is
  * still buffered, send `: ping` heartbeats and drop a client that stops reading.
  */
@@ -58,7 +58,8 @@ export function registerRoomStreams(app: FastifyInstance, d: StreamDeps): void {
       },
     });
     d.clients.add(client);
-    unsubscribe = d.activity.subscribe(req.params.room, client, { lastEventId: last, ...o });
+    // Replay at most half the client's bound: the rest is room for live messages.
+    unsubscribe = d.activity.subscribe(req.params.room, client, { lastEventId: last, maxReplayBytes: d.limits.maxSseBufferedBytes / 2, ...o });
     if (!client.open) unsubscribe();
     return client;
   };

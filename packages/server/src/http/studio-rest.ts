@@ -18,6 +18,8 @@ export interface StudioRestDeps {
   services: ServiceStore;
   launcher: ServiceLauncher;
   activity: Activity;
+  /** Whether an image exists where services run (Docker runtime only); absent: not checked. */
+  imageExists?: (image: string) => Promise<boolean>;
 }
 
 type Req = FastifyRequest<{ Params: { project: string; room?: string; id?: string; sid?: string }; Querystring: Record<string, string | undefined>; Body: unknown }>;
@@ -114,6 +116,14 @@ export function registerStudioRest(app: FastifyInstance, d: StudioRestDeps): voi
     const r = typeof body.yaml === "string" && Object.keys(body).length === 1 ? parseManifest(body.yaml) : validateManifestObject(body);
     const warnings = r.warnings.map((w) => ({ path: w.path, message: w.message, line: w.line ?? null, column: w.column ?? null }));
     if (!r.ok) return { ok: false, errors: manifestErrorsJson(r.errors), warnings };
+    // Valid is not enough when the image is missing: the service would only fail at the next session.
+    const image = r.manifest.container?.image;
+    if (typeof image === "string" && d.imageExists !== undefined && !(await d.imageExists(image).catch(() => true))) {
+      warnings.push({
+        path: "container.image", line: null, column: null,
+        message: `image ${image} is not on this Docker host (no registry is used): build it with \`roomservice image build <dir> -t ${image}\` before the next session`,
+      });
+    }
     return { ok: true, warnings };
   });
 }

@@ -158,10 +158,7 @@ export class Activity {
         });
         s.stats.start();
       }
-      f.sessionId = e.sessionId;
-      f.live = true;
-      f.startedAt = e.at;
-      f.participants.clear();
+      f.startSession(e.sessionId, e.at);
       this.emitEvent(e.room, e.sessionId, { kind: "session", type: "Normal", reason: "SessionStarted", message: "Session started" }, e.at);
       this.toFeed(e.room, e.sessionId, "session", { action: "started", session_id: e.sessionId, at: iso(e.at) });
     } else if (e.type === "session.ended") {
@@ -313,12 +310,12 @@ export class Activity {
    * Attaches a stream client to a room: `snapshot` first (room stream only), then what it
    * missed (after `lastEventId`) or the session's recent log lines, then live messages.
    */
-  subscribe(room: string, client: SseClient, o: { lastEventId: number | null; serviceId?: string; onlyLogs?: boolean }): () => void {
+  subscribe(room: string, client: SseClient, o: { lastEventId: number | null; serviceId?: string; /** logs and events only (no snapshot) */ onlyLogs?: boolean; maxReplayBytes: number }): () => void {
     const f = this.feed(room);
     const accepts: FeedSubscriber["accepts"] = (m, serviceId) =>
-      (o.serviceId === undefined || serviceId === o.serviceId) && (o.onlyLogs !== true || m.event === "log");
+      (o.serviceId === undefined || serviceId === o.serviceId) && (o.onlyLogs !== true || m.event === "log" || m.event === "event");
     if (o.onlyLogs !== true) client.send({ id: this.seqValue, event: "snapshot", data: JSON.stringify(this.snapshot(room)) });
-    for (const m of f.replay(o.lastEventId, accepts)) client.send(m);
+    for (const m of f.replay(o.lastEventId, accepts, o.maxReplayBytes)) client.send(m);
     const sub: FeedSubscriber = { client, accepts };
     f.subscribers.add(sub);
     return () => {

@@ -11,7 +11,8 @@ export interface FeedLimits {
   tailBytes: number;
 }
 
-export const DEFAULT_FEED_LIMITS: FeedLimits = { resumeMessages: 2000, resumeBytes: 4 * 1024 * 1024, tailLines: 2000, tailBytes: 4 * 1024 * 1024 };
+/** Per live room (whether anyone watches or not): at most 2 MiB, so many chatty rooms stay affordable. */
+export const DEFAULT_FEED_LIMITS: FeedLimits = { resumeMessages: 1000, resumeBytes: 1024 * 1024, tailLines: 1000, tailBytes: 1024 * 1024 };
 
 /** A subscriber: an SSE client plus an optional filter (the per-service log stream). */
 export interface FeedSubscriber {
@@ -78,10 +79,27 @@ export class RoomFeed {
     for (const s of [...this.subscribers]) if (s.client.open && s.accepts(m, serviceId)) s.client.send(m);
   }
 
-  /** Messages after `lastId` still kept (resume), or the log tail (fresh connect). */
-  replay(lastId: number | null, accepts: FeedSubscriber["accepts"]): SseMessage[] {
-    if (lastId !== null) return this.resume.items.filter((m) => m.id > lastId && accepts(m, m.serviceId));
-    return this.tail.items.filter((t) => accepts(t.message, t.line.service_id)).map((t) => t.message);
+  /**
+   * Messages after `lastId` still kept (resume), or the log tail (fresh connect): the newest
+   * of them that fit in `maxBytes`, so a replay never overflows the client's own buffer bound.
+   */
+  replay(lastId: number | null, accepts: FeedSubscriber["accepts"], maxBytes: number): SseMessage[] {
+    const all = lastId !== null
+      ? this.resume.items.filter((m) => m.id > lastId && accepts(m, m.serviceId))
+      : this.tail.items.filter((t) => accepts(t.message, t.line.service_id)).map((t) => t.message);
+    let bytes = 0;
+    let from = all.length;
+    while (from > 0 && bytes + all[from - 1]!.data.length + 64 <= maxBytes) bytes += all[--from]!.data.length + 64;
+    return all.slice(from).map((m) => ({ id: m.id, event: m.event, data: m.data }));
+  }
+
+  /** A new session starts: the previous one's lines are no longer replayed (they are kept on disk). */
+  startSession(sessionId: string, at: number): void {
+    this.sessionId = sessionId;
+    this.live = true;
+    this.startedAt = at;
+    this.participants.clear();
+    this.tail.clear();
   }
 
   /** The session's services have stopped: forget its buffers. */

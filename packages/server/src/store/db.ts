@@ -58,7 +58,24 @@ const MIGRATIONS: string[] = [
      secret_hash TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
-  // 3: Studio — named rooms (SDK createRoom), per-session events, participants and stats
+  // LLM proxy: one upstream per project (the key is a secret's name) and usage per room.
+  `CREATE TABLE llm_upstreams (
+     project TEXT PRIMARY KEY,
+     base_url TEXT NOT NULL,
+     api_key_secret TEXT,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE llm_usage (
+     project TEXT NOT NULL,
+     room TEXT NOT NULL,
+     requests INTEGER NOT NULL,
+     errors INTEGER NOT NULL,
+     prompt_tokens INTEGER NOT NULL,
+     completion_tokens INTEGER NOT NULL,
+     last_used_at INTEGER NOT NULL,
+     PRIMARY KEY (project, room)
+   );`,
+  // 4: Studio — named rooms (SDK createRoom), per-session events, participants and stats
   // samples so an ended session can be replayed, and API key descriptions.
   `CREATE TABLE rooms (
      name TEXT PRIMARY KEY,
