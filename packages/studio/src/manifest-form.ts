@@ -173,3 +173,14 @@ export function toManifest(f: FormModel, base: Manifest = {}): Manifest {
     roomservice,
   });
 }
+
+/**
+ * The manifest inside a stored service (GET .../services/{id}): the server's own fields
+ * removed. The API's `version` is the record's version number, which overwrites the
+ * manifest's `version: v1` in that response, so the manifest version is restored here
+ * (v1 is the only one there is); without it a GET → PUT round trip fails validation.
+ */
+export function manifestOfRecord(s: Record<string, unknown>): Manifest {
+  const { id: _i, version: _v, room: _r, created_at: _c, updated_at: _u, ...m } = s;
+  return { version: "v1", ...m };
+}

@@ -69,6 +69,20 @@ test("the YAML editor shows a located validation error at the right line, and Sa
     await page.getByRole("button", { name: "Save" }).click();
     await page.getByText("starts at the next session of every room").waitFor();
     await w.shot("editor-yaml-saved");
+
+    // The list: disable, enable, delete with confirmation.
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Services" }).click();
+    await page.getByRole("button", { name: "Disable broken" }).click();
+    await page.getByText("broken disabled; this applies at the next session.").waitFor();
+    await page.getByRole("cell", { name: "disabled" }).waitFor();
+    const stored = await fetch(`${ts.url}/accounts/projects/default/services`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(((await stored.json()) as { services: { enabled?: boolean }[] }).services[0]!.enabled, false);
+    await page.getByRole("button", { name: "Enable broken" }).click();
+    await page.getByRole("cell", { name: "enabled" }).waitFor();
+    await page.getByRole("button", { name: "Delete broken…" }).click();
+    await w.shot("services-confirm-delete");
+    await page.getByRole("button", { name: "Delete broken", exact: true }).click();
+    await page.getByText("No services yet.").waitFor();
     w.assertClean();
   });
 });

@@ -5,17 +5,12 @@ import { useApi } from "../App.tsx";
 import { ApiError, errorText } from "../api.ts";
 import { YamlEditor, errorText as manifestErrorText } from "../components/YamlEditor.tsx";
 import { ServiceForm } from "../components/ServiceForm.tsx";
-import { emptyForm, fromManifest, toManifest, type FormModel, type Manifest } from "../manifest-form.ts";
+import { emptyForm, fromManifest, manifestOfRecord, toManifest, type FormModel, type Manifest } from "../manifest-form.ts";
 import type { ManifestError, RoomLive, SecretInfo, ServiceRecord } from "../types.ts";
 
 type Mode = "form" | "yaml";
 type Saved = { kind: "created"; name: string } | { kind: "updated"; name: string; id: string };
 
-/** Server-owned fields of a stored service, not part of the manifest. */
-function manifestOf(s: ServiceRecord): Manifest {
-  const { id: _i, version: _v, room: _r, created_at: _c, updated_at: _u, ...m } = s;
-  return m;
-}
 
 /**
  * Add or edit a service (`/services/new`, `/services/{id}`, and the same under
@@ -56,7 +51,7 @@ export function ServiceEditPage() {
         if (id !== undefined) {
           const s = await api.get<ServiceRecord>(`${scope}/services/${encodeURIComponent(id)}`);
           if (cancelled) return;
-          const m = manifestOf(s);
+          const m = manifestOfRecord(s);
           setBase(m);
           setForm(fromManifest(m));
           setText(stringifyYaml(m));

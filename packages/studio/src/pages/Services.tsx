@@ -3,6 +3,7 @@ import { Link, useParams } from "react-router-dom";
 import { useApi } from "../App.tsx";
 import { errorText } from "../api.ts";
 import { dateTime, useLoad } from "../hooks.ts";
+import { manifestOfRecord } from "../manifest-form.ts";
 import type { ServiceRecord } from "../types.ts";
 
 /** `/services` (project services) and `/rooms/{room}/services` (that room's own services). */
@@ -14,16 +15,14 @@ export function ServicesPage() {
   const list = useLoad(async () => (await api.get<{ services: ServiceRecord[] }>(`${scope}/services`)).services, [api, scope]);
   const [confirm, setConfirm] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
   useEffect(() => {
     document.title = `${room === undefined ? "Services" : `${room} services`} · Studio`;
   }, [room]);
 
-  const manifestOf = (s: ServiceRecord) => {
-    const { id: _i, version: _v, room: _r, created_at: _c, updated_at: _u, ...m } = s;
-    return m;
-  };
   const toggle = async (s: ServiceRecord) => {
-    const m = manifestOf(s);
+    setProblem(null);
+    const m = manifestOfRecord(s);
     const enable = s.enabled === false;
     if (enable) delete m.enabled;
     else m.enabled = false;
@@ -32,17 +31,20 @@ export function ServicesPage() {
       setNote(`${s.metadata.name} ${enable ? "enabled" : "disabled"}; this applies at the next session.`);
       list.reload();
     } catch (err) {
-      setNote(errorText(err));
+      setNote(null);
+      setProblem(errorText(err));
     }
   };
   const remove = async (s: ServiceRecord) => {
+    setProblem(null);
     setConfirm(null);
     try {
       await api.delete(`${scope}/services/${encodeURIComponent(s.id)}`);
       setNote(`${s.metadata.name} deleted. A running copy stops when its session ends.`);
       list.reload();
     } catch (err) {
-      setNote(errorText(err));
+      setNote(null);
+      setProblem(errorText(err));
     }
   };
 
@@ -62,6 +64,7 @@ export function ServicesPage() {
         <Link className="button primary" to={`${base}/new`}>Add service</Link>
       </header>
       {note !== null && <div className="notice ok" role="status"><p>{note}</p></div>}
+      {problem !== null && <div className="notice bad" role="alert"><p>{problem}</p></div>}
       {list.error !== null && <p role="alert" className="error">{list.error}</p>}
       <section className="panel" aria-label="Service list">
         {list.data !== null && list.data.length === 0 && <p className="empty">No services yet. <Link to={`${base}/new`}>Add the first one.</Link></p>}
