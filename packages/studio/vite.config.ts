@@ -22,8 +22,9 @@ export default defineConfig({
       "^/rooms/[^/]+$": {
         target,
         ws: true,
-        // Upgrades go to the server (ws: true); a plain page load of /rooms/x is the SPA.
-        bypass: () => "/index.html",
+        // Vite asks bypass for upgrades too: those go to the server (the Room API socket);
+        // a plain page load of /rooms/x is the SPA.
+        bypass: (req) => (req.headers.upgrade?.toLowerCase() === "websocket" ? undefined : "/index.html"),
       },
     },
   },
