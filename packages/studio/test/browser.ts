@@ -75,8 +75,9 @@ export async function watchedPage(browser: Browser, o: { viewport?: { width: num
   page.on("pageerror", (e) => w.consoleErrors.push(`pageerror: ${e.message}`));
   page.on("requestfailed", (r) => {
     const reason = r.failure()?.errorText ?? "";
-    // A stream or socket the page closes on navigation is aborted by design, not a failure.
-    if (reason === "net::ERR_ABORTED" && (/\/stream(\?|$)/.test(r.url()) || r.resourceType() === "websocket")) return;
+    // Leaving a page aborts its open stream, socket and in-flight API reads (the app never
+    // aborts a request itself): that is navigation, not a failed request.
+    if (reason === "net::ERR_ABORTED" && (/\/stream(\?|$)/.test(r.url()) || ["websocket", "fetch", "eventsource"].includes(r.resourceType()))) return;
     w.failedRequests.push(`request failed: ${r.method()} ${r.url()} ${reason}`);
   });
   page.on("response", async (r) => {
