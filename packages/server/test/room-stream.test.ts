@@ -1,7 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { settle } from "./helpers.ts";
+import { randomBytes } from "node:crypto";
+import { pino } from "pino";
+import { createSandboxRuntime } from "@roomservice/runtime";
+import { sdk, settle, startTestServer } from "./helpers.ts";
 import { startServicesServer, manifest, IMAGES, waitUntil } from "./services-env.ts";
 import { openSse } from "./sse-client.ts";
 import { liveHeapBytes } from "./heap.ts";
@@ -60,7 +63,7 @@ test("the room stream tells a session as one story: snapshot, session, participa
 
   // Everything carries this session's id; ids increase; heartbeats arrive.
   for (const e of s1.events.filter((x) => x.event === "log" || x.event === "event" || x.event === "stats")) assert.equal(e.data.session_id, sid);
-  const ids = s1.events.map((e) => e.id!).filter((id, i) => i > 0);
+  const ids = s1.events.map((e) => e.id!).filter((_id, i) => i > 0);
   assert.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]!), "ids increase");
   await waitUntil("a heartbeat", () => s1.comments.includes("ping"), 5000);
 
@@ -169,6 +172,33 @@ test("a client that stops reading is dropped; the server's per-client buffer sta
   await ended;
 
   reader.close();
+  await settle(alice);
+  alice.dispose();
+});
+
+test("the sandbox runtime's services get stats samples too (from /proc), on the stream and kept with the session", async (t) => {
+  const ownerId = `test-sbx-${randomBytes(4).toString("hex")}`;
+  const logger = pino({ level: "silent" });
+  const runtime = await createSandboxRuntime({ ownerId, logger });
+  const ts = await startTestServer({ runtime, logger, departureTimeoutMs: 300, activityLimits: { statsIntervalMs: 300 } });
+  t.after(async () => {
+    await ts.close();
+    await runtime.reapOrphans(ownerId);
+  });
+  const id = ts.server.services.create("default", "sbx", "spinner", {
+    version: "v1", kind: "Service", metadata: { name: "spinner" },
+    container: { image: "host", command: `${process.execPath} -e ${JSON.stringify("const b=Buffer.alloc(40<<20,1);setInterval(()=>{const t=Date.now();while(Date.now()-t<50){};b[0]++},100)")}` },
+  }, Date.now()).id;
+  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  const s = await openSse(`${ts.url}/accounts/projects/default/rooms/sbx/stream?token=${key}`);
+  const alice = await ts.client("sbx", "alice");
+  const sample = await s.waitFor((e) => e.event === "stats" && e.data.service_id === id && e.data.cpu_percent > 0, 30_000, "sandbox stats");
+  assert.ok(sample.data.memory_bytes > 40 * 1024 * 1024, `resident memory counts the 40 MiB buffer: ${sample.data.memory_bytes}`);
+  assert.equal(sample.data.memory_limit_bytes, null);
+  assert.equal(sample.data.session_id, alice.sessionId);
+  const kept = await new sdk.Meshagent({ baseUrl: ts.url, token: key }).listSessionMetrics("default", alice.sessionId);
+  assert.ok(kept.some((m: any) => m.service_id === id && m.memory_bytes > 0));
+  s.close();
   await settle(alice);
   alice.dispose();
 });

@@ -143,6 +143,7 @@ test("manifest validation without saving: located errors (line and column) for Y
   const asObject = await validate({ version: "v1", kind: "Service", metadata: { name: "x" }, container: {} });
   assert.equal(asObject.ok, false);
   assert.equal(asObject.errors[0].path, "container.image");
+  assert.equal("line" in asObject.errors[0], false, "no position is given when there is no text");
   assert.equal(ts.server.services.list("default", null).length, 0, "validation stores nothing");
 });
 
@@ -155,7 +156,7 @@ test("live state, stream and kept-log routes: 400 for an invalid room name, 404 
 
   const live = await (await get("rooms/calm/live")).json().then(anyJson);
   assert.equal(live.session, null);
-  assert.deepEqual(live.services.map((s: any) => [s.name, s.state, s.scope, s.image, s.ports[0].num]), [["web", "stopped", "room", "example/web:1", 8080]]);
+  assert.deepEqual(live.services.map((s: any) => [s.name, s.state, s.scope, s.image, s.ports[0].num, s.ports[0].liveness_status]), [["web", "stopped", "room", "example/web:1", 8080, "not_ready"]]);
 
   const badRoom = await fetch(`${ts.url}/accounts/projects/default/rooms/bad%20room/services/${id}/logs?token=${key}`);
   assert.equal(badRoom.status, 400);
@@ -171,6 +172,49 @@ test("live state, stream and kept-log routes: 400 for an invalid room name, 404 
   assert.equal(restart.status, 409);
   assert.equal((await restart.json().then(anyJson)).code, "no_session");
   assert.equal((await get("rooms/calm/services/nope/stop", { method: "POST" })).status, 404);
+  const byName = await get("rooms/calm/services/web/restart", { method: "POST" });
+  assert.equal(byName.status, 409, "a service may be named instead of its id");
+  const logsByName = await fetch(`${ts.url}/accounts/projects/default/rooms/calm/services/web/logs?token=${key}`);
+  assert.equal(logsByName.status, 200);
+  await logsByName.body?.cancel();
   assert.equal((await get("sessions/nope/logs")).status, 404);
   assert.equal((await get("sessions/nope/events")).status, 404);
+});
+
+test("shutdown ends open streams instead of waiting for them (issue #12 case 13)", async (t) => {
+  const ts = await startTestServer();
+  t.after(() => ts.close());
+  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  const res = await fetch(`${ts.url}/accounts/projects/default/rooms/calm/stream?token=${key}`);
+  assert.equal(res.status, 200);
+  assert.equal(ts.server.streams.size, 1);
+  const reader = res.body!.getReader();
+  await reader.read(); // the snapshot
+  await ts.server.close(); // would never resolve while an SSE response stays open
+  let done = false;
+  while (!done) ({ done } = await reader.read().catch(() => ({ done: true, value: undefined })));
+  assert.equal(ts.server.streams.size, 0);
+});
+
+test("events kept per session are bounded: past the bound one EventsTruncated warning, and the session's end is still kept", async (t) => {
+  const ts = await startTestServer({ departureTimeoutMs: 0, activityLimits: { maxEventsPerSession: 3 } });
+  t.after(() => ts.close());
+  const m = api(ts);
+  const first = await ts.client("busy", "p0");
+  const sid = first.sessionId as string;
+  const others = [];
+  for (let i = 1; i < 5; i++) others.push(await ts.client("busy", `p${i}`));
+  for (const c of [first, ...others]) {
+    await settle(c);
+    c.dispose();
+  }
+  await eventually(() => ts.server.ctx.sessions.get(sid)?.endedAt !== null, 5000, "session ended");
+  const events = await m.listSessionEvents("default", sid);
+  const reasons = events.map((e: any) => e.reason);
+  assert.equal(reasons.filter((r: string) => r === "ParticipantJoined" || r === "ParticipantLeft").length, 3, reasons.join());
+  assert.equal(reasons.filter((r: string) => r === "EventsTruncated").length, 1);
+  assert.equal(reasons[0], "SessionStarted");
+  assert.equal(reasons.at(-1), "SessionEnded");
+  // Who took part is kept apart from the timeline, whole.
+  assert.equal((await m.getSession("default", sid)).participants_detail.length, 5);
 });

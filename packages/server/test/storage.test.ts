@@ -109,7 +109,7 @@ test("paths that escape the room are refused with a clear error", async (t) => {
   const root = join(ts.dataDir, "rooms", "files4", "storage");
   await mkdir(root, { recursive: true });
   await symlink("/etc", join(root, "etc-link"));
-  await assert.rejects(alice.storage.download("etc-link/passwd"), /outside the room's storage/);
-  await assert.rejects(alice.storage.upload("etc-link/evil", Buffer.from("x")), /outside the room's storage/);
+  await assert.rejects(alice.storage.download("etc-link/passwd"), /is a symlink; storage never follows links/);
+  await assert.rejects(alice.storage.upload("etc-link/evil", Buffer.from("x")), /is a symlink; storage never follows links/);
   assert.deepEqual((await alice.storage.list("")).map((e: any) => e.name), [], "links are not listed");
 });

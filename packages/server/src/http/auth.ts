@@ -103,8 +103,9 @@ function sessionJson(d: AuthDeps, s: BrowserSession): Record<string, unknown> {
  * and its CSRF token; DELETE signs out.
  */
 export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): void {
-  const setCookie = (reply: FastifyReply, value: string, maxAgeSeconds: number) =>
-    reply.header("set-cookie", `${SESSION_COOKIE}=${value}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAgeSeconds}`);
+  // Secure only over TLS: on plain-HTTP loopback a Secure cookie would never come back.
+  const setCookie = (req: FastifyRequest, reply: FastifyReply, value: string, maxAgeSeconds: number) =>
+    reply.header("set-cookie", `${SESSION_COOKIE}=${value}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAgeSeconds}${req.protocol === "https" ? "; Secure" : ""}`);
 
   app.post("/auth/session", async (req, reply) => {
     const b = req.body;
@@ -123,7 +124,7 @@ export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): vo
       throw new RoomserviceError(400, "bad_request", "body must have api_key (a non-empty string) or login (a one-time code)");
     }
     d.ctx.logger.info({ identity: opened.session.identity, via: typeof login === "string" ? "login code" : "api key" }, "studio sign-in");
-    setCookie(reply, opened.id, Math.floor(d.browserSessions.limits.absoluteMs / 1000));
+    setCookie(req, reply, opened.id, Math.floor(d.browserSessions.limits.absoluteMs / 1000));
     return sessionJson(d, opened.session);
   });
 
@@ -144,7 +145,7 @@ export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): vo
       }
       d.browserSessions.delete(cookie);
     }
-    setCookie(reply, "", 0);
+    setCookie(req, reply, "", 0);
     return reply.code(204).send();
   });
 }

@@ -20,10 +20,13 @@ type Req = FastifyRequest<{ Params: Params; Body: unknown }>;
 /**
  * Manifest errors as the API shows them: field path, message, expected, what was given
  * (`got`; `received` is the same, the manifest package's name for it) and, when parsed from
- * text, the 1-based line and column.
+ * text, the 1-based line and column (absent when unknown).
  */
 export function manifestErrorsJson(errors: readonly ManifestError[]): Record<string, unknown>[] {
-  return errors.map((e) => ({ path: e.path, message: e.message, expected: e.expected, got: e.received, received: e.received, line: e.line ?? null, column: e.column ?? null }));
+  return errors.map((e) => ({
+    path: e.path, message: e.message, expected: e.expected, got: e.received, received: e.received,
+    ...(e.line === undefined ? {} : { line: e.line, column: e.column ?? 1 }),
+  }));
 }
 
 /** A service as the API shows it: the stored manifest plus its id (SDK's ServiceSpec). */
@@ -79,11 +82,11 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       ctx.logger.info({ service: s.id, name: s.name, room: g.room, by: g.admin.identity }, "service created");
       return reply.code(201).send({ id: s.id });
     });
-    app.get(`${prefix}/services`, async (req: Req, reply) => {
+    app.get(`${prefix}/services`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       return { services: d.services.list(ctx.projectId, g.room).map(serviceJson) };
     });
-    app.get(`${prefix}/services/:id`, async (req: Req, reply) => {
+    app.get(`${prefix}/services/:id`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       return serviceJson(findService(req.params.id!, g.room));
     });
@@ -126,15 +129,15 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
     app.post(`${prefix}/secrets`, async (req: Req, reply) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       const b = secretBody(req.body, true);
-      const s = d.secrets.set(ctx.projectId, g.room, b.name!, b.type, b.value!, ctx.clock.now());
+      const s = d.secrets.create(ctx.projectId, g.room, b.name!, b.type, b.value!, ctx.clock.now());
       ctx.logger.info({ secret: s.id, name: s.name, room: g.room, by: g.admin.identity }, "secret stored");
       return reply.code(201).send({ id: s.id });
     });
-    app.get(`${prefix}/secrets`, async (req: Req, reply) => {
+    app.get(`${prefix}/secrets`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       return { secrets: d.secrets.list(ctx.projectId, g.room).map(secretJson) };
     });
-    app.get(`${prefix}/secrets/:id`, async (req: Req, reply) => {
+    app.get(`${prefix}/secrets/:id`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       return secretJson(findSecret(req.params.id!, g.room));
     });
@@ -145,7 +148,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const fields: { name?: string; type?: string; value?: Buffer } = { type: b.type };
       if (b.name !== undefined) fields.name = b.name;
       if (b.value !== undefined) fields.value = b.value;
-      d.secrets.update(req.params.id!, fields, ctx.clock.now());
+      d.secrets.update(req.params.id!, fields, ctx.clock.now()); // SecretError: 400/404/409 via the error handler
       return reply.code(204).send();
     });
     app.delete(`${prefix}/secrets/:id`, async (req: Req, reply) => {
@@ -156,7 +159,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
     });
   }
 
-  app.post(`${base}/rooms/:room/connect`, async (req: Req, reply) => {
+  app.post(`${base}/rooms/:room/connect`, async (req: Req) => {
     const g = { admin: req.admin!, room: roomOf(req) };
     const room = g.room!;
     const identity = g.admin.via === "jwt" ? g.admin.identity : g.admin.identity.replace(/^apikey:/, "");

@@ -69,10 +69,8 @@ export function registerRoomStreams(app: FastifyInstance, d: StreamDeps): void {
   });
 
   app.get("/rooms/:room/services/:id/logs", { config: { queryToken: true } }, async (req: Req, reply) => {
-    const s = d.services.get(req.params.id!);
-    if (s === undefined || s.project !== d.ctx.projectId || (s.room !== null && s.room !== req.params.room)) {
-      throw notFound(`service ${JSON.stringify(req.params.id)} is not configured for room ${JSON.stringify(req.params.room)}`);
-    }
+    const s = d.services.findForRoom(d.ctx.projectId, req.params.room, req.params.id!);
+    if (s === undefined) throw notFound(`service ${JSON.stringify(req.params.id)} is not configured for room ${JSON.stringify(req.params.room)} (give its id or name)`);
     const client = start(req, reply, { serviceId: s.id, onlyLogs: true });
     client.comment("live");
   });

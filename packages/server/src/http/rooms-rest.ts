@@ -136,6 +136,7 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
 
   app.get("/sessions/:sid", async (req: Req) => {
     const s = findSession(req.params.sid!);
+    d.events.flush(); // include this turn's joins and leaves
     return { ...sessionJson(s, d.events), participants_detail: d.events.participants(s.id), services: d.events.services(s.id) };
   });
 

@@ -56,10 +56,10 @@ async function tailLines(file: string, limit: number): Promise<{ lines: Activity
 export function registerStudioRest(app: FastifyInstance, d: StudioRestDeps): void {
   const { ctx } = d;
 
-  /** A service configured for `room` (a room service of it, or a project service). */
+  /** A service configured for `room` (a room service of it, or a project service), by id or name. */
   const serviceOfRoom = (room: string, id: string): ServiceRecord => {
-    const s = d.services.get(id);
-    if (s === undefined || s.project !== ctx.projectId || (s.room !== null && s.room !== room)) throw notFound(`service ${JSON.stringify(id)} is not configured for room ${JSON.stringify(room)}`);
+    const s = d.services.findForRoom(ctx.projectId, room, id);
+    if (s === undefined) throw notFound(`service ${JSON.stringify(id)} is not configured for room ${JSON.stringify(room)} (give its id or name)`);
     return s;
   };
 
@@ -114,13 +114,13 @@ export function registerStudioRest(app: FastifyInstance, d: StudioRestDeps): voi
     if (typeof b !== "object" || b === null || Array.isArray(b)) throw badRequest("body must be {\"yaml\": \"<manifest text>\"} or a manifest object");
     const body = b as Record<string, unknown>;
     const r = typeof body.yaml === "string" && Object.keys(body).length === 1 ? parseManifest(body.yaml) : validateManifestObject(body);
-    const warnings = r.warnings.map((w) => ({ path: w.path, message: w.message, line: w.line ?? null, column: w.column ?? null }));
+    const warnings: Record<string, unknown>[] = r.warnings.map((w) => ({ path: w.path, message: w.message, ...(w.line === undefined ? {} : { line: w.line, column: w.column ?? 1 }) }));
     if (!r.ok) return { ok: false, errors: manifestErrorsJson(r.errors), warnings };
     // Valid is not enough when the image is missing: the service would only fail at the next session.
     const image = r.manifest.container?.image;
     if (typeof image === "string" && d.imageExists !== undefined && !(await d.imageExists(image).catch(() => true))) {
       warnings.push({
-        path: "container.image", line: null, column: null,
+        path: "container.image",
         message: `image ${image} is not on this Docker host (no registry is used): build it with \`roomservice image build <dir> -t ${image}\` before the next session`,
       });
     }

@@ -4,7 +4,7 @@ import {
 } from "@roomservice/protocol";
 import { checkSurface, checkUseToolkit, checkFlag, PermissionDenied } from "../auth/scope.ts";
 import type { ServerContext } from "../context.ts";
-import { ToolError, type BuiltinToolkit, type ToolContext } from "../toolkits/types.ts";
+import { ToolError, toolGrant, type BuiltinToolkit, type ToolContext } from "../toolkits/types.ts";
 import { ToolkitError } from "../toolkits/hosted.ts";
 import { setAttributes } from "../toolkits/messaging.ts";
 import { StreamCall, parseRequest, parseContentArg, type Connection } from "./connection.ts";
@@ -109,11 +109,15 @@ export class Dispatcher {
       room.toolkits.forward(conn, id, hosted, header, tail, streamed);
       return;
     }
-    checkSurface(conn.principal.api, builtin.grant);
     const tool = builtin.tools[toolName];
     if (tool === undefined) {
+      checkSurface(conn.principal.api, builtin.grant);
       throw new ToolError(`tool ${JSON.stringify(toolName)} not found in toolkit ${toolkitName} (available: ${Object.keys(builtin.tools).join(", ")})`, 404);
     }
+    // Every built-in tool's grant is declared, not checked ad hoc inside the tool.
+    const grant = toolGrant(builtin, toolName);
+    if (grant.flag === undefined) checkSurface(conn.principal.api, grant.surface);
+    else checkFlag(conn.principal.api, grant.surface, grant.flag);
     const ctx: ToolContext = { room, conn, server: this.server, log: conn.log.child({ tool: `${toolkitName}.${toolName}` }) };
     if (tool.kind === "unary") {
       if (streamed) throw new ToolError(`${toolkitName}.${toolName} does not take streamed input; call it without invokeStream`, 400);

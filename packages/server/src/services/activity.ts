@@ -1,7 +1,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { dirname } from "node:path";
 import type { ServerContext } from "../context.ts";
-import type { SseClient, SseMessage } from "../http/sse.ts";
+import type { SseClient } from "../http/sse.ts";
 import type { RoomEvent } from "../rooms/room.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
 import type { SessionEventStore } from "../store/session-events.ts";
@@ -117,9 +117,10 @@ export class Activity {
     return r !== undefined && r.session?.id === sessionId ? r.logs : null;
   }
 
+  /** Keeps an event with its session: bounded per session, but session start and end always. */
   private record(s: SessionActivity | undefined, e: ActivityEvent): void {
-    if (s === undefined) {
-      this.d.events.addEvent(e); // session start/end of a room without state yet: always kept
+    if (s === undefined || e.kind === "session") {
+      this.d.events.addEvent(e);
       return;
     }
     if (s.eventsStored < this.limits.maxEventsPerSession) {
@@ -127,7 +128,10 @@ export class Activity {
       this.d.events.addEvent(e);
     } else if (s.eventsStored === this.limits.maxEventsPerSession) {
       s.eventsStored++;
-      this.d.events.addEvent({ ...e, seq: this.nextSeq(), kind: "session", type: "Warning", reason: "EventsTruncated", message: `more than ${this.limits.maxEventsPerSession} events in this session: later ones are shown live but not kept` });
+      this.d.events.addEvent({
+        seq: this.nextSeq(), session_id: e.session_id, room: e.room, at: e.at, kind: "session", type: "Warning", reason: "EventsTruncated",
+        message: `more than ${this.limits.maxEventsPerSession} events in this session: later ones are shown live but not kept`,
+      });
     }
   }
 
@@ -332,4 +336,3 @@ export class Activity {
   }
 }
 
-export type { SseMessage };

@@ -1,5 +1,4 @@
-import { join } from "node:path";
-import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
 import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
 import { mintParticipantToken, defaultApiScope, type Role } from "../auth/tokens.ts";
 import type { ApiScope } from "../auth/scope.ts";
@@ -7,6 +6,8 @@ import type { ServerContext } from "../context.ts";
 import type { SecretStore } from "./secret-store.ts";
 import type { ServiceRecord } from "./service-store.ts";
 import type { LaunchSpec } from "./runtime-port.ts";
+import { RoomStorage } from "../storage/room-storage.ts";
+import { ToolError } from "../toolkits/types.ts";
 
 export const ROOM_API_PORT = 8078;
 
@@ -83,9 +84,14 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
   }
   const mounts: LaunchSpec["mounts"] = [];
   for (const s of m.storageMounts) {
-    const hostPath = s.subpath ? join(lc.storageRoot, s.subpath) : lc.storageRoot;
-    if (!hostPath.startsWith(lc.storageRoot)) throw new LaunchError(`storage subpath ${JSON.stringify(s.subpath)} escapes the room storage`);
-    await mkdir(hostPath, { recursive: true });
+    // Created through held directory fds: a symlink a service planted in /data is refused.
+    let hostPath: string;
+    try {
+      hostPath = await new RoomStorage(dirname(lc.storageRoot)).mountSource(s.subpath ?? "");
+    } catch (err) {
+      if (err instanceof ToolError) throw new LaunchError(`storage mount ${JSON.stringify(s.subpath)}: ${err.message}`);
+      throw err;
+    }
     mounts.push({ hostPath, containerPath: s.path, readOnly: s.readOnly });
   }
   const spec: LaunchSpec = {

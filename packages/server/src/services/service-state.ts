@@ -8,8 +8,12 @@ function stateName(s: ServiceStateJson["state"]): StudioServiceStateName {
   return s === "running" ? "ready" : s;
 }
 
-const portsOf = (spec: Record<string, unknown>): { num: number; type: string }[] =>
-  Array.isArray(spec.ports) ? (spec.ports as { num?: unknown; type?: unknown }[]).map((p) => ({ num: Number(p.num), type: typeof p.type === "string" ? p.type : "http" })) : [];
+const portsOf = (spec: Record<string, unknown>): { num: number; type: string; liveness: boolean }[] =>
+  Array.isArray(spec.ports)
+    ? (spec.ports as { num?: unknown; type?: unknown; liveness?: unknown }[]).map((p) => ({
+        num: Number(p.num), type: typeof p.type === "string" ? p.type : "http", liveness: typeof p.liveness === "string" && p.liveness !== "",
+      }))
+    : [];
 
 /**
  * A service's state as Studio shows it (docs/studio-api.md `ServiceState`): the manifest's
@@ -31,7 +35,7 @@ export function serviceStateJson(rec: ServiceRecord, st: ServiceStateJson, lastE
     container_id: st.container_id,
     ports: declared.map((p) => {
       const live = st.ports.find((x) => x.num === p.num);
-      return { num: p.num, type: p.type, liveness_status: live?.liveness_status ?? "not_configured", last_error: live?.last_error ?? null };
+      return { num: p.num, type: p.type, liveness_status: live?.liveness_status ?? (p.liveness ? "not_ready" : "not_configured"), last_error: live?.last_error ?? null };
     }),
     events: st.events.map((e) => ({
       type: e.type, reason: e.reason, message: e.message, count: e.count, first_timestamp: iso(e.first_timestamp), last_timestamp: iso(e.last_timestamp),

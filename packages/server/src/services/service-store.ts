@@ -120,4 +120,16 @@ export class ServiceStore {
       .all(project, room) as unknown as Row[];
     return rows.map(fromRow);
   }
+
+  /**
+   * A service configured for `room` by id, or by name (a room service shadows a project
+   * service of the same name): what `/rooms/{room}/services/{ref}/...` routes accept.
+   */
+  findForRoom(project: string, room: string, ref: string): ServiceRecord | undefined {
+    const byId = this.get(ref);
+    if (byId !== undefined) return byId.project === project && (byId.room === null || byId.room === room) ? byId : undefined;
+    const named = this.forRoom(project, room).filter((s) => s.name === ref);
+    return named.find((s) => s.room === room) ?? named[0];
+  }
+
 }

@@ -11,13 +11,27 @@ export interface ToolContext {
   server: ServerContext;
 }
 
+/**
+ * The api grant a built-in tool requires: the `surface` (a key of the token's api scope)
+ * and, when set, a boolean `flag` inside it (a missing flag means true, as in the SDK).
+ * The README's grants table lists every tool's grant; a test keeps the two in step.
+ */
+export interface ToolGrant {
+  surface: string;
+  flag?: string;
+}
+
 export interface UnaryTool {
   kind: "unary";
+  /** Overrides the toolkit's surface-only grant. */
+  grant?: ToolGrant;
   run(ctx: ToolContext, input: Content): Promise<Content> | Content;
 }
 
 export interface StreamTool {
   kind: "stream";
+  /** Overrides the toolkit's surface-only grant. */
+  grant?: ToolGrant;
   run(ctx: ToolContext, call: StreamCall): Promise<void>;
 }
 
@@ -29,6 +43,11 @@ export interface BuiltinToolkit {
   /** The api-grant surface a caller needs at all (finer checks happen inside tools). */
   grant: string;
   tools: Record<string, UnaryTool | StreamTool>;
+}
+
+/** The grant the dispatcher checks before running `toolkit.tools[tool]`. */
+export function toolGrant(toolkit: BuiltinToolkit, tool: string): ToolGrant {
+  return toolkit.tools[tool]?.grant ?? { surface: toolkit.grant };
 }
 
 /** An error meant for the caller: becomes an `error` content response. */
