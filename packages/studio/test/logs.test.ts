@@ -1,11 +1,13 @@
 /**
  * The log viewer with 100,000 lines from a real service: every line arrives (count), only a
  * window of rows is in the DOM (virtualized), pausing keeps the view still while lines keep
- * arriving and loses none, follow jumps to the newest, the filter narrows incrementally,
+ * arriving and loses none, follow jumps to the newest, the filter narrows incrementally, download
+ * saves what is shown,
  * stderr is told apart and ANSI colours are rendered.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { signInWithKey, signedOutProbe, watchedPage, withFailureShot } from "./browser.ts";
 import { IMAGES, manifest, startStudioEnv } from "./studio-env.ts";
 
@@ -71,6 +73,12 @@ test("log viewer: 100,000 lines, virtualized; pause loses nothing; follow, filte
     await logs.getByRole("searchbox", { name: "Filter logs" }).fill("line 4242");
     await logs.getByText("11 lines").waitFor();
     await w.shot("logs-filtered");
+    // Download saves what the view shows: the 11 filtered lines, with time, service and stream.
+    const [download] = await Promise.all([page.waitForEvent("download"), logs.getByRole("button", { name: "Download" }).click()]);
+    const text = await readFile((await download.path())!, "utf8");
+    const lines = text.trim().split("\n");
+    assert.equal(lines.length, 11);
+    assert.match(lines[0]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z flood stdout line 4242$/);
     assert.ok(await count.isVisible());
     await page.getByRole("region", { name: "Chat" }).getByRole("button", { name: "Leave room" }).click();
     w.assertClean();
