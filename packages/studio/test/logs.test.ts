@@ -1,9 +1,8 @@
 /**
  * The log viewer with 100,000 lines from a real service: every line arrives (count), only a
  * window of rows is in the DOM (virtualized), pausing keeps the view still while lines keep
- * arriving and loses none, follow jumps to the newest, the filter narrows incrementally, download
- * saves what is shown,
- * stderr is told apart and ANSI colours are rendered.
+ * arriving and loses none, follow jumps to the newest, the filter narrows incrementally,
+ * download saves what is shown, stderr is told apart and ANSI colours are rendered.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
