@@ -18,3 +18,4 @@ export { NetnsProber } from "./netns/prober.ts";
 export { CpuMeter, type ResourceUsage, type CpuReading } from "./stats.ts";
 export { DockerStatsSampler } from "./docker/stats.ts";
 export { SandboxStatsSampler, readProcessTree, pidOfSandboxId } from "./sandbox/stats.ts";
+export { NetnsConnector } from "./netns/connector.ts";

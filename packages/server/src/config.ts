@@ -80,6 +80,8 @@ export interface ServerOptions {
   clock?: Clock;
   /** Built Studio app served at `/` (default packages/studio/dist). */
   studioDir?: string;
+  /** MCP bridge timeouts in ms (connect attempt, retry window, tool call); defaults in mcp/endpoint.ts. */
+  mcpTimeouts?: { connectMs?: number; connectRetryForMs?: number; callMs?: number };
 }
 
 export const DEFAULT_DEPARTURE_TIMEOUT_MS = 15_000;

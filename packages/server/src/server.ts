@@ -33,6 +33,9 @@ import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
 import type { Runtime } from "./services/runtime-port.ts";
 import { imageExists } from "@roomservice/runtime";
+import { lockDataDir } from "./data-lock.ts";
+import { McpBridge } from "./mcp/bridge.ts";
+import { MountEvents } from "./storage/mount-events.ts";
 import { LlmStore } from "./llm/llm-store.ts";
 import { registerLlmProxy } from "./llm/proxy.ts";
 import { registerLlmRoutes } from "./llm/routes.ts";
@@ -56,6 +59,8 @@ export interface RoomServer {
   issueLoginCode(): string;
   /** Open SSE streams (diagnostics and tests). */
   streams: ReadonlySet<SseClient>;
+  /** The MCP bridge: services' MCP endpoints as room toolkits. */
+  mcp: McpBridge;
   close(): Promise<void>;
 }
 
@@ -79,6 +84,20 @@ function imageCheck(runtime: Runtime | null): { imageExists?: (image: string) =>
 export async function startRoomServer(opts: ServerOptions & StudioOptions & { runtime?: RuntimeLike | Runtime | null }): Promise<RoomServer> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger;
+  // Order matters (issue 12 #12): lock the data directory, then bind the port, then reap.
+  // Anything earlier would let a second server disturb a running one.
+  const lock = lockDataDir(opts.dataDir, clock.now());
+  try {
+    return await startLocked(opts, clock, logger, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(
+  opts: ServerOptions & StudioOptions & { runtime?: RuntimeLike | Runtime | null }, clock: NonNullable<ServerOptions["clock"]>, logger: ServerOptions["logger"], lock: ReturnType<typeof lockDataDir>,
+): Promise<RoomServer> {
   const store = new Store(join(opts.dataDir, "roomservice.db"));
   const ctx: ServerContext = {
     projectId: opts.projectId ?? "default",
@@ -95,12 +114,9 @@ export async function startRoomServer(opts: ServerOptions & StudioOptions & { ru
   const closedDangling = ctx.sessions.closeDangling(clock.now());
   if (closedDangling > 0) logger.warn({ sessions: closedDangling }, "closed sessions left open by an earlier run");
 
-  if (opts.runtime) {
-    // Whatever an earlier (killed) run of this installation left behind goes first.
-    const reaped = await opts.runtime.reapOrphans();
-    if (reaped.containers + reaped.networks + reaped.files > 0) logger.warn({ reaped }, "removed leftovers of an earlier run");
-    opts.runtime.prewarm?.();
-  }
+  // Reaping waits for the port (below); sessions that start meanwhile wait for the reaping.
+  let runtimeReady!: (ok: boolean) => void;
+  const runtimeReadyP = new Promise<boolean>((r) => (runtimeReady = r));
   const rooms = new RoomManager(ctx);
   await rooms.discardIncompleteUploads();
   const services = new ServiceStore(store);
@@ -113,7 +129,7 @@ export async function startRoomServer(opts: ServerOptions & StudioOptions & { ru
   registerStorageRoutes(app, ctx, rooms);
   registerStudioRoutes(app, opts.studioDir === undefined ? {} : { dir: opts.studioDir });
   const launcher = new ServiceLauncher({
-    ctx, rooms, services, secrets, runtime: opts.runtime ?? null,
+    ctx, rooms, services, secrets, runtime: opts.runtime ?? null, runtimeReady: runtimeReadyP,
     // Sockets accepted inside a room's network namespace (127.0.0.1:8078) are served by the
     // same HTTP server, so services reach the ordinary Room API with no proxy in between.
     feedSocket: (sock) => app.server.emit("connection", sock),
@@ -137,12 +153,33 @@ export async function startRoomServer(opts: ServerOptions & StudioOptions & { ru
     registerLlmRoutes(api, { ctx, llm, secrets });
   }, { prefix: "/accounts/projects/:project" });
   const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher)]);
+  const mcp = new McpBridge({ ctx, rooms, launcher, reservedNames: dispatcher.reservedNames, ...(opts.mcpTimeouts ? { timeouts: opts.mcpTimeouts } : {}) });
+  dispatcher.addProvider(mcp);
+  const mountEvents = new MountEvents({ rooms, launcher, logger });
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
   app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
 
-  await app.listen({ port: opts.port ?? 0, host: opts.host ?? DEFAULT_HOST });
+  try {
+    await app.listen({ port: opts.port ?? 0, host: opts.host ?? DEFAULT_HOST });
+  } catch (err) {
+    runtimeReady(false);
+    store.close();
+    throw err;
+  }
   const addr = app.server.address() as AddressInfo;
+  lock.setPort(addr.port);
+  if (opts.runtime) {
+    // Whatever an earlier (killed) run of this installation left behind goes now: the lock
+    // proves no other server of this data directory (same owner id) is running.
+    try {
+      const reaped = await opts.runtime.reapOrphans();
+      if (reaped.containers + reaped.networks + reaped.files > 0) logger.warn({ reaped }, "removed leftovers of an earlier run");
+      opts.runtime.prewarm?.();
+    } finally {
+      runtimeReady(true);
+    }
+  } else runtimeReady(true);
   const host = opts.host === undefined || opts.host === "0.0.0.0" || opts.host === "::" ? "127.0.0.1" : opts.host;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}`;
   logger.info({ url, dataDir: opts.dataDir, projectId: ctx.projectId }, "roomservice listening");
@@ -163,6 +200,7 @@ export async function startRoomServer(opts: ServerOptions & StudioOptions & { ru
     browserSessions,
     issueLoginCode: () => browserSessions.issueLoginCode(),
     streams,
+    mcp,
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
@@ -170,10 +208,17 @@ export async function startRoomServer(opts: ServerOptions & StudioOptions & { ru
         for (const c of [...streams]) c.end();
         await launcher.stopAll();
         activity.closeAll();
+        await mcp.close();
+        mountEvents.close();
         await opts.runtime?.close();
         sockets.close();
-        await app.close();
+        // Streaming responses (SSE) never end on their own: close every connection, or
+        // app.close() waits for them forever (issue 12 #13).
+        const closed = app.close();
+        app.server.closeAllConnections();
+        await closed;
         store.close();
+        lock.release();
       })();
       return closing;
     },

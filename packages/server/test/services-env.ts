@@ -21,7 +21,7 @@ const root = fileURLToPath(new URL("../../..", import.meta.url));
 
 const EXAMPLES = {
   http: "http-echo", tcp: "tcp-echo", chat: "chat-agent", secret: "secret-reader",
-  crm: "crm-sync", crmStandin: "crm-standin",
+  crm: "crm-sync", crmStandin: "crm-standin", mcp: "mcp-tools", pipeline: "pipeline",
 } as const;
 
 /**

@@ -6,6 +6,7 @@ import type { ApiKeyStore } from "../services/api-keys.ts";
 import type { SecretInfo, SecretStore } from "../services/secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "../services/service-store.ts";
 import { badRequest, notFound, RoomserviceError } from "./errors.ts";
+import { portConflictWarnings } from "../services/port-conflicts.ts";
 
 export interface RestDeps {
   ctx: ServerContext;
@@ -78,9 +79,12 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
     app.post(`${prefix}/services`, async (req: Req, reply) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       const parsed = parseService(req.body);
+      // Checked before the insert, so the new service is not its own neighbour.
+      const warnings = portConflictWarnings(d.services, ctx.projectId, g.room, parsed.name, parsed.spec);
       const s = d.services.create(ctx.projectId, g.room, parsed.name, parsed.spec, ctx.clock.now());
       ctx.logger.info({ service: s.id, name: s.name, room: g.room, by: g.admin.identity }, "service created");
-      return reply.code(201).send({ id: s.id });
+      if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service shares a port with another service of its room");
+      return reply.code(201).send({ id: s.id, warnings });
     });
     app.get(`${prefix}/services`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
@@ -96,6 +100,8 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const parsed = parseService(req.body);
       const s = d.services.update(req.params.id!, parsed.name, parsed.spec, ctx.clock.now());
       ctx.logger.info({ service: s.id, version: s.version, by: g.admin.identity }, "service updated (applies at the next session)");
+      const warnings = portConflictWarnings(d.services, ctx.projectId, g.room, s.name, parsed.spec);
+      if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service shares a port with another service of its room");
       return reply.code(204).send();
     });
     app.delete(`${prefix}/services/:id`, async (req: Req, reply) => {

@@ -16,7 +16,9 @@ export interface Session {
   participants: string[];
 }
 
-export type SessionEndReason = "departure_timeout" | "server_shutdown" | "terminated";
+import type { SessionEndReason } from "../store/sessions.ts";
+// One reason type for the room and the store (issue 12): defined with the store, re-exported here.
+export type { SessionEndReason };
 
 /** Lifecycle events fanned out to subscribers (services runtime, Studio, logs). */
 export type RoomEvent =

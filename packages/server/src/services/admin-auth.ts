@@ -25,6 +25,10 @@ export async function verifyAdminCredential(ctx: ServerContext, keys: ApiKeyStor
   }
   try {
     const p = await verifyParticipantToken(ctx.secret, token, Math.floor(ctx.clock.now() / 1000));
+    // A service token lives as long as its session (it has no expiry of its own).
+    if (p.service !== undefined && ctx.sessions.get(p.service.sessionId)?.endedAt !== null) {
+      throw new RoomserviceError(401, "unauthenticated", `service token belongs to session ${p.service.sessionId}, which has ended`);
+    }
     const admin = p.api?.admin;
     if (admin === undefined || admin === null || typeof admin !== "object") {
       throw new RoomserviceError(403, "forbidden", "token's api grant does not include admin");

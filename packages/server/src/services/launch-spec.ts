@@ -26,8 +26,6 @@ export interface LaunchContext {
   roomUrl: string;
 }
 
-const SERVICE_TOKEN_TTL_SECONDS = 24 * 3600;
-
 /**
  * Turns a stored manifest into what the runtime launches: the injected MESHAGENT_* env,
  * declared env values, tokens minted for this service and session, secrets (always as files,
@@ -39,21 +37,26 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
   const m = normalizeManifest(v.manifest);
   const now = Math.floor(lc.ctx.clock.now() / 1000);
   const service = { sessionId: lc.sessionId, serviceId: rec.id };
+  // No expiry (issue 12 #15): a service token is bound to its session instead — valid for the
+  // whole session however long it runs (automatic restarts reuse it), refused once the session
+  // has ended (the handshake and admin auth check the session).
   const mint = (identity: string, role: Role, api?: ApiScope) =>
     mintParticipantToken(lc.ctx.secret, {
-      identity, role, room: lc.room, api: api ?? defaultApiScope(role), ttlSeconds: SERVICE_TOKEN_TTL_SECONDS,
-      projectId: lc.ctx.projectId, service, nowSeconds: now,
+      identity, role, room: lc.room, api: api ?? defaultApiScope(role), projectId: lc.ctx.projectId, service, nowSeconds: now,
     });
 
-  const env: Record<string, string> = {
-    MESHAGENT_ROOM: lc.room,
-    MESHAGENT_ROOM_URL: lc.roomUrl,
-    MESHAGENT_API_URL: lc.roomUrl.replace(/^ws/, "http"),
-    MESHAGENT_SESSION_ID: lc.sessionId,
-    MESHAGENT_PROJECT_ID: lc.ctx.projectId,
-    MESHAGENT_SERVICE_ID: rec.id,
-    MESHAGENT_TOKEN: await mint(m.name, "agent"),
-  };
+  // `template: none` adds nothing (issue 12 #25): no MESHAGENT_* variables, no /data mount.
+  const env: Record<string, string> = m.template === "agent"
+    ? {
+        MESHAGENT_ROOM: lc.room,
+        MESHAGENT_ROOM_URL: lc.roomUrl,
+        MESHAGENT_API_URL: lc.roomUrl.replace(/^ws/, "http"),
+        MESHAGENT_SESSION_ID: lc.sessionId,
+        MESHAGENT_PROJECT_ID: lc.ctx.projectId,
+        MESHAGENT_SERVICE_ID: rec.id,
+        MESHAGENT_TOKEN: await mint(m.name, "agent"),
+      }
+    : {};
   const secretFiles: Record<string, string> = {};
   const secretEnv: string[] = [];
   const secretValues: string[] = [];

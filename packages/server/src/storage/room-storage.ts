@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { ToolError } from "../toolkits/types.ts";
 import { at, DIR_FLAGS, READ_FLAGS, errnoOf, openDirBelow, syncDir } from "./dir-fd.ts";
 import { normalizeStoragePath } from "./paths.ts";
+import { ApiChangeLog } from "./api-changes.ts";
 
 export interface StorageEntryJson {
   name: string;
@@ -48,6 +49,8 @@ export class RoomStorage {
   /** Host path of the storage tree (for diagnostics and mounts; never opened by name). */
   readonly root: string;
   readonly tmpDir: string;
+  /** The API's own changes, so the mount watcher (mount-events.ts) does not announce them twice. */
+  readonly apiChanges = new ApiChangeLog();
 
   constructor(roomDir: string) {
     this.root = join(roomDir, "storage");
@@ -216,6 +219,8 @@ export class RoomStorage {
         throw err;
       }
       await syncDir(dir);
+      const placed = await lstat(at(dir, name)).catch(() => null);
+      if (placed?.isFile()) this.apiChanges.wrote(rel, placed);
     });
   }
 
@@ -282,6 +287,7 @@ export class RoomStorage {
         });
       }
       await syncDir(dir);
+      this.apiChanges.removed(rel);
     });
   }
 
@@ -324,6 +330,9 @@ export class RoomStorage {
         }
         await syncDir(toDir);
         await syncDir(fromDir);
+        this.apiChanges.removed(fromRel);
+        const moved = await lstat(dst).catch(() => null);
+        if (moved?.isFile()) this.apiChanges.wrote(toRel, moved);
       });
     });
   }

@@ -89,3 +89,26 @@ export function describe(v: unknown): string {
   if (typeof v === "string") return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + "…" : v)}`;
   return `${typeof v} ${typeof v === "object" ? "" : JSON.stringify(v)}`.trim();
 }
+
+/**
+ * A toolkit the server hosts on behalf of something other than a participant (the MCP
+ * bridge's toolkits, one per service endpoint). Listed by `room.list_toolkits` beside
+ * participant-hosted toolkits and called through `room.invoke_tool` like them.
+ */
+export interface ProvidedToolkit {
+  name: string;
+  title: string;
+  description: string;
+  /** Tool descriptions as `room.list_toolkits` returns them (SDK ToolkitDescription shape). */
+  tools: Record<string, unknown>[];
+  /** Extra listing fields (e.g. the service it comes from). */
+  extra: Record<string, unknown>;
+  /** Calls a tool; throws ToolError for the caller. Unary only. */
+  call(ctx: ToolContext, tool: string, input: Content): Promise<Content>;
+}
+
+/** Source of provided toolkits, per room. */
+export interface ToolkitProvider {
+  list(room: string): ProvidedToolkit[];
+  get(room: string, name: string): ProvidedToolkit | undefined;
+}
