@@ -31,6 +31,8 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
     let retry: ReturnType<typeof setTimeout> | null = null;
     let closed = false;
     let lastEventSeq = -1;
+    // The id of the last message seen, to resume after a drop (what the server still buffers).
+    let lastId: string | null = null;
 
     const upsertService = (live: RoomLive | null, s: ServiceState): RoomLive | null => {
       if (live === null) return live;
@@ -40,11 +42,16 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
     };
 
     const connect = () => {
-      es = new EventSource(api.room(room, "/stream"), { withCredentials: true });
+      const url = api.room(room, "/stream") + (lastId === null ? "" : `?last_event_id=${encodeURIComponent(lastId)}`);
+      es = new EventSource(url, { withCredentials: true });
       es.onopen = () => setState((st) => ({ ...st, connection: "open" }));
       es.onerror = () => setState((st) => ({ ...st, connection: "reconnecting" }));
       const on = <T,>(name: string, fn: (data: T) => void) =>
-        es!.addEventListener(name, (e) => fn(JSON.parse((e as MessageEvent).data) as T));
+        es!.addEventListener(name, (e) => {
+          const m = e as MessageEvent;
+          if (m.lastEventId !== "") lastId = m.lastEventId;
+          fn(JSON.parse(m.data) as T);
+        });
       on<RoomLive>("snapshot", (live) => setState((st) => ({ ...st, connection: "open", live })));
       on<ServiceState>("service", (s) => setState((st) => ({ ...st, live: upsertService(st.live, s) })));
       on<StudioEvent>("event", (ev) => {
@@ -77,11 +84,12 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
       );
       on<LogLine>("log", (l) => logs.push(l));
       on<{ reason: string }>("dropped", () => {
-        // The server dropped us for falling behind: reconnect (resuming from Last-Event-ID
-        // is not possible on a fresh EventSource, the snapshot replays recent lines).
+        // The server dropped us for falling behind: reconnect, resuming after the last
+        // message seen from what the server still buffers (a fresh EventSource cannot set
+        // Last-Event-ID, so the id goes in ?last_event_id=). Lines already seen are skipped.
         es?.close();
         setState((st) => ({ ...st, connection: "reconnecting" }));
-        if (!closed) retry = setTimeout(connect, 1000);
+        if (!closed) retry = setTimeout(connect, 200);
       });
     };
     connect();
