@@ -11,6 +11,7 @@ import { density } from "./density.ts";
 import { rooms } from "./rooms.ts";
 import { logs } from "./logs.ts";
 import { sandbox } from "./sandbox.ts";
+import { sync } from "./sync.ts";
 import { studio } from "./studio.ts";
 
 export const figures: Figure[] = [
@@ -20,5 +21,6 @@ export const figures: Figure[] = [
   rooms, // issue #4 items 1 and 2 (Docker)
   logs, // issue #4 item 5 (Docker)
   sandbox, // issue #4 item 7 (bubblewrap + ip netns, root)
+  sync, // issue #8 acceptance 6: Yjs relay vs plain ws
   studio, // issue #7 acceptance 6 (chromium)
 ];

@@ -15,6 +15,8 @@ import { developerToolkit } from "./toolkits/developer.ts";
 import { messagingToolkit } from "./toolkits/messaging.ts";
 import { storageToolkit } from "./toolkits/storage.ts";
 import { servicesToolkit } from "./toolkits/services.ts";
+import { createSyncService, type SyncLimits } from "./toolkits/sync/index.ts";
+import { createQueuesToolkit, type QueueLimits } from "./toolkits/queues/index.ts";
 import { registerRestRoutes } from "./http/rest.ts";
 import { registerKeptLogs } from "./http/log-stream.ts";
 import { installErrorHandler } from "./http/errors.ts";
@@ -81,7 +83,12 @@ function imageCheck(runtime: Runtime | null): { imageExists?: (image: string) =>
  * Builds and starts the room server: store, rooms, toolkits, HTTP and WebSocket. Everything
  * it needs comes in through `opts`; nothing is global, so tests run many servers at once.
  */
-export async function startRoomServer(opts: ServerOptions & StudioOptions & { runtime?: RuntimeLike | Runtime | null }): Promise<RoomServer> {
+/** What startRoomServer takes: server options plus the runtime, the toolkits' limits and Studio's. */
+type StartOptions = ServerOptions & StudioOptions & {
+  runtime?: RuntimeLike | Runtime | null; syncLimits?: Partial<SyncLimits>; queueLimits?: Partial<QueueLimits>;
+};
+
+export async function startRoomServer(opts: StartOptions): Promise<RoomServer> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger;
   // Order matters (issue 12 #12): lock the data directory, then bind the port, then reap.
@@ -96,7 +103,7 @@ export async function startRoomServer(opts: ServerOptions & StudioOptions & { ru
 }
 
 async function startLocked(
-  opts: ServerOptions & StudioOptions & { runtime?: RuntimeLike | Runtime | null }, clock: NonNullable<ServerOptions["clock"]>, logger: ServerOptions["logger"], lock: ReturnType<typeof lockDataDir>,
+  opts: StartOptions, clock: NonNullable<ServerOptions["clock"]>, logger: ServerOptions["logger"], lock: ReturnType<typeof lockDataDir>,
 ): Promise<RoomServer> {
   const store = new Store(join(opts.dataDir, "roomservice.db"));
   const ctx: ServerContext = {
@@ -152,7 +159,9 @@ async function startLocked(
     registerRoomStreams(api, { ctx, activity, services, clients: streams, limits: { ...DEFAULT_STREAM_LIMITS, ...opts.streamLimits } });
     registerLlmRoutes(api, { ctx, llm, secrets });
   }, { prefix: "/accounts/projects/:project" });
-  const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher)]);
+  const sync = createSyncService({ rooms, clock, logger: logger.child({ toolkit: "sync" }), limits: opts.syncLimits });
+  const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher), sync.toolkit,
+    createQueuesToolkit({ store, rooms, clock, logger, limits: opts.queueLimits })]);
   const mcp = new McpBridge({ ctx, rooms, launcher, reservedNames: dispatcher.reservedNames, ...(opts.mcpTimeouts ? { timeouts: opts.mcpTimeouts } : {}) });
   dispatcher.addProvider(mcp);
   const mountEvents = new MountEvents({ rooms, launcher, logger });
@@ -206,6 +215,8 @@ async function startLocked(
         rooms.endAll("server_shutdown");
         // Open streams would keep app.close() waiting forever (issue #12 case 13).
         for (const c of [...streams]) c.end();
+        // Ending the sessions closed every sync stream; wait for the documents' last writes.
+        await sync.flushAll();
         await launcher.stopAll();
         activity.closeAll();
         await mcp.close();

@@ -34,7 +34,7 @@ test("item 2: storage path grants match whole path segments, not string prefixes
   await mixed.storage.upload("pub-private/ok.txt", Buffer.from("w"));
   await assert.rejects(mixed.storage.upload("pub/no.txt", Buffer.from("w")), /read-only/);
   const all = await ts.client(room, "all", { api: { storage: { paths: [{ path: "/", read_only: true }] } } });
-  assert.deepEqual((await all.storage.list("")).map((e: any) => e.name), ["pub", "pub-private", "public-keys.txt"]);
+  assert.deepEqual((await all.storage.list("")).map((e: any) => e.name), [".schemas", "pub", "pub-private", "public-keys.txt"]);
 });
 
 test("item 3: services.restart needs admin.config; every built-in tool's grant is in the README table", async (t) => {
@@ -58,7 +58,8 @@ test("item 3: services.restart needs admin.config; every built-in tool's grant i
   const rows = new Map<string, string>();
   for (const m of readme.matchAll(/^\| `([a-z_]+\.[a-z_]+)` \| `([a-z_.]+)` \|/gm)) rows.set(m[1]!, m[2]!);
   const services = servicesToolkit({} as never);
-  for (const tk of [storageToolkit, messagingToolkit, developerToolkit, services]) {
+  const { sync, queues } = ts.server.dispatcher.builtinsByName();
+  for (const tk of [storageToolkit, messagingToolkit, developerToolkit, services, sync!, queues!]) {
     for (const tool of Object.keys(tk.tools)) {
       // The grant the dispatcher checks: the tool's declared one, else the toolkit's surface.
       const g: { surface: string; flag?: string } = (tk.tools[tool] as any).grant ?? { surface: tk.grant };
@@ -181,11 +182,12 @@ test("item 10: non-Latin-1 names round-trip byte-exact (SDK and /data alike); do
   await alice.storage.upload(emoji, Buffer.from("emoji bytes"));
   const storageRoot = join(ts.dataDir, "rooms", "names", "storage");
   // /data view: the exact bytes given, no normalization.
-  const onDisk = (await readdir(storageRoot, { encoding: "buffer" })).map((b) => b.toString("hex")).sort();
+  // (`.schemas/` is seeded by every session: the chat thread schema, docs/chat.md.)
+  const onDisk = (await readdir(storageRoot, { encoding: "buffer" })).map((b) => b.toString("hex")).filter((h) => h !== Buffer.from(".schemas").toString("hex")).sort();
   assert.deepEqual(onDisk, [Buffer.from(nfd).toString("hex"), Buffer.from(emoji).toString("hex")].sort());
   // A file a service writes under /data in NFC is a different name from the NFD one.
   await writeFile(join(storageRoot, nfc), "nfc from a service");
-  const listed = (await alice.storage.list("")).map((e: any) => e.name).sort();
+  const listed = (await alice.storage.list("")).map((e: any) => e.name).filter((n: string) => n !== ".schemas").sort();
   assert.deepEqual(listed, [nfd, nfc, emoji].sort());
   assert.equal(Buffer.from((await alice.storage.download(nfc)).data).toString(), "nfc from a service");
   assert.equal(Buffer.from((await alice.storage.download(nfd)).data).toString(), "nfd bytes");

@@ -21,7 +21,7 @@ const root = fileURLToPath(new URL("../../..", import.meta.url));
 
 const EXAMPLES = {
   http: "http-echo", tcp: "tcp-echo", chat: "chat-agent", secret: "secret-reader",
-  crm: "crm-sync", crmStandin: "crm-standin", mcp: "mcp-tools", pipeline: "pipeline",
+  crm: "crm-sync", crmStandin: "crm-standin", mcp: "mcp-tools", pipeline: "pipeline", queue: "queue-worker",
 } as const;
 
 /**
@@ -42,6 +42,11 @@ function contextHash(dir: string): string {
   }
   // An example's npm dependencies come from the repo's node_modules: their versions are part of it.
   for (const dep of exampleDependencies(dir)) h.update(readFileSync(join(root, "node_modules", dep, "package.json")));
+  // Workspace packages (e.g. @roomservice/agent-kit) change without a version bump: hash their sources.
+  for (const dep of exampleDependencies(dir).filter((d) => d.startsWith("@roomservice/"))) {
+    const src = join(root, "node_modules", dep, "src");
+    for (const f of readdirSync(src).sort()) h.update(f).update(readFileSync(join(src, f)));
+  }
   return h.digest("hex").slice(0, 12);
 }
 

@@ -27,6 +27,11 @@ export class Dispatcher {
     this.reservedNames = new Set(this.builtins.keys());
   }
 
+  /** The built-in toolkits by name (tests check each tool's declared grant against the README). */
+  builtinsByName(): Record<string, BuiltinToolkit> {
+    return Object.fromEntries(this.builtins);
+  }
+
   addBuiltin(t: BuiltinToolkit): void {
     this.builtins.set(t.name, t);
     (this.reservedNames as Set<string>).add(t.name);

@@ -75,7 +75,24 @@ const MIGRATIONS: string[] = [
      last_used_at INTEGER NOT NULL,
      PRIMARY KEY (project, room)
    );`,
-  // 4: Studio — named rooms (SDK createRoom), per-session events, participants and stats
+  // 4: queues toolkit (room-scoped FIFO queues; see toolkits/queues/).
+  `CREATE TABLE queues (
+     room TEXT NOT NULL,
+     name TEXT NOT NULL,
+     durable INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (room, name)
+   );
+   CREATE TABLE queue_messages (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     room TEXT NOT NULL,
+     name TEXT NOT NULL,
+     body TEXT NOT NULL,
+     leased_by TEXT,
+     FOREIGN KEY (room, name) REFERENCES queues(room, name) ON DELETE CASCADE
+   );
+   CREATE INDEX queue_messages_order ON queue_messages(room, name, id);`,
+  // 5: Studio — named rooms (SDK createRoom), per-session events, participants and stats
   // samples so an ended session can be replayed, and API key descriptions.
   `CREATE TABLE rooms (
      name TEXT PRIMARY KEY,
