@@ -9,6 +9,10 @@ source "$ROOMSERVICE_ROOT/scripts/ensure-system.sh"
 cd "$ROOMSERVICE_ROOT"
 echo "== typecheck"
 npx tsc -p tsconfig.json
+# Studio is TSX for the browser: its own tsconfig (the root one covers the Node .ts only).
+npx tsc -p packages/studio/tsconfig.json
+echo "== build Studio"
+source "$ROOMSERVICE_ROOT/scripts/ensure-studio.sh"
 echo "== tests"
 shopt -s nullglob globstar
 files=(packages/*/test/**/*.test.ts)

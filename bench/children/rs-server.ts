@@ -1,7 +1,8 @@
 /**
  * Benchmark child: a Roomservice server on 127.0.0.1, port 0, no services runtime, logging
- * silenced (as in the tests). Env: RS_SECRET, RS_DATA_DIR. Answers `usage` with its own CPU
- * time and memory so the runner measures the server alone.
+ * silenced (as in the tests). Env: RS_SECRET, RS_DATA_DIR, optional RS_STUDIO_DIR (the app
+ * served at /). Answers `usage` with its own CPU time and memory so the runner measures the
+ * server alone, and `apiKey` with a fresh API key (for signing a browser in).
  */
 import { writeHeapSnapshot } from "node:v8";
 import { pino } from "pino";
@@ -19,6 +20,7 @@ const server = await startRoomServer({
   secret,
   logger: pino({ level: "silent" }),
   runtime: null,
+  ...(process.env.RS_STUDIO_DIR ? { studioDir: process.env.RS_STUDIO_DIR } : {}),
 });
 
 serve(
@@ -27,6 +29,7 @@ serve(
     rooms: () => ({ rooms: server.rooms.list().length }),
     /** Writes a V8 heap snapshot (for attributing per-room memory); returns its path. */
     heapSnapshot: (a: { path: string }) => ({ path: writeHeapSnapshot(a.path) }),
+    apiKey: () => ({ key: server.apiKeys.create("default", "bench", Date.now()).key }),
     close: () => server.close(),
   },
   { url: server.url, pid: process.pid },

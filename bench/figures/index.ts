@@ -12,6 +12,7 @@ import { rooms } from "./rooms.ts";
 import { logs } from "./logs.ts";
 import { sandbox } from "./sandbox.ts";
 import { sync } from "./sync.ts";
+import { studio } from "./studio.ts";
 
 export const figures: Figure[] = [
   messaging, // issue #4 item 3
@@ -21,4 +22,5 @@ export const figures: Figure[] = [
   logs, // issue #4 item 5 (Docker)
   sandbox, // issue #4 item 7 (bubblewrap + ip netns, root)
   sync, // issue #8 acceptance 6: Yjs relay vs plain ws
+  studio, // issue #7 acceptance 6 (chromium)
 ];

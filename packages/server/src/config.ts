@@ -78,6 +78,8 @@ export interface ServerOptions {
   limits?: Partial<Limits>;
   logger: Logger;
   clock?: Clock;
+  /** Built Studio app served at `/` (default packages/studio/dist). */
+  studioDir?: string;
   /** MCP bridge timeouts in ms (connect attempt, retry window, tool call); defaults in mcp/endpoint.ts. */
   mcpTimeouts?: { connectMs?: number; connectRetryForMs?: number; callMs?: number };
 }

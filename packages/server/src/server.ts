@@ -6,6 +6,7 @@ import { DEFAULT_DEPARTURE_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_LIMITS, systemClock
 import type { ServerContext } from "./context.ts";
 import { RoomSocketServer } from "./http/upgrade.ts";
 import { registerStorageRoutes } from "./http/storage-routes.ts";
+import { registerStudioRoutes } from "./http/studio-routes.ts";
 import { Dispatcher } from "./rooms/dispatch.ts";
 import { RoomManager } from "./rooms/room-manager.ts";
 import { Store } from "./store/db.ts";
@@ -133,6 +134,7 @@ async function startLocked(
   installErrorHandler(app, logger.child({ component: "http" }));
   app.get("/healthz", async () => ({ ok: true, rooms: rooms.list().length }));
   registerStorageRoutes(app, ctx, rooms);
+  registerStudioRoutes(app, opts.studioDir === undefined ? {} : { dir: opts.studioDir });
   const launcher = new ServiceLauncher({
     ctx, rooms, services, secrets, runtime: opts.runtime ?? null, runtimeReady: runtimeReadyP,
     // Sockets accepted inside a room's network namespace (127.0.0.1:8078) are served by the

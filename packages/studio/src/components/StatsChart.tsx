@@ -1,0 +1,79 @@
+import { useEffect, useRef } from "react";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import type { Stats } from "../types.ts";
+
+/** Bytes as KiB/MiB/GiB. */
+export function bytes(n: number): string {
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(n < 10 && i > 0 ? 1 : 0)} ${u[i]}`;
+}
+
+/**
+ * A live uPlot chart of one metric of one service, with its limit drawn as a dashed line
+ * (memory limit, or CPU limit in percent of one core) when the service has one.
+ */
+export function StatsChart({ samples, metric, label }: { samples: Stats[]; metric: "cpu" | "memory"; label: string }) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+
+  const xs = samples.map((s) => Date.parse(s.at) / 1000);
+  const ys = samples.map((s) => (metric === "cpu" ? s.cpu_percent : s.memory_bytes));
+  const last = samples[samples.length - 1];
+  const limit = last === undefined ? null : metric === "cpu" ? (last.cpu_limit_cores === null ? null : last.cpu_limit_cores * 100) : last.memory_limit_bytes;
+  const data: uPlot.AlignedData = [xs, ys, xs.map(() => limit)];
+
+  useEffect(() => {
+    const el = box.current!;
+    const color = metric === "cpu" ? "#4f7cff" : "#16a37f";
+    const fmt = (v: number | null) => (v === null ? "–" : metric === "cpu" ? `${v.toFixed(1)} %` : bytes(v));
+    const opts: uPlot.Options = {
+      width: Math.max(200, el.clientWidth),
+      height: 140,
+      legend: { show: false },
+      cursor: { show: true, drag: { x: false, y: false } },
+      // At least the last minute on the x axis, so the first samples do not fill the chart.
+      scales: { x: { time: true, range: (_u, min, max) => [Math.min(min, max - 60), max] }, y: { range: (_u, _min, max) => [0, Math.max(max, metric === "cpu" ? 5 : 1024 * 1024) * 1.15] } },
+      axes: [
+        {
+          stroke: "#8a93a6", grid: { stroke: "rgba(138,147,166,.15)" }, ticks: { show: false },
+          values: (_u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour12: false })),
+        },
+        { stroke: "#8a93a6", grid: { stroke: "rgba(138,147,166,.15)" }, ticks: { show: false }, size: 64, values: (_u, vals) => vals.map((v) => fmt(v)) },
+      ],
+      series: [
+        {},
+        { label, stroke: color, fill: color + "22", width: 2, value: (_u, v) => fmt(v) },
+        { label: "limit", stroke: "#e5484d", dash: [6, 4], width: 1.5, value: (_u, v) => fmt(v) },
+      ],
+    };
+    plot.current = new uPlot(opts, data, el);
+    const ro = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(200, el.clientWidth), height: 140 }));
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      plot.current?.destroy();
+      plot.current = null;
+    };
+    // Created once per metric; data updates go through setData below.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [metric, label]);
+
+  useEffect(() => {
+    plot.current?.setData(data);
+  });
+
+  const current = last === undefined ? "no samples yet" : metric === "cpu" ? `${last.cpu_percent.toFixed(1)} % of a core` : bytes(last.memory_bytes);
+  const limitText = limit === null ? "no limit" : metric === "cpu" ? `limit ${(limit / 100).toFixed(2)} cores` : `limit ${bytes(limit)}`;
+  return (
+    <figure className="chart">
+      <figcaption><strong>{label}</strong> <span className="muted">{current} · {limitText}</span></figcaption>
+      <div ref={box} role="img" aria-label={`${label}: ${current}, ${limitText}`} />
+    </figure>
+  );
+}

@@ -1,0 +1,202 @@
+import { useEffect, useState, type FormEvent } from "react";
+import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { useApi } from "../App.tsx";
+import { ApiError, errorText } from "../api.ts";
+import { YamlEditor, errorText as manifestErrorText } from "../components/YamlEditor.tsx";
+import { ServiceForm } from "../components/ServiceForm.tsx";
+import { emptyForm, fromManifest, manifestOfRecord, toManifest, type FormModel, type Manifest } from "../manifest-form.ts";
+import type { ManifestError, RoomLive, SecretInfo, ServiceRecord } from "../types.ts";
+
+type Mode = "form" | "yaml";
+type Saved = { kind: "created"; name: string } | { kind: "updated"; name: string; id: string };
+
+
+/**
+ * Add or edit a service (`/services/new`, `/services/{id}`, and the same under
+ * `/rooms/{room}`), as a form or as YAML. Saving tells when it takes effect: a new service
+ * starts at the next session; an edit applies at the next session, or now with Restart.
+ */
+export function ServiceEditPage() {
+  const { room, id } = useParams() as { room?: string; id?: string };
+  const api = useApi();
+  const navigate = useNavigate();
+  const scope = room === undefined ? api.project("") : api.room(room);
+  const listHref = room === undefined ? "/services" : `/rooms/${encodeURIComponent(room)}/services`;
+  const [mode, setMode] = useState<Mode>("form");
+  const [base, setBase] = useState<Manifest>({});
+  const [form, setForm] = useState<FormModel>(emptyForm);
+  const [text, setText] = useState("");
+  const [errors, setErrors] = useState<ManifestError[]>([]);
+  const [problem, setProblem] = useState<string | null>(null);
+  const location = useLocation();
+  // After "Add", the page moves to the new service's own URL and still says what happens next.
+  const created = (location.state as { created?: string } | null)?.created;
+  const [saved, setSaved] = useState<Saved | null>(created === undefined ? null : { kind: "created", name: created });
+  const [restartNote, setRestartNote] = useState<string | null>(null);
+  const [liveSession, setLiveSession] = useState(false);
+  const [secrets, setSecrets] = useState<string[]>([]);
+  const [busy, setBusy] = useState(false);
+  const [loaded, setLoaded] = useState(id === undefined);
+
+  useEffect(() => {
+    document.title = `${id === undefined ? "Add service" : "Edit service"} · Studio`;
+    let cancelled = false;
+    (async () => {
+      try {
+        const lists = [api.get<{ secrets: SecretInfo[] }>(api.project("/secrets"))];
+        if (room !== undefined) lists.push(api.get<{ secrets: SecretInfo[] }>(api.room(room, "/secrets")));
+        const names = (await Promise.all(lists)).flatMap((l) => l.secrets.map((s) => s.name));
+        if (!cancelled) setSecrets([...new Set(names)].sort());
+        if (id !== undefined) {
+          const s = await api.get<ServiceRecord>(`${scope}/services/${encodeURIComponent(id)}`);
+          if (cancelled) return;
+          const m = manifestOfRecord(s);
+          setBase(m);
+          setForm(fromManifest(m));
+          setText(stringifyYaml(m));
+          setLoaded(true);
+        }
+      } catch (err) {
+        if (!cancelled) setProblem(errorText(err));
+      }
+    })();
+    return () => {
+      cancelled = true;
+    };
+  }, [api, id, room, scope]);
+
+  useEffect(() => {
+    if (room === undefined || saved?.kind !== "updated") return;
+    api.get<RoomLive>(api.room(room, "/live")).then((l) => setLiveSession(l.session !== null), () => setLiveSession(false));
+  }, [api, room, saved]);
+
+  const validate = async (yamlText: string): Promise<ManifestError[]> => {
+    const r = await api.post<{ ok: boolean; errors?: ManifestError[] }>(api.project("/services/validate"), { yaml: yamlText });
+    return r.ok ? [] : r.errors ?? [];
+  };
+
+  const switchMode = (next: Mode) => {
+    if (next === mode) return;
+    setProblem(null);
+    if (next === "yaml") {
+      const m = toManifest(form, base);
+      setText(stringifyYaml(m));
+      setMode("yaml");
+      return;
+    }
+    try {
+      const m = parseYaml(text, { version: "1.1" }) as unknown;
+      if (typeof m !== "object" || m === null || Array.isArray(m)) throw new Error("the YAML is not a mapping");
+      setBase(m as Manifest);
+      setForm(fromManifest(m as Manifest));
+      setMode("form");
+    } catch (err) {
+      setProblem(`Fix the YAML before switching to the form: ${errorText(err)}`);
+    }
+  };
+
+  const save = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setProblem(null);
+    setErrors([]);
+    setSaved(null);
+    setRestartNote(null);
+    try {
+      let manifest: Manifest;
+      if (mode === "yaml") {
+        const errs = await validate(text);
+        if (errs.length > 0) {
+          setErrors(errs);
+          setProblem("The manifest has errors; nothing was saved.");
+          return;
+        }
+        manifest = parseYaml(text, { version: "1.1" }) as Manifest;
+      } else {
+        manifest = toManifest(form, base);
+      }
+      const name = String((manifest.metadata as { name?: string } | undefined)?.name ?? "");
+      if (id === undefined) {
+        const r = await api.post<{ id: string }>(`${scope}/services`, manifest);
+        navigate(`${listHref}/${encodeURIComponent(r.id)}`, { replace: true, state: { created: name } });
+        setSaved({ kind: "created", name });
+      } else {
+        await api.put(`${scope}/services/${encodeURIComponent(id)}`, manifest);
+        setBase(manifest);
+        setSaved({ kind: "updated", name, id });
+      }
+    } catch (err) {
+      if (err instanceof ApiError && err.errors.length > 0) {
+        setErrors(err.errors);
+        setProblem("The manifest has errors; nothing was saved.");
+      } else setProblem(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const restartNow = async () => {
+    if (room === undefined || id === undefined) return;
+    try {
+      await api.post(api.room(room, `/services/${encodeURIComponent(id)}/restart`));
+      setRestartNote("Restarting with the new version now.");
+    } catch (err) {
+      setRestartNote(errorText(err));
+    }
+  };
+
+  const where = room === undefined ? "every room" : `room ${room}`;
+  return (
+    <div className="page">
+      <header className="page-head">
+        <div>
+          <p className="crumbs">
+            {room !== undefined && <><Link to="/rooms">Rooms</Link> / <Link to={`/rooms/${encodeURIComponent(room)}`}>{room}</Link> / </>}
+            <Link to={listHref}>Services</Link> /
+          </p>
+          <h1>{id === undefined ? "Add service" : `Edit ${form.name || "service"}`}</h1>
+          <p className="muted">{room === undefined ? "A project service runs in every room of the project." : `A room service runs only in room ${room}.`}</p>
+        </div>
+        <div className="tabs" role="tablist" aria-label="Editor">
+          <button type="button" role="tab" aria-selected={mode === "form"} onClick={() => switchMode("form")}>Form</button>
+          <button type="button" role="tab" aria-selected={mode === "yaml"} onClick={() => switchMode("yaml")}>YAML</button>
+        </div>
+      </header>
+
+      {saved !== null && (
+        <div className="notice ok" role="status">
+          {saved.kind === "created" ? (
+            <p>Saved. <strong>{saved.name}</strong> starts at the next session of {where}.{room !== undefined && <> <Link to={`/rooms/${encodeURIComponent(room)}`}>Open room {room}</Link></>}</p>
+          ) : (
+            <p>
+              Saved. The change applies at the next session{room !== undefined ? ` of room ${room}` : ""}.
+              {room !== undefined && liveSession && <> Or <button type="button" onClick={restartNow}>Restart now</button> to apply it to the live session.</>}
+            </p>
+          )}
+          {restartNote !== null && <p className="small">{restartNote}</p>}
+        </div>
+      )}
+      {problem !== null && <div className="notice bad" role="alert"><p>{problem}</p></div>}
+      {errors.length > 0 && (
+        <ul className="errors" aria-label="Manifest errors">
+          {errors.map((e, i) => <li key={i}>{e.line !== undefined ? `Line ${e.line}${e.column !== undefined ? `, column ${e.column}` : ""}: ` : ""}{manifestErrorText(e)}</li>)}
+        </ul>
+      )}
+
+      {!loaded ? <p className="muted">Loading…</p> : (
+        <form onSubmit={save} className="panel editor" aria-label={id === undefined ? "Add service" : "Edit service"}>
+          {mode === "form" ? (
+            <ServiceForm value={form} onChange={setForm} secrets={secrets} />
+          ) : (
+            <YamlEditor value={text} onChange={setText} validate={validate} />
+          )}
+          <div className="form-actions">
+            <button type="submit" className="primary" disabled={busy}>Save</button>
+            <Link className="button ghost" to={listHref}>Cancel</Link>
+          </div>
+        </form>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,104 @@
+import { useEffect, useRef, useState } from "react";
+import type { Api } from "./api.ts";
+import { LogBuffer } from "./log-buffer.ts";
+import type { LogLine, Participant, RoomLive, ServiceState, Stats, StudioEvent } from "./types.ts";
+
+/** What the room page knows live, from the room's SSE stream. */
+export interface RoomStreamState {
+  connection: "connecting" | "open" | "reconnecting";
+  live: RoomLive | null;
+  events: StudioEvent[];
+  /** Stats samples per service id, oldest first, bounded. */
+  stats: Map<string, Stats[]>;
+}
+
+const MAX_EVENTS = 5000;
+const MAX_STATS = 900; // 30 minutes at one sample per 2 s
+
+/**
+ * Subscribes to `GET .../rooms/{room}/stream` (docs/studio-api.md). EventSource resumes with
+ * `Last-Event-ID` by itself; after `dropped` (we fell behind) it reconnects explicitly.
+ * Log lines go to a LogBuffer (not React state) so 100,000 lines never re-render the page.
+ */
+export function useRoomStream(api: Api, room: string): { state: RoomStreamState; logs: LogBuffer } {
+  const logsRef = useRef<LogBuffer | null>(null);
+  if (logsRef.current === null) logsRef.current = new LogBuffer();
+  const [state, setState] = useState<RoomStreamState>({ connection: "connecting", live: null, events: [], stats: new Map() });
+
+  useEffect(() => {
+    const logs = logsRef.current!;
+    let es: EventSource | null = null;
+    let retry: ReturnType<typeof setTimeout> | null = null;
+    let closed = false;
+    let lastEventSeq = -1;
+    // The id of the last message seen, to resume after a drop (what the server still buffers).
+    let lastId: string | null = null;
+
+    const upsertService = (live: RoomLive | null, s: ServiceState): RoomLive | null => {
+      if (live === null) return live;
+      const i = live.services.findIndex((x) => x.service_id === s.service_id);
+      const services = i < 0 ? [...live.services, s] : live.services.map((x, j) => (j === i ? s : x));
+      return { ...live, services };
+    };
+
+    const connect = () => {
+      const url = api.room(room, "/stream") + (lastId === null ? "" : `?last_event_id=${encodeURIComponent(lastId)}`);
+      es = new EventSource(url, { withCredentials: true });
+      es.onopen = () => setState((st) => ({ ...st, connection: "open" }));
+      es.onerror = () => setState((st) => ({ ...st, connection: "reconnecting" }));
+      const on = <T,>(name: string, fn: (data: T) => void) =>
+        es!.addEventListener(name, (e) => {
+          const m = e as MessageEvent;
+          if (m.lastEventId !== "") lastId = m.lastEventId;
+          fn(JSON.parse(m.data) as T);
+        });
+      on<RoomLive>("snapshot", (live) => setState((st) => ({ ...st, connection: "open", live })));
+      on<ServiceState>("service", (s) => setState((st) => ({ ...st, live: upsertService(st.live, s) })));
+      on<StudioEvent>("event", (ev) => {
+        if (ev.seq <= lastEventSeq) return;
+        lastEventSeq = ev.seq;
+        setState((st) => ({ ...st, events: [...st.events.slice(-(MAX_EVENTS - 1)), ev] }));
+      });
+      on<{ action: "joined" | "left"; participant: Participant }>("participant", (p) =>
+        setState((st) => {
+          if (st.live?.session == null) return st;
+          const others = st.live.session.participants.filter((x) => x.id !== p.participant.id);
+          const participants = p.action === "joined" ? [...others, p.participant] : others;
+          return { ...st, live: { ...st.live, session: { ...st.live.session, participants } } };
+        }),
+      );
+      on<{ action: "started" | "ended"; session_id: string; at: string }>("session", (s) =>
+        setState((st) => {
+          if (st.live === null) return st;
+          const session = s.action === "started" ? { id: s.session_id, started_at: s.at, participants: [] } : null;
+          return { ...st, live: { ...st.live, session } };
+        }),
+      );
+      on<Stats>("stats", (s) =>
+        setState((st) => {
+          const stats = new Map(st.stats);
+          const prev = stats.get(s.service_id) ?? [];
+          stats.set(s.service_id, [...prev.slice(-(MAX_STATS - 1)), s]);
+          return { ...st, stats };
+        }),
+      );
+      on<LogLine>("log", (l) => logs.push(l));
+      on<{ reason: string }>("dropped", () => {
+        // The server dropped us for falling behind: reconnect, resuming after the last
+        // message seen from what the server still buffers (a fresh EventSource cannot set
+        // Last-Event-ID, so the id goes in ?last_event_id=). Lines already seen are skipped.
+        es?.close();
+        setState((st) => ({ ...st, connection: "reconnecting" }));
+        if (!closed) retry = setTimeout(connect, 200);
+      });
+    };
+    connect();
+    return () => {
+      closed = true;
+      if (retry !== null) clearTimeout(retry);
+      es?.close();
+    };
+  }, [api, room]);
+
+  return { state, logs: logsRef.current };
+}

@@ -1,0 +1,89 @@
+/**
+ * The log viewer with 100,000 lines from a real service: every line arrives (count), only a
+ * window of rows is in the DOM (virtualized), pausing keeps the view still while lines keep
+ * arriving and loses none, follow jumps to the newest, the filter narrows incrementally,
+ * download saves what is shown, stderr is told apart and ANSI colours are rendered.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { signInWithKey, signedOutProbe, watchedPage, withFailureShot } from "./browser.ts";
+import { IMAGES, manifest, startStudioEnv } from "./studio-env.ts";
+
+const ROOM = "flood";
+// 1 coloured line and 50,000 lines (at 2,000 lines/s); then, once a file named "go" appears in room storage
+// (mounted at /data; the test uploads it through the Storage panel), 50,000 more and
+// "all done". Every 10,000th line goes to stderr.
+const SCRIPT = `
+const fs = require("node:fs");
+const w = (s, err) => (err ? process.stderr : process.stdout).write(s + "\\n");
+w("\\x1b[31mred alert\\x1b[0m then plain");
+let i = 0;
+const line = () => { w((i % 10000 === 0 ? "err line " : "line ") + i, i % 10000 === 0); i++; };
+// 100 lines every 50 ms (2,000 lines/s): fast, and within what the server lets one bounded
+// stream client queue (a client that falls 1 MiB behind is dropped; see docs/studio-api.md).
+const burst = (n, done) => { const end = i + n; const t = setInterval(() => { for (let k = 0; k < 100 && i < end; k++) line(); if (i >= end) { clearInterval(t); done(); } }, 50); };
+burst(50000, () => {
+  const t = setInterval(() => { if (fs.existsSync("/data/go")) { clearInterval(t); burst(50000, () => { w("all done"); setInterval(() => {}, 1e9); }); } }, 100);
+});
+`;
+
+test("log viewer: 100,000 lines, virtualized; pause loses nothing; follow, filter, stderr, ANSI", async (t) => {
+  const s = await startStudioEnv();
+  t.after(() => s.close());
+  s.env.addService(ROOM, manifest("flood", IMAGES.http, { container: { image: IMAGES.http, command: ["node", "-e", SCRIPT] } }));
+  const w = await watchedPage(s.browser, { expected: signedOutProbe });
+  const { page } = w;
+  await withFailureShot(w, "logs", async () => {
+    await signInWithKey(page, s.url, s.apiKey, `/rooms/${ROOM}`);
+    await page.getByRole("button", { name: "Join room" }).click();
+    const logs = page.getByRole("region", { name: "Logs" });
+    const view = logs.getByRole("log");
+    const count = logs.getByText(/^[\d,]+ lines$/);
+
+    // The first burst is in; pause, then release the second burst through room storage.
+    await logs.getByText("50,001 lines").waitFor({ timeout: 120_000 });
+    await logs.getByRole("button", { name: "Pause" }).click();
+    await view.evaluate((el) => { el.scrollTop = Math.max(0, el.scrollTop - 2000); });
+    const held = await view.evaluate((el) => el.scrollTop);
+    const storage = page.getByRole("region", { name: "Storage" });
+    await storage.getByLabel("Upload files").setInputFiles({ name: "go", mimeType: "text/plain", buffer: Buffer.from("go") });
+    await storage.getByRole("cell", { name: "go", exact: true }).waitFor();
+
+    // Every line arrives while paused — 1 + 100,000 + "all done" — and the view stays put.
+    await logs.getByText("100,002 lines").waitFor({ timeout: 120_000 });
+    assert.equal(await view.evaluate((el) => el.scrollTop), held, "a paused view does not move");
+    const follow = logs.getByRole("button", { name: "Follow (50,001 new)" });
+    await follow.waitFor();
+    // Virtualized: a screenful of rows in the DOM, not 100,000.
+    const rows = await view.locator(".logrow").count();
+    assert.ok(rows > 10 && rows < 200, `rows in the DOM: ${rows}`);
+    await w.shot("logs-paused");
+
+    // Follow: jumps to the newest line.
+    await follow.click();
+    await view.getByText("all done").waitFor();
+
+    // stderr rows are marked; ANSI colours are spans with colour classes.
+    await view.evaluate((el) => { el.scrollTop = 0; });
+    await logs.getByRole("button", { name: /^Follow/ }).waitFor().catch(() => undefined);
+    await view.locator(".ansi-red-fg", { hasText: "red alert" }).waitFor();
+    const errRow = view.locator(".logrow.stderr").first();
+    await errRow.waitFor();
+    assert.match((await errRow.textContent()) ?? "", /err\s*err line 0/);
+
+    // The filter narrows the 100,000 lines: "line 4242" matches 4242 and 42420–42429.
+    await logs.getByRole("searchbox", { name: "Filter logs" }).fill("line 4242");
+    await logs.getByText("11 lines").waitFor();
+    await w.shot("logs-filtered");
+    // Download saves what the view shows: the 11 filtered lines, with time, service and stream.
+    const [download] = await Promise.all([page.waitForEvent("download"), logs.getByRole("button", { name: "Download" }).click()]);
+    const text = await readFile((await download.path())!, "utf8");
+    const lines = text.trim().split("\n");
+    assert.equal(lines.length, 11);
+    assert.match(lines[0]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z flood stdout line 4242$/);
+    assert.ok(await count.isVisible());
+    await page.getByRole("region", { name: "Chat" }).getByRole("button", { name: "Leave room" }).click();
+    w.assertClean();
+  });
+});
