@@ -107,6 +107,13 @@ export interface ProbeSetHooks {
   now(): number;
 }
 
+/**
+ * How long a run with nothing to probe (no startup or readiness probe, no port with a
+ * liveness path) must stay up before it counts as ready — Kubernetes' `minReadySeconds`
+ * idea: without it a container that exits at once was reported Ready first (issue 12 #17).
+ */
+export const MIN_READY_MS_WITHOUT_PROBES = 1000;
+
 /** All probes of one container run; `stop()` when the run ends. */
 export class ProbeSet {
   readonly ports: PortStatus[];
@@ -117,7 +124,16 @@ export class ProbeSet {
   private readonly check: Checker;
   private readonly hooks: ProbeSetHooks;
 
-  constructor(spec: ProbeSet["spec"], check: Checker, hooks: ProbeSetHooks) {
+  private readonly minReadyMs: number;
+  private readonly wait: (ms: number, signal: AbortSignal) => Promise<void>;
+
+  /**
+   * `minReadyMs`: see MIN_READY_MS_WITHOUT_PROBES. `wait` resolves after ms or at abort (the
+   * supervisor passes one on its injected clock, so tests need not sleep).
+   */
+  constructor(spec: ProbeSet["spec"], check: Checker, hooks: ProbeSetHooks, o: { minReadyMs?: number; wait?: (ms: number, signal: AbortSignal) => Promise<void> } = {}) {
+    this.minReadyMs = o.minReadyMs ?? MIN_READY_MS_WITHOUT_PROBES;
+    this.wait = o.wait ?? sleep;
     this.spec = spec;
     this.check = check;
     this.hooks = hooks;
@@ -158,6 +174,12 @@ export class ProbeSet {
       });
     });
     const startup = this.spec.probes.startup;
+    const nothingToProbe = startup === undefined && this.spec.probes.readiness === undefined && this.spec.ports.every((p) => p.livenessPath === undefined);
+    if (nothingToProbe) {
+      // stop() (the run ended) aborts the wait, and afterStartup() then does nothing.
+      void this.wait(this.minReadyMs, signal).then(() => this.afterStartup());
+      return;
+    }
     if (startup === undefined) return this.afterStartup();
     void probeLoop(
       startup,

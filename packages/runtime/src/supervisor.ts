@@ -419,6 +419,13 @@ export class ServiceSupervisor implements ServiceHandle {
         unhealthy: (message) => this.event("Unhealthy", message),
         kill: (message) => void this.killForHealth(inst, message),
       },
+      {
+        wait: (ms, signal) => new Promise<void>((resolve) => {
+          if (signal.aborted) return resolve();
+          const cancel = this.setTimer(() => resolve(), ms);
+          signal.addEventListener("abort", () => { cancel(); resolve(); }, { once: true });
+        }),
+      },
     );
     this.probes = probes;
     probes.start();

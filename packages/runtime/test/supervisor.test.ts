@@ -123,8 +123,10 @@ test("issue 12 #22: a failed start is retried with backoff (state failed, retry 
   await clock.advance(100);
   assert.equal(sup.status().restart_scheduled_at, clock.now() + 200);
   await clock.advance(200);
+  assert.equal(sup.status().state, "starting"); // nothing to probe: ready once up for 1 s
+  await clock.advance(1000);
   st = sup.status();
-  assert.equal(st.state, "running"); // no probes: ready when started
+  assert.equal(st.state, "running");
   assert.equal(st.last_start_error, null);
   assert.equal(driver.instances.length, 1);
   assert.deepEqual(st.events.filter((e) => e.reason === "FailedStart").map((e) => e.count), [2]);
@@ -137,6 +139,29 @@ test("issue 12 #22: a failed start is retried with backoff (state failed, retry 
   await settle();
   assert.equal(final.sup.status().state, "failed");
   assert.deepEqual(final.clock.pending(), []);
+});
+
+test("issue 12 #17: a run with nothing to probe is Ready only after staying up 1 s; one that exits at once never is", async () => {
+  const crashy = make();
+  crashy.driver.crashWith = 3;
+  crashy.sup.start();
+  await settle();
+  await crashy.clock.advance(100); // the restart after the first crash; it crashes too
+  const events = crashy.sup.status().events.map((e) => e.reason);
+  assert.ok(events.includes("Exited") && events.includes("BackOff"), JSON.stringify(events));
+  assert.ok(!events.includes("Ready"), `a container that exits at once got Ready: ${JSON.stringify(events)}`);
+  await crashy.sup.stop();
+
+  const steady = make();
+  steady.sup.start();
+  await settle();
+  assert.equal(steady.sup.status().state, "starting");
+  await steady.clock.advance(999);
+  assert.equal(steady.sup.status().state, "starting");
+  await steady.clock.advance(1);
+  assert.equal(steady.sup.status().state, "running");
+  assert.deepEqual(steady.sup.status().events.filter((e) => e.reason === "Ready").map((e) => e.message), ["Service is ready"]);
+  await steady.sup.stop();
 });
 
 test("issue 12 #16: a crash caused by a taken port says so, naming the service holding it", async () => {

@@ -22,12 +22,6 @@ export interface Limits {
   /** Connections per room. */
   maxConnectionsPerRoom: number;
   /**
-   * Messages accepted before the connection is ready. Authentication completes during the
-   * HTTP upgrade, before the socket exists, so nothing can arrive unauthenticated; frames
-   * that race the room_ready handshake are queued up to this count.
-   */
-  maxQueuedBeforeReady: number;
-  /**
    * A connection that sent nothing (no frame, no pong) for this long is pinged; one that then
    * answers nothing for `pingTimeoutMs` more is dropped as dead (its process stopped, its TCP
    * path silently broken), so it is gone at most idlePingMs + pingTimeoutMs after it fell
@@ -46,7 +40,6 @@ export const DEFAULT_LIMITS: Limits = {
   maxBufferedBytes: 64 * 1024 * 1024,
   maxPendingToolCalls: 256,
   maxConnectionsPerRoom: 2000,
-  maxQueuedBeforeReady: 64,
   idlePingMs: 15_000,
   pingTimeoutMs: 15_000,
 };
@@ -86,4 +79,9 @@ export interface ServerOptions {
 
 export const DEFAULT_DEPARTURE_TIMEOUT_MS = 15_000;
 export const DEFAULT_PORT = 8080;
-export const DEFAULT_HOST = "0.0.0.0";
+/**
+ * Loopback by default (security by default, and `serve` then prints Studio's one-click
+ * sign-in link); `--host 0.0.0.0` exposes the server. Services never need the public address:
+ * they reach the Room API inside their room's own namespace.
+ */
+export const DEFAULT_HOST = "127.0.0.1";
