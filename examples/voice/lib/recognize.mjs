@@ -1,7 +1,8 @@
 // Speech recognition backends. Both take 16 kHz s16le mono PCM pushed as it arrives and call
 // `onUtterance(text)` once per utterance (a stretch of speech followed by silence):
 //  - PocketSphinx (Debian packages pocketsphinx + pocketsphinx-en-us, 0.8+5prealpha in
-//    bookworm): one `pocketsphinx_continuous -infile /dev/stdin` per stream. It detects
+//    bookworm: no `pocketsphinx` 5.x CLI, but `pocketsphinx_continuous`): one
+//    `pocketsphinx_continuous -infile /dev/stdin` per stream. It detects
 //    utterances itself (voice activity detection) and prints each hypothesis on its own line
 //    as soon as the utterance ends, so transcripts stream while audio still arrives.
 //  - Any OpenAI-compatible `POST {base}/audio/transcriptions` (multipart: file, model), when
@@ -36,12 +37,16 @@ export function startRecognizer(config, onUtterance, fetchImpl = fetch) {
 export class PocketSphinxRecognizer {
   constructor(config, onUtterance) {
     this.backend = "pocketsphinx";
-    this.child = spawn("pocketsphinx_continuous", ["-infile", "/dev/stdin", "-samprate", String(PCM.sampleRate), "-logfn", "/dev/null", ...config.args], {
+    // Node hands a child its stdin as a socket, which pocketsphinx cannot fopen("/dev/stdin")
+    // (ENXIO); `cat |` gives it a real pipe. Its own process group, so abort() ends both.
+    this.child = spawn("sh", ["-c", 'cat | exec pocketsphinx_continuous "$@"', "sh", "-infile", "/dev/stdin", "-samprate", String(PCM.sampleRate), ...config.args], {
       stdio: ["pipe", "pipe", "pipe"],
+      detached: true,
     });
     this.stderr = "";
     this.failure = null;
-    this.child.stderr.on("data", (d) => (this.stderr = (this.stderr + d).slice(-2000)));
+    // Its log goes to stderr; only the tail is kept, to explain a failure.
+    this.child.stderr.on("data", (d) => (this.stderr = (this.stderr + d).slice(-4000)));
     this.child.stdin.on("error", () => undefined); // reported through `exited`
     let partial = "";
     this.child.stdout.on("data", (d) => {
@@ -52,12 +57,15 @@ export class PocketSphinxRecognizer {
     });
     this.exited = new Promise((resolve) => {
       this.child.on("error", (err) => {
-        this.failure = err.code === "ENOENT" ? new Error("pocketsphinx_continuous is not installed in this image (Debian package pocketsphinx)") : err;
+        this.failure = err.code === "ENOENT" ? new Error("sh is not in this image") : err;
         resolve(null);
       });
       this.child.on("close", (code) => {
         if (partial.trim() !== "") onUtterance(partial.trim());
-        if (code !== 0 && this.failure === null) this.failure = new Error(`pocketsphinx_continuous exited with ${code}: ${this.stderr.trim()}`);
+        if (code !== 0 && this.failure === null) {
+          const errors = this.stderr.split("\n").filter((l) => /ERROR|FATAL/.test(l)).slice(-3).join("; ");
+          this.failure = new Error(`pocketsphinx_continuous exited with ${code}: ${errors || this.stderr.trim().split("\n").slice(-3).join("; ")}`);
+        }
         resolve(code);
       });
     });
@@ -78,7 +86,12 @@ export class PocketSphinxRecognizer {
   }
 
   abort() {
-    if (this.child.exitCode === null) this.child.kill("SIGKILL");
+    if (this.child.exitCode !== null || this.child.pid === undefined) return;
+    try {
+      process.kill(-this.child.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
   }
 }
 
