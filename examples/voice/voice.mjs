@@ -9,7 +9,7 @@
 import { createRequire } from "node:module";
 import { PCM, PCM_MIME, PCM_BYTES_PER_SECOND, AudioInput } from "./lib/pcm.mjs";
 import { synthesize, voiceSettings } from "./lib/synth.mjs";
-import { recognizerConfig, startRecognizer } from "./lib/recognize.mjs";
+import { recognizerConfig, Recognizers } from "./lib/recognize.mjs";
 import { StreamingToolkit } from "./lib/streaming-toolkit.mjs";
 
 const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
@@ -21,6 +21,7 @@ const recognizer = recognizerConfig();
 const CHUNK_BYTES = PCM_BYTES_PER_SECOND / 5;
 const log = (msg) => console.log(`[voice] ${msg}`);
 
+const recognizers = new Recognizers(recognizer);
 const room = new RoomClient();
 await room.start();
 room.messaging.enable();
@@ -66,7 +67,7 @@ const tools = {
       let bytes = 0;
       const started = Date.now();
       const said = [];
-      const rec = startRecognizer(recognizer, (text) => {
+      const rec = recognizers.start((text) => {
         const u = { text, utterance: utterance++, backend: rec.backend };
         said.push(output.json(u));
         // The chat sees every transcript, attributed to whoever was speaking.
@@ -146,6 +147,7 @@ process.on("SIGTERM", async () => {
   stopping = true;
   log("stopping");
   await toolkit.stop().catch(() => undefined);
+  recognizers.close();
   room.dispose();
   process.exit(0);
 });

@@ -28,15 +28,51 @@ export function recognizerConfig(env = process.env) {
   return { kind: "pocketsphinx", args: (env.VOICE_POCKETSPHINX_ARGS ?? "").split(/\s+/).filter(Boolean) };
 }
 
-/** Starts a recognizer stream for one `transcribe` call. */
-export function startRecognizer(config, onUtterance, fetchImpl = fetch) {
-  return config.kind === "openai" ? new OpenAIRecognizer(config, onUtterance, fetchImpl) : new PocketSphinxRecognizer(config, onUtterance);
+/**
+ * Hands out one recognizer per `transcribe` call. For PocketSphinx it keeps one process
+ * started ahead, its model already loaded (~1.7 s of CPU, most of a short call's time), waiting
+ * on its input; each call takes it and a new spare starts loading.
+ */
+export class Recognizers {
+  constructor(config, fetchImpl = fetch) {
+    this.config = config;
+    this.fetch = fetchImpl;
+    this.spare = null;
+    this.closed = false;
+    this.warm();
+  }
+
+  warm() {
+    if (this.config.kind !== "pocketsphinx" || this.spare !== null || this.closed) return;
+    const spare = new PocketSphinxRecognizer(this.config);
+    this.spare = spare;
+    void spare.exited.then(() => {
+      if (this.spare === spare) this.spare = null; // died while waiting: the next call starts afresh
+    });
+  }
+
+  /** A recognizer for one stream; `onUtterance(text)` per utterance. */
+  start(onUtterance) {
+    if (this.config.kind === "openai") return new OpenAIRecognizer(this.config, onUtterance, this.fetch);
+    const r = this.spare ?? new PocketSphinxRecognizer(this.config);
+    this.spare = null;
+    r.onUtterance = onUtterance;
+    this.warm();
+    return r;
+  }
+
+  close() {
+    this.closed = true;
+    this.spare?.abort();
+    this.spare = null;
+  }
 }
 
 /** PocketSphinx on a pipe: `write` applies the pipe's backpressure, `end` waits for the last words. */
 export class PocketSphinxRecognizer {
-  constructor(config, onUtterance) {
+  constructor(config, onUtterance = () => undefined) {
     this.backend = "pocketsphinx";
+    this.onUtterance = onUtterance;
     // Node hands a child its stdin as a socket, which pocketsphinx cannot fopen("/dev/stdin")
     // (ENXIO); `cat |` gives it a real pipe. Its own process group, so abort() ends both.
     this.child = spawn("sh", ["-c", 'cat | exec pocketsphinx_continuous "$@"', "sh", "-infile", "/dev/stdin", "-samprate", String(PCM.sampleRate), ...config.args], {
@@ -53,7 +89,7 @@ export class PocketSphinxRecognizer {
       partial += d.toString("utf8");
       const lines = partial.split("\n");
       partial = lines.pop();
-      for (const l of lines) if (l.trim() !== "") onUtterance(l.trim());
+      for (const l of lines) if (l.trim() !== "") this.onUtterance(l.trim());
     });
     this.exited = new Promise((resolve) => {
       this.child.on("error", (err) => {
@@ -61,7 +97,7 @@ export class PocketSphinxRecognizer {
         resolve(null);
       });
       this.child.on("close", (code) => {
-        if (partial.trim() !== "") onUtterance(partial.trim());
+        if (partial.trim() !== "") this.onUtterance(partial.trim());
         if (code !== 0 && this.failure === null) {
           const errors = this.stderr.split("\n").filter((l) => /ERROR|FATAL/.test(l)).slice(-3).join("; ");
           this.failure = new Error(`pocketsphinx_continuous exited with ${code}: ${errors || this.stderr.trim().split("\n").slice(-3).join("; ")}`);

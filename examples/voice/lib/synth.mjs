@@ -7,10 +7,11 @@ import { PcmConverter, parseWavHeader } from "./pcm.mjs";
 export const MAX_TEXT_CHARS = 5000;
 
 /**
- * Voice settings. The defaults are the ones PocketSphinx's US English model understands best
- * in docs/benchmarks.md's sweep (espeak-ng's formant voices are far from the speech that
- * model was trained on; a slower rate helps it most). Override with VOICE_ESPEAK_VOICE,
- * VOICE_ESPEAK_RATE (words per minute) and VOICE_ESPEAK_PITCH (0-99).
+ * Voice settings. The defaults (voice en-us+adam at 170 words per minute) are the ones
+ * PocketSphinx's US English model understood best in the sweep in docs/benchmarks.md:
+ * espeak-ng's formant voices are far from the natural speech that model was trained on.
+ * Override with VOICE_ESPEAK_VOICE, VOICE_ESPEAK_RATE (words per minute) and
+ * VOICE_ESPEAK_PITCH (0-99).
  */
 export function voiceSettings(env = process.env) {
   const int = (name, def, min, max) => {
@@ -20,9 +21,9 @@ export function voiceSettings(env = process.env) {
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
     return n;
   };
-  const voice = env.VOICE_ESPEAK_VOICE || "en-us";
+  const voice = env.VOICE_ESPEAK_VOICE || "en-us+adam";
   if (!/^[A-Za-z0-9_+-]{1,64}$/.test(voice)) throw new Error(`VOICE_ESPEAK_VOICE: expected a voice name such as "en-us" or "en-us+m3", got ${JSON.stringify(voice)}`);
-  return { voice, rate: int("VOICE_ESPEAK_RATE", 150, 80, 450), pitch: int("VOICE_ESPEAK_PITCH", 50, 0, 99) };
+  return { voice, rate: int("VOICE_ESPEAK_RATE", 170, 80, 450), pitch: int("VOICE_ESPEAK_PITCH", 50, 0, 99) };
 }
 
 /**

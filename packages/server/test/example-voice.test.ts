@@ -122,19 +122,19 @@ test("voice: speak streams audio PocketSphinx understands, transcribe streams th
   const heard = hostPocketSphinx(join(work, "speak.raw"));
   const found = wordsFound(phrase, heard);
   t.diagnostic(`speak("${phrase}"): ${(pcm.length / 32000).toFixed(2)} s of audio; PocketSphinx heard "${heard}"`);
-  // Acceptance 5 asks for 3 of 4 words. PocketSphinx's en-us model (trained on natural speech)
-  // decodes espeak-ng's formant voice unreliably: the same phrase is heard perfectly or as
-  // "we probably got" depending on 100 ms of leading silence or 10 wpm of rate (sweep in
-  // docs/benchmarks.md). Kept as a real assertion, reported as TODO until that is solved.
-  await t.test(`PocketSphinx hears at least 3 of the 4 words of "${phrase}"`, { todo: "espeak-ng → PocketSphinx en-us recognition is unreliable; see docs/benchmarks.md" }, () => {
-    assert.ok(found.length >= 3, `PocketSphinx heard "${heard}"`);
-  });
+  // PocketSphinx's en-us model (trained on natural speech) decodes espeak-ng's formant voices
+  // poorly and erratically (sweep in docs/benchmarks.md); the service's default voice is the
+  // one it understood best. Everything in this chain is deterministic, so this is not flaky,
+  // but a different espeak-ng or PocketSphinx version may need the sweep run again.
+  assert.ok(found.length >= 3, `PocketSphinx should hear at least 3 of the 4 words of "${phrase}" in the streamed audio; it heard "${heard}"`);
 
   // transcribe: a WAV made by espeak-ng here (22.05 kHz: the service converts) streamed in
-  // 100 ms chunks; transcripts stream back and are posted into the chat.
+  // 250 ms chunks (the SDK awaits a round trip per chunk, so a file sent faster than real
+  // time is paced by that); transcripts stream back and are posted into the chat.
   const sentence = "the quick brown fox jumps over the lazy dog";
   const wavPath = join(work, "sentence.wav");
-  const synth = spawnSync("espeak-ng", ["-w", wavPath, sentence]);
+  // The service's default voice (en-us+adam, 170 wpm), so both directions hear the same speaker.
+  const synth = spawnSync("espeak-ng", ["-v", "en-us+adam", "-s", "170", "-w", wavPath, sentence]);
   assert.equal(synth.status, 0, `espeak-ng on the host: ${synth.stderr}`);
   const wav = await readFile(wavPath);
   const seconds = (wav.length - 44) / (22050 * 2);
@@ -143,7 +143,7 @@ test("voice: speak streams audio PocketSphinx understands, transcribe streams th
     toolkit: "voice",
     tool: "transcribe",
     input: (async function* () {
-      for (let off = 0; off < wav.length; off += 4410) yield new sdk.BinaryContent({ data: wav.subarray(off, off + 4410) });
+      for (let off = 0; off < wav.length; off += 11025) yield new sdk.BinaryContent({ data: wav.subarray(off, off + 11025) });
     })(),
   });
   const utterances: any[] = [];
@@ -157,9 +157,7 @@ test("voice: speak streams audio PocketSphinx understands, transcribe streams th
   assert.ok(utterances.length >= 1 && utterances.every((u) => u.backend === "pocketsphinx" && typeof u.utterance === "number"));
   assert.ok(text.trim() !== "", "the speech produced a transcript");
   const words = wordsFound(sentence, text);
-  await t.test(`the transcript holds at least 5 of the 9 words of "${sentence}"`, { todo: "espeak-ng → PocketSphinx en-us recognition is unreliable; see docs/benchmarks.md" }, () => {
-    assert.ok(words.length >= 5, `got "${text}"`);
-  });
+  assert.ok(words.length >= 5, `the transcript should hold at least 5 of the 9 words of "${sentence}"; got "${text}"`);
   await eventually(() => box.messages.some((m) => m.type === "chat" && m.message?.transcript === true && m.message.text === utterances[0].text && m.message.speaker === "alice"), 10_000, "the transcript in the chat");
 
   // A malformed stream gets a clear error chunk, not a hang.
