@@ -11,6 +11,7 @@ import { density } from "./density.ts";
 import { rooms } from "./rooms.ts";
 import { logs } from "./logs.ts";
 import { sandbox } from "./sandbox.ts";
+import { sync } from "./sync.ts";
 
 export const figures: Figure[] = [
   messaging, // issue #4 item 3
@@ -19,4 +20,5 @@ export const figures: Figure[] = [
   rooms, // issue #4 items 1 and 2 (Docker)
   logs, // issue #4 item 5 (Docker)
   sandbox, // issue #4 item 7 (bubblewrap + ip netns, root)
+  sync, // issue #8 acceptance 6: Yjs relay vs plain ws
 ];

@@ -5,6 +5,7 @@ import { registerService } from "./commands/service.ts";
 import { registerSecret } from "./commands/secret.ts";
 import { registerImage } from "./commands/image.ts";
 import { registerRoom } from "./commands/room.ts";
+import { registerLlm } from "./commands/llm.ts";
 import { CliError } from "./options.ts";
 
 /** One file per command group under commands/; each registers itself on the program. */
@@ -20,6 +21,7 @@ registerService(program);
 registerSecret(program);
 registerImage(program);
 registerRoom(program);
+registerLlm(program);
 
 try {
   await program.parseAsync(process.argv);

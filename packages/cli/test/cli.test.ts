@@ -26,6 +26,12 @@ test("token prints an SDK-format JWT; bad options say what is wrong", async (t) 
   assert.deepEqual(claims.grants.slice(0, 2), [{ name: "room", scope: "demo" }, { name: "role", scope: "agent" }]);
   assert.ok(claims.grants[2].scope.messaging && claims.grants[2].scope.storage);
   assert.equal(claims.exp - claims.iat, 900);
+  assert.equal(claims.grants[2].scope.admin, undefined, "no admin grant by default");
+  const admin = cli(["token", "--room", "demo", "--identity", "ops", "--admin", "--data", dir]);
+  assert.equal(admin.code, 0, admin.err);
+  const adminScope = (decodeJwt(admin.out.trim()) as any).grants[2].scope;
+  assert.deepEqual(adminScope.admin, {}, "--admin adds the admin grant (services.restart)");
+  assert.ok(adminScope.storage && adminScope.services, "on top of the role's defaults");
 
   const badRole = cli(["token", "--room", "demo", "--identity", "a", "--role", "admin", "--data", dir]);
   assert.equal(badRole.code, 2);

@@ -16,8 +16,12 @@
 export type CommandAnalysis =
   /** Plain words: run this argv directly. */
   | { kind: "argv"; argv: string[] }
-  /** Needs a shell; `argv` is `["/bin/sh", "-c", command]`, `reason` names the construct. */
-  | { kind: "shell"; argv: string[]; reason: string }
+  /**
+   * Needs a shell; `argv` is `["/bin/sh", "-c", script]`, `reason` names the construct.
+   * `execLast`: the script is the command with `exec` put before its last simple command (see
+   * {@link execLastCommand}), so that program replaces the shell and receives the stop signal.
+   */
+  | { kind: "shell"; argv: string[]; reason: string; execLast: boolean }
   /** Cannot be parsed at all (an unterminated quote). */
   | { kind: "invalid"; message: string };
 
@@ -37,7 +41,10 @@ const ASSIGNMENT_RE = /^[A-Za-z_][A-Za-z0-9_]*=/;
 export function analyzeCommand(command: string): CommandAnalysis | undefined {
   const text = command.trim();
   if (text === "") return undefined;
-  const shell = (reason: string): CommandAnalysis => ({ kind: "shell", argv: ["/bin/sh", "-c", text], reason });
+  const shell = (reason: string): CommandAnalysis => {
+    const script = execLastCommand(text);
+    return { kind: "shell", argv: ["/bin/sh", "-c", script ?? text], reason, execLast: script !== null };
+  };
 
   const words: string[] = [];
   let word = "";
@@ -126,4 +133,47 @@ export function splitCommand(command: string): string[] {
     throw new CommandSyntaxError(`the command uses ${a.reason}, which only a shell understands; write it as ["/bin/sh", "-c", ...] or remove the shell syntax`);
   }
   return a.argv;
+}
+
+/** Words that are shell syntax or builtins: `exec` in front of them would break the script. */
+const NOT_EXECUTABLE = new Set([
+  "cd", "exec", "exit", "export", "set", "unset", "source", ".", "eval", "if", "then", "fi", "for", "while", "until", "do",
+  "done", "case", "esac", "{", "}", "!", "true", "false", "read", "wait", "trap", "shift", "return", "local", "alias",
+]);
+
+/**
+ * For a shell script that is a `&&` chain ending in a simple command (`cd /app && node
+ * server.js`, or one command using `$VARS`), the same script with `exec` before that last
+ * command; null when the script has any other top-level operator (`|`, `;`, `||`, `&`,
+ * redirections, subshells, line breaks) or its last command is a builtin or starts with an
+ * assignment. Why: `sh -c` forks the program, so the stop signal would hit the shell, which
+ * dies at once and takes the container down before the program's own shutdown ran.
+ */
+export function execLastCommand(script: string): string | null {
+  let lastAnd = -1;
+  let quote: "'" | '"' | null = null;
+  for (let i = 0; i < script.length; i++) {
+    const c = script[i];
+    if (quote !== null) {
+      if (c === quote) quote = null;
+      else if (c === "\\" && quote === '"') i++;
+      continue;
+    }
+    if (c === "\\") {
+      i++;
+      continue;
+    }
+    if (c === "'" || c === '"') quote = c;
+    else if (c === "&" && script[i + 1] === "&") {
+      lastAnd = i;
+      i++;
+    } else if (OPERATOR_CHARS.has(c) || c === "\n" || c === "`" || c === "#") return null;
+    else if (c === "$" && script[i + 1] === "(") return null;
+  }
+  if (quote !== null) return null;
+  const head = lastAnd < 0 ? "" : script.slice(0, lastAnd + 2);
+  const last = script.slice(lastAnd < 0 ? 0 : lastAnd + 2).trim();
+  const first = last.split(/\s/)[0] ?? "";
+  if (first === "" || NOT_EXECUTABLE.has(first) || ASSIGNMENT_RE.test(first)) return null;
+  return `${head}${head === "" ? "" : " "}exec ${last}`;
 }

@@ -22,10 +22,13 @@ export function manifestWarnings(m: Manifest): LocatedWarning[] {
   if (typeof c.command === "string") {
     const a = analyzeCommand(c.command);
     if (a?.kind === "shell") {
+      const signal = a.execLast
+        ? `its last command is started with exec, so that program receives the stop signal`
+        : `the stop signal goes to every process of the command at once, and the shell may exit (ending the container) before the program finishes its shutdown`;
       warn(
         ["container", "command"],
         `uses ${a.reason}, which only a shell understands, so it runs as /bin/sh -c "…" and the image must contain /bin/sh; ` +
-          `write the command as a list of arguments to run it without a shell`,
+          `${signal}; write the command as a list of arguments to run it without a shell`,
       );
     }
   }

@@ -83,3 +83,12 @@ export async function reapSecretDirs(root: string, owner: string | undefined, li
   }
   return files;
 }
+
+/**
+ * Removes this installation's (now empty) directory under the secrets root, and the root
+ * itself when no other installation uses it. rmdir only: anything still inside stays.
+ */
+export async function removeEmptySecretDirs(root: string, owner: string): Promise<void> {
+  await rmdir(join(root, safeName(owner))).catch(() => {});
+  await rmdir(root).catch(() => {});
+}

@@ -13,9 +13,15 @@ export interface Logger {
   child(bindings: Record<string, unknown>): Logger;
 }
 
-/** Wall clock for timestamps (ms since epoch). Timers still use real time. */
+/**
+ * Wall clock for timestamps (ms since epoch), and optionally the timers the supervisor waits
+ * on (restart backoff, stop grace period), so tests drive those without sleeping. Probes
+ * still use real time.
+ */
 export interface Clock {
   now(): number;
+  /** Runs `fn` after `ms`; returns a cancel function. Default: the real setTimeout. */
+  setTimer?(fn: () => void, ms: number): () => void;
 }
 
 export type ProbeAction =
@@ -78,7 +84,9 @@ export interface ServiceEvent {
 }
 
 export type EventReason =
-  | "Created" | "Started" | "Ready" | "Unhealthy" | "BackOff" | "Killing" | "OOMKilled" | "Exited" | "FailedStart";
+  | "Created" | "Started" | "Ready" | "Unhealthy" | "BackOff" | "Killing" | "OOMKilled" | "Exited" | "FailedStart"
+  // The server's MCP bridge (packages/server/src/mcp), shown on the service that declares the endpoint.
+  | "McpConnected" | "McpFailed" | "McpToolsChanged";
 
 /**
  * Lifecycle states; within one container run they only move forward:
@@ -157,6 +165,12 @@ export interface RoomSandbox {
   services(): ServiceHandle[];
   /** Stops every service (in parallel), then removes the room's namespace holder and secrets. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * `fn(reason)` runs once if the room's namespace holder disappears from outside (Docker:
+   * the pause container died or was removed by someone else). The sandbox cannot start
+   * services any more; the caller stops it and builds a new one. Not every runtime reports it.
+   */
+  onLost?(fn: (reason: string) => void): void;
 }
 
 export interface ReapResult {

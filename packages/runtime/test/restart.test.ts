@@ -64,9 +64,12 @@ test("a failing liveness probe restarts the container", async () => {
   const sb = await env.runtime.createRoomSandbox({ room: "live-room", sessionId: "s-live" });
   try {
     const probe = { action: { kind: "http" as const, port: 9100, path: "/healthz" }, initialDelayMs: 0, periodMs: 200, startIntervalMs: 50, timeoutMs: 500, failureThreshold: 2, successThreshold: 1 };
+    // Deterministic under load (issue 12): a startup probe with a generous budget (20 s) holds
+    // the liveness probe back until the server listens, so liveness only ever sees the 500s.
+    const startup = { ...probe, action: { kind: "tcp" as const, port: 9100 }, failureThreshold: 100 };
     const h = sb.startService(spec("flaky", "http.js", {
       env: { PORT: "9100", FAIL_AFTER_MS: "600" },
-      probes: { liveness: probe },
+      probes: { startup, liveness: probe },
       restart: { policy: "on-failure", initialBackoffMs: 100, maxBackoffMs: 400, resetAfterMs: 60_000 },
     }));
     const first = await waitFor("first container", () => h.status().container_id);
@@ -105,7 +108,9 @@ test("a missing image becomes a FailedStart event, not a throw", async () => {
     await waitFor("failed", () => h.status().state === "failed");
     const st = h.status();
     assert.match(st.last_start_error ?? "", /image roomservice-test\/does-not-exist:1 not found/);
-    assert.deepEqual(st.events.map((e) => [e.type, e.reason]), [["Warning", "FailedStart"]]);
+    // Retried with backoff (an image built later is picked up), never a container.
+    assert.deepEqual(st.events.map((e) => [e.type, e.reason]).slice(0, 2), [["Warning", "FailedStart"], ["Warning", "BackOff"]]);
+    assert.equal(st.events[1].message, "Back-off 100ms retrying failed start");
     assert.equal(st.container_id, null);
     await waitFor("the other service still runs", () => ok.status().state === "running");
     // Restarting with a fixed spec recovers.

@@ -5,7 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { createSandboxRuntime, type SandboxRuntime, type ServiceLaunchSpec } from "../src/index.ts";
@@ -76,6 +76,55 @@ test("a crashing sandboxed service backs off", async () => {
     assert.deepEqual(h.status().events.filter((e) => e.reason === "BackOff").map((e) => e.message).slice(0, 2), [
       "Back-off 50ms restarting failed container", "Back-off 100ms restarting failed container",
     ]);
+  } finally {
+    await sb.stop();
+  }
+});
+
+test("issue 12 #23: in the sandbox the stop signal reaches a program forked by a wrapper", async () => {
+  const sb = await rt.createRoomSandbox({ room: "sbx-e", sessionId: "s5" });
+  try {
+    const h = sb.startService(spec("wrapped", "wrapper.js", { env: { CHILD: "polite.js" }, stop: { signal: "SIGTERM", gracePeriodMs: 10_000 } }));
+    const lines = collectLogs(h);
+    await waitFor("child up", () => lines.some((l) => l.line === "polite up"));
+    await h.stop();
+    assert.ok(lines.some((l) => l.line === "polite got SIGTERM"), lines.map((l) => l.line).join("\n"));
+    assert.deepEqual(h.lastExit(), { exitCode: 0, reason: "exit" });
+  } finally {
+    await sb.stop();
+  }
+});
+
+/** Host processes whose command line contains `marker`. */
+function processesWith(marker: string): number {
+  let n = 0;
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, "utf8").includes(marker)) n++;
+    } catch {
+      // gone
+    }
+  }
+  return n;
+}
+
+test("issue 12 #21: in the sandbox a timed-out exec probe is killed before the next check; the event says timed out after 1 s", async () => {
+  const sb = await rt.createRoomSandbox({ room: "sbx-f", sessionId: "s6" });
+  try {
+    const marker = `sbxslowprobe${randomBytes(3).toString("hex")}`;
+    const probe = { action: { kind: "exec" as const, command: [process.execPath, "-e", `setTimeout(() => {}, 60000) /* ${marker} */`] }, initialDelayMs: 0, periodMs: 300, startIntervalMs: 300, timeoutMs: 1000, failureThreshold: 1, successThreshold: 1 };
+    const h = sb.startService(spec("slow", "polite.js", { probes: { readiness: probe } }));
+    await waitFor("the first timeout", () => h.status().events.find((e) => e.reason === "Unhealthy"), 30_000);
+    let most = 0;
+    for (let i = 0; i < 40; i++) {
+      // nsenter and the probe's node both carry the marker in their command lines.
+      most = Math.max(most, processesWith(marker));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(most >= 1, "the sampler sees the probe");
+    assert.ok(most <= 2, `one probe (nsenter + node) at a time, saw ${most} processes`);
+    assert.equal(h.status().events.find((e) => e.reason === "Unhealthy")?.message, "Readiness probe failed: timed out after 1 s");
   } finally {
     await sb.stop();
   }

@@ -27,6 +27,14 @@ export interface Limits {
    * that race the room_ready handshake are queued up to this count.
    */
   maxQueuedBeforeReady: number;
+  /**
+   * A connection that sent nothing (no frame, no pong) for this long is pinged; one that then
+   * answers nothing for `pingTimeoutMs` more is dropped as dead (its process stopped, its TCP
+   * path silently broken), so it is gone at most idlePingMs + pingTimeoutMs after it fell
+   * silent and the departure timer can run.
+   */
+  idlePingMs: number;
+  pingTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -39,6 +47,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxPendingToolCalls: 256,
   maxConnectionsPerRoom: 2000,
   maxQueuedBeforeReady: 64,
+  idlePingMs: 15_000,
+  pingTimeoutMs: 15_000,
 };
 
 /** Time source, injected so tests and the session state machine never read a global clock. */
@@ -68,6 +78,8 @@ export interface ServerOptions {
   limits?: Partial<Limits>;
   logger: Logger;
   clock?: Clock;
+  /** MCP bridge timeouts in ms (connect attempt, retry window, tool call); defaults in mcp/endpoint.ts. */
+  mcpTimeouts?: { connectMs?: number; connectRetryForMs?: number; callMs?: number };
 }
 
 export const DEFAULT_DEPARTURE_TIMEOUT_MS = 15_000;

@@ -1,4 +1,5 @@
 export { startRoomServer, type RoomServer } from "./server.ts";
+export { DataDirLockedError, lockDataDir, type LockInfo } from "./data-lock.ts";
 export { DEFAULT_LIMITS, DEFAULT_DEPARTURE_TIMEOUT_MS, DEFAULT_PORT, DEFAULT_HOST, systemClock } from "./config.ts";
 export type { Limits, Clock, ServerOptions } from "./config.ts";
 export { mintParticipantToken, verifyParticipantToken, defaultApiScope, parseDuration, AuthError, ROLES } from "./auth/tokens.ts";
@@ -7,8 +8,10 @@ export { loadProjectSecret } from "./auth/secret.ts";
 export type { RoomEvent, Session } from "./rooms/room.ts";
 export { Store } from "./store/db.ts";
 export { ServiceStore, type ServiceRecord } from "./services/service-store.ts";
+export { portConflictWarnings, type PortWarning } from "./services/port-conflicts.ts";
 export { SecretStore } from "./services/secret-store.ts";
 export { ApiKeyStore } from "./services/api-keys.ts";
 export { roomNameError } from "./rooms/room-manager.ts";
 export { selectRuntime, parseRuntimeMode, ownerIdFor, type RuntimeMode } from "./services/select-runtime.ts";
-export { SessionStore, RoomSettingsStore, type SessionRecord } from "./store/sessions.ts";
+export { SessionStore, RoomSettingsStore, type SessionRecord, type SessionEndReason } from "./store/sessions.ts";
+export { LlmStore, type LlmUpstream, type LlmUsage } from "./llm/llm-store.ts";

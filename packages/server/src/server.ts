@@ -14,12 +14,20 @@ import { developerToolkit } from "./toolkits/developer.ts";
 import { messagingToolkit } from "./toolkits/messaging.ts";
 import { storageToolkit } from "./toolkits/storage.ts";
 import { servicesToolkit } from "./toolkits/services.ts";
+import { createSyncService, type SyncLimits } from "./toolkits/sync/index.ts";
+import { createQueuesToolkit, type QueueLimits } from "./toolkits/queues/index.ts";
 import { registerRestRoutes } from "./http/rest.ts";
 import { registerLogStream } from "./http/log-stream.ts";
 import { ServiceStore } from "./services/service-store.ts";
 import { SecretStore } from "./services/secret-store.ts";
 import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
+import { lockDataDir } from "./data-lock.ts";
+import { McpBridge } from "./mcp/bridge.ts";
+import { MountEvents } from "./storage/mount-events.ts";
+import { LlmStore } from "./llm/llm-store.ts";
+import { registerLlmProxy } from "./llm/proxy.ts";
+import { registerLlmRoutes } from "./llm/routes.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -33,6 +41,8 @@ export interface RoomServer {
   secrets: SecretStore;
   apiKeys: ApiKeyStore;
   launcher: ServiceLauncher;
+  /** The MCP bridge: services' MCP endpoints as room toolkits. */
+  mcp: McpBridge;
   close(): Promise<void>;
 }
 
@@ -40,9 +50,26 @@ export interface RoomServer {
  * Builds and starts the room server: store, rooms, toolkits, HTTP and WebSocket. Everything
  * it needs comes in through `opts`; nothing is global, so tests run many servers at once.
  */
-export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeLike | null }): Promise<RoomServer> {
+/** What startRoomServer takes: server options plus the runtime and the toolkits' limits. */
+type StartOptions = ServerOptions & { runtime?: RuntimeLike | null; syncLimits?: Partial<SyncLimits>; queueLimits?: Partial<QueueLimits> };
+
+export async function startRoomServer(opts: StartOptions): Promise<RoomServer> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger;
+  // Order matters (issue 12 #12): lock the data directory, then bind the port, then reap.
+  // Anything earlier would let a second server disturb a running one.
+  const lock = lockDataDir(opts.dataDir, clock.now());
+  try {
+    return await startLocked(opts, clock, logger, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(
+  opts: StartOptions, clock: NonNullable<ServerOptions["clock"]>, logger: ServerOptions["logger"], lock: ReturnType<typeof lockDataDir>,
+): Promise<RoomServer> {
   const store = new Store(join(opts.dataDir, "roomservice.db"));
   const ctx: ServerContext = {
     projectId: opts.projectId ?? "default",
@@ -59,12 +86,9 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
   const closedDangling = ctx.sessions.closeDangling(clock.now());
   if (closedDangling > 0) logger.warn({ sessions: closedDangling }, "closed sessions left open by an earlier run");
 
-  if (opts.runtime) {
-    // Whatever an earlier (killed) run of this installation left behind goes first.
-    const reaped = await opts.runtime.reapOrphans();
-    if (reaped.containers + reaped.networks + reaped.files > 0) logger.warn({ reaped }, "removed leftovers of an earlier run");
-    opts.runtime.prewarm?.();
-  }
+  // Reaping waits for the port (below); sessions that start meanwhile wait for the reaping.
+  let runtimeReady!: (ok: boolean) => void;
+  const runtimeReadyP = new Promise<boolean>((r) => (runtimeReady = r));
   const rooms = new RoomManager(ctx);
   await rooms.discardIncompleteUploads();
   const services = new ServiceStore(store);
@@ -76,19 +100,45 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
   registerStorageRoutes(app, ctx, rooms);
   registerRestRoutes(app, { ctx, services, secrets, apiKeys });
   const launcher = new ServiceLauncher({
-    ctx, rooms, services, secrets, runtime: opts.runtime ?? null,
+    ctx, rooms, services, secrets, runtime: opts.runtime ?? null, runtimeReady: runtimeReadyP,
     // Sockets accepted inside a room's network namespace (127.0.0.1:8078) are served by the
     // same HTTP server, so services reach the ordinary Room API with no proxy in between.
     feedSocket: (sock) => app.server.emit("connection", sock),
   });
   registerLogStream(app, ctx, apiKeys, launcher);
-  const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher)]);
+  const llm = new LlmStore(store);
+  registerLlmProxy(app, { ctx, rooms, llm, secrets });
+  registerLlmRoutes(app, { ctx, llm, secrets, apiKeys });
+  const sync = createSyncService({ rooms, clock, logger: logger.child({ toolkit: "sync" }), limits: opts.syncLimits });
+  const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher), sync.toolkit,
+    createQueuesToolkit({ store, rooms, clock, logger, limits: opts.queueLimits })]);
+  const mcp = new McpBridge({ ctx, rooms, launcher, reservedNames: dispatcher.reservedNames, ...(opts.mcpTimeouts ? { timeouts: opts.mcpTimeouts } : {}) });
+  dispatcher.addProvider(mcp);
+  const mountEvents = new MountEvents({ rooms, launcher, logger });
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
   app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
 
-  await app.listen({ port: opts.port ?? 0, host: opts.host ?? DEFAULT_HOST });
+  try {
+    await app.listen({ port: opts.port ?? 0, host: opts.host ?? DEFAULT_HOST });
+  } catch (err) {
+    runtimeReady(false);
+    store.close();
+    throw err;
+  }
   const addr = app.server.address() as AddressInfo;
+  lock.setPort(addr.port);
+  if (opts.runtime) {
+    // Whatever an earlier (killed) run of this installation left behind goes now: the lock
+    // proves no other server of this data directory (same owner id) is running.
+    try {
+      const reaped = await opts.runtime.reapOrphans();
+      if (reaped.containers + reaped.networks + reaped.files > 0) logger.warn({ reaped }, "removed leftovers of an earlier run");
+      opts.runtime.prewarm?.();
+    } finally {
+      runtimeReady(true);
+    }
+  } else runtimeReady(true);
   const host = opts.host === undefined || opts.host === "0.0.0.0" || opts.host === "::" ? "127.0.0.1" : opts.host;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}`;
   logger.info({ url, dataDir: opts.dataDir, projectId: ctx.projectId }, "roomservice listening");
@@ -105,14 +155,24 @@ export async function startRoomServer(opts: ServerOptions & { runtime?: RuntimeL
     secrets,
     apiKeys,
     launcher,
+    mcp,
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
+        // Ending the sessions closed every sync stream; wait for the documents' last writes.
+        await sync.flushAll();
         await launcher.stopAll();
+        await mcp.close();
+        mountEvents.close();
         await opts.runtime?.close();
         sockets.close();
-        await app.close();
+        // Streaming responses (SSE) never end on their own: close every connection, or
+        // app.close() waits for them forever (issue 12 #13).
+        const closed = app.close();
+        app.server.closeAllConnections();
+        await closed;
         store.close();
+        lock.release();
       })();
       return closing;
     },

@@ -43,6 +43,8 @@ export interface ConnectOptions {
   via?: "query" | "bearer" | "subprotocol";
   /** Extra subprotocols offered alongside. */
   protocols?: string[];
+  /** false: never answer the server's pings (a peer that has silently died). */
+  autoPong?: boolean;
 }
 
 /** Opens a raw socket to /rooms/{room}; resolves once the socket is open. */
@@ -54,7 +56,7 @@ export function connectRaw(wsUrl: string, room: string, token: string, o: Connec
   if (via === "query") url += `?token=${encodeURIComponent(token)}`;
   else if (via === "bearer") headers.authorization = `Bearer ${token}`;
   else protocols.push(`meshagent-room.${token}`);
-  const ws = new WebSocket(url, protocols, { headers, perMessageDeflate: false });
+  const ws = new WebSocket(url, protocols, { headers, perMessageDeflate: false, autoPong: o.autoPong ?? true });
   return new Promise((resolve, reject) => {
     const onOpenError = (err: Error) => reject(err);
     ws.once("error", onOpenError);

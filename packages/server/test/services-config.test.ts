@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { settle } from "./helpers.ts";
+import { defaultApiScope } from "../src/index.ts";
 import { startServicesServer, manifest, IMAGES, execNode, waitUntil } from "./services-env.ts";
 
 const web = (greeting: string) =>
@@ -39,7 +40,8 @@ test("a config edit during a session leaves it alone and applies at the next ses
   await settle(alice);
   alice.dispose();
   await ended;
-  const bob = await env.ts.client("conf", "bob");
+  // services.restart needs admin.config (issue #12 item 3): a user token plus the admin grant.
+  const bob = await env.ts.client("conf", "bob", { api: { ...defaultApiScope("user"), admin: {} } });
   assert.equal((await greetingOf(bob)).greeting, "v2");
 
   // restart applies an edit now, in the live session, through the SDK's ServicesClient.

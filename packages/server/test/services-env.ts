@@ -19,7 +19,10 @@ import { imageExists } from "@roomservice/runtime";
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 
 
-const EXAMPLES = { http: "http-echo", tcp: "tcp-echo", chat: "chat-agent", secret: "secret-reader" } as const;
+const EXAMPLES = {
+  http: "http-echo", tcp: "tcp-echo", chat: "chat-agent", secret: "secret-reader",
+  crm: "crm-sync", crmStandin: "crm-standin", mcp: "mcp-tools", pipeline: "pipeline", queue: "queue-worker",
+} as const;
 
 /**
  * Example image tags. Each tag carries a hash of its build context (and of the SDK version
@@ -37,8 +40,21 @@ function contextHash(dir: string): string {
   for (const e of readdirSync(base, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     if (e.isFile()) h.update(e.name).update(readFileSync(join(base, e.name)));
   }
-  if (dir === "chat-agent") h.update(readFileSync(join(root, "node_modules/@meshagent/meshagent/package.json")));
+  // An example's npm dependencies come from the repo's node_modules: their versions are part of it.
+  for (const dep of exampleDependencies(dir)) h.update(readFileSync(join(root, "node_modules", dep, "package.json")));
+  // Workspace packages (e.g. @roomservice/agent-kit) change without a version bump: hash their sources.
+  for (const dep of exampleDependencies(dir).filter((d) => d.startsWith("@roomservice/"))) {
+    const src = join(root, "node_modules", dep, "src");
+    for (const f of readdirSync(src).sort()) h.update(f).update(readFileSync(join(src, f)));
+  }
   return h.digest("hex").slice(0, 12);
+}
+
+/** The npm dependencies an example's package.json names (copied into its image's node_modules). */
+function exampleDependencies(dir: string): string[] {
+  const file = join(root, "examples", dir, "package.json");
+  if (!existsSync(file)) return [];
+  return Object.keys((JSON.parse(readFileSync(file, "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {});
 }
 
 /** Copies a package and its runtime dependencies (from the repo's node_modules) into dest. */
@@ -66,7 +82,7 @@ export function buildExampleImages(runtime: Runtime & { docker?: unknown }): Pro
         if (await imageExists(docker, IMAGES[key])) continue;
         const ctx = join(work, dir);
         await cp(join(root, "examples", dir), ctx, { recursive: true, filter: (src) => !src.includes("/node_modules") });
-        if (key === "chat") await copyPackageClosure("@meshagent/meshagent", join(ctx, "node_modules"));
+        for (const dep of exampleDependencies(dir)) await copyPackageClosure(dep, join(ctx, "node_modules"));
         await buildImage(docker, ctx, IMAGES[key]);
       }
     } finally {

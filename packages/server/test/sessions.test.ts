@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import { FakeClock } from "./fake-clock.ts";
 import assert from "node:assert/strict";
 import { startTestServer, sdk, settle, eventually } from "./helpers.ts";
 import type { RoomEvent } from "../src/index.ts";
@@ -64,17 +65,20 @@ test("a per-room departure timeout override applies", async (t) => {
   await eventually(() => events.some((e) => e.type === "session.ended" && e.room === "quick"), 5000, "quick room end");
 });
 
-test("a hold keeps the session open while server-side work runs", async (t) => {
-  const ts = await startTestServer({ departureTimeoutMs: 100 });
+test("a hold keeps the session open while server-side work runs, until released", async (t) => {
+  const clock = new FakeClock();
+  const ts = await startTestServer({ departureTimeoutMs: 100, clock });
   t.after(() => ts.close());
   const events = recordEvents(ts);
   const a = await ts.client("held", "alice");
   const room = ts.server.rooms.get("held")!;
-  const release = room.hold("test work");
+  const hold = room.hold({ owner: { kind: "server", name: "test" }, reason: "test work", idleTimeoutMs: 60_000, onExpire: () => undefined });
   a.dispose();
-  await new Promise((r) => setTimeout(r, 400));
+  await eventually(() => room.connections.size === 0, 5000, "alice gone");
+  clock.advance(10_000);
   assert.ok(!events.some((e) => e.type === "session.ended"), "held session stays open");
-  release();
+  hold.release();
+  clock.advance(100);
   await eventually(() => events.some((e) => e.type === "session.ended"), 5000, "end after release");
 });
 

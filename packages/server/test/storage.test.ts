@@ -54,7 +54,8 @@ test("list, stat, exists, move and delete work and other participants receive fi
   assert.deepEqual(listing.map((e: any) => [e.name, e.isFolder]), [["a.txt", false], ["sub", true]]);
   assert.equal(listing[0].size, 5);
   assert.ok(listing[0].updatedAt instanceof Date);
-  assert.deepEqual((await alice.storage.list("")).map((e: any) => e.name), ["docs"]);
+  // Every session seeds `.schemas/thread.json` (the chat thread schema, docs/chat.md).
+  assert.deepEqual((await alice.storage.list("")).map((e: any) => e.name), [".schemas", "docs"]);
   assert.equal(await alice.storage.exists("docs/a.txt"), true);
   assert.equal(await alice.storage.exists("docs/nope.txt"), false);
   assert.equal(await alice.storage.stat("docs/nope.txt"), null);
@@ -109,7 +110,7 @@ test("paths that escape the room are refused with a clear error", async (t) => {
   const root = join(ts.dataDir, "rooms", "files4", "storage");
   await mkdir(root, { recursive: true });
   await symlink("/etc", join(root, "etc-link"));
-  await assert.rejects(alice.storage.download("etc-link/passwd"), /outside the room's storage/);
-  await assert.rejects(alice.storage.upload("etc-link/evil", Buffer.from("x")), /outside the room's storage/);
-  assert.deepEqual((await alice.storage.list("")).map((e: any) => e.name), [], "links are not listed");
+  await assert.rejects(alice.storage.download("etc-link/passwd"), /is a symlink; storage never follows links/);
+  await assert.rejects(alice.storage.upload("etc-link/evil", Buffer.from("x")), /is a symlink; storage never follows links/);
+  assert.deepEqual((await alice.storage.list("")).map((e: any) => e.name).filter((n: string) => n !== ".schemas"), [], "links are not listed");
 });

@@ -1,8 +1,11 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
-import { startRoomServer, selectRuntime, parseRuntimeMode, DEFAULT_PORT, DEFAULT_HOST } from "@roomservice/server";
+import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, DEFAULT_PORT, DEFAULT_HOST } from "@roomservice/server";
 import { createLogger } from "../logger.ts";
 import { parseIntOption, CliError } from "../options.ts";
+
+/** Beyond the longest service grace period, how long shutdown may take before the process exits anyway. */
+const SHUTDOWN_SLACK_MS = 2000;
 
 export function registerServe(program: Command): void {
   program
@@ -33,16 +36,28 @@ export function registerServe(program: Command): void {
         dataDir, port, host, logger, runtime,
         projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
         ...(departure === undefined ? {} : { departureTimeoutMs: departure }),
-      }).catch((err: NodeJS.ErrnoException) => {
+      }).catch(async (err: NodeJS.ErrnoException) => {
+        await runtime?.close().catch(() => {});
+        if (err instanceof DataDirLockedError) throw new CliError(err.message);
         if (err.code === "EADDRINUSE") throw new CliError(`port ${port} is already in use; pick another with --port or ROOMSERVICE_PORT`);
         throw err;
       });
       process.stdout.write(`roomservice listening on ${server.url} (data: ${dataDir}, runtime: ${runtime?.kind ?? "none"})\n`);
       let stopping = false;
       const stop = (signal: string) => {
-        if (stopping) return;
+        if (stopping) {
+          // A second Ctrl-C / SIGTERM: the operator does not want to wait (issue 12 #13).
+          logger.warn({ signal }, "second signal: exiting now");
+          process.exit(130);
+        }
         stopping = true;
-        logger.info({ signal }, "shutting down");
+        // Services get their stop grace period; nothing else may hold the exit up for longer.
+        const deadlineMs = server.launcher.longestGracePeriodMs() + SHUTDOWN_SLACK_MS;
+        logger.info({ signal, deadlineMs }, "shutting down");
+        setTimeout(() => {
+          logger.error({ deadlineMs }, "shutdown did not finish in time; exiting");
+          process.exit(1);
+        }, deadlineMs).unref();
         server.close().then(() => process.exit(0), (err) => {
           logger.error({ err }, "shutdown failed");
           process.exit(1);

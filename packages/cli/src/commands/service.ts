@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { parseManifest, formatErrors, formatWarnings, manifestJsonSchema } from "@roomservice/manifest";
-import { roomNameError, type ServiceRecord } from "@roomservice/server";
+import { portConflictWarnings, roomNameError, type ServiceRecord } from "@roomservice/server";
 import { CliError } from "../options.ts";
 import { openLocalStores, DATA_OPTION } from "./common.ts";
 
@@ -71,6 +71,7 @@ export function registerService(program: Command): void {
         const s = openLocalStores(o.data);
         try {
           const existing = s.services.findByName(s.project, room, m.name);
+          for (const w of portConflictWarnings(s.services, s.project, room, m.name, m.spec)) process.stderr.write(`warning: ${o.file}: ${w.path}: ${w.message}\n`);
           if (verb === "create") {
             if (existing !== undefined) throw new CliError(`service ${JSON.stringify(m.name)} already exists (id ${existing.id}); use "service update"`);
             const rec = s.services.create(s.project, room, m.name, m.spec, Date.now());

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
-import { mintParticipantToken, loadProjectSecret, parseDuration, ROLES, type Role } from "@roomservice/server";
+import { mintParticipantToken, loadProjectSecret, parseDuration, defaultApiScope, ROLES, type Role } from "@roomservice/server";
 import { CliError } from "../options.ts";
 
 export function registerToken(program: Command): void {
@@ -12,7 +12,8 @@ export function registerToken(program: Command): void {
     .option("--role <role>", `one of ${ROLES.join(", ")}`, "user")
     .option("--ttl <duration>", "lifetime, e.g. 90s, 15m, 1h, 7d", "1h")
     .option("--data <dir>", "data directory holding the generated project secret (env ROOMSERVICE_DATA, default ./.roomservice)")
-    .action(async (o: { room: string; identity: string; role: string; ttl: string; data?: string }) => {
+    .option("--admin", "add the admin grant (services.restart; the REST API) to the role's default api scope")
+    .action(async (o: { room: string; identity: string; role: string; ttl: string; data?: string; admin?: boolean }) => {
       if (!(ROLES as readonly string[]).includes(o.role)) throw new CliError(`--role: expected one of ${ROLES.join(", ")}, got ${JSON.stringify(o.role)}`);
       let ttl: number;
       try {
@@ -26,6 +27,7 @@ export function registerToken(program: Command): void {
       const jwt = await mintParticipantToken(secret, {
         identity: o.identity, room: o.room, role: o.role as Role, ttlSeconds: Math.ceil(ttl),
         projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
+        ...(o.admin === true ? { api: { ...defaultApiScope(o.role as Role), admin: {} } } : {}),
       });
       process.stdout.write(jwt + "\n");
     });

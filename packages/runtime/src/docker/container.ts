@@ -7,11 +7,13 @@ import { execFile } from "node:child_process";
 import { ensureEnvexec, ENVEXEC_MOUNT, SECRET_ENV_VAR } from "./envexec.ts";
 import type { CheckResult } from "../probes.ts";
 import type { NetnsProber } from "../netns/prober.ts";
-import { DockerDemuxer, LineSplitter } from "../logs.ts";
+import { DockerDemuxer } from "../logs.ts";
+import { alive, killTree } from "../proc.ts";
+import type { Readable } from "node:stream";
 import { safeName, SECRETS_MOUNT, type SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
 import type { Logger, ProbeAction, ServiceLaunchSpec } from "../types.ts";
-import { DockerEngine, DockerError, readAll } from "./engine.ts";
+import { DockerEngine, DockerError } from "./engine.ts";
 
 export const LABEL = {
   owner: "dev.roomservice.owner",
@@ -19,7 +21,19 @@ export const LABEL = {
   session: "dev.roomservice.session",
   service: "dev.roomservice.service",
   role: "dev.roomservice.role",
+  /** On service containers: the room's pause container (the namespace holder) id. */
+  pause: "dev.roomservice.pause",
+  /** On pooled pause containers: the pool entry id (their room label is "" until handed out). */
+  pool: "dev.roomservice.pool",
 } as const;
+
+/**
+ * Routes Docker events (see DockerRuntime's event watcher) to the run they concern: the
+ * kernel's `oom` reports for a container.
+ */
+export interface ContainerEvents {
+  onOom(containerId: string, fn: () => void): () => void;
+}
 
 /** A writable /tmp even on a read-only root: most runtimes need scratch space. */
 const TMP_MOUNT = { "/tmp": "rw,nosuid,nodev,size=64m" };
@@ -36,6 +50,7 @@ export interface RoomContext {
   secrets: SessionSecrets;
   prober: NetnsProber;
   log: Logger;
+  events: ContainerEvents;
 }
 
 export function containerName(room: string, what: string): string {
@@ -100,10 +115,12 @@ export class DockerServiceDriver implements ServiceDriver {
       Cmd: launcher?.cmd ?? spec.command,
       ...(launcher ? { Entrypoint: [ENVEXEC_MOUNT] } : {}),
       WorkingDir: spec.workingDir,
-      Env: Object.entries({ ...spec.env, ...launcher?.env }).map(([k, v]) => `${k}=${v}`),
+      // tini (Init) forwards the stop signal to the command's whole process group, so programs
+      // a wrapper forked get it too (manifest commands that need a shell exec their last command).
+      Env: Object.entries({ ...spec.env, ...launcher?.env, TINI_KILL_PROCESS_GROUP: "1" }).map(([k, v]) => `${k}=${v}`),
       Labels: {
         [LABEL.owner]: this.c.ownerId, [LABEL.room]: this.c.room, [LABEL.session]: this.c.sessionId,
-        [LABEL.service]: spec.serviceId, [LABEL.role]: "service",
+        [LABEL.service]: spec.serviceId, [LABEL.role]: "service", [LABEL.pause]: this.c.pauseId,
       },
       StopSignal: spec.stop.signal || "SIGTERM",
       HostConfig: {
@@ -139,9 +156,22 @@ export class DockerServiceDriver implements ServiceDriver {
       throw err;
     }
     hooks.created(id);
+    // Attached before the start, so the first bytes are not missed; the logs endpoint is the
+    // fallback (it reads the json-file log back, with its 16 KiB line cuts).
+    const output = await docker.attach(id).catch((err: unknown) => {
+      this.c.log.debug({ err, container: id }, "attach failed; following the log instead");
+      return null;
+    });
+    let inst: DockerInstance | null = null;
+    const stopOom = this.c.events.onOom(id, () => {
+      inst?.noteOom();
+      hooks.oom?.();
+    });
     try {
       await docker.json({ method: "POST", path: `/containers/${id}/start` });
     } catch (err) {
+      stopOom();
+      output?.destroy();
       await docker.json({ method: "DELETE", path: `/containers/${id}`, query: { force: 1, v: 1 } }).catch(() => {});
       const msg = (err as Error).message;
       const hint = /executable file not found|no such file or directory/.test(msg)
@@ -149,7 +179,8 @@ export class DockerServiceDriver implements ServiceDriver {
         : "";
       throw new LaunchFailure(`container failed to start: ${msg}${hint}`);
     }
-    return new DockerInstance(docker, id, hooks, this.c.log);
+    inst = new DockerInstance(docker, id, hooks, this.c.log, output, stopOom);
+    return inst;
   }
 }
 
@@ -164,37 +195,55 @@ function kernelReportsOom(containerId: string): Promise<boolean> {
   });
 }
 
+/** How long a timed-out exec probe may take to die after SIGKILL before the next check goes ahead anyway. */
+const EXEC_KILL_WAIT_MS = 5000;
+const EXEC_OUTPUT_MAX = 64 * 1024;
+
 class DockerInstance implements RunningInstance {
   readonly id: string;
   readonly exited: Promise<ExitInfo>;
   private readonly docker: DockerEngine;
   private readonly logsDone: Promise<void>;
   private readonly log: Logger;
+  private readonly stopOom: () => void;
   private ended = false;
   private sentKill = false;
+  private oomReported = false;
 
-  constructor(docker: DockerEngine, id: string, hooks: LaunchHooks, log: Logger) {
+  constructor(docker: DockerEngine, id: string, hooks: LaunchHooks, log: Logger, output: Readable | null, stopOom: () => void) {
     this.docker = docker;
     this.id = id;
     this.log = log.child({ container: id.slice(0, 12) });
-    this.logsDone = this.followLogs(hooks);
+    this.stopOom = stopOom;
+    this.logsDone = this.followOutput(hooks, output);
     this.exited = this.waitExit();
   }
 
-  private async followLogs(hooks: LaunchHooks): Promise<void> {
+  async running(): Promise<boolean> {
+    if (this.ended) return false;
+    const info = await this.docker.json<{ State: { Running: boolean } }>({ method: "GET", path: `/containers/${this.id}/json` });
+    return info.State.Running;
+  }
+
+  /** OOM reports for this run also settle how it ended (Docker may not set State.OOMKilled). */
+  noteOom(): void {
+    this.oomReported = true;
+  }
+
+  private async followOutput(hooks: LaunchHooks, attached: Readable | null): Promise<void> {
     try {
-      // follow from the beginning: the json-file log holds what was printed before we attached.
-      const res = await this.docker.raw({
+      // Without the attach stream: follow the json-file log from the beginning.
+      const res = attached ?? (await this.docker.raw({
         method: "GET", path: `/containers/${this.id}/logs`, query: { follow: 1, stdout: 1, stderr: 1 }, long: true,
-      });
-      const out = new LineSplitter((l) => hooks.log("stdout", l));
-      const err = new LineSplitter((l) => hooks.log("stderr", l));
-      const demux = new DockerDemuxer((stream, payload) => (stream === "stdout" ? out : err).push(payload));
+      }));
+      const demux = new DockerDemuxer((stream, payload) => hooks.output(stream, payload));
       for await (const chunk of res) demux.push(chunk as Buffer);
-      out.flush();
-      err.flush();
     } catch (err) {
-      if (!(err instanceof DockerError && err.status === 404)) this.log.debug({ err }, "log stream ended with an error");
+      if (!(err instanceof DockerError && err.status === 404)) this.log.debug({ err }, "output stream ended with an error");
+    } finally {
+      // The last line without a newline is emitted now, not lost.
+      hooks.outputEnd("stdout");
+      hooks.outputEnd("stderr");
     }
   }
 
@@ -214,7 +263,7 @@ class DockerInstance implements RunningInstance {
     for (let attempt = 0; attempt < 6; attempt++) {
       try {
         const info = await this.docker.json<{ State: { OOMKilled: boolean; ExitCode: number } }>({ method: "GET", path: `/containers/${this.id}/json` });
-        oomKilled = info.State.OOMKilled;
+        oomKilled = info.State.OOMKilled || (this.oomReported && info.State.ExitCode === 137);
         if (exitCode === -1) exitCode = info.State.ExitCode;
       } catch {
         break; // removed underneath us (e.g. by an operator): the wait result is all there is
@@ -226,6 +275,7 @@ class DockerInstance implements RunningInstance {
     // OOMKilled. The kernel's own record names the container's memory cgroup: ask it.
     if (!oomKilled && exitCode === 137 && !this.sentKill) oomKilled = await kernelReportsOom(this.id);
     this.ended = true;
+    this.stopOom();
     return { exitCode, oomKilled };
   }
 
@@ -240,27 +290,76 @@ class DockerInstance implements RunningInstance {
     }
   }
 
+  /**
+   * Runs a probe command. On timeout the command and everything it forked are killed (Docker
+   * has no API for that: the exec's host pid and its descendants get SIGKILL), and this only
+   * returns once they are gone, so probes never pile up in the container.
+   */
   async exec(command: string[], timeoutMs: number): Promise<CheckResult> {
-    const ctl = new AbortController();
-    const timer = setTimeout(() => ctl.abort(), timeoutMs);
+    let execId: string;
     try {
-      const { Id } = await this.docker.json<{ Id: string }>({
-        method: "POST", path: `/containers/${this.id}/exec`, body: { Cmd: command, AttachStdout: true, AttachStderr: true }, signal: ctl.signal,
-      });
-      const res = await this.docker.raw({ method: "POST", path: `/exec/${Id}/start`, body: { Detach: false, Tty: false }, signal: ctl.signal, long: true });
-      const output = (await readAll(res)).subarray(0, 64 * 1024);
-      const info = await this.docker.json<{ ExitCode: number | null }>({ method: "GET", path: `/exec/${Id}/json` });
-      if (info.ExitCode === 0) return { ok: true };
-      return { ok: false, error: `command exited with ${info.ExitCode}${output.length > 0 ? `: ${demuxText(output).slice(-200)}` : ""}` };
+      ({ Id: execId } = await this.docker.json<{ Id: string }>({
+        method: "POST", path: `/containers/${this.id}/exec`, body: { Cmd: command, AttachStdout: true, AttachStderr: true },
+      }));
     } catch (err) {
-      return { ok: false, error: ctl.signal.aborted ? `timed out after ${timeoutMs} ms` : (err as Error).message };
+      return { ok: false, error: (err as Error).message };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+    let res: Readable | null = null;
+    let started = false; // Docker answered the start: the process exists (or already ended)
+    try {
+      const run = (async () => {
+        try {
+          res = await this.docker.raw({ method: "POST", path: `/exec/${execId}/start`, body: { Detach: false, Tty: false }, long: true });
+        } finally {
+          started = true;
+        }
+        return readCapped(res, EXEC_OUTPUT_MAX);
+      })();
+      run.catch(() => undefined);
+      const first = await Promise.race([run, timedOut]);
+      if (first === "timeout") {
+        await this.killExec(execId, () => started);
+        (res as Readable | null)?.destroy();
+        return { ok: false, error: `timed out after ${formatSeconds(timeoutMs)}` };
+      }
+      const info = await this.docker.json<{ ExitCode: number | null }>({ method: "GET", path: `/exec/${execId}/json` });
+      if (info.ExitCode === 0) return { ok: true };
+      return { ok: false, error: `command exited with ${info.ExitCode}${first.length > 0 ? `: ${demuxText(first).slice(-200)}` : ""}` };
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
     } finally {
       clearTimeout(timer);
     }
   }
 
+  /**
+   * SIGKILL to the exec's process tree; waits (bounded) until Docker sees it ended. A start
+   * still in flight is waited for: a process started after we gave up would run unwatched.
+   */
+  private async killExec(execId: string, started: () => boolean): Promise<void> {
+    const deadline = Date.now() + EXEC_KILL_WAIT_MS;
+    for (;;) {
+      let info: { Running: boolean; Pid: number };
+      try {
+        info = await this.docker.json<{ Running: boolean; Pid: number }>({ method: "GET", path: `/exec/${execId}/json` });
+      } catch {
+        return; // the container (and the exec) is gone
+      }
+      if (!info.Running || info.Pid <= 0) {
+        if (started()) return;
+      } else if (alive(info.Pid)) killTree(info.Pid, "SIGKILL");
+      if (Date.now() > deadline) {
+        this.log.warn({ pid: info.Pid }, "a timed-out probe command did not end after SIGKILL");
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   async remove(): Promise<void> {
-    // Let the log stream deliver the last lines before the container (and its log) goes away.
+    // Let the output stream deliver the last lines before the container goes away.
     await Promise.race([this.logsDone, new Promise((r) => setTimeout(r, LOG_DRAIN_MS).unref())]);
     try {
       await this.docker.json({ method: "DELETE", path: `/containers/${this.id}`, query: { force: 1, v: 1 } });
@@ -268,6 +367,27 @@ class DockerInstance implements RunningInstance {
       if (!(err instanceof DockerError && err.status === 404)) throw err;
     }
   }
+}
+
+/** "1 s", "0.5 s": probe timeouts are configured in seconds. */
+export function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+/** Reads a stream to its end, keeping at most `max` bytes (the rest is discarded, not buffered). */
+function readCapped(s: Readable, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    s.on("data", (c: Buffer) => {
+      if (size >= max) return;
+      chunks.push(c.subarray(0, max - size));
+      size += Math.min(c.length, max - size);
+    });
+    s.on("end", () => resolve(Buffer.concat(chunks)));
+    s.on("close", () => resolve(Buffer.concat(chunks)));
+    s.on("error", reject);
+  });
 }
 
 function demuxText(buf: Buffer): string {

@@ -1,7 +1,7 @@
 /**
  * A minimal Docker Engine API client: plain HTTP over the unix socket with node:http.
- * Why not dockerode: the dozen endpoints used here fit in one small file, and owning the
- * stream handling (log demultiplexing, build progress) is where the bugs would be anyway.
+ * Why not dockerode (yet): the endpoints used here fit in one small file; issue 12 asks to
+ * prefer the kept libraries, which is still open (docs/decisions.md).
  */
 import http from "node:http";
 import type { Readable } from "node:stream";
@@ -88,6 +88,31 @@ export class DockerEngine {
     return res;
   }
 
+  /**
+   * Attaches to a container's stdout/stderr (before it starts, so nothing is missed): the
+   * raw multiplexed bytes as the process writes them. Unlike the logs endpoint this is not
+   * read back from the json-file log, which cuts lines at 16 KiB and replaces a UTF-8
+   * sequence split by that cut with U+FFFD. Ends when the container's streams close.
+   */
+  attach(id: string): Promise<Readable> {
+    const path = `/${DOCKER_API_VERSION}/containers/${id}/attach?stream=1&stdout=1&stderr=1`;
+    return new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: this.socketPath, path, method: "POST", agent: false, headers: { connection: "Upgrade", upgrade: "tcp" } });
+      // Docker answers 101 and hands over the connection (a "hijacked" stream).
+      req.on("upgrade", (_res, socket, head) => {
+        if (head.length > 0) socket.unshift(head);
+        resolve(socket);
+      });
+      req.on("response", (res) => {
+        if ((res.statusCode ?? 500) >= 400) {
+          void readAll(res).then((b) => reject(new DockerError(`docker POST /containers/${id}/attach: ${res.statusCode} ${b.toString("utf8").trim()}`, res.statusCode ?? 500)));
+        } else resolve(res);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
   /** A request whose response is JSON (or empty). */
   async json<T = unknown>(r: DockerRequest): Promise<T> {
     const res = await this.raw(r);
@@ -120,8 +145,10 @@ export function readAll(s: Readable): Promise<Buffer> {
  */
 export async function* jsonLines(s: Readable): AsyncGenerator<Record<string, unknown>> {
   let buf = "";
+  // stream: true keeps a multi-byte character split across chunks intact.
+  const decoder = new TextDecoder("utf-8");
   for await (const chunk of s) {
-    buf += (chunk as Buffer).toString("utf8");
+    buf += decoder.decode(chunk as Buffer, { stream: true });
     let i: number;
     while ((i = buf.indexOf("\n")) >= 0) {
       const line = buf.slice(0, i).trim();
@@ -129,5 +156,6 @@ export async function* jsonLines(s: Readable): AsyncGenerator<Record<string, unk
       if (line !== "") yield JSON.parse(line) as Record<string, unknown>;
     }
   }
+  buf += decoder.decode();
   if (buf.trim() !== "") yield JSON.parse(buf) as Record<string, unknown>;
 }

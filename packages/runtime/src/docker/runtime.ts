@@ -6,11 +6,12 @@
 import type { Server } from "node:net";
 import { NetnsProber } from "../netns/prober.ts";
 import { openListenerInNetns } from "../netns/listener.ts";
-import { defaultSecretsRoot, reapSecretDirs, SessionSecrets } from "../secrets.ts";
+import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type ServiceDriver } from "../supervisor.ts";
 import type { Clock, Logger, ReapResult, RoomSandbox, Runtime, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 import { containerName, DockerServiceDriver, LABEL } from "./container.ts";
 import { DockerEngine, DockerError } from "./engine.ts";
+import { DockerEventWatcher } from "./events.ts";
 import { ensurePauseImage } from "./images.ts";
 
 export interface DockerRuntimeOptions {
@@ -72,8 +73,12 @@ export class DockerRuntime implements Runtime {
   private readonly live = new Map<string, DockerRoomSandbox>();
   private readonly pool: PoolEntry[] = [];
   private poolFilling = 0;
+  /** Pool entries being prepared; close() waits for them so none outlives the runtime. */
+  private readonly fills = new Set<Promise<void>>();
   private readonly poolSize: number;
   private closed = false;
+  /** OOM reports and pause containers dying, from Docker's event stream. */
+  readonly events: DockerEventWatcher;
 
   constructor(o: DockerRuntimeOptions, docker?: DockerEngine) {
     this.docker = docker ?? new DockerEngine(o.socketPath);
@@ -83,6 +88,7 @@ export class DockerRuntime implements Runtime {
     this.secretsRoot = o.secretsRoot ?? defaultSecretsRoot();
     this.network = o.network ?? "none";
     this.poolSize = this.network === "none" ? Math.max(0, o.poolSize ?? 0) : 0;
+    this.events = new DockerEventWatcher(this.docker, this.ownerId, this.log);
   }
 
   private ensurePauseImage(): Promise<string> {
@@ -127,13 +133,12 @@ export class DockerRuntime implements Runtime {
     while (!this.closed && this.pool.length + this.poolFilling < this.poolSize) {
       this.poolFilling++;
       const poolId = `pool-${Math.random().toString(36).slice(2, 10)}`;
-      const labels = { [LABEL.owner]: this.ownerId, [LABEL.room]: "", [LABEL.session]: poolId, [LABEL.role]: "pause" };
-      this.startPause(labels, containerName("pool", "pause"), null)
+      // Labels are fixed at creation; the room is known only at hand-out, when the container
+      // is renamed rs-<room>-pause-… (see takePooled) and its services carry its id.
+      const labels = { [LABEL.owner]: this.ownerId, [LABEL.room]: "", [LABEL.session]: poolId, [LABEL.role]: "pause", [LABEL.pool]: poolId };
+      const fill: Promise<void> = this.startPause(labels, containerName("pool", "pause"), null)
         .then(({ pauseId, netnsPath }) => {
-          if (this.closed) {
-            void this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).catch(() => {});
-            return;
-          }
+          if (this.closed) return this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).then(() => {}, () => {});
           const prober = new NetnsProber(netnsPath, this.log);
           prober.warm();
           const entry: PoolEntry = { pauseId, netnsPath, poolId, prober, listener: null };
@@ -142,7 +147,11 @@ export class DockerRuntime implements Runtime {
           this.pool.push(entry);
         })
         .catch((err) => this.log.warn({ err }, "could not prepare a pooled room namespace"))
-        .finally(() => this.poolFilling--);
+        .finally(() => {
+          this.poolFilling--;
+          this.fills.delete(fill);
+        });
+      this.fills.add(fill);
     }
   }
 
@@ -155,9 +164,40 @@ export class DockerRuntime implements Runtime {
     return this.pool.length;
   }
 
+  /** Frees a pool entry that will not be used. */
+  private async discardPooled(p: PoolEntry): Promise<void> {
+    p.prober.close();
+    (await p.listener?.catch(() => null))?.close();
+    await this.docker.json({ method: "DELETE", path: `/containers/${p.pauseId}`, query: { force: 1 } }).catch(() => {});
+  }
+
+  /**
+   * The first pooled namespace whose pause container is still running (one removed from
+   * outside would hand the session a dead namespace), renamed after its room so an operator
+   * finds it (`docker ps --filter name=rs-<room>-pause`).
+   */
+  private async takePooled(room: string): Promise<PoolEntry | undefined> {
+    for (let p = this.pool.shift(); p !== undefined; p = this.pool.shift()) {
+      try {
+        const info = await this.docker.json<{ State: { Running: boolean }; NetworkSettings: { SandboxKey: string } }>({ method: "GET", path: `/containers/${p.pauseId}/json` });
+        if (info.State.Running && info.NetworkSettings.SandboxKey === p.netnsPath) {
+          await this.docker.json({ method: "POST", path: `/containers/${p.pauseId}/rename`, query: { name: containerName(room, "pause") } })
+            .catch((err) => this.log.debug({ err }, "could not rename a pooled pause container"));
+          return p;
+        }
+      } catch (err) {
+        if (!(err instanceof DockerError && err.status === 404)) throw err;
+      }
+      this.log.warn({ pause: p.pauseId.slice(0, 12) }, "a pooled room namespace was removed from outside; discarding it");
+      await this.discardPooled(p);
+    }
+    return undefined;
+  }
+
   async createRoomSandbox(o: { room: string; sessionId: string }): Promise<RoomSandbox> {
     const log = this.log.child({ room: o.room, session: o.sessionId });
-    const pooled = this.pool.shift();
+    await this.events.start();
+    const pooled = await this.takePooled(o.room);
     if (pooled !== undefined) {
       this.fillPool();
       const sandbox = new DockerRoomSandbox({
@@ -221,7 +261,8 @@ export class DockerRuntime implements Runtime {
         await this.docker.json({ method: "DELETE", path: `/containers/${c.Id}`, query: { force: 1, v: 1 } });
         removedContainers++;
       } catch (err) {
-        if (!(err instanceof DockerError && err.status === 404)) throw err;
+        // 404: gone meanwhile; 409: its removal is already under way (a pool entry discarded at close).
+        if (!(err instanceof DockerError && (err.status === 404 || err.status === 409))) throw err;
       }
     }
     const networks = await this.docker.json<{ Id: string; Labels: Record<string, string> }[]>({ method: "GET", path: "/networks", query: { filters } });
@@ -240,12 +281,12 @@ export class DockerRuntime implements Runtime {
   /** Removes pooled namespaces and releases the HTTP agent; live sandboxes are not stopped. */
   async close(): Promise<void> {
     this.closed = true;
+    await Promise.allSettled([...this.fills]);
     const pool = this.pool.splice(0);
-    await Promise.allSettled(pool.map(async (p) => {
-      p.prober.close();
-      (await p.listener?.catch(() => null))?.close();
-      await this.docker.json({ method: "DELETE", path: `/containers/${p.pauseId}`, query: { force: 1 } });
-    }));
+    await Promise.allSettled(pool.map((p) => this.discardPooled(p)));
+    // Sessions stopped before close() removed their own secret dirs; empty parents go too.
+    if (this.live.size === 0) await removeEmptySecretDirs(this.secretsRoot, this.ownerId);
+    this.events.close();
     this.docker.close();
   }
 }
@@ -277,6 +318,9 @@ export class DockerRoomSandbox implements RoomSandbox {
   private readonly handles = new Map<string, ServiceSupervisor>();
   private stopping: Promise<void> | null = null;
   private preopened: Promise<Server> | null;
+  private lostReason: string | null = null;
+  private readonly lostListeners: ((reason: string) => void)[] = [];
+  private readonly unwatchPause: () => void;
 
   constructor(i: SandboxInit) {
     this.i = i;
@@ -290,14 +334,36 @@ export class DockerRoomSandbox implements RoomSandbox {
     this.preopened = i.listener;
     const real = new DockerServiceDriver({
       docker: i.runtime.docker, ownerId: i.runtime.ownerId, room: i.room, sessionId: i.sessionId, pauseId: i.pauseId,
-      secrets: i.secrets, prober: this.prober, log: i.log,
+      secrets: i.secrets, prober: this.prober, log: i.log, events: i.runtime.events,
     });
-    // A service (re)started after stop() began must not create containers nobody will remove.
+    // A service (re)started after stop() began must not create containers nobody will remove;
+    // one started after the namespace holder vanished would only fail with "No such container".
     this.driver = {
-      launch: (spec, hooks) => (this.stopping !== null ? Promise.reject(new LaunchFailure("the room's session has ended")) : real.launch(spec, hooks)),
+      launch: (spec, hooks) => {
+        if (this.stopping !== null) return Promise.reject(new LaunchFailure("the room's session has ended", { retry: false }));
+        if (this.lostReason !== null) return Promise.reject(new LaunchFailure(this.lostReason));
+        return real.launch(spec, hooks);
+      },
       netCheck: (a, t) => real.netCheck(a, t),
       release: (id) => real.release(id),
     };
+    this.unwatchPause = i.runtime.events.onGone(i.pauseId, (action) => {
+      if (this.stopping !== null || this.lostReason !== null) return;
+      this.lostReason = `the room's pause container ${i.pauseId.slice(0, 12)} (its network namespace) was ${action === "destroy" ? "removed" : "stopped"} from outside Roomservice`;
+      i.log.warn({ pause: i.pauseId.slice(0, 12), action }, "room namespace lost");
+      for (const fn of this.lostListeners.splice(0)) {
+        try {
+          fn(this.lostReason);
+        } catch (err) {
+          i.log.error({ err }, "a sandbox lost listener threw");
+        }
+      }
+    });
+  }
+
+  onLost(fn: (reason: string) => void): void {
+    if (this.lostReason !== null) fn(this.lostReason);
+    else this.lostListeners.push(fn);
   }
 
   /** The Room API listener opened while the namespace waited in the pool (once). */
@@ -327,6 +393,7 @@ export class DockerRoomSandbox implements RoomSandbox {
 
   private async doStop(): Promise<void> {
     const docker = this.i.runtime.docker;
+    this.unwatchPause();
     // Services in parallel, each with its own grace period; the pause container goes last,
     // since it holds the namespace they live in.
     await Promise.allSettled([...this.handles.values()].map((h) => h.stop()));

@@ -16,7 +16,7 @@ function check(req) {
       resolve(r);
     };
     const timer = setTimeout(() => {
-      finish({ ok: false, error: `timed out after ${timeoutMs} ms` });
+      finish({ ok: false, error: `timed out after ${Number((timeoutMs / 1000).toFixed(3))} s` });
       conn?.destroy();
     }, timeoutMs);
     let conn;

@@ -9,16 +9,17 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "node:net";
 import { constants } from "node:os";
 import { promisify } from "node:util";
-import { LineSplitter } from "../logs.ts";
+import { formatSeconds } from "../docker/container.ts";
+import { killTree, processTree } from "../proc.ts";
 import { openListenerInNetns } from "../netns/listener.ts";
 import { NetnsProber } from "../netns/prober.ts";
 import type { CheckResult } from "../probes.ts";
-import { defaultSecretsRoot, reapSecretDirs, SECRETS_MOUNT, SessionSecrets } from "../secrets.ts";
+import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SECRETS_MOUNT, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
 import type { Clock, Logger, ProbeAction, ReapResult, RoomSandbox, Runtime, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 
@@ -151,7 +152,9 @@ export class SandboxRuntime implements Runtime {
     return { containers: 0, networks, files };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (this.live.size === 0) await removeEmptySecretDirs(this.secretsRoot, this.ownerId);
+  }
 }
 
 interface RoomInit {
@@ -219,7 +222,7 @@ class SandboxRoom implements RoomSandbox, ServiceDriver {
   }
 
   async launch(spec: ServiceLaunchSpec, hooks: LaunchHooks): Promise<RunningInstance> {
-    if (this.stopping !== null) throw new LaunchFailure("the room's session has ended");
+    if (this.stopping !== null) throw new LaunchFailure("the room's session has ended", { retry: false });
     if (spec.command === undefined || spec.command.length === 0) {
       throw new LaunchFailure("the sandbox runtime has no images to take a default command from: set container.command");
     }
@@ -279,13 +282,12 @@ class BwrapInstance implements RunningInstance {
     this.child = child;
     let stderrHead = "";
     const streams = (["stdout", "stderr"] as const).map((name) => {
-      const split = new LineSplitter((l) => hooks.log(name, l));
       const s = child[name]!;
       s.on("data", (c: Buffer) => {
         if (name === "stderr" && stderrHead.length < 2048) stderrHead += c.toString("utf8");
-        split.push(c);
+        hooks.output(name, c);
       });
-      return new Promise<void>((res) => s.on("close", () => (split.flush(), res())));
+      return new Promise<void>((res) => s.on("close", () => (hooks.outputEnd(name), res())));
     });
     this.logsDone = Promise.all(streams).then(() => {});
     this.exited = new Promise((resolve) => {
@@ -314,32 +316,50 @@ class BwrapInstance implements RunningInstance {
 
   async signal(sig: string): Promise<void> {
     if (this.ended) return;
-    // bwrap's child-pid is the namespace's init; the service is its child (PID 2), where
-    // default signal dispositions apply. SIGKILL goes to the init: that ends the whole namespace.
-    let target = this.childPid > 0 ? this.childPid : this.child.pid!;
-    if (sig !== "SIGKILL" && this.childPid > 0) {
+    // bwrap's child-pid is the namespace's init; SIGKILL to it ends the whole namespace. Any
+    // other signal goes to every process under the init (the service and whatever it forked,
+    // as tini's process-group forwarding does under Docker), where default dispositions apply.
+    if (sig === "SIGKILL" || this.childPid === 0) {
       try {
-        const kids = readFileSync(`/proc/${this.childPid}/task/${this.childPid}/children`, "utf8").trim().split(/\s+/);
-        if (kids[0]) target = Number(kids[0]);
+        process.kill(this.childPid > 0 ? this.childPid : this.child.pid!, sig as NodeJS.Signals);
       } catch {
-        // init already gone: signal it anyway (no-op)
+        // already gone
       }
+      return;
     }
-    try {
-      process.kill(target, sig as NodeJS.Signals);
-    } catch {
-      // already gone
+    for (const pid of processTree(this.childPid)) {
+      if (pid === this.childPid) continue;
+      try {
+        process.kill(pid, sig as NodeJS.Signals);
+      } catch {
+        // already gone
+      }
     }
   }
 
-  async exec(command: string[], timeoutMs: number): Promise<CheckResult> {
-    try {
-      await run("nsenter", ["-t", String(this.childPid), "-m", "-n", "-p", "-u", "-i", "--", ...command], { timeout: timeoutMs });
-      return { ok: true };
-    } catch (err) {
-      const e = err as { code?: number; killed?: boolean };
-      return { ok: false, error: e.killed ? `timed out after ${timeoutMs} ms` : `command exited with ${e.code ?? "an error"}` };
-    }
+  /**
+   * Runs a probe command in the service's namespaces. On timeout nsenter and everything under
+   * it (nsenter -p forks the command) get SIGKILL, and this returns only once they are gone.
+   */
+  exec(command: string[], timeoutMs: number): Promise<CheckResult> {
+    return new Promise((resolve) => {
+      const child = spawn("nsenter", ["-t", String(this.childPid), "-m", "-n", "-p", "-u", "-i", "--", ...command], { stdio: "ignore" });
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        if (child.pid !== undefined) killTree(child.pid, "SIGKILL");
+      }, timeoutMs);
+      child.on("error", (err) => {
+        clearTimeout(timer);
+        resolve({ ok: false, error: err.message });
+      });
+      child.on("close", (code, signal) => {
+        clearTimeout(timer);
+        if (timedOut) resolve({ ok: false, error: `timed out after ${formatSeconds(timeoutMs)}` });
+        else if (code === 0) resolve({ ok: true });
+        else resolve({ ok: false, error: `command exited with ${code ?? signal}` });
+      });
+    });
   }
 
   async remove(): Promise<void> {

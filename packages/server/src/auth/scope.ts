@@ -41,19 +41,34 @@ function pathGrants(g: Record<string, unknown>): PathGrant[] | undefined {
   if (!Array.isArray(g.paths)) return undefined;
   return g.paths
     .filter((p): p is Record<string, unknown> => typeof p === "object" && p !== null && typeof (p as { path?: unknown }).path === "string")
-    .map((p) => ({ path: stripSlashes(p.path as string), readOnly: (p.read_only ?? p.readOnly) === true }));
+    .map((p) => ({ path: p.path as string, readOnly: (p.read_only ?? p.readOnly) === true }));
 }
 
-function stripSlashes(p: string): string {
-  return p.replace(/^\/+/, "");
+/** A grant path as segments: leading/trailing/double slashes and "." segments ignored. */
+function grantSegments(p: string): string[] {
+  return p.split("/").filter((s) => s !== "" && s !== ".");
 }
 
-/** Storage path prefix check; `path` is the normalized room-relative path ("" is the root). */
+/**
+ * Whether storage path `path` (normalized, "" is the root) lies within grant path `grant`.
+ * Whole segments only: grant "pub" covers "pub" and "pub/a.txt", never "pub-private/x" or
+ * "public-keys.txt". A grant of "" or "/" covers everything.
+ */
+export function storagePathWithin(path: string, grant: string): boolean {
+  const g = grantSegments(grant);
+  const p = path === "" ? [] : path.split("/");
+  return g.length <= p.length && g.every((s, i) => s === p[i]);
+}
+
+/** Storage path check; `path` is the normalized room-relative path ("" is the root). */
 export function checkStoragePath(api: ApiScope | undefined, path: string, mode: "read" | "write"): void {
   const g = requireGrant(api, "storage");
   const grants = pathGrants(g);
   if (grants === undefined) return;
-  const match = grants.find((pg) => path.startsWith(pg.path) || `${path}/` === pg.path);
+  // The most specific grant decides: a read-only "pub" inside a writable "" stays read-only.
+  const match = grants
+    .filter((pg) => storagePathWithin(path, pg.path))
+    .sort((a, b) => grantSegments(b.path).length - grantSegments(a.path).length || Number(b.readOnly) - Number(a.readOnly))[0];
   if (match === undefined) {
     throw new PermissionDenied(`storage path "${path}" is outside the token's storage grant (${grants.map((x) => JSON.stringify(x.path)).join(", ") || "no paths"})`);
   }

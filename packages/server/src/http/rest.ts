@@ -7,6 +7,7 @@ import { requireAdmin, type AdminPrincipal } from "../services/admin-auth.ts";
 import type { ApiKeyStore } from "../services/api-keys.ts";
 import { SecretError, type SecretInfo, type SecretStore } from "../services/secret-store.ts";
 import { ServiceConflict, type ServiceRecord, type ServiceStore } from "../services/service-store.ts";
+import { portConflictWarnings } from "../services/port-conflicts.ts";
 
 export interface RestDeps {
   ctx: ServerContext;
@@ -90,9 +91,12 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const parsed = parseService(req.body, reply);
       if (parsed === undefined) return reply;
       try {
+        // Checked before the insert, so the new service is not its own neighbour.
+        const warnings = portConflictWarnings(d.services, ctx.projectId, g.room, parsed.name, parsed.spec);
         const s = d.services.create(ctx.projectId, g.room, parsed.name, parsed.spec, ctx.clock.now());
         ctx.logger.info({ service: s.id, name: s.name, room: g.room, by: g.admin.identity }, "service created");
-        return reply.code(201).send({ id: s.id });
+        if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service shares a port with another service of its room");
+        return reply.code(201).send({ id: s.id, warnings });
       } catch (err) {
         if (err instanceof ServiceConflict) return reply.code(409).send({ error: err.message });
         throw err;
@@ -118,6 +122,8 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       try {
         const s = d.services.update(req.params.id!, parsed.name, parsed.spec, ctx.clock.now());
         ctx.logger.info({ service: s.id, version: s.version, by: g.admin.identity }, "service updated (applies at the next session)");
+        const warnings = portConflictWarnings(d.services, ctx.projectId, g.room, s.name, parsed.spec);
+        if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service shares a port with another service of its room");
         return reply.code(204).send();
       } catch (err) {
         if (err instanceof ServiceConflict) return reply.code(409).send({ error: err.message });
@@ -165,11 +171,11 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const b = secretBody(req.body, reply, true);
       if (b === undefined) return reply;
       try {
-        const s = d.secrets.set(ctx.projectId, g.room, b.name!, b.type, b.value!, ctx.clock.now());
+        const s = d.secrets.create(ctx.projectId, g.room, b.name!, b.type, b.value!, ctx.clock.now());
         ctx.logger.info({ secret: s.id, name: s.name, room: g.room, by: g.admin.identity }, "secret stored");
         return reply.code(201).send({ id: s.id });
       } catch (err) {
-        if (err instanceof SecretError) return reply.code(400).send({ error: err.message });
+        if (err instanceof SecretError) return reply.code(err.status).send({ error: err.message });
         throw err;
       }
     });
@@ -193,7 +199,12 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const fields: { name?: string; type?: string; value?: Buffer } = { type: b.type };
       if (b.name !== undefined) fields.name = b.name;
       if (b.value !== undefined) fields.value = b.value;
-      d.secrets.update(req.params.id!, fields, ctx.clock.now());
+      try {
+        d.secrets.update(req.params.id!, fields, ctx.clock.now());
+      } catch (err) {
+        if (err instanceof SecretError) return reply.code(err.status).send({ error: err.message });
+        throw err;
+      }
       return reply.code(204).send();
     });
     app.delete(`${prefix}/secrets/:id`, async (req: Req, reply) => {

@@ -3,7 +3,7 @@ import { jwtVerify } from "jose";
 import type { ServerContext } from "../context.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
 import { RoomStorage } from "../storage/room-storage.ts";
-import { mimeTypeFor } from "../storage/paths.ts";
+import { contentDisposition, mimeTypeFor } from "../storage/paths.ts";
 import { ToolError } from "../toolkits/types.ts";
 
 /** GET /rooms/:room/storage/download?token=… — the URL handed out by storage.download_url. */
@@ -25,13 +25,17 @@ export function registerStorageRoutes(app: FastifyInstance, ctx: ServerContext, 
     }
     const storage = new RoomStorage(rooms.roomDir(req.params.room));
     try {
-      const { fh, size, path } = await storage.openRead(claims.path);
-      await fh.close();
+      // Streamed from the fd opened through held directory fds: never reopened by name.
+      const { fh, size } = await storage.openRead(claims.path);
       const name = claims.path.split("/").pop()!;
       reply.header("content-type", mimeTypeFor(name));
       reply.header("content-length", String(size));
-      reply.header("content-disposition", `attachment; filename="${name.replace(/["\\\r\n]/g, "_")}"`);
-      return reply.send(storage.createReadStream(path));
+      reply.header("content-disposition", contentDisposition(name));
+      if (size === 0) {
+        await fh.close();
+        return reply.send(Buffer.alloc(0));
+      }
+      return reply.send(fh.createReadStream({ start: 0, end: size - 1, autoClose: true }));
     } catch (err) {
       if (err instanceof ToolError) return reply.code(err.code ?? 400).send({ error: err.message });
       throw err;

@@ -91,12 +91,14 @@ export class RoomSocketServer {
     if (principal.room !== roomName) {
       return rejectUpgrade(socket, 403, `token is for room ${JSON.stringify(principal.room)}, not ${JSON.stringify(roomName)}`);
     }
-    const room = this.rooms.getOrCreate(roomName);
-    if (room.connections.size >= this.ctx.limits.maxConnectionsPerRoom) {
+    // Only look: a refused handshake must not create a room (issue #12 item 5). The room is
+    // created in accept(), and Room.admit drops it again if it refuses after all.
+    const room = this.rooms.get(roomName);
+    if ((room?.connections.size ?? 0) >= this.ctx.limits.maxConnectionsPerRoom) {
       return rejectUpgrade(socket, 503, `room is full (${this.ctx.limits.maxConnectionsPerRoom} connections)`);
     }
     const svc = principal.service;
-    if (svc !== undefined && room.session?.id !== svc.sessionId) {
+    if (svc !== undefined && room?.session?.id !== svc.sessionId) {
       return rejectUpgrade(socket, 403, `service token belongs to session ${svc.sessionId}, which has ended`);
     }
     const host = req.headers.host ?? `127.0.0.1`;
@@ -114,7 +116,7 @@ export class RoomSocketServer {
     conn.httpBaseUrl = baseUrl;
     const admitted = room.admit(conn);
     if (!admitted.ok) {
-      conn.close(1008, admitted.reason);
+      conn.close(admitted.closeCode, admitted.reason);
       return;
     }
     conn.attach({

@@ -111,6 +111,11 @@ export class Connection {
   private tokens: number;
   private lastRefill: number;
   private handlers: ConnectionHandlers | null = null;
+  /** Clock time of the last frame or pong from the peer. */
+  private lastHeardAt: number;
+  /** Set while a ping is unanswered: when it was sent. */
+  private pingSentAt: number | null = null;
+  private keepaliveTimer: { cancel(): void } | null = null;
 
   constructor(args: { ws: WebSocket; participantId: string; principal: Principal; limits: Limits; clock: Clock; log: Logger }) {
     this.ws = args.ws;
@@ -123,9 +128,55 @@ export class Connection {
     this.decoder = new FrameDecoder({ maxMessageBytes: args.limits.maxMessageBytes, maxTypeLength: args.limits.maxTypeLength });
     this.tokens = args.limits.messageBurst;
     this.lastRefill = args.clock.now();
-    this.ws.on("message", (data, isBinary) => this.onFrame(data as Buffer | Buffer[] | ArrayBuffer, isBinary));
+    this.lastHeardAt = args.clock.now();
+    this.ws.on("message", (data, isBinary) => {
+      this.lastHeardAt = this.clock.now();
+      this.onFrame(data as Buffer | Buffer[] | ArrayBuffer, isBinary);
+    });
+    this.ws.on("pong", () => (this.lastHeardAt = this.clock.now()));
+    this.armKeepalive(args.limits.idlePingMs);
     this.ws.on("close", (code, reason) => this.onSocketClose(code, reason.toString()));
     this.ws.on("error", (err) => this.log.debug({ err }, "socket error"));
+  }
+
+  /** When the peer was last heard from (any frame or pong), on the injected clock. */
+  get lastHeard(): number {
+    return this.lastHeardAt;
+  }
+
+  private armKeepalive(ms: number): void {
+    this.keepaliveTimer?.cancel();
+    this.keepaliveTimer = this.clock.setTimeout(() => this.keepaliveCheck(), Math.max(1, ms));
+  }
+
+  /**
+   * Pings a connection idle for `idlePingMs` and drops it when the ping is not answered within
+   * `pingTimeoutMs` (Limits). Only idle connections are pinged: traffic proves liveness.
+   */
+  private keepaliveCheck(): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    if (this.pingSentAt !== null && this.lastHeardAt < this.pingSentAt) {
+      const reason = `no answer to a ping within ${this.limits.pingTimeoutMs / 1000} s; connection presumed dead`;
+      this.log.info({ silentMs: now - this.lastHeardAt }, reason);
+      this.closed = true;
+      this.ws.terminate();
+      this.onSocketClose(1006, reason); // 1006: closed without a close frame (RFC 6455 §7.1.5)
+      return;
+    }
+    this.pingSentAt = null;
+    const idle = now - this.lastHeardAt;
+    if (idle < this.limits.idlePingMs) {
+      this.armKeepalive(this.limits.idlePingMs - idle);
+      return;
+    }
+    this.pingSentAt = now;
+    try {
+      this.ws.ping();
+    } catch {
+      // socket already closing: its close event ends the connection
+    }
+    this.armKeepalive(this.limits.pingTimeoutMs);
   }
 
   /** Service connections never keep a room's session alive. */
@@ -193,6 +244,8 @@ export class Connection {
 
   private onSocketClose(code: number, reason: string): void {
     this.closed = true;
+    this.keepaliveTimer?.cancel();
+    this.keepaliveTimer = null;
     for (const s of this.streams.values()) s.abort();
     this.streams.clear();
     const h = this.handlers;

@@ -4,7 +4,7 @@ import {
 } from "@roomservice/protocol";
 import { checkSurface, checkUseToolkit, checkFlag, PermissionDenied } from "../auth/scope.ts";
 import type { ServerContext } from "../context.ts";
-import { ToolError, type BuiltinToolkit, type ToolContext } from "../toolkits/types.ts";
+import { ToolError, toolGrant, type BuiltinToolkit, type ProvidedToolkit, type ToolContext, type ToolkitProvider } from "../toolkits/types.ts";
 import { ToolkitError } from "../toolkits/hosted.ts";
 import { setAttributes } from "../toolkits/messaging.ts";
 import { StreamCall, parseRequest, parseContentArg, type Connection } from "./connection.ts";
@@ -18,6 +18,7 @@ import type { Room } from "./room.ts";
 export class Dispatcher {
   private readonly builtins: Map<string, BuiltinToolkit>;
   private readonly server: ServerContext;
+  private readonly providers: ToolkitProvider[] = [];
   readonly reservedNames: ReadonlySet<string>;
 
   constructor(server: ServerContext, builtins: BuiltinToolkit[]) {
@@ -26,9 +27,27 @@ export class Dispatcher {
     this.reservedNames = new Set(this.builtins.keys());
   }
 
+  /** The built-in toolkits by name (tests check each tool's declared grant against the README). */
+  builtinsByName(): Record<string, BuiltinToolkit> {
+    return Object.fromEntries(this.builtins);
+  }
+
   addBuiltin(t: BuiltinToolkit): void {
     this.builtins.set(t.name, t);
     (this.reservedNames as Set<string>).add(t.name);
+  }
+
+  /** Adds a source of server-hosted toolkits (the MCP bridge). */
+  addProvider(p: ToolkitProvider): void {
+    this.providers.push(p);
+  }
+
+  private provided(room: string, name: string) {
+    for (const p of this.providers) {
+      const tk = p.get(room, name);
+      if (tk !== undefined) return tk;
+    }
+    return undefined;
   }
 
   async handle(room: Room, conn: Connection, msg: DecodedMessage): Promise<void> {
@@ -103,17 +122,25 @@ export class Dispatcher {
     const builtin = this.builtins.get(toolkitName);
     if (builtin === undefined) {
       const hosted = room.toolkits.get(toolkitName);
+      if (hosted === undefined) {
+        const provided = this.provided(room.name, toolkitName);
+        if (provided !== undefined) return await this.invokeProvided(room, conn, id, provided, toolName, input, streamed);
+      }
       if (hosted === undefined) throw new ToolError(`toolkit ${JSON.stringify(toolkitName)} was not found in room ${room.name}`, 404);
       checkUseToolkit(conn.principal.api, toolkitName);
       if (hosted.owner === conn) throw new ToolError(`toolkit ${JSON.stringify(toolkitName)} is hosted by the caller itself`, 400);
       room.toolkits.forward(conn, id, hosted, header, tail, streamed);
       return;
     }
-    checkSurface(conn.principal.api, builtin.grant);
     const tool = builtin.tools[toolName];
     if (tool === undefined) {
+      checkSurface(conn.principal.api, builtin.grant);
       throw new ToolError(`tool ${JSON.stringify(toolName)} not found in toolkit ${toolkitName} (available: ${Object.keys(builtin.tools).join(", ")})`, 404);
     }
+    // Every built-in tool's grant is declared, not checked ad hoc inside the tool.
+    const grant = toolGrant(builtin, toolName);
+    if (grant.flag === undefined) checkSurface(conn.principal.api, grant.surface);
+    else checkFlag(conn.principal.api, grant.surface, grant.flag);
     const ctx: ToolContext = { room, conn, server: this.server, log: conn.log.child({ tool: `${toolkitName}.${toolName}` }) };
     if (tool.kind === "unary") {
       if (streamed) throw new ToolError(`${toolkitName}.${toolName} does not take streamed input; call it without invokeStream`, 400);
@@ -140,6 +167,20 @@ export class Dispatcher {
     }
   }
 
+  private async invokeProvided(
+    room: Room, conn: Connection, id: number, tk: ProvidedToolkit, toolName: string, input: Content, streamed: boolean,
+  ): Promise<void> {
+    checkUseToolkit(conn.principal.api, tk.name);
+    if (streamed) throw new ToolError(`${tk.name}.${toolName} does not take streamed input; call it without invokeStream`, 400);
+    const ctx: ToolContext = { room, conn, server: this.server, log: conn.log.child({ tool: `${tk.name}.${toolName}` }) };
+    conn.pendingCalls++;
+    try {
+      conn.respond(id, await tk.call(ctx, toolName, input));
+    } finally {
+      conn.pendingCalls--;
+    }
+  }
+
   private requestChunk(room: Room, conn: Connection, id: number, header: Record<string, unknown>, tail: Buffer): void {
     const toolCallId = header.tool_call_id;
     if (typeof toolCallId !== "string") throw new ToolError("room.tool_call_request_chunk needs a string tool_call_id", 400);
@@ -160,6 +201,9 @@ export class Dispatcher {
     const name = header.name;
     if (typeof name !== "string" || !/^[A-Za-z0-9_.:-]{1,128}$/.test(name)) {
       throw new ToolError("room.register_toolkit: \"name\" must be 1-128 characters of letters, digits, _ . : -", 400);
+    }
+    if (this.provided(room.name, name) !== undefined) {
+      throw new ToolkitError(`toolkit name "${name}" is taken by a service's MCP server in this room`);
     }
     const isPublic = header.public === true;
     checkFlag(conn.principal.api, "agents", isPublic ? "register_public_toolkit" : "register_private_toolkit");
@@ -194,6 +238,15 @@ export class Dispatcher {
         name: tk.name, title: tk.title, description: tk.description, thumbnail_url: tk.thumbnailUrl,
         participant_id: tk.owner.participantId, public: tk.public, tools: tk.tools,
       };
+    }
+    // Server-hosted toolkits have no participant; a participant filter excludes them.
+    if (filter.participantId === undefined && filter.participantName === undefined) {
+      for (const p of this.providers) {
+        for (const tk of p.list(room.name)) {
+          if (tools[tk.name] !== undefined) continue;
+          tools[tk.name] = { name: tk.name, title: tk.title, description: tk.description, public: true, tools: tk.tools, ...tk.extra };
+        }
+      }
     }
     conn.respond(id, json({ tools }));
   }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { readdir } from "node:fs/promises";
 import type { ServerContext } from "../context.ts";
 import { RoomStorage } from "../storage/room-storage.ts";
+import { assertProcFdAvailable } from "../storage/dir-fd.ts";
 import { Room, type RoomEvent, type SessionEndReason } from "./room.ts";
 
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -40,6 +41,7 @@ export class RoomManager {
       log: this.ctx.logger.child({ room: name }),
       sessions: this.ctx.sessions,
       storage: new RoomStorage(this.roomDir(name)),
+      maxConnections: this.ctx.limits.maxConnectionsPerRoom,
       departureTimeoutMs: () => this.ctx.roomSettings.departureTimeoutMs(name) ?? this.ctx.departureTimeoutMs,
       emit: (e) => {
         const log = this.ctx.logger.child({ room: e.room, session: e.sessionId });
@@ -63,8 +65,12 @@ export class RoomManager {
     for (const r of [...this.rooms.values()]) r.endSession(reason);
   }
 
-  /** Start-up recovery: discard uploads that a crash left half-written. */
+  /**
+   * Start-up: check that storage can walk directory fds (/proc/self/fd), then discard
+   * uploads that a crash left half-written.
+   */
   async discardIncompleteUploads(): Promise<void> {
+    await assertProcFdAvailable();
     const roomsDir = join(this.ctx.dataDir, "rooms");
     const names = await readdir(roomsDir).catch(() => [] as string[]);
     await Promise.all(names.map((n) => new RoomStorage(this.roomDir(n)).discardIncompleteUploads()));

@@ -16,7 +16,9 @@ export interface Session {
   participants: string[];
 }
 
-export type SessionEndReason = "departure_timeout" | "server_shutdown" | "terminated";
+import type { SessionEndReason } from "../store/sessions.ts";
+// One reason type for the room and the store (issue 12): defined with the store, re-exported here.
+export type { SessionEndReason };
 
 /** Lifecycle events fanned out to subscribers (services runtime, Studio, logs). */
 export type RoomEvent =
@@ -32,12 +34,44 @@ export interface RoomDeps {
   sessions: SessionStore;
   storage: RoomStorage;
   departureTimeoutMs: () => number;
+  /** Connections admitted at once; more are refused (close 1013, try again later). */
+  maxConnections: number;
   emit: (e: RoomEvent) => void;
   /** Called when the room has neither a session nor connections, so the manager can drop it. */
   onIdle: (room: Room) => void;
 }
 
-export type AdmitResult = { ok: true } | { ok: false; reason: string };
+export type AdmitResult = { ok: true } | { ok: false; reason: string; closeCode: number };
+
+/**
+ * Who a hold works for: a participant's connection, or the server itself. A hold counts
+ * towards keeping the session open only when its owner would (never a service connection).
+ */
+export type HoldOwner = { kind: "participant"; conn: Connection } | { kind: "server"; name: string };
+
+export interface HoldOptions {
+  owner: HoldOwner;
+  /** Shown in debug logs. */
+  reason: string;
+  /**
+   * Idle bound in ms: without a `touch()` for this long the hold expires — `onExpire` runs
+   * (it should abort the work) and the hold is released. Measured on the room's clock.
+   */
+  idleTimeoutMs: number;
+  onExpire: () => void;
+}
+
+/** A taken hold. `touch()` records progress; `release()` is idempotent. */
+export interface Hold {
+  touch(): void;
+  release(): void;
+  readonly released: boolean;
+}
+
+/** A hold was asked for after the session ended (or before one started). */
+export class SessionEndedError extends Error {
+  override name = "SessionEndedError";
+}
 
 /**
  * A room and its (at most one) session. The session starts with the first connection that
@@ -51,7 +85,8 @@ export class Room {
   readonly toolkits: HostedToolkits;
   readonly storage: RoomStorage;
   session: Session | null = null;
-  private holds = 0;
+  /** Live holds; only those whose owner keeps the room alive count (see HoldOwner). */
+  private readonly holds = new Set<{ counts: boolean; end(): void }>();
   private departure: { cancel(): void } | null = null;
   private readonly deps: RoomDeps;
   readonly log: Logger;
@@ -77,8 +112,16 @@ export class Room {
    */
   admit(conn: Connection): AdmitResult {
     const svc = conn.principal.service;
+    const refuse = (reason: string, closeCode: number): AdmitResult => {
+      // Nothing may stay behind for a refused connection (issue #12 item 5).
+      if (this.session === null && this.connections.size === 0) this.deps.onIdle(this);
+      return { ok: false, reason, closeCode };
+    };
     if (svc !== undefined && (this.session === null || this.session.id !== svc.sessionId)) {
-      return { ok: false, reason: `service token belongs to session ${svc.sessionId}, which is not this room's current session` };
+      return refuse(`service token belongs to session ${svc.sessionId}, which is not this room's current session`, CloseCode.policyViolation);
+    }
+    if (this.connections.size >= this.deps.maxConnections) {
+      return refuse(`room is full (${this.deps.maxConnections} connections)`, CloseCode.tryAgainLater);
     }
     if (this.session === null) this.startSession();
     const session = this.session!;
@@ -134,23 +177,48 @@ export class Room {
     if (this.session === null && this.connections.size === 0) this.deps.onIdle(this);
   }
 
-  /** Keeps the session open while server-side work runs; call the returned function when done. */
-  hold(reason: string): () => void {
-    this.holds++;
-    this.cancelDeparture();
-    this.log.debug({ reason, holds: this.holds }, "room hold taken");
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.holds--;
-      this.log.debug({ reason, holds: this.holds }, "room hold released");
-      this.maybeScheduleDeparture();
+  /**
+   * Keeps the session open while server-side work runs (an upload being committed after its
+   * caller left). Every hold has an owner and an idle bound; a hold owned by a service
+   * connection is tracked (and expires) but never keeps the session open. Throws
+   * SessionEndedError once the session has ended: no new work may start in it.
+   */
+  hold(o: HoldOptions): Hold {
+    const session = this.session;
+    if (session === null) throw new SessionEndedError(`room ${this.name} has no live session; ${o.reason} refused`);
+    const counts = o.owner.kind === "server" || o.owner.conn.keepsRoomAlive;
+    let timer: { cancel(): void } | null = null;
+    const entry = { counts, end: () => release() };
+    const arm = () => {
+      timer?.cancel();
+      timer = this.deps.clock.setTimeout(() => {
+        if (h.released) return;
+        this.log.info({ reason: o.reason, idleMs: o.idleTimeoutMs }, "room hold expired: no progress within its idle bound");
+        release();
+        o.onExpire();
+      }, o.idleTimeoutMs);
     };
+    const release = () => {
+      if (h.released) return;
+      h.released = true;
+      timer?.cancel();
+      this.holds.delete(entry);
+      this.log.debug({ reason: o.reason, holds: this.holds.size }, "room hold released");
+      if (this.session === session) this.maybeScheduleDeparture();
+    };
+    const h = { released: false, touch: () => (h.released ? undefined : arm()), release };
+    this.holds.add(entry);
+    arm();
+    if (counts) this.cancelDeparture();
+    this.log.debug({ reason: o.reason, holds: this.holds.size, counts }, "room hold taken");
+    return h;
   }
 
+  /** Holds that keep the session open right now. */
   get holdCount(): number {
-    return this.holds;
+    let n = 0;
+    for (const h of this.holds) if (h.counts) n++;
+    return n;
   }
 
   private cancelDeparture(): void {
@@ -160,12 +228,12 @@ export class Room {
 
   private maybeScheduleDeparture(): void {
     if (this.session === null || this.departure !== null) return;
-    if (this.keepAliveCount > 0 || this.holds > 0) return;
+    if (this.keepAliveCount > 0 || this.holdCount > 0) return;
     const ms = this.deps.departureTimeoutMs();
     this.log.debug({ ms }, "last participant left; departure timer started");
     this.departure = this.deps.clock.setTimeout(() => {
       this.departure = null;
-      if (this.keepAliveCount === 0 && this.holds === 0) this.endSession("departure_timeout");
+      if (this.keepAliveCount === 0 && this.holdCount === 0) this.endSession("departure_timeout");
     }, ms);
   }
 
@@ -175,6 +243,7 @@ export class Room {
     if (session === null) return;
     this.cancelDeparture();
     this.session = null;
+    for (const h of [...this.holds]) h.end();
     const at = this.deps.clock.now();
     this.deps.sessions.recordEnd(session.id, at, reason, session.participants);
     this.log.info({ session: session.id, reason, participants: session.participants.length }, "session ended");

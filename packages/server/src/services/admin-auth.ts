@@ -34,6 +34,11 @@ export async function requireAdmin(ctx: ServerContext, keys: ApiKeyStore, req: F
   }
   try {
     const p = await verifyParticipantToken(ctx.secret, token, Math.floor(ctx.clock.now() / 1000));
+    // A service token lives as long as its session (it has no expiry of its own).
+    if (p.service !== undefined && ctx.sessions.get(p.service.sessionId)?.endedAt !== null) {
+      await reply.code(401).send({ error: `service token belongs to session ${p.service.sessionId}, which has ended` });
+      return undefined;
+    }
     const admin = p.api?.admin;
     if (admin === undefined || admin === null || typeof admin !== "object") {
       await reply.code(403).send({ error: "token's api grant does not include admin" });

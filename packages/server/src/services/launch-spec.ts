@@ -1,5 +1,4 @@
-import { join } from "node:path";
-import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
 import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
 import { mintParticipantToken, defaultApiScope, type Role } from "../auth/tokens.ts";
 import type { ApiScope } from "../auth/scope.ts";
@@ -7,6 +6,8 @@ import type { ServerContext } from "../context.ts";
 import type { SecretStore } from "./secret-store.ts";
 import type { ServiceRecord } from "./service-store.ts";
 import type { LaunchSpec } from "./runtime-port.ts";
+import { RoomStorage } from "../storage/room-storage.ts";
+import { ToolError } from "../toolkits/types.ts";
 
 export const ROOM_API_PORT = 8078;
 
@@ -25,8 +26,6 @@ export interface LaunchContext {
   roomUrl: string;
 }
 
-const SERVICE_TOKEN_TTL_SECONDS = 24 * 3600;
-
 /**
  * Turns a stored manifest into what the runtime launches: the injected MESHAGENT_* env,
  * declared env values, tokens minted for this service and session, secrets (always as files,
@@ -38,21 +37,26 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
   const m = normalizeManifest(v.manifest);
   const now = Math.floor(lc.ctx.clock.now() / 1000);
   const service = { sessionId: lc.sessionId, serviceId: rec.id };
+  // No expiry (issue 12 #15): a service token is bound to its session instead — valid for the
+  // whole session however long it runs (automatic restarts reuse it), refused once the session
+  // has ended (the handshake and admin auth check the session).
   const mint = (identity: string, role: Role, api?: ApiScope) =>
     mintParticipantToken(lc.ctx.secret, {
-      identity, role, room: lc.room, api: api ?? defaultApiScope(role), ttlSeconds: SERVICE_TOKEN_TTL_SECONDS,
-      projectId: lc.ctx.projectId, service, nowSeconds: now,
+      identity, role, room: lc.room, api: api ?? defaultApiScope(role), projectId: lc.ctx.projectId, service, nowSeconds: now,
     });
 
-  const env: Record<string, string> = {
-    MESHAGENT_ROOM: lc.room,
-    MESHAGENT_ROOM_URL: lc.roomUrl,
-    MESHAGENT_API_URL: lc.roomUrl.replace(/^ws/, "http"),
-    MESHAGENT_SESSION_ID: lc.sessionId,
-    MESHAGENT_PROJECT_ID: lc.ctx.projectId,
-    MESHAGENT_SERVICE_ID: rec.id,
-    MESHAGENT_TOKEN: await mint(m.name, "agent"),
-  };
+  // `template: none` adds nothing (issue 12 #25): no MESHAGENT_* variables, no /data mount.
+  const env: Record<string, string> = m.template === "agent"
+    ? {
+        MESHAGENT_ROOM: lc.room,
+        MESHAGENT_ROOM_URL: lc.roomUrl,
+        MESHAGENT_API_URL: lc.roomUrl.replace(/^ws/, "http"),
+        MESHAGENT_SESSION_ID: lc.sessionId,
+        MESHAGENT_PROJECT_ID: lc.ctx.projectId,
+        MESHAGENT_SERVICE_ID: rec.id,
+        MESHAGENT_TOKEN: await mint(m.name, "agent"),
+      }
+    : {};
   const secretFiles: Record<string, string> = {};
   const secretEnv: string[] = [];
   const secretValues: string[] = [];
@@ -83,9 +87,14 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
   }
   const mounts: LaunchSpec["mounts"] = [];
   for (const s of m.storageMounts) {
-    const hostPath = s.subpath ? join(lc.storageRoot, s.subpath) : lc.storageRoot;
-    if (!hostPath.startsWith(lc.storageRoot)) throw new LaunchError(`storage subpath ${JSON.stringify(s.subpath)} escapes the room storage`);
-    await mkdir(hostPath, { recursive: true });
+    // Created through held directory fds: a symlink a service planted in /data is refused.
+    let hostPath: string;
+    try {
+      hostPath = await new RoomStorage(dirname(lc.storageRoot)).mountSource(s.subpath ?? "");
+    } catch (err) {
+      if (err instanceof ToolError) throw new LaunchError(`storage mount ${JSON.stringify(s.subpath)}: ${err.message}`);
+      throw err;
+    }
     mounts.push({ hostPath, containerPath: s.path, readOnly: s.readOnly });
   }
   const spec: LaunchSpec = {

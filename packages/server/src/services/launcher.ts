@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { ServerContext } from "../context.ts";
 import type { RoomEvent } from "../rooms/room.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
+import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
 import { buildLaunchSpec, LaunchError, ROOM_API_PORT } from "./launch-spec.ts";
 import type { LaunchSpec, LogLine, ServiceStateJson, Runtime, RoomSandbox, ServiceHandle } from "./runtime-port.ts";
 import type { SecretStore } from "./secret-store.ts";
@@ -13,11 +14,29 @@ import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 
 export type RuntimeLike = Runtime;
 
+/**
+ * Where one service of a live session stands (issue 12: an explicit union instead of a
+ * handle-or-null plus an error string, which left a failed restart "pending" forever):
+ * - `not_started`: waiting for the room's sandbox;
+ * - `launching`: its launch spec is being built (secrets, tokens, mounts);
+ * - `launched`: the runtime has it; `handle.status()` is the truth from now on;
+ * - `failed`: it never reached the runtime; `error` says why (missing secret, no runtime,
+ *   the room's sandbox could not be created).
+ */
+export type ServicePhase =
+  | { kind: "not_started" }
+  | { kind: "launching" }
+  | { kind: "launched"; handle: ServiceHandle }
+  | { kind: "failed"; error: string; at: number };
+
 interface LiveService {
   record: ServiceRecord;
-  handle: ServiceHandle | null;
-  /** Set when the spec could not even be built (missing secret, invalid manifest). */
-  launchError: string | null;
+  phase: ServicePhase;
+}
+
+/** The handle of a launched service, else null. */
+function handleOf(s: LiveService | undefined): ServiceHandle | null {
+  return s?.phase.kind === "launched" ? s.phase.handle : null;
 }
 
 interface LiveSession {
@@ -30,6 +49,18 @@ interface LiveSession {
   services: Map<string, LiveService>;
   starting: Promise<void>;
   stopping: Promise<void> | null;
+  /** Set synchronously when the room's session ends, so a start still in flight creates nothing more. */
+  ended: boolean;
+}
+
+/** A service run started in a live session (see ServiceLauncher.serviceStarted). */
+export interface ServiceStartedEvent {
+  room: string;
+  sessionId: string;
+  record: ServiceRecord;
+  handle: ServiceHandle;
+  /** The room's network namespace (nsenter --net=<path>). */
+  netnsPath: string;
 }
 
 const LOG_HISTORY = 1000;
@@ -47,9 +78,15 @@ export class ServiceLauncher {
   private readonly log: Logger;
   /** "stopped" fires once a session's services, namespace and secrets are all gone. */
   readonly stopped = new EventEmitter<{ stopped: [{ room: string; sessionId: string }] }>();
+  /** A service run was started (or restarted with a new record); listeners follow its handle. */
+  readonly serviceStarted = new EventEmitter<{ started: [ServiceStartedEvent] }>();
+  /** Extra events shown on a service (e.g. the MCP bridge's), merged into services.list. */
+  private readonly eventSources: ((room: string, serviceId: string) => ServiceStateJson["events"])[] = [];
   private readonly d: {
     ctx: ServerContext; rooms: RoomManager; services: ServiceStore; secrets: SecretStore;
     runtime: RuntimeLike | null; feedSocket: (s: Socket) => void;
+    /** Resolves once the runtime may create sandboxes (after start-up reaping); default: at once. */
+    runtimeReady?: Promise<boolean>;
   };
 
   constructor(d: ServiceLauncher["d"]) {
@@ -67,11 +104,15 @@ export class ServiceLauncher {
     else if (e.type === "session.ended") void this.stopSession(e.room, e.sessionId);
   }
 
+  private failService(s: LiveService, error: string): void {
+    s.phase = { kind: "failed", error, at: this.d.ctx.clock.now() };
+  }
+
   private startSession(room: string, sessionId: string): void {
     const records = this.d.services.forRoom(this.d.ctx.projectId, room).filter((r) => r.spec.enabled !== false);
     const session: LiveSession = {
-      room, sessionId, sandbox: null, listener: null, stopping: null, logFiles: new Map(),
-      services: new Map(records.map((r) => [r.id, { record: r, handle: null, launchError: null }])),
+      room, sessionId, sandbox: null, listener: null, stopping: null, logFiles: new Map(), ended: false,
+      services: new Map(records.map((r) => [r.id, { record: r, phase: { kind: "not_started" } }])),
       starting: Promise.resolve(),
     };
     this.live.set(room, session);
@@ -80,32 +121,97 @@ export class ServiceLauncher {
     session.starting = (async () => {
       const runtime = this.d.runtime;
       if (runtime === null) {
-        for (const s of session.services.values()) s.launchError = "no container runtime available (Docker not reachable and sandbox unavailable)";
+        for (const s of session.services.values()) this.failService(s, "no container runtime available (Docker not reachable and sandbox unavailable)");
         log.warn("room has services but no runtime is available");
         return;
       }
-      session.sandbox = await runtime.createRoomSandbox({ room, sessionId });
-      session.listener = await runtime.openRoomApiListener(session.sandbox, ROOM_API_PORT);
-      session.listener.on("connection", (sock) => this.d.feedSocket(sock));
+      await this.d.runtimeReady;
+      // A session that ended while it waited, or while its sandbox was being prepared, starts
+      // nothing (issue 12 #25).
+      if (session.ended) return;
+      await this.openSandbox(session, runtime, log);
+      if (session.ended) return;
       await Promise.all([...session.services.values()].map((s) => this.launch(session, s, log)));
       log.info({ services: session.services.size }, "services started");
     })().catch((err) => {
       log.error({ err }, "starting the room's services failed");
-      for (const s of session.services.values()) if (s.handle === null) s.launchError ??= `runtime failed: ${(err as Error).message}`;
+      for (const s of session.services.values()) if (s.phase.kind !== "launched") this.failService(s, `runtime failed: ${(err as Error).message}`);
     });
   }
 
+  /** Creates the session's sandbox and its Room API listener; watches it for loss. */
+  private async openSandbox(session: LiveSession, runtime: RuntimeLike, log: Logger): Promise<void> {
+    const sandbox = await runtime.createRoomSandbox({ room: session.room, sessionId: session.sessionId });
+    session.sandbox = sandbox;
+    session.listener = await runtime.openRoomApiListener(sandbox, ROOM_API_PORT);
+    session.listener.on("connection", (sock) => this.d.feedSocket(sock));
+    sandbox.onLost?.((reason) => void this.rebuildSandbox(session, sandbox, reason, log));
+  }
+
+  /**
+   * The room's namespace holder vanished (issue 12 #22): its services can no longer be
+   * restarted and the Room API listener lives in a dead namespace. Stop what is left and
+   * start every launched service again in a new sandbox; the reason goes to the developer log.
+   */
+  private async rebuildSandbox(session: LiveSession, lost: RoomSandbox, reason: string, log: Logger): Promise<void> {
+    if (session.ended || session.sandbox !== lost || this.d.runtime === null) return;
+    log.warn({ reason }, "room sandbox lost; rebuilding it");
+    this.d.rooms.get(session.room)?.logs.publish({ type: "services.sandbox_rebuilt", data: { reason } });
+    const rebuild = (async () => {
+      await session.starting;
+      const oldListener = session.listener;
+      session.sandbox = null;
+      session.listener = null;
+      await lost.stop().catch((err) => log.warn({ err }, "stopping the lost sandbox failed"));
+      oldListener?.close();
+      if (session.ended) return;
+      await this.openSandbox(session, this.d.runtime!, log);
+      if (session.ended) return;
+      for (const s of session.services.values()) s.phase = { kind: "not_started" };
+      await Promise.all([...session.services.values()].map((s) => this.launch(session, s, log)));
+      log.info({ services: session.services.size, reason }, "room sandbox rebuilt");
+    })();
+    session.starting = rebuild.catch((err) => {
+      log.error({ err }, "rebuilding the room's sandbox failed");
+      for (const s of session.services.values()) if (s.phase.kind !== "launched") this.failService(s, `${reason}; rebuilding failed: ${(err as Error).message}`);
+    });
+    await session.starting;
+  }
+
   private async launch(session: LiveSession, s: LiveService, log: Logger): Promise<void> {
+    s.phase = { kind: "launching" };
     let spec: LaunchSpec;
     try {
       spec = await this.spec(session, s.record);
     } catch (err) {
-      s.launchError = err instanceof LaunchError ? err.message : `could not prepare service: ${(err as Error).message}`;
-      log.warn({ service: s.record.id, error: s.launchError }, "service not started");
+      const error = err instanceof LaunchError ? err.message : `could not prepare service: ${(err as Error).message}`;
+      this.failService(s, error);
+      log.warn({ service: s.record.id, error }, "service not started");
       return;
     }
-    s.handle = session.sandbox!.startService(spec);
-    this.wireLogs(session, s.record, s.handle, spec.secretValues ?? []);
+    if (session.ended || session.sandbox === null) {
+      this.failService(s, "the room's session ended before the service started");
+      return;
+    }
+    const handle = session.sandbox.startService(spec);
+    s.phase = { kind: "launched", handle };
+    this.wireLogs(session, s.record, handle, spec.secretValues ?? []);
+    this.emitStarted(session, s.record, handle);
+  }
+
+  private emitStarted(session: LiveSession, record: ServiceRecord, handle: ServiceHandle): void {
+    if (session.sandbox === null) return;
+    const e: ServiceStartedEvent = { room: session.room, sessionId: session.sessionId, record, handle, netnsPath: session.sandbox.netnsPath };
+    try {
+      this.serviceStarted.emit("started", e);
+    } catch (err) {
+      this.log.error({ err }, "a serviceStarted listener threw");
+    }
+  }
+
+  /** Adds a source of extra per-service events for services.list. */
+  addEventSource(fn: (room: string, serviceId: string) => ServiceStateJson["events"]): void {
+    this.eventSources.push(fn);
   }
 
   private spec(session: LiveSession, rec: ServiceRecord): Promise<LaunchSpec> {
@@ -154,9 +260,14 @@ export class ServiceLauncher {
   private async stopSession(room: string, sessionId: string): Promise<void> {
     const session = this.live.get(room);
     if (session === undefined || session.sessionId !== sessionId) return;
+    session.ended = true;
     session.stopping ??= (async () => {
-      await session.starting;
-      await Promise.allSettled([...session.services.values()].map((s) => s.handle?.stop()));
+      // A sandbox rebuild may replace `starting` while we wait: wait until it settles for good.
+      for (let p = session.starting; ; p = session.starting) {
+        await p;
+        if (p === session.starting) break;
+      }
+      await Promise.allSettled([...session.services.values()].map((s) => handleOf(s)?.stop()));
       await session.sandbox?.stop();
       session.listener?.close();
       for (const f of session.logFiles.values()) f.end();
@@ -182,28 +293,39 @@ export class ServiceLauncher {
     const states: ServiceStateJson[] = [];
     for (const rec of records) {
       const s = session?.services.get(rec.id);
-      if (s?.handle) states.push(s.handle.status());
-      else {
-        const now = this.d.ctx.clock.now();
-        states.push({
-          service_id: rec.id,
-          state: s === undefined ? "stopped" : s.launchError !== null ? "failed" : "pending",
-          container_id: null,
-          started_at: null,
-          restart_count: 0,
-          restart_scheduled_at: null,
-          last_exit_code: null,
-          last_exit_at: null,
-          last_start_error: s?.launchError ?? null,
-          ports: [],
-          events: s?.launchError ? [{ type: "Warning", reason: "FailedStart", message: s.launchError, count: 1, first_timestamp: now, last_timestamp: now }] : [],
-        });
+      const handle = handleOf(s);
+      const extra = this.eventSources.flatMap((fn) => fn(room, rec.id));
+      if (handle !== null) {
+        const st = handle.status();
+        states.push(extra.length === 0 ? st : { ...st, events: [...st.events, ...extra] });
+        continue;
       }
+      const failed = s?.phase.kind === "failed" ? s.phase : null;
+      states.push({
+        service_id: rec.id,
+        state: s === undefined ? "stopped" : failed !== null ? "failed" : "pending",
+        container_id: null,
+        started_at: null,
+        restart_count: 0,
+        restart_scheduled_at: null,
+        last_exit_code: null,
+        last_exit_at: null,
+        last_start_error: failed?.error ?? null,
+        ports: [],
+        events: [
+          ...(failed !== null ? [{ type: "Warning" as const, reason: "FailedStart" as const, message: failed.error, count: 1, first_timestamp: failed.at, last_timestamp: failed.at }] : []),
+          ...extra,
+        ],
+      });
     }
     return { services_json: records.map((r) => ({ ...r.spec, id: r.id })), service_states: states };
   }
 
-  /** Applies the service's current configuration to the live session now. */
+  /**
+   * Applies the service's current configuration to the live session now. When the spec
+   * cannot be built (or there is no sandbox) the service is marked failed with the reason,
+   * and the error is thrown to the caller as well.
+   */
   async restart(room: string, serviceId: string): Promise<void> {
     const session = this.live.get(room);
     if (session === undefined) throw new LaunchError(`room ${room} has no live session`);
@@ -211,16 +333,41 @@ export class ServiceLauncher {
     const rec = this.d.services.get(serviceId);
     if (rec === undefined || (rec.room !== null && rec.room !== room)) throw new LaunchError(`service ${serviceId} is not configured for room ${room}`);
     let s = session.services.get(serviceId);
-    if (s === undefined) session.services.set(serviceId, (s = { record: rec, handle: null, launchError: null }));
+    if (s === undefined) session.services.set(serviceId, (s = { record: rec, phase: { kind: "not_started" } }));
     s.record = rec;
-    s.launchError = null;
-    if (session.sandbox === null) throw new LaunchError("no runtime sandbox for this session");
-    const spec = await this.spec(session, rec);
-    if (s.handle !== null) await s.handle.restart(spec);
-    else {
-      s.handle = session.sandbox.startService(spec);
-      this.wireLogs(session, rec, s.handle, spec.secretValues ?? []);
+    const handle = handleOf(s);
+    if (handle === null) s.phase = { kind: "launching" };
+    let spec: LaunchSpec;
+    try {
+      if (session.sandbox === null || session.ended) throw new LaunchError("no runtime sandbox for this session");
+      spec = await this.spec(session, rec);
+    } catch (err) {
+      const error = err instanceof LaunchError ? err.message : `could not prepare service: ${(err as Error).message}`;
+      // A launched service keeps running its old spec; one that never launched shows why.
+      if (handle === null) this.failService(s, error);
+      throw err instanceof LaunchError ? err : new LaunchError(error);
     }
+    if (handle !== null) {
+      this.emitStarted(session, rec, handle);
+      await handle.restart(spec);
+    } else {
+      const h = session.sandbox.startService(spec);
+      s.phase = { kind: "launched", handle: h };
+      this.wireLogs(session, rec, h, spec.secretValues ?? []);
+      this.emitStarted(session, rec, h);
+    }
+  }
+
+  /** The longest stop grace period of the live services, in ms (for a shutdown deadline). */
+  longestGracePeriodMs(): number {
+    let most = 0;
+    for (const session of this.live.values()) {
+      for (const s of session.services.values()) {
+        const v = validateManifestObject(s.record.spec);
+        most = Math.max(most, v.ok ? normalizeManifest(v.manifest).stop.gracePeriodMs : 0);
+      }
+    }
+    return most;
   }
 
   /** Log history plus live lines for one service (SSE). */

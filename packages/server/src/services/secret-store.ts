@@ -24,8 +24,41 @@ interface Row {
 
 const info = (r: Row): SecretInfo => ({ id: r.id, project: r.project, room: r.room, name: r.name, type: r.type, createdAt: r.created_at, updatedAt: r.updated_at });
 
+/** A refused secret operation; `status` is the HTTP status the REST API answers with. */
 export class SecretError extends Error {
   override name = "SecretError";
+  readonly status: 400 | 404 | 409;
+  constructor(message: string, status: 400 | 404 | 409 = 400) {
+    super(message);
+    this.status = status;
+  }
+}
+
+const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+const TYPE = /^[A-Za-z0-9_.\/-]{1,64}$/;
+
+/**
+ * The rules every secret write follows (create, set, update/rename): the name becomes a file
+ * name under /run/secrets and an env var name, so it is 1-128 of [A-Za-z0-9_.-] and not "."
+ * or ".."; the type is 1-64 of [A-Za-z0-9_./-]. Throws SecretError (400) naming the field.
+ */
+export function validateSecretFields(f: { name?: unknown; type?: unknown }): void {
+  if (f.name !== undefined && (typeof f.name !== "string" || !NAME.test(f.name) || f.name === "." || f.name === "..")) {
+    throw new SecretError(`name: ${JSON.stringify(f.name)} is invalid: use 1-128 letters, digits, "_", "." or "-" (it becomes a file name under /run/secrets)`);
+  }
+  if (f.type !== undefined && (typeof f.type !== "string" || !TYPE.test(f.type))) {
+    throw new SecretError(`type: ${JSON.stringify(f.type)} is invalid: use 1-64 letters, digits, "_", ".", "/" or "-"`);
+  }
+}
+
+/** SQLite's UNIQUE/constraint failure (node:sqlite reports the extended code in errcode). */
+function isConstraintError(err: unknown): boolean {
+  const e = err as { code?: string; errcode?: number } | null;
+  return e?.code === "ERR_SQLITE_ERROR" && typeof e.errcode === "number" && (e.errcode & 0xff) === 19;
+}
+
+function duplicate(name: string, room: string | null): SecretError {
+  return new SecretError(`a secret named ${JSON.stringify(name)} already exists ${room === null ? "in the project" : `in room ${JSON.stringify(room)}`}; update or delete it instead`, 409);
 }
 
 /**
@@ -59,30 +92,69 @@ export class SecretStore {
     }
   }
 
-  set(project: string, room: string | null, name: string, type: string, value: Buffer, now: number): SecretInfo {
-    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(name)) {
-      throw new SecretError(`secret name ${JSON.stringify(name)} is invalid: use 1-128 letters, digits, "_", "." or "-" (it becomes a file name under /run/secrets)`);
+  /** Runs `fn` in one write transaction (other processes on the store wait); maps constraint errors. */
+  private tx<T>(fn: () => T, onConflict: () => SecretError): T {
+    const db = this.store.db;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const r = fn();
+      db.exec("COMMIT");
+      return r;
+    } catch (err) {
+      db.exec("ROLLBACK");
+      if (isConstraintError(err)) throw onConflict();
+      throw err;
     }
-    const existing = this.findByName(project, room, name);
-    const sealed = this.seal(value);
-    if (existing !== undefined) {
-      this.store.db.prepare("UPDATE secrets SET type = ?, ciphertext = ?, updated_at = ? WHERE id = ?").run(type, sealed, now, existing.id);
-      return this.getInfo(existing.id)!;
-    }
+  }
+
+  private insert(project: string, room: string | null, name: string, type: string, value: Buffer, now: number): string {
     const id = randomUUID();
     this.store.db
       .prepare("INSERT INTO secrets (id, project, room, name, type, ciphertext, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-      .run(id, project, room, name, type, sealed, now, now);
+      .run(id, project, room, name, type, this.seal(value), now, now);
+    return id;
+  }
+
+  /** Creates a secret; SecretError 409 if the name is taken in that scope (REST POST). */
+  create(project: string, room: string | null, name: string, type: string, value: Buffer, now: number): SecretInfo {
+    validateSecretFields({ name, type });
+    const id = this.tx(() => {
+      if (this.findByName(project, room, name) !== undefined) throw duplicate(name, room);
+      return this.insert(project, room, name, type, value, now);
+    }, () => duplicate(name, room));
     return this.getInfo(id)!;
   }
 
-  update(id: string, fields: { name?: string; type?: string; value?: Buffer }, now: number): SecretInfo | undefined {
-    const cur = this.row(id);
-    if (cur === undefined) return undefined;
-    this.store.db
-      .prepare("UPDATE secrets SET name = ?, type = ?, ciphertext = ?, updated_at = ? WHERE id = ?")
-      .run(fields.name ?? cur.name, fields.type ?? cur.type, fields.value === undefined ? cur.ciphertext : this.seal(fields.value), now, id);
-    return this.getInfo(id);
+  /** Creates or replaces the secret of that name (CLI `secret set`). */
+  set(project: string, room: string | null, name: string, type: string, value: Buffer, now: number): SecretInfo {
+    validateSecretFields({ name, type });
+    const id = this.tx(() => {
+      const existing = this.findByName(project, room, name);
+      if (existing === undefined) return this.insert(project, room, name, type, value, now);
+      this.store.db.prepare("UPDATE secrets SET type = ?, ciphertext = ?, updated_at = ? WHERE id = ?").run(type, this.seal(value), now, existing.id);
+      return existing.id;
+    }, () => duplicate(name, room));
+    return this.getInfo(id)!;
+  }
+
+  /**
+   * Updates (and may rename) a secret under the same rules as create: SecretError 400 for an
+   * invalid field, 409 when the new name is taken in its scope, 404 when `id` is unknown.
+   */
+  update(id: string, fields: { name?: string; type?: string; value?: Buffer }, now: number): SecretInfo {
+    validateSecretFields(fields);
+    const cur0 = this.row(id);
+    const name = fields.name ?? cur0?.name ?? "";
+    this.tx(() => {
+      const cur = this.row(id);
+      if (cur === undefined) throw new SecretError(`secret ${JSON.stringify(id)} not found`, 404);
+      const other = this.findByName(cur.project, cur.room, name);
+      if (other !== undefined && other.id !== id) throw duplicate(name, cur.room);
+      this.store.db
+        .prepare("UPDATE secrets SET name = ?, type = ?, ciphertext = ?, updated_at = ? WHERE id = ?")
+        .run(name, fields.type ?? cur.type, fields.value === undefined ? cur.ciphertext : this.seal(fields.value), now, id);
+    }, () => duplicate(name, cur0?.room ?? null));
+    return this.getInfo(id)!;
   }
 
   private row(id: string): Row | undefined {

@@ -108,6 +108,14 @@ export class ServiceStore {
     return rows.map(fromRow);
   }
 
+  /** Every room's own services (not the project's). */
+  allRooms(project: string): ServiceRecord[] {
+    const rows = this.store.db
+      .prepare("SELECT * FROM services WHERE project = ? AND room IS NOT NULL ORDER BY room, name")
+      .all(project) as unknown as Row[];
+    return rows.map(fromRow);
+  }
+
   /** Everything a session in `room` runs: project services plus the room's own. */
   forRoom(project: string, room: string): ServiceRecord[] {
     const rows = this.store.db

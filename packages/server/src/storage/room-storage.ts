@@ -1,8 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { constants as fsc, createReadStream } from "node:fs";
-import { mkdir, open, realpath, rename, rm, stat, lstat, readdir, unlink, type FileHandle } from "node:fs/promises";
-import { dirname, join, sep, basename } from "node:path";
+import { constants as fsc, type Stats } from "node:fs";
+import { mkdir, open, rename, rm, lstat, readdir, unlink, link, rmdir, stat as statPath, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
 import { ToolError } from "../toolkits/types.ts";
+import { at, DIR_FLAGS, READ_FLAGS, errnoOf, openDirBelow, syncDir } from "./dir-fd.ts";
+import { normalizeStoragePath } from "./paths.ts";
+import { ApiChangeLog } from "./api-changes.ts";
 
 export interface StorageEntryJson {
   name: string;
@@ -12,175 +15,326 @@ export interface StorageEntryJson {
   updated_at: string | null;
 }
 
+/** A file opened for reading: the caller reads from `fh` and must close it. */
+export interface OpenedFile {
+  fh: FileHandle;
+  /** Size in bytes at open time. */
+  size: number;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
 /**
- * One room's files on disk: `<roomDir>/storage` holds the tree, `<roomDir>/.tmp` holds
- * uploads in progress. Uploads are written to a temp file, fsynced, then renamed over the
- * target, so a crash never leaves a partial file under the target name; `.tmp` is emptied
- * at server start.
+ * One room's files on disk — THE safe API for anything that touches room storage (the
+ * storage toolkit, the download URL route, service mounts, sync documents).
+ *
+ * `<roomDir>/storage` holds the tree (bind-mounted into the room's services as `/data`, so
+ * they can plant symlinks at any moment); `<roomDir>/.tmp` holds uploads in progress and is
+ * never visible to services.
+ *
+ * Paths are room-relative POSIX paths ("docs/a.txt", "" for the root); pass them through
+ * `normalizeStoragePath` (storage/paths.ts) first — the methods here normalize again and
+ * refuse `..`, absolute paths and ill-formed Unicode. Names are byte-exact: no Unicode
+ * normalization (README "Storage names").
+ *
+ * Every operation opens each path component relative to the fd of its parent with
+ * O_NOFOLLOW|O_DIRECTORY (storage/dir-fd.ts) and then acts on one name inside the held
+ * directory, so no symlink anywhere in a path is ever followed, whatever a service swaps in
+ * meanwhile. Symlinks are invisible to list/stat; opening through one is refused (403).
+ *
+ * Errors are ToolErrors with an HTTP-like code: 400 bad path, 403 symlink, 404 missing,
+ * 409 conflict (exists, is a folder/file, not empty).
  */
 export class RoomStorage {
+  /** Host path of the storage tree (for diagnostics and mounts; never opened by name). */
   readonly root: string;
   readonly tmpDir: string;
+  /** The API's own changes, so the mount watcher (mount-events.ts) does not announce them twice. */
+  readonly apiChanges = new ApiChangeLog();
 
   constructor(roomDir: string) {
     this.root = join(roomDir, "storage");
     this.tmpDir = join(roomDir, ".tmp");
   }
 
-  private async ensureRoot(): Promise<string> {
-    await mkdir(this.root, { recursive: true });
-    return await realpath(this.root);
+  /**
+   * The storage root, held open. Its own path is server-owned (services see only inside).
+   * Created only by writes: reading a room that never stored anything creates nothing.
+   */
+  private async openRoot(create: boolean): Promise<FileHandle> {
+    try {
+      return await open(this.root, DIR_FLAGS);
+    } catch (err) {
+      if (errnoOf(err) !== "ENOENT") throw err;
+      if (!create) throw new ToolError("storage: this room has no files yet", 404);
+      await mkdir(this.root, { recursive: true });
+      return await open(this.root, DIR_FLAGS);
+    }
+  }
+
+  /** Opens the folder `segments` (relative to the root). Caller closes it. */
+  private async openDir(segments: readonly string[], create: boolean, shown: string): Promise<FileHandle> {
+    const root = await this.openRoot(create);
+    try {
+      return await openDirBelow(root, segments, create, shown);
+    } finally {
+      await root.close();
+    }
+  }
+
+  /** Runs `fn` with the held parent folder of `rel` and the final name. */
+  private async inParent<T>(rel: string, create: boolean, fn: (dir: FileHandle, name: string) => Promise<T>): Promise<T> {
+    const segs = split(rel);
+    const name = segs.pop();
+    if (name === undefined) throw new ToolError("storage: this operation needs a path below the storage root", 400);
+    const dir = await this.openDir(segs, create, rel);
+    try {
+      return await fn(dir, name);
+    } finally {
+      await dir.close();
+    }
+  }
+
+  private static entry(name: string, st: Stats): StorageEntryJson {
+    const folder = st.isDirectory();
+    return { name, is_folder: folder, size: folder ? null : st.size, created_at: st.birthtime.toISOString(), updated_at: st.mtime.toISOString() };
+  }
+
+  /** Entries of a folder, sorted by name; symlinks, special files and non-UTF-8 names are left out. */
+  async list(rel: string): Promise<StorageEntryJson[]> {
+    rel = norm(rel, true);
+    let dir: FileHandle;
+    try {
+      dir = await this.openDir(split(rel), false, rel);
+    } catch (err) {
+      if (rel === "" && err instanceof ToolError && err.code === 404) return []; // nothing stored yet
+      throw err;
+    }
+    try {
+      const raw = await readdir(at(dir, ""), { encoding: "buffer" });
+      const out: StorageEntryJson[] = [];
+      for (const b of raw) {
+        let name: string;
+        try {
+          name = utf8.decode(b);
+        } catch {
+          continue; // not addressable through the API (names are UTF-8 strings)
+        }
+        const st = await lstat(at(dir, name)).catch(() => null); // null: vanished meanwhile
+        if (st === null || !(st.isFile() || st.isDirectory())) continue;
+        out.push(RoomStorage.entry(name, st));
+      }
+      return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    } finally {
+      await dir.close();
+    }
+  }
+
+  /** The entry at `rel`, or null when it does not exist (or is a symlink / special file). */
+  async stat(rel: string): Promise<StorageEntryJson | null> {
+    rel = norm(rel, true);
+    try {
+      if (rel === "") {
+        const root = await this.openRoot(true); // the root always "exists" for the API
+        try {
+          return RoomStorage.entry("", await root.stat());
+        } finally {
+          await root.close();
+        }
+      }
+      return await this.inParent(rel, false, async (dir, name) => {
+        const st = await lstat(at(dir, name)).catch((e) => (errnoOf(e) === "ENOENT" ? null : Promise.reject(e)));
+        return st === null || !(st.isFile() || st.isDirectory()) ? null : RoomStorage.entry(name, st);
+      });
+    } catch (err) {
+      if (err instanceof ToolError && (err.code === 404 || err.code === 403 || err.code === 409)) return null;
+      throw err;
+    }
+  }
+
+  /** Creates the folder `rel` and its parents (no-op when it exists). */
+  async ensureFolder(rel: string): Promise<void> {
+    rel = norm(rel, true);
+    await (await this.openDir(split(rel), true, rel)).close();
   }
 
   /**
-   * Resolves a normalized relative path and refuses it if any existing component is a
-   * symlink that leads outside the room root.
+   * Host path of folder `rel` for a bind mount, created if missing. Docker resolves the path
+   * itself, so after creating it through held fds we check that the path names the very
+   * directory we hold (same device and inode); a service would have to swap a component in
+   * the instant between this check and the container's creation.
    */
-  private async resolve(rel: string): Promise<string> {
-    const rootReal = await this.ensureRoot();
-    const target = rel === "" ? rootReal : join(rootReal, rel);
-    // Walk up to the deepest existing ancestor and check where it really is.
-    let probe = target;
-    for (;;) {
-      try {
-        const real = await realpath(probe);
-        if (real !== rootReal && !real.startsWith(rootReal + sep)) {
-          throw new ToolError(`storage: path ${JSON.stringify(rel)} resolves outside the room's storage (symlink escape refused)`, 403);
-        }
-        break;
-      } catch (err) {
-        if (err instanceof ToolError) throw err;
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-        const parent = dirname(probe);
-        if (parent === probe) break;
-        probe = parent;
-      }
-    }
-    return target;
-  }
-
-  private static entry(name: string, st: { isDirectory(): boolean; size: number; birthtime: Date; mtime: Date }): StorageEntryJson {
-    const folder = st.isDirectory();
-    return {
-      name,
-      is_folder: folder,
-      size: folder ? null : st.size,
-      created_at: st.birthtime.toISOString(),
-      updated_at: st.mtime.toISOString(),
-    };
-  }
-
-  async list(rel: string): Promise<StorageEntryJson[]> {
-    const dir = await this.resolve(rel);
-    let names: string[];
+  async mountSource(rel: string): Promise<string> {
+    rel = norm(rel, true);
+    const dir = await this.openDir(split(rel), true, rel);
     try {
-      names = await readdir(dir);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") throw new ToolError(`storage: folder ${JSON.stringify(rel)} does not exist`, 404);
-      if (code === "ENOTDIR") throw new ToolError(`storage: ${JSON.stringify(rel)} is a file, not a folder`, 400);
-      throw err;
-    }
-    const out: StorageEntryJson[] = [];
-    for (const name of names.sort()) {
-      try {
-        const st = await lstat(join(dir, name));
-        if (st.isSymbolicLink()) continue; // links are never followed or exposed
-        out.push(RoomStorage.entry(name, st));
-      } catch {
-        // vanished between readdir and stat
+      const held = await dir.stat();
+      const host = rel === "" ? this.root : join(this.root, rel);
+      const byName = await statPath(host);
+      if (byName.dev !== held.dev || byName.ino !== held.ino) {
+        throw new ToolError(`storage: ${JSON.stringify(rel)} changed while being prepared as a mount (a symlink in its path?)`, 403);
       }
-    }
-    return out;
-  }
-
-  async stat(rel: string): Promise<StorageEntryJson | null> {
-    const p = await this.resolve(rel);
-    try {
-      const st = await stat(p);
-      return RoomStorage.entry(rel === "" ? "" : basename(rel), st);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-      throw err;
+      return host;
+    } finally {
+      await dir.close();
     }
   }
 
-  /** Opens an upload: data goes to a temp file until commit(). */
+  /**
+   * Opens an upload: data goes to a temp file until `commit()`. With `overwrite` false the
+   * commit fails with 409 if the target exists by then (checked atomically, see Upload).
+   */
   async beginUpload(rel: string, overwrite: boolean): Promise<Upload> {
-    const target = await this.resolve(rel);
-    if (!overwrite && (await exists(target))) {
-      throw new ToolError(`storage: ${JSON.stringify(rel)} already exists; pass overwrite: true to replace it`, 409);
-    }
+    rel = norm(rel, false);
+    if (!overwrite && (await this.stat(rel)) !== null) throw exists409(rel); // early answer; commit re-checks atomically
     await mkdir(this.tmpDir, { recursive: true });
-    const tmp = join(this.tmpDir, `${randomUUID()}.part`);
-    const fh = await open(tmp, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
-    return new Upload(this, rel, target, tmp, fh, overwrite);
-  }
-
-  /** Used by Upload.commit: create parents (checked again for escapes) and rename. */
-  async place(rel: string, tmp: string, overwrite: boolean): Promise<void> {
-    const target = await this.resolve(rel);
-    await mkdir(dirname(target), { recursive: true });
-    await this.resolve(rel); // the parents now exist: re-check none is a link out
-    if (!overwrite && (await exists(target))) {
-      throw new ToolError(`storage: ${JSON.stringify(rel)} already exists; pass overwrite: true to replace it`, 409);
-    }
-    const st = await stat(target).catch(() => null);
-    if (st?.isDirectory()) throw new ToolError(`storage: ${JSON.stringify(rel)} is a folder`, 409);
-    await rename(tmp, target);
-    await fsyncDir(dirname(target));
-  }
-
-  async openRead(rel: string): Promise<{ fh: FileHandle; size: number; path: string }> {
-    const p = await this.resolve(rel);
-    let fh: FileHandle;
+    const tmpDir = await open(this.tmpDir, DIR_FLAGS);
+    const tmpName = `${randomUUID()}.part`;
     try {
-      fh = await open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+      const fh = await open(at(tmpDir, tmpName), fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY | fsc.O_NOFOLLOW, 0o644);
+      return new Upload(this, rel, tmpDir, tmpName, fh, overwrite);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") throw new ToolError(`storage: file ${JSON.stringify(rel)} does not exist`, 404);
-      if (code === "ELOOP") throw new ToolError(`storage: ${JSON.stringify(rel)} is a symlink; links are not followed`, 403);
+      await tmpDir.close();
       throw err;
     }
-    const st = await fh.stat();
-    if (st.isDirectory()) {
-      await fh.close();
-      throw new ToolError(`storage: ${JSON.stringify(rel)} is a folder, not a file`, 400);
-    }
-    return { fh, size: st.size, path: p };
   }
 
-  createReadStream(absPath: string) {
-    return createReadStream(absPath);
-  }
-
-  async delete(rel: string, recursive: boolean): Promise<void> {
-    if (rel === "") throw new ToolError("storage: refusing to delete the storage root", 400);
-    const p = await this.resolve(rel);
-    const st = await lstat(p).catch(() => null);
-    if (st === null) throw new ToolError(`storage: ${JSON.stringify(rel)} does not exist`, 404);
-    if (st.isDirectory()) {
-      if (!recursive && (await readdir(p)).length > 0) {
-        throw new ToolError(`storage: folder ${JSON.stringify(rel)} is not empty; pass recursive: true to delete it with its contents`, 409);
+  /**
+   * Used by Upload.commit: moves the temp file to `rel`. Overwrite: rename (atomic replace).
+   * No overwrite: link then unlink — link(2) fails with EEXIST if the name exists, so of any
+   * number of concurrent no-overwrite uploads exactly one wins.
+   */
+  async place(rel: string, tmpDir: FileHandle, tmpName: string, overwrite: boolean): Promise<void> {
+    await this.inParent(rel, true, async (dir, name) => {
+      try {
+        if (overwrite) await rename(at(tmpDir, tmpName), at(dir, name));
+        else {
+          await link(at(tmpDir, tmpName), at(dir, name));
+          await unlink(at(tmpDir, tmpName));
+        }
+      } catch (err) {
+        const code = errnoOf(err);
+        if (code === "EEXIST") throw exists409(rel);
+        if (code === "EISDIR" || code === "ENOTEMPTY") throw new ToolError(`storage: ${JSON.stringify(rel)} is a folder`, 409);
+        throw err;
       }
-      await rm(p, { recursive: true, force: true });
-    } else await unlink(p);
-    await fsyncDir(dirname(p));
+      await syncDir(dir);
+      const placed = await lstat(at(dir, name)).catch(() => null);
+      if (placed?.isFile()) this.apiChanges.wrote(rel, placed);
+    });
   }
 
-  async move(fromRel: string, toRel: string, overwrite: boolean): Promise<void> {
-    const from = await this.resolve(fromRel);
-    const to = await this.resolve(toRel);
-    if (!(await exists(from))) throw new ToolError(`storage: ${JSON.stringify(fromRel)} does not exist`, 404);
-    if (to === from || to.startsWith(from + sep)) throw new ToolError(`storage: cannot move ${JSON.stringify(fromRel)} into itself`, 400);
-    if (!overwrite && (await exists(to))) {
-      throw new ToolError(`storage: ${JSON.stringify(toRel)} already exists; pass overwrite: true to replace it`, 409);
+  /** Opens a regular file for reading (never through a symlink). Caller closes `fh`. */
+  async openRead(rel: string): Promise<OpenedFile> {
+    rel = norm(rel, false);
+    return await this.inParent(rel, false, async (dir, name) => {
+      let fh: FileHandle;
+      try {
+        fh = await open(at(dir, name), READ_FLAGS);
+      } catch (err) {
+        const code = errnoOf(err);
+        if (code === "ENOENT") throw new ToolError(`storage: file ${JSON.stringify(rel)} does not exist`, 404);
+        if (code === "ELOOP") throw new ToolError(`storage: ${JSON.stringify(rel)} is a symlink; storage never follows links`, 403);
+        throw err;
+      }
+      const st = await fh.stat();
+      if (!st.isFile()) {
+        await fh.close();
+        throw new ToolError(`storage: ${JSON.stringify(rel)} is ${st.isDirectory() ? "a folder" : "not a regular file"}`, 400);
+      }
+      return { fh, size: st.size };
+    });
+  }
+
+  /** Whole content of a small file (e.g. a sync document). 413 beyond `maxBytes`. */
+  async readFile(rel: string, maxBytes = 64 * 1024 * 1024): Promise<Buffer> {
+    const { fh, size } = await this.openRead(rel);
+    try {
+      if (size > maxBytes) throw new ToolError(`storage: ${JSON.stringify(rel)} is ${size} bytes, more than the ${maxBytes} allowed here`, 413);
+      return await fh.readFile();
+    } finally {
+      await fh.close();
     }
-    await mkdir(dirname(to), { recursive: true });
-    await this.resolve(toRel);
-    await rename(from, to);
-    await fsyncDir(dirname(to));
-    if (dirname(to) !== dirname(from)) await fsyncDir(dirname(from));
+  }
+
+  /** Writes a whole file atomically (temp + fsync + rename/link), creating parent folders. */
+  async writeFile(rel: string, data: Uint8Array, opts: { overwrite: boolean }): Promise<void> {
+    const up = await this.beginUpload(rel, opts.overwrite);
+    try {
+      await up.write(data);
+      await up.commit();
+    } catch (err) {
+      await up.abort();
+      throw err;
+    }
+  }
+
+  /** Deletes a file, a symlink (the link itself) or a folder (`recursive` if not empty). */
+  async delete(rel: string, recursive: boolean): Promise<void> {
+    rel = norm(rel, true);
+    if (rel === "") throw new ToolError("storage: refusing to delete the storage root", 400);
+    await this.inParent(rel, false, async (dir, name) => {
+      const st = await lstat(at(dir, name)).catch(() => null);
+      if (st === null) throw new ToolError(`storage: ${JSON.stringify(rel)} does not exist`, 404);
+      if (!st.isDirectory()) await unlink(at(dir, name));
+      else if (recursive) await removeEntry(dir, Buffer.from(name, "utf8"));
+      else {
+        await rmdir(at(dir, name)).catch((err) => {
+          if (errnoOf(err) === "ENOTEMPTY" || errnoOf(err) === "EEXIST") {
+            throw new ToolError(`storage: folder ${JSON.stringify(rel)} is not empty; pass recursive: true to delete it with its contents`, 409);
+          }
+          throw err;
+        });
+      }
+      await syncDir(dir);
+      this.apiChanges.removed(rel);
+    });
+  }
+
+  /**
+   * Moves a file or folder. Without `overwrite` the destination name is claimed atomically:
+   * a file by link-then-unlink, a folder by creating an empty folder and renaming onto it.
+   */
+  async move(fromRel: string, toRel: string, overwrite: boolean): Promise<void> {
+    fromRel = norm(fromRel, false);
+    toRel = norm(toRel, false);
+    if (toRel === fromRel || toRel.startsWith(fromRel + "/")) throw new ToolError(`storage: cannot move ${JSON.stringify(fromRel)} into itself`, 400);
+    await this.inParent(fromRel, false, async (fromDir, fromName) => {
+      const st = await lstat(at(fromDir, fromName)).catch(() => null);
+      if (st === null) throw new ToolError(`storage: ${JSON.stringify(fromRel)} does not exist`, 404);
+      if (st.isSymbolicLink()) throw new ToolError(`storage: ${JSON.stringify(fromRel)} is a symlink; storage never follows or moves links`, 403);
+      await this.inParent(toRel, true, async (toDir, toName) => {
+        const src = at(fromDir, fromName);
+        const dst = at(toDir, toName);
+        try {
+          if (overwrite) await rename(src, dst);
+          else if (!st.isDirectory()) {
+            await link(src, dst);
+            await unlink(src);
+          } else {
+            await mkdir(dst); // EEXIST: taken
+            await rename(src, dst).catch(async (err) => {
+              await rmdir(dst).catch(() => undefined);
+              throw err;
+            });
+          }
+        } catch (err) {
+          const code = errnoOf(err);
+          if (overwrite && (code === "EEXIST" || code === "ENOTEMPTY")) throw new ToolError(`storage: ${JSON.stringify(toRel)} is a folder that is not empty; it cannot be replaced`, 409);
+          if (code === "EEXIST" || code === "ENOTEMPTY") throw exists409(toRel);
+          if (code === "EISDIR") throw new ToolError(`storage: ${JSON.stringify(toRel)} is a folder; a file cannot replace it`, 409);
+          if (code === "ENOTDIR") throw new ToolError(`storage: ${JSON.stringify(toRel)} is a file; a folder cannot replace it`, 409);
+          if (code === "ENOENT") throw new ToolError(`storage: ${JSON.stringify(fromRel)} does not exist`, 404);
+          if (code === "EINVAL") throw new ToolError(`storage: cannot move ${JSON.stringify(fromRel)} into itself`, 400);
+          throw err;
+        }
+        await syncDir(toDir);
+        await syncDir(fromDir);
+        this.apiChanges.removed(fromRel);
+        const moved = await lstat(dst).catch(() => null);
+        if (moved?.isFile()) this.apiChanges.wrote(toRel, moved);
+      });
+    });
   }
 
   /** Crash recovery: uploads that never committed are discarded. */
@@ -189,67 +343,99 @@ export class RoomStorage {
   }
 }
 
+/**
+ * An upload in progress: bytes go to `<room>/.tmp/<uuid>.part` (held by fd) until commit.
+ * `abort()` closes and removes the temp file; it is safe to call at any time, more than once.
+ */
 export class Upload {
   private readonly storage: RoomStorage;
   readonly rel: string;
-  readonly target: string;
-  private readonly tmp: string;
+  private readonly tmpDir: FileHandle;
+  private readonly tmpName: string;
   private readonly fh: FileHandle;
   private readonly overwrite: boolean;
   bytes = 0;
-  private done = false;
+  private state: "open" | "committing" | "done" = "open";
 
-  constructor(storage: RoomStorage, rel: string, target: string, tmp: string, fh: FileHandle, overwrite: boolean) {
+  constructor(storage: RoomStorage, rel: string, tmpDir: FileHandle, tmpName: string, fh: FileHandle, overwrite: boolean) {
     this.storage = storage;
     this.rel = rel;
-    this.target = target;
-    this.tmp = tmp;
+    this.tmpDir = tmpDir;
+    this.tmpName = tmpName;
     this.fh = fh;
     this.overwrite = overwrite;
   }
 
+  /** Host path of the temp file (diagnostics and tests). */
+  get tempPath(): string {
+    return join(this.storage.tmpDir, this.tmpName);
+  }
+
   async write(data: Uint8Array): Promise<void> {
+    if (this.state !== "open") throw new ToolError(`storage: the upload of ${JSON.stringify(this.rel)} was aborted`, 409);
     await this.fh.write(data);
     this.bytes += data.length;
   }
 
   async commit(): Promise<void> {
-    this.done = true;
+    if (this.state !== "open") throw new ToolError(`storage: the upload of ${JSON.stringify(this.rel)} was aborted`, 409);
+    this.state = "committing";
     try {
       await this.fh.sync();
       await this.fh.close();
-      await this.storage.place(this.rel, this.tmp, this.overwrite);
-    } catch (err) {
-      await unlink(this.tmp).catch(() => undefined);
-      throw err;
+      await this.storage.place(this.rel, this.tmpDir, this.tmpName, this.overwrite);
+    } finally {
+      this.state = "done";
+      await unlink(at(this.tmpDir, this.tmpName)).catch(() => undefined);
+      await this.tmpDir.close().catch(() => undefined);
     }
   }
 
   async abort(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
+    if (this.state !== "open") return;
+    this.state = "done";
     await this.fh.close().catch(() => undefined);
-    await unlink(this.tmp).catch(() => undefined);
+    await unlink(at(this.tmpDir, this.tmpName)).catch(() => undefined);
+    await this.tmpDir.close().catch(() => undefined);
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
+function norm(rel: string, allowRoot: boolean): string {
+  return normalizeStoragePath(rel, { allowRoot });
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, fsc.O_RDONLY).catch(() => null);
-  if (fh === null) return;
+function split(rel: string): string[] {
+  return rel === "" ? [] : rel.split("/");
+}
+
+function exists409(rel: string): ToolError {
+  return new ToolError(`storage: ${JSON.stringify(rel)} already exists; pass overwrite: true to replace it`, 409);
+}
+
+/**
+ * Removes entry `raw` (a name as bytes: names on disk need not be UTF-8) inside the held
+ * folder `dir`, and for a folder everything below it, never following links: a folder that
+ * turns into a symlink meanwhile is unlinked as a link.
+ */
+async function removeEntry(dir: FileHandle, raw: Buffer): Promise<void> {
+  const path = Buffer.concat([Buffer.from(at(dir, "") + "/"), raw]);
+  const ignoreGone = (err: unknown) => {
+    if (errnoOf(err) !== "ENOENT") throw err;
+  };
+  const st = await lstat(path).catch(() => null);
+  if (st === null) return;
+  if (!st.isDirectory()) return await unlink(path).catch(ignoreGone);
+  let sub: FileHandle;
   try {
-    await fh.sync();
-  } catch {
-    // some filesystems refuse fsync on directories; the rename is still atomic
+    sub = await open(path, DIR_FLAGS);
+  } catch (err) {
+    if (errnoOf(err) === "ELOOP" || errnoOf(err) === "ENOTDIR") return await unlink(path).catch(ignoreGone);
+    return ignoreGone(err);
+  }
+  try {
+    for (const child of await readdir(at(sub, ""), { encoding: "buffer" })) await removeEntry(sub, child);
   } finally {
-    await fh.close();
+    await sub.close();
   }
+  await rmdir(path).catch(ignoreGone);
 }

@@ -58,6 +58,40 @@ const MIGRATIONS: string[] = [
      secret_hash TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
+  // LLM proxy: one upstream per project (the key is a secret's name) and usage per room.
+  `CREATE TABLE llm_upstreams (
+     project TEXT PRIMARY KEY,
+     base_url TEXT NOT NULL,
+     api_key_secret TEXT,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE llm_usage (
+     project TEXT NOT NULL,
+     room TEXT NOT NULL,
+     requests INTEGER NOT NULL,
+     errors INTEGER NOT NULL,
+     prompt_tokens INTEGER NOT NULL,
+     completion_tokens INTEGER NOT NULL,
+     last_used_at INTEGER NOT NULL,
+     PRIMARY KEY (project, room)
+   );`,
+  // 4: queues toolkit (room-scoped FIFO queues; see toolkits/queues/).
+  `CREATE TABLE queues (
+     room TEXT NOT NULL,
+     name TEXT NOT NULL,
+     durable INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (room, name)
+   );
+   CREATE TABLE queue_messages (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     room TEXT NOT NULL,
+     name TEXT NOT NULL,
+     body TEXT NOT NULL,
+     leased_by TEXT,
+     FOREIGN KEY (room, name) REFERENCES queues(room, name) ON DELETE CASCADE
+   );
+   CREATE INDEX queue_messages_order ON queue_messages(room, name, id);`,
 ];
 
 export class Store {

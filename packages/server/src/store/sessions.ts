@@ -1,12 +1,21 @@
 import type { StatementSync } from "node:sqlite";
 import type { Store } from "./db.ts";
 
+/**
+ * Why a session ended, as the room produces it and the store keeps it (one type for both):
+ * - `departure_timeout`: the last participant that keeps the room alive left and the
+ *   departure timeout passed;
+ * - `server_shutdown`: the server was stopped while the session was open;
+ * - `server_restart`: the server died with the session open; closed at the next start.
+ */
+export type SessionEndReason = "departure_timeout" | "server_shutdown" | "server_restart";
+
 export interface SessionRecord {
   id: string;
   room: string;
   startedAt: number;
   endedAt: number | null;
-  endReason: string | null;
+  endReason: SessionEndReason | null;
   participants: string[];
 }
 
@@ -15,7 +24,7 @@ interface Row {
   room: string;
   started_at: number;
   ended_at: number | null;
-  end_reason: string | null;
+  end_reason: SessionEndReason | null;
   participants: string;
 }
 
@@ -53,15 +62,16 @@ export class SessionStore {
     this.updateParticipants.run(JSON.stringify(participants), id);
   }
 
-  recordEnd(id: string, endedAt: number, reason: string, participants: string[]): void {
+  recordEnd(id: string, endedAt: number, reason: SessionEndReason, participants: string[]): void {
     this.updateEnd.run(endedAt, reason, JSON.stringify(participants), id);
   }
 
   /** Sessions left open by a crash are closed with reason "server_restart" at start-up. */
   closeDangling(endedAt: number): number {
+    const reason: SessionEndReason = "server_restart";
     const r = this.store.db
-      .prepare("UPDATE sessions SET ended_at = ?, end_reason = 'server_restart' WHERE ended_at IS NULL")
-      .run(endedAt);
+      .prepare("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL")
+      .run(endedAt, reason);
     return Number(r.changes);
   }
 

@@ -1,5 +1,4 @@
 import { binary, empty, type Content } from "@roomservice/protocol";
-import { checkFlag } from "../auth/scope.ts";
 import type { StreamCall } from "../rooms/connection.ts";
 import { jsonInput, stringField, ToolError, type BuiltinToolkit, type ToolContext } from "./types.ts";
 
@@ -14,7 +13,6 @@ function log(ctx: ToolContext, input: Content): Content {
 
 /** Streams every log entry of the room until the caller closes its side. */
 async function logs(ctx: ToolContext, call: StreamCall): Promise<void> {
-  checkFlag(ctx.conn.principal.api, "developer", "logs");
   const unsubscribe = ctx.room.logs.subscribe((e) => {
     call.send(binary({ type: e.type }, Buffer.from(JSON.stringify(e.data), "utf8")));
   });
@@ -34,6 +32,6 @@ export const developerToolkit: BuiltinToolkit = {
   grant: "developer",
   tools: {
     log: { kind: "unary", run: log },
-    logs: { kind: "stream", run: logs },
+    logs: { kind: "stream", run: logs, grant: { surface: "developer", flag: "logs" } },
   },
 };

@@ -1,5 +1,4 @@
 import { empty, json, type Content } from "@roomservice/protocol";
-import { checkFlag } from "../auth/scope.ts";
 import type { Connection } from "../rooms/connection.ts";
 import type { Room } from "../rooms/room.ts";
 import { ToolError, jsonInput, stringField, type BuiltinToolkit, type ToolContext } from "./types.ts";
@@ -61,7 +60,6 @@ function disable({ room, conn }: ToolContext): Content {
 }
 
 function send(ctx: ToolContext, input: Content): Content {
-  checkFlag(ctx.conn.principal.api, "messaging", "send");
   const args = jsonInput(input, "messaging.send");
   const to = stringField(args, "to_participant_id", "messaging.send");
   const { type, message, attachment } = decodeMessage(args, "messaging.send");
@@ -73,7 +71,6 @@ function send(ctx: ToolContext, input: Content): Content {
 }
 
 function broadcast(ctx: ToolContext, input: Content): Content {
-  checkFlag(ctx.conn.principal.api, "messaging", "broadcast");
   const args = jsonInput(input, "messaging.broadcast");
   const { type, message, attachment } = decodeMessage(args, "messaging.broadcast");
   ctx.room.broadcastMessaging(ctx.conn, type, message, attachment);
@@ -81,7 +78,6 @@ function broadcast(ctx: ToolContext, input: Content): Content {
 }
 
 function list(ctx: ToolContext): Content {
-  checkFlag(ctx.conn.principal.api, "messaging", "list");
   return json({ participants: enabledOthers(ctx.room, ctx.conn).map(participantJson) });
 }
 
@@ -93,9 +89,9 @@ export const messagingToolkit: BuiltinToolkit = {
   tools: {
     enable: { kind: "unary", run: enable },
     disable: { kind: "unary", run: disable },
-    send: { kind: "unary", run: send },
-    broadcast: { kind: "unary", run: broadcast },
-    list: { kind: "unary", run: list },
+    send: { kind: "unary", run: send, grant: { surface: "messaging", flag: "send" } },
+    broadcast: { kind: "unary", run: broadcast, grant: { surface: "messaging", flag: "broadcast" } },
+    list: { kind: "unary", run: list, grant: { surface: "messaging", flag: "list" } },
   },
 };
 

@@ -1,5 +1,4 @@
 import { empty, json, type Content } from "@roomservice/protocol";
-import { checkFlag } from "../auth/scope.ts";
 import type { ServiceLauncher } from "../services/launcher.ts";
 import { LaunchError } from "../services/launch-spec.ts";
 import { jsonInput, stringField, ToolError, type BuiltinToolkit, type ToolContext } from "./types.ts";
@@ -14,15 +13,17 @@ export function servicesToolkit(launcher: ServiceLauncher): BuiltinToolkit {
     tools: {
       list: {
         kind: "unary",
+        grant: { surface: "services", flag: "list" },
         run(ctx: ToolContext): Content {
-          checkFlag(ctx.conn.principal.api, "services", "list");
           return json(launcher.list(ctx.room.name));
         },
       },
+      // Restarting a room's agents changes the room, not just looks at it: it needs the
+      // SDK's AdminGrant (`admin.config`), which default user and agent tokens do not carry.
       restart: {
         kind: "unary",
+        grant: { surface: "admin", flag: "config" },
         async run(ctx: ToolContext, input: Content): Promise<Content> {
-          checkFlag(ctx.conn.principal.api, "services", "list");
           const id = stringField(jsonInput(input, "services.restart"), "service_id", "services.restart");
           try {
             await launcher.restart(ctx.room.name, id);

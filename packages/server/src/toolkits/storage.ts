@@ -4,6 +4,7 @@ import { checkStoragePath, PermissionDenied } from "../auth/scope.ts";
 import type { StreamCall } from "../rooms/connection.ts";
 import { normalizeStoragePath, mimeTypeFor } from "../storage/paths.ts";
 import type { Upload } from "../storage/room-storage.ts";
+import { SessionEndedError, type Hold, type HoldOptions } from "../rooms/room.ts";
 import { jsonInput, optionalBool, ToolError, type BuiltinToolkit, type ToolContext } from "./types.ts";
 
 /** How much the server asks for per pull, and how many pulls it keeps outstanding. */
@@ -13,6 +14,13 @@ const UPLOAD_WINDOW = 4;
 const DOWNLOAD_WINDOW = 8;
 const DOWNLOAD_URL_TTL_SECONDS = 300;
 const MIN_DOWNLOAD_CHUNK_BYTES = 1024 * 1024;
+/**
+ * An upload must make progress: at least UPLOAD_PROGRESS_BYTES (or its end) within every
+ * UPLOAD_IDLE_MS, else it is aborted (error 408 to the caller) and its temp file removed.
+ * An abandoned or trickling upload therefore holds nothing for long (issue #12 item 19).
+ */
+export const UPLOAD_IDLE_MS = 30_000;
+export const UPLOAD_PROGRESS_BYTES = 64 * 1024;
 
 function canRead(ctx: ToolContext, path: string): void {
   checkStoragePath(ctx.conn.principal.api, path, "read");
@@ -85,17 +93,41 @@ function startChunk(c: Content | null, tool: string): Record<string, unknown> {
   return c.headers;
 }
 
+function holdOrRefuse(ctx: ToolContext, o: HoldOptions): Hold {
+  try {
+    return ctx.room.hold(o);
+  } catch (err) {
+    if (err instanceof SessionEndedError) throw new ToolError(err.message, 409);
+    throw err;
+  }
+}
+
 async function upload(ctx: ToolContext, call: StreamCall): Promise<void> {
   const start = startChunk(await call.next(), "storage.upload");
   const path = normalizeStoragePath(start.path, { allowRoot: false });
   canWrite(ctx, path);
   const declared = typeof start.size === "number" && start.size >= 0 ? start.size : null;
-  const release = ctx.room.hold(`upload ${path}`);
   let up: Upload | null = null;
+  // Owned by the caller: a service's upload never keeps the session open; every upload has
+  // the idle bound. hold() throws once the session has ended.
+  const hold = holdOrRefuse(ctx, {
+    owner: { kind: "participant", conn: ctx.conn },
+    reason: `upload ${path}`,
+    idleTimeoutMs: UPLOAD_IDLE_MS,
+    onExpire: () => {
+      void up?.abort();
+      call.fail(`storage.upload: ${JSON.stringify(path)} made no progress (less than ${UPLOAD_PROGRESS_BYTES} bytes) for ${UPLOAD_IDLE_MS / 1000} s; upload aborted`, 408);
+    },
+  });
   try {
     up = await ctx.room.storage.beginUpload(path, start.overwrite === true);
     const active = up;
     call.onAbort = () => void active.abort();
+    if (call.closed) {
+      await active.abort(); // expired or the caller left while the temp file was being created
+      return;
+    }
+    let sinceTouch = 0;
     for (let i = 0; i < UPLOAD_WINDOW; i++) call.send(binary({ kind: "pull", chunk_size: UPLOAD_CHUNK_BYTES }));
     for (;;) {
       const c = await call.next();
@@ -104,22 +136,31 @@ async function upload(ctx: ToolContext, call: StreamCall): Promise<void> {
         throw new ToolError(`storage.upload: expected binary chunks with headers.kind "data", got ${c.type}`, 400);
       }
       await up.write(c.data);
+      sinceTouch += c.data.length;
+      if (sinceTouch >= UPLOAD_PROGRESS_BYTES) {
+        sinceTouch = 0;
+        hold.touch();
+      }
       if (declared !== null && up.bytes > declared) {
         throw new ToolError(`storage.upload: received more than the declared ${declared} bytes`, 400);
       }
       call.send(binary({ kind: "pull", chunk_size: UPLOAD_CHUNK_BYTES }));
     }
-    if (call.closed) return; // the caller went away: the abort hook discarded the temp file
+    if (call.closed) {
+      await up.abort(); // the caller went away or the upload expired: discard the temp file
+      return;
+    }
     if (declared !== null && up.bytes !== declared) {
       throw new ToolError(`storage.upload: received ${up.bytes} bytes but the upload declared ${declared}`, 400);
     }
+    hold.touch(); // the commit (fsync + rename) gets a whole idle bound of its own
     await up.commit();
     fileEvent(ctx, "storage.file.updated", { path });
   } catch (err) {
     await up?.abort();
     throw err;
   } finally {
-    release();
+    hold.release();
   }
 }
 

@@ -1,0 +1,65 @@
+// A secure integration: answers "look up <company>" in the room chat by calling a CRM's HTTP
+// API with a key that reaches this service only, as a secret file (/run/secrets/CRM_API_KEY).
+// The key is never logged, never sent to the room, never in env (secrets.env: false).
+import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
+
+const CRM_BASE_URL = (process.env.CRM_BASE_URL ?? "http://127.0.0.1:9100").replace(/\/+$/, "");
+const KEY_FILE = process.env.CRM_API_KEY_FILE ?? "/run/secrets/CRM_API_KEY";
+
+/** Read at each call, so a secret rotated by the operator applies at the next session. */
+function apiKey() {
+  try {
+    return readFileSync(KEY_FILE, "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
+/** "look up ACME", "lookup acme corp", "find Globex" → the company name, or null. */
+export function parseRequest(text) {
+  const m = /^\s*(?:look\s*up|lookup|find|crm)\s+(.+?)\s*[?.!]*\s*$/i.exec(text ?? "");
+  return m ? m[1] : null;
+}
+
+async function lookUp(name) {
+  const key = apiKey();
+  if (key === null) return `I have no CRM key: the operator must set the secret (roomservice secret set crm-api-key).`;
+  let res;
+  try {
+    res = await fetch(`${CRM_BASE_URL}/companies?q=${encodeURIComponent(name)}`, {
+      headers: { authorization: `Bearer ${key}`, accept: "application/json" },
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (err) {
+    console.error(`CRM unreachable at ${CRM_BASE_URL}: ${err.message}`);
+    return `The CRM at ${CRM_BASE_URL} did not answer (${err.message}).`;
+  }
+  console.log(`looked up ${JSON.stringify(name)}: HTTP ${res.status}`);
+  if (res.status === 401 || res.status === 403) return `The CRM refused our key (HTTP ${res.status}); ask the operator to rotate the crm-api-key secret.`;
+  if (!res.ok) return `The CRM answered HTTP ${res.status}.`;
+  const { companies } = await res.json();
+  if (!Array.isArray(companies) || companies.length === 0) return `No company matching "${name}" in the CRM.`;
+  return companies
+    .map((c) => `${c.name} (${c.industry}) — owner ${c.owner}; ${c.open_deals} open deal(s) worth $${c.pipeline_usd.toLocaleString("en-US")}`)
+    .join("\n");
+}
+
+const room = new RoomClient();
+await room.start();
+room.messaging.enable();
+room.messaging.on("message", async (e) => {
+  const m = e.message;
+  if (m.type !== "chat" || m.fromParticipantId === room.localParticipant?.id) return;
+  const to = room.messaging.getParticipant(m.fromParticipantId);
+  if (!to) return;
+  const name = parseRequest(m.message?.text);
+  const text = name === null ? `Ask me "look up <company>".` : await lookUp(name);
+  await room.messaging.sendMessage({ to, type: "chat", message: { text } });
+});
+console.log(`crm-sync ready in room ${process.env.MESHAGENT_ROOM}; CRM at ${CRM_BASE_URL}`);
+process.on("SIGTERM", () => {
+  room.dispose();
+  process.exit(0);
+});

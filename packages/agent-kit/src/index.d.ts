@@ -1,0 +1,69 @@
+/** Types of @roomservice/agent-kit (src/index.js). `room` is an @meshagent/meshagent RoomClient. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type RoomClient = any;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type MeshDocument = any;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Participant = any;
+
+export declare const THREAD_SCHEMA_PATH: ".schemas/thread.json";
+
+export declare function statusAttributeNames(path: string): { status: string; text: string; mode: string; startedAt: string };
+
+/** Publishes this participant's busy status for a thread; `text: null` clears it. */
+export declare function setBusy(room: RoomClient, path: string, text: string | null, options?: { now?: () => Date }): void;
+
+export declare class ThreadMessage {
+  readonly element: unknown;
+  readonly id: string;
+  readonly text: string;
+  readonly authorName: string;
+  setText(text: string): void;
+  appendText(delta: string): void;
+}
+
+export interface AppendOptions {
+  text?: string;
+  authorName?: string;
+  authorRef?: string | null;
+  /** Room storage paths, each becomes a `file {path}` child. */
+  attachments?: string[];
+  id?: string;
+  createdAt?: Date;
+}
+
+export declare class Thread {
+  readonly room: RoomClient;
+  readonly path: string;
+  readonly doc: MeshDocument;
+  ensureStructure(): void;
+  memberNames(): string[];
+  ensureMember(name: string, type?: "user" | "agent"): void;
+  messages(): ThreadMessage[];
+  appendMessage(options?: AppendOptions): ThreadMessage;
+  streamMessage(chunks: AsyncIterable<string>, options?: Omit<AppendOptions, "text">): Promise<ThreadMessage>;
+  /** The first message matching `pred`, waiting for it to arrive (null after `timeoutMs`). */
+  waitForMessage(pred: (m: ThreadMessage) => boolean, timeoutMs?: number): Promise<ThreadMessage | null>;
+  onlineMembers(): Participant[];
+  notifyMembers(type: string, message?: Record<string, unknown>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export declare function openThread(room: RoomClient, path: string, options?: { memberName?: string | null; memberType?: "user" | "agent" }): Promise<Thread>;
+
+export interface ThreadNotice {
+  type: "chat" | "opened" | "typing" | "cancel" | "clear";
+  path: string | null;
+  text: string;
+  attachments: { path: string }[];
+  from: Participant | null;
+  fromParticipantId: string;
+}
+
+export declare function onThreadMessage(room: RoomClient, handler: (notice: ThreadNotice) => void | Promise<void>): () => void;
+
+export declare class ThreadCache {
+  constructor(room: RoomClient, options?: { memberName?: string | null; memberType?: "user" | "agent" });
+  get(path: string): Promise<Thread>;
+  closeAll(): Promise<void>;
+}

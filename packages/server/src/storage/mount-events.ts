@@ -1,0 +1,113 @@
+/**
+ * Storage events for writes that bypass the Room API: services write room storage through
+ * their bind mounts (the pipeline example writes outbox/ that way), and participants should
+ * hear about those files as they hear about uploads. While a session runs a service that
+ * mounts room storage, the room's storage folder is watched (inotify, recursively) and
+ * changes become the SDK's `storage.file.updated` / `storage.file.deleted` events.
+ *
+ * - Names with a segment starting with "." are skipped: that is where atomic writers keep
+ *   their temp files (both examples do), and a temp file is not news.
+ * - A path is announced after it has been quiet for QUIET_MS, once, so a file written in many
+ *   chunks is one event.
+ * - Changes the Room API made itself are recognised by file identity (storage/api-changes.ts)
+ *   and not announced again.
+ * - Events carry `participant_id: null`: the writer is a container, not a participant.
+ */
+import { watch, type FSWatcher } from "node:fs";
+import { sep } from "node:path";
+import type { Logger } from "pino";
+import type { RoomManager } from "../rooms/room-manager.ts";
+import type { ServiceLauncher } from "../services/launcher.ts";
+import { ToolError } from "../toolkits/types.ts";
+import { fileIdentity } from "./api-changes.ts";
+
+const QUIET_MS = 200;
+/** Paths waiting for their quiet period; beyond this, new paths are dropped (and logged). */
+const MAX_PENDING = 10_000;
+
+interface Watch {
+  sessionId: string;
+  watcher: FSWatcher;
+  pending: Map<string, NodeJS.Timeout>;
+}
+
+export class MountEvents {
+  private readonly rooms: RoomManager;
+  private readonly log: Logger;
+  private readonly watches = new Map<string, Watch>();
+
+  constructor(d: { rooms: RoomManager; launcher: ServiceLauncher; logger: Logger }) {
+    this.rooms = d.rooms;
+    this.log = d.logger.child({ component: "mount-events" });
+    d.launcher.serviceStarted.on("started", (e) => {
+      const storage = (e.record.spec.container as { storage?: { room?: unknown[] | null } } | undefined)?.storage;
+      if (Array.isArray(storage?.room) && storage.room.length > 0) this.start(e.room, e.sessionId);
+    });
+    d.rooms.events.on("event", (e) => {
+      if (e.type === "session.ended") this.stop(e.room, e.sessionId);
+    });
+  }
+
+  private start(room: string, sessionId: string): void {
+    const existing = this.watches.get(room);
+    if (existing?.sessionId === sessionId) return;
+    if (existing !== undefined) this.stop(room, existing.sessionId);
+    const r = this.rooms.get(room);
+    if (r === undefined) return;
+    const root = r.storage.root;
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(root, { recursive: true, persistent: false });
+    } catch (err) {
+      this.log.warn({ err, room }, "cannot watch room storage; writes through service mounts raise no storage events");
+      return;
+    }
+    const w: Watch = { sessionId, watcher, pending: new Map() };
+    watcher.on("error", (err) => this.log.warn({ err, room }, "room storage watcher failed"));
+    watcher.on("change", (_type, filename) => {
+      if (filename === null) return;
+      const rel = String(filename).split(sep).join("/");
+      if (rel.split("/").some((s) => s.startsWith("."))) return;
+      const t = w.pending.get(rel);
+      if (t !== undefined) t.refresh();
+      else if (w.pending.size >= MAX_PENDING) this.log.warn({ room, path: rel }, "too many storage changes pending; dropping an event");
+      else w.pending.set(rel, setTimeout(() => void this.announce(room, w, rel), QUIET_MS));
+    });
+    this.watches.set(room, w);
+  }
+
+  private async announce(room: string, w: Watch, rel: string): Promise<void> {
+    w.pending.delete(rel);
+    const r = this.rooms.get(room);
+    if (r === undefined || this.watches.get(room) !== w) return;
+    // Through RoomStorage, which walks the path by directory fds and never follows a symlink:
+    // a service may plant links in its mount, and the server must not look behind them.
+    let identity: string | null;
+    try {
+      const { fh } = await r.storage.openRead(rel);
+      try {
+        identity = fileIdentity(await fh.stat());
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      if (err instanceof ToolError && err.code === 404) identity = null;
+      else return; // a folder, a symlink, an invalid name: not a file to announce
+    }
+    if (r.storage.apiChanges.consume(rel, identity)) return;
+    if (identity === null) r.broadcastEvent("storage.file.deleted", { path: rel, participant_id: null });
+    else r.broadcastEvent("storage.file.updated", { path: rel, participant_id: null });
+  }
+
+  private stop(room: string, sessionId: string): void {
+    const w = this.watches.get(room);
+    if (w === undefined || w.sessionId !== sessionId) return;
+    this.watches.delete(room);
+    w.watcher.close();
+    for (const t of w.pending.values()) clearTimeout(t);
+  }
+
+  close(): void {
+    for (const [room, w] of [...this.watches]) this.stop(room, w.sessionId);
+  }
+}
