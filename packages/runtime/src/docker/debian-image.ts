@@ -5,8 +5,9 @@
  * `FROM` it offline, like `FROM roomservice/node:24`.
  *
  * The recipe is data ({@link DebianRecipe}); its canonical JSON plus the Node version and the
- * CPU architecture is hashed, and the image carries the hash as a label. A second build of the
- * same recipe finds the labelled image and returns at once (re-tagging it if the tag moved).
+ * CPU architecture is hashed; the image is tagged `roomservice/debian-recipe:<hash>` (and
+ * labelled with it). A second build of the same recipe finds that tag and returns at once
+ * (re-pointing the requested tag if it moved).
  * Package *versions* are not part of the key: `force` rebuilds to pick up Debian updates.
  *
  * Steps (each reported through `onProgress`):
@@ -238,6 +239,7 @@ export async function buildDebianImage(docker: DockerEngine, o: BuildDebianOptio
       "",
     ].join("\n");
     const id = await buildFromEntries(docker, [{ name: "Dockerfile", mode: 0o644, type: "file", data: Buffer.from(dockerfile) }], o.tag, undefined, labels);
+    await tagImage(docker, id, debianRecipeTag(hash));
     progress(`built ${o.tag} (recipe ${hash}) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return { tag: o.tag, id, hash, cached: false };
   } finally {
@@ -296,12 +298,24 @@ async function importTree(docker: DockerEngine, root: string, progress: Progress
   return id;
 }
 
+/** The tag that names a recipe's image for good: `roomservice/debian-recipe:<hash>`. */
+export function debianRecipeTag(hash: string): string {
+  return `roomservice/debian-recipe:${hash}`;
+}
+
+/**
+ * The image of a recipe, found by its recipe tag. Not by the label: images built FROM the
+ * base inherit its labels (and so do the build's intermediate images), so a label filter
+ * also finds every service image on top of it; tags are not inherited.
+ */
 async function findByRecipe(docker: DockerEngine, hash: string): Promise<{ id: string; tags: string[] } | null> {
-  const filters = JSON.stringify({ label: [`${DEBIAN_LABEL.recipe}=${hash}`] });
-  const list = await docker.json<{ Id: string; RepoTags: string[] | null; Created: number }[]>({ method: "GET", path: "/images/json", query: { filters } });
-  if (list.length === 0) return null;
-  const newest = list.sort((a, b) => b.Created - a.Created)[0];
-  return { id: newest.Id, tags: (newest.RepoTags ?? []).filter((t) => t !== "<none>:<none>") };
+  try {
+    const img = await docker.json<{ Id: string; RepoTags?: string[] | null; Config?: { Labels?: Record<string, string> | null } }>({ method: "GET", path: `/images/${encodeURIComponent(debianRecipeTag(hash))}/json` });
+    return img.Config?.Labels?.[DEBIAN_LABEL.recipe] === hash ? { id: img.Id, tags: img.RepoTags ?? [] } : null;
+  } catch (err) {
+    if (err instanceof DockerError && err.status === 404) return null;
+    throw err;
+  }
 }
 
 async function tagImage(docker: DockerEngine, id: string, tag: string): Promise<void> {
