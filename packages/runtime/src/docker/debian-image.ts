@@ -164,10 +164,11 @@ const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]+$/;
 export async function buildDebianImage(docker: DockerEngine, o: BuildDebianOptions): Promise<DebianImageResult> {
   const progress = o.onProgress ?? (() => undefined);
   const suite = o.suite ?? hostDebianSuite() ?? "bookworm";
-  const packages = [...new Set(o.packages ?? [])].sort();
-  for (const [i, p] of packages.entries()) {
+  // Checked in the caller's order, so the index in the message points at what they wrote.
+  for (const [i, p] of (o.packages ?? []).entries()) {
     if (!PACKAGE_NAME.test(p)) throw new DebianImageError("prerequisite", `packages[${i}]: "${p}" is not a Debian package name (expected lowercase letters, digits, + - .)`);
   }
+  const packages = [...new Set(o.packages ?? [])].sort();
   if (!/^[a-z]+$/.test(suite)) throw new DebianImageError("prerequisite", `suite: expected a Debian codename such as "bookworm", got "${suite}"`);
   const recipe: DebianRecipe = { suite, packages, node: o.node ?? true };
   const nodeBinary = realpathSync(o.nodeBinary ?? process.execPath);
