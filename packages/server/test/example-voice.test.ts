@@ -76,7 +76,11 @@ test("voice: speak streams audio PocketSphinx understands, transcribe streams th
   t.after(() => env.close());
   const docker = (env.runtime as unknown as { docker: DockerEngine }).docker;
   const started = Date.now();
-  const image = await buildVoiceImage(docker, (l) => progress.push(l));
+  // The first Debian build takes minutes: its step lines go to stderr so a CI log shows progress.
+  const image = await buildVoiceImage(docker, (l) => {
+    progress.push(l);
+    if (/^(step|built|Step)/.test(l)) process.stderr.write(`[voice image] ${l}\n`);
+  });
   if (typeof image !== "string") {
     t.skip(image.skip);
     return;
