@@ -17,11 +17,23 @@ import { servicesToolkit } from "./toolkits/services.ts";
 import { createSyncService, type SyncLimits } from "./toolkits/sync/index.ts";
 import { createQueuesToolkit, type QueueLimits } from "./toolkits/queues/index.ts";
 import { registerRestRoutes } from "./http/rest.ts";
-import { registerLogStream } from "./http/log-stream.ts";
+import { registerKeptLogs } from "./http/log-stream.ts";
+import { installErrorHandler } from "./http/errors.ts";
+import { installAuthHook, registerAuthSessionRoutes } from "./http/auth.ts";
+import { registerRoomsRest } from "./http/rooms-rest.ts";
+import { registerStudioRest } from "./http/studio-rest.ts";
+import { DEFAULT_STREAM_LIMITS, registerRoomStreams, type StreamLimits } from "./http/room-stream.ts";
+import type { SseClient } from "./http/sse.ts";
+import { BrowserSessions } from "./auth/browser-sessions.ts";
+import { Activity, type ActivityLimits } from "./services/activity.ts";
+import { SessionEventStore } from "./store/session-events.ts";
+import { RoomStore } from "./store/rooms.ts";
 import { ServiceStore } from "./services/service-store.ts";
 import { SecretStore } from "./services/secret-store.ts";
 import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
+import type { Runtime } from "./services/runtime-port.ts";
+import { imageExists } from "@roomservice/runtime";
 import { lockDataDir } from "./data-lock.ts";
 import { McpBridge } from "./mcp/bridge.ts";
 import { MountEvents } from "./storage/mount-events.ts";
@@ -41,17 +53,39 @@ export interface RoomServer {
   secrets: SecretStore;
   apiKeys: ApiKeyStore;
   launcher: ServiceLauncher;
+  /** Session timelines, live room streams and stats (Studio). */
+  activity: Activity;
+  browserSessions: BrowserSessions;
+  /** A one-time Studio sign-in code (10 min, single use): `serve` prints `<url>/?login=<code>`. */
+  issueLoginCode(): string;
+  /** Open SSE streams (diagnostics and tests). */
+  streams: ReadonlySet<SseClient>;
   /** The MCP bridge: services' MCP endpoints as room toolkits. */
   mcp: McpBridge;
   close(): Promise<void>;
+}
+
+/** Options for Studio's streams and session record; defaults in their modules. */
+export interface StudioOptions {
+  streamLimits?: Partial<StreamLimits>;
+  activityLimits?: Partial<ActivityLimits>;
+}
+
+/** Docker runtimes can say whether an image exists locally (validation warns when it does not). */
+function imageCheck(runtime: Runtime | null): { imageExists?: (image: string) => Promise<boolean> } {
+  const docker = (runtime as { docker?: unknown } | null)?.docker;
+  if (runtime?.kind !== "docker" || docker === undefined) return {};
+  return { imageExists: (image) => imageExists(docker as Parameters<typeof imageExists>[0], image) };
 }
 
 /**
  * Builds and starts the room server: store, rooms, toolkits, HTTP and WebSocket. Everything
  * it needs comes in through `opts`; nothing is global, so tests run many servers at once.
  */
-/** What startRoomServer takes: server options plus the runtime and the toolkits' limits. */
-type StartOptions = ServerOptions & { runtime?: RuntimeLike | null; syncLimits?: Partial<SyncLimits>; queueLimits?: Partial<QueueLimits> };
+/** What startRoomServer takes: server options plus the runtime, the toolkits' limits and Studio's. */
+type StartOptions = ServerOptions & StudioOptions & {
+  runtime?: RuntimeLike | Runtime | null; syncLimits?: Partial<SyncLimits>; queueLimits?: Partial<QueueLimits>;
+};
 
 export async function startRoomServer(opts: StartOptions): Promise<RoomServer> {
   const clock = opts.clock ?? systemClock;
@@ -96,19 +130,33 @@ async function startLocked(
   const apiKeys = new ApiKeyStore(store);
 
   const app = Fastify({ loggerInstance: logger.child({ component: "http" }, { level: "warn" }) as unknown as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
+  installErrorHandler(app, logger.child({ component: "http" }));
   app.get("/healthz", async () => ({ ok: true, rooms: rooms.list().length }));
   registerStorageRoutes(app, ctx, rooms);
-  registerRestRoutes(app, { ctx, services, secrets, apiKeys });
   const launcher = new ServiceLauncher({
     ctx, rooms, services, secrets, runtime: opts.runtime ?? null, runtimeReady: runtimeReadyP,
     // Sockets accepted inside a room's network namespace (127.0.0.1:8078) are served by the
     // same HTTP server, so services reach the ordinary Room API with no proxy in between.
     feedSocket: (sock) => app.server.emit("connection", sock),
   });
-  registerLogStream(app, ctx, apiKeys, launcher);
   const llm = new LlmStore(store);
   registerLlmProxy(app, { ctx, rooms, llm, secrets });
-  registerLlmRoutes(app, { ctx, llm, secrets, apiKeys });
+  const events = new SessionEventStore(store);
+  const activity = new Activity({ ctx, rooms, launcher, services, runtime: opts.runtime ?? null, events, ...(opts.activityLimits ? { limits: opts.activityLimits } : {}) });
+  const browserSessions = new BrowserSessions(clock);
+  const streams = new Set<SseClient>();
+  const authDeps = { ctx, apiKeys, browserSessions };
+  registerAuthSessionRoutes(app, authDeps);
+  // The REST API: one scope, one auth hook (API key, admin JWT or Studio's session cookie).
+  await app.register(async (api) => {
+    installAuthHook(api, authDeps);
+    registerRestRoutes(api, { ctx, services, secrets, apiKeys });
+    registerRoomsRest(api, { ctx, rooms, roomStore: new RoomStore(store), events, activity, apiKeys, browserSessions });
+    registerStudioRest(api, { ctx, services, launcher, activity, ...imageCheck(opts.runtime ?? null) });
+    registerKeptLogs(api, launcher);
+    registerRoomStreams(api, { ctx, activity, services, clients: streams, limits: { ...DEFAULT_STREAM_LIMITS, ...opts.streamLimits } });
+    registerLlmRoutes(api, { ctx, llm, secrets });
+  }, { prefix: "/accounts/projects/:project" });
   const sync = createSyncService({ rooms, clock, logger: logger.child({ toolkit: "sync" }), limits: opts.syncLimits });
   const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher), sync.toolkit,
     createQueuesToolkit({ store, rooms, clock, logger, limits: opts.queueLimits })]);
@@ -155,13 +203,20 @@ async function startLocked(
     secrets,
     apiKeys,
     launcher,
+    activity,
+    browserSessions,
+    issueLoginCode: () => browserSessions.issueLoginCode(),
+    streams,
     mcp,
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
+        // Open streams would keep app.close() waiting forever (issue #12 case 13).
+        for (const c of [...streams]) c.end();
         // Ending the sessions closed every sync stream; wait for the documents' last writes.
         await sync.flushAll();
         await launcher.stopAll();
+        activity.closeAll();
         await mcp.close();
         mountEvents.close();
         await opts.runtime?.close();

@@ -102,14 +102,14 @@ export interface ServicesEnv {
 }
 
 /** A server on port 0 with a Docker runtime of its own owner id; captures server log lines. */
-export async function startServicesServer(o: { departureTimeoutMs?: number; poolSize?: number } = {}): Promise<ServicesEnv> {
+export async function startServicesServer(o: { departureTimeoutMs?: number; poolSize?: number; server?: Partial<Parameters<typeof startTestServer>[0]> } = {}): Promise<ServicesEnv> {
   const ownerId = `test-${randomBytes(4).toString("hex")}`;
   const logs: string[] = [];
   const logger = pino({ level: "debug" }, { write: (s: string) => void logs.push(s) });
   // A pool of one: the first room of a test takes a pooled namespace, later ones a fresh one.
   const runtime = await createDockerRuntime({ ownerId, logger: logger.child({ component: "runtime" }), poolSize: o.poolSize ?? 1 });
   await buildExampleImages(runtime);
-  const ts = await startTestServer({ runtime, logger, departureTimeoutMs: o.departureTimeoutMs ?? 500 });
+  const ts = await startTestServer({ runtime, logger, departureTimeoutMs: o.departureTimeoutMs ?? 500, ...o.server });
   return {
     ts,
     runtime,

@@ -84,7 +84,7 @@ test("a missing image and a manifest that cannot launch become FailedStart event
     return by(missing)?.state === "failed" && by(noSecret)?.state === "failed" && by(ok)?.state === "running" ? { by } : null;
   });
   const ghost = states.by(missing);
-  assert.match(ghost.last_start_error, /image roomservice-example\/does-not-exist:1 not found.*build it first/);
+  assert.match(ghost.last_start_error, /image roomservice-example\/does-not-exist:1 not found.*roomservice image build .* -t roomservice-example\/does-not-exist:1/);
   assert.ok(ghost.events.some((e: any) => e.reason === "FailedStart" && e.type === "Warning"));
   assert.match(states.by(noSecret).last_start_error, /secret "never-created" \(for TOKEN\) does not exist/);
   // The SDK's parser accepts all of it.

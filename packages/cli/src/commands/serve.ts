@@ -43,6 +43,8 @@ export function registerServe(program: Command): void {
         throw err;
       });
       process.stdout.write(`roomservice listening on ${server.url} (data: ${dataDir}, runtime: ${runtime?.kind ?? "none"})\n`);
+      // On loopback only whoever can read this terminal can use the link: one click signs in.
+      if (isLoopback(host)) process.stdout.write(`Studio: ${server.url}/?login=${server.issueLoginCode()}\n`);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) {
@@ -66,4 +68,9 @@ export function registerServe(program: Command): void {
       process.on("SIGINT", () => stop("SIGINT"));
       process.on("SIGTERM", () => stop("SIGTERM"));
     });
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+function isLoopback(host: string): boolean {
+  return /^127\.\d+\.\d+\.\d+$/.test(host) || host === "::1" || host === "localhost";
 }

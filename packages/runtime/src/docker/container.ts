@@ -89,7 +89,7 @@ export class DockerServiceDriver implements ServiceDriver {
       img = await this.c.docker.json({ method: "GET", path: `/images/${encodeURIComponent(spec.image)}/json` });
     } catch (err) {
       if (err instanceof DockerError && err.status === 404) {
-        throw new LaunchFailure(`image ${spec.image} not found on this Docker host: build it first (no registry is used), e.g. buildImage(dir, "${spec.image}")`);
+        throw new LaunchFailure(`image ${spec.image} not found on this Docker host (no registry is used): build it with \`roomservice image build <dir> -t ${spec.image}\``);
       }
       throw err;
     }
@@ -150,7 +150,7 @@ export class DockerServiceDriver implements ServiceDriver {
       }));
     } catch (err) {
       if (err instanceof DockerError && err.status === 404) {
-        throw new LaunchFailure(`image ${spec.image} not found on this Docker host: build it first (no registry is used), e.g. buildImage(dir, "${spec.image}")`);
+        throw new LaunchFailure(`image ${spec.image} not found on this Docker host (no registry is used): build it with \`roomservice image build <dir> -t ${spec.image}\``);
       }
       if (err instanceof DockerError && err.status === 400) throw new LaunchFailure(`Docker rejected the container config: ${err.message}`);
       throw err;

@@ -13,6 +13,8 @@ import { containerName, DockerServiceDriver, LABEL } from "./container.ts";
 import { DockerEngine, DockerError } from "./engine.ts";
 import { DockerEventWatcher } from "./events.ts";
 import { ensurePauseImage } from "./images.ts";
+import { DockerStatsSampler } from "./stats.ts";
+import type { ResourceUsage } from "../stats.ts";
 
 export interface DockerRuntimeOptions {
   /**
@@ -77,6 +79,7 @@ export class DockerRuntime implements Runtime {
   private readonly fills = new Set<Promise<void>>();
   private readonly poolSize: number;
   private closed = false;
+  private readonly statsSampler: DockerStatsSampler;
   /** OOM reports and pause containers dying, from Docker's event stream. */
   readonly events: DockerEventWatcher;
 
@@ -89,6 +92,12 @@ export class DockerRuntime implements Runtime {
     this.network = o.network ?? "none";
     this.poolSize = this.network === "none" ? Math.max(0, o.poolSize ?? 0) : 0;
     this.events = new DockerEventWatcher(this.docker, this.ownerId, this.log);
+    this.statsSampler = new DockerStatsSampler(this.docker);
+  }
+
+  /** CPU and memory of a running container (docker/stats.ts); null once it is gone. */
+  stats(containerId: string): Promise<ResourceUsage | null> {
+    return this.statsSampler.sample(containerId);
   }
 
   private ensurePauseImage(): Promise<string> {

@@ -14,6 +14,9 @@ import { join } from "node:path";
 import type { Server } from "node:net";
 import { constants } from "node:os";
 import { promisify } from "node:util";
+import { LineSplitter } from "../logs.ts";
+import type { ResourceUsage } from "../stats.ts";
+import { SandboxStatsSampler } from "./stats.ts";
 import { formatSeconds } from "../docker/container.ts";
 import { killTree, processTree } from "../proc.ts";
 import { openListenerInNetns } from "../netns/listener.ts";
@@ -99,6 +102,12 @@ export class SandboxRuntime implements Runtime {
   private readonly clock: Clock;
   private readonly secretsRoot: string;
   private readonly live = new Map<string, SandboxRoom>();
+  private readonly statsSampler = new SandboxStatsSampler();
+
+  /** CPU and memory of a running service's process tree (sandbox/stats.ts); null once it is gone. */
+  stats(containerId: string): Promise<ResourceUsage | null> {
+    return this.statsSampler.sample(containerId);
+  }
 
   constructor(o: SandboxRuntimeOptions) {
     this.ownerId = o.ownerId;

@@ -1,7 +1,6 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ServerContext } from "../context.ts";
-import { requireAdmin } from "../services/admin-auth.ts";
-import type { ApiKeyStore } from "../services/api-keys.ts";
+import { badRequest } from "../http/errors.ts";
 import type { SecretStore } from "../services/secret-store.ts";
 import type { LlmStore, LlmUpstream } from "./llm-store.ts";
 
@@ -9,7 +8,6 @@ export interface LlmRoutesDeps {
   ctx: ServerContext;
   llm: LlmStore;
   secrets: SecretStore;
-  apiKeys: ApiKeyStore;
 }
 
 type Req = FastifyRequest<{ Params: { project: string }; Body: unknown; Querystring: { room?: string } }>;
@@ -30,27 +28,17 @@ function upstreamJson(u: LlmUpstream | undefined): Record<string, unknown> {
  *   prompt_tokens, completion_tokens, total_tokens, last_used_at}]}`
  */
 export function registerLlmRoutes(app: FastifyInstance, d: LlmRoutesDeps): void {
-  const base = "/accounts/projects/:project/llm";
+  // Inside the authenticated `/accounts/projects/:project` scope (http/auth.ts checks admin and project).
+  const base = "/llm";
 
-  async function guard(req: Req, reply: FastifyReply): Promise<boolean> {
-    if ((await requireAdmin(d.ctx, d.apiKeys, req, reply)) === undefined) return false;
-    if (req.params.project !== d.ctx.projectId) {
-      await reply.code(404).send({ error: `project ${JSON.stringify(req.params.project)} not found; this server hosts project ${JSON.stringify(d.ctx.projectId)}` });
-      return false;
-    }
-    return true;
-  }
-
-  app.get(base, async (req: Req, reply) => {
-    if (!(await guard(req, reply))) return reply;
+  app.get(base, async () => {
     return upstreamJson(d.llm.getUpstream(d.ctx.projectId));
   });
 
-  app.put(base, async (req: Req, reply) => {
-    if (!(await guard(req, reply))) return reply;
+  app.put(base, async (req: Req) => {
     const b = req.body;
     if (typeof b !== "object" || b === null || Array.isArray(b)) {
-      return reply.code(400).send({ error: "request body must be a JSON object {base_url, api_key_secret}" });
+      throw badRequest("request body must be a JSON object {base_url, api_key_secret}");
     }
     const { base_url: baseUrl, api_key_secret: secret } = b as Record<string, unknown>;
     let url: URL;
@@ -59,31 +47,29 @@ export function registerLlmRoutes(app: FastifyInstance, d: LlmRoutesDeps): void 
       url = new URL(baseUrl);
       if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("scheme");
     } catch {
-      return reply.code(400).send({ error: `base_url: expected an http(s) URL such as https://api.openai.com/v1, got ${JSON.stringify(baseUrl ?? null)}` });
+      throw badRequest(`base_url: expected an http(s) URL such as https://api.openai.com/v1, got ${JSON.stringify(baseUrl ?? null)}`);
     }
     if (url.username !== "" || url.password !== "") {
-      return reply.code(400).send({ error: "base_url: credentials in the URL are not allowed (they would be shown by every API); put the key in a secret and name it in api_key_secret" });
+      throw badRequest("base_url: credentials in the URL are not allowed (they would be shown by every API); put the key in a secret and name it in api_key_secret");
     }
     if (secret !== undefined && secret !== null && (typeof secret !== "string" || secret === "")) {
-      return reply.code(400).send({ error: `api_key_secret: expected the name of a project secret, got ${JSON.stringify(secret)}` });
+      throw badRequest(`api_key_secret: expected the name of a project secret, got ${JSON.stringify(secret)}`);
     }
     const secretName = typeof secret === "string" ? secret : null;
     if (secretName !== null && d.secrets.findByName(d.ctx.projectId, null, secretName) === undefined) {
-      return reply.code(400).send({ error: `api_key_secret: project secret ${JSON.stringify(secretName)} does not exist; create it first (roomservice secret set ${secretName})` });
+      throw badRequest(`api_key_secret: project secret ${JSON.stringify(secretName)} does not exist; create it first (roomservice secret set ${secretName})`);
     }
     const u = d.llm.setUpstream(d.ctx.projectId, { baseUrl: url.toString().replace(/\/+$/, ""), apiKeySecret: secretName }, d.ctx.clock.now());
     d.ctx.logger.info({ base_url: u.baseUrl, api_key_secret: u.apiKeySecret }, "llm upstream set");
     return upstreamJson(u);
   });
 
-  app.delete(base, async (req: Req, reply) => {
-    if (!(await guard(req, reply))) return reply;
+  app.delete(base, async (_req: Req, reply) => {
     d.llm.clearUpstream(d.ctx.projectId);
     return reply.code(204).send();
   });
 
-  app.get(`${base}/usage`, async (req: Req, reply) => {
-    if (!(await guard(req, reply))) return reply;
+  app.get(`${base}/usage`, async (req: Req) => {
     const room = typeof req.query.room === "string" && req.query.room !== "" ? req.query.room : undefined;
     return {
       usage: d.llm.usage(d.ctx.projectId, room).map((u) => ({

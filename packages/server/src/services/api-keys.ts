@@ -8,12 +8,12 @@ export class ApiKeyStore {
     this.store = store;
   }
 
-  create(project: string, name: string, now: number): { id: string; key: string } {
+  create(project: string, name: string, now: number, description = ""): { id: string; key: string } {
     const id = randomUUID().replace(/-/g, "");
     const secret = randomBytes(24).toString("base64url");
     this.store.db
-      .prepare("INSERT INTO api_keys (id, project, name, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)")
-      .run(id, project, name, hash(secret), now);
+      .prepare("INSERT INTO api_keys (id, project, name, secret_hash, created_at, description) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(id, project, name, hash(secret), now, description);
     return { id, key: `rsk_${id}_${secret}` };
   }
 
@@ -30,10 +30,15 @@ export class ApiKeyStore {
     return a.length === b.length && timingSafeEqual(a, b) ? { id: row.id, project: row.project, name: row.name } : undefined;
   }
 
-  list(project: string): { id: string; name: string; createdAt: number }[] {
-    return (this.store.db.prepare("SELECT id, name, created_at FROM api_keys WHERE project = ? ORDER BY created_at").all(project) as {
-      id: string; name: string; created_at: number;
-    }[]).map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at }));
+  list(project: string): { id: string; name: string; description: string; createdAt: number }[] {
+    return (this.store.db.prepare("SELECT id, name, description, created_at FROM api_keys WHERE project = ? ORDER BY created_at").all(project) as {
+      id: string; name: string; description: string; created_at: number;
+    }[]).map((r) => ({ id: r.id, name: r.name, description: r.description, createdAt: r.created_at }));
+  }
+
+  /** True while the key exists (browser sessions opened with it die with it). */
+  exists(id: string): boolean {
+    return this.store.db.prepare("SELECT 1 FROM api_keys WHERE id = ?").get(id) !== undefined;
   }
 
   delete(id: string): boolean {

@@ -9,8 +9,7 @@ import { buildLaunchSpec, LaunchError, ROOM_API_PORT } from "./launch-spec.ts";
 import type { LaunchSpec, LogLine, ServiceStateJson, Runtime, RoomSandbox, ServiceHandle } from "./runtime-port.ts";
 import type { SecretStore } from "./secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "./service-store.ts";
-import { dirname, join } from "node:path";
-import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
+import { join } from "node:path";
 
 export type RuntimeLike = Runtime;
 
@@ -40,8 +39,6 @@ function handleOf(s: LiveService | undefined): ServiceHandle | null {
 }
 
 interface LiveSession {
-  /** Per-service log files of this session (JSON lines, already masked). */
-  logFiles: Map<string, WriteStream>;
   room: string;
   sessionId: string;
   sandbox: RoomSandbox | null;
@@ -51,6 +48,20 @@ interface LiveSession {
   stopping: Promise<void> | null;
   /** Set synchronously when the room's session ends, so a start still in flight creates nothing more. */
   ended: boolean;
+}
+
+/**
+ * What the launcher reports as it works, for the session record and the live streams
+ * (services/activity.ts). Every payload names its room and session: a service's output during
+ * its grace period after the session ended is still that session's.
+ */
+export interface LauncherActivity {
+  /** A service of the session got a runtime handle (first start, or a restart with a new spec). */
+  service: [{ room: string; sessionId: string; record: ServiceRecord; handle: ServiceHandle; spec: LaunchSpec }];
+  /** A service could not even be handed to the runtime (missing secret, no runtime...). */
+  failed: [{ room: string; sessionId: string; record: ServiceRecord; message: string }];
+  /** One line a service printed, masked. */
+  log: [{ room: string; sessionId: string; record: ServiceRecord; stream: "stdout" | "stderr"; text: string; at: number }];
 }
 
 /** A service run started in a live session (see ServiceLauncher.serviceStarted). */
@@ -63,9 +74,6 @@ export interface ServiceStartedEvent {
   netnsPath: string;
 }
 
-const LOG_HISTORY = 1000;
-type LogListener = (l: LogLine & { service: string }) => void;
-
 /**
  * Starts a room's services when its session starts and stops them when it ends. Takes the
  * configuration snapshot at session start; `restart` applies a service's current version to
@@ -73,8 +81,7 @@ type LogListener = (l: LogLine & { service: string }) => void;
  */
 export class ServiceLauncher {
   private readonly live = new Map<string, LiveSession>(); // by room
-  private readonly logHistory = new Map<string, (LogLine & { service: string })[]>(); // by room/serviceId
-  private readonly logListeners = new Map<string, Set<LogListener>>();
+  readonly activity = new EventEmitter<LauncherActivity>();
   private readonly log: Logger;
   /** "stopped" fires once a session's services, namespace and secrets are all gone. */
   readonly stopped = new EventEmitter<{ stopped: [{ room: string; sessionId: string }] }>();
@@ -104,14 +111,15 @@ export class ServiceLauncher {
     else if (e.type === "session.ended") void this.stopSession(e.room, e.sessionId);
   }
 
-  private failService(s: LiveService, error: string): void {
+  private failService(session: LiveSession, s: LiveService, error: string): void {
     s.phase = { kind: "failed", error, at: this.d.ctx.clock.now() };
+    this.activity.emit("failed", { room: session.room, sessionId: session.sessionId, record: s.record, message: error });
   }
 
   private startSession(room: string, sessionId: string): void {
     const records = this.d.services.forRoom(this.d.ctx.projectId, room).filter((r) => r.spec.enabled !== false);
     const session: LiveSession = {
-      room, sessionId, sandbox: null, listener: null, stopping: null, logFiles: new Map(), ended: false,
+      room, sessionId, sandbox: null, listener: null, stopping: null, ended: false,
       services: new Map(records.map((r) => [r.id, { record: r, phase: { kind: "not_started" } }])),
       starting: Promise.resolve(),
     };
@@ -121,7 +129,7 @@ export class ServiceLauncher {
     session.starting = (async () => {
       const runtime = this.d.runtime;
       if (runtime === null) {
-        for (const s of session.services.values()) this.failService(s, "no container runtime available (Docker not reachable and sandbox unavailable)");
+        for (const s of session.services.values()) this.failService(session, s, "no container runtime available (Docker not reachable and sandbox unavailable)");
         log.warn("room has services but no runtime is available");
         return;
       }
@@ -135,7 +143,7 @@ export class ServiceLauncher {
       log.info({ services: session.services.size }, "services started");
     })().catch((err) => {
       log.error({ err }, "starting the room's services failed");
-      for (const s of session.services.values()) if (s.phase.kind !== "launched") this.failService(s, `runtime failed: ${(err as Error).message}`);
+      for (const s of session.services.values()) if (s.phase.kind !== "launched") this.failService(session, s, `runtime failed: ${(err as Error).message}`);
     });
   }
 
@@ -173,7 +181,7 @@ export class ServiceLauncher {
     })();
     session.starting = rebuild.catch((err) => {
       log.error({ err }, "rebuilding the room's sandbox failed");
-      for (const s of session.services.values()) if (s.phase.kind !== "launched") this.failService(s, `${reason}; rebuilding failed: ${(err as Error).message}`);
+      for (const s of session.services.values()) if (s.phase.kind !== "launched") this.failService(session, s, `${reason}; rebuilding failed: ${(err as Error).message}`);
     });
     await session.starting;
   }
@@ -185,17 +193,18 @@ export class ServiceLauncher {
       spec = await this.spec(session, s.record);
     } catch (err) {
       const error = err instanceof LaunchError ? err.message : `could not prepare service: ${(err as Error).message}`;
-      this.failService(s, error);
+      this.failService(session, s, error);
       log.warn({ service: s.record.id, error }, "service not started");
       return;
     }
     if (session.ended || session.sandbox === null) {
-      this.failService(s, "the room's session ended before the service started");
+      this.failService(session, s, "the room's session ended before the service started");
       return;
     }
     const handle = session.sandbox.startService(spec);
     s.phase = { kind: "launched", handle };
     this.wireLogs(session, s.record, handle, spec.secretValues ?? []);
+    this.activity.emit("service", { room: session.room, sessionId: session.sessionId, record: s.record, handle, spec });
     this.emitStarted(session, s.record, handle);
   }
 
@@ -228,32 +237,12 @@ export class ServiceLauncher {
   }
 
   private wireLogs(session: LiveSession, rec: ServiceRecord, handle: ServiceHandle, secretValues: string[]): void {
-    const room = session.room;
-    const key = `${room}/${rec.id}`;
-    let file = session.logFiles.get(rec.id);
-    if (file === undefined) {
-      const path = this.sessionLogFile(room, session.sessionId, rec.id);
-      mkdirSync(dirname(path), { recursive: true });
-      file = createWriteStream(path, { flags: "a" });
-      file.on("error", (err) => this.log.warn({ err, path }, "cannot write service log file"));
-      session.logFiles.set(rec.id, file);
-    }
-    const out = file;
+    const { room, sessionId } = session;
     handle.on("log", (l: LogLine) => {
-      let line = l.line;
+      let text = l.line;
       // Defence in depth: the runtime masks too, but nothing unmasked may leave this process.
-      for (const v of secretValues) if (line.includes(v)) line = line.split(v).join("****");
-      const entry = { ...l, line, service: rec.name };
-      out.write(JSON.stringify(entry) + "\n");
-      let hist = this.logHistory.get(key);
-      if (hist === undefined) this.logHistory.set(key, (hist = []));
-      hist.push(entry);
-      if (hist.length > LOG_HISTORY) hist.splice(0, hist.length - LOG_HISTORY);
-      for (const fn of this.logListeners.get(key) ?? []) fn(entry);
-      this.d.rooms.get(room)?.logs.publish({
-        type: "service.log",
-        data: { service_id: rec.id, service: rec.name, stream: l.stream, line, timestamp: l.timestamp },
-      });
+      for (const v of secretValues) if (text.includes(v)) text = text.split(v).join("****");
+      this.activity.emit("log", { room, sessionId, record: rec, stream: l.stream, text, at: l.timestamp });
     });
   }
 
@@ -270,7 +259,6 @@ export class ServiceLauncher {
       await Promise.allSettled([...session.services.values()].map((s) => handleOf(s)?.stop()));
       await session.sandbox?.stop();
       session.listener?.close();
-      for (const f of session.logFiles.values()) f.end();
       this.log.info({ room, session: sessionId }, "services stopped");
     })();
     try {
@@ -344,16 +332,18 @@ export class ServiceLauncher {
     } catch (err) {
       const error = err instanceof LaunchError ? err.message : `could not prepare service: ${(err as Error).message}`;
       // A launched service keeps running its old spec; one that never launched shows why.
-      if (handle === null) this.failService(s, error);
+      if (handle === null) this.failService(session, s, error);
       throw err instanceof LaunchError ? err : new LaunchError(error);
     }
     if (handle !== null) {
+      this.activity.emit("service", { room, sessionId: session.sessionId, record: rec, handle, spec });
       this.emitStarted(session, rec, handle);
       await handle.restart(spec);
     } else {
       const h = session.sandbox.startService(spec);
       s.phase = { kind: "launched", handle: h };
       this.wireLogs(session, rec, h, spec.secretValues ?? []);
+      this.activity.emit("service", { room, sessionId: session.sessionId, record: rec, handle: h, spec });
       this.emitStarted(session, rec, h);
     }
   }
@@ -370,13 +360,24 @@ export class ServiceLauncher {
     return most;
   }
 
-  /** Log history plus live lines for one service (SSE). */
-  subscribeLogs(room: string, serviceId: string, fn: LogListener): { history: (LogLine & { service: string })[]; unsubscribe: () => void } {
-    const key = `${room}/${serviceId}`;
-    let set = this.logListeners.get(key);
-    if (set === undefined) this.logListeners.set(key, (set = new Set()));
-    set.add(fn);
-    return { history: [...(this.logHistory.get(key) ?? [])], unsubscribe: () => set!.delete(fn) };
+  /** Stops one service of the live session (it stays stopped until a restart or the next session). */
+  async stopService(room: string, serviceId: string): Promise<void> {
+    const session = this.live.get(room);
+    if (session === undefined) throw new LaunchError(`room ${room} has no live session`);
+    await session.starting;
+    const s = session.services.get(serviceId);
+    if (s === undefined) throw new LaunchError(`service ${serviceId} is not part of room ${room}'s session`);
+    await handleOf(s)?.stop();
+  }
+
+  /** The live session's id and its services' records, handles and start errors (Studio's room view). */
+  liveSession(room: string): { sessionId: string; services: { record: ServiceRecord; handle: ServiceHandle | null; launchError: string | null }[] } | undefined {
+    const session = this.live.get(room);
+    if (session === undefined) return undefined;
+    return {
+      sessionId: session.sessionId,
+      services: [...session.services.values()].map((s) => ({ record: s.record, handle: handleOf(s), launchError: s.phase.kind === "failed" ? s.phase.error : null })),
+    };
   }
 
   async stopAll(): Promise<void> {

@@ -2,6 +2,14 @@
  * The runtime surface the server uses, from @roomservice/runtime (docker and sandbox
  * implement the same interface, so the server never branches on which one it has).
  */
+import type { Runtime as BaseRuntime, ResourceUsage } from "@roomservice/runtime";
+
 export type {
-  Runtime, RoomSandbox, ServiceHandle, ServiceLaunchSpec as LaunchSpec, ServiceRuntimeState as ServiceStateJson, LogLine,
+  RoomSandbox, ServiceHandle, ServiceLaunchSpec as LaunchSpec, ServiceRuntimeState as ServiceStateJson, LogLine, StopResult, ResourceUsage,
 } from "@roomservice/runtime";
+
+/**
+ * A runtime, optionally able to sample a running container's resource use (Studio's
+ * diagnostics). `stats` resolves null when the container is gone or cannot be measured.
+ */
+export type Runtime = BaseRuntime & { stats?(containerId: string): Promise<ResourceUsage | null> };

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from "node:crypto";
+import { RoomserviceError } from "../http/errors.ts";
 import type { Store } from "../store/db.ts";
 
 export interface SecretInfo {
@@ -25,12 +26,10 @@ interface Row {
 const info = (r: Row): SecretInfo => ({ id: r.id, project: r.project, room: r.room, name: r.name, type: r.type, createdAt: r.created_at, updatedAt: r.updated_at });
 
 /** A refused secret operation; `status` is the HTTP status the REST API answers with. */
-export class SecretError extends Error {
+export class SecretError extends RoomserviceError {
   override name = "SecretError";
-  readonly status: 400 | 404 | 409;
   constructor(message: string, status: 400 | 404 | 409 = 400) {
-    super(message);
-    this.status = status;
+    super(status, status === 409 ? "conflict" : status === 404 ? "not_found" : "bad_request", message);
   }
 }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { RoomserviceError } from "../http/errors.ts";
 import type { Store } from "../store/db.ts";
 
 /** A stored service: the manifest as the user gave it (JSON), versioned on every edit. */
@@ -30,8 +31,12 @@ const fromRow = (r: Row): ServiceRecord => ({
   version: r.version, createdAt: r.created_at, updatedAt: r.updated_at,
 });
 
-export class ServiceConflict extends Error {
+/** A service name already used in the same scope (409). */
+export class ServiceConflict extends RoomserviceError {
   override name = "ServiceConflict";
+  constructor(message: string) {
+    super(409, "conflict", message);
+  }
 }
 
 /**
@@ -123,4 +128,16 @@ export class ServiceStore {
       .all(project, room) as unknown as Row[];
     return rows.map(fromRow);
   }
+
+  /**
+   * A service configured for `room` by id, or by name (a room service shadows a project
+   * service of the same name): what `/rooms/{room}/services/{ref}/...` routes accept.
+   */
+  findForRoom(project: string, room: string, ref: string): ServiceRecord | undefined {
+    const byId = this.get(ref);
+    if (byId !== undefined) return byId.project === project && (byId.room === null || byId.room === room) ? byId : undefined;
+    const named = this.forRoom(project, room).filter((s) => s.name === ref);
+    return named.find((s) => s.room === room) ?? named[0];
+  }
+
 }

@@ -92,6 +92,48 @@ const MIGRATIONS: string[] = [
      FOREIGN KEY (room, name) REFERENCES queues(room, name) ON DELETE CASCADE
    );
    CREATE INDEX queue_messages_order ON queue_messages(room, name, id);`,
+  // 5: Studio — named rooms (SDK createRoom), per-session events, participants and stats
+  // samples so an ended session can be replayed, and API key descriptions.
+  `CREATE TABLE rooms (
+     name TEXT PRIMARY KEY,
+     metadata TEXT NOT NULL DEFAULT '{}',
+     annotations TEXT NOT NULL DEFAULT '{}',
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE session_events (
+     session_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     at INTEGER NOT NULL,
+     kind TEXT NOT NULL,
+     type TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     message TEXT NOT NULL,
+     service_id TEXT,
+     service_name TEXT,
+     participant TEXT,
+     PRIMARY KEY (session_id, seq)
+   );
+   CREATE TABLE session_participants (
+     session_id TEXT NOT NULL,
+     participant_id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     role TEXT NOT NULL,
+     joined_at INTEGER NOT NULL,
+     left_at INTEGER,
+     PRIMARY KEY (session_id, participant_id)
+   );
+   CREATE TABLE session_stats (
+     session_id TEXT NOT NULL,
+     service_id TEXT NOT NULL,
+     service_name TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     cpu_percent REAL NOT NULL,
+     memory_bytes INTEGER NOT NULL,
+     memory_limit_bytes INTEGER,
+     cpu_limit_cores REAL
+   );
+   CREATE INDEX session_stats_session ON session_stats(session_id, at);
+   ALTER TABLE api_keys ADD COLUMN description TEXT NOT NULL DEFAULT '';`,
 ];
 
 export class Store {

@@ -7,8 +7,9 @@ import type { Store } from "./db.ts";
  *   departure timeout passed;
  * - `server_shutdown`: the server was stopped while the session was open;
  * - `server_restart`: the server died with the session open; closed at the next start.
+ * - `terminated`: ended through the API (`POST .../sessions/{id}/terminate`).
  */
-export type SessionEndReason = "departure_timeout" | "server_shutdown" | "server_restart";
+export type SessionEndReason = "departure_timeout" | "terminated" | "server_shutdown" | "server_restart";
 
 export interface SessionRecord {
   id: string;

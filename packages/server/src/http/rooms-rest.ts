@@ -1,0 +1,189 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { BrowserSessions } from "../auth/browser-sessions.ts";
+import type { ServerContext } from "../context.ts";
+import { roomNameError, type RoomManager } from "../rooms/room-manager.ts";
+import type { Activity } from "../services/activity.ts";
+import type { RoomLive } from "../services/activity-types.ts";
+import { iso } from "../services/activity-types.ts";
+import type { ApiKeyStore } from "../services/api-keys.ts";
+import type { RoomInfo, RoomStore } from "../store/rooms.ts";
+import type { SessionEventStore } from "../store/session-events.ts";
+import type { SessionRecord } from "../store/sessions.ts";
+import { badRequest, notFound, RoomserviceError } from "./errors.ts";
+
+export interface RoomsRestDeps {
+  ctx: ServerContext;
+  rooms: RoomManager;
+  roomStore: RoomStore;
+  events: SessionEventStore;
+  activity: Activity;
+  apiKeys: ApiKeyStore;
+  browserSessions: BrowserSessions;
+}
+
+/**
+ * A session as the SDK's `parseRoomSession` reads it (`id, room_name, created_at, is_active`)
+ * plus what Studio shows: end time and reason, and who took part (identities).
+ */
+export function sessionJson(s: SessionRecord, events: SessionEventStore | null): Record<string, unknown> {
+  return {
+    id: s.id,
+    room_id: s.room,
+    room_name: s.room,
+    created_at: iso(s.startedAt),
+    is_active: s.endedAt === null,
+    ended_at: s.endedAt === null ? null : iso(s.endedAt),
+    end_reason: s.endReason,
+    participants: s.participants,
+    ...(events === null ? {} : { participant_count: events.participantCount(s.id) }),
+  };
+}
+
+/** One badge for a room's services: the worst state wins. */
+export function roomHealth(live: RoomLive): "ready" | "starting" | "unhealthy" | "failed" | "none" {
+  const states = live.services.map((s) => s.state).filter((s) => s !== "stopped" && s !== "stopping");
+  if (states.length === 0) return "none";
+  if (states.some((s) => s === "failed" || s === "backoff" || s === "exited")) return "failed";
+  if (states.includes("unhealthy")) return "unhealthy";
+  if (states.some((s) => s === "pending" || s === "starting")) return "starting";
+  return "ready";
+}
+
+const intQuery = (v: unknown, name: string, def: number, min: number, max: number): number => {
+  if (v === undefined || v === "") return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw badRequest(`${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  return n;
+};
+
+const objectField = (b: Record<string, unknown>, name: string): Record<string, unknown> => {
+  const v = b[name];
+  if (v === undefined || v === null) return {};
+  if (typeof v !== "object" || Array.isArray(v)) throw badRequest(`${name}: expected a JSON object, got ${JSON.stringify(v)}`);
+  return v as Record<string, unknown>;
+};
+
+type Req = FastifyRequest<{ Params: { project: string; room?: string; sid?: string; id?: string }; Querystring: Record<string, string | undefined>; Body: unknown }>;
+
+/**
+ * The SDK-shaped routes Studio's Rooms and Session pages use (and that the SDK's `Meshagent`
+ * client calls unchanged): rooms, sessions with their events and metrics, API keys. Registered
+ * in the authenticated `/accounts/projects/:project` scope.
+ */
+export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void {
+  const { ctx } = d;
+
+  const roomJson = (r: RoomInfo): Record<string, unknown> => {
+    const live = d.activity.snapshot(r.name);
+    return {
+      id: r.name, name: r.name, metadata: r.metadata, annotations: r.annotations, created_at: iso(r.createdAt),
+      live: live.session === null ? null : {
+        session_id: live.session.id, started_at: live.session.started_at, participants: live.session.participants.length, health: roomHealth(live),
+      },
+    };
+  };
+
+  const findSession = (sid: string): SessionRecord => {
+    const s = ctx.sessions.get(sid);
+    if (s === undefined) throw notFound(`session ${JSON.stringify(sid)} not found`);
+    return s;
+  };
+
+  // ---- rooms ----
+
+  app.get("/rooms", async (req: Req) => {
+    const limit = intQuery(req.query.limit, "limit", 50, 1, 1000);
+    const offset = intQuery(req.query.offset, "offset", 0, 0, Number.MAX_SAFE_INTEGER);
+    // Live rooms are known even before their first row lands (a session starts synchronously).
+    return { rooms: d.roomStore.list(limit, offset).map(roomJson) };
+  });
+
+  app.post("/rooms", async (req: Req, reply) => {
+    const b = req.body;
+    if (typeof b !== "object" || b === null || Array.isArray(b)) throw badRequest("body must be {\"name\": \"...\", \"if_not_exists\"?, \"metadata\"?, \"annotations\"?}");
+    const body = b as Record<string, unknown>;
+    if (typeof body.name !== "string") throw badRequest(`name: expected a string, got ${JSON.stringify(body.name)}`);
+    const err = roomNameError(body.name);
+    if (err !== null) throw new RoomserviceError(400, "invalid_room_name", err);
+    const existing = d.roomStore.get(body.name);
+    if (existing !== undefined && body.if_not_exists !== true) throw new RoomserviceError(409, "conflict", `room ${JSON.stringify(body.name)} already exists (pass if_not_exists to get it instead)`);
+    const created = d.roomStore.create(body.name, objectField(body, "metadata"), objectField(body, "annotations"), ctx.clock.now());
+    return reply.code(existing === undefined && created ? 201 : 200).send(roomJson(d.roomStore.get(body.name)!));
+  });
+
+  app.get("/rooms/:room", async (req: Req) => {
+    const r = d.roomStore.get(req.params.room!) ?? (d.rooms.get(req.params.room!) !== undefined ? { name: req.params.room!, metadata: {}, annotations: {}, createdAt: ctx.clock.now() } : undefined);
+    if (r === undefined) throw notFound(`room ${JSON.stringify(req.params.room)} not found (it has no sessions, services, secrets or settings, and was not created)`);
+    return roomJson(r);
+  });
+
+  app.get("/rooms/:room/sessions", async (req: Req) => {
+    const limit = intQuery(req.query.limit, "limit", 100, 1, 1000);
+    return { sessions: ctx.sessions.list(req.params.room!, limit).map((s) => sessionJson(s, d.events)) };
+  });
+
+  // ---- sessions ----
+
+  app.get("/sessions", async (req: Req) => {
+    const limit = intQuery(req.query.limit, "limit", 100, 1, 1000);
+    return { sessions: ctx.sessions.list(undefined, limit).map((s) => sessionJson(s, d.events)) };
+  });
+
+  app.get("/sessions/active", async () => {
+    const active = d.rooms.list().flatMap((r) => (r.session === null ? [] : [r.session.id]));
+    return { sessions: active.flatMap((id) => { const s = ctx.sessions.get(id); return s === undefined ? [] : [sessionJson(s, d.events)]; }) };
+  });
+
+  app.get("/sessions/:sid", async (req: Req) => {
+    const s = findSession(req.params.sid!);
+    d.events.flush(); // include this turn's joins and leaves
+    return { ...sessionJson(s, d.events), participants_detail: d.events.participants(s.id), services: d.events.services(s.id) };
+  });
+
+  app.get("/sessions/:sid/events", async (req: Req) => {
+    const s = findSession(req.params.sid!);
+    d.events.flush(); // include this turn's events
+    return { events: d.events.events(s.id, s.room) };
+  });
+
+  app.get("/sessions/:sid/metrics", async (req: Req) => {
+    const s = findSession(req.params.sid!);
+    d.events.flush();
+    return { metrics: d.events.stats(s.id, req.query.service) };
+  });
+
+  app.post("/sessions/:sid/terminate", async (req: Req, reply) => {
+    const s = findSession(req.params.sid!);
+    const room = d.rooms.get(s.room);
+    if (s.endedAt !== null || room?.session?.id !== s.id) throw new RoomserviceError(409, "session_ended", `session ${s.id} of room ${s.room} has already ended${s.endReason ? ` (${s.endReason})` : ""}`);
+    ctx.logger.info({ room: s.room, session: s.id, by: req.admin?.identity }, "session terminated through the API");
+    room.endSession("terminated");
+    return reply.code(204).send();
+  });
+
+  // ---- API keys ----
+
+  app.post("/api-keys", async (req: Req, reply) => {
+    const b = (typeof req.body === "object" && req.body !== null ? req.body : {}) as Record<string, unknown>;
+    if (typeof b.name !== "string" || b.name.trim() === "" || b.name.length > 200) throw badRequest(`name: expected a non-empty string of at most 200 characters, got ${JSON.stringify(b.name)}`);
+    if (b.description !== undefined && b.description !== null && typeof b.description !== "string") throw badRequest(`description: expected a string, got ${JSON.stringify(b.description)}`);
+    const now = ctx.clock.now();
+    const k = d.apiKeys.create(ctx.projectId, b.name.trim(), now, typeof b.description === "string" ? b.description : "");
+    ctx.logger.info({ key: k.id, name: b.name, by: req.admin?.identity }, "API key created");
+    // The key's value is shown this once; only its hash is stored.
+    return reply.code(201).send({ id: k.id, name: b.name.trim(), description: b.description ?? "", created_at: iso(now), value: k.key });
+  });
+
+  app.get("/api-keys", async () => ({
+    keys: d.apiKeys.list(ctx.projectId).map((k) => ({ id: k.id, name: k.name, description: k.description, created_at: iso(k.createdAt) })),
+  }));
+
+  app.delete("/api-keys/:id", async (req: Req, reply) => {
+    const id = req.params.id!;
+    if (!d.apiKeys.list(ctx.projectId).some((k) => k.id === id)) throw notFound(`API key ${JSON.stringify(id)} not found`);
+    d.apiKeys.delete(id);
+    d.browserSessions.revokeApiKey(id);
+    ctx.logger.info({ key: id, by: req.admin?.identity }, "API key deleted");
+    return reply.code(204).send();
+  });
+}

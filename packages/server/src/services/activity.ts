@@ -1,0 +1,338 @@
+import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
+import { dirname } from "node:path";
+import type { ServerContext } from "../context.ts";
+import type { SseClient } from "../http/sse.ts";
+import type { RoomEvent } from "../rooms/room.ts";
+import type { RoomManager } from "../rooms/room-manager.ts";
+import type { SessionEventStore } from "../store/session-events.ts";
+import type { ActivityEvent, ActivityLogLine, Participant, RoomLive, ServiceState, StatsSample } from "./activity-types.ts";
+import { iso } from "./activity-types.ts";
+import type { LauncherActivity, ServiceLauncher } from "./launcher.ts";
+import { DEFAULT_FEED_LIMITS, RoomFeed, type FeedLimits, type FeedSubscriber } from "./room-feed.ts";
+import type { LaunchSpec, Runtime, ServiceHandle, ServiceStateJson } from "./runtime-port.ts";
+import { serviceStateJson } from "./service-state.ts";
+import type { ServiceRecord, ServiceStore } from "./service-store.ts";
+import { StatsPoller } from "./stats-poller.ts";
+
+export interface ActivityLimits extends FeedLimits {
+  /** Timeline events kept per session in SQLite; past it, one warning says so. */
+  maxEventsPerSession: number;
+  /** How often running services are sampled for CPU and memory. */
+  statsIntervalMs: number;
+}
+
+export const DEFAULT_ACTIVITY_LIMITS: ActivityLimits = { ...DEFAULT_FEED_LIMITS, maxEventsPerSession: 10_000, statsIntervalMs: 2000 };
+
+/** A service as one session knows it; `record`/`spec` change when a restart applies an edit. */
+interface SessionService {
+  record: ServiceRecord;
+  spec: LaunchSpec | null;
+  handle: ServiceHandle | null;
+  launchError: string | null;
+}
+
+/** What is kept while a session's services run; dropped when they have all stopped. */
+interface SessionActivity {
+  room: string;
+  sessionId: string;
+  services: Map<string, SessionService>;
+  /** Per-service log files (JSON lines of ActivityLogLine, already masked). */
+  files: Map<string, WriteStream>;
+  eventsStored: number;
+  stats: StatsPoller<SessionService> | null;
+}
+
+export interface ActivityDeps {
+  ctx: ServerContext;
+  rooms: RoomManager;
+  launcher: ServiceLauncher;
+  services: ServiceStore;
+  runtime: Runtime | null;
+  events: SessionEventStore;
+  limits?: Partial<ActivityLimits>;
+}
+
+/**
+ * One room session as a single story: every session, participant and service event, log line
+ * and stats sample is numbered (`seq`), tagged with its session, kept with the session (SQLite
+ * and log files) and sent to the room's live streams and developer log — so Studio's timeline,
+ * the SSE streams and an ended session's replay all show the same thing.
+ */
+export class Activity {
+  private seqValue: number;
+  private readonly d: ActivityDeps;
+  readonly limits: ActivityLimits;
+  private readonly feeds = new Map<string, RoomFeed>();
+  private readonly sessions = new Map<string, SessionActivity>();
+  private readonly attached = new WeakSet<ServiceHandle>();
+
+  constructor(d: ActivityDeps) {
+    this.d = d;
+    this.limits = { ...DEFAULT_ACTIVITY_LIMITS, ...d.limits };
+    // Starts from the clock so ids keep increasing across restarts (Last-Event-ID stays meaningful).
+    this.seqValue = d.ctx.clock.now() * 1000;
+    d.rooms.events.on("event", (e) => this.onRoomEvent(e));
+    d.launcher.activity.on("service", (a) => this.onService(a));
+    d.launcher.activity.on("failed", (a) => this.onFailed(a));
+    d.launcher.activity.on("log", (a) => this.onLog(a));
+    d.launcher.stopped.on("stopped", ({ sessionId }) => this.release(sessionId));
+  }
+
+  private nextSeq(): number {
+    return ++this.seqValue;
+  }
+
+  /** Rooms and sessions currently held in memory (the leak test asserts these return to 0). */
+  get held(): { feeds: number; sessions: number; items: number } {
+    let items = 0;
+    for (const f of this.feeds.values()) items += f.heldItems;
+    return { feeds: this.feeds.size, sessions: this.sessions.size, items };
+  }
+
+  private feed(room: string): RoomFeed {
+    let f = this.feeds.get(room);
+    if (f === undefined) this.feeds.set(room, (f = new RoomFeed(room, this.limits)));
+    return f;
+  }
+
+  private dropFeedIfIdle(f: RoomFeed): void {
+    if (f.idle && this.feeds.get(f.room) === f && !this.sessionOfRoomRunning(f.room)) this.feeds.delete(f.room);
+  }
+
+  private sessionOfRoomRunning(room: string): boolean {
+    for (const s of this.sessions.values()) if (s.room === room) return true;
+    return false;
+  }
+
+  /** Sends to the room's streams when `sessionId` is the session they follow. */
+  private toFeed(room: string, sessionId: string, event: string, data: unknown, serviceId?: string, line?: ActivityLogLine, id?: number): void {
+    const f = this.feeds.get(room);
+    if (f === undefined || f.sessionId !== sessionId || f.subscribers.size === 0 && !f.live) return;
+    f.publish({ id: id ?? this.nextSeq(), event, data: JSON.stringify(data) }, serviceId, line);
+  }
+
+  /** True when `sessionId` is the room's live session (its developer stream may get the entry). */
+  private devBus(room: string, sessionId: string) {
+    const r = this.d.rooms.get(room);
+    return r !== undefined && r.session?.id === sessionId ? r.logs : null;
+  }
+
+  /** Keeps an event with its session: bounded per session, but session start and end always. */
+  private record(s: SessionActivity | undefined, e: ActivityEvent): void {
+    if (s === undefined || e.kind === "session") {
+      this.d.events.addEvent(e);
+      return;
+    }
+    if (s.eventsStored < this.limits.maxEventsPerSession) {
+      s.eventsStored++;
+      this.d.events.addEvent(e);
+    } else if (s.eventsStored === this.limits.maxEventsPerSession) {
+      s.eventsStored++;
+      this.d.events.addEvent({
+        seq: this.nextSeq(), session_id: e.session_id, room: e.room, at: e.at, kind: "session", type: "Warning", reason: "EventsTruncated",
+        message: `more than ${this.limits.maxEventsPerSession} events in this session: later ones are shown live but not kept`,
+      });
+    }
+  }
+
+  private emitEvent(room: string, sessionId: string, fields: Omit<ActivityEvent, "seq" | "session_id" | "room" | "at">, at: number): ActivityEvent {
+    const e: ActivityEvent = { seq: this.nextSeq(), session_id: sessionId, room, at: iso(at), ...fields };
+    this.record(this.sessions.get(sessionId), e);
+    this.toFeed(room, sessionId, "event", e, e.service_id, undefined, e.seq);
+    if (e.kind === "service") {
+      this.devBus(room, sessionId)?.publish({
+        type: "service.event",
+        data: { session_id: sessionId, service_id: e.service_id, service: e.service_name, type: e.type, reason: e.reason, message: e.message, timestamp: at },
+      });
+    }
+    return e;
+  }
+
+  // ---- room lifecycle ----
+
+  private onRoomEvent(e: RoomEvent): void {
+    const f = this.feed(e.room);
+    if (e.type === "session.started") {
+      const s: SessionActivity = { room: e.room, sessionId: e.sessionId, services: new Map(), files: new Map(), eventsStored: 0, stats: null };
+      this.sessions.set(e.sessionId, s);
+      if (this.d.runtime?.stats !== undefined) {
+        s.stats = new StatsPoller<SessionService>({
+          clock: this.d.ctx.clock, intervalMs: this.limits.statsIntervalMs, runtime: this.d.runtime, log: this.d.ctx.logger,
+          targets: () => s.services.values(), sample: (svc, u, store) => this.onStats(s, svc, u, store),
+        });
+        s.stats.start();
+      }
+      f.startSession(e.sessionId, e.at);
+      this.emitEvent(e.room, e.sessionId, { kind: "session", type: "Normal", reason: "SessionStarted", message: "Session started" }, e.at);
+      this.toFeed(e.room, e.sessionId, "session", { action: "started", session_id: e.sessionId, at: iso(e.at) });
+    } else if (e.type === "session.ended") {
+      this.emitEvent(e.room, e.sessionId, { kind: "session", type: "Normal", reason: "SessionEnded", message: `Session ended (${e.reason})` }, e.at);
+      this.toFeed(e.room, e.sessionId, "session", { action: "ended", session_id: e.sessionId, at: iso(e.at), reason: e.reason });
+      this.d.events.closeParticipants(e.sessionId, e.at);
+      if (f.sessionId === e.sessionId) {
+        f.live = false;
+        f.participants.clear();
+      }
+      // A session whose services the launcher does not hold (none configured) is done now.
+      if (this.d.launcher.liveSession(e.room)?.sessionId !== e.sessionId) this.release(e.sessionId);
+    } else if (e.type === "participant.joined") {
+      const p: Participant = { id: e.participantId, name: e.identity, role: e.role, joined_at: iso(e.at) };
+      if (f.sessionId === e.sessionId) f.participants.set(p.id, p);
+      this.d.events.participantJoined(e.sessionId, p, e.at);
+      this.emitEvent(e.room, e.sessionId, { kind: "participant", type: "Normal", reason: "ParticipantJoined", message: `${p.name} joined`, participant: { id: p.id, name: p.name, role: p.role } }, e.at);
+      this.toFeed(e.room, e.sessionId, "participant", { action: "joined", participant: p, at: iso(e.at) });
+    } else {
+      const p = f.participants.get(e.participantId) ?? { id: e.participantId, name: e.identity, role: "", joined_at: iso(e.at) };
+      f.participants.delete(e.participantId);
+      this.d.events.participantLeft(e.sessionId, e.participantId, e.at);
+      this.emitEvent(e.room, e.sessionId, { kind: "participant", type: "Normal", reason: "ParticipantLeft", message: `${p.name} left`, participant: { id: p.id, name: p.name, role: p.role } }, e.at);
+      this.toFeed(e.room, e.sessionId, "participant", { action: "left", participant: p, at: iso(e.at) });
+    }
+  }
+
+  /** A session's services have all stopped: close its files, forget its state. */
+  private release(sessionId: string): void {
+    const s = this.sessions.get(sessionId);
+    if (s === undefined) return;
+    this.sessions.delete(sessionId);
+    s.stats?.stop();
+    for (const f of s.files.values()) f.end();
+    const feed = this.feeds.get(s.room);
+    if (feed !== undefined && feed.sessionId === sessionId && !feed.live) {
+      feed.releaseSession();
+      this.dropFeedIfIdle(feed);
+    }
+  }
+
+  // ---- services ----
+
+  private svc(a: { sessionId: string; record: ServiceRecord }): { s: SessionActivity; svc: SessionService } | undefined {
+    const s = this.sessions.get(a.sessionId);
+    if (s === undefined) return undefined;
+    let svc = s.services.get(a.record.id);
+    if (svc === undefined) s.services.set(a.record.id, (svc = { record: a.record, spec: null, handle: null, launchError: null }));
+    svc.record = a.record;
+    return { s, svc };
+  }
+
+  private onService(a: LauncherActivity["service"][0]): void {
+    const found = this.svc(a);
+    if (found === undefined) return;
+    const { svc } = found;
+    svc.spec = a.spec;
+    svc.handle = a.handle;
+    svc.launchError = null;
+    if (this.attached.has(a.handle)) return;
+    this.attached.add(a.handle);
+    const { room, sessionId } = a;
+    a.handle.on("event", (ev) => {
+      this.emitEvent(room, sessionId, { kind: "service", type: ev.type, reason: ev.reason, message: ev.message, service_id: svc.record.id, service_name: svc.record.name }, ev.last_timestamp);
+    });
+    a.handle.on("state", (st) => this.toFeed(room, sessionId, "service", this.stateOf(svc.record, st, a.handle), svc.record.id));
+  }
+
+  private onFailed(a: LauncherActivity["failed"][0]): void {
+    const found = this.svc(a);
+    if (found !== undefined) found.svc.launchError = a.message;
+    const now = this.d.ctx.clock.now();
+    this.emitEvent(a.room, a.sessionId, { kind: "service", type: "Warning", reason: "FailedStart", message: a.message, service_id: a.record.id, service_name: a.record.name }, now);
+    this.toFeed(a.room, a.sessionId, "service", this.notRunning(a.record, "failed", a.message, now), a.record.id);
+  }
+
+  private onLog(a: LauncherActivity["log"][0]): void {
+    const line: ActivityLogLine = {
+      seq: this.nextSeq(), at: iso(a.at), session_id: a.sessionId, service_id: a.record.id, service_name: a.record.name, stream: a.stream, text: a.text,
+    };
+    const s = this.sessions.get(a.sessionId);
+    if (s !== undefined) this.logFile(s, a.record.id).write(JSON.stringify(line) + "\n");
+    this.devBus(a.room, a.sessionId)?.publish({
+      type: "service.log",
+      data: { session_id: a.sessionId, service_id: a.record.id, service: a.record.name, stream: a.stream, line: a.text, timestamp: a.at },
+    });
+    this.toFeed(a.room, a.sessionId, "log", line, a.record.id, line, line.seq);
+  }
+
+  private logFile(s: SessionActivity, serviceId: string): WriteStream {
+    let f = s.files.get(serviceId);
+    if (f === undefined) {
+      const path = this.d.launcher.sessionLogFile(s.room, s.sessionId, serviceId);
+      mkdirSync(dirname(path), { recursive: true });
+      f = createWriteStream(path, { flags: "a" });
+      f.on("error", (err) => this.d.ctx.logger.warn({ err, path }, "cannot write service log file"));
+      s.files.set(serviceId, f);
+    }
+    return f;
+  }
+
+  private onStats(s: SessionActivity, svc: SessionService, u: { cpuPercent: number; memoryBytes: number; memoryLimitBytes: number | null }, store: boolean): void {
+    const r = svc.spec?.resources;
+    const sample: StatsSample = {
+      at: iso(this.d.ctx.clock.now()), session_id: s.sessionId, service_id: svc.record.id, service_name: svc.record.name,
+      cpu_percent: Math.round(u.cpuPercent * 10) / 10, memory_bytes: u.memoryBytes,
+      memory_limit_bytes: r?.memoryBytes ?? u.memoryLimitBytes, cpu_limit_cores: r?.nanoCpus !== undefined ? r.nanoCpus / 1e9 : null,
+    };
+    if (store) this.d.events.addStats(sample);
+    this.toFeed(s.room, s.sessionId, "stats", sample, svc.record.id);
+  }
+
+  // ---- state for the API ----
+
+  private stateOf(rec: ServiceRecord, st: ServiceStateJson, handle: ServiceHandle): ServiceState {
+    return serviceStateJson(rec, st, handle.lastExit());
+  }
+
+  private notRunning(rec: ServiceRecord, state: "failed" | "pending" | "stopped", error: string | null, now: number): ServiceState {
+    const st: ServiceStateJson = {
+      service_id: rec.id, state, container_id: null, started_at: null, restart_count: 0, restart_scheduled_at: null, last_exit_code: null,
+      last_exit_at: null, last_start_error: error, ports: [],
+      events: error === null ? [] : [{ type: "Warning", reason: "FailedStart", message: error, count: 1, first_timestamp: now, last_timestamp: now }],
+    };
+    return serviceStateJson(rec, st, null);
+  }
+
+  /** The room as Studio shows it now (docs/studio-api.md `RoomLive`). */
+  snapshot(room: string): RoomLive {
+    const now = this.d.ctx.clock.now();
+    const live = this.d.launcher.liveSession(room);
+    const r = this.d.rooms.get(room);
+    const f = this.feeds.get(room);
+    const services: ServiceState[] = live !== undefined
+      ? live.services.map((s) => (s.handle !== null ? this.stateOf(s.record, s.handle.status(), s.handle) : this.notRunning(s.record, s.launchError !== null ? "failed" : "pending", s.launchError, now)))
+      : this.d.services.forRoom(this.d.ctx.projectId, room).map((rec) => this.notRunning(rec, "stopped", null, now));
+    const session = r?.session ?? null;
+    return {
+      room,
+      session: session === null ? null : {
+        id: session.id, started_at: iso(session.startedAt),
+        participants: f !== undefined && f.sessionId === session.id ? [...f.participants.values()] : [],
+      },
+      services,
+    };
+  }
+
+  /**
+   * Attaches a stream client to a room: `snapshot` first (room stream only), then what it
+   * missed (after `lastEventId`) or the session's recent log lines, then live messages.
+   */
+  subscribe(room: string, client: SseClient, o: { lastEventId: number | null; serviceId?: string; /** logs and events only (no snapshot) */ onlyLogs?: boolean; maxReplayBytes: number }): () => void {
+    const f = this.feed(room);
+    const accepts: FeedSubscriber["accepts"] = (m, serviceId) =>
+      (o.serviceId === undefined || serviceId === o.serviceId) && (o.onlyLogs !== true || m.event === "log" || m.event === "event");
+    if (o.onlyLogs !== true) client.send({ id: this.seqValue, event: "snapshot", data: JSON.stringify(this.snapshot(room)) });
+    for (const m of f.replay(o.lastEventId, accepts, o.maxReplayBytes)) client.send(m);
+    const sub: FeedSubscriber = { client, accepts };
+    f.subscribers.add(sub);
+    return () => {
+      f.subscribers.delete(sub);
+      this.dropFeedIfIdle(f);
+    };
+  }
+
+  /** Ends every stream (server shutdown): clients see the end instead of a hang. */
+  closeAll(): void {
+    for (const f of this.feeds.values()) for (const s of [...f.subscribers]) s.client.end();
+    for (const s of [...this.sessions.keys()]) this.release(s);
+    this.d.events.flush();
+  }
+}
+

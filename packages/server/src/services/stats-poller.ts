@@ -1,0 +1,77 @@
+import type { Logger } from "pino";
+import type { Clock } from "../config.ts";
+import type { ResourceUsage, Runtime, ServiceHandle } from "./runtime-port.ts";
+
+/** Stats samples kept per service and session: every sample for the first hour at 2 s... */
+export const STATS_KEEP_ALL = 1800;
+/** ...then one in 15 (every 30 s), up to this many in all. Live streams get every sample. */
+export const STATS_KEEP_MAX = 5000;
+const STATS_THIN_EVERY = 15;
+
+interface Target {
+  handle: ServiceHandle | null;
+  record: { id: string };
+}
+
+/**
+ * Samples CPU and memory of a session's running services every `intervalMs` through the
+ * runtime's `stats()` (Docker stats API, or /proc for the sandbox). One round at a time: a
+ * slow Docker never stacks up requests. Says for each sample whether to keep it (bounded).
+ */
+export class StatsPoller<T extends Target = Target> {
+  private readonly o: {
+    clock: Clock; intervalMs: number; runtime: Runtime; log: Logger;
+    targets: () => Iterable<T>; sample: (t: T, u: ResourceUsage, store: boolean) => void;
+  };
+  private timer: { cancel(): void } | null = null;
+  private state: "idle" | "running" | "stopped" = "idle";
+  private readonly counts = new Map<string, number>();
+  private warned = false;
+
+  constructor(o: StatsPoller<T>["o"]) {
+    this.o = o;
+  }
+
+  start(): void {
+    if (this.state !== "idle") return;
+    this.state = "running";
+    this.schedule();
+  }
+
+  stop(): void {
+    this.state = "stopped";
+    this.timer?.cancel();
+    this.timer = null;
+  }
+
+  private schedule(): void {
+    if (this.state !== "running") return;
+    this.timer = this.o.clock.setTimeout(() => void this.round().finally(() => this.schedule()), this.o.intervalMs);
+  }
+
+  private async round(): Promise<void> {
+    const stats = this.o.runtime.stats;
+    if (stats === undefined) return;
+    const work: Promise<void>[] = [];
+    for (const t of this.o.targets()) {
+      const st = t.handle?.status();
+      if (st === undefined || st.container_id === null || !(st.state === "running" || st.state === "unhealthy" || st.state === "starting")) continue;
+      work.push(
+        stats.call(this.o.runtime, st.container_id).then(
+          (u) => {
+            if (u === null || this.state !== "running") return;
+            const n = (this.counts.get(t.record.id) ?? 0) + 1;
+            this.counts.set(t.record.id, n);
+            const store = n <= STATS_KEEP_ALL || (n % STATS_THIN_EVERY === 0 && STATS_KEEP_ALL + (n - STATS_KEEP_ALL) / STATS_THIN_EVERY <= STATS_KEEP_MAX);
+            this.o.sample(t, u, store);
+          },
+          (err: unknown) => {
+            if (!this.warned) this.o.log.warn({ err }, "could not read service stats (further failures are not logged)");
+            this.warned = true;
+          },
+        ),
+      );
+    }
+    await Promise.all(work);
+  }
+}
