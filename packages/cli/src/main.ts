@@ -1,29 +1,36 @@
 import { Command, CommanderError } from "commander";
-import { registerServe } from "./commands/serve.ts";
-import { registerToken } from "./commands/token.ts";
-import { registerService } from "./commands/service.ts";
-import { registerSecret } from "./commands/secret.ts";
-import { registerImage } from "./commands/image.ts";
-import { registerRoom } from "./commands/room.ts";
-import { registerLlm } from "./commands/llm.ts";
 import { CliError } from "./options.ts";
 
-/** One file per command group under commands/; each registers itself on the program. */
+type Register = (program: Command) => void;
+
+/**
+ * One file per command group under commands/; each registers itself on the program. Only the
+ * group being run is loaded, so `room logs` does not pay for loading the server, Docker
+ * client and manifest schema (the top-level --help loads them all for their descriptions).
+ */
+const groups: Record<string, () => Promise<Register>> = {
+  serve: async () => (await import("./commands/serve.ts")).registerServe,
+  token: async () => (await import("./commands/token.ts")).registerToken,
+  service: async () => (await import("./commands/service.ts")).registerService,
+  secret: async () => (await import("./commands/secret.ts")).registerSecret,
+  room: async () => (await import("./commands/room.ts")).registerRoom,
+  apikey: async () => (await import("./commands/apikey.ts")).registerApiKey,
+  llm: async () => (await import("./commands/llm.ts")).registerLlm,
+  image: async () => (await import("./commands/image.ts")).registerImage,
+  test: async () => (await import("./commands/test.ts")).registerTest,
+};
+
 const program = new Command();
 program
   .name("roomservice")
   .description("Self-hostable room server speaking MeshAgent's protocol")
   .showHelpAfterError()
   .exitOverride();
-registerServe(program);
-registerToken(program);
-registerService(program);
-registerSecret(program);
-registerImage(program);
-registerRoom(program);
-registerLlm(program);
 
 try {
+  const first = process.argv.slice(2).find((a) => !a.startsWith("-"));
+  const chosen = first !== undefined && Object.hasOwn(groups, first) ? [groups[first]!] : Object.values(groups);
+  for (const load of chosen) (await load())(program);
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);

@@ -2,3 +2,4 @@ export * from "./payload.ts";
 export * from "./content.ts";
 export * from "./frames.ts";
 export * from "./message-types.ts";
+export * from "./room-name.ts";

@@ -36,12 +36,15 @@ test("the SDK's Meshagent REST client creates, lists, updates and deletes projec
 
   const got = await api.getService("default", id);
   assert.equal(got.container.image, "example/http-echo:latest");
-  assert.equal(got.version, 1);
+  // The manifest's own version stays intact; the store's revision has its own name.
+  assert.equal(got.version, "v1");
+  assert.equal(got.revision, 1);
 
   await api.updateService("default", id, { ...manifest("web", "example/http-echo:v2"), id });
   const updated = await api.getService("default", id);
   assert.equal(updated.container.image, "example/http-echo:v2");
-  assert.equal(updated.version, 2);
+  assert.equal(updated.version, "v1");
+  assert.equal(updated.revision, 2);
 
   await api.updateRoomService("default", "lobby", roomId, { ...manifest("bot", "example/bot:2"), id: roomId });
   assert.equal((await api.getRoomService("default", "lobby", roomId)).container.image, "example/bot:2");

@@ -1,22 +1,37 @@
 import type { Command } from "commander";
-import { LlmStore } from "@roomservice/server";
 import { CliError } from "../options.ts";
-import { openLocalStores, DATA_OPTION } from "./common.ts";
+import { table } from "../format.ts";
+import { addRemoteOptions, checkRoom, connect } from "../remote/options.ts";
+import type { RemoteOpts } from "../remote/target.ts";
+
+interface UpstreamJson {
+  configured: boolean;
+  base_url: string | null;
+  api_key_secret: string | null;
+  updated_at: string | null;
+}
+
+interface UsageJson {
+  room: string;
+  requests: number;
+  errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  last_used_at: string;
+}
 
 /**
  * `roomservice llm set|show|clear|usage`: the upstream behind the LLM proxy that services
  * reach at `$MESHAGENT_API_URL/openai/v1` with their own token. The provider's key is a
  * project secret (`roomservice secret set NAME`) named here, never passed on the command line.
+ * Like every command that manages a server, it talks to the running one (`/llm` REST routes).
  */
 export function registerLlm(program: Command): void {
-  const llm = program.command("llm").description("the LLM proxy's upstream (OpenAI-compatible) and its usage per room");
-  llm
-    .command("set")
-    .description("forward $MESHAGENT_API_URL/openai/v1 to an OpenAI-compatible API; applies to the next request")
+  const llm = program.command("llm").description("the LLM proxy's upstream (OpenAI-compatible) and its usage per room, on the running server");
+  addRemoteOptions(llm.command("set").description("forward $MESHAGENT_API_URL/openai/v1 to an OpenAI-compatible API; applies to the next request"))
     .requiredOption("--base-url <url>", "the upstream's base URL, e.g. https://api.openai.com/v1")
     .option("--api-key-secret <name>", "project secret holding the upstream's API key (roomservice secret set NAME)")
-    .option(...DATA_OPTION)
-    .action((o: { baseUrl: string; apiKeySecret?: string; data?: string }) => {
+    .action(async (o: RemoteOpts & { baseUrl: string; apiKeySecret?: string }) => {
       let url: URL;
       try {
         url = new URL(o.baseUrl);
@@ -25,67 +40,33 @@ export function registerLlm(program: Command): void {
       }
       if (url.protocol !== "http:" && url.protocol !== "https:") throw new CliError(`--base-url: expected http or https, got ${url.protocol}`);
       if (url.username !== "" || url.password !== "") throw new CliError("--base-url: no credentials in the URL; put the key in a secret and pass --api-key-secret NAME");
-      const s = openLocalStores(o.data);
-      try {
-        if (o.apiKeySecret !== undefined && s.secrets.findByName(s.project, null, o.apiKeySecret) === undefined) {
-          throw new CliError(`--api-key-secret: project secret ${JSON.stringify(o.apiKeySecret)} does not exist in ${s.dataDir}; create it first: roomservice secret set ${o.apiKeySecret}`);
-        }
-        const u = new LlmStore(s.store).setUpstream(s.project, { baseUrl: url.toString().replace(/\/+$/, ""), apiKeySecret: o.apiKeySecret ?? null }, Date.now());
-        process.stdout.write(`llm upstream: ${u.baseUrl}${u.apiKeySecret === null ? " (no key)" : ` (key from secret ${u.apiKeySecret})`}\nservices reach it at $MESHAGENT_API_URL/openai/v1 with their MESHAGENT_TOKEN\n`);
-      } finally {
-        s.close();
-      }
+      const c = connect(o);
+      const u = await c.request<UpstreamJson>("PUT", `${await c.projectBase()}/llm`, { base_url: o.baseUrl, api_key_secret: o.apiKeySecret ?? null });
+      process.stdout.write(`llm upstream: ${u.base_url}${u.api_key_secret === null ? " (no key)" : ` (key from secret ${u.api_key_secret})`}\nservices reach it at $MESHAGENT_API_URL/openai/v1 with their MESHAGENT_TOKEN\n`);
     });
-  llm
-    .command("show")
-    .description("the configured upstream (the key is never shown)")
-    .option(...DATA_OPTION)
-    .action((o: { data?: string }) => {
-      const s = openLocalStores(o.data);
-      try {
-        const u = new LlmStore(s.store).getUpstream(s.project);
-        process.stdout.write(u === undefined ? "no llm upstream configured (roomservice llm set --base-url URL --api-key-secret NAME)\n"
-          : `base url: ${u.baseUrl}\nkey secret: ${u.apiKeySecret ?? "(none)"}\nupdated: ${new Date(u.updatedAt).toISOString()}\n`);
-      } finally {
-        s.close();
-      }
+  addRemoteOptions(llm.command("show").description("the configured upstream (the key is never shown)"))
+    .action(async (o: RemoteOpts) => {
+      const c = connect(o);
+      const u = await c.request<UpstreamJson>("GET", `${await c.projectBase()}/llm`);
+      process.stdout.write(!u.configured ? "no llm upstream configured (roomservice llm set --base-url URL --api-key-secret NAME)\n"
+        : `base url: ${u.base_url}\nkey secret: ${u.api_key_secret ?? "(none)"}\nupdated: ${u.updated_at}\n`);
     });
-  llm
-    .command("clear")
-    .description("remove the upstream (services then get 503 from the proxy)")
-    .option(...DATA_OPTION)
-    .action((o: { data?: string }) => {
-      const s = openLocalStores(o.data);
-      try {
-        process.stdout.write(new LlmStore(s.store).clearUpstream(s.project) ? "llm upstream removed\n" : "no llm upstream was configured\n");
-      } finally {
-        s.close();
-      }
+  addRemoteOptions(llm.command("clear").description("remove the upstream (services then get 503 from the proxy)"))
+    .action(async (o: RemoteOpts) => {
+      const c = connect(o);
+      await c.request("DELETE", `${await c.projectBase()}/llm`);
+      process.stdout.write("llm upstream removed\n");
     });
-  llm
-    .command("usage")
-    .description("requests and tokens per room")
+  addRemoteOptions(llm.command("usage").description("requests and tokens per room"))
     .option("--room <room>", "one room only")
     .option("--json", "JSON output")
-    .option(...DATA_OPTION)
-    .action((o: { room?: string; json?: boolean; data?: string }) => {
-      const s = openLocalStores(o.data);
-      try {
-        const rows = new LlmStore(s.store).usage(s.project, o.room);
-        if (o.json === true) {
-          process.stdout.write(JSON.stringify(rows, null, 2) + "\n");
-          return;
-        }
-        if (rows.length === 0) {
-          process.stdout.write("no LLM usage recorded\n");
-          return;
-        }
-        process.stdout.write("ROOM                 REQUESTS  ERRORS  PROMPT  COMPLETION  LAST USED\n");
-        for (const r of rows) {
-          process.stdout.write(`${r.room.padEnd(20)} ${String(r.requests).padStart(8)}  ${String(r.errors).padStart(6)}  ${String(r.promptTokens).padStart(6)}  ${String(r.completionTokens).padStart(10)}  ${new Date(r.lastUsedAt).toISOString()}\n`);
-        }
-      } finally {
-        s.close();
-      }
+    .action(async (o: RemoteOpts & { room?: string; json?: boolean }) => {
+      const c = connect(o);
+      const q = o.room === undefined ? "" : `?room=${encodeURIComponent(checkRoom(o.room, "--room"))}`;
+      const { usage } = await c.request<{ usage: UsageJson[] }>("GET", `${await c.projectBase()}/llm/usage${q}`);
+      if (o.json === true) return void process.stdout.write(JSON.stringify(usage, null, 2) + "\n");
+      if (usage.length === 0) return void process.stdout.write("no LLM usage recorded\n");
+      process.stdout.write(table(["ROOM", "REQUESTS", "ERRORS", "PROMPT", "COMPLETION", "LAST USED"],
+        usage.map((r) => [r.room, String(r.requests), String(r.errors), String(r.prompt_tokens), String(r.completion_tokens), r.last_used_at])));
     });
 }

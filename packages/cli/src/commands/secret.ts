@@ -1,9 +1,42 @@
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { CliError } from "../options.ts";
-import { openLocalStores, DATA_OPTION } from "./common.ts";
+import { promptHidden } from "../prompt.ts";
+import type { ApiClient } from "../remote/client.ts";
+import { addRemoteOptions, checkRoom, connect, roomPath } from "../remote/options.ts";
+import type { RemoteOpts } from "../remote/target.ts";
 
-function readStdin(): Buffer {
+interface SecretJson {
+  id: string;
+  name: string;
+  type: string;
+  updated_at: string;
+}
+
+interface SecretOpts extends RemoteOpts {
+  room?: string;
+}
+
+/** `.../secrets` of the project, or of `--room R` (checked before anything is sent). */
+async function secretsPath(c: ApiClient, o: SecretOpts): Promise<string> {
+  const base = await c.projectBase();
+  return o.room === undefined ? `${base}/secrets` : `${base}${roomPath(checkRoom(o.room, "--room"))}/secrets`;
+}
+
+/** The value from exactly one source: --value, --from-file, a hidden prompt on a terminal, or piped stdin. */
+async function readValue(name: string, o: { value?: string; fromFile?: string }): Promise<Buffer> {
+  if (o.value !== undefined && o.fromFile !== undefined) throw new CliError("pass either --value or --from-file, not both");
+  if (o.value !== undefined) return Buffer.from(o.value);
+  if (o.fromFile !== undefined) {
+    try {
+      return readFileSync(o.fromFile);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === "ENOENT" ? "no such file" : e.code === "EACCES" ? "permission denied" : e.code === "EISDIR" ? "it is a directory" : e.message;
+      throw new CliError(`--from-file: cannot read ${o.fromFile} (${why})`);
+    }
+  }
+  if (process.stdin.isTTY) return Buffer.from(await promptHidden(`value for secret ${name} (not echoed): `));
   try {
     return readFileSync(0);
   } catch {
@@ -12,83 +45,40 @@ function readStdin(): Buffer {
 }
 
 export function registerSecret(program: Command): void {
-  const sec = program.command("secret").description("manage secrets (values are write-only: never printed)");
+  const sec = program.command("secret").description("secrets on the running server (values are write-only: never printed)");
 
-  sec
-    .command("set <name>")
-    .description("create or replace a secret; the value comes from --value, --from-file or standard input")
-    .option("--value <value>", "the value (visible in shell history: prefer --from-file or stdin)")
+  addRemoteOptions(sec.command("set <name>").description("create or replace a secret; the value comes from --value, --from-file, standard input, or a prompt that does not echo"))
+    .option("--value <value>", "the value (visible in shell history: prefer the prompt, --from-file or stdin)")
     .option("--from-file <file>", "read the value from a file")
     .option("--room <room>", "a room secret (shadows a project secret of the same name)")
     .option("--type <type>", "secret type", "opaque")
-    .option(...DATA_OPTION)
-    .action((name: string, o: { value?: string; fromFile?: string; room?: string; type: string; data?: string }) => {
-      if (o.value !== undefined && o.fromFile !== undefined) throw new CliError("pass either --value or --from-file, not both");
-      const value = o.value !== undefined ? Buffer.from(o.value) : o.fromFile !== undefined ? readFileSync(o.fromFile) : readStdin();
+    .action(async (name: string, o: SecretOpts & { value?: string; fromFile?: string; type: string }) => {
+      if (o.room !== undefined) checkRoom(o.room, "--room");
+      const value = await readValue(name, o);
       if (value.length === 0) throw new CliError("the secret value is empty; pass --value, --from-file or pipe it on standard input");
-      const s = openLocalStores(o.data);
-      try {
-        const info = s.secrets.set(s.project, o.room ?? null, name, o.type, value, Date.now());
-        process.stdout.write(`stored secret ${info.name} (id ${info.id}, ${value.length} bytes)\n`);
-      } catch (err) {
-        throw new CliError((err as Error).message);
-      } finally {
-        s.close();
-      }
+      const c = connect(o);
+      const r = await c.request<{ id: string }>("POST", await secretsPath(c, o), { name, type: o.type, data_base64: value.toString("base64") });
+      process.stdout.write(`stored secret ${name}${o.room === undefined ? "" : ` in room ${o.room}`} (id ${r.id}, ${value.length} bytes)\n`);
     });
 
-  sec
-    .command("list")
-    .description("list secret names (never values)")
+  addRemoteOptions(sec.command("list").description("list secret names (never values)"))
     .option("--room <room>", "a room's secrets")
-    .option(...DATA_OPTION)
-    .action((o: { room?: string; data?: string }) => {
-      const s = openLocalStores(o.data);
-      try {
-        const rows = s.secrets.list(s.project, o.room ?? null);
-        if (rows.length === 0) process.stdout.write("no secrets\n");
-        for (const r of rows) process.stdout.write(`${r.id}  ${r.name}  type=${r.type}  updated=${new Date(r.updatedAt).toISOString()}\n`);
-      } finally {
-        s.close();
-      }
+    .action(async (o: SecretOpts) => {
+      const c = connect(o);
+      const { secrets } = await c.request<{ secrets: SecretJson[] }>("GET", await secretsPath(c, o));
+      if (secrets.length === 0) process.stdout.write("no secrets\n");
+      for (const r of secrets) process.stdout.write(`${r.id}  ${r.name}  type=${r.type}  updated=${r.updated_at}\n`);
     });
 
-  sec
-    .command("delete <name>")
-    .option("--room <room>")
-    .option(...DATA_OPTION)
-    .action((name: string, o: { room?: string; data?: string }) => {
-      const s = openLocalStores(o.data);
-      try {
-        const info = s.secrets.findByName(s.project, o.room ?? null, name) ?? s.secrets.getInfo(name);
-        if (info === undefined) throw new CliError(`no secret ${JSON.stringify(name)}${o.room ? ` in room ${o.room}` : ""}`);
-        s.secrets.delete(info.id);
-        process.stdout.write(`deleted secret ${info.name}\n`);
-      } finally {
-        s.close();
-      }
-    });
-
-  program
-    .command("apikey")
-    .description("create an admin API key for the REST API (printed once)")
-    .argument("<action>", "create | list | delete")
-    .argument("[name-or-id]")
-    .option(...DATA_OPTION)
-    .action((action: string, ref: string | undefined, o: { data?: string }) => {
-      const s = openLocalStores(o.data);
-      try {
-        if (action === "create") {
-          const k = s.apiKeys.create(s.project, ref ?? "default", Date.now());
-          process.stdout.write(k.key + "\n");
-        } else if (action === "list") {
-          for (const k of s.apiKeys.list(s.project)) process.stdout.write(`${k.id}  ${k.name}  ${new Date(k.createdAt).toISOString()}\n`);
-        } else if (action === "delete") {
-          if (ref === undefined || !s.apiKeys.delete(ref)) throw new CliError(`no API key ${JSON.stringify(ref)}`);
-          process.stdout.write("deleted\n");
-        } else throw new CliError(`apikey: expected create, list or delete, got ${JSON.stringify(action)}`);
-      } finally {
-        s.close();
-      }
+  addRemoteOptions(sec.command("delete <name>").description("delete a secret by name or id"))
+    .option("--room <room>", "a room's secret")
+    .action(async (name: string, o: SecretOpts) => {
+      const c = connect(o);
+      const path = await secretsPath(c, o);
+      const { secrets } = await c.request<{ secrets: SecretJson[] }>("GET", path);
+      const s = secrets.find((x) => x.name === name) ?? secrets.find((x) => x.id === name);
+      if (s === undefined) throw new CliError(`no secret ${JSON.stringify(name)}${o.room === undefined ? " in the project" : ` in room ${o.room}`}`);
+      await c.request("DELETE", `${path}/${encodeURIComponent(s.id)}`);
+      process.stdout.write(`deleted secret ${s.name}\n`);
     });
 }

@@ -1,8 +1,38 @@
 import type { Command } from "commander";
-import { resolve } from "node:path";
-import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, DEFAULT_PORT, DEFAULT_HOST } from "@roomservice/server";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer } from "@roomservice/server";
 import { createLogger } from "../logger.ts";
 import { parseIntOption, CliError } from "../options.ts";
+import { ACCESS_FILE, readAccessFile, writeAccessFile } from "../remote/target.ts";
+
+/** Name of the API key `serve` writes to <data>/cli-access.json (see writeLocalAccess). */
+export const LOCAL_CLI_KEY = "local-cli";
+
+/**
+ * Writes <data>/cli-access.json so `roomservice room …` run on this machine needs no setup.
+ * The `local-cli` key in it is kept across restarts while it still verifies (so a follower
+ * such as `room logs -f` resumes after a restart); otherwise every old `local-cli` key is
+ * revoked and a new one made.
+ */
+function writeLocalAccess(server: RoomServer, dataDir: string): string {
+  const projectId = server.ctx.projectId;
+  let previous: ReturnType<typeof readAccessFile> = null;
+  try {
+    previous = readAccessFile(join(dataDir, ACCESS_FILE));
+  } catch {
+    // damaged: replaced below
+  }
+  const valid = previous === null ? undefined : server.apiKeys.verify(previous.api_key);
+  let key: string;
+  if (previous !== null && valid !== undefined && valid.name === LOCAL_CLI_KEY && valid.project === projectId) {
+    key = previous.api_key;
+  } else {
+    for (const k of server.apiKeys.list(projectId)) if (k.name === LOCAL_CLI_KEY) server.apiKeys.delete(k.id);
+    key = server.apiKeys.create(projectId, LOCAL_CLI_KEY, Date.now()).key;
+  }
+  return writeAccessFile(dataDir, { url: server.url, project_id: projectId, api_key: key, pid: process.pid, written_at: new Date().toISOString() });
+}
 
 /** Beyond the longest service grace period, how long shutdown may take before the process exits anyway. */
 const SHUTDOWN_SLACK_MS = 2000;
@@ -20,6 +50,7 @@ export function registerServe(program: Command): void {
       const port = parseIntOption("--port", o.port ?? process.env.ROOMSERVICE_PORT ?? String(DEFAULT_PORT), 0, 65535);
       const host = o.host ?? process.env.ROOMSERVICE_HOST ?? DEFAULT_HOST;
       const dataDir = resolve(o.data ?? process.env.ROOMSERVICE_DATA ?? ".roomservice");
+      const created = !existsSync(dataDir);
       const departure = o.departureTimeout === undefined ? undefined : parseIntOption("--departure-timeout", o.departureTimeout, 0, 86400) * 1000;
       const logger = createLogger();
       let mode;
@@ -42,7 +73,9 @@ export function registerServe(program: Command): void {
         if (err.code === "EADDRINUSE") throw new CliError(`port ${port} is already in use; pick another with --port or ROOMSERVICE_PORT`);
         throw err;
       });
-      process.stdout.write(`roomservice listening on ${server.url} (data: ${dataDir}, runtime: ${runtime?.kind ?? "none"})\n`);
+      const accessFile = writeLocalAccess(server, dataDir);
+      process.stdout.write(`roomservice listening on ${server.url} (data: ${dataDir}${created ? " (created)" : ""}, runtime: ${runtime?.kind ?? "none"})\n`);
+      process.stdout.write(`CLI access for this machine: ${accessFile}\n`);
       // On loopback only whoever can read this terminal can use the link: one click signs in.
       if (isLoopback(host)) process.stdout.write(`Studio: ${server.url}/?login=${server.issueLoginCode()}\n`);
       let stopping = false;

@@ -1,14 +1,25 @@
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
-import { parseManifest, formatErrors, formatWarnings, manifestJsonSchema } from "@roomservice/manifest";
-import { portConflictWarnings, roomNameError, type ServiceRecord } from "@roomservice/server";
+import { roomNameError } from "@roomservice/protocol";
 import { CliError } from "../options.ts";
-import { openLocalStores, DATA_OPTION } from "./common.ts";
+import type { ApiClient } from "../remote/client.ts";
+import { addRemoteOptions, connect, roomPath } from "../remote/options.ts";
+import type { RemoteOpts } from "../remote/target.ts";
+import { listRooms } from "../remote/rooms.ts";
 
-interface ScopeOpts {
+interface ScopeOpts extends RemoteOpts {
   room?: string;
   global?: boolean;
-  data?: string;
+}
+
+/** A service as the REST API answers it: the manifest plus id, room and the store's revision. */
+interface ServiceJson {
+  id: string;
+  room: string | null;
+  revision: number;
+  metadata: { name: string };
+  container?: { image?: unknown };
+  [k: string]: unknown;
 }
 
 function scope(o: ScopeOpts): string | null {
@@ -21,7 +32,8 @@ function scope(o: ScopeOpts): string | null {
   return o.room ?? null;
 }
 
-function readManifest(file: string | undefined): { name: string; spec: Record<string, unknown> } {
+/** Reads and checks a manifest file (the manifest package is loaded only here: it is large). */
+async function readManifest(file: string | undefined): Promise<{ name: string; spec: Record<string, unknown> }> {
   if (file === undefined) throw new CliError("-f <file>: the manifest to read (meshagent.yaml or .json)");
   let text: string;
   try {
@@ -29,6 +41,7 @@ function readManifest(file: string | undefined): { name: string; spec: Record<st
   } catch (err) {
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  const { parseManifest, formatErrors, formatWarnings } = await import("@roomservice/manifest");
   const r = parseManifest(text, { filename: file });
   if (!r.ok) throw new CliError(`${file} is not a valid service manifest:\n${formatErrors(r.errors, { filename: file })}`);
   // Accepted but worth knowing (fields Roomservice ignores, a command that needs a shell...).
@@ -36,15 +49,57 @@ function readManifest(file: string | undefined): { name: string; spec: Record<st
   return { name: r.manifest.metadata.name, spec: r.raw as Record<string, unknown> };
 }
 
+/** `.../services` of one room, or of the project (room null). */
+async function servicesPath(c: ApiClient, room: string | null): Promise<string> {
+  return `${await c.projectBase()}${room === null ? "" : roomPath(room)}/services`;
+}
+
+async function listIn(c: ApiClient, room: string | null): Promise<ServiceJson[]> {
+  return (await c.request<{ services: ServiceJson[] }>("GET", await servicesPath(c, room))).services;
+}
+
+/** Every room's own services (rooms from `GET .../rooms`), after the project's. */
+async function listEverywhere(c: ApiClient): Promise<ServiceJson[]> {
+  const out = await listIn(c, null);
+  const rooms = await listRooms(c);
+  for (const r of rooms) out.push(...(await listIn(c, r.name)));
+  return out;
+}
+
+const byRef = (rows: ServiceJson[], ref: string) => rows.find((s) => s.metadata.name === ref) ?? rows.find((s) => s.id === ref);
+
+/**
+ * Finds one service by name or id: in --room R or --global when given; otherwise in the
+ * project, and when only rooms have it, says which (get) or refuses to guess (delete).
+ */
+async function findService(c: ApiClient, ref: string, o: ScopeOpts, verb: "get" | "delete"): Promise<ServiceJson> {
+  if (o.room !== undefined || o.global) {
+    const room = scope(o);
+    const s = byRef(await listIn(c, room), ref);
+    if (s === undefined) throw new CliError(`no service ${JSON.stringify(ref)} ${room === null ? "in the project (--global)" : `in room ${room}`}`);
+    return s;
+  }
+  const project = byRef(await listIn(c, null), ref);
+  if (project !== undefined) return project;
+  const hits = (await listEverywhere(c)).filter((s) => s.room !== null && (s.metadata.name === ref || s.id === ref));
+  if (hits.length === 0) throw new CliError(`no service ${JSON.stringify(ref)} in the project or any room`);
+  const rooms = hits.map((s) => s.room!);
+  if (hits.length === 1 && verb === "get") {
+    process.stderr.write(`(room ${rooms[0]} has it; next time: roomservice service get ${ref} --room ${rooms[0]})\n`);
+    return hits[0]!;
+  }
+  throw new CliError(`no project service ${JSON.stringify(ref)}; ${rooms.length === 1 ? `room ${rooms[0]} has one` : `rooms ${rooms.join(", ")} have one`}: pass --room ${rooms[0]}`);
+}
+
 export function registerService(program: Command): void {
-  const svc = program.command("service").description("manage service manifests (changes apply at each room's next session)");
+  const svc = program.command("service").description("service manifests on the running server (changes apply at each room's next session)");
 
   svc
     .command("validate")
-    .description("check a manifest and print what is wrong, field by field")
+    .description("check a manifest and print what is wrong, field by field (no server needed)")
     .requiredOption("-f, --file <file>", "manifest (YAML or JSON)")
-    .action((o: { file: string }) => {
-      const m = readManifest(o.file);
+    .action(async (o: { file: string }) => {
+      const m = await readManifest(o.file);
       process.stdout.write(`${o.file}: valid (service ${JSON.stringify(m.name)})\n`);
     });
 
@@ -52,83 +107,66 @@ export function registerService(program: Command): void {
     .command("spec")
     .description("print the manifest format")
     .option("--json-schema", "print a JSON Schema for editors")
-    .action((o: { jsonSchema?: boolean }) => {
+    .action(async (o: { jsonSchema?: boolean }) => {
       if (!o.jsonSchema) throw new CliError("use --json-schema to print the JSON Schema");
+      const { manifestJsonSchema } = await import("@roomservice/manifest");
       process.stdout.write(JSON.stringify(manifestJsonSchema(), null, 2) + "\n");
     });
 
   for (const verb of ["create", "update"] as const) {
-    svc
-      .command(verb)
-      .description(verb === "create" ? "add a service" : "replace a service's manifest (matched by metadata.name)")
+    addRemoteOptions(svc.command(verb).description(verb === "create" ? "add a service" : "replace a service's manifest (matched by metadata.name)"))
       .requiredOption("-f, --file <file>", "manifest (YAML or JSON)")
       .option("--room <room>", "the service runs in this room only")
       .option("--global", "the service runs in every room")
-      .option(...DATA_OPTION)
-      .action((o: ScopeOpts & { file: string }) => {
+      .action(async (o: ScopeOpts & { file: string }) => {
         const room = scope(o);
-        const m = readManifest(o.file);
-        const s = openLocalStores(o.data);
-        try {
-          const existing = s.services.findByName(s.project, room, m.name);
-          for (const w of portConflictWarnings(s.services, s.project, room, m.name, m.spec)) process.stderr.write(`warning: ${o.file}: ${w.path}: ${w.message}\n`);
-          if (verb === "create") {
-            if (existing !== undefined) throw new CliError(`service ${JSON.stringify(m.name)} already exists (id ${existing.id}); use "service update"`);
-            const rec = s.services.create(s.project, room, m.name, m.spec, Date.now());
-            process.stdout.write(`created service ${rec.name} (id ${rec.id}); it starts with the next session\n`);
-          } else {
-            if (existing === undefined) throw new CliError(`no service named ${JSON.stringify(m.name)} ${room === null ? "in the project" : `in room ${room}`}; use "service create"`);
-            const rec = s.services.update(existing.id, m.name, m.spec, Date.now());
-            process.stdout.write(`updated service ${rec.name} to version ${rec.version}; it applies at the next session (or services.restart)\n`);
-          }
-        } finally {
-          s.close();
+        const m = await readManifest(o.file);
+        const c = connect(o);
+        const path = await servicesPath(c, room);
+        const where = room === null ? "the project" : `room ${room}`;
+        const existing = byRef(await listIn(c, room), m.name);
+        if (verb === "create") {
+          if (existing !== undefined) throw new CliError(`service ${JSON.stringify(m.name)} already exists in ${where} (id ${existing.id}); use "service update"`);
+          const r = await c.request<{ id: string; warnings?: { path: string; message: string }[] }>("POST", path, m.spec);
+          // The server's own warnings, e.g. a port another service of the room also uses.
+          for (const w of r.warnings ?? []) process.stderr.write(`warning: ${o.file}: ${w.path}: ${w.message}\n`);
+          process.stdout.write(`created service ${m.name} in ${where} (id ${r.id}); it starts with the next session\n`);
+        } else {
+          if (existing === undefined) throw new CliError(`no service named ${JSON.stringify(m.name)} in ${where}; use "service create"`);
+          await c.request("PUT", `${path}/${encodeURIComponent(existing.id)}`, m.spec);
+          const now = await c.request<ServiceJson>("GET", `${path}/${encodeURIComponent(existing.id)}`);
+          process.stdout.write(`updated service ${m.name} to revision ${now.revision}; it applies at the next session (or: roomservice room restart R ${m.name})\n`);
         }
       });
   }
 
-  svc
-    .command("list")
-    .description("list services")
+  addRemoteOptions(svc.command("list").description("list services (the project's and every room's, unless --room or --global)"))
     .option("--room <room>", "a room's own services")
     .option("--global", "project services")
     .option("--json", "print JSON")
-    .option(...DATA_OPTION)
-    .action((o: ScopeOpts & { json?: boolean }) => {
-      const s = openLocalStores(o.data);
-      try {
-        const rows = o.room !== undefined || o.global ? s.services.list(s.project, scope(o)) : [...s.services.list(s.project, null), ...s.store.db.prepare("SELECT DISTINCT room FROM services WHERE room IS NOT NULL").all().flatMap((r) => s.services.list(s.project, (r as { room: string }).room))];
-        if (o.json) process.stdout.write(JSON.stringify(rows.map((r) => ({ id: r.id, name: r.name, room: r.room, version: r.version, spec: r.spec })), null, 2) + "\n");
-        else if (rows.length === 0) process.stdout.write("no services\n");
-        else for (const r of rows) process.stdout.write(`${r.id}  ${r.name}  ${r.room === null ? "(global)" : `room=${r.room}`}  v${r.version}  image=${String((r.spec.container as { image?: unknown } | undefined)?.image ?? "")}\n`);
-      } finally {
-        s.close();
-      }
+    .action(async (o: ScopeOpts & { json?: boolean }) => {
+      const c = connect(o);
+      const rows = o.room !== undefined || o.global ? await listIn(c, scope(o)) : await listEverywhere(c);
+      if (o.json) process.stdout.write(JSON.stringify(rows, null, 2) + "\n");
+      else if (rows.length === 0) process.stdout.write("no services\n");
+      else for (const r of rows) process.stdout.write(`${r.id}  ${r.metadata.name}  ${r.room === null ? "(global)" : `room=${r.room}`}  rev${r.revision}  image=${String(r.container?.image ?? "")}\n`);
     });
 
-  // get and delete: find one service by id or by name (in --room R, or the project's).
-  const byRef = (verb: string, description: string, act: (rec: ServiceRecord, s: ReturnType<typeof openLocalStores>) => void) =>
-    svc
-      .command(`${verb} <name-or-id>`)
-      .description(description)
-      .option("--room <room>")
-      .option("--global")
-      .option(...DATA_OPTION)
-      .action((ref: string, o: ScopeOpts) => {
-        const s = openLocalStores(o.data);
-        try {
-          const rec = s.services.get(ref) ?? s.services.findByName(s.project, o.room ?? null, ref);
-          if (rec === undefined) throw new CliError(`no service ${JSON.stringify(ref)}${o.room ? ` in room ${o.room}` : ""}`);
-          act(rec, s);
-        } finally {
-          s.close();
-        }
-      });
-  byRef("get", "print a service's manifest as JSON", (rec) => {
-    process.stdout.write(JSON.stringify({ id: rec.id, room: rec.room, version: rec.version, ...rec.spec }, null, 2) + "\n");
-  });
-  byRef("delete", "remove a service (running sessions keep it until they end)", (rec, s) => {
-    s.services.delete(rec.id);
-    process.stdout.write(`deleted service ${rec.name} (${rec.id})\n`);
-  });
+  addRemoteOptions(svc.command("get <name-or-id>").description("print a service as JSON: its manifest (version \"v1\"), id, room and revision"))
+    .option("--room <room>")
+    .option("--global")
+    .action(async (ref: string, o: ScopeOpts) => {
+      const s = await findService(connect(o), ref, o, "get");
+      process.stdout.write(JSON.stringify(s, null, 2) + "\n");
+    });
+
+  addRemoteOptions(svc.command("delete <name-or-id>").description("remove a service (running sessions keep it until they end)"))
+    .option("--room <room>")
+    .option("--global")
+    .action(async (ref: string, o: ScopeOpts) => {
+      const c = connect(o);
+      const s = await findService(c, ref, o, "delete");
+      await c.request("DELETE", `${await servicesPath(c, s.room)}/${encodeURIComponent(s.id)}`);
+      process.stdout.write(`deleted service ${s.metadata.name} (${s.id})\n`);
+    });
 }

@@ -30,9 +30,12 @@ export function manifestErrorsJson(errors: readonly ManifestError[]): Record<str
   }));
 }
 
-/** A service as the API shows it: the stored manifest plus its id (SDK's ServiceSpec). */
+/**
+ * A service as the API shows it: the stored manifest (its `version` is the manifest's, "v1")
+ * plus its id and the store's `revision` (1, 2, … one per edit) under its own name.
+ */
 function serviceJson(s: ServiceRecord): Record<string, unknown> {
-  return { ...s.spec, id: s.id, version: s.version, room: s.room, created_at: new Date(s.createdAt).toISOString(), updated_at: new Date(s.updatedAt).toISOString() };
+  return { ...s.spec, id: s.id, revision: s.version, room: s.room, created_at: new Date(s.createdAt).toISOString(), updated_at: new Date(s.updatedAt).toISOString() };
 }
 
 /** Secret values are write-only: data_base64 is always empty (the SDK requires the field). */

@@ -2,6 +2,8 @@
 export interface LogEntry {
   type: string;
   data: Record<string, unknown>;
+  /** Who wrote it (developer.log); never mixed into `data`. */
+  participantId?: string;
 }
 
 type Listener = (e: LogEntry) => void;

@@ -6,12 +6,8 @@ import { RoomStorage } from "../storage/room-storage.ts";
 import { assertProcFdAvailable } from "../storage/dir-fd.ts";
 import { Room, type RoomEvent, type SessionEndReason } from "./room.ts";
 
-export const ROOM_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-export function roomNameError(name: string): string | null {
-  if (ROOM_NAME_PATTERN.test(name) && !name.includes("..")) return null;
-  return `invalid room name ${JSON.stringify(name.slice(0, 140))}: use 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit`;
-}
+// The rule lives in the protocol package so clients share it without loading the server.
+export { ROOM_NAME_PATTERN, roomNameError } from "@roomservice/protocol";
 
 /** Holds live rooms; a room object exists while it has a session or connections. */
 export class RoomManager {

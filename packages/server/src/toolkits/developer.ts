@@ -7,14 +7,17 @@ function log(ctx: ToolContext, input: Content): Content {
   const type = stringField(args, "type", "developer.log");
   const data = args.data ?? {};
   if (typeof data !== "object" || data === null || Array.isArray(data)) throw new ToolError("developer.log: field \"data\" must be a JSON object", 400);
-  ctx.room.logs.publish({ type, data: { ...(data as Record<string, unknown>), participant_id: ctx.conn.participantId } });
+  // The caller's data is delivered exactly as given; who wrote it travels beside it.
+  ctx.room.logs.publish({ type, data: data as Record<string, unknown>, participantId: ctx.conn.participantId });
   return empty();
 }
 
 /** Streams every log entry of the room until the caller closes its side. */
 async function logs(ctx: ToolContext, call: StreamCall): Promise<void> {
   const unsubscribe = ctx.room.logs.subscribe((e) => {
-    call.send(binary({ type: e.type }, Buffer.from(JSON.stringify(e.data), "utf8")));
+    // Provenance is a chunk header (the SDK reads only `type` and the data).
+    const headers = e.participantId === undefined ? { type: e.type } : { type: e.type, participant_id: e.participantId };
+    call.send(binary(headers, Buffer.from(JSON.stringify(e.data), "utf8")));
   });
   try {
     while ((await call.next()) !== null) {

@@ -1,0 +1,34 @@
+import type { Command } from "commander";
+import { CliError } from "../options.ts";
+import { openLocalStores, DATA_OPTION } from "./common.ts";
+
+/**
+ * `apikey` works on the data directory itself: it is how an operator gets a first key, so it
+ * cannot need one. (A key for the CLI on the server's own machine is already in
+ * <data>/cli-access.json.)
+ */
+export function registerApiKey(program: Command): void {
+  program
+    .command("apikey")
+    .description("create, list or delete admin API keys for the REST API (works on the data directory; the key is printed once)")
+    .argument("<action>", "create | list | delete")
+    .argument("[name-or-id]")
+    .option(...DATA_OPTION)
+    .action((action: string, ref: string | undefined, o: { data?: string }) => {
+      if (!["create", "list", "delete"].includes(action)) throw new CliError(`apikey: expected create, list or delete, got ${JSON.stringify(action)}`);
+      const s = openLocalStores(o.data);
+      try {
+        if (action === "create") {
+          const k = s.apiKeys.create(s.project, ref ?? "default", Date.now());
+          process.stdout.write(k.key + "\n");
+        } else if (action === "list") {
+          for (const k of s.apiKeys.list(s.project)) process.stdout.write(`${k.id}  ${k.name}  ${new Date(k.createdAt).toISOString()}\n`);
+        } else {
+          if (ref === undefined || !s.apiKeys.delete(ref)) throw new CliError(`no API key ${JSON.stringify(ref)}`);
+          process.stdout.write("deleted\n");
+        }
+      } finally {
+        s.close();
+      }
+    });
+}
