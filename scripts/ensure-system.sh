@@ -15,6 +15,10 @@ command -v chromium >/dev/null || _rs_missing+=(chromium)
 command -v tmux >/dev/null || _rs_missing+=(tmux)
 command -v espeak-ng >/dev/null || _rs_missing+=(espeak-ng)
 command -v sox >/dev/null || _rs_missing+=(sox)
+# The voice example: debootstrap builds its Debian base image; PocketSphinx judges its audio.
+command -v debootstrap >/dev/null || _rs_missing+=(debootstrap)
+command -v pocketsphinx_continuous >/dev/null || _rs_missing+=(pocketsphinx)
+[ -d /usr/share/pocketsphinx/model/en-us ] || _rs_missing+=(pocketsphinx-en-us)
 if [ ${#_rs_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     echo "roomservice: installing ${_rs_missing[*]} (apt-get)..." >&2

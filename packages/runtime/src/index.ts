@@ -18,4 +18,5 @@ export { NetnsProber } from "./netns/prober.ts";
 export { CpuMeter, type ResourceUsage, type CpuReading } from "./stats.ts";
 export { DockerStatsSampler } from "./docker/stats.ts";
 export { SandboxStatsSampler, readProcessTree, pidOfSandboxId } from "./sandbox/stats.ts";
+export { buildDebianImage, debianRecipeTag, probeDebianMirror, hostDebianMirror, hostDebianSuite, debianRecipeHash, DebianImageError, DEBIAN_PRESETS, DEBIAN_LABEL, type BuildDebianOptions, type DebianImageResult, type DebianRecipe } from "./docker/debian-image.ts";
 export { NetnsConnector } from "./netns/connector.ts";

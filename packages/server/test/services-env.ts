@@ -58,7 +58,7 @@ function exampleDependencies(dir: string): string[] {
 }
 
 /** Copies a package and its runtime dependencies (from the repo's node_modules) into dest. */
-async function copyPackageClosure(name: string, dest: string, seen = new Set<string>()): Promise<void> {
+export async function copyPackageClosure(name: string, dest: string, seen = new Set<string>()): Promise<void> {
   if (seen.has(name)) return;
   seen.add(name);
   const src = join(root, "node_modules", name);

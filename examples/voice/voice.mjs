@@ -1,0 +1,153 @@
+// A long-lived voice service. It joins the room with nothing but the environment Roomservice
+// injects (MESHAGENT_ROOM_URL, MESHAGENT_ROOM, MESHAGENT_TOKEN), stays for the whole session,
+// and offers the room a toolkit `voice`:
+//   transcribe  audio in (stream of 16 kHz s16le mono PCM chunks, or a WAV stream)
+//               → transcripts out (one JSON chunk per utterance, as soon as it ends)
+//   speak       text in (text or {text} chunks) → audio out (PCM chunks, espeak-ng)
+// It also speaks every chat message addressed to it (starting with "@voice") and posts each
+// transcript into the chat.
+import { createRequire } from "node:module";
+import { PCM, PCM_MIME, PCM_BYTES_PER_SECOND, AudioInput } from "./lib/pcm.mjs";
+import { synthesize, voiceSettings } from "./lib/synth.mjs";
+import { recognizerConfig, Recognizers } from "./lib/recognize.mjs";
+import { StreamingToolkit } from "./lib/streaming-toolkit.mjs";
+
+const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
+
+// Configuration errors stop the service at once, with the variable's name.
+const voice = voiceSettings();
+const recognizer = recognizerConfig();
+/** Audio chunks `speak` sends: 200 ms each, small enough to start playing at once. */
+const CHUNK_BYTES = PCM_BYTES_PER_SECOND / 5;
+const log = (msg) => console.log(`[voice] ${msg}`);
+
+const recognizers = new Recognizers(recognizer);
+const room = new RoomClient();
+await room.start();
+room.messaging.enable();
+
+/** Streams PCM for `text` through `output` in CHUNK_BYTES pieces; returns bytes sent. */
+async function speakInto(text, output, seq = { n: 0 }) {
+  let pending = Buffer.alloc(0);
+  let sent = 0;
+  const flush = async (final) => {
+    while (pending.length >= CHUNK_BYTES || (final && pending.length > 0)) {
+      const piece = pending.subarray(0, CHUNK_BYTES);
+      pending = pending.subarray(piece.length);
+      await output.file(piece, `speech-${String(seq.n++).padStart(5, "0")}.pcm`, PCM_MIME);
+      sent += piece.length;
+    }
+  };
+  for await (const pcm of synthesize(text, voice)) {
+    pending = Buffer.concat([pending, pcm]);
+    await flush(false);
+  }
+  await flush(true);
+  return sent;
+}
+
+function textOf(chunk) {
+  if (chunk.type === "text") return chunk.text;
+  if (chunk.type === "json" && typeof chunk.json?.text === "string") return chunk.json.text;
+  throw new Error(`speak: input chunks must be text or JSON {"text": string}, got a ${chunk.type} chunk`);
+}
+
+const tools = {
+  transcribe: {
+    title: "Transcribe",
+    description:
+      `Speech to text (${recognizer.kind}). Stream audio chunks (binary or file content) of raw ${PCM.encoding} PCM, ${PCM.sampleRate} Hz, mono — ` +
+      "or a WAV stream (16-bit, any rate and channel count) — and receive one JSON chunk {text, utterance, backend} per utterance.",
+    inputSpec: { types: ["file"], stream: true },
+    outputSpec: { types: ["json"], stream: true },
+    gather: (chunks) => ({ text: chunks.map((c) => c.text).join(" "), utterances: chunks }),
+    async run(input, output, call) {
+      let audio = null;
+      let utterance = 0;
+      let bytes = 0;
+      const started = Date.now();
+      const said = [];
+      const rec = recognizers.start((text) => {
+        const u = { text, utterance: utterance++, backend: rec.backend };
+        said.push(output.json(u));
+        // The chat sees every transcript, attributed to whoever was speaking.
+        said.push(room.messaging.broadcastMessage({ type: "chat", message: { text, transcript: true, speaker: call.caller.name ?? null } }));
+      });
+      try {
+        for await (const chunk of input) {
+          if (chunk.type !== "binary" && chunk.type !== "file") throw new Error(`transcribe: input chunks must be audio (binary or file content), got a ${chunk.type} chunk`);
+          audio ??= new AudioInput({ sampleRate: chunk.headers?.sample_rate, channels: chunk.headers?.channels });
+          const pcm = audio.push(chunk.data ?? Buffer.alloc(0));
+          bytes += pcm.length;
+          await rec.write(pcm);
+        }
+        if (audio !== null) await rec.write(audio.flush());
+        await rec.end();
+        await Promise.all(said);
+        log(`transcribed ${(bytes / PCM_BYTES_PER_SECOND).toFixed(2)} s of audio for ${call.caller.name} in ${Date.now() - started} ms (${utterance} utterances)`);
+      } finally {
+        rec.abort();
+      }
+    },
+  },
+  speak: {
+    title: "Speak",
+    description: `Text to speech (espeak-ng, voice ${voice.voice}). Send text (or {"text": ...}) chunks; receive audio as file chunks of ${PCM_MIME}, 200 ms each.`,
+    inputSpec: { types: ["text", "json"], stream: true, schema: { type: "object", properties: { text: { type: "string" } }, required: ["text"] } },
+    outputSpec: { types: ["file"], stream: true },
+    async run(input, output) {
+      const seq = { n: 0 };
+      for await (const chunk of input) await speakInto(textOf(chunk), output, seq);
+    },
+  },
+};
+
+const toolkit = new StreamingToolkit(room, {
+  name: "voice",
+  title: "Voice",
+  description: "speech synthesis (espeak-ng) and recognition (PocketSphinx or an OpenAI-compatible endpoint), offline",
+  tools,
+  log: { warn: log },
+});
+await toolkit.start();
+
+// Chat: speak what is addressed to us, back to whoever wrote it, as a "voice.audio" message
+// whose attachment is the PCM and whose body says its format.
+room.messaging.on("message", async (e) => {
+  const m = e.message;
+  if (m.type !== "chat" || m.fromParticipantId === room.localParticipant?.id) return;
+  if (m.message?.transcript === true) return; // our own (or another voice service's) transcripts
+  const text = typeof m.message?.text === "string" ? m.message.text : "";
+  // Messages carry no "to" on the wire (a direct message and a broadcast look the same), so
+  // "addressed to us" means: starts with @voice.
+  if (!/^@voice\b/i.test(text)) return;
+  const to = room.messaging.getParticipant(m.fromParticipantId);
+  if (to === null) return;
+  try {
+    const parts = [];
+    const said = text.replace(/^@voice\b[:,]?\s*/i, "");
+    await speakInto(said, { file: async (data) => void parts.push(Buffer.from(data)) });
+    const pcm = Buffer.concat(parts);
+    await room.messaging.sendMessage({
+      to,
+      type: "voice.audio",
+      message: { text: said, mime_type: PCM_MIME, encoding: PCM.encoding, sample_rate: PCM.sampleRate, channels: PCM.channels, duration_ms: Math.round((pcm.length / PCM_BYTES_PER_SECOND) * 1000) },
+      attachment: pcm,
+    });
+  } catch (err) {
+    log(`could not speak a chat message: ${err.message}`);
+  }
+});
+
+log(`connected to room ${process.env.MESHAGENT_ROOM} (session ${process.env.MESHAGENT_SESSION_ID}); recognizer ${recognizer.kind}, voice ${voice.voice} at ${voice.rate} wpm`);
+
+let stopping = false;
+process.on("SIGTERM", async () => {
+  if (stopping) return;
+  stopping = true;
+  log("stopping");
+  await toolkit.stop().catch(() => undefined);
+  recognizers.close();
+  room.dispose();
+  process.exit(0);
+});
