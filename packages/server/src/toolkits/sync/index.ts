@@ -44,11 +44,17 @@ export function createSyncService(a: { rooms: RoomManager; clock: Clock; logger:
   const streamsPerConn = new WeakMap<Connection, number>();
   const threadSchema = Buffer.from(JSON.stringify(threadSchemaJson(), null, 2) + "\n");
 
+  // Seeds in flight: flushAll() waits for them, so a server that closes right after a session
+  // started never has a write land in a room directory being removed or moved.
+  const seeding = new Set<Promise<void>>();
   a.rooms.events.on("event", (e) => {
     if (e.type !== "session.started") return;
     const room = a.rooms.get(e.room);
     if (room === undefined) return;
-    filesFor(room).writeIfAbsent(THREAD_SCHEMA_PATH, threadSchema).catch((err: unknown) => room.log.error({ err }, "sync: seeding .schemas/thread.json failed"));
+    const p: Promise<void> = filesFor(room).writeIfAbsent(THREAD_SCHEMA_PATH, threadSchema)
+      .then(() => undefined, (err: unknown) => room.log.error({ err }, "sync: seeding .schemas/thread.json failed"))
+      .finally(() => seeding.delete(p));
+    seeding.add(p);
   });
 
   const docsFor = (room: Room): RoomDocuments => {
@@ -136,7 +142,7 @@ export function createSyncService(a: { rooms: RoomManager; clock: Clock; logger:
       tools: { open: { kind: "stream", run: open }, create: { kind: "unary", run: create } },
     },
     async flushAll() {
-      await Promise.all([...byRoom.values()].map((d) => d.flushAll()));
+      await Promise.all([...seeding, ...[...byRoom.values()].map((d) => d.flushAll())]);
     },
   };
 }
