@@ -166,7 +166,7 @@ test("#7: room events -f keeps following across a server restart on the same dat
   follower.stderr.on("data", (d) => (out += d));
   await eventually(() => out.includes("room lobby is idle; waiting"), 60000, "the follower to attach");
   await first.stop();
-  await eventually(() => out.includes("the server stopped answering") || out.includes("reconnecting"), 60000, "the follower to notice");
+  await eventually(() => out.includes("the server stopped answering") || out.includes("reconnecting"), 60000, `the follower to notice:\n${out}`);
 
   const second = await serve({ port, home, keepHome: true });
   t.after(() => second.stop());

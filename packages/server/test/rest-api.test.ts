@@ -120,3 +120,24 @@ test("rooms/{room}/connect returns a token and URL the SDK connects with", async
   assert.equal(client.roomName, "lobby");
   client.dispose();
 });
+
+test("a service read with GET and written back unchanged with PUT is accepted (the API's own fields are not manifest fields)", async (t) => {
+  const ts = await startTestServer();
+  t.after(() => ts.close());
+  const key = ts.server.apiKeys.create("default", "rt", Date.now()).key;
+  const call = (method: string, path: string, body?: unknown) =>
+    fetch(`${ts.url}/accounts/projects/default${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  for (const scope of ["", "/rooms/lobby"]) {
+    const created = (await (await call("POST", `${scope}/services`, manifest("rt"))).json()) as { id: string };
+    const got = (await (await call("GET", `${scope}/services/${created.id}`)).json()) as Record<string, unknown>;
+    assert.deepEqual(["id", "revision", "room", "created_at", "updated_at"].filter((k) => !(k in got)), [], "the API adds its fields");
+    const put = await call("PUT", `${scope}/services/${created.id}`, { ...got, enabled: false });
+    assert.equal(put.status, 204, await put.text());
+    const again = (await (await call("GET", `${scope}/services/${created.id}`)).json()) as Record<string, unknown>;
+    assert.deepEqual([again.version, again.revision, again.enabled], ["v1", 2, false]);
+  }
+});

@@ -176,11 +176,9 @@ export function toManifest(f: FormModel, base: Manifest = {}): Manifest {
 
 /**
  * The manifest inside a stored service (GET .../services/{id}): the server's own fields
- * removed. The API's `version` is the record's version number, which overwrites the
- * manifest's `version: v1` in that response, so the manifest version is restored here
- * (v1 is the only one there is); without it a GET → PUT round trip fails validation.
+ * (`id`, `revision`, `room`, timestamps) removed; the manifest's own `version` ("v1") is kept.
  */
 export function manifestOfRecord(s: Record<string, unknown>): Manifest {
-  const { id: _i, version: _v, room: _r, created_at: _c, updated_at: _u, ...m } = s;
-  return { version: "v1", ...m };
+  const { id: _i, revision: _rev, room: _r, created_at: _c, updated_at: _u, ...m } = s;
+  return { ...m, version: typeof m.version === "string" ? m.version : "v1" };
 }

@@ -61,7 +61,7 @@ test("form edits land in the manifest; cleared fields disappear", () => {
   assert.equal("enabled" in toManifest(f, m), false);
 });
 
-test("a new form makes a minimal valid manifest; a stored service's record fields are stripped and v1 restored", () => {
+test("a new form makes a minimal valid manifest; a stored service's record fields are stripped", () => {
   const f = emptyForm();
   f.name = "web";
   f.image = "example/web:1";
@@ -69,6 +69,7 @@ test("a new form makes a minimal valid manifest; a stored service's record field
   const m = toManifest(f);
   assert.deepEqual(m, { version: "v1", kind: "Service", metadata: { name: "web" }, container: { image: "example/web:1" }, ports: [{ num: 8080, type: "http", liveness: "/healthz" }] });
   assert.ok(validateManifestObject(m).ok);
-  const record = { ...m, id: "abc", version: 3, room: "demo", created_at: "x", updated_at: "y" };
+  // What GET .../services/{id} answers: the manifest (version "v1" intact) plus the API's fields.
+  const record = { ...m, id: "abc", revision: 3, room: "demo", created_at: "x", updated_at: "y" };
   assert.deepEqual(manifestOfRecord(record), m);
 });

@@ -59,8 +59,9 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
   function parseService(body: unknown): { name: string; spec: Record<string, unknown> } {
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("request body must be a service manifest (JSON object)");
     const spec = { ...(body as Record<string, unknown>) };
-    delete spec.id; // the SDK sends the id on update; the URL is authoritative
-    delete spec.version_number;
+    // What this API adds to a service (serviceJson) is not part of the manifest: a client that
+    // GETs a service and PUTs it back unchanged must succeed. The URL is authoritative for the id.
+    for (const k of ["id", "version_number", "revision", "room", "created_at", "updated_at"]) delete spec[k];
     const r = validateManifestObject(spec);
     if (!r.ok) {
       throw new RoomserviceError(400, "invalid_manifest", `invalid service manifest: ${r.errors.map((e) => `${e.path || "(root)"}: ${e.message}`).join("; ")}`, {
