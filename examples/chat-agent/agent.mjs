@@ -1,8 +1,12 @@
-// An AI-agent-shaped service: connects with nothing but the injected environment
+// An AI agent service: connects with nothing but the injected environment
 // (MESHAGENT_ROOM_URL, MESHAGENT_ROOM, MESHAGENT_TOKEN) and answers in the room chat the way
 // MeshAgent's ChatBot does (docs/chat.md): a `chat {path, text}` notice about a thread gets a
-// reply appended to that thread document, streamed word by word, with busy status published
-// meanwhile. It has no model: the reply echoes the message, so tests can predict it.
+// reply appended to that thread document, streamed token by token, with busy status published
+// meanwhile. The thread's messages are the model's context.
+// The model is whatever OpenAI-compatible upstream the operator configured behind the room
+// server's LLM proxy ($MESHAGENT_API_URL/openai/v1, authenticated with this service's own
+// MESHAGENT_TOKEN: the provider's key never enters this container). With none configured it
+// answers with a deterministic built-in responder ("you said: …") and says so in the chat.
 // A plain messaging `chat` without a path gets a plain messaging answer, and everyone who
 // joins is greeted (what the services tests look for).
 import { createRequire } from "node:module";
@@ -16,18 +20,82 @@ await room.start();
 room.messaging.enable();
 const threads = new ThreadCache(room);
 
-/** Stand-in for model output: the reply, one word (token) at a time. */
-async function* replyTokens(text) {
-  const words = `you said: ${text}`.split(/(?<= )/);
-  for (const w of words) {
+// As MeshAgent's agents do: OPENAI_BASE_URL / OPENAI_API_KEY win when set.
+const LLM_BASE_URL = (process.env.OPENAI_BASE_URL ?? `${process.env.MESHAGENT_API_URL}/openai/v1`).replace(/\/+$/, "");
+const LLM_KEY = process.env.OPENAI_API_KEY ?? process.env.MESHAGENT_TOKEN;
+const MODEL = process.env.OPENAI_MODEL ?? "gpt-4o-mini";
+const SYSTEM_PROMPT = process.env.SYSTEM_PROMPT ?? "You are a helpful assistant in a shared chat room. Answer briefly.";
+const HISTORY_MESSAGES = 40;
+
+/** The built-in responder: the reply, one word (token) at a time. */
+async function* builtinTokens(text) {
+  for (const w of `you said: ${text}`.split(/(?<= )/)) {
     await new Promise((r) => setTimeout(r, WORD_DELAY_MS));
     yield w;
   }
 }
 
+/** Thrown when the room server has no model configured (the proxy's 503 llm_not_configured). */
+class NoModel extends Error {}
+
+/**
+ * Streams a chat completion through the LLM proxy: yields content deltas as they arrive.
+ * `messages` are OpenAI chat messages. Throws NoModel when no upstream is configured.
+ */
+async function* modelTokens(messages) {
+  const res = await fetch(`${LLM_BASE_URL}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${LLM_KEY}` },
+    body: JSON.stringify({ model: MODEL, stream: true, stream_options: { include_usage: true }, messages: [{ role: "system", content: SYSTEM_PROMPT }, ...messages] }),
+  });
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({}));
+    if (res.status === 503 && body?.error?.code === "llm_not_configured") throw new NoModel(body.error.message);
+    throw new Error(`the model answered HTTP ${res.status}: ${body?.error?.message ?? "no details"}`);
+  }
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for await (const chunk of res.body) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let nl;
+    while ((nl = buffered.indexOf("\n")) !== -1) {
+      const line = buffered.slice(0, nl).trim();
+      buffered = buffered.slice(nl + 1);
+      if (!line.startsWith("data:")) continue;
+      const data = line.slice(5).trim();
+      if (data === "[DONE]") return;
+      const delta = JSON.parse(data).choices?.[0]?.delta?.content;
+      if (typeof delta === "string" && delta !== "") yield delta;
+    }
+  }
+}
+
+/**
+ * The reply's tokens: from the model when one is configured, else the built-in responder.
+ * A model error becomes the reply's text, so the person in the chat sees what went wrong.
+ */
+async function* replyTokens(history, text) {
+  try {
+    yield* modelTokens(history);
+  } catch (err) {
+    if (err instanceof NoModel) yield* builtinTokens(text);
+    else yield `(the model failed: ${err.message})`;
+  }
+}
+
+/** The thread's last messages as model context: this agent's are "assistant", others "user". */
+function historyOf(thread, me) {
+  return thread.messages().slice(-HISTORY_MESSAGES)
+    .filter((x) => x.text !== "")
+    .map((x) => (x.authorName === me ? { role: "assistant", content: x.text } : { role: "user", content: `${x.authorName}: ${x.text}` }));
+}
+
 onThreadMessage(room, async (m) => {
   if (m.path === null) {
-    if (m.type === "chat" && m.from) await room.messaging.sendMessage({ to: m.from, type: "chat", message: { text: `you said: ${m.text}` } });
+    if (m.type !== "chat" || !m.from) return;
+    let text = "";
+    for await (const t of replyTokens([{ role: "user", content: m.text }], m.text)) text += t;
+    await room.messaging.sendMessage({ to: m.from, type: "chat", message: { text } });
     return;
   }
   if (m.type === "opened") {
@@ -39,17 +107,31 @@ onThreadMessage(room, async (m) => {
   // The notice may overtake the message it announces; answer below it, not above.
   const author = m.from?.getAttribute("name");
   await thread.waitForMessage((x) => x.authorName === author && x.text === m.text, 5000);
+  const history = historyOf(thread, room.localParticipant?.getAttribute("name"));
   setBusy(room, m.path, "Thinking");
   try {
-    const reply = await thread.streamMessage(replyTokens(m.text));
+    const reply = await thread.streamMessage(replyTokens(history, m.text));
     await thread.notifyMembers("chat", { text: reply.text });
   } finally {
     setBusy(room, m.path, null);
   }
 });
 
-// Greet whoever is here, and everyone who joins later.
-const greet = () => room.messaging.broadcastMessage({ type: "chat", message: { text: `hello from ${process.env.MESHAGENT_ROOM}` } });
+/** Whether the room server has a model behind its LLM proxy (asked once per greeting). */
+async function modelConfigured() {
+  const res = await fetch(`${LLM_BASE_URL}/models`, { headers: { authorization: `Bearer ${LLM_KEY}` } }).catch(() => null);
+  if (res === null) return false;
+  const body = await res.json().catch(() => ({}));
+  return !(res.status === 503 && body?.error?.code === "llm_not_configured");
+}
+
+// Greet whoever is here, and everyone who joins later; say when no model is configured.
+const greet = async () => {
+  await room.messaging.broadcastMessage({ type: "chat", message: { text: `hello from ${process.env.MESHAGENT_ROOM}` } });
+  if (!(await modelConfigured())) {
+    await room.messaging.broadcastMessage({ type: "chat", message: { text: "No model is configured on this server (roomservice llm set --base-url URL --api-key-secret NAME), so I answer with a built-in responder that repeats what you say." } });
+  }
+};
 room.messaging.on("participant_added", () => void greet());
 await greet();
 console.log("chat-agent connected to", process.env.MESHAGENT_ROOM, "session", process.env.MESHAGENT_SESSION_ID);
