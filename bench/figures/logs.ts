@@ -65,9 +65,11 @@ export const logs: Figure = {
             const ev = buf.slice(0, i);
             buf = buf.slice(i + 2);
             if (ev.startsWith(": live")) live = true;
+            // The stream carries `event: log` (data: a LogLine, docs/studio-api.md) and the
+            // service's events; only log lines count.
             const data = /^data: (.*)$/m.exec(ev)?.[1];
-            if (data !== undefined && live) {
-              const l = latencyOf(JSON.parse(data).line);
+            if (data !== undefined && live && /^event: log$/m.test(ev)) {
+              const l = latencyOf(String(JSON.parse(data).text));
               if (l !== null) sseLat.push(l);
             }
           }
