@@ -3,3 +3,4 @@ export * from "./content.ts";
 export * from "./frames.ts";
 export * from "./message-types.ts";
 export * from "./room-name.ts";
+export * from "./studio-api.ts";

@@ -1,70 +1,11 @@
 /** Shapes of the Studio REST + SSE contract (docs/studio-api.md). JSON is snake_case. */
 
-export type ServiceStateName =
-  | "pending" | "starting" | "ready" | "unhealthy" | "backoff" | "stopping" | "stopped" | "exited" | "failed";
-
-export interface StudioEvent {
-  seq: number;
-  session_id: string;
-  room: string;
-  at: string;
-  kind: "session" | "participant" | "service";
-  type: "Normal" | "Warning";
-  reason: string;
-  message: string;
-  service_id?: string;
-  service_name?: string;
-  participant?: { id: string; name: string; role: string };
-}
-
-export interface LogLine {
-  seq: number;
-  at: string;
-  session_id: string;
-  service_id: string;
-  service_name: string;
-  stream: "stdout" | "stderr";
-  text: string;
-}
-
-export interface Stats {
-  at: string;
-  session_id: string;
-  service_id: string;
-  service_name: string;
-  /** Percent of one core (100 = one full core). */
-  cpu_percent: number;
-  memory_bytes: number;
-  memory_limit_bytes: number | null;
-  cpu_limit_cores: number | null;
-}
-
-export interface ServiceState {
-  service_id: string;
-  name: string;
-  image: string;
-  scope: "room" | "project";
-  state: ServiceStateName;
-  restart_count: number;
-  started_at: string | null;
-  last_exit: null | { code: number | null; reason: "exit" | "signal" | "oom"; at: string };
-  last_start_error: string | null;
-  ports: { num: number; type: string; liveness_status: "not_configured" | "not_ready" | "ready"; last_error: string | null }[];
-  events: { type: string; reason: string; message: string; count: number; first_timestamp: string; last_timestamp: string }[];
-}
-
-export interface Participant {
-  id: string;
-  name: string;
-  role: string;
-  joined_at: string;
-}
-
-export interface RoomLive {
-  room: string;
-  session: null | { id: string; started_at: string; participants: Participant[] };
-  services: ServiceState[];
-}
+// The stream and session shapes are shared with the server and the CLI (one definition, in
+// @roomservice/protocol); the local names are Studio's.
+export type {
+  StudioServiceStateName as ServiceStateName, ActivityEvent as StudioEvent, ActivityLogLine as LogLine,
+  StatsSample as Stats, ServiceState, Participant, RoomLive,
+} from "@roomservice/protocol";
 
 export interface RoomInfo {
   id?: string;

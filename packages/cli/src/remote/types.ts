@@ -2,55 +2,8 @@
  * The REST shapes the CLI reads, as docs/studio-api.md specifies them (snake_case JSON).
  * Only the fields the CLI uses are listed; the server may send more.
  */
-export interface ServiceState {
-  service_id: string;
-  name: string;
-  image: string;
-  scope: "room" | "project";
-  state: string;
-  restart_count: number;
-  started_at: string | null;
-  last_exit: null | { code: number | null; reason: "exit" | "signal" | "oom"; at: string };
-  last_start_error: string | null;
-  ports: { num: number; type: string; liveness_status: string; last_error: string | null }[];
-}
-
-export interface Participant {
-  id: string;
-  name: string;
-  role: string;
-  joined_at: string;
-}
-
-export interface RoomLive {
-  room: string;
-  session: null | { id: string; started_at: string; participants: Participant[] };
-  services: ServiceState[];
-}
-
-export interface RoomEventJson {
-  seq: number;
-  session_id: string;
-  room: string;
-  at: string;
-  kind: "session" | "participant" | "service";
-  type: "Normal" | "Warning";
-  reason: string;
-  message: string;
-  service_id?: string;
-  service_name?: string;
-  participant?: { id: string; name: string; role: string };
-}
-
-export interface LogLine {
-  seq: number;
-  at: string;
-  session_id: string;
-  service_id: string;
-  service_name: string;
-  stream: "stdout" | "stderr";
-  text: string;
-}
+// The stream and session shapes are shared with the server and Studio (@roomservice/protocol).
+export type { ServiceState, Participant, RoomLive, ActivityEvent as RoomEventJson, ActivityLogLine as LogLine } from "@roomservice/protocol";
 
 export interface RoomJson {
   id: string;

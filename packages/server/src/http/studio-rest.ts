@@ -6,7 +6,7 @@ import { createInterface } from "node:readline";
 import { parseManifest, validateManifestObject } from "@roomservice/manifest";
 import type { ServerContext } from "../context.ts";
 import type { Activity } from "../services/activity.ts";
-import type { ActivityLogLine } from "../services/activity-types.ts";
+import type { ActivityLogLine } from "@roomservice/protocol";
 import { LaunchError } from "../services/launch-spec.ts";
 import type { ServiceLauncher } from "../services/launcher.ts";
 import type { ServiceRecord, ServiceStore } from "../services/service-store.ts";

@@ -1,5 +1,5 @@
 import type { SseClient, SseMessage } from "../http/sse.ts";
-import type { ActivityLogLine, Participant } from "./activity-types.ts";
+import type { ActivityLogLine, Participant } from "@roomservice/protocol";
 
 /** Bounds of what one room keeps in memory for its live streams. */
 export interface FeedLimits {

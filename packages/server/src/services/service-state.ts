@@ -1,5 +1,5 @@
-import type { ServiceState, StudioServiceStateName } from "./activity-types.ts";
-import { iso } from "./activity-types.ts";
+import type { ServiceState, StudioServiceStateName } from "@roomservice/protocol";
+import { iso } from "@roomservice/protocol";
 import type { ServiceStateJson, StopResult } from "./runtime-port.ts";
 import type { ServiceRecord } from "./service-store.ts";
 

@@ -1,6 +1,6 @@
 import type { StatementSync } from "node:sqlite";
-import type { ActivityEvent, ParticipantRef, StatsSample } from "../services/activity-types.ts";
-import { iso } from "../services/activity-types.ts";
+import type { ActivityEvent, ParticipantRef, StatsSample } from "@roomservice/protocol";
+import { iso } from "@roomservice/protocol";
 import type { Store } from "./db.ts";
 
 interface EventRow {

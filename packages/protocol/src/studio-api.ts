@@ -1,6 +1,7 @@
 /**
- * The JSON shapes of Studio's API (docs/studio-api.md, "Shapes"): what the room stream, the
- * session routes and the SQLite session record carry. Times are ISO strings on the wire.
+ * The JSON shapes of the REST + SSE API Studio and the CLI read (docs/studio-api.md,
+ * "Shapes"): what the room stream, the session routes and the SQLite session record carry.
+ * Times are ISO strings on the wire. Types only: the server, the CLI and Studio share them.
  */
 
 export type EventKind = "session" | "participant" | "service";
