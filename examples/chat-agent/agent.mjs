@@ -117,12 +117,21 @@ onThreadMessage(room, async (m) => {
   }
 });
 
-/** Whether the room server has a model behind its LLM proxy (asked once per greeting). */
-async function modelConfigured() {
-  const res = await fetch(`${LLM_BASE_URL}/models`, { headers: { authorization: `Bearer ${LLM_KEY}` } }).catch(() => null);
-  if (res === null) return false;
-  const body = await res.json().catch(() => ({}));
-  return !(res.status === 503 && body?.error?.code === "llm_not_configured");
+/**
+ * Whether the room server has a model behind its LLM proxy. Asked at most once a minute: a
+ * configured proxy forwards `GET /models` to the paid upstream, and every join greets.
+ */
+let modelCheck = { at: 0, answer: Promise.resolve(false) };
+function modelConfigured() {
+  if (Date.now() - modelCheck.at < 60_000) return modelCheck.answer;
+  const answer = (async () => {
+    const res = await fetch(`${LLM_BASE_URL}/models`, { headers: { authorization: `Bearer ${LLM_KEY}` } }).catch(() => null);
+    if (res === null) return false;
+    const body = await res.json().catch(() => ({}));
+    return !(res.status === 503 && body?.error?.code === "llm_not_configured");
+  })();
+  modelCheck = { at: Date.now(), answer };
+  return answer;
 }
 
 // Greet whoever is here, and everyone who joins later; say when no model is configured.
