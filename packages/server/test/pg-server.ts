@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chownSync, closeSync, existsSync, openSync, readFileSync, readdirSync } from "node:fs";
+import { chownSync, closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -67,7 +67,7 @@ export async function startPgServer(): Promise<PgServer> {
   const bin = pgBinDir();
   if (bin === null) throw new Error("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install Debian's postgresql package (scripts/ensure-system.sh does)");
   const user = unprivilegedUser();
-  const dir = await mkdtemp(join(tmpdir(), "rs-pg-"));
+  const dir = await mkdtemp(join(tmpdir(), "rs-pgstore-"));
   if (user !== null) chownSync(dir, user.uid, user.gid);
   const data = join(dir, "data");
   const as = (cmd: string, args: string[]) => (user === null ? run(join(bin, cmd), args) : run("runuser", ["-u", user.name, "--", join(bin, cmd), ...args]));
@@ -124,6 +124,13 @@ export async function startPgServer(): Promise<PgServer> {
     throw new Error(`starting PostgreSQL failed: ${lastErr}`);
   }
   const running = child;
+  // A test process that exits without stop() (a failed test, --test-force-exit) leaves no
+  // server and no directory behind; pdeathsig covers SIGKILL for the server.
+  const onExit = () => {
+    running.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
+  };
+  process.once("exit", onExit);
   const baseUrl = `postgres://roomservice@127.0.0.1:${port}/`;
   let n = 0;
   let stopped: Promise<void> | null = null;
@@ -147,6 +154,7 @@ export async function startPgServer(): Promise<PgServer> {
           running.kill("SIGINT"); // fast shutdown: disconnect clients, stop
           await gone;
         }
+        process.off("exit", onExit);
         await rm(dir, { recursive: true, force: true });
       })();
       return stopped;

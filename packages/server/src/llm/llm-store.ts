@@ -40,7 +40,7 @@ export class LlmStore {
   constructor(store: Store, logger: Logger) {
     this.store = store;
     this.writes = new WriteQueue((err) => logger.error({ err: (err as Error).message }, "recording LLM usage failed"));
-    store.onClose(() => this.writes.settled());
+    store.addWriter(() => this.writes.settled());
   }
 
   async getUpstream(project: string): Promise<LlmUpstream | undefined> {

@@ -112,9 +112,18 @@ export class Store {
     return new Store(db, "postgres", null, pool);
   }
 
-  /** Registers a writer with queued writes: close() waits for `drain` before closing the database. */
-  onClose(drain: () => Promise<void>): void {
-    this.drains.add(drain);
+  /**
+   * Registers a writer that queues writes without waiting (WriteQueue users): `settled`
+   * resolves when what it queued so far is written. close() waits for every writer, and
+   * settled() lets a reader of other tables see them (read-your-writes on this node).
+   */
+  addWriter(settled: () => Promise<void>): void {
+    this.drains.add(settled);
+  }
+
+  /** Resolves when every registered writer's queued writes are applied. */
+  async settled(): Promise<void> {
+    for (const d of this.drains) await d().catch(() => {});
   }
 
   /** True once close() has drained the writers: later fire-and-forget writes are dropped instead of failing. */

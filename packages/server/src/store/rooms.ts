@@ -32,12 +32,14 @@ export class RoomStore {
 
   /** Known rooms ordered by name, paginated. */
   async list(limit: number, offset: number): Promise<RoomInfo[]> {
+    await this.store.settled(); // a room whose session just started is known
     const r = await sql<KnownRow>`SELECT k.name, k.created_at, r.metadata, r.annotations FROM (${RoomStore.KNOWN}) AS k LEFT JOIN rooms r ON r.name = k.name ORDER BY k.name LIMIT ${limit} OFFSET ${offset}`
       .execute(this.store.db);
     return r.rows.map(toInfo);
   }
 
   async get(name: string): Promise<RoomInfo | undefined> {
+    await this.store.settled();
     const r = await sql<KnownRow>`SELECT k.name, k.created_at, r.metadata, r.annotations FROM (${RoomStore.KNOWN}) AS k LEFT JOIN rooms r ON r.name = k.name WHERE k.name = ${name}`
       .execute(this.store.db);
     return r.rows[0] === undefined ? undefined : toInfo(r.rows[0]);

@@ -36,7 +36,7 @@ export class SessionEventStore {
   constructor(store: Store, logger: Logger) {
     this.store = store;
     this.writes = new WriteQueue((err) => logger.error({ err: (err as Error).message }, "writing session events failed"));
-    store.onClose(() => this.flush());
+    store.addWriter(() => this.flush());
   }
 
   addEvent(e: ActivityEvent): void {

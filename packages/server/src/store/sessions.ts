@@ -51,7 +51,7 @@ export class SessionStore {
   constructor(store: Store, logger: Logger) {
     this.store = store;
     this.writes = new WriteQueue((err) => logger.error({ err: (err as Error).message }, "writing session history failed"));
-    store.onClose(() => this.writes.settled());
+    store.addWriter(() => this.writes.settled());
   }
 
   recordStart(id: string, room: string, startedAt: number): void {
