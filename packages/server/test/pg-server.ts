@@ -67,7 +67,8 @@ export async function startPgServer(): Promise<PgServer> {
   const bin = pgBinDir();
   if (bin === null) throw new Error("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install Debian's postgresql package (scripts/ensure-system.sh does)");
   const user = unprivilegedUser();
-  const dir = await mkdtemp(join(tmpdir(), "rs-pgstore-"));
+  // Under root the server's user must reach its directory: $TMPDIR may be private (/root/...).
+  const dir = await mkdtemp(join(user === null ? tmpdir() : "/tmp", "rs-pgstore-"));
   if (user !== null) chownSync(dir, user.uid, user.gid);
   const data = join(dir, "data");
   const as = (cmd: string, args: string[]) => (user === null ? run(join(bin, cmd), args) : run("runuser", ["-u", user.name, "--", join(bin, cmd), ...args]));
