@@ -21,6 +21,8 @@ export interface PgServer {
   /** postgres://roomservice@127.0.0.1:PORT/ — append a database name. */
   baseUrl: string;
   port: number;
+  /** The directory of its unix socket (`?host=` in a libpq-style URL). */
+  socketDir: string;
   /** Creates an empty database and returns its URL. */
   createDatabase(name?: string): Promise<string>;
   stop(): Promise<void>;
@@ -138,6 +140,7 @@ export async function startPgServer(): Promise<PgServer> {
   return {
     baseUrl,
     port,
+    socketDir: dir,
     async createDatabase(name = `rs_test_${process.pid}_${++n}`) {
       const c = new pg.Client({ connectionString: `${baseUrl}postgres` });
       await c.connect();

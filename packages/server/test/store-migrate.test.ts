@@ -115,4 +115,9 @@ test("--database errors say what is wrong and what to do, and never echo the pas
   const ok = await start(await pg.createDatabase());
   assert.equal(ok.ctx.store.dialect, "postgres");
   await ok.close();
+  // libpq's unix-socket form (empty host, ?host=<socket dir>) works and is described by its socket.
+  await refused("postgres://u:hunter2@/rooms?host=/nonexistent-dir", /cannot connect to PostgreSQL at \/nonexistent-dir\/rooms/);
+  const viaSocket = await start(`postgres://roomservice@/${new URL(await pg.createDatabase()).pathname.slice(1)}?host=${pg.socketDir}&port=${pg.port}`);
+  assert.equal(viaSocket.ctx.store.dialect, "postgres");
+  await viaSocket.close();
 });

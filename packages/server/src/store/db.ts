@@ -200,7 +200,9 @@ function describeUrl(url: string, from: string): string {
   }
   let u: URL;
   try {
-    u = new URL(url);
+    // libpq's socket form postgres://user@/db?host=/run/postgresql has an empty host, which
+    // WHATWG URL rejects after a user name (pg accepts it): parse it with a stand-in host.
+    u = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=\/)/, "$1localhost"));
   } catch {
     throw new StoreOpenError(`${from}: ${JSON.stringify(redact(url))} is not a valid URL (expected postgres://user:password@host:5432/database; percent-encode special characters in the password)`);
   }
