@@ -8,6 +8,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,7 +18,7 @@ import { createDockerRuntime, type DockerEngine } from "@roomservice/runtime";
 import { sdk, eventually, settle, startTestServer } from "./helpers.ts";
 import { spawnServer, waitExit } from "./process.ts";
 import { buildExampleImages, docker, manifest, waitUntil, labelled } from "./services-env.ts";
-import { loadProjectSecret, mintParticipantToken, ExampleImages } from "../src/index.ts";
+import { loadProjectSecret, mintParticipantToken, ExampleImages, REPO_ROOT as REPO, type ImagePreparer } from "../src/index.ts";
 import { THREAD_SCHEMA_PATH } from "../src/toolkits/sync/index.ts";
 
 const quietLog = console.log;
@@ -164,7 +166,14 @@ test("an image the server builds on first use: the service waits (Building), the
   const engine = (runtime as unknown as { docker: DockerEngine }).docker;
   // Repositories of this test only, so the build really happens (and is removed afterwards).
   const images = new ExampleImages({ docker: engine, logger: pino({ level: "silent" }), examples: ["http-echo", "no-such-example"], repo: `rs-demo-test-${id}`, buildRepo: `rs-demo-test-${id}-build` });
-  const ts = await startTestServer({ runtime, images, departureTimeoutMs: 300 });
+  // The build is real; the test holds its end until it has looked at the waiting service
+  // (otherwise "pending while building" would only be visible for as long as a build takes).
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const gated: ImagePreparer = {
+    prepare: (image, onProgress) => images.prepare(image, onProgress)?.then(() => held) ?? null,
+  };
+  const ts = await startTestServer({ runtime, images: gated, departureTimeoutMs: 300 });
   t.after(async () => {
     await ts.close();
     await runtime.reapOrphans(ownerId);
@@ -176,19 +185,30 @@ test("an image the server builds on first use: the service waits (Building), the
   const alice = await ts.client("r", "alice");
   const sessionId = alice.sessionId as string;
   const stateOf = async (sid: string) => ((await alice.invoke({ toolkit: "services", tool: "list", input: {} })).json.service_states as any[]).find((s) => s.service_id === sid);
+  const key = ts.server.apiKeys.create("default", "t", Date.now()).key;
+  // While the image builds (and is held): pending with a Building event — in services.list
+  // (the SDK), in the live state Studio reads, and in `roomservice room services`.
+  const waiting = await waitUntil("echo waiting for its image", async () => { const s = await stateOf(echoId); return s?.events.some((e: any) => e.reason === "Building") ? s : null; }, 120_000);
+  assert.equal(waiting.state, "pending");
+  await eventually(async () => (await readFile(ts.server.launcher.sessionLogFile("r", sessionId, echoId), "utf8").catch(() => "")).includes("Step 1/"), 120_000, "the build's steps in the service's log");
+  const live = (await (await fetch(`${ts.url}/accounts/projects/default/rooms/r/live`, { headers: { authorization: `Bearer ${key}` } })).json()) as { services: any[] };
+  const echoLive = live.services.find((s) => s.service_id === echoId);
+  assert.equal(echoLive.state, "pending");
+  assert.match(echoLive.events.at(-1).message, /^building image rs-demo-test-\w+\/http-echo:latest/);
+  // Async: the server under test lives in this process and must keep answering.
+  const cli = await promisify(execFile)(process.execPath, [join(REPO, "packages/cli/src/main.ts"), "room", "services", "r", "--url", ts.url, "--api-key", key], { encoding: "utf8" });
+  assert.match(cli.stdout, /echo: building image rs-demo-test-\w+\/http-echo:latest .* — follow it: roomservice room logs r echo -f/);
+  release();
   await waitUntil("echo running", async () => (await stateOf(echoId))?.state === "running", 120_000);
   const broken = await waitUntil("broken failed", async () => { const s = await stateOf(brokenId); return s?.state === "failed" ? s : null; }, 30_000);
   assert.match(broken.last_start_error, /^could not build image rs-demo-test-\w+\/no-such-example:latest: /);
 
   // The session's timeline: Building, then Built, then the container's own events.
-  const key = ts.server.apiKeys.create("default", "t", Date.now()).key;
   const timeline = ((await (await fetch(`${ts.url}/accounts/projects/default/sessions/${sessionId}/events`, { headers: { authorization: `Bearer ${key}` } })).json()) as { events: any[] }).events;
   const echoReasons = timeline.filter((e) => e.service_id === echoId).map((e) => e.reason);
   assert.deepEqual(echoReasons.slice(0, 4), ["Building", "Built", "Created", "Started"], JSON.stringify(echoReasons));
   assert.match(timeline.find((e) => e.service_id === echoId && e.reason === "Building").message, /^building image rs-demo-test-\w+\/http-echo:latest/);
   assert.ok(timeline.some((e) => e.service_id === brokenId && e.reason === "FailedStart"));
-  // The build's output is the service's log (Studio's log viewer, `room logs`).
-  await eventually(async () => (await readFile(ts.server.launcher.sessionLogFile("r", sessionId, echoId), "utf8")).includes("Step 1/"), 10_000, "the build's steps in the service's log");
   assert.notEqual(docker("image", "inspect", "--format", "{{.Id}}", images.tagFor("http-echo")).trim(), "", "the stable tag exists now");
 
   await settle(alice);

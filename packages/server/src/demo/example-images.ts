@@ -136,6 +136,9 @@ export class ExampleImages implements ImagePreparer {
         for (const l of listeners) l(line);
       }).finally(() => this.inFlight.delete(example));
       this.inFlight.set(example, (job = { promise, listeners }));
+    } else {
+      // Joining a build under way (the start-up warm-up): say so, so the caller shows it is building.
+      onProgress(`waiting for the build of ${image} already under way`);
     }
     const listeners = job.listeners;
     listeners.add(onProgress);
