@@ -63,7 +63,9 @@ const answer = (text) => {
 
 onThreadMessage(room, async (m) => {
   if (m.path === null) {
-    if (m.type !== "chat" || m.from === null) return;
+    // Plain messaging: a broadcast and a direct message look the same on the wire, so only
+    // look-ups get an answer — in a room with other agents, "hello" to everyone is not for us.
+    if (m.type !== "chat" || m.from === null || parseRequest(m.text) === null) return;
     await room.messaging.sendMessage({ to: m.from, type: "chat", message: { text: await answer(m.text) } });
     return;
   }

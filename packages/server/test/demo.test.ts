@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { createDockerRuntime, type DockerEngine } from "@roomservice/runtime";
-import { sdk, eventually, settle, startTestServer } from "./helpers.ts";
+import { sdk, collectMessages, eventually, settle, startTestServer } from "./helpers.ts";
 import { spawnServer, waitExit } from "./process.ts";
 import { buildExampleImages, docker, manifest, waitUntil, labelled } from "./services-env.ts";
 import { loadProjectSecret, mintParticipantToken, ExampleImages, REPO_ROOT as REPO, type ImagePreparer } from "../src/index.ts";
@@ -108,6 +108,10 @@ test("serve sets up room demo: the chat agent and crm-sync answer in threads; a 
   const alice = await joinDemo(first.url, dataDir, "alice");
   t.after(() => alice.dispose());
   assert.equal(await askInThread(alice, "chat-agent", "hello demo", /^you said: hello demo$/), "you said: hello demo");
+  // Studio's chat panel today: a plain messaging chat to everyone; the chat agent answers it.
+  const box = collectMessages(alice);
+  await alice.messaging.broadcastMessage({ type: "chat", message: { text: "hi everyone" } });
+  await waitUntil("chat-agent's plain answer", () => box.messages.find((m) => m.type === "chat" && m.message?.text === "you said: hi everyone"), 30_000);
   assert.match(await askInThread(alice, "crm-sync", "look up ACME", /ACME/), /^ACME Corporation \(manufacturing\) — owner Dana Whitfield/);
   // mcp-tools is bridged into the room as the data-tools toolkit.
   await waitUntil("the data-tools toolkit", async () => (await alice.listToolkits()).some((tk: any) => tk.name === "data-tools"), 60_000);
