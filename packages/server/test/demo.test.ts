@@ -7,10 +7,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -18,7 +18,7 @@ import { createDockerRuntime, type DockerEngine } from "@roomservice/runtime";
 import { sdk, collectMessages, eventually, settle, startTestServer } from "./helpers.ts";
 import { spawnServer, waitExit } from "./process.ts";
 import { buildExampleImages, docker, manifest, waitUntil, labelled } from "./services-env.ts";
-import { loadProjectSecret, mintParticipantToken, ExampleImages, REPO_ROOT as REPO, type ImagePreparer } from "../src/index.ts";
+import { loadProjectSecret, mintParticipantToken, ExampleImages, REPO_ROOT as REPO, setUpDemo, demoManifest, DEMO_MARKER, type ImagePreparer } from "../src/index.ts";
 import { THREAD_SCHEMA_PATH } from "../src/toolkits/sync/index.ts";
 
 const quietLog = console.log;
@@ -218,4 +218,62 @@ test("an image the server builds on first use: the service waits (Building), the
   await settle(alice);
   alice.dispose();
   await waitUntil("the room's containers removed", () => labelled(ownerId, "r").length === 0, 60_000);
+});
+
+test("setUpDemo: voice is opt-in and can be added later; nothing else is created twice; a damaged marker duplicates nothing", async (t) => {
+  const ts = await startTestServer({});
+  t.after(() => ts.close());
+  const deps = {
+    dataDir: ts.dataDir, projectId: "default", services: ts.server.services, secrets: ts.server.secrets,
+    logger: pino({ level: "silent" }), imageFor: (e: string) => `roomservice-demo/${e}:latest`, root: REPO,
+  };
+  const first = setUpDemo(deps);
+  assert.deepEqual(first.created, ["chat-agent", "mcp-tools", "pipeline", "crm-standin", "crm-sync"]);
+  const withVoice = setUpDemo({ ...deps, voice: true });
+  assert.deepEqual([withVoice.created, withVoice.kept.length], [["voice"], 5]);
+  const voice = ts.server.services.findByName("default", "demo", "voice")!;
+  assert.equal((voice.spec.container as { image: string }).image, "roomservice-demo/voice:latest");
+  // The stand-in CRM expects the SHA-256 of the room secret the demo made.
+  const key = ts.server.secrets.resolveValue("default", "demo", "crm-api-key")!;
+  const standin = ts.server.services.findByName("default", "demo", "crm-standin")!;
+  const env = (standin.spec.container as { environment: { name: string; value: string }[] }).environment;
+  assert.equal(env.find((e) => e.name === "CRM_KEY_SHA256")!.value, createHash("sha256").update(key).digest("hex"));
+  await writeFile(join(ts.dataDir, DEMO_MARKER), "{not json");
+  const again = setUpDemo({ ...deps, voice: true });
+  assert.deepEqual([again.created, again.kept.length], [[], 6]);
+  assert.equal(ts.server.services.forRoom("default", "demo").length, 6);
+});
+
+test("voice in the demo (opt-in): its image is built on first use FROM the Debian base, and it speaks a thread message", { timeout: 900_000 }, async (t) => {
+  const id = randomBytes(4).toString("hex");
+  const ownerId = `test-${id}`;
+  const runtime = await createDockerRuntime({ ownerId, logger: pino({ level: "silent" }), poolSize: 0 });
+  await buildExampleImages(runtime);
+  const engine = (runtime as unknown as { docker: DockerEngine }).docker;
+  const images = new ExampleImages({ docker: engine, logger: pino({ level: "silent" }), examples: ["voice"], repo: `rs-demo-test-${id}`, buildRepo: `rs-demo-test-${id}-build` });
+  const ts = await startTestServer({ runtime, images, departureTimeoutMs: 300 });
+  t.after(async () => {
+    await ts.close();
+    await runtime.reapOrphans(ownerId);
+    for (const line of docker("images", "--format", "{{.Repository}}:{{.Tag}}").split("\n")) if (line.startsWith(`rs-demo-test-${id}`)) docker("rmi", line);
+  });
+  const voiceId = ts.server.services.create("default", "demo", "voice", demoManifest(REPO, "voice", images.tagFor("voice"), null), Date.now()).id;
+  const alice = await ts.client("demo", "alice");
+  alice.messaging.enable();
+  const state = await waitUntil("voice running or failed", async () => {
+    const s = ((await alice.invoke({ toolkit: "services", tool: "list", input: {} })).json.service_states as any[]).find((x) => x.service_id === voiceId);
+    return s?.state === "running" || s?.state === "failed" ? s : null;
+  }, 840_000);
+  if (state.state === "failed" && /mirror|unreachable/.test(state.last_start_error)) {
+    t.skip(`the Debian base image cannot be built here: ${state.last_start_error}`);
+    return;
+  }
+  assert.equal(state.state, "running", state.last_start_error);
+  const log = await readFile(ts.server.launcher.sessionLogFile("demo", alice.sessionId, voiceId), "utf8");
+  assert.match(log, /FROM roomservice\/debian-voice:bookworm/, "the image was built on first use, its steps in the service's log");
+  const reply = await askInThread(alice, "voice", "hello demo", /^🔊 hello demo$/);
+  assert.equal(reply, "🔊 hello demo");
+  await settle(alice);
+  alice.dispose();
+  await waitUntil("the room's containers removed", () => labelled(ownerId, "demo").length === 0, 60_000);
 });

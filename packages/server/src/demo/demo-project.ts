@@ -25,10 +25,13 @@ export const DEMO_CRM_SECRET = "crm-api-key";
 /**
  * The demo's services, in start order of interest, each an example directory whose
  * meshagent.yaml is used as written except for the image (and the stand-in's key hash).
- * voice is left out: its Debian base image takes minutes to debootstrap and needs Debian's
- * mirror (add it yourself: examples/voice/README.md).
  */
 export const DEMO_EXAMPLES = ["chat-agent", "mcp-tools", "pipeline", "crm-standin", "crm-sync"] as const;
+/**
+ * Opt-in (`serve --demo-voice`): its Debian base image takes minutes to debootstrap on first
+ * use, needs Debian's mirror and root, and the service holds 512 MiB.
+ */
+export const DEMO_VOICE = "voice";
 
 interface DemoMarker {
   room: string;
@@ -46,6 +49,8 @@ export interface DemoDeps {
   /** The stable image tag for an example (ExampleImages.tagFor). */
   imageFor(example: string): string;
   root: string;
+  /** Add the voice example too (opt-in: see DEMO_VOICE). */
+  voice?: boolean;
   now?: () => number;
 }
 
@@ -115,7 +120,7 @@ export function setUpDemo(d: DemoDeps): DemoResult {
   const marker: DemoMarker = readMarker(markerFile) ?? { room: DEMO_ROOM, services: {}, updated_at: "" };
   const result: DemoResult = { room: DEMO_ROOM, created: [], kept: [], removed: [], invalid: [] };
   const existing = d.services.forRoom(d.projectId, DEMO_ROOM);
-  for (const example of DEMO_EXAMPLES) {
+  for (const example of d.voice === true ? [...DEMO_EXAMPLES, DEMO_VOICE] : DEMO_EXAMPLES) {
     const found = existing.find((r) => r.name === example);
     if (found !== undefined) {
       marker.services[example] ??= found.id;

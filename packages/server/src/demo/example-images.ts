@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import { buildBaseImage, buildImage, imageExists, DockerError, type DockerEngine } from "@roomservice/runtime";
+import { buildBaseImage, buildDebianImage, buildImage, imageExists, DockerError, DEBIAN_PRESETS, type DockerEngine } from "@roomservice/runtime";
 import type { ImagePreparer } from "../services/image-preparer.ts";
 
 /** The repository's root (examples/ and node_modules/ live there). */
@@ -31,16 +31,21 @@ export function exampleDependencies(root: string, dir: string): string[] {
 }
 
 /**
- * A hash (12 hex digits) of what goes into an example's image: its files (not a local
- * node_modules/), the versions of its npm dependencies in the repo's node_modules, and the
- * sources of workspace packages (@roomservice/*), which change without a version bump.
+ * A hash (12 hex digits) of what goes into an example's image: its files, subfolders included
+ * (not a local node_modules/), the versions of its npm dependencies in the repo's
+ * node_modules, the sources of workspace packages (@roomservice/*), which change without a
+ * version bump, and `salt` (the id of a base image built here, e.g. voice's Debian base).
  */
-export function exampleContextHash(root: string, dir: string): string {
+export function exampleContextHash(root: string, dir: string, salt = ""): string {
   const h = createHash("sha256");
-  const base = join(root, "examples", dir);
-  for (const e of readdirSync(base, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-    if (e.isFile()) h.update(e.name).update(readFileSync(join(base, e.name)));
-  }
+  const walk = (abs: string, rel: string): void => {
+    for (const e of readdirSync(abs, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (e.isFile()) h.update(rel + e.name).update(readFileSync(join(abs, e.name)));
+      else if (e.isDirectory() && e.name !== "node_modules") walk(join(abs, e.name), `${rel}${e.name}/`);
+    }
+  };
+  walk(join(root, "examples", dir), "");
+  if (salt !== "") h.update(salt);
   const deps = exampleDependencies(root, dir);
   for (const dep of deps) h.update(readFileSync(join(root, "node_modules", dep, "package.json")));
   for (const dep of deps.filter((d) => d.startsWith("@roomservice/"))) {
@@ -51,8 +56,8 @@ export function exampleContextHash(root: string, dir: string): string {
 }
 
 /** `roomservice-example/<dir>:<hash>` (or another repository). */
-export function exampleImageTag(root: string, dir: string, repo = EXAMPLE_REPO): string {
-  return `${repo}/${dir}:${exampleContextHash(root, dir)}`;
+export function exampleImageTag(root: string, dir: string, repo = EXAMPLE_REPO, salt = ""): string {
+  return `${repo}/${dir}:${exampleContextHash(root, dir, salt)}`;
 }
 
 /** Copies a package and its runtime dependencies (from the repo's node_modules) into dest. */
@@ -106,6 +111,11 @@ export interface ExampleImagesOptions {
   repo?: string;
   /** Repository of the content-addressed builds (default roomservice-example, shared with the tests). */
   buildRepo?: string;
+  /**
+   * Examples FROM a Debian base image built here with debootstrap (minutes on first use):
+   * example → recipe. Default: voice → the `voice` preset.
+   */
+  debianBases?: Record<string, { tag: string; suite: string; packages: readonly string[] }>;
 }
 
 /**
@@ -118,7 +128,7 @@ export class ExampleImages implements ImagePreparer {
   private readonly inFlight = new Map<string, { promise: Promise<void>; listeners: Set<(line: string) => void> }>();
 
   constructor(o: ExampleImagesOptions) {
-    this.o = { root: REPO_ROOT, repo: DEMO_REPO, buildRepo: EXAMPLE_REPO, ...o, logger: o.logger.child({ component: "demo-images" }) };
+    this.o = { root: REPO_ROOT, repo: DEMO_REPO, buildRepo: EXAMPLE_REPO, debianBases: { voice: DEBIAN_PRESETS.voice }, ...o, logger: o.logger.child({ component: "demo-images" }) };
   }
 
   /** The stable tag a service names for `example` (`roomservice-demo/chat-agent:latest`). */
@@ -145,9 +155,9 @@ export class ExampleImages implements ImagePreparer {
     return job.promise.finally(() => listeners.delete(onProgress));
   }
 
-  /** Makes every example's image now, one after the other (start-up warm-up); logs progress. */
-  async warm(): Promise<void> {
-    for (const example of this.o.examples) {
+  /** Makes these examples' images now (default: all), one after the other (start-up warm-up); logs progress. */
+  async warm(examples: readonly string[] = this.o.examples): Promise<void> {
+    for (const example of examples) {
       const started = Date.now();
       let built = false;
       try {
@@ -165,7 +175,21 @@ export class ExampleImages implements ImagePreparer {
 
   private async make(example: string, onProgress: (line: string) => void): Promise<void> {
     const { docker, root } = this.o;
-    const build = exampleImageTag(root, example, this.o.buildRepo);
+    let salt = "";
+    const debian = this.o.debianBases[example];
+    if (debian !== undefined) {
+      // A cached base reports one "nothing to do" line: forward only a real build's steps.
+      let building = false;
+      const base = await buildDebianImage(docker, {
+        tag: debian.tag, suite: debian.suite, packages: [...debian.packages],
+        onProgress: (line) => {
+          building ||= line.startsWith("step ");
+          if (building) onProgress(line);
+        },
+      });
+      salt = base.id;
+    }
+    const build = exampleImageTag(root, example, this.o.buildRepo, salt);
     const stable = this.tagFor(example);
     const [buildId, stableId] = await Promise.all([imageId(docker, build), imageId(docker, stable)]);
     if (buildId !== null && buildId === stableId) return;
