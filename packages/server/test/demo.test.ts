@@ -162,20 +162,22 @@ test("serve sets up room demo: the chat agent and crm-sync answer in threads; a 
   }
 });
 
-test("an image the server builds on first use: the service waits (Building), the build's output is in its log, then it starts; a failed build is a FailedStart", { timeout: 300_000 }, async (t) => {
+test("an image the server builds on first use: the service waits (Building), the build's output is in its log, then it starts; a failed build is a FailedStart; a session ending mid-build stops at once", { timeout: 300_000 }, async (t) => {
   const id = randomBytes(4).toString("hex");
   const ownerId = `test-${id}`;
   const runtime = await createDockerRuntime({ ownerId, logger: pino({ level: "silent" }), poolSize: 0 });
   await buildExampleImages(runtime); // the base image
   const engine = (runtime as unknown as { docker: DockerEngine }).docker;
   // Repositories of this test only, so the build really happens (and is removed afterwards).
-  const images = new ExampleImages({ docker: engine, logger: pino({ level: "silent" }), examples: ["http-echo", "no-such-example"], repo: `rs-demo-test-${id}`, buildRepo: `rs-demo-test-${id}-build` });
+  const images = new ExampleImages({ docker: engine, logger: pino({ level: "silent" }), examples: ["http-echo", "tcp-echo", "no-such-example"], repo: `rs-demo-test-${id}`, buildRepo: `rs-demo-test-${id}-build` });
   // The build is real; the test holds its end until it has looked at the waiting service
   // (otherwise "pending while building" would only be visible for as long as a build takes).
   let release!: () => void;
   const held = new Promise<void>((r) => (release = r));
+  let releaseTcp!: () => void;
+  const heldTcp = new Promise<void>((r) => (releaseTcp = r));
   const gated: ImagePreparer = {
-    prepare: (image, onProgress) => images.prepare(image, onProgress)?.then(() => held) ?? null,
+    prepare: (image, onProgress) => images.prepare(image, onProgress)?.then(() => (image.includes("/tcp-echo:") ? heldTcp : held)) ?? null,
   };
   const ts = await startTestServer({ runtime, images: gated, departureTimeoutMs: 300 });
   t.after(async () => {
@@ -218,6 +220,26 @@ test("an image the server builds on first use: the service waits (Building), the
   await settle(alice);
   alice.dispose();
   await waitUntil("the room's containers removed", () => labelled(ownerId, "r").length === 0, 60_000);
+
+  // A session that ends while a service waits for its image stops at once (its namespace
+  // goes); the build goes on for the next session.
+  const tcpId = ts.server.services.create("default", "r2", "tcp", manifest("tcp", images.tagFor("tcp-echo")), Date.now()).id;
+  const carol = await ts.client("r2", "carol");
+  const carolSession = carol.sessionId as string;
+  await waitUntil("tcp waiting for its image", async () => {
+    const s = ((await carol.invoke({ toolkit: "services", tool: "list", input: {} })).json.service_states as any[]).find((x) => x.service_id === tcpId);
+    return s?.events.some((e: any) => e.reason === "Building");
+  }, 120_000);
+  await settle(carol);
+  carol.dispose();
+  await waitUntil("r2's session over while the build is held", () => ts.server.rooms.get("r2") === undefined, 30_000);
+  await waitUntil("r2's containers removed while the build is held", () => labelled(ownerId, "r2").length === 0, 60_000);
+  const r2 = ((await (await fetch(`${ts.url}/accounts/projects/default/sessions/${carolSession}/events`, { headers: { authorization: `Bearer ${key}` } })).json()) as { events: any[] }).events;
+  const ended = r2.find((e) => e.service_id === tcpId && e.reason === "FailedStart");
+  assert.equal(ended?.message, "the room's session ended while the service's image was being built");
+  releaseTcp();
+  // Let that build finish before the images of this test are removed.
+  await images.prepare(images.tagFor("tcp-echo"), () => undefined);
 });
 
 test("setUpDemo: voice is opt-in and can be added later; nothing else is created twice; a damaged marker duplicates nothing", async (t) => {

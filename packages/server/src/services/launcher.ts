@@ -51,6 +51,9 @@ interface LiveSession {
   stopping: Promise<void> | null;
   /** Set synchronously when the room's session ends, so a start still in flight creates nothing more. */
   ended: boolean;
+  /** Resolves when the session ends: a service waiting for an image build stops waiting. */
+  endedSignal: Promise<void>;
+  markEnded: () => void;
 }
 
 /**
@@ -127,8 +130,10 @@ export class ServiceLauncher {
 
   private startSession(room: string, sessionId: string): void {
     const records = this.d.services.forRoom(this.d.ctx.projectId, room).filter((r) => r.spec.enabled !== false);
+    let markEnded!: () => void;
+    const endedSignal = new Promise<void>((r) => (markEnded = r));
     const session: LiveSession = {
-      room, sessionId, sandbox: null, listener: null, stopping: null, ended: false,
+      room, sessionId, sandbox: null, listener: null, stopping: null, ended: false, endedSignal, markEnded,
       services: new Map(records.map((r) => [r.id, { record: r, phase: { kind: "not_started" } }])),
       starting: Promise.resolve(),
     };
@@ -243,7 +248,13 @@ export class ServiceLauncher {
     });
     if (preparing === undefined || preparing === null) return null;
     try {
-      await preparing;
+      // The session may end during a long build (voice's Debian base takes minutes): stop
+      // waiting then, so its sandbox goes at once; the build goes on for the next session.
+      await Promise.race([preparing, session.endedSignal]);
+      if (session.ended) {
+        preparing.catch(() => undefined);
+        return "the room's session ended while the service's image was being built";
+      }
     } catch (err) {
       const error = `could not build image ${spec.image}: ${(err as Error).message}`;
       log.warn({ service: s.record.name, error }, "service not started");
@@ -299,6 +310,7 @@ export class ServiceLauncher {
     const session = this.live.get(room);
     if (session === undefined || session.sessionId !== sessionId) return;
     session.ended = true;
+    session.markEnded();
     session.stopping ??= (async () => {
       // A sandbox rebuild may replace `starting` while we wait: wait until it settles for good.
       for (let p = session.starting; ; p = session.starting) {
