@@ -1,0 +1,138 @@
+/**
+ * Issue #9 acceptance 5 (Studio's part): the chat panel's microphone button streams a
+ * microphone into the real voice service (examples/voice, its Debian image built offline) and
+ * the transcript appears in Studio. Chromium's fake microphone plays a WAV that espeak-ng made
+ * here; the page captures it with getUserMedia, resamples it to 16 kHz s16le in an AudioWorklet
+ * and streams it to `voice.transcribe` through the SDK. Also: a refused microphone permission
+ * shows a readable error.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DockerEngine } from "@roomservice/runtime";
+import { buildVoiceImage } from "../../server/test/voice-image.ts";
+import { launchBrowser, signInWithKey, signedOutProbe, watchedPage, withFailureShot } from "./browser.ts";
+import { manifest, startStudioEnv } from "./studio-env.ts";
+
+const ROOM = "mic";
+const PHRASE = "the quick brown fox";
+
+/** A mono 16-bit WAV of `pcm` (s16le) at `rate`. */
+function wav(pcm: Buffer, rate: number): Buffer {
+  const h = Buffer.alloc(44);
+  h.write("RIFF", 0, "ascii");
+  h.writeUInt32LE(36 + pcm.length, 4);
+  h.write("WAVEfmt ", 8, "ascii");
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE(rate * 2, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write("data", 36, "ascii");
+  h.writeUInt32LE(pcm.length, 40);
+  return Buffer.concat([h, pcm]);
+}
+
+/**
+ * espeak-ng's WAV of PHRASE (the voice service's default voice), with a second of silence
+ * either side: Chromium loops the file, and PocketSphinx cuts utterances at silences.
+ */
+async function spokenWav(dir: string): Promise<string> {
+  const raw = join(dir, "espeak.wav");
+  const r = spawnSync("espeak-ng", ["-v", "en-us+adam", "-s", "170", "-w", raw, PHRASE], { encoding: "utf8" });
+  if (r.error !== undefined || r.status !== 0) throw new Error(`espeak-ng on the host: ${r.error?.message ?? r.stderr} (apt-get install espeak-ng; scripts/ensure-system.sh does)`);
+  const file = await readFile(raw);
+  const rate = file.readUInt32LE(24);
+  const data = file.indexOf("data", 12, "ascii");
+  assert.ok(file.readUInt16LE(22) === 1 && file.readUInt16LE(34) === 16 && data > 0, "espeak-ng writes mono 16-bit WAV");
+  const silence = Buffer.alloc(rate * 2);
+  const path = join(dir, "fox.wav");
+  await writeFile(path, wav(Buffer.concat([silence, file.subarray(data + 8), silence]), rate));
+  return path;
+}
+
+function wordsFound(heard: string): string[] {
+  const got = new Set(heard.toLowerCase().split(/[^a-z']+/));
+  return PHRASE.split(" ").filter((w) => got.has(w));
+}
+
+test("microphone: Studio streams a (fake) microphone to the voice service and shows the transcript; a refused permission is explained", { timeout: 10 * 60_000 }, async (t) => {
+  const work = await mkdtemp(join(tmpdir(), "rs-studio-mic-"));
+  t.after(() => rm(work, { recursive: true, force: true }));
+  const audioFile = await spokenWav(work);
+  const s = await startStudioEnv({
+    browserArgs: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-audio-capture=${audioFile}`, "--autoplay-policy=no-user-gesture-required"],
+  });
+  t.after(() => s.close());
+  const docker = (s.env.runtime as unknown as { docker: DockerEngine }).docker;
+  const image = await buildVoiceImage(docker, (l) => {
+    if (/^(step|built|Step)/.test(l)) process.stderr.write(`[voice image] ${l}\n`);
+  });
+  if (typeof image !== "string") {
+    t.skip(image.skip);
+    return;
+  }
+  s.env.addService(ROOM, manifest("voice", image));
+
+  const w = await watchedPage(s.browser, { expected: signedOutProbe });
+  const { page } = w;
+  await withFailureShot(w, "microphone", async () => {
+    await signInWithKey(page, s.url, s.apiKey, `/rooms/${ROOM}`);
+    const chat = page.getByRole("region", { name: "Chat" });
+    // Before joining there is no microphone: it needs the room's voice toolkit.
+    assert.equal(await chat.getByRole("button", { name: "Speak" }).count(), 0);
+    await chat.getByRole("button", { name: "Join room" }).click();
+    await page.getByRole("region", { name: "voice" }).getByText("ready", { exact: true }).waitFor({ timeout: 90_000 });
+    const mic = chat.getByRole("button", { name: "Speak" });
+    await mic.waitFor({ timeout: 30_000 });
+    await w.shot("microphone-available");
+
+    await mic.click();
+    await chat.getByRole("status").getByText("Recording").waitFor({ timeout: 15_000 });
+    assert.equal(await chat.getByRole("button", { name: "Stop recording" }).getAttribute("aria-pressed"), "true");
+    // Chromium loops the file: each pass is an utterance. Wait for one with 3 of the 4 words.
+    const lines = chat.getByRole("list", { name: "Chat messages" }).locator("li.mine");
+    let heard: string[] = [];
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline) {
+      heard = (await lines.allTextContents()).filter((x) => x.startsWith("you (spoken)"));
+      if (heard.some((x) => wordsFound(x).length >= 3)) break;
+      await page.waitForTimeout(500);
+    }
+    t.diagnostic(`transcripts shown: ${JSON.stringify(heard)}`);
+    assert.ok(heard.some((x) => wordsFound(x).length >= 3), `a transcript with at least 3 of the 4 words of "${PHRASE}" appears in the chat; saw ${JSON.stringify(heard)}`);
+    await w.shot("microphone-recording");
+
+    await chat.getByRole("button", { name: "Stop recording" }).click();
+    // The service answers the last utterance, the call ends, the button is back.
+    await mic.waitFor({ timeout: 30_000 });
+    assert.equal(await chat.getByRole("alert").count(), 0, "no error after stopping");
+    // The voice service's own broadcast of our transcript is not shown a second time.
+    const others = await chat.getByRole("list", { name: "Chat messages" }).locator("li:not(.mine)").allTextContents();
+    assert.ok(!others.some((x) => x.startsWith("voice") && wordsFound(x).length >= 3), `the service's copy of our transcript is not repeated: ${JSON.stringify(others)}`);
+    await w.shot("microphone-stopped");
+    w.assertClean();
+  });
+
+  // A browser that does not auto-accept the permission prompt (no --use-fake-ui-for-media-stream):
+  // headless Chromium refuses it, as a person pressing "Block" would. The error says what to do.
+  const denying = await launchBrowser(["--use-fake-device-for-media-stream"]);
+  t.after(() => denying.close());
+  const d = await watchedPage(denying, { expected: signedOutProbe });
+  await withFailureShot(d, "microphone-denied", async () => {
+    await signInWithKey(d.page, s.url, s.apiKey, `/rooms/${ROOM}`);
+    const chat = d.page.getByRole("region", { name: "Chat" });
+    await chat.getByRole("button", { name: "Join room" }).click();
+    await chat.getByRole("button", { name: "Speak" }).click({ timeout: 30_000 });
+    await chat.getByRole("alert").getByText("Microphone access was refused").waitFor({ timeout: 15_000 });
+    await d.shot("microphone-denied");
+    d.assertClean();
+  });
+  await d.context.close();
+  await w.context.close();
+});
