@@ -49,10 +49,10 @@ function TaskRow({ t }: { t: Task }) {
       <div className="bar" role="progressbar" aria-label={`${t.file} progress`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={t.percent} aria-valuetext={`${t.percent.toFixed(1)} %`}>
         <div className="bar-fill" style={{ width: `${t.percent}%` }} />
       </div>
-      <p className="small task-figures">
+      {(t.state !== "failed" || t.bytes > 0) && <p className="small task-figures">
         {t.percent.toFixed(1)} % · {t.rows.toLocaleString("en-US")} rows · {size}{rate}{left}
         {t.malformedRows > 0 && <> · <span className="error">{t.malformedRows.toLocaleString("en-US")} malformed</span></>}
-      </p>
+      </p>}
       {t.state === "done" && (
         <p className="small">Done in {t.seconds === null ? "?" : `${t.seconds.toFixed(1)} s`}{t.outputs.length > 0 && <> → {t.outputs.map((o) => <span key={o} className="mono">{o} </span>)}</>}</p>
       )}
