@@ -3,8 +3,8 @@
  * microphone into the real voice service (examples/voice, its Debian image built offline) and
  * the transcript appears in Studio. Chromium's fake microphone plays a WAV that espeak-ng made
  * here; the page captures it with getUserMedia, resamples it to 16 kHz s16le in an AudioWorklet
- * and streams it to `voice.transcribe` through the SDK. Also: a refused microphone permission
- * shows a readable error.
+ * and streams it to `voice.transcribe` through the SDK. Also: a voice service that stops
+ * mid-recording, and a refused microphone permission, show readable errors.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -18,7 +18,14 @@ import { launchBrowser, signInWithKey, signedOutProbe, watchedPage, withFailureS
 import { manifest, startStudioEnv } from "./studio-env.ts";
 
 const ROOM = "mic";
-const PHRASE = "the quick brown fox";
+/**
+ * What the fake microphone says. Not the voice test's "the quick brown fox": PocketSphinx
+ * adapts its cepstral mean over a stream, and through a looping microphone it heard that
+ * phrase right only as a stream's first utterance (1 of 12 in a host sweep of 12 leading-
+ * silence offsets through this page's resampling path). "open the front door" was heard
+ * with at least 3 of its 4 words in 12 of 12, "turn on the lights" in 11 of 12.
+ */
+const PHRASE = "open the front door";
 
 /** A mono 16-bit WAV of `pcm` (s16le) at `rate`. */
 function wav(pcm: Buffer, rate: number): Buffer {
@@ -116,7 +123,6 @@ test("microphone: Studio streams a (fake) microphone to the voice service and sh
     const others = await chat.getByRole("list", { name: "Chat messages" }).locator("li:not(.mine)").allTextContents();
     assert.ok(!others.some((x) => x.startsWith("voice") && wordsFound(x).length >= 3), `the service's copy of our transcript is not repeated: ${JSON.stringify(others)}`);
     await w.shot("microphone-stopped");
-    w.assertClean();
   });
 
   // A browser that does not auto-accept the permission prompt (no --use-fake-ui-for-media-stream):
@@ -134,5 +140,19 @@ test("microphone: Studio streams a (fake) microphone to the voice service and sh
     d.assertClean();
   });
   await d.context.close();
+
+  await withFailureShot(w, "microphone-service-gone", async () => {
+    const chat = page.getByRole("region", { name: "Chat" });
+    const mic = chat.getByRole("button", { name: "Speak" });
+    // The voice service goes away mid-recording: the recording ends with a readable reason,
+    // and the button goes with the toolkit.
+    await mic.click();
+    await chat.getByRole("status").getByText("Recording").waitFor({ timeout: 15_000 });
+    await page.getByRole("region", { name: "voice" }).getByRole("button", { name: "Stop" }).click();
+    await chat.getByRole("alert").getByText(/Transcription stopped: .*(stopping|left the room)/).waitFor({ timeout: 30_000 });
+    await mic.waitFor({ state: "detached", timeout: 30_000 });
+    await w.shot("microphone-service-gone");
+    w.assertClean();
+  });
   await w.context.close();
 });

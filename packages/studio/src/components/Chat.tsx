@@ -159,5 +159,5 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
 
 /** The microphone button, shown while the room has the `voice` toolkit. */
 function VoiceInput({ client, onTranscript }: { client: RoomClient; onTranscript: (text: string) => void }) {
-  return useVoiceToolkit(client) ? <MicButton client={client} onTranscript={onTranscript} /> : null;
+  return <MicButton client={client} available={useVoiceToolkit(client)} onTranscript={onTranscript} />;
 }

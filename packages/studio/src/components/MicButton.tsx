@@ -45,8 +45,10 @@ export function useVoiceToolkit(client: RoomClient): boolean {
  * The chat panel's microphone: press to stream the microphone (16 kHz s16le mono, see
  * audio/microphone.ts) into the `voice` toolkit's streaming `transcribe` tool, press again to
  * stop; each transcript (one per utterance, as the service hears it) goes to `onTranscript`.
+ * Shown while the room has the voice toolkit (`available`); a recording in progress, and the
+ * error that ends it when the service leaves, stay on screen after the toolkit is gone.
  */
-export function MicButton({ client, onTranscript }: { client: RoomClient; onTranscript: (text: string) => void }) {
+export function MicButton({ client, available, onTranscript }: { client: RoomClient; available: boolean; onTranscript: (text: string) => void }) {
   const [state, setState] = useState<MicState>({ kind: "idle" });
   const micRef = useRef<Microphone | null>(null);
   // Leaving the room (or the page) stops the microphone.
@@ -75,7 +77,7 @@ export function MicButton({ client, onTranscript }: { client: RoomClient; onTran
       }
       setState({ kind: "recording", mic });
       for await (const c of output) {
-        if (c instanceof ErrorContent) throw new Error(`The voice service reported: ${c.text}`);
+        if (c instanceof ErrorContent) throw new Error(`Transcription stopped: ${c.text}.`);
         if (c instanceof JsonContent && typeof c.json.text === "string" && c.json.text.trim() !== "") onTranscript(c.json.text.trim());
       }
       setState({ kind: "idle" });
@@ -94,6 +96,9 @@ export function MicButton({ client, onTranscript }: { client: RoomClient; onTran
     void state.mic.stop();
   };
 
+  if (!available && (state.kind === "idle" || state.kind === "error")) {
+    return state.kind === "error" ? <span className="mic-status error small" role="alert">{state.message}</span> : null;
+  }
   const recording = state.kind === "recording";
   const busy = state.kind === "starting" || state.kind === "transcribing";
   return (
