@@ -19,11 +19,11 @@ import { manifest, startStudioEnv } from "./studio-env.ts";
 
 const ROOM = "mic";
 /**
- * What the fake microphone says. Not the voice test's "the quick brown fox": PocketSphinx
- * adapts its cepstral mean over a stream, and through a looping microphone it heard that
- * phrase right only as a stream's first utterance (1 of 12 in a host sweep of 12 leading-
- * silence offsets through this page's resampling path). "open the front door" was heard
- * with at least 3 of its 4 words in 12 of 12, "turn on the lights" in 11 of 12.
+ * What the fake microphone says. Not the voice test's "the quick brown fox": in a host sweep
+ * through this page's resampling path (22.05 → 48 → 16 kHz) PocketSphinx heard that phrase
+ * right only as a stream's first utterance (it adapts its cepstral mean over a stream: 1 of
+ * 12 repetitions). "open the front door" was heard with at least 3 of its 4 words in 12 of
+ * 12 repetitions, and exactly as a first utterance after 0.3 to 2 s of leading silence.
  */
 const PHRASE = "open the front door";
 
@@ -46,8 +46,9 @@ function wav(pcm: Buffer, rate: number): Buffer {
 }
 
 /**
- * espeak-ng's WAV of PHRASE (the voice service's default voice), with a second of silence
- * either side: Chromium loops the file, and PocketSphinx cuts utterances at silences.
+ * espeak-ng's WAV of PHRASE (the voice service's default voice) after 2 s of silence (the
+ * fake device starts playing when getUserMedia opens it, a moment before the page's
+ * AudioWorklet listens) and before 3 s of it (PocketSphinx ends an utterance at a silence).
  */
 async function spokenWav(dir: string): Promise<string> {
   const raw = join(dir, "espeak.wav");
@@ -57,9 +58,9 @@ async function spokenWav(dir: string): Promise<string> {
   const rate = file.readUInt32LE(24);
   const data = file.indexOf("data", 12, "ascii");
   assert.ok(file.readUInt16LE(22) === 1 && file.readUInt16LE(34) === 16 && data > 0, "espeak-ng writes mono 16-bit WAV");
-  const silence = Buffer.alloc(rate * 2);
-  const path = join(dir, "fox.wav");
-  await writeFile(path, wav(Buffer.concat([silence, file.subarray(data + 8), silence]), rate));
+  const second = rate * 2;
+  const path = join(dir, "spoken.wav");
+  await writeFile(path, wav(Buffer.concat([Buffer.alloc(2 * second), file.subarray(data + 8), Buffer.alloc(3 * second)]), rate));
   return path;
 }
 
@@ -68,12 +69,12 @@ function wordsFound(heard: string): string[] {
   return PHRASE.split(" ").filter((w) => got.has(w));
 }
 
-test("microphone: Studio streams a (fake) microphone to the voice service and shows the transcript; a refused permission is explained", { timeout: 10 * 60_000 }, async (t) => {
+test("microphone: Studio streams a (fake) microphone to the voice service and shows the transcript; a refused permission is explained", { timeout: 25 * 60_000 }, async (t) => {
   const work = await mkdtemp(join(tmpdir(), "rs-studio-mic-"));
   t.after(() => rm(work, { recursive: true, force: true }));
   const audioFile = await spokenWav(work);
   const s = await startStudioEnv({
-    browserArgs: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-audio-capture=${audioFile}`, "--autoplay-policy=no-user-gesture-required"],
+    browserArgs: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-audio-capture=${audioFile}%noloop`, "--autoplay-policy=no-user-gesture-required"],
   });
   t.after(() => s.close());
   const docker = (s.env.runtime as unknown as { docker: DockerEngine }).docker;
@@ -102,10 +103,12 @@ test("microphone: Studio streams a (fake) microphone to the voice service and sh
     await mic.click();
     await chat.getByRole("status").getByText("Recording").waitFor({ timeout: 15_000 });
     assert.equal(await chat.getByRole("button", { name: "Stop recording" }).getAttribute("aria-pressed"), "true");
-    // Chromium loops the file: each pass is an utterance. Wait for one with 3 of the 4 words.
+    // The file plays once (%noloop: a loop would pile up audio for a loaded machine's slow
+    // recogniser to work through, and PocketSphinx hears later utterances of a stream worse).
+    // Wait for the transcript (the recogniser runs at 1–5× real time under load).
     const lines = chat.getByRole("list", { name: "Chat messages" }).locator("li.mine");
     let heard: string[] = [];
-    const deadline = Date.now() + 90_000;
+    const deadline = Date.now() + 4 * 60_000;
     while (Date.now() < deadline) {
       heard = (await lines.allTextContents()).filter((x) => x.startsWith("you (spoken)"));
       if (heard.some((x) => wordsFound(x).length >= 3)) break;
@@ -115,9 +118,12 @@ test("microphone: Studio streams a (fake) microphone to the voice service and sh
     assert.ok(heard.some((x) => wordsFound(x).length >= 3), `a transcript with at least 3 of the 4 words of "${PHRASE}" appears in the chat; saw ${JSON.stringify(heard)}`);
     await w.shot("microphone-recording");
 
+    // Chromium's fake device keeps capturing (silence) after the file: stop it.
     await chat.getByRole("button", { name: "Stop recording" }).click();
-    // The service answers the last utterance, the call ends, the button is back.
-    await mic.waitFor({ timeout: 30_000 });
+    // The service decodes what it still holds (PocketSphinx runs at 1–5× real time on a
+    // loaded machine), answers the last utterance, the call ends, and the button is back.
+    await chat.getByRole("status").waitFor({ state: "detached", timeout: 8 * 60_000 });
+    assert.ok(await mic.isEnabled(), "the microphone can be used again");
     assert.equal(await chat.getByRole("alert").count(), 0, "no error after stopping");
     // The voice service's own broadcast of our transcript is not shown a second time.
     const others = await chat.getByRole("list", { name: "Chat messages" }).locator("li:not(.mine)").allTextContents();

@@ -17,6 +17,8 @@ export interface Microphone {
   inputRate: number;
   /** Stops capture; the chunk stream ends after what was already captured. Idempotent. */
   stop(): Promise<void>;
+  /** Settles when capture has stopped: `stop()`, or the track ended by itself (device gone). */
+  ended: Promise<void>;
 }
 
 /**
@@ -79,30 +81,34 @@ export async function openMicrophone(): Promise<Microphone> {
         void stop();
       }
     }
-    if (e.data.done === true) {
-      ended = true;
-      release();
-    }
+    if (e.data.done === true) finish();
     notify();
   };
   source.connect(node);
   // A track that ends by itself (device unplugged, permission revoked) ends the recording.
   for (const t of stream.getAudioTracks()) t.addEventListener("ended", () => void stop());
 
+  // Ends capture once: the worklet has sent its last samples ({done}), or did not answer.
+  let finished: () => void = () => undefined;
+  const finishedP = new Promise<void>((r) => (finished = r));
+  function finish(): void {
+    if (ended) return;
+    ended = true;
+    release();
+    notify();
+    finished();
+  }
+
   let stopping: Promise<void> | null = null;
   function stop(): Promise<void> {
-    stopping ??= new Promise<void>((resolve) => {
+    stopping ??= (async () => {
       source.disconnect();
       node.port.postMessage("flush");
-      // The worklet answers {done}; a context that is already closed never will.
-      const t = setTimeout(() => {
-        ended = true;
-        release();
-        notify();
-      }, 1000);
-      const check = () => (ended ? (clearTimeout(t), resolve()) : setTimeout(check, 20));
-      check();
-    });
+      // A context that is already closed never answers the flush.
+      const timer = setTimeout(finish, 1000);
+      await finishedP;
+      clearTimeout(timer);
+    })();
     return stopping;
   }
 
@@ -128,5 +134,5 @@ export async function openMicrophone(): Promise<Microphone> {
       await new Promise<void>((r) => (wake = r));
     }
   }
-  return { chunks: chunks(), inputRate: ctx.sampleRate, stop };
+  return { chunks: chunks(), inputRate: ctx.sampleRate, stop, ended: finishedP };
 }

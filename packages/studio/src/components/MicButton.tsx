@@ -76,6 +76,8 @@ export function MicButton({ client, available, onTranscript }: { client: RoomCli
         throw new Error(`The voice service did not take the call (${errorText(err)}). Is the voice service running in this room?`);
       }
       setState({ kind: "recording", mic });
+      // Capture can end without the button (the device went away): the service still answers.
+      void mic.ended.then(() => setState((st) => (st.kind === "recording" && st.mic === mic ? { kind: "transcribing" } : st)));
       for await (const c of output) {
         if (c instanceof ErrorContent) throw new Error(`Transcription stopped: ${c.text}.`);
         if (c instanceof JsonContent && typeof c.json.text === "string" && c.json.text.trim() !== "") onTranscript(c.json.text.trim());
