@@ -28,6 +28,9 @@ function contextHash(baseId: string): string {
   };
   walk(exampleDir);
   h.update(readFileSync(join(root, "node_modules/@meshagent/meshagent/package.json")));
+  // agent-kit is a workspace package: its sources change without a version bump.
+  const kit = join(root, "packages/agent-kit/src");
+  for (const f of readdirSync(kit).sort()) h.update(f).update(readFileSync(join(kit, f)));
   return h.digest("hex").slice(0, 12);
 }
 
@@ -49,11 +52,10 @@ export async function buildVoiceImage(docker: DockerEngine, log: (l: string) => 
   const ctx = await mkdtemp(join(tmpdir(), "rs-voice-ctx-"));
   try {
     await cp(exampleDir, ctx, { recursive: true, filter: (src) => !src.includes("/node_modules") });
-    await copyPackageClosure("@meshagent/meshagent", join(ctx, "node_modules"));
+    for (const dep of ["@meshagent/meshagent", "@roomservice/agent-kit"]) await copyPackageClosure(dep, join(ctx, "node_modules"));
     await buildImage(docker, ctx, tag, log);
   } finally {
     await rm(ctx, { recursive: true, force: true });
   }
   return tag;
 }
-
