@@ -56,6 +56,9 @@ test("progress: the pipeline's progress, row errors, done and failed appear live
     await signInWithKey(page, s.url, s.apiKey, `/rooms/${ROOM}`);
     await page.getByRole("region", { name: "Chat" }).getByRole("button", { name: "Join room" }).click();
     await page.getByRole("region", { name: "pipeline" }).getByText("ready", { exact: true }).waitFor({ timeout: 60_000 });
+    // The container is ready before the service has joined and subscribed to storage events:
+    // its own line says when it listens (a file deleted before then is never seen).
+    await page.getByRole("region", { name: "Logs" }).getByRole("log").getByText("pipeline ready").waitFor({ timeout: 60_000 });
     // No work yet: no progress panel.
     assert.equal(await page.getByRole("region", { name: "Progress" }).count(), 0);
 
