@@ -135,6 +135,11 @@ export class SandboxRuntime implements Runtime {
     this.pool.fill();
   }
 
+  /** Room sandboxes not yet stopped (tests assert it returns to 0 after sessions end). */
+  get liveSessions(): number {
+    return this.live.size;
+  }
+
   /** Pooled namespaces ready right now (for tests, benchmarks and diagnostics). */
   get pooled(): number {
     return this.pool.count;
