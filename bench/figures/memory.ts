@@ -93,6 +93,16 @@ export const memory: Figure = {
     const { child, url, secret } = started;
     const mem = async () => (await child.call<Usage>("usage", { gc: true })).mem;
     const join = async (room: string) => sdkClient(url, room, await mintParticipantToken(secret, { room, identity: "bench", role: "user", ttlSeconds: 3600 }));
+    // One room after the other (each running before the next opens): what is measured is the
+    // memory of L live rooms, not a burst (figure 7 measures bursts).
+    const openRooms = async (rooms: string[], withService: boolean) => {
+      const clients: any[] = [];
+      for (const room of rooms) {
+        clients.push(await join(room));
+        if (withService) await child.call("waitRunning", { rooms: [room], n: 1, timeoutMs: 60_000 }, 90_000);
+      }
+      return clients;
+    };
     const leaveAll = async (clients: any[], rooms: string[]) => {
       await Promise.all(clients.map((c) => disposeSdkClient(c)));
       await child.call("waitEnded", { rooms, timeoutMs: 60_000 }, 90_000);
@@ -105,8 +115,7 @@ export const memory: Figure = {
       for (const withService of ctx.quick ? [] : [false, true]) {
         const rooms = Array.from({ length: L }, (_, i) => `warm-${withService ? "svc" : "idle"}-${i}`);
         if (withService) for (const r of rooms) await child.call("addService", { room: r, name: "sleeper", manifest: ECHO("sleeper") });
-        const clients = await Promise.all(rooms.map(join));
-        if (withService) await child.call("waitRunning", { rooms, n: 1, timeoutMs: 60_000 }, 90_000);
+        const clients = await openRooms(rooms, withService);
         await leaveAll(clients, rooms);
       }
       const perRoom: Record<string, { heapExternal: number; rss: number }> = {};
@@ -116,8 +125,7 @@ export const memory: Figure = {
         if (withService) for (const r of rooms) await child.call("addService", { room: r, name: "sleeper", manifest: ECHO("sleeper") });
         await child.call("waitPool", null, 60_000);
         const before = await mem();
-        const clients = await Promise.all(rooms.map(join));
-        if (withService) await child.call("waitRunning", { rooms, n: 1, timeoutMs: 60_000 }, 90_000);
+        const clients = await openRooms(rooms, withService);
         await new Promise((r) => setTimeout(r, 1500)); // the pool's delayed refill has run
         const after = await mem();
         perRoom[label] = { heapExternal: (live(after) - live(before)) / L, rss: (after.rss - before.rss) / L };
