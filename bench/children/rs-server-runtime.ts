@@ -7,7 +7,8 @@
  * Answers, besides `usage` (CPU time and memory, after GC with {gc: true}; start with
  * --expose-gc for that):
  *   addService {room|null, name, manifest}  configure a service (null room = every room)
- *   waitRunning {rooms, n, timeoutMs}       until every room has n services running; returns
+ *   waitRunning {rooms, n, timeoutMs, allowFailed?}  until every room has n services running
+ *                                           (or, with allowFailed, one failed: -1); returns
  *                                           per-room ms from the call, measured here
  *   waitEnded {rooms, timeoutMs}            until each room's session, services and sandbox are gone
  *   waitPool                                until the pool of ready namespaces is full
@@ -57,7 +58,17 @@ serve(
       server.services.create("default", a.room, a.name, a.manifest, Date.now());
       return null;
     },
-    waitRunning: (a: { rooms: string[]; n: number; timeoutMs: number }) => until(a.rooms, (r) => running(r, a.n), a.timeoutMs, "running"),
+    waitRunning: async (a: { rooms: string[]; n: number; timeoutMs: number; allowFailed?: boolean }) => {
+      const failed = (r: string) => server.launcher.list(r).service_states.some((s) => s.state === "failed");
+      const out = await until(a.rooms, (r) => running(r, a.n) || (a.allowFailed === true && failed(r)), a.timeoutMs, "running");
+      // With allowFailed, a room whose service failed to start is reported as -1 (with why).
+      if (a.allowFailed === true) {
+        for (const r of a.rooms) if (!running(r, a.n)) out[r] = -1;
+      }
+      return out;
+    },
+    /** Why the services of `room` failed to start (last_start_error of each failed one). */
+    failures: (a: { room: string }) => server.launcher.list(a.room).service_states.filter((s) => s.state === "failed").map((s) => s.last_start_error),
     waitEnded: (a: { rooms: string[]; timeoutMs: number }) => until(a.rooms, ended, a.timeoutMs, "ended"),
     /** Until the pool of ready namespaces is full again (a steady state to sample in). */
     waitPool: async () => {
