@@ -59,7 +59,14 @@ serve(
       return null;
     },
     waitRunning: async (a: { rooms: string[]; n: number; timeoutMs: number; allowFailed?: boolean }) => {
-      const failed = (r: string) => server.launcher.list(r).service_states.some((s) => s.state === "failed");
+      // Failed = a service could not start, or the room's session came and went (its
+      // participant's connection was lost) before the service ran.
+      const seen = new Set<string>();
+      const failed = (r: string) => {
+        if (server.launcher.liveSession(r) !== undefined) seen.add(r);
+        else if (seen.has(r)) return true;
+        return server.launcher.list(r).service_states.some((s) => s.state === "failed");
+      };
       const out = await until(a.rooms, (r) => running(r, a.n) || (a.allowFailed === true && failed(r)), a.timeoutMs, "running");
       // With allowFailed, a room whose service failed to start is reported as -1 (with why).
       if (a.allowFailed === true) {
@@ -68,7 +75,10 @@ serve(
       return out;
     },
     /** Why the services of `room` failed to start (last_start_error of each failed one). */
-    failures: (a: { room: string }) => server.launcher.list(a.room).service_states.filter((s) => s.state === "failed").map((s) => s.last_start_error),
+    failures: (a: { room: string }) => {
+      const errors = server.launcher.list(a.room).service_states.filter((s) => s.state === "failed").map((s) => s.last_start_error);
+      return errors.length > 0 || server.launcher.liveSession(a.room) !== undefined ? errors : ["the room's session ended before its service ran (participant connection lost)"];
+    },
     waitEnded: (a: { rooms: string[]; timeoutMs: number }) => until(a.rooms, ended, a.timeoutMs, "ended"),
     /** Until the pool of ready namespaces is full again (a steady state to sample in). */
     waitPool: async () => {
