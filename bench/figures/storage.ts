@@ -229,7 +229,7 @@ export const storage: Figure = {
         metric: `SDK send ceiling: 512 KiB messages through the SDK's protocol to a null sink vs HTTP PUT (MiB/s)`,
         roomservice: round(mibps("sdkCeiling")), baseline: round(mibps("baseUpload")), unit: "MiB/s", better: "higher",
         ratio: round(paired("sdkCeiling", "baseUpload"), 3),
-        note: `no server work at all: the SDK's 1 KiB packets (protocol.js _runSendLoop) bound every SDK upload; client CPU ${round(clientCpuPerGiB("sdkCeiling"))} s/GiB; ${note("sdkCeiling") ?? ""}`,
+        note: [`no server work at all: the SDK's 1 KiB packets (protocol.js _runSendLoop) bound every SDK upload; client CPU ${round(clientCpuPerGiB("sdkCeiling"))} s/GiB`, note("sdkCeiling")].filter(Boolean).join("; "),
       }),
       row({
         metric: "server CPU per GiB uploaded (s)",
