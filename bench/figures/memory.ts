@@ -169,8 +169,10 @@ export const memory: Figure = {
       details.inARow = { seconds: round(seconds), samplesAt: xs, heapExternalBytes: heap, rssBytes: rss, held };
       rows.push(row({
         metric: `server memory growth per session over ${N} sessions in a row, heap+external after GC (bytes/session, least-squares slope)`,
-        roomservice: round(perSession), unit: "bytes", better: "lower", target: "flat: < 256 bytes/session", met: perSession < 256,
-        note: `first → last sample ${(growth / KiB).toFixed(0)} KiB; RSS ${((rss.at(-1)! - rss[0]!) / 2 ** 20).toFixed(1)} MiB (upper bound); held at the end: ${JSON.stringify(held)}; ${round(seconds / N * 1000)} ms per session`,
+        // Quick mode (20 sessions after 5) measures mostly the JIT warming up: it keeps the
+        // figure working in CI but does not judge the target.
+        roomservice: round(perSession), unit: "bytes", better: "lower", target: ctx.quick ? "" : "flat: < 256 bytes/session", met: ctx.quick ? null : perSession < 256,
+        note: `${ctx.quick ? "quick mode: too few sessions to judge (JIT warm-up dominates); " : ""}first → last sample ${(growth / KiB).toFixed(0)} KiB; RSS ${((rss.at(-1)! - rss[0]!) / 2 ** 20).toFixed(1)} MiB (upper bound); held at the end: ${JSON.stringify(held)}; ${round(seconds / N * 1000)} ms per session`,
       }));
     } finally {
       await stopAll(child);
