@@ -1,0 +1,205 @@
+/**
+ * The PodApi on Debian's podman (4.3): `podman kube play` runs the same Pod and Secret
+ * manifests a cluster would get, on one machine with no kube-apiserver. What this needs as
+ * root in a container like CI's (probed; see docs/decisions.md "Pods on podman"):
+ * - `catatonit` (the Pod's infra container is built from it locally; no registry needed);
+ * - a containers.conf with `default_ulimits` (the default rlimits fail: "error setting rlimit
+ *   type 7"), `cgroup_manager = "cgroupfs"` (no systemd) and `events_logger = "file"`;
+ * - storage: the default overlay driver on ext4 works;
+ * - network: `--network none` (the Pod gets its own loopback only; the gateway sidecar
+ *   reaches this node through a unix socket in a hostPath directory).
+ * Podman 4.3's limits, worked around or accepted:
+ * - Secrets: a Secret volume without `optional` panics (#16636); `stringData` keys are not
+ *   written at all, and `data` values are written still base64-encoded, mode 0644, on disk;
+ *   `secretKeyRef` env fails ("secret … is not valid JSON", #16269). So this backend writes each
+ *   Secret's values itself as 0400 files in a tmpfs directory (as the docker runtime does) and
+ *   mounts that directory where the Secret volume was (a hostPath volume); secret env is
+ *   refused with that reason. The manifests a cluster gets keep the real Secrets.
+ * - Probes: readiness probes are ignored and liveness probes become healthchecks that only
+ *   systemd timers run, so `evaluatesProbes` is false.
+ */
+import { execFile, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ContainerObservation, PodApi, PodEvent, PodObservation } from "./api.ts";
+import type { V1Pod } from "@kubernetes/client-node";
+import type { PodManifests } from "./manifest.ts";
+import { KUBE_LABEL } from "./manifest.ts";
+import { defaultSecretsRoot } from "../secrets.ts";
+
+export interface PodmanApiOptions {
+  /** Path of the containers.conf to use; default: one written by `writePodmanConf` under the temp dir. */
+  containersConf?: string;
+  /** `podman kube play --network`; default "none". */
+  network?: string;
+  podman?: string;
+  /** Where Secret values are written (must be tmpfs); default <defaultSecretsRoot()>/pods. */
+  secretsRoot?: string;
+}
+
+/** The containers.conf the runtime needs as root without systemd (see the module comment). */
+export const PODMAN_CONF = `[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+`;
+
+export function writePodmanConf(dir = join(tmpdir(), "roomservice-podman")): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, "containers.conf");
+  writeFileSync(path, PODMAN_CONF);
+  return path;
+}
+
+export class PodmanError extends Error {
+  override name = "PodmanError";
+}
+
+interface InspectedContainer {
+  Id: string;
+  Name: string;
+  RestartCount?: number;
+  State: { Status: string; ExitCode: number; OOMKilled: boolean; StartedAt: string; FinishedAt: string };
+}
+
+function ms(iso: string): number {
+  const t = Date.parse(iso);
+  return Number.isFinite(t) && t > 0 ? t : 0;
+}
+
+export class PodmanPodApi implements PodApi {
+  readonly kind = "podman" as const;
+  readonly evaluatesProbes = false;
+  private readonly bin: string;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly network: string;
+  private readonly followers = new Set<() => void>();
+  readonly secretsRoot: string;
+
+  constructor(o: PodmanApiOptions = {}) {
+    this.secretsRoot = o.secretsRoot ?? join(defaultSecretsRoot(), "pods");
+    this.bin = o.podman ?? "podman";
+    this.env = { ...process.env, CONTAINERS_CONF: o.containersConf ?? writePodmanConf() };
+    this.network = o.network ?? "none";
+  }
+
+  /** Runs podman; rejects with its stderr. `okCodes` are exit codes that count as success. */
+  private run(args: string[], okCodes: number[] = [0]): Promise<{ stdout: string; code: number }> {
+    return new Promise((resolve, reject) => {
+      execFile(this.bin, args, { env: this.env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1;
+        if (okCodes.includes(code)) return resolve({ stdout, code });
+        reject(new PodmanError(`podman ${args.slice(0, 3).join(" ")} failed (${code}): ${(stderr || (err as Error).message).trim().split("\n").slice(-3).join(" ")}`));
+      });
+    });
+  }
+
+  /** Checks that podman runs (and says what to install when it does not). */
+  async check(): Promise<void> {
+    try {
+      await this.run(["version", "--format", "{{.Client.Version}}"]);
+    } catch (err) {
+      throw new PodmanError(`podman is not usable: ${(err as Error).message}; install it with: apt-get install -y podman catatonit`);
+    }
+  }
+
+  async create(m: PodManifests): Promise<void> {
+    const pod = structuredClone(m.pod) as V1Pod;
+    for (const c of pod.spec?.containers ?? []) {
+      const ref = c.env?.find((e) => e.valueFrom?.secretKeyRef !== undefined);
+      if (ref !== undefined) throw new PodmanError(`container ${c.name}: secret env (${ref.name}) is not supported on podman 4.3 (kube play cannot read secretKeyRef); use the secret as a file`);
+    }
+    // Secret values as 0400 files on tmpfs, mounted where the Secret volume was (see the module comment).
+    for (const s of m.secrets) {
+      const name = s.metadata!.name!;
+      const dir = join(this.secretsRoot, name);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      for (const [k, v] of Object.entries(s.stringData ?? {})) {
+        await writeFile(join(dir, k), v, { mode: 0o400 });
+        await chmod(join(dir, k), 0o400);
+      }
+      for (const vol of pod.spec?.volumes ?? []) {
+        if (vol.secret?.secretName !== name) continue;
+        delete vol.secret;
+        vol.hostPath = { path: dir, type: "Directory" };
+      }
+    }
+    const tmp = await mkdtemp(join(tmpdir(), "rs-kube-"));
+    const file = join(tmp, "pod.yaml");
+    try {
+      // JSON is YAML.
+      await writeFile(file, JSON.stringify(pod) + "\n", { mode: 0o600 });
+      await this.run(["kube", "play", "--network", this.network, file]);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  async read(_ns: string, pod: string): Promise<PodObservation | null> {
+    const p = await this.run(["pod", "inspect", pod], [0, 125]);
+    if (p.code !== 0) return null;
+    const info = JSON.parse(p.stdout) as { State: string; InfraContainerID?: string; Containers?: { Id: string }[] };
+    const ids = (info.Containers ?? []).map((c) => c.Id).filter((id) => id !== info.InfraContainerID);
+    if (ids.length === 0) return { phase: "Pending", containers: [] };
+    const c = await this.run(["container", "inspect", ...ids], [0, 125]);
+    const list = JSON.parse(c.stdout || "[]") as InspectedContainer[];
+    const containers: ContainerObservation[] = list.map((x) => {
+      const st = x.State;
+      const name = x.Name.startsWith(`${pod}-`) ? x.Name.slice(pod.length + 1) : x.Name;
+      const state: ContainerObservation["state"] = st.Status === "running"
+        ? { kind: "running", startedAt: ms(st.StartedAt) }
+        : st.Status === "exited" || st.Status === "stopped"
+          ? { kind: "terminated", exitCode: st.ExitCode, reason: st.OOMKilled ? "OOMKilled" : st.ExitCode === 0 ? "Completed" : "Error", startedAt: ms(st.StartedAt), finishedAt: ms(st.FinishedAt) }
+          : { kind: "waiting", reason: "ContainerCreating", message: st.Status };
+      return { name, id: x.Id, state, ready: st.Status === "running", restartCount: x.RestartCount ?? 0, last: null };
+    });
+    return { phase: info.State, containers };
+  }
+
+  async events(): Promise<PodEvent[]> {
+    return [];
+  }
+
+  followLogs(_ns: string, _pod: string, _container: string, containerId: string, sinceMs: number | null,
+    onChunk: (stream: "stdout" | "stderr", chunk: Uint8Array) => void, onEnd: () => void): () => void {
+    const args = ["logs", "-f", ...(sinceMs !== null ? ["--since", new Date(sinceMs).toISOString()] : []), containerId];
+    const child = spawn(this.bin, args, { env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.on("data", (c: Buffer) => onChunk("stdout", c));
+    child.stderr.on("data", (c: Buffer) => onChunk("stderr", c));
+    const stop = () => {
+      this.followers.delete(stop);
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    };
+    child.on("close", () => {
+      this.followers.delete(stop);
+      onEnd();
+    });
+    child.on("error", () => {});
+    this.followers.add(stop);
+    return stop;
+  }
+
+  async delete(_ns: string, pod: string, graceSeconds: number): Promise<void> {
+    // `pod stop -t` sends each container its stop signal, waits, then SIGKILLs, like a Pod deletion.
+    await this.run(["pod", "stop", "-t", String(graceSeconds), pod], [0, 125]);
+    await this.run(["pod", "rm", "-f", pod], [0, 125]);
+  }
+
+  async deleteSecrets(_ns: string, names: string[]): Promise<void> {
+    for (const n of names) await rm(join(this.secretsRoot, n), { recursive: true, force: true });
+  }
+
+  async listOwned(_ns: string, ownerLabel: string, namePrefix: string): Promise<{ pods: string[]; secrets: string[] }> {
+    const pods = JSON.parse((await this.run(["pod", "ps", "--filter", `label=${KUBE_LABEL.owner}=${ownerLabel}`, "--format", "json"])).stdout || "[]") as { Name: string }[];
+    const secrets = await readdir(this.secretsRoot).catch(() => [] as string[]);
+    return { pods: pods.map((p) => p.Name), secrets: secrets.filter((n) => n.startsWith(namePrefix)) };
+  }
+
+  close(): void {
+    for (const stop of [...this.followers]) stop();
+  }
+}
