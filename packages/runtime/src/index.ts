@@ -21,7 +21,7 @@ export { SandboxStatsSampler, readProcessTree, pidOfSandboxId } from "./sandbox/
 export { buildDebianImage, debianRecipeTag, probeDebianMirror, hostDebianMirror, hostDebianSuite, debianRecipeHash, DebianImageError, DEBIAN_PRESETS, DEBIAN_LABEL, type BuildDebianOptions, type DebianImageResult, type DebianRecipe } from "./docker/debian-image.ts";
 export { NetnsConnector } from "./netns/connector.ts";
 export { PodRuntime, PodRoomSandbox, type PodRuntimeOptions } from "./kube/runtime.ts";
-export { buildPodManifests, kubeProbe, podRestartPolicy, labelValue, dnsLabel, podName, KUBE_LABEL, GATEWAY_CONTAINER, type PodPlan, type PodManifests, type GatewayTarget } from "./kube/manifest.ts";
+export { buildPodManifests, kubeProbe, podRestartPolicy, labelValue, dnsLabel, podName, ownerPrefix, sessionPrefix, KUBE_LABEL, GATEWAY_CONTAINER, type PodPlan, type PodManifests, type GatewayTarget } from "./kube/manifest.ts";
 export { PodGateway, type GatewayListen } from "./kube/gateway.ts";
 export type { KubernetesPodApi } from "./kube/k8s-api.ts";
 export { PodmanPodApi, PODMAN_CONF, writePodmanConf } from "./kube/podman-api.ts";

@@ -62,8 +62,14 @@ export interface PodApi {
    */
   followLogs(namespace: string, pod: string, container: string, containerId: string, sinceMs: number | null,
     onChunk: (stream: "stdout" | "stderr", chunk: Uint8Array) => void, onEnd: () => void): () => void;
-  /** Deletes the Pod with this grace period (stop signal, wait, SIGKILL); resolves once it is gone. */
-  delete(namespace: string, pod: string, graceSeconds: number): Promise<void>;
+  /**
+   * Stops the Pod's containers with this grace period (stop signal, wait, SIGKILL); resolves
+   * once they have ended (Kubernetes: the Pod is deleted and gone; podman: stopped, still there
+   * to read their exit codes from).
+   */
+  stop(namespace: string, pod: string, graceSeconds: number): Promise<void>;
+  /** Removes what `stop` left (podman: the stopped Pod). Idempotent. */
+  remove(namespace: string, pod: string): Promise<void>;
   deleteSecrets(namespace: string, names: string[]): Promise<void>;
   /**
    * Names of the Pods and Secrets of one owner: labelled `roomservice.dev/owner=<ownerLabel>`

@@ -22,7 +22,6 @@ export type GatewayListen =
 const HELLO = "RSGW1 ";
 const MAX_HELLO_BYTES = 256;
 const HELLO_TIMEOUT_MS = 10_000;
-const SOCKET_NAME = "gateway.sock";
 
 /** Lifecycle: `closed` is terminal. */
 type GatewayState = { kind: "idle" } | { kind: "listening"; server: Server; target: GatewayTarget } | { kind: "closed" };
@@ -59,10 +58,12 @@ export class PodGateway {
       target = { kind: "tcp", host: l.advertiseHost ?? l.host, port: addr.port };
     } else {
       await mkdir(this.listen.dir, { recursive: true, mode: 0o755 });
-      const path = join(this.listen.dir, SOCKET_NAME);
+      // Unique per process: a second runtime of the same owner (a restart while the old one dies) must not unlink ours.
+      const socketName = `gw-${process.pid}-${randomBytes(4).toString("hex")}.sock`;
+      const path = join(this.listen.dir, socketName);
       await rm(path, { force: true });
       await new Promise<void>((resolve, reject) => server.once("error", reject).listen(path, () => resolve()));
-      target = { kind: "unix", hostDir: this.listen.dir, socketName: SOCKET_NAME };
+      target = { kind: "unix", hostDir: this.listen.dir, socketName };
     }
     this.state = { kind: "listening", server, target };
     return target;

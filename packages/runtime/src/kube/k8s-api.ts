@@ -123,7 +123,11 @@ export class KubernetesPodApi implements PodApi {
     return stop;
   }
 
-  async delete(namespace: string, pod: string, graceSeconds: number): Promise<void> {
+  async remove(): Promise<void> {
+    // stop() deleted it already.
+  }
+
+  async stop(namespace: string, pod: string, graceSeconds: number): Promise<void> {
     try {
       await this.core.deleteNamespacedPod({ name: pod, namespace, gracePeriodSeconds: graceSeconds });
     } catch (err) {

@@ -15,6 +15,7 @@
  *   Secret's values itself as 0400 files in a tmpfs directory (as the docker runtime does) and
  *   mounts that directory where the Secret volume was (a hostPath volume); secret env is
  *   refused with that reason. The manifests a cluster gets keep the real Secrets.
+ * - Ports: `containerPort` becomes a published port (refused without a bridge), so it is dropped.
  * - Probes: readiness probes are ignored and liveness probes become healthchecks that only
  *   systemd timers run, so `evaluatesProbes` is false.
  */
@@ -109,6 +110,9 @@ export class PodmanPodApi implements PodApi {
   async create(m: PodManifests): Promise<void> {
     const pod = structuredClone(m.pod) as V1Pod;
     for (const c of pod.spec?.containers ?? []) {
+      // Informational in Kubernetes, but podman 4.3 turns containerPort into a host port
+      // mapping, which `--network none` refuses ("PortMappings can only be used with Bridge").
+      delete c.ports;
       const ref = c.env?.find((e) => e.valueFrom?.secretKeyRef !== undefined);
       if (ref !== undefined) throw new PodmanError(`container ${c.name}: secret env (${ref.name}) is not supported on podman 4.3 (kube play cannot read secretKeyRef); use the secret as a file`);
     }
@@ -183,9 +187,12 @@ export class PodmanPodApi implements PodApi {
     return stop;
   }
 
-  async delete(_ns: string, pod: string, graceSeconds: number): Promise<void> {
+  async stop(_ns: string, pod: string, graceSeconds: number): Promise<void> {
     // `pod stop -t` sends each container its stop signal, waits, then SIGKILLs, like a Pod deletion.
     await this.run(["pod", "stop", "-t", String(graceSeconds), pod], [0, 125]);
+  }
+
+  async remove(_ns: string, pod: string): Promise<void> {
     await this.run(["pod", "rm", "-f", pod], [0, 125]);
   }
 

@@ -90,7 +90,8 @@ export class PodRuntime implements Runtime {
     let containers = 0;
     for (const name of owned.pods) {
       if (isLive(name)) continue;
-      await this.api.delete(this.namespace, name, 0);
+      await this.api.stop(this.namespace, name, 0);
+      await this.api.remove(this.namespace, name);
       containers++;
     }
     const secrets = owned.secrets.filter((n) => !isLive(n));
@@ -250,7 +251,7 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
       this.log.warn({ err, pod: name }, "could not create the room's Pod");
       for (const h of want) h.failStart(`could not create the room's Pod: ${(err as Error).message}`);
       await this.rt.api.deleteSecrets(this.rt.namespace, manifests.secrets.map((s) => s.metadata!.name!)).catch(() => {});
-      await this.rt.api.delete(this.rt.namespace, name, 0).catch(() => {});
+      await this.rt.api.remove(this.rt.namespace, name).catch(() => {});
       return;
     }
     this.pod = { kind: "up", name, manifests, containers };
@@ -264,15 +265,17 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
   private async removePod(p: Extract<PodState, { kind: "up" }>, hs: PodServiceHandle[]): Promise<void> {
     for (const h of hs) h.stopping();
     const grace = p.manifests.pod.spec?.terminationGracePeriodSeconds ?? 10;
-    const deleting = this.rt.api.delete(this.rt.namespace, p.name, grace);
+    const stopping = this.rt.api.stop(this.rt.namespace, p.name, grace);
     // Watch the containers end (their exit codes) while the engine stops them.
     let done = false;
-    void deleting.finally(() => (done = true));
+    void stopping.then(() => (done = true), () => (done = true));
     while (!done) {
       await this.pollOnce(p);
-      await Promise.race([deleting.catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
+      await Promise.race([stopping.catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
     }
-    await deleting.catch((err) => this.log.warn({ err, pod: p.name }, "could not delete the room's Pod; reapOrphans will"));
+    await this.pollOnce(p);
+    await stopping.catch((err) => this.log.warn({ err, pod: p.name }, "could not stop the room's Pod; reapOrphans will"));
+    await this.rt.api.remove(this.rt.namespace, p.name).catch((err) => this.log.warn({ err, pod: p.name }, "could not remove the room's Pod; reapOrphans will"));
     await this.rt.api.deleteSecrets(this.rt.namespace, p.manifests.secrets.map((s) => s.metadata!.name!))
       .catch((err) => this.log.warn({ err }, "could not delete the room's Secrets; reapOrphans will"));
     if (this.pod === p) this.pod = { kind: "none" };
