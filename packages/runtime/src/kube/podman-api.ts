@@ -15,6 +15,8 @@
  *   Secret's values itself as 0400 files in a tmpfs directory (as the docker runtime does) and
  *   mounts that directory where the Secret volume was (a hostPath volume); secret env is
  *   refused with that reason. The manifests a cluster gets keep the real Secrets.
+ * - Annotations: values over 63 characters are refused (a label rule applied to annotations),
+ *   so the Pod's annotations (for operators only) are dropped.
  * - Ports: `containerPort` becomes a published port (refused without a bridge), so it is dropped.
  * - Probes: readiness probes are ignored and liveness probes become healthchecks that only
  *   systemd timers run, so `evaluatesProbes` is false.
@@ -109,6 +111,9 @@ export class PodmanPodApi implements PodApi {
 
   async create(m: PodManifests): Promise<void> {
     const pod = structuredClone(m.pod) as V1Pod;
+    // podman 4.3 refuses annotation values over 63 characters (Kubernetes allows 256 KiB in
+    // all); ours are for operators only (the runtime keeps the container map in memory).
+    if (pod.metadata) delete pod.metadata.annotations;
     for (const c of pod.spec?.containers ?? []) {
       // Informational in Kubernetes, but podman 4.3 turns containerPort into a host port
       // mapping, which `--network none` refuses ("PortMappings can only be used with Bridge").
