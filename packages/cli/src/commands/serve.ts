@@ -45,7 +45,7 @@ export function registerServe(program: Command): void {
     .option("--host <h>", `address to bind (env ROOMSERVICE_HOST, default ${DEFAULT_HOST})`)
     .option("--data <dir>", "data directory (env ROOMSERVICE_DATA, default ./.roomservice)")
     .option("--departure-timeout <seconds>", "seconds a session outlives its last participant (default 15)")
-    .option("--runtime <mode>", "auto | docker | sandbox | none (env ROOMSERVICE_RUNTIME, default auto: Docker when reachable, else the sandbox)")
+    .option("--runtime <mode>", "auto | docker | sandbox | kubernetes | podman | none (env ROOMSERVICE_RUNTIME, default auto: Docker when reachable, else the sandbox; kubernetes and podman only when asked, see docs/scaling.md)")
     .action(async (o: { port?: string; host?: string; data?: string; departureTimeout?: string; runtime?: string }) => {
       const port = parseIntOption("--port", o.port ?? process.env.ROOMSERVICE_PORT ?? String(DEFAULT_PORT), 0, 65535);
       const host = o.host ?? process.env.ROOMSERVICE_HOST ?? DEFAULT_HOST;
