@@ -145,6 +145,11 @@ export function runtimeConformance(kind: RuntimeKind): void {
       assert.equal(polite.status().state, "stopped");
       assert.equal(stubborn.status().state, "stopped");
       assert.deepEqual(await h.leftovers(), [], "a stopped room leaves nothing behind");
+      // Starting a service on a stopped sandbox fails visibly instead of leaking a container.
+      const late = sb.startService(h.spec("late", "http.js"));
+      await waitFor("late failed", () => late.status().state === "failed", WAIT_MS);
+      assert.match(late.status().last_start_error ?? "", /session has ended/);
+      assert.deepEqual(await h.leftovers(), []);
     });
 
     test("two rooms cannot reach each other's localhost", async (t) => {
@@ -159,14 +164,24 @@ export function runtimeConformance(kind: RuntimeKind): void {
       await Promise.all([a.stop(), b.stop()]);
     });
 
-    test("reapOrphans removes what a killed run of the same owner left, by its labels", async () => {
+    test("reapOrphans removes what a killed run of the same owner left, by its labels, and spares live rooms", async () => {
+      // A live room of this runtime (same owner) must survive the reap.
+      const live = await room("conf-live");
+      const keeper = live.startService(h.spec("keeper", "http.js", { env: { PORT: "9100" }, secretFiles: { K: "keep-this-one" } }));
+      await waitFor("keeper running", () => keeper.status().state === "running", WAIT_MS);
+      const liveThings = await h.leftovers();
+      assert.ok(liveThings.length > 0);
+
       await runAndKill(kind, ownerId);
       const left = await h.leftovers();
-      assert.ok(left.length > 0, "the killed run left something to reap");
+      assert.ok(left.length > liveThings.length, "the killed run left something to reap");
       const r = await h.runtime.reapOrphans();
       assert.ok(r.containers + r.networks + r.files > 0, JSON.stringify(r));
-      assert.deepEqual(await h.leftovers(), []);
+      assert.deepEqual((await h.leftovers()).sort(), [...liveThings].sort(), "only the live room's things remain");
+      assert.equal(keeper.status().state, "running");
       assert.deepEqual(await h.runtime.reapOrphans(), { containers: 0, networks: 0, files: 0 });
+      await live.stop();
+      assert.deepEqual(await h.leftovers(), []);
     });
   });
 }
