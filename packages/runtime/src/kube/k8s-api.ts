@@ -3,7 +3,7 @@
  * Events; Log for container output). Credentials come from the KubeConfig (KUBECONFIG, or
  * the in-cluster service account when Roomservice itself runs in a Pod). The service account
  * needs, in its namespace: pods (create, get, list, delete), pods/log (get), secrets (create,
- * list, delete) and events (list) — deploy/ in docs/scaling.md shows the Role.
+ * list, delete) and events (list) — docs/scaling.md shows the Role.
  */
 import { Writable } from "node:stream";
 import { CoreV1Api, KubeConfig, Log, type V1ContainerStatus, type V1Pod } from "@kubernetes/client-node";
