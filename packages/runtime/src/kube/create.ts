@@ -15,7 +15,7 @@ import { PodRuntime } from "./runtime.ts";
 const run = promisify(execFile);
 
 /** The gateway sidecar's image tag (bump with gateway-image/gateway.js). */
-export const GATEWAY_IMAGE = "roomservice/pod-gateway:1";
+export const GATEWAY_IMAGE = "roomservice/pod-gateway:2";
 export const GATEWAY_IMAGE_DIR = fileURLToPath(new URL("./gateway-image", import.meta.url));
 
 /** Builds the gateway image with Docker (FROM the node base image). A cluster pulls it from a registry you push it to. */

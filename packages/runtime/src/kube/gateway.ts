@@ -6,12 +6,17 @@
  * gets `OK\n` and the socket goes to that session's `onSocket` — the server's HTTP server,
  * as with the namespace listeners of docker and sandbox; anything else is closed. The sidecar
  * sends nothing more before the `OK`, so no byte of the Room API traffic is read here.
+ *
+ * The other direction (the server connecting to a service's port, for the MCP bridge): the
+ * sidecar keeps a control connection (`RSGW1 <key> control`); `connect(port)` sends
+ * `CONNECT <id> <port>` on it, and the sidecar connects to the Pod's 127.0.0.1:<port> and dials
+ * back with `RSGW1 <key> data <id>` (or answers `FAIL <id> <reason>`).
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import net, { type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import type { Logger } from "../types.ts";
+import type { Logger, ServiceConnector } from "../types.ts";
 import type { GatewayTarget } from "./manifest.ts";
 
 /** Where the gateway listens: TCP (a cluster: Pods dial the node) or a unix socket (one machine). */
@@ -23,6 +28,15 @@ const HELLO = "RSGW1 ";
 const MAX_HELLO_BYTES = 256;
 const HELLO_TIMEOUT_MS = 10_000;
 
+/** One session's sidecar: where its Room API sockets go, its control connection, its pending connects. */
+interface SessionRoute {
+  onSocket: (s: Socket) => void;
+  control: Socket | null;
+  /** Waiting for a control connection (a Pod that is still starting). */
+  controlWaiters: (() => void)[];
+  pending: Map<number, { resolve: (s: Socket) => void; reject: (e: Error) => void }>;
+}
+
 /** Lifecycle: `closed` is terminal. */
 type GatewayState = { kind: "idle" } | { kind: "listening"; server: Server; target: GatewayTarget } | { kind: "closed" };
 
@@ -31,7 +45,8 @@ export class PodGateway {
   private readonly log: Logger;
   private state: GatewayState = { kind: "idle" };
   private starting: Promise<GatewayTarget> | null = null;
-  private readonly sessions = new Map<string, (s: Socket) => void>();
+  private readonly sessions = new Map<string, SessionRoute>();
+  private nextId = 1;
 
   constructor(listen: GatewayListen, log: Logger) {
     this.listen = listen;
@@ -69,20 +84,86 @@ export class PodGateway {
     return target;
   }
 
-  /** A new random key for one session; its sidecar's sockets go to `onSocket` until `unregister`. */
-  register(onSocket: (s: Socket) => void): { key: string; unregister(): void } {
+  /**
+   * A new random key for one session; its sidecar's Room API sockets go to `onSocket` until
+   * `unregister`, and `connector` opens connections into its Pod.
+   */
+  register(onSocket: (s: Socket) => void): { key: string; unregister(): void; connector: ServiceConnector } {
     const key = randomBytes(24).toString("base64url");
-    this.sessions.set(key, onSocket);
-    return { key, unregister: () => void this.sessions.delete(key) };
+    const route: SessionRoute = { onSocket, control: null, controlWaiters: [], pending: new Map() };
+    this.sessions.set(key, route);
+    const unregister = () => {
+      if (this.sessions.get(key) !== route) return;
+      this.sessions.delete(key);
+      route.control?.destroy();
+      for (const w of route.controlWaiters.splice(0)) w();
+      for (const p of route.pending.values()) p.reject(new Error("the room's Pod is gone"));
+      route.pending.clear();
+    };
+    return { key, unregister, connector: { connect: (port, timeoutMs) => this.connect(route, port, timeoutMs), close: () => {} } };
   }
 
-  private lookup(key: string): ((s: Socket) => void) | undefined {
+  private async connect(route: SessionRoute, port: number, timeoutMs = 5000): Promise<Socket> {
+    const deadline = Date.now() + timeoutMs;
+    while (route.control === null) {
+      if (!this.isRoute(route)) throw new Error("the room's Pod is gone");
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`the room's gateway sidecar has not connected within ${timeoutMs} ms`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        route.controlWaiters.push(() => (clearTimeout(t), r()));
+      });
+    }
+    const id = this.nextId++;
+    return new Promise<Socket>((resolve, reject) => {
+      const timer = setTimeout(() => settle(new Error(`connecting to port ${port} in the room's Pod timed out after ${timeoutMs} ms`)), Math.max(1, deadline - Date.now()));
+      const settle = (r: Socket | Error) => {
+        clearTimeout(timer);
+        if (!route.pending.delete(id)) {
+          if (!(r instanceof Error)) r.destroy(); // a late socket nobody waits for
+          return;
+        }
+        if (r instanceof Error) reject(r);
+        else resolve(r);
+      };
+      route.pending.set(id, { resolve: settle, reject: settle });
+      route.control!.write(`CONNECT ${id} ${port}\n`);
+    });
+  }
+
+  private isRoute(route: SessionRoute): boolean {
+    for (const r of this.sessions.values()) if (r === route) return true;
+    return false;
+  }
+
+  private lookup(key: string): SessionRoute | undefined {
     const k = Buffer.from(key);
-    for (const [known, fn] of this.sessions) {
+    for (const [known, route] of this.sessions) {
       const b = Buffer.from(known);
-      if (b.length === k.length && timingSafeEqual(b, k)) return fn;
+      if (b.length === k.length && timingSafeEqual(b, k)) return route;
     }
     return undefined;
+  }
+
+  /** The sidecar's control connection: FAIL lines for connects it could not make. */
+  private attachControl(route: SessionRoute, sock: Socket): void {
+    route.control?.destroy();
+    route.control = sock;
+    for (const w of route.controlWaiters.splice(0)) w();
+    let buf = "";
+    sock.setEncoding("latin1");
+    sock.on("data", (c: string) => {
+      buf += c;
+      if (buf.length > 4096) return sock.destroy();
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        const [verb, id, ...why] = buf.slice(0, nl).split(" ");
+        buf = buf.slice(nl + 1);
+        if (verb === "FAIL") route.pending.get(Number(id))?.reject(new Error(`the room's Pod refused the connection: ${why.join(" ")}`));
+      }
+    });
+    sock.on("close", () => {
+      if (route.control === sock) route.control = null;
+    });
   }
 
   private accept(sock: Socket): void {
@@ -94,25 +175,43 @@ export class PodGateway {
     };
     const timer = setTimeout(() => fail("no hello line in time"), HELLO_TIMEOUT_MS);
     sock.on("error", () => sock.destroy());
-    const onData = (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      const nl = buf.indexOf(10);
-      if (nl < 0) {
-        if (buf.length > MAX_HELLO_BYTES) fail("hello line too long");
-        return;
+    // Read with 'readable' + read(), not 'data' + pause(): once the listener is removed the
+    // stream is back to its initial state (readableFlowing null), so whoever takes the socket
+    // (the HTTP server, an HTTP client) starts it by listening, as with a fresh socket.
+    const onReadable = () => {
+      for (let c = sock.read() as Buffer | null; c !== null; c = sock.read() as Buffer | null) {
+        buf = Buffer.concat([buf, c]);
+        const nl = buf.indexOf(10);
+        if (nl < 0) {
+          if (buf.length > MAX_HELLO_BYTES) return fail("hello line too long");
+          continue;
+        }
+        clearTimeout(timer);
+        sock.removeListener("readable", onReadable);
+        if (buf.length > nl + 1) return fail("data before the OK");
+        return this.route(sock, buf.subarray(0, nl).toString("latin1"), fail);
       }
-      clearTimeout(timer);
-      sock.removeListener("data", onData);
-      sock.pause();
-      const line = buf.subarray(0, nl).toString("latin1");
-      if (buf.length > nl + 1) return fail("data before the OK");
-      if (!line.startsWith(HELLO)) return fail("not a gateway hello");
-      const onSocket = this.lookup(line.slice(HELLO.length));
-      if (onSocket === undefined) return fail("unknown session key");
-      sock.write("OK\n");
-      onSocket(sock);
     };
-    sock.on("data", onData);
+    sock.on("readable", onReadable);
+  }
+
+  private route(sock: Socket, line: string, fail: (why: string) => void): void {
+    if (!line.startsWith(HELLO)) return fail("not a gateway hello");
+    const [key = "", kind, id] = line.slice(HELLO.length).split(" ");
+    const route = this.lookup(key);
+    if (route === undefined) return fail("unknown session key");
+    if (kind === undefined) {
+      sock.write("OK\n");
+      route.onSocket(sock);
+    } else if (kind === "control") {
+      sock.write("OK\n");
+      this.attachControl(route, sock);
+    } else if (kind === "data" && id !== undefined && route.pending.has(Number(id))) {
+      sock.write("OK\n");
+      route.pending.get(Number(id))!.resolve(sock);
+    } else {
+      fail(`unexpected hello ${JSON.stringify(kind)}`);
+    }
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,7 @@
  * which restarts the room's other services too — the cost of "one Pod per room".
  */
 import type { Socket } from "node:net";
-import type { Clock, Logger, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
+import type { Clock, Logger, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 import type { PodApi, PodObservation } from "./api.ts";
 import { PodGateway, type GatewayListen } from "./gateway.ts";
 import { buildPodManifests, labelValue, ownerPrefix, sessionPrefix, type PodManifests } from "./manifest.ts";
@@ -121,7 +121,7 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly handles = new Map<string, PodServiceHandle>();
-  private readonly gatewayKey: { key: string; unregister(): void };
+  private readonly gatewayKey: { key: string; unregister(): void; connector: ServiceConnector };
   private readonly target: Awaited<ReturnType<PodGateway["start"]>>;
   private readonly onStopped: () => void;
   private pod: PodState = { kind: "none" };
@@ -147,6 +147,11 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
       if (fn === null) s.destroy();
       else fn(s);
     });
+  }
+
+  /** Connections into the Pod's localhost, made by the gateway sidecar (see gateway.ts). */
+  openConnector(): ServiceConnector {
+    return this.gatewayKey.connector;
   }
 
   /** The current Pod's name (diagnostics and tests), or null. */

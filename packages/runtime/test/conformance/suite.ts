@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { fileURLToPath } from "node:url";
 import type { RoomSandbox } from "../../src/index.ts";
-import { collectLogs, resultLine, tcpProbe, waitFor } from "../helpers.ts";
+import { collectLogs, resultLine, tcpProbe, testLogger, waitFor } from "../helpers.ts";
 import { makeHarness, unavailable, type Harness, type RuntimeKind } from "./harness.ts";
 
 /** Pods take longer (image checks, infra container): one bound for every wait, only against hangs. */
@@ -71,6 +71,38 @@ export function runtimeConformance(kind: RuntimeKind): void {
         api.close();
         api.close(); // idempotent
         app.close();
+        await sb.stop();
+      }
+    });
+
+    test("the server connects to a service's port on the room's localhost (openConnector: the MCP bridge's path)", async (t) => {
+      const sb = await room("conf-connect");
+      if (sb.openConnector === undefined) return t.skip(`${kind} offers no connector`);
+      const web = sb.startService(h.spec("web", "http.js", { env: { PORT: "9100", NAME: "inside" }, probes: { readiness: tcpProbe(9100) } }));
+      await waitFor("web ready", () => web.status().state === "running", WAIT_MS);
+      const connector = sb.openConnector(testLogger());
+      try {
+        const get = (port: number) => new Promise<string>((resolve, reject) => {
+          const req = http.request({
+            host: "127.0.0.1", port, path: "/", agent: false,
+            createConnection: (_o: unknown, cb: (err: Error | null, s?: import("node:net").Socket) => void) => {
+              connector.connect(port, 10_000).then((s) => cb(null, s), (err: Error) => cb(err));
+              return undefined;
+            },
+          } as http.RequestOptions, (res) => {
+            let body = "";
+            res.on("data", (c) => (body += c));
+            res.on("end", () => resolve(body));
+          });
+          req.on("error", reject);
+          req.end();
+        });
+        assert.equal(await get(9100), "hello from inside");
+        assert.equal(await get(9100), "hello from inside", "a second connection works too");
+        // Nothing listens on 9555 in the room: a clear error, not a hang.
+        await assert.rejects(connector.connect(9555, 5000));
+      } finally {
+        connector.close();
         await sb.stop();
       }
     });
