@@ -84,7 +84,8 @@ export function runtimeConformance(kind: RuntimeKind): void {
       try {
         const get = (port: number) => new Promise<string>((resolve, reject) => {
           const req = http.request({
-            host: "127.0.0.1", port, path: "/", agent: false,
+            // No agent: node:http then uses createConnection (an agent would ignore it).
+            host: "127.0.0.1", port, path: "/",
             createConnection: (_o: unknown, cb: (err: Error | null, s?: import("node:net").Socket) => void) => {
               connector.connect(port, 10_000).then((s) => cb(null, s), (err: Error) => cb(err));
               return undefined;

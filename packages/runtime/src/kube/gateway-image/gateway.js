@@ -18,7 +18,7 @@ const HELLO_TIMEOUT_MS = 10_000;
 /** Dials the node, says hello, calls back with the socket once it answered OK (or null). */
 function hello(line, cb) {
   const up = dial();
-  let ack = "";
+  let ack = Buffer.alloc(0);
   let done = false;
   const finish = (sock) => {
     if (done) return;
@@ -30,12 +30,15 @@ function hello(line, cb) {
   };
   const timer = setTimeout(() => finish(null), HELLO_TIMEOUT_MS);
   const onAck = (c) => {
-    ack += c.toString("latin1");
+    ack = Buffer.concat([ack, c]);
     if (ack.length < 3) return;
-    if (ack !== "OK\n") {
-      console.error(`node refused the gateway: ${JSON.stringify(ack.slice(0, 80))}`);
+    if (ack.subarray(0, 3).toString("latin1") !== "OK\n") {
+      console.error(`node refused the gateway: ${JSON.stringify(ack.subarray(0, 80).toString("latin1"))}`);
       return finish(null);
     }
+    // The node may write right after its OK (a request it opened): keep those bytes.
+    up.pause();
+    if (ack.length > 3) up.unshift(ack.subarray(3));
     finish(up);
   };
   up.on("connect", () => up.write(`RSGW1 ${key}${line}\n`));
@@ -55,6 +58,8 @@ function splice(a, b) {
   }
   a.pipe(b);
   b.pipe(a);
+  a.resume();
+  b.resume();
 }
 
 net.createServer((client) => {
@@ -98,6 +103,7 @@ function control() {
     });
     ctl.on("error", () => ctl.destroy());
     ctl.on("close", () => setTimeout(control, retryMs));
+    ctl.resume();
   });
 }
 control();
