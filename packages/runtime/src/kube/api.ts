@@ -45,9 +45,8 @@ export interface PodEvent {
 export interface PodApi {
   readonly kind: "kubernetes" | "podman";
   /**
-   * true: the engine runs the Pod's readiness/liveness/startup probes (the kubelet), and
-   * `ready` reflects them. false (podman 4.3: readiness probes are ignored and liveness probes
-   * become healthchecks that only systemd timers run): `ready` means the container runs.
+   * true: the Pod's readiness probes are run (by the kubelet; on podman by the backend itself)
+   * and `ready` reflects them. false: `ready` only means the container runs.
    */
   readonly evaluatesProbes: boolean;
   /** Creates the Secrets, then the Pod. */

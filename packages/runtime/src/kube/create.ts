@@ -61,7 +61,7 @@ export interface PodmanRuntimeOptions extends PodmanApiOptions {
 
 /** The same Pods on podman (`podman kube play`, one machine): images must be in podman's store (`loadIntoPodman`). */
 export async function createPodmanRuntime(o: PodmanRuntimeOptions): Promise<PodRuntime> {
-  const api = new PodmanPodApi(o);
+  const api = new PodmanPodApi({ ...o, logger: o.logger });
   await api.check();
   return new PodRuntime({
     ownerId: o.ownerId, logger: o.logger, api, gatewayImage: o.gatewayImage ?? GATEWAY_IMAGE, imagePullPolicy: "Never",

@@ -18,8 +18,9 @@
  * - Annotations: values over 63 characters are refused (a label rule applied to annotations),
  *   so the Pod's annotations (for operators only) are dropped.
  * - Ports: `containerPort` becomes a published port (refused without a bridge), so it is dropped.
- * - Probes: readiness probes are ignored and liveness probes become healthchecks that only
- *   systemd timers run, so `evaluatesProbes` is false.
+ * - Probes: readiness probes are ignored, so this backend runs them itself from the Pod's own
+ *   readinessProbe fields (podman-readiness.ts); liveness and startup probes become
+ *   healthchecks that only systemd timers run, and are not run here.
  */
 import { execFile, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -27,7 +28,9 @@ import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ContainerObservation, PodApi, PodEvent, PodObservation } from "./api.ts";
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Pod, V1Probe } from "@kubernetes/client-node";
+import type { Logger } from "../types.ts";
+import { PodReadiness } from "./podman-readiness.ts";
 import type { PodManifests } from "./manifest.ts";
 import { KUBE_LABEL } from "./manifest.ts";
 import { defaultSecretsRoot } from "../secrets.ts";
@@ -40,7 +43,10 @@ export interface PodmanApiOptions {
   podman?: string;
   /** Where Secret values are written (must be tmpfs); default <defaultSecretsRoot()>/pods. */
   secretsRoot?: string;
+  logger?: Logger;
 }
+
+const silent: Logger = { info() {}, warn() {}, error() {}, debug() {}, child: () => silent };
 
 /** The containers.conf the runtime needs as root without systemd (see the module comment). */
 export const PODMAN_CONF = `[containers]
@@ -65,7 +71,7 @@ interface InspectedContainer {
   Id: string;
   Name: string;
   RestartCount?: number;
-  State: { Status: string; ExitCode: number; OOMKilled: boolean; StartedAt: string; FinishedAt: string };
+  State: { Status: string; ExitCode: number; OOMKilled: boolean; StartedAt: string; FinishedAt: string; Pid?: number };
 }
 
 function ms(iso: string): number {
@@ -75,14 +81,19 @@ function ms(iso: string): number {
 
 export class PodmanPodApi implements PodApi {
   readonly kind = "podman" as const;
-  readonly evaluatesProbes = false;
+  /** Readiness probes, yes (run by this backend); liveness and startup probes are not run. */
+  readonly evaluatesProbes = true;
   private readonly bin: string;
   private readonly env: NodeJS.ProcessEnv;
   private readonly network: string;
   private readonly followers = new Set<() => void>();
   readonly secretsRoot: string;
+  private readonly log: Logger;
+  /** Readiness per live Pod, by Pod name. */
+  private readonly readiness = new Map<string, PodReadiness>();
 
   constructor(o: PodmanApiOptions = {}) {
+    this.log = o.logger ?? silent;
     this.secretsRoot = o.secretsRoot ?? join(defaultSecretsRoot(), "pods");
     this.bin = o.podman ?? "podman";
     this.env = { ...process.env, CONTAINERS_CONF: o.containersConf ?? writePodmanConf() };
@@ -137,6 +148,10 @@ export class PodmanPodApi implements PodApi {
         vol.hostPath = { path: dir, type: "Directory" };
       }
     }
+    const probes = new Map<string, V1Probe>();
+    for (const c of pod.spec?.containers ?? []) if (c.readinessProbe) probes.set(c.name, c.readinessProbe);
+    this.readiness.get(pod.metadata!.name!)?.close();
+    this.readiness.set(pod.metadata!.name!, new PodReadiness(probes, this.log, (id, cmd, ms) => this.execCheck(id, cmd, ms)));
     const tmp = await mkdtemp(join(tmpdir(), "rs-kube-"));
     const file = join(tmp, "pod.yaml");
     try {
@@ -152,10 +167,15 @@ export class PodmanPodApi implements PodApi {
     const p = await this.run(["pod", "inspect", pod], [0, 125]);
     if (p.code !== 0) return null;
     const info = JSON.parse(p.stdout) as { State: string; InfraContainerID?: string; Containers?: { Id: string }[] };
-    const ids = (info.Containers ?? []).map((c) => c.Id).filter((id) => id !== info.InfraContainerID);
+    const ids = (info.Containers ?? []).map((c) => c.Id);
     if (ids.length === 0) return { phase: "Pending", containers: [] };
     const c = await this.run(["container", "inspect", ...ids], [0, 125]);
-    const list = JSON.parse(c.stdout || "[]") as InspectedContainer[];
+    const all = JSON.parse(c.stdout || "[]") as InspectedContainer[];
+    const readiness = this.readiness.get(pod);
+    const infraPid = all.find((x) => x.Id === info.InfraContainerID)?.State.Pid;
+    if (readiness !== undefined && infraPid !== undefined && infraPid > 0) readiness.setNetns(`/proc/${infraPid}/ns/net`);
+    const list = all.filter((x) => x.Id !== info.InfraContainerID);
+    const now = Date.now();
     const containers: ContainerObservation[] = list.map((x) => {
       const st = x.State;
       const name = x.Name.startsWith(`${pod}-`) ? x.Name.slice(pod.length + 1) : x.Name;
@@ -164,7 +184,8 @@ export class PodmanPodApi implements PodApi {
         : st.Status === "exited" || st.Status === "stopped"
           ? { kind: "terminated", exitCode: st.ExitCode, reason: st.OOMKilled ? "OOMKilled" : st.ExitCode === 0 ? "Completed" : "Error", startedAt: ms(st.StartedAt), finishedAt: ms(st.FinishedAt) }
           : { kind: "waiting", reason: "ContainerCreating", message: st.Status };
-      return { name, id: x.Id, state, ready: st.Status === "running", restartCount: x.RestartCount ?? 0, last: null };
+      const ready = state.kind === "running" && (readiness?.ready(name, x.Id, state.startedAt, now) ?? true);
+      return { name, id: x.Id, state, ready, restartCount: x.RestartCount ?? 0, last: null };
     });
     return { phase: info.State, containers };
   }
@@ -198,7 +219,22 @@ export class PodmanPodApi implements PodApi {
   }
 
   async remove(_ns: string, pod: string): Promise<void> {
+    this.readiness.get(pod)?.close();
+    this.readiness.delete(pod);
     await this.run(["pod", "rm", "-f", pod], [0, 125]);
+  }
+
+  /** An exec readiness check: `podman exec` with a timeout (the exec is killed when it passes). */
+  private execCheck(containerId: string, command: string[], timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(this.bin, ["exec", containerId, ...command], { env: this.env, stdio: "ignore" });
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        resolve({ ok: false, error: `timed out after ${timeoutMs} ms` });
+      }, timeoutMs);
+      child.on("error", (err) => (clearTimeout(timer), resolve({ ok: false, error: err.message })));
+      child.on("close", (code) => (clearTimeout(timer), resolve(code === 0 ? { ok: true } : { ok: false, error: `command exited with ${code}` })));
+    });
   }
 
   async deleteSecrets(_ns: string, names: string[]): Promise<void> {
@@ -213,5 +249,7 @@ export class PodmanPodApi implements PodApi {
 
   close(): void {
     for (const stop of [...this.followers]) stop();
+    for (const r of this.readiness.values()) r.close();
+    this.readiness.clear();
   }
 }

@@ -169,7 +169,7 @@ export class PodServiceHandle implements ServiceHandle {
         r.ready = true;
         r.everReady = true;
         this.setPorts("ready");
-        this.event("Ready", this.evaluatesProbes ? "Readiness probe succeeded" : "Container is running (this engine does not run readiness probes)");
+        this.event("Ready", this.evaluatesProbes ? "Container is ready" : "Container is running (this engine does not run readiness probes)");
         this.setState("running");
       } else if (!ready && r.ready) {
         r.ready = false;

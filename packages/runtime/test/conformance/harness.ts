@@ -20,7 +20,7 @@ export type RuntimeKind = "docker" | "sandbox" | "podman" | "kubernetes";
 const APP_DIR = fileURLToPath(new URL("../fixtures/app", import.meta.url));
 
 export interface Capabilities {
-  /** The engine runs readiness probes (false: podman 4.3 ignores them; "ready" means running). */
+  /** The engine runs readiness probes (all do: podman 4.3 ignores them, so its backend runs them). */
   evaluatesProbes: boolean;
   /** stderr arrives as stderr (the Kubernetes log API merges the two streams). */
   separatesStderr: boolean;
@@ -139,7 +139,7 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
   return {
     ...base,
     caps: {
-      evaluatesProbes: kind === "kubernetes",
+      evaluatesProbes: true,
       separatesStderr: kind === "podman",
       isolatesRooms: kind === "podman" ? true : "a cluster's Pods reach each other unless a NetworkPolicy forbids it (deploy/ has one); not checked here",
     },

@@ -136,7 +136,7 @@ export function runtimeConformance(kind: RuntimeKind): void {
     });
 
     test("a readiness probe that never succeeds keeps the service from becoming ready", async (t) => {
-      if (!h.caps.evaluatesProbes) return t.skip(`${kind} does not run readiness probes (podman 4.3 ignores them; Kubernetes and docker do)`);
+      if (!h.caps.evaluatesProbes) return t.skip(`${kind} does not run readiness probes`);
       const sb = await room("conf-probe");
       const ok = sb.startService(h.spec("ok", "http.js", { env: { PORT: "9100" }, probes: { readiness: tcpProbe(9100) } }));
       // Listens on 9300; the probe asks 9301, where nothing ever listens.
