@@ -48,6 +48,7 @@ export class PodServiceHandle implements ServiceHandle {
   /** Restart counts of earlier Pods of the session (a new Pod starts its own count at 0). */
   private restartBase = 0;
   private lastRestartCount = 0;
+  private entered = false;
   private readonly evaluatesProbes: boolean;
 
   constructor(spec: ServiceLaunchSpec, owner: PodServiceOwner, log: Logger, clock: Clock, evaluatesProbes: boolean) {
@@ -98,10 +99,12 @@ export class PodServiceHandle implements ServiceHandle {
 
   // ---- driven by the sandbox ----
 
-  /** The service's container is going into a new Pod (first start, or a replacement). */
+  /** The service's container is going into a new Pod (first start, or a replacement: a restart). */
   enterPod(spec: ServiceLaunchSpec): void {
     this.spec = spec;
-    this.restartBase += this.lastRestartCount;
+    if (this.entered) this.restartBase += this.lastRestartCount + 1;
+    this.entered = true;
+    this.st.restart_count = this.restartBase;
     this.lastRestartCount = 0;
     this.st.last_start_error = null;
     this.endRun();

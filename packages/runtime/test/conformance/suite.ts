@@ -135,6 +135,24 @@ export function runtimeConformance(kind: RuntimeKind): void {
       await sb.stop();
     });
 
+    test("restart with a new spec applies it; stopping one service leaves its neighbour running", async () => {
+      const sb = await room("conf-restart");
+      const svc = sb.startService(h.spec("env", "env.js", { env: { SHOW: "GREETING", GREETING: "first" } }));
+      const other = sb.startService(h.spec("other", "http.js", { env: { PORT: "9100" }, probes: { readiness: tcpProbe(9100) } }));
+      const lines = collectLogs(svc);
+      await waitFor("first", () => lines.some((l) => l.line === 'ENV {"GREETING":"first"}'), WAIT_MS);
+      await svc.restart(h.spec("env", "env.js", { env: { SHOW: "GREETING", GREETING: "second" } }));
+      await waitFor("second", () => lines.some((l) => l.line === 'ENV {"GREETING":"second"}'), WAIT_MS);
+      await waitFor("running again", () => svc.status().state === "running", WAIT_MS);
+      assert.ok(svc.status().restart_count >= 1, JSON.stringify(svc.status()));
+      await waitFor("other running", () => other.status().state === "running", WAIT_MS);
+      await svc.stop();
+      assert.equal(svc.status().state, "stopped");
+      assert.equal(svc.lastExit()?.exitCode, 0);
+      await waitFor("other running after its neighbour stopped", () => other.status().state === "running", WAIT_MS);
+      await sb.stop();
+    });
+
     test("a readiness probe that never succeeds keeps the service from becoming ready", async (t) => {
       if (!h.caps.evaluatesProbes) return t.skip(`${kind} does not run readiness probes`);
       const sb = await room("conf-probe");
