@@ -13,7 +13,7 @@
  * back with `RSGW1 <key> data <id>` (or answers `FAIL <id> <reason>`).
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import net, { type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Logger, ServiceConnector } from "../types.ts";
@@ -27,6 +27,8 @@ export type GatewayListen =
 const HELLO = "RSGW1 ";
 const MAX_HELLO_BYTES = 256;
 const HELLO_TIMEOUT_MS = 10_000;
+/** Connections still owing their hello line; more are refused (a port scan or a flood cannot pile up). */
+const MAX_UNAUTHENTICATED = 256;
 
 /** One session's sidecar: where its Room API sockets go, its control connection, its pending connects. */
 interface SessionRoute {
@@ -47,6 +49,7 @@ export class PodGateway {
   private starting: Promise<GatewayTarget> | null = null;
   private readonly sessions = new Map<string, SessionRoute>();
   private nextId = 1;
+  private unauthenticated = 0;
 
   constructor(listen: GatewayListen, log: Logger) {
     this.listen = listen;
@@ -73,6 +76,7 @@ export class PodGateway {
       target = { kind: "tcp", host: l.advertiseHost ?? l.host, port: addr.port };
     } else {
       await mkdir(this.listen.dir, { recursive: true, mode: 0o755 });
+      await this.removeStaleSockets(this.listen.dir);
       // Unique per process: a second runtime of the same owner (a restart while the old one dies) must not unlink ours.
       const socketName = `gw-${process.pid}-${randomBytes(4).toString("hex")}.sock`;
       const path = join(this.listen.dir, socketName);
@@ -82,6 +86,19 @@ export class PodGateway {
     }
     this.state = { kind: "listening", server, target };
     return target;
+  }
+
+  /** Sockets of runs that died without closing (gw-<pid>-…): removed when that pid is gone. */
+  private async removeStaleSockets(dir: string): Promise<void> {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const m = /^gw-(\d+)-[0-9a-f]+\.sock$/.exec(name);
+      if (m === null) continue;
+      try {
+        process.kill(Number(m[1]), 0);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ESRCH") await rm(join(dir, name), { force: true });
+      }
+    }
   }
 
   /**
@@ -96,6 +113,7 @@ export class PodGateway {
       if (this.sessions.get(key) !== route) return;
       this.sessions.delete(key);
       route.control?.destroy();
+      route.control = null;
       for (const w of route.controlWaiters.splice(0)) w();
       for (const p of route.pending.values()) p.reject(new Error("the room's Pod is gone"));
       route.pending.clear();
@@ -104,6 +122,7 @@ export class PodGateway {
   }
 
   private async connect(route: SessionRoute, port: number, timeoutMs = 5000): Promise<Socket> {
+    if (!this.isRoute(route)) throw new Error("the room's Pod is gone");
     const deadline = Date.now() + timeoutMs;
     while (route.control === null) {
       if (!this.isRoute(route)) throw new Error("the room's Pod is gone");
@@ -167,13 +186,26 @@ export class PodGateway {
   }
 
   private accept(sock: Socket): void {
+    if (this.unauthenticated >= MAX_UNAUTHENTICATED) {
+      this.log.warn({ limit: MAX_UNAUTHENTICATED }, "pod gateway: too many connections without a hello; refusing");
+      sock.destroy();
+      return;
+    }
+    this.unauthenticated++;
+    let counted = true;
+    const settled = () => {
+      if (counted) this.unauthenticated--;
+      counted = false;
+    };
     let buf = Buffer.alloc(0);
     const fail = (why: string) => {
       clearTimeout(timer);
+      settled();
       this.log.warn({ why }, "pod gateway refused a connection");
       sock.destroy();
     };
     const timer = setTimeout(() => fail("no hello line in time"), HELLO_TIMEOUT_MS);
+    sock.once("close", settled);
     sock.on("error", () => sock.destroy());
     // Read with 'readable' + read(), not 'data' + pause(): once the listener is removed the
     // stream is back to its initial state (readableFlowing null), so whoever takes the socket
@@ -187,6 +219,7 @@ export class PodGateway {
           continue;
         }
         clearTimeout(timer);
+        settled();
         sock.removeListener("readable", onReadable);
         if (buf.length > nl + 1) return fail("data before the OK");
         return this.route(sock, buf.subarray(0, nl).toString("latin1"), fail);
