@@ -151,7 +151,7 @@ export class KubernetesPodApi implements PodApi {
     }
   }
 
-  async listOwned(namespace: string, ownerLabel: string): Promise<{ pods: string[]; secrets: string[] }> {
+  async listOwned(namespace: string, ownerLabel: string, _namePrefix?: string): Promise<{ pods: string[]; secrets: string[] }> {
     const labelSelector = `${KUBE_LABEL.owner}=${ownerLabel}`;
     const [pods, secrets] = await Promise.all([
       this.core.listNamespacedPod({ namespace, labelSelector }),
