@@ -13,7 +13,7 @@
  * back with `RSGW1 <key> data <id>` (or answers `FAIL <id> <reason>`).
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import net, { type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Logger, ServiceConnector } from "../types.ts";
@@ -86,6 +86,11 @@ export class PodGateway {
     }
     this.state = { kind: "listening", server, target };
     return target;
+  }
+
+  /** Sockets a killed earlier run left in the unix socket directory (reapOrphans calls this). */
+  async reapStaleSockets(): Promise<void> {
+    if (this.listen.kind === "unix") await this.removeStaleSockets(this.listen.dir);
   }
 
   /** Sockets of runs that died without closing (gw-<pid>-…): removed when that pid is gone. */
@@ -253,7 +258,10 @@ export class PodGateway {
     this.sessions.clear();
     if (st.kind === "listening") {
       await new Promise<void>((r) => st.server.close(() => r()));
-      if (st.target.kind === "unix") await rm(join(st.target.hostDir, st.target.socketName), { force: true });
+      if (st.target.kind === "unix") {
+        await rm(join(st.target.hostDir, st.target.socketName), { force: true });
+        await rmdir(st.target.hostDir).catch(() => {}); // only when empty: another run may still use it
+      }
     }
   }
 }

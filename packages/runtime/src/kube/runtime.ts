@@ -94,6 +94,7 @@ export class PodRuntime implements Runtime {
       await this.api.remove(this.namespace, name);
       containers++;
     }
+    await this.gateway.reapStaleSockets();
     const secrets = owned.secrets.filter((n) => !isLive(n));
     if (secrets.length > 0) await this.api.deleteSecrets(this.namespace, secrets);
     const result = { containers, networks: 0, files: secrets.length };
