@@ -14,7 +14,7 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, readdirSync, readlinkSync, statSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
-import type { Server } from "node:net";
+import type { Server, Socket } from "node:net";
 import { constants } from "node:os";
 import { promisify } from "node:util";
 import { LineSplitter } from "../logs.ts";
@@ -23,12 +23,13 @@ import { SandboxStatsSampler } from "./stats.ts";
 import { createNetns, deleteNetns, NetnsPool, NETNS_DIR, POOLED_LISTENER } from "./netns-pool.ts";
 import { formatSeconds } from "../docker/container.ts";
 import { killTree, processTree } from "../proc.ts";
-import { openListenerInNetns } from "../netns/listener.ts";
+import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
+import { NetnsConnector } from "../netns/connector.ts";
 import { NetnsProber } from "../netns/prober.ts";
 import type { CheckResult } from "../probes.ts";
 import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SECRETS_MOUNT, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
-import type { Clock, Logger, ProbeAction, ReapResult, RoomSandbox, Runtime, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
+import type { Clock, Logger, ProbeAction, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 
 const run = promisify(execFile);
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -172,7 +173,7 @@ export class SandboxRuntime implements Runtime {
     return `rs-${short(owner)}-`;
   }
 
-  async createRoomSandbox(o: { room: string; sessionId: string }): Promise<RoomSandbox> {
+  async createRoomSandbox(o: { room: string; sessionId: string }): Promise<SandboxRoom> {
     const log = this.log.child({ room: o.room, session: o.sessionId });
     const ready = this.pool.take();
     let name: string;
@@ -193,10 +194,19 @@ export class SandboxRuntime implements Runtime {
     return room;
   }
 
-  openRoomApiListener(sandbox: RoomSandbox, port: number, host = "127.0.0.1"): Promise<Server> {
-    // A pooled namespace already has its Room API listener open; if that helper failed, open one now.
-    const pre = sandbox instanceof SandboxRoom ? sandbox.takePreopenedListener(port, host) : null;
+  /**
+   * A listening server on host:port inside the room's namespace (sandbox detail; the Room API
+   * uses 8078). A pooled namespace already has its 8078 listener open; if that helper failed,
+   * one is opened now.
+   */
+  openRoomApiListener(sandbox: SandboxRoom, port: number, host = "127.0.0.1"): Promise<Server> {
+    const pre = sandbox.takePreopenedListener(port, host);
     return pre?.catch(() => openListenerInNetns(sandbox.netnsPath, host, port)) ?? openListenerInNetns(sandbox.netnsPath, host, port);
+  }
+
+  openRoomApi(sandbox: RoomSandbox, onSocket: (s: Socket) => void): Promise<RoomApiEndpoint> {
+    if (!(sandbox instanceof SandboxRoom)) return Promise.reject(new Error("openRoomApi: not a sandbox of the sandbox runtime"));
+    return roomApiFromListener(this.openRoomApiListener(sandbox, ROOM_API_PORT), onSocket);
   }
 
   /**
@@ -241,7 +251,7 @@ interface RoomInit {
   listener: Promise<Server> | null;
 }
 
-class SandboxRoom implements RoomSandbox, ServiceDriver {
+export class SandboxRoom implements RoomSandbox, ServiceDriver {
   readonly room: string;
   readonly sessionId: string;
   readonly netns: string;
@@ -296,6 +306,10 @@ class SandboxRoom implements RoomSandbox, ServiceDriver {
 
   get secretsDir(): string {
     return this.i.secrets.dir;
+  }
+
+  openConnector(log: Logger): ServiceConnector {
+    return new NetnsConnector(this.netnsPath, log);
   }
 
   startService(spec: ServiceLaunchSpec): ServiceHandle {
