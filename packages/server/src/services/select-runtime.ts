@@ -3,12 +3,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { createDockerRuntime, createSandboxRuntime, type Runtime } from "@roomservice/runtime";
+import { createPodRuntimeFromEnv } from "./pod-runtime-config.ts";
 
-export type RuntimeMode = "auto" | "docker" | "sandbox" | "none";
+export type RuntimeMode = "auto" | "docker" | "sandbox" | "kubernetes" | "podman" | "none";
 
 /**
- * Ready room namespaces kept by the docker runtime (ROOMSERVICE_ROOM_POOL): a session's start
- * then only creates its service containers. Each costs one idle 129-byte pause process.
+ * Ready room namespaces kept by the runtime (ROOMSERVICE_ROOM_POOL): a session's start then
+ * only creates its services. Docker: each costs one idle 129-byte pause process; sandbox: an
+ * empty `ip netns`; both also keep a probe helper (one idle Node process) per entry.
  */
 export const DEFAULT_ROOM_POOL = 2;
 
@@ -34,6 +36,7 @@ export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; log
   const ownerId = ownerIdFor(o.dataDir);
   const log = o.logger.child({ component: "runtime" });
   if (o.mode === "none") return null;
+  if (o.mode === "kubernetes" || o.mode === "podman") return createPodRuntimeFromEnv(o.mode, ownerId, log);
   if (o.mode === "docker" || o.mode === "auto") {
     try {
       const rt = await createDockerRuntime({ ownerId, logger: log, poolSize: o.poolSize ?? DEFAULT_ROOM_POOL });
@@ -47,7 +50,7 @@ export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; log
   let rt: Runtime;
   try {
     // The sandbox runtime checks its own prerequisites (root, bwrap, ip, nsenter).
-    rt = await createSandboxRuntime({ ownerId, logger: log });
+    rt = await createSandboxRuntime({ ownerId, logger: log, poolSize: o.poolSize ?? DEFAULT_ROOM_POOL });
   } catch (err) {
     const why = (err as Error).message;
     if (o.mode === "sandbox") throw new Error(`ROOMSERVICE_RUNTIME=sandbox but ${why}`, { cause: err });
@@ -60,6 +63,6 @@ export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; log
 
 export function parseRuntimeMode(v: string | undefined): RuntimeMode {
   const m = (v ?? "auto").toLowerCase();
-  if (m === "auto" || m === "docker" || m === "sandbox" || m === "none") return m;
-  throw new Error(`ROOMSERVICE_RUNTIME must be auto, docker, sandbox or none, got ${JSON.stringify(v)}`);
+  if (m === "auto" || m === "docker" || m === "sandbox" || m === "kubernetes" || m === "podman" || m === "none") return m;
+  throw new Error(`ROOMSERVICE_RUNTIME must be auto, docker, sandbox, kubernetes, podman or none, got ${JSON.stringify(v)}`);
 }
