@@ -41,6 +41,7 @@ import { MountEvents } from "./storage/mount-events.ts";
 import { LlmStore } from "./llm/llm-store.ts";
 import { registerLlmProxy } from "./llm/proxy.ts";
 import { registerLlmRoutes } from "./llm/routes.ts";
+import { startClusterSide, type ClusterNode } from "./cluster/index.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -63,6 +64,8 @@ export interface RoomServer {
   streams: ReadonlySet<SseClient>;
   /** The MCP bridge: services' MCP endpoints as room toolkits. */
   mcp: McpBridge;
+  /** This node's cluster side (`serve --cluster`), else null. */
+  cluster: ClusterNode | null;
   close(): Promise<void>;
 }
 
@@ -106,9 +109,11 @@ async function startLocked(
   opts: StartOptions, clock: NonNullable<ServerOptions["clock"]>, logger: ServerOptions["logger"], lock: ReturnType<typeof lockDataDir>,
 ): Promise<RoomServer> {
   const store = new Store(join(opts.dataDir, "roomservice.db"));
+  // In a cluster every node must sign and check tokens with one secret: it lives in the shared directory.
+  const secretDir = opts.cluster?.sharedDir ?? opts.dataDir;
   const ctx: ServerContext = {
     projectId: opts.projectId ?? "default",
-    secret: opts.secret ?? loadProjectSecret(opts.dataDir),
+    secret: opts.secret ?? loadProjectSecret(secretDir),
     dataDir: opts.dataDir,
     clock,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
@@ -117,6 +122,7 @@ async function startLocked(
     sessions: new SessionStore(store),
     roomSettings: new RoomSettingsStore(store),
     departureTimeoutMs: opts.departureTimeoutMs ?? DEFAULT_DEPARTURE_TIMEOUT_MS,
+    ...(opts.cluster ? { roomsDir: join(opts.cluster.sharedDir, "rooms") } : {}),
   };
   const closedDangling = ctx.sessions.closeDangling(clock.now());
   if (closedDangling > 0) logger.warn({ sessions: closedDangling }, "closed sessions left open by an earlier run");
@@ -125,14 +131,25 @@ async function startLocked(
   let runtimeReady!: (ok: boolean) => void;
   const runtimeReadyP = new Promise<boolean>((r) => (runtimeReady = r));
   const rooms = new RoomManager(ctx);
-  await rooms.discardIncompleteUploads();
+  // In a cluster the shared rooms directory holds other nodes' uploads in flight: a room's
+  // leftovers are cleared when this node takes its lease instead (cluster/index.ts).
+  if (opts.cluster === undefined) await rooms.discardIncompleteUploads();
   const services = new ServiceStore(store);
   const secrets = new SecretStore(store, ctx.secret);
   const apiKeys = new ApiKeyStore(store);
 
   const app = Fastify({ loggerInstance: logger.child({ component: "http" }, { level: "warn" }) as unknown as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
   installErrorHandler(app, logger.child({ component: "http" }));
-  app.get("/healthz", async () => ({ ok: true, rooms: rooms.list().length }));
+  // Before any route: live-room REST calls are forwarded to the owner before auth runs here.
+  const cluster = opts.cluster === undefined ? null : await startClusterSide({
+    options: opts.cluster, dataDir: opts.dataDir, ctx, rooms, app,
+    liveSessionOf: (room) => launcher.liveSession(room) !== undefined,
+    revokeApiKey: (id) => browserSessions.revokeApiKey(id),
+  }).catch((err) => {
+    store.close();
+    throw err;
+  });
+  app.get("/healthz", async () => ({ ok: true, rooms: rooms.list().length, ...(cluster ? { node: cluster.nodeId } : {}) }));
   registerStorageRoutes(app, ctx, rooms);
   registerStudioRoutes(app, opts.studioDir === undefined ? {} : { dir: opts.studioDir });
   const launcher = new ServiceLauncher({
@@ -167,12 +184,14 @@ async function startLocked(
   const mountEvents = new MountEvents({ rooms, launcher, logger });
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
+  if (cluster !== null) sockets.router = (room, req, socket, head, refuse) => cluster.routeUpgrade(room, req, socket, head, refuse);
   app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
 
   try {
     await app.listen({ port: opts.port ?? 0, host: opts.host ?? DEFAULT_HOST });
   } catch (err) {
     runtimeReady(false);
+    await cluster?.close();
     store.close();
     throw err;
   }
@@ -191,6 +210,7 @@ async function startLocked(
   } else runtimeReady(true);
   const host = opts.host === undefined || opts.host === "0.0.0.0" || opts.host === "::" ? "127.0.0.1" : opts.host;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}`;
+  await cluster?.register(url, opts.cluster?.advertiseUrl);
   logger.info({ url, dataDir: opts.dataDir, projectId: ctx.projectId }, "roomservice listening");
 
   let closing: Promise<void> | null = null;
@@ -210,6 +230,7 @@ async function startLocked(
     issueLoginCode: () => browserSessions.issueLoginCode(),
     streams,
     mcp,
+    cluster,
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
@@ -222,6 +243,8 @@ async function startLocked(
         await mcp.close();
         mountEvents.close();
         await opts.runtime?.close();
+        // Every room here has ended and its services stopped: only now may other nodes take them.
+        await cluster?.close();
         sockets.close();
         // Streaming responses (SSE) never end on their own: close every connection, or
         // app.close() waits for them forever (issue 12 #13).

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer } from "@roomservice/server";
+import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer, type ClusterOptions } from "@roomservice/server";
 import { createLogger } from "../logger.ts";
 import { parseIntOption, CliError } from "../options.ts";
 import { ACCESS_FILE, readAccessFile, writeAccessFile } from "../remote/target.ts";
@@ -46,13 +46,19 @@ export function registerServe(program: Command): void {
     .option("--data <dir>", "data directory (env ROOMSERVICE_DATA, default ./.roomservice)")
     .option("--departure-timeout <seconds>", "seconds a session outlives its last participant (default 15)")
     .option("--runtime <mode>", "auto | docker | sandbox | none (env ROOMSERVICE_RUNTIME, default auto: Docker when reachable, else the sandbox)")
-    .action(async (o: { port?: string; host?: string; data?: string; departureTimeout?: string; runtime?: string }) => {
+    .option("--cluster", "join a cluster of nodes sharing --database (PostgreSQL) and --shared-dir (env ROOMSERVICE_CLUSTER=1; docs/scaling.md)")
+    .option("--database <url>", "postgres://… database (env ROOMSERVICE_DATABASE_URL); required with --cluster")
+    .option("--shared-dir <dir>", "room storage every node shares (env ROOMSERVICE_SHARED_DIR); required with --cluster")
+    .option("--advertise-url <url>", "URL other nodes reach this one at (env ROOMSERVICE_ADVERTISE_URL, default the listening address)")
+    .option("--lease-ttl <seconds>", "room lease lifetime: a dead node's rooms move within this bound (env ROOMSERVICE_LEASE_TTL, default 10)")
+    .action(async (o: ServeFlags) => {
       const port = parseIntOption("--port", o.port ?? process.env.ROOMSERVICE_PORT ?? String(DEFAULT_PORT), 0, 65535);
       const host = o.host ?? process.env.ROOMSERVICE_HOST ?? DEFAULT_HOST;
       const dataDir = resolve(o.data ?? process.env.ROOMSERVICE_DATA ?? ".roomservice");
       const created = !existsSync(dataDir);
       const departure = o.departureTimeout === undefined ? undefined : parseIntOption("--departure-timeout", o.departureTimeout, 0, 86400) * 1000;
       const logger = createLogger();
+      const cluster = clusterOptions(o);
       let mode;
       try {
         mode = parseRuntimeMode(o.runtime ?? process.env.ROOMSERVICE_RUNTIME);
@@ -64,7 +70,7 @@ export function registerServe(program: Command): void {
         throw new CliError(err.message);
       });
       const server = await startRoomServer({
-        dataDir, port, host, logger, runtime,
+        dataDir, port, host, logger, runtime, ...(cluster === undefined ? {} : { cluster }),
         projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
         ...(departure === undefined ? {} : { departureTimeoutMs: departure }),
       }).catch(async (err: NodeJS.ErrnoException) => {
@@ -101,6 +107,32 @@ export function registerServe(program: Command): void {
       process.on("SIGINT", () => stop("SIGINT"));
       process.on("SIGTERM", () => stop("SIGTERM"));
     });
+}
+
+interface ServeFlags {
+  port?: string; host?: string; data?: string; departureTimeout?: string; runtime?: string;
+  cluster?: boolean; database?: string; sharedDir?: string; advertiseUrl?: string; leaseTtl?: string;
+}
+
+/** The cluster options from flags and env, or undefined without --cluster; errors name the missing flag. */
+function clusterOptions(o: ServeFlags): ClusterOptions | undefined {
+  const on = o.cluster === true || /^(1|true|yes)$/i.test(process.env.ROOMSERVICE_CLUSTER ?? "");
+  if (!on) return undefined;
+  const databaseUrl = o.database ?? process.env.ROOMSERVICE_DATABASE_URL;
+  if (databaseUrl === undefined || !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new CliError(`--cluster needs a PostgreSQL database: --database postgres://… or ROOMSERVICE_DATABASE_URL (got ${databaseUrl === undefined ? "none" : JSON.stringify(databaseUrl.replace(/\/\/[^@]*@/, "//…@"))})`);
+  }
+  const shared = o.sharedDir ?? process.env.ROOMSERVICE_SHARED_DIR;
+  if (shared === undefined) throw new CliError("--cluster needs --shared-dir DIR (or ROOMSERVICE_SHARED_DIR): the room storage every node mounts");
+  const ttl = o.leaseTtl ?? process.env.ROOMSERVICE_LEASE_TTL;
+  const leaseTtlMs = ttl === undefined ? undefined : parseIntOption("--lease-ttl", ttl, 2, 3600) * 1000;
+  const advertiseUrl = o.advertiseUrl ?? process.env.ROOMSERVICE_ADVERTISE_URL;
+  if (advertiseUrl !== undefined && !/^https?:\/\/[^/]+\/?$/.test(advertiseUrl)) throw new CliError(`--advertise-url: expected http://host:port, got ${JSON.stringify(advertiseUrl)}`);
+  return {
+    databaseUrl, sharedDir: resolve(shared),
+    ...(advertiseUrl === undefined ? {} : { advertiseUrl: advertiseUrl.replace(/\/$/, "") }),
+    ...(leaseTtlMs === undefined ? {} : { timing: { leaseTtlMs, renewIntervalMs: Math.floor(leaseTtlMs / 4) } }),
+  };
 }
 
 /** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
