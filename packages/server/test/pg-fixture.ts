@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -60,7 +60,14 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGINT"); // fast shutdown
+        // Signal the postmaster itself (runuser does not pass every signal on): SIGINT is
+        // PostgreSQL's fast shutdown (open connections are closed, nothing waits for them).
+        const pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+        try {
+          process.kill(pid, "SIGINT");
+        } catch {
+          child.kill("SIGKILL");
+        }
         await exited;
       }
       rmSync(dir, { recursive: true, force: true });
