@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Source this: makes sure the system tools the tests use are present and running —
 # Docker Engine (Debian's docker.io, dockerd started in the background), bubblewrap and
-# iproute2 for the sandbox runtime, Chromium for browser tests, tmux, espeak-ng and sox.
+# iproute2 for the sandbox runtime, Chromium for browser tests, tmux, espeak-ng and sox,
+# PostgreSQL's server binaries for the store tests.
 # Installs only when running as root with apt-get; otherwise it says what is missing.
 # (sourced: no `set -e` here, it would leak into the caller's shell)
 _rs_missing=()
@@ -19,6 +20,10 @@ command -v sox >/dev/null || _rs_missing+=(sox)
 command -v debootstrap >/dev/null || _rs_missing+=(debootstrap)
 command -v pocketsphinx_continuous >/dev/null || _rs_missing+=(pocketsphinx)
 [ -d /usr/share/pocketsphinx/model/en-us ] || _rs_missing+=(pocketsphinx-en-us)
+# The control-plane store's PostgreSQL tests start their own throwaway server from Debian's
+# binaries (/usr/lib/postgresql/<version>/bin; packages/server/test/pg-server.ts).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || _rs_missing+=(postgresql)
+command -v setpriv >/dev/null || _rs_missing+=(util-linux)
 if [ ${#_rs_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     echo "roomservice: installing ${_rs_missing[*]} (apt-get)..." >&2

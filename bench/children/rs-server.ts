@@ -29,7 +29,7 @@ serve(
     rooms: () => ({ rooms: server.rooms.list().length }),
     /** Writes a V8 heap snapshot (for attributing per-room memory); returns its path. */
     heapSnapshot: (a: { path: string }) => ({ path: writeHeapSnapshot(a.path) }),
-    apiKey: () => ({ key: server.apiKeys.create("default", "bench", Date.now()).key }),
+    apiKey: async () => ({ key: (await server.apiKeys.create("default", "bench", Date.now())).key }),
     close: () => server.close(),
   },
   { url: server.url, pid: process.pid },

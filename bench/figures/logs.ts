@@ -36,10 +36,10 @@ export const logs: Figure = {
     try {
       const room = "logs";
       const code = `let n=0;const t=setInterval(()=>{console.log('LOG '+process.hrtime.bigint());if(++n>=${lines + 50})clearInterval(t)},20);setInterval(()=>{},1e6)`;
-      const id = env.server.services.create("default", room, "talker", {
+      const id = (await env.server.services.create("default", room, "talker", {
         version: "v1", kind: "Service", metadata: { name: "talker" },
         container: { image: HTTP_IMAGE, command: `/usr/local/bin/node -e ${JSON.stringify(code)}` },
-      }, Date.now()).id;
+      }, Date.now())).id;
       const token = await mintParticipantToken(env.secret, { room, identity: "watcher", role: "user", ttlSeconds: 600 });
       const client = await sdkClient(env.server.url, room, token);
       void (async () => {
@@ -49,7 +49,7 @@ export const logs: Figure = {
           if (l !== null) sdkLat.push(l);
         }
       })().catch(() => undefined);
-      const key = env.server.apiKeys.create("default", "bench", Date.now()).key;
+      const key = (await env.server.apiKeys.create("default", "bench", Date.now())).key;
       const sse = await fetch(`${env.server.url}/accounts/projects/default/rooms/${room}/services/${id}/logs?token=${key}`);
       const sseReader = sse.body!.getReader();
       let live = false;
@@ -75,8 +75,8 @@ export const logs: Figure = {
           }
         }
       })().catch(() => undefined);
-      await waitUntil("talker running", () => env.server.launcher.list(room).service_states[0]?.state === "running", 30_000, 10);
-      const container = env.server.launcher.list(room).service_states[0]!.container_id!;
+      await waitUntil("talker running", async () => (await env.server.launcher.list(room)).service_states[0]?.state === "running", 30_000, 10);
+      const container = (await env.server.launcher.list(room)).service_states[0]!.container_id!;
       // Baseline: Docker's own follow stream of the same container, from now on.
       const res = await env.runtime.docker.raw({ method: "GET", path: `/containers/${container}/logs`, query: { follow: 1, stdout: 1, stderr: 1, since: Math.floor(Date.now() / 1000) } });
       const splitter = new LineSplitter((line) => {

@@ -27,12 +27,12 @@ const POOL = 2;
 
 async function roomserviceRun(env: DockerBenchEnv, room: string, n: number): Promise<{ startMs: number; endMs: number }> {
   const { server } = env;
-  for (let i = 0; i < n; i++) server.services.create("default", room, `web-${i}`, httpService(`web-${i}`, 8080 + i), Date.now());
+  for (let i = 0; i < n; i++) await server.services.create("default", room, `web-${i}`, httpService(`web-${i}`, 8080 + i), Date.now());
   const token = await mintParticipantToken(env.secret, { room, identity: "bench", role: "user", ttlSeconds: 600 });
   const t0 = performance.now();
   const client = await sdkClient(server.url, room, token);
-  await waitUntil("services ready", () => {
-    const st = server.launcher.list(room).service_states;
+  await waitUntil("services ready", async () => {
+    const st = (await server.launcher.list(room)).service_states;
     return st.length === n && st.every((s) => s.state === "running");
   }, 60_000);
   const startMs = performance.now() - t0;

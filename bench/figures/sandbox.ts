@@ -83,7 +83,7 @@ export const sandbox: Figure = {
     try {
       for (let r = -1; r < reps; r++) {
         const room = `sbx-${r + 1}`;
-        server.services.create("default", room, "web", {
+        await server.services.create("default", room, "web", {
           version: "v1", kind: "Service", metadata: { name: "web" },
           container: { image: "host", command: `${process.execPath} ${SERVER}`, environment: [{ name: "PORT", value: "8080" }] },
           ports: [{ num: 8080, type: "http", liveness: "/healthz" }],
@@ -91,7 +91,7 @@ export const sandbox: Figure = {
         const token = await mintParticipantToken(secret, { room, identity: "bench", role: "user", ttlSeconds: 600 });
         const t0 = performance.now();
         const client = await sdkClient(server.url, room, token);
-        await waitUntil("web running", () => server.launcher.list(room).service_states[0]?.state === "running", 30_000);
+        await waitUntil("web running", async () => (await server.launcher.list(room)).service_states[0]?.state === "running", 30_000);
         const ms = performance.now() - t0;
         const stopped = new Promise((res) => server.launcher.stopped.once("stopped", res));
         await disposeSdkClient(client);

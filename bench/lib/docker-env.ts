@@ -58,9 +58,9 @@ export function httpService(name: string, port: number): Record<string, unknown>
   };
 }
 
-export async function waitUntil(what: string, fn: () => boolean, timeoutMs = 30_000, everyMs = 2): Promise<void> {
+export async function waitUntil(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 30_000, everyMs = 2): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
+  while (!(await fn())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }

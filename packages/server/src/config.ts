@@ -76,6 +76,14 @@ export interface ServerOptions {
   clock?: Clock;
   /** Built Studio app served at `/` (default packages/studio/dist). */
   studioDir?: string;
+  /**
+   * The control plane's database: a postgres:// URL (`serve --database`, env
+   * ROOMSERVICE_DATABASE_URL) puts services, secrets, API keys, settings, LLM config and
+   * session history in PostgreSQL; absent, they stay in `<dataDir>/roomservice.db` (SQLite).
+   */
+  databaseUrl?: string;
+  /** Where databaseUrl came from, named in its error messages (default "the database URL"). */
+  databaseUrlSource?: string;
   /** MCP bridge timeouts in ms (connect attempt, retry window, tool call); defaults in mcp/endpoint.ts. */
   mcpTimeouts?: { connectMs?: number; connectRetryForMs?: number; callMs?: number };
 }

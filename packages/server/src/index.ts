@@ -7,7 +7,9 @@ export { mintParticipantToken, verifyParticipantToken, defaultApiScope, parseDur
 export type { Principal, Role } from "./auth/tokens.ts";
 export { loadProjectSecret } from "./auth/secret.ts";
 export type { RoomEvent, Session } from "./rooms/room.ts";
-export { Store } from "./store/db.ts";
+export { Store, StoreOpenError, isUniqueViolation, type StoreDialect, type StoreOptions, type Database } from "./store/db.ts";
+export { MIGRATIONS, type Migration } from "./store/migrations.ts";
+export { WriteQueue } from "./store/write-queue.ts";
 export { ServiceStore, type ServiceRecord } from "./services/service-store.ts";
 export { portConflictWarnings, type PortWarning } from "./services/port-conflicts.ts";
 export { SecretStore } from "./services/secret-store.ts";

@@ -17,6 +17,7 @@ import { storageToolkit } from "./toolkits/storage.ts";
 import { servicesToolkit } from "./toolkits/services.ts";
 import { createSyncService, type SyncLimits } from "./toolkits/sync/index.ts";
 import { createQueuesToolkit, type QueueLimits } from "./toolkits/queues/index.ts";
+import { openQueueDatabase } from "./toolkits/queues/queue-db.ts";
 import { registerRestRoutes } from "./http/rest.ts";
 import { registerKeptLogs } from "./http/log-stream.ts";
 import { installErrorHandler } from "./http/errors.ts";
@@ -108,7 +109,24 @@ export async function startRoomServer(opts: StartOptions): Promise<RoomServer> {
 async function startLocked(
   opts: StartOptions, clock: NonNullable<ServerOptions["clock"]>, logger: ServerOptions["logger"], lock: ReturnType<typeof lockDataDir>,
 ): Promise<RoomServer> {
-  const store = new Store(join(opts.dataDir, "roomservice.db"));
+  if (opts.cluster !== undefined && opts.databaseUrl !== undefined && opts.databaseUrl !== opts.cluster.databaseUrl) {
+    throw new Error("a cluster node keeps its control plane in the cluster's database: databaseUrl and cluster.databaseUrl differ");
+  }
+  const store = await Store.open({
+    databaseUrl: opts.databaseUrl ?? opts.cluster?.databaseUrl, sqliteFile: join(opts.dataDir, "roomservice.db"), logger,
+    ...(opts.databaseUrlSource === undefined ? {} : { databaseUrlSource: opts.databaseUrlSource }),
+  });
+  try {
+    return await startWithStore(opts, clock, logger, lock, store);
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+}
+
+async function startWithStore(
+  opts: StartOptions, clock: NonNullable<ServerOptions["clock"]>, logger: ServerOptions["logger"], lock: ReturnType<typeof lockDataDir>, store: Store,
+): Promise<RoomServer> {
   // In a cluster every node must sign and check tokens with one secret: it lives in the shared directory.
   const secretDir = opts.cluster?.sharedDir ?? opts.dataDir;
   const ctx: ServerContext = {
@@ -119,12 +137,15 @@ async function startLocked(
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
     logger,
     store,
-    sessions: new SessionStore(store),
+    sessions: new SessionStore(store, logger.child({ component: "store" })),
     roomSettings: new RoomSettingsStore(store),
     departureTimeoutMs: opts.departureTimeoutMs ?? DEFAULT_DEPARTURE_TIMEOUT_MS,
     ...(opts.cluster ? { roomsDir: join(opts.cluster.sharedDir, "rooms") } : {}),
   };
-  const closedDangling = ctx.sessions.closeDangling(clock.now());
+  await ctx.roomSettings.load();
+  // In a cluster, open sessions of other nodes are live: each is closed when its room's lease
+  // is next taken, or at a node's start when no live lease covers it (cluster/index.ts).
+  const closedDangling = opts.cluster === undefined ? await ctx.sessions.closeDangling(clock.now()) : 0;
   if (closedDangling > 0) logger.warn({ sessions: closedDangling }, "closed sessions left open by an earlier run");
 
   // Reaping waits for the port (below); sessions that start meanwhile wait for the reaping.
@@ -145,6 +166,7 @@ async function startLocked(
     options: opts.cluster, dataDir: opts.dataDir, ctx, rooms, app,
     liveSessionOf: (room) => launcher.liveSession(room) !== undefined,
     revokeApiKey: (id) => browserSessions.revokeApiKey(id),
+    reloadRoomSettings: () => ctx.roomSettings.load(),
   }).catch((err) => {
     store.close();
     throw err;
@@ -158,9 +180,9 @@ async function startLocked(
     // same HTTP server, so services reach the ordinary Room API with no proxy in between.
     feedSocket: (sock) => app.server.emit("connection", sock),
   });
-  const llm = new LlmStore(store);
+  const llm = new LlmStore(store, logger.child({ component: "store" }));
   registerLlmProxy(app, { ctx, rooms, llm, secrets });
-  const events = new SessionEventStore(store);
+  const events = new SessionEventStore(store, logger.child({ component: "store" }));
   const activity = new Activity({ ctx, rooms, launcher, services, runtime: opts.runtime ?? null, events, ...(opts.activityLimits ? { limits: opts.activityLimits } : {}) });
   const browserSessions = new BrowserSessions(clock);
   const streams = new Set<SseClient>();
@@ -176,9 +198,10 @@ async function startLocked(
     registerRoomStreams(api, { ctx, activity, services, clients: streams, limits: { ...DEFAULT_STREAM_LIMITS, ...opts.streamLimits } });
     registerLlmRoutes(api, { ctx, llm, secrets });
   }, { prefix: "/accounts/projects/:project" });
+  const queueDb = openQueueDatabase(store, opts.dataDir);
   const sync = createSyncService({ rooms, clock, logger: logger.child({ toolkit: "sync" }), limits: opts.syncLimits });
   const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher), sync.toolkit,
-    createQueuesToolkit({ store, rooms, clock, logger, limits: opts.queueLimits })]);
+    createQueuesToolkit({ db: queueDb, rooms, clock, logger, limits: opts.queueLimits })]);
   const mcp = new McpBridge({ ctx, rooms, launcher, reservedNames: dispatcher.reservedNames, ...(opts.mcpTimeouts ? { timeouts: opts.mcpTimeouts } : {}) });
   dispatcher.addProvider(mcp);
   const mountEvents = new MountEvents({ rooms, launcher, logger });
@@ -192,7 +215,7 @@ async function startLocked(
   } catch (err) {
     runtimeReady(false);
     await cluster?.close();
-    store.close();
+    queueDb.close();
     throw err;
   }
   const addr = app.server.address() as AddressInfo;
@@ -251,7 +274,8 @@ async function startLocked(
         const closed = app.close();
         app.server.closeAllConnections();
         await closed;
-        store.close();
+        queueDb.close();
+        await store.close();
         lock.release();
       })();
       return closing;

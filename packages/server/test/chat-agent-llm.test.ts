@@ -55,8 +55,8 @@ test("the chat agent answers from the operator's model through the LLM proxy, st
     await up.close();
   });
   const ts = env.ts;
-  ts.server.secrets.set("default", null, "openai-key", "opaque", Buffer.from(KEY), Date.now());
-  const admin = ts.server.apiKeys.create("default", "t", Date.now()).key;
+  await ts.server.secrets.set("default", null, "openai-key", "opaque", Buffer.from(KEY), Date.now());
+  const admin = (await ts.server.apiKeys.create("default", "t", Date.now())).key;
   const put = await fetch(`${ts.url}/accounts/projects/default/llm`, {
     method: "PUT",
     headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
@@ -65,7 +65,7 @@ test("the chat agent answers from the operator's model through the LLM proxy, st
   assert.equal(put.status, 200, await put.text());
 
   const room = "llm-room";
-  env.addService(room, manifest("agent", IMAGES.chat, { container: { image: IMAGES.chat, environment: [{ name: "OPENAI_MODEL", value: "stub-model" }] } }));
+  await env.addService(room, manifest("agent", IMAGES.chat, { container: { image: IMAGES.chat, environment: [{ name: "OPENAI_MODEL", value: "stub-model" }] } }));
   const alice = await ts.client(room, "alice");
   await alice.messaging.enable();
   const notices: string[] = [];
@@ -125,7 +125,7 @@ test("with no model configured the chat agent says so in the chat and answers wi
   const env = await startServicesServer({ departureTimeoutMs: 500 });
   t.after(() => env.close());
   const room = "nomodel-room";
-  env.addService(room, manifest("agent", IMAGES.chat));
+  await env.addService(room, manifest("agent", IMAGES.chat));
   const alice = await env.ts.client(room, "alice");
   await alice.messaging.enable();
   const notices: string[] = [];

@@ -15,7 +15,7 @@ test("the example chat agent (a service container) answers in the thread documen
   const env = await startServicesServer({ departureTimeoutMs: 500 });
   t.after(() => env.close());
   const room = "chat-room";
-  env.addService(room, manifest("agent", IMAGES.chat, { container: { image: IMAGES.chat, environment: [{ name: "WORD_DELAY_MS", value: "50" }] } }));
+  await env.addService(room, manifest("agent", IMAGES.chat, { container: { image: IMAGES.chat, environment: [{ name: "WORD_DELAY_MS", value: "50" }] } }));
 
   const alice = await env.ts.client(room, "alice");
   await alice.messaging.enable();

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { mintParticipantToken } from "../src/index.ts";
 import { sdk } from "./helpers.ts";
-import { startTestPostgres, type TestPostgres } from "./pg-fixture.ts";
+import { startPgServer, type PgServer } from "./pg-server.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 
@@ -24,7 +24,9 @@ export interface ClusterNodeProc {
 
 /** A test cluster: a private PostgreSQL, a shared directory and N real `serve --cluster` processes. */
 export interface TestCluster {
-  pg: TestPostgres;
+  pg: PgServer;
+  /** The cluster's database URL. */
+  databaseUrl: string;
   db: pg.Pool;
   sharedDir: string;
   secret: string;
@@ -64,15 +66,16 @@ async function spawnNode(name: string, dataDir: string, env: Record<string, stri
 }
 
 export async function startTestCluster(o: { nodes: number; leaseTtlSeconds?: number; env?: Record<string, string> }): Promise<TestCluster> {
-  const pgs = await startTestPostgres();
+  const pgs = await startPgServer();
+  const databaseUrl = await pgs.createDatabase("cluster");
   const base = mkdtempSync(join(tmpdir(), "rs-cluster-"));
   const sharedDir = join(base, "shared");
   const secret = "cluster-test-secret-" + Math.random().toString(36).slice(2);
   const env = {
-    MESHAGENT_SECRET: secret, ROOMSERVICE_DATABASE_URL: pgs.url, ROOMSERVICE_SHARED_DIR: sharedDir,
+    MESHAGENT_SECRET: secret, ROOMSERVICE_DATABASE_URL: databaseUrl, ROOMSERVICE_SHARED_DIR: sharedDir,
     ROOMSERVICE_LEASE_TTL: String(o.leaseTtlSeconds ?? 4), ...o.env,
   };
-  const db = new pg.Pool({ connectionString: pgs.url, max: 2 });
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   const clients: any[] = [];
   const nodes: ClusterNodeProc[] = [];
   const makeNode = async (name: string): Promise<ClusterNodeProc> => {
@@ -106,7 +109,7 @@ export async function startTestCluster(o: { nodes: number; leaseTtlSeconds?: num
     throw err;
   }
   const c: TestCluster = {
-    pg: pgs, db, sharedDir, secret, nodes,
+    pg: pgs, databaseUrl, db, sharedDir, secret, nodes,
     token: (room, identity, to = {}) => mintParticipantToken(secret, {
       room, identity, role: "user", ttlSeconds: 3600,
       ...(to.api === undefined ? {} : { api: to.api as never }),

@@ -45,10 +45,10 @@ test("crm-sync: chat look-ups reach the CRM with a key only it can read; the key
   const env = await startServicesServer({ departureTimeoutMs: 300 });
   t.after(() => env.close());
   const ts = env.ts;
-  const secretId = ts.server.secrets.set("default", null, "crm-api-key", "opaque", Buffer.from(KEY_1), Date.now()).id;
+  const secretId = (await ts.server.secrets.set("default", null, "crm-api-key", "opaque", Buffer.from(KEY_1), Date.now())).id;
   const m = manifests(KEY_1);
-  const crmId = env.addService("sales", m.crm);
-  const standinId = env.addService("sales", m.standin);
+  const crmId = await env.addService("sales", m.crm);
+  const standinId = await env.addService("sales", m.standin);
 
   const alice = await ts.client("sales", "alice");
   alice.messaging.enable();
@@ -75,7 +75,7 @@ test("crm-sync: chat look-ups reach the CRM with a key only it can read; the key
   // Nowhere an operator looks: docker inspect of every container, the REST API, the server's
   // own log, the kept service logs.
   for (const id of [crmContainer, standinContainer]) assert.ok(!docker("inspect", id).includes(KEY_1), `docker inspect ${id} shows the key`);
-  const admin = ts.server.apiKeys.create("default", "t", Date.now()).key;
+  const admin = (await ts.server.apiKeys.create("default", "t", Date.now())).key;
   for (const p of ["secrets", `secrets/${secretId}`, "rooms/sales/services", `rooms/sales/services/${crmId}`]) {
     const body = await (await fetch(`${ts.url}/accounts/projects/default/${p}`, { headers: { authorization: `Bearer ${admin}` } })).text();
     assert.ok(!body.includes(KEY_1), `GET ${p} shows the key`);
@@ -83,7 +83,7 @@ test("crm-sync: chat look-ups reach the CRM with a key only it can read; the key
   const sessionId = alice.sessionId as string;
 
   // Rotation: the new value applies at the next session, not to the live one.
-  ts.server.secrets.update(secretId, { value: Buffer.from(KEY_2) }, Date.now());
+  await ts.server.secrets.update(secretId, { value: Buffer.from(KEY_2) }, Date.now());
   assert.match(await ask(alice, "look up globex"), /^Globex \(energy\)/, "the live session keeps the key it started with");
   await leave(ts, alice);
   // Next session: crm-sync now sends KEY_2, which the CRM (still expecting KEY_1) refuses.
@@ -92,7 +92,7 @@ test("crm-sync: chat look-ups reach the CRM with a key only it can read; the key
   assert.equal(await ask(bob, "look up globex"), "The CRM refused our key (HTTP 401); ask the operator to rotate the crm-api-key secret.");
   await leave(ts, bob);
   // Once the CRM side is rotated too, the session after works again.
-  ts.server.services.update(standinId, "crm-standin", manifests(KEY_2).standin, Date.now());
+  await ts.server.services.update(standinId, "crm-standin", manifests(KEY_2).standin, Date.now());
   const carol = await ts.client("sales", "carol");
   carol.messaging.enable();
   assert.match(await ask(carol, "look up initech"), /^Initech \(software\) — owner Bill Lumbergh; 0 open deal\(s\) worth \$0$/);

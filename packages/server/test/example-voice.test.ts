@@ -88,7 +88,7 @@ test("voice: speak streams audio PocketSphinx understands, transcribe streams th
   t.diagnostic(`images ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${progress.length} progress lines)`);
 
   const room = "voice-room";
-  env.addService(room, manifest("voice", image));
+  await env.addService(room, manifest("voice", image));
   const alice = await env.ts.client(room, "alice");
   const box = collectMessages(alice);
   alice.messaging.enable();

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { startRoomServer, mintParticipantToken, type RoomServer, type Role, type ServerOptions } from "../src/index.ts";
+import { startPgServer, type PgServer } from "./pg-server.ts";
 
 // The SDK's ESM entry is CommonJS marked as ESM; load it through require (DESIGN.md §2).
 const require = createRequire(import.meta.url);
@@ -21,11 +22,24 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/**
+ * With ROOMSERVICE_TEST_POSTGRES=1 every test server gets a fresh database on one PostgreSQL
+ * started for this test process (test/pg-server.ts): the same tests then prove the
+ * PostgreSQL wiring (store-postgres-rest.test.ts). Otherwise undefined: SQLite in the data dir.
+ */
+let testPg: Promise<PgServer> | null = null;
+async function testDatabaseUrl(): Promise<string | undefined> {
+  if (process.env.ROOMSERVICE_TEST_POSTGRES !== "1") return undefined;
+  testPg ??= startPgServer();
+  return (await testPg).createDatabase();
+}
+
 export async function startTestServer(o: Partial<Parameters<typeof startRoomServer>[0]> = {}): Promise<TestServer> {
   const dataDir = o.dataDir ?? (await mkdtemp(join(tmpdir(), "rs-test-")));
   const secret = o.secret ?? "test-secret-" + Math.random().toString(36).slice(2);
   const logger = pino({ level: process.env.ROOMSERVICE_TEST_LOG ?? "silent" });
-  const server = await startRoomServer({ host: "127.0.0.1", port: 0, logger, ...o, dataDir, secret });
+  const databaseUrl = o.databaseUrl ?? (await testDatabaseUrl());
+  const server = await startRoomServer({ host: "127.0.0.1", port: 0, logger, ...o, dataDir, secret, ...(databaseUrl === undefined ? {} : { databaseUrl }) });
   const wsUrl = server.url.replace(/^http/, "ws");
   const clients: any[] = [];
   const t: TestServer = {

@@ -55,7 +55,7 @@ async function startUpstream(): Promise<{ url: string; seen: { auth: string | un
 }
 
 async function admin(ts: TestServer, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const key = ts.server.apiKeys.create("default", "llm-test", Date.now()).key;
+  const key = (await ts.server.apiKeys.create("default", "llm-test", Date.now())).key;
   const res = await fetch(`${ts.url}/accounts/projects/default${path}`, {
     method,
     headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
@@ -92,7 +92,7 @@ test("the LLM proxy forwards with the operator's key, streams, records usage per
   const missing = await admin(ts, "PUT", "/llm", { base_url: up.url, api_key_secret: "openai-key" });
   assert.equal(missing.status, 400);
   assert.match(missing.json.error, /api_key_secret: project secret "openai-key" does not exist/);
-  ts.server.secrets.set("default", null, "openai-key", "opaque", Buffer.from(KEY + "\n"), Date.now());
+  await ts.server.secrets.set("default", null, "openai-key", "opaque", Buffer.from(KEY + "\n"), Date.now());
   const set = await admin(ts, "PUT", "/llm", { base_url: up.url, api_key_secret: "openai-key" });
   assert.equal(set.status, 200, JSON.stringify(set.json));
   assert.deepEqual({ configured: set.json.configured, base_url: set.json.base_url, api_key_secret: set.json.api_key_secret }, { configured: true, base_url: up.url, api_key_secret: "openai-key" });
@@ -147,7 +147,7 @@ test("the LLM proxy forwards with the operator's key, streams, records usage per
   );
 
   // A wrong key at the upstream is the upstream's 401, passed through and counted as an error.
-  ts.server.secrets.set("default", "demo", "openai-key", "opaque", Buffer.from("sk-wrong"), Date.now());
+  await ts.server.secrets.set("default", "demo", "openai-key", "opaque", Buffer.from("sk-wrong"), Date.now());
   r = await chat(ts, agent, { model: "test-model", messages: [] });
   assert.equal(r.status, 401);
   assert.equal((await admin(ts, "GET", "/llm/usage?room=demo")).json.usage[0].errors, 1);

@@ -47,7 +47,7 @@ test("mcp-tools: the toolkit appears, validate_csv checks an uploaded CSV, allow
   const env = await startServicesServer({ departureTimeoutMs: 300 });
   t.after(() => env.close());
   const room = "mcp-room";
-  const serviceId = env.addService(room, exampleManifest());
+  const serviceId = await env.addService(room, exampleManifest());
 
   const alice = await env.ts.client(room, "alice");
   const storageEvents: { path: string; by: unknown }[] = [];
@@ -128,7 +128,7 @@ test("mcp-tools: an MCP endpoint that does not answer MCP shows as a Warning eve
   const env = await startServicesServer({ departureTimeoutMs: 300 });
   t.after(() => env.close());
   const room = "mcp-bad";
-  const serviceId = env.addService(room, exampleManifest((m) => {
+  const serviceId = await env.addService(room, exampleManifest((m) => {
     m.ports[0].endpoints[0].path = "/not-mcp";
   }));
   const alice = await env.ts.client(room, "alice");
@@ -147,7 +147,7 @@ test("mcp-tools: when the service's container dies the toolkit disappears and ca
   const env = await startServicesServer({ departureTimeoutMs: 300 });
   t.after(() => env.close());
   const room = "mcp-kill";
-  const serviceId = env.addService(room, exampleManifest((m) => {
+  const serviceId = await env.addService(room, exampleManifest((m) => {
     m.roomservice = { restart: { policy: "never" } };
   }));
   const alice = await env.ts.client(room, "alice");

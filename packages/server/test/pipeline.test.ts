@@ -112,7 +112,7 @@ test("pipeline: a 200 MB CSV in inbox/ becomes correct JSON Lines and statistics
   const env = await startServicesServer({ departureTimeoutMs: 500 });
   t.after(() => env.close());
   const room = "pipeline-room";
-  env.addService(room, exampleManifest());
+  await env.addService(room, exampleManifest());
   const alice = await env.ts.client(room, "alice");
   const box = collectMessages(alice);
   alice.messaging.enable();

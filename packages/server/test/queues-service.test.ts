@@ -7,7 +7,7 @@ test("queues: 1,000 messages from a participant arrive exactly once, in order, a
   const env = await startServicesServer({ departureTimeoutMs: 500 });
   t.after(() => env.close());
   const room = "queue-room";
-  env.addService(room, manifest("queue-worker", IMAGES.queue));
+  await env.addService(room, manifest("queue-worker", IMAGES.queue));
   const alice = await env.ts.client(room, "alice");
   await alice.messaging.enable();
   await waitUntil("the worker participant", () => alice.messaging.getParticipantByName("queue-worker"), 60_000);

@@ -53,7 +53,7 @@ test("a page built on MeshAgent's React hooks and Tailwind Chat component (0.35.
   const env = await startServicesServer({ departureTimeoutMs: 500 });
   t.after(() => env.close());
   const room = "react-room";
-  env.addService(room, manifest("agent", IMAGES.chat, { container: { image: IMAGES.chat, environment: [{ name: "WORD_DELAY_MS", value: "30" }] } }));
+  await env.addService(room, manifest("agent", IMAGES.chat, { container: { image: IMAGES.chat, environment: [{ name: "WORD_DELAY_MS", value: "30" }] } }));
   const jwt = await env.ts.token(room, "alice");
 
   const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_FLAGS });

@@ -14,7 +14,7 @@ const manifest = (name: string, image = "example/http-echo:latest") => ({
 async function adminClient(ts: Awaited<ReturnType<typeof startTestServer>>, via: "jwt" | "apikey") {
   const token =
     via === "apikey"
-      ? ts.server.apiKeys.create("default", "test", Date.now()).key
+      ? (await ts.server.apiKeys.create("default", "test", Date.now())).key
       : await mintParticipantToken(ts.secret, { room: "*", identity: "admin", role: "user", api: { admin: {} } as never, ttlSeconds: 600 });
   return new sdk.Meshagent({ baseUrl: ts.url, token });
 }
@@ -95,11 +95,11 @@ test("secrets are created, listed, updated and deleted through the SDK, and valu
   assert.equal(one.name, "third-party-api-key");
   assert.equal(one.dataBase64, "", "the value is write-only");
   await api.updateProjectSecret({ projectId: "default", secretId: id, name: "third-party-api-key", type: "opaque", data: new TextEncoder().encode("new-value-123") });
-  assert.equal(ts.server.secrets.resolveValue("default", "any-room", "third-party-api-key")!.toString(), "new-value-123");
+  assert.equal((await ts.server.secrets.resolveValue("default", "any-room", "third-party-api-key"))!.toString(), "new-value-123");
 
   const roomSecret = await api.createRoomSecret({ projectId: "default", roomName: "lobby", name: "third-party-api-key", type: "opaque", data: new TextEncoder().encode("room-value") });
-  assert.equal(ts.server.secrets.resolveValue("default", "lobby", "third-party-api-key")!.toString(), "room-value", "a room secret shadows the project secret");
-  assert.equal(ts.server.secrets.resolveValue("default", "elsewhere", "third-party-api-key")!.toString(), "new-value-123");
+  assert.equal((await ts.server.secrets.resolveValue("default", "lobby", "third-party-api-key"))!.toString(), "room-value", "a room secret shadows the project secret");
+  assert.equal((await ts.server.secrets.resolveValue("default", "elsewhere", "third-party-api-key"))!.toString(), "new-value-123");
   const rawList = await (await fetch(`${ts.url}/accounts/projects/default/rooms/lobby/secrets`, { headers: { authorization: `Bearer ${api.token}` } })).text();
   assert.ok(!rawList.includes("room-value"));
   await api.deleteRoomSecret({ projectId: "default", roomName: "lobby", secretId: roomSecret });
@@ -124,7 +124,7 @@ test("rooms/{room}/connect returns a token and URL the SDK connects with", async
 test("a service read with GET and written back unchanged with PUT is accepted (the API's own fields are not manifest fields)", async (t) => {
   const ts = await startTestServer();
   t.after(() => ts.close());
-  const key = ts.server.apiKeys.create("default", "rt", Date.now()).key;
+  const key = (await ts.server.apiKeys.create("default", "rt", Date.now())).key;
   const call = (method: string, path: string, body?: unknown) =>
     fetch(`${ts.url}/accounts/projects/default${path}`, {
       method,

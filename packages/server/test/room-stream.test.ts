@@ -21,14 +21,14 @@ test("the room stream tells a session as one story: snapshot, session, participa
   });
   t.after(() => env.close());
   const ts = env.ts;
-  const webId = env.addService("story", manifest("web", IMAGES.http, {
+  const webId = await env.addService("story", manifest("web", IMAGES.http, {
     ports: [{ num: 8080, type: "http", liveness: "/healthz" }],
     roomservice: { resources: { memory: "128Mi", cpus: 0.5 } },
   }));
-  const talkerId = env.addService("story", manifest("talker", IMAGES.http, {
+  const talkerId = await env.addService("story", manifest("talker", IMAGES.http, {
     container: { image: IMAGES.http, command: node("let i=0;setInterval(()=>console.log('tick '+(i++)),100)") },
   }));
-  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  const key = (await ts.server.apiKeys.create("default", "k", Date.now())).key;
   const streamUrl = `${ts.url}/accounts/projects/default/rooms/story/stream`;
 
   // Watching an idle room: the snapshot lists the configured services, stopped.
@@ -128,10 +128,10 @@ test("a client that stops reading is dropped; the server's per-client buffer sta
   t.after(() => env.close());
   const ts = env.ts;
   // About 2 MB/s of log lines.
-  env.addService("flood", manifest("flood", IMAGES.http, {
+  await env.addService("flood", manifest("flood", IMAGES.http, {
     container: { image: IMAGES.http, command: node("const s='x'.repeat(1000);setInterval(()=>{for(let i=0;i<20;i++)console.log(s)},10)") },
   }));
-  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  const key = (await ts.server.apiKeys.create("default", "k", Date.now())).key;
   const alice = await ts.client("flood", "alice");
   const reader = await openSse(`${ts.url}/accounts/projects/default/rooms/flood/stream?token=${key}`);
   await reader.waitFor((e) => e.event === "log", 60_000, "flood lines");
@@ -185,11 +185,11 @@ test("the sandbox runtime's services get stats samples too (from /proc), on the 
     await ts.close();
     await runtime.reapOrphans(ownerId);
   });
-  const id = ts.server.services.create("default", "sbx", "spinner", {
+  const id = (await ts.server.services.create("default", "sbx", "spinner", {
     version: "v1", kind: "Service", metadata: { name: "spinner" },
     container: { image: "host", command: `${process.execPath} -e ${JSON.stringify("const b=Buffer.alloc(40<<20,1);setInterval(()=>{const t=Date.now();while(Date.now()-t<50){};b[0]++},100)")}` },
-  }, Date.now()).id;
-  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  }, Date.now())).id;
+  const key = (await ts.server.apiKeys.create("default", "k", Date.now())).key;
   const s = await openSse(`${ts.url}/accounts/projects/default/rooms/sbx/stream?token=${key}`);
   const alice = await ts.client("sbx", "alice");
   const sample = await s.waitFor((e) => e.event === "stats" && e.data.service_id === id && e.data.cpu_percent > 0, 30_000, "sandbox stats");

@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, sdk, settle, startTestServer } from "./helpers.ts";
 
-const api = (ts: Awaited<ReturnType<typeof startTestServer>>) =>
-  new sdk.Meshagent({ baseUrl: ts.url, token: ts.server.apiKeys.create("default", "test", Date.now()).key });
+const api = async (ts: Awaited<ReturnType<typeof startTestServer>>) =>
+  new sdk.Meshagent({ baseUrl: ts.url, token: (await ts.server.apiKeys.create("default", "test", Date.now())).key });
 
 /** Response bodies are whatever JSON the route answers. */
 const anyJson = (v: unknown): any => v;
@@ -11,7 +11,7 @@ const anyJson = (v: unknown): any => v;
 test("the SDK's Meshagent client: createRoom, getRoom, listRooms (with live state)", async (t) => {
   const ts = await startTestServer({ departureTimeoutMs: 200 });
   t.after(() => ts.close());
-  const m = api(ts);
+  const m = await api(ts);
 
   const created = await m.createRoom({ projectId: "default", name: "lobby", metadata: { topic: "demo" }, annotations: { team: "a" } });
   assert.deepEqual(created, { id: "lobby", name: "lobby", metadata: { topic: "demo" }, annotations: { team: "a" } });
@@ -42,7 +42,7 @@ test("the SDK's Meshagent client: createRoom, getRoom, listRooms (with live stat
 test("the SDK's Meshagent client: sessions (active, recent, one, events, metrics, terminate) in snake_case", async (t) => {
   const ts = await startTestServer({ departureTimeoutMs: 200 });
   t.after(() => ts.close());
-  const m = api(ts);
+  const m = await api(ts);
 
   const alice = await ts.client("hall", "alice");
   const bob = await ts.client("hall", "bob", { role: "agent" });
@@ -60,7 +60,7 @@ test("the SDK's Meshagent client: sessions (active, recent, one, events, metrics
 
   // The SDK's terminateSession ends the live session now, with reason "terminated".
   await m.terminateSession("default", sid);
-  await eventually(() => ts.server.ctx.sessions.get(sid)?.endedAt !== null, 5000, "session ended");
+  await eventually(async () => (await ts.server.ctx.sessions.get(sid))?.endedAt !== null, 5000, "session ended");
   await assert.rejects(m.terminateSession("default", sid), /Status code: 409.*already ended/);
   await assert.rejects(m.terminateSession("default", "no-such-session"), /Status code: 404/);
 
@@ -96,7 +96,7 @@ test("the SDK's Meshagent client: sessions (active, recent, one, events, metrics
 test("the SDK's Meshagent client: createApiKey, listApiKeys, deleteApiKey; the new key works, the deleted one does not", async (t) => {
   const ts = await startTestServer();
   t.after(() => ts.close());
-  const m = api(ts);
+  const m = await api(ts);
   const created = await m.createApiKey("default", "ci", "for the CI job");
   assert.equal(created.name, "ci");
   assert.equal(created.description, "for the CI job");
@@ -116,7 +116,7 @@ test("the SDK's Meshagent client: createApiKey, listApiKeys, deleteApiKey; the n
 test("manifest validation without saving: located errors (line and column) for YAML, warnings, and nothing stored", async (t) => {
   const ts = await startTestServer();
   t.after(() => ts.close());
-  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  const key = (await ts.server.apiKeys.create("default", "k", Date.now())).key;
   const validate = async (body: unknown) => {
     const r = await fetch(`${ts.url}/accounts/projects/default/services/validate`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
     assert.equal(r.status, 200);
@@ -144,14 +144,14 @@ test("manifest validation without saving: located errors (line and column) for Y
   assert.equal(asObject.ok, false);
   assert.equal(asObject.errors[0].path, "container.image");
   assert.equal("line" in asObject.errors[0], false, "no position is given when there is no text");
-  assert.equal(ts.server.services.list("default", null).length, 0, "validation stores nothing");
+  assert.equal((await ts.server.services.list("default", null)).length, 0, "validation stores nothing");
 });
 
 test("live state, stream and kept-log routes: 400 for an invalid room name, 404 for an unknown service or session, 409 restart without a session", async (t) => {
   const ts = await startTestServer();
   t.after(() => ts.close());
-  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
-  const id = ts.server.services.create("default", "calm", "web", { version: "v1", kind: "Service", metadata: { name: "web" }, container: { image: "example/web:1" }, ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }, Date.now()).id;
+  const key = (await ts.server.apiKeys.create("default", "k", Date.now())).key;
+  const id = (await ts.server.services.create("default", "calm", "web", { version: "v1", kind: "Service", metadata: { name: "web" }, container: { image: "example/web:1" }, ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }, Date.now())).id;
   const get = (p: string, o: RequestInit = {}) => fetch(`${ts.url}/accounts/projects/default/${p}`, { ...o, headers: { authorization: `Bearer ${key}`, ...(o.headers ?? {}) } });
 
   const live = await (await get("rooms/calm/live")).json().then(anyJson);
@@ -184,7 +184,7 @@ test("live state, stream and kept-log routes: 400 for an invalid room name, 404 
 test("shutdown ends open streams instead of waiting for them (issue #12 case 13)", async (t) => {
   const ts = await startTestServer();
   t.after(() => ts.close());
-  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  const key = (await ts.server.apiKeys.create("default", "k", Date.now())).key;
   const res = await fetch(`${ts.url}/accounts/projects/default/rooms/calm/stream?token=${key}`);
   assert.equal(res.status, 200);
   assert.equal(ts.server.streams.size, 1);
@@ -199,7 +199,7 @@ test("shutdown ends open streams instead of waiting for them (issue #12 case 13)
 test("events kept per session are bounded: past the bound one EventsTruncated warning, and the session's end is still kept", async (t) => {
   const ts = await startTestServer({ departureTimeoutMs: 0, activityLimits: { maxEventsPerSession: 3 } });
   t.after(() => ts.close());
-  const m = api(ts);
+  const m = await api(ts);
   const first = await ts.client("busy", "p0");
   const sid = first.sessionId as string;
   const others = [];
@@ -208,7 +208,7 @@ test("events kept per session are bounded: past the bound one EventsTruncated wa
     await settle(c);
     c.dispose();
   }
-  await eventually(() => ts.server.ctx.sessions.get(sid)?.endedAt !== null, 5000, "session ended");
+  await eventually(async () => (await ts.server.ctx.sessions.get(sid))?.endedAt !== null, 5000, "session ended");
   const events = await m.listSessionEvents("default", sid);
   const reasons = events.map((e: any) => e.reason);
   assert.equal(reasons.filter((r: string) => r === "ParticipantJoined" || r === "ParticipantLeft").length, 3, reasons.join());

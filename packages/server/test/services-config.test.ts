@@ -22,13 +22,13 @@ async function greetingOf(client: any): Promise<{ greeting: string; container: s
 test("a config edit during a session leaves it alone and applies at the next session; services.restart applies a room service's edit live", async (t) => {
   const env = await startServicesServer({ departureTimeoutMs: 200 });
   t.after(() => env.close());
-  const id = env.addService("conf", web("v1"));
+  const id = await env.addService("conf", web("v1"));
 
   const alice = await env.ts.client("conf", "alice");
   assert.equal((await greetingOf(alice)).greeting, "v1");
 
   // Edit during the session: the running container keeps v1.
-  env.ts.server.services.update(id, "web", web("v2"), Date.now());
+  await env.ts.server.services.update(id, "web", web("v2"), Date.now());
   await new Promise((r) => setTimeout(r, 300));
   const during = await greetingOf(alice);
   assert.equal(during.greeting, "v1", "the session runs the snapshot taken at its start");
@@ -45,7 +45,7 @@ test("a config edit during a session leaves it alone and applies at the next ses
   assert.equal((await greetingOf(bob)).greeting, "v2");
 
   // restart applies an edit now, in the live session, through the SDK's ServicesClient.
-  env.ts.server.services.update(id, "web", web("v3"), Date.now());
+  await env.ts.server.services.update(id, "web", web("v3"), Date.now());
   const before = await greetingOf(bob);
   await bob.services.restart({ serviceId: id });
   const after = await waitUntil("restarted with v3", async () => {

@@ -22,13 +22,13 @@ test("SIGKILL the server mid-session: the next start leaves no container, networ
   const dataDir = await mkdtemp(join(tmpdir(), "rs-svc-crash-"));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
   // Configure a service with a secret file straight in the store, as `roomservice service create` does.
-  const store = new Store(join(dataDir, "roomservice.db"));
-  new SecretStore(store, SECRET).set("default", null, "api-key", "opaque", Buffer.from("value-in-a-secret-file"), Date.now());
-  new ServiceStore(store).create("default", "crash-room", "reader", manifest("reader", IMAGES.secret, {
+  const store = Store.openSqlite(join(dataDir, "roomservice.db"));
+  await new SecretStore(store, SECRET).set("default", null, "api-key", "opaque", Buffer.from("value-in-a-secret-file"), Date.now());
+  await new ServiceStore(store).create("default", "crash-room", "reader", manifest("reader", IMAGES.secret, {
     container: { image: IMAGES.secret, environment: [{ name: "API_KEY", secret: { id: "api-key" } }] },
     ports: [{ num: 8081, type: "http", liveness: "/" }],
   }), Date.now());
-  store.close();
+  await store.close();
 
   const env = { MESHAGENT_SECRET: SECRET, ROOMSERVICE_RUNTIME: "docker" };
   const first = await spawnServer(dataDir, env);

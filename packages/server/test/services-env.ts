@@ -97,7 +97,7 @@ export interface ServicesEnv {
   runtime: Runtime;
   ownerId: string;
   logs: string[];
-  addService(room: string | null, manifest: Record<string, unknown>): string;
+  addService(room: string | null, manifest: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -115,9 +115,9 @@ export async function startServicesServer(o: { departureTimeoutMs?: number; pool
     runtime,
     ownerId,
     logs,
-    addService(room, manifest) {
+    async addService(room, manifest) {
       const name = (manifest.metadata as { name: string }).name;
-      return ts.server.services.create("default", room, name, manifest, Date.now()).id;
+      return (await ts.server.services.create("default", room, name, manifest, Date.now())).id;
     },
     async close() {
       await ts.close();

@@ -31,7 +31,7 @@ function jwtPayload(jwt: string): Record<string, any> {
 test("issue 12 #12: a second server on the same data directory is refused (naming pid and port) before it touches the running one", async (t) => {
   const env = await startServicesServer();
   t.after(() => env.close());
-  env.addService("lock-room", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
+  await env.addService("lock-room", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
   const alice = await env.ts.client("lock-room", "alice");
   const running = await waitUntil("web running", async () => (await states(alice)).find((s) => s.state === "running"));
   const session = env.ts.server.rooms.get("lock-room")!.session!.id;
@@ -51,14 +51,14 @@ test("issue 12 #12: a second server on the same data directory is refused (namin
   }
   // Nothing of the running server was touched: its container runs, its session is open.
   assert.ok(labelled(env.ownerId, "lock-room").includes(running.container_id));
-  assert.equal(env.ts.server.ctx.sessions.get(session)?.endedAt, null);
+  assert.equal((await env.ts.server.ctx.sessions.get(session))?.endedAt, null);
   assert.equal((await states(alice)).find((s) => s.service_id === running.service_id)?.state, "running");
 });
 
 test("issue 12 #14: restarting a service whose spec cannot be built marks it failed with the reason (not pending forever)", async (t) => {
   const env = await startServicesServer();
   t.after(() => env.close());
-  const id = env.addService("fail-room", manifest("needs-secret", IMAGES.http, {
+  const id = await env.addService("fail-room", manifest("needs-secret", IMAGES.http, {
     container: { image: IMAGES.http, environment: [{ name: "KEY", secret: { id: "missing-secret" } }] },
   }));
   // services.restart needs the admin grant (admin.config).
@@ -73,7 +73,7 @@ test("issue 12 #14: restarting a service whose spec cannot be built marks it fai
 test("issue 12 #15: a service token has no expiry of its own, is bound to its session, and is refused once the session ended", async (t) => {
   const env = await startServicesServer({ departureTimeoutMs: 200 });
   t.after(() => env.close());
-  env.addService("tok-room", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
+  await env.addService("tok-room", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
   const alice = await env.ts.client("tok-room", "alice");
   const web = await waitUntil("web running", async () => (await states(alice)).find((s) => s.state === "running"));
   const session = env.ts.server.rooms.get("tok-room")!.session!.id;
@@ -100,7 +100,7 @@ test("issue 12 #15: a service token has no expiry of its own, is bound to its se
 test("issue 12 #16: creating a service on a port another service of the room declares answers a warning naming it", async (t) => {
   const env = await startServicesServer();
   t.after(() => env.close());
-  const key = env.ts.server.apiKeys.create("default", "ops", Date.now()).key;
+  const key = (await env.ts.server.apiKeys.create("default", "ops", Date.now())).key;
   const post = (path: string, body: unknown) =>
     fetch(`${env.ts.url}/accounts/projects/default${path}`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
   const first = await post("/rooms/port-room/services", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http" }] }));
@@ -118,7 +118,7 @@ test("issue 12 #16: creating a service on a port another service of the room dec
 test("issue 12 #22: a room's pause container removed from outside: the sandbox is rebuilt and the services run again, with the reason in the developer log", async (t) => {
   const env = await startServicesServer({ poolSize: 0 });
   t.after(() => env.close());
-  env.addService("lost-room", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
+  await env.addService("lost-room", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
   const alice = await env.ts.client("lost-room", "alice");
   const before = await waitUntil("web running", async () => (await states(alice)).find((s) => s.state === "running"));
   const netnsBefore = env.ts.server.launcher.netnsPath("lost-room");
@@ -139,7 +139,7 @@ test("issue 12 #22: a room's pause container removed from outside: the sandbox i
 test("issue 12 #25: template none injects no MESHAGENT_* variables", async (t) => {
   const env = await startServicesServer();
   t.after(() => env.close().catch(() => {}));
-  env.addService("plain-room", manifest("plain", IMAGES.http, { container: { image: IMAGES.http, template: "none", environment: [{ name: "PORT", value: "8080" }] } }));
+  await env.addService("plain-room", manifest("plain", IMAGES.http, { container: { image: IMAGES.http, template: "none", environment: [{ name: "PORT", value: "8080" }] } }));
   const alice = await env.ts.client("plain-room", "alice");
   const st = await waitUntil("running", async () => (await states(alice)).find((s) => s.state === "running"));
   const vars = envOf(st.container_id).map((e) => e.split("=")[0]);
@@ -185,7 +185,7 @@ test("issue 12 #25: a session that ends before its sandbox is ready starts no se
     if (!closed) await ts.close();
     await real.reapOrphans(ownerId);
   });
-  ts.server.services.create("default", "early", "web", manifest("web", IMAGES.http), Date.now());
+  await ts.server.services.create("default", "early", "web", manifest("web", IMAGES.http), Date.now());
   const ended = new Promise<void>((r) => ts.server.rooms.events.on("event", (e) => e.type === "session.ended" && r()));
   const stopped = new Promise<void>((r) => ts.server.launcher.stopped.once("stopped", () => r()));
   const alice = await ts.client("early", "alice");

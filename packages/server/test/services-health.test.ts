@@ -8,11 +8,11 @@ const node = (code: string) => `/usr/local/bin/node -e ${JSON.stringify(code)}`;
 test("crash loops back off with growing delays and events; a failing liveness probe restarts; a memory hog is OOMKilled; the room keeps working", async (t) => {
   const env = await startServicesServer({ departureTimeoutMs: 500 });
   t.after(() => env.close());
-  const crash = env.addService("health", manifest("crasher", IMAGES.http, {
+  const crash = await env.addService("health", manifest("crasher", IMAGES.http, {
     container: { image: IMAGES.http, command: node("console.log('starting'); setTimeout(() => process.exit(3), 50)") },
     roomservice: { restart: { policy: "always", initialBackoffSeconds: 0.2, maxBackoffSeconds: 2 } },
   }));
-  const sick = env.addService("health", manifest("sick", IMAGES.http, {
+  const sick = await env.addService("health", manifest("sick", IMAGES.http, {
     // Healthy for a moment, then /healthz fails: the liveness probe must restart it.
     container: {
       image: IMAGES.http,
@@ -24,7 +24,7 @@ test("crash loops back off with growing delays and events; a failing liveness pr
       restart: { policy: "always", initialBackoffSeconds: 0.2, maxBackoffSeconds: 1 },
     },
   }));
-  const hog = env.addService("health", manifest("hog", IMAGES.http, {
+  const hog = await env.addService("health", manifest("hog", IMAGES.http, {
     container: { image: IMAGES.http, command: node("const a=[];setInterval(()=>{for(let i=0;i<20;i++)a.push(Buffer.alloc(1<<20,1))},10)") },
     roomservice: { resources: { memory: "64Mi" }, restart: { policy: "never" } },
   }));
@@ -72,11 +72,11 @@ test("crash loops back off with growing delays and events; a failing liveness pr
 test("a missing image and a manifest that cannot launch become FailedStart events; the server keeps serving", async (t) => {
   const env = await startServicesServer({ departureTimeoutMs: 500 });
   t.after(() => env.close());
-  const missing = env.addService("bad", manifest("ghost", "roomservice-example/does-not-exist:1"));
-  const noSecret = env.addService("bad", manifest("needs-secret", IMAGES.http, {
+  const missing = await env.addService("bad", manifest("ghost", "roomservice-example/does-not-exist:1"));
+  const noSecret = await env.addService("bad", manifest("needs-secret", IMAGES.http, {
     container: { image: IMAGES.http, environment: [{ name: "TOKEN", secret: { id: "never-created" } }] },
   }));
-  const ok = env.addService("bad", manifest("fine", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
+  const ok = await env.addService("bad", manifest("fine", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
   const alice = await env.ts.client("bad", "alice");
   const states = await waitUntil("failures reported and the good one running", async () => {
     const st = (await alice.invoke({ toolkit: "services", tool: "list", input: {} })).json.service_states as any[];

@@ -3,19 +3,19 @@ import assert from "node:assert/strict";
 import { collectMessages, eventually, refusableClient, settle } from "./helpers.ts";
 import { startServicesServer, manifest, IMAGES, labelled, execNode, docker, waitUntil } from "./services-env.ts";
 
-const threeServices = (env: Awaited<ReturnType<typeof startServicesServer>>, room: string) => {
-  env.addService(room, manifest("web", IMAGES.http, {
+const threeServices = async (env: Awaited<ReturnType<typeof startServicesServer>>, room: string) => {
+  await env.addService(room, manifest("web", IMAGES.http, {
     container: { image: IMAGES.http, environment: [{ name: "PORT", value: "8080" }] },
     ports: [{ num: 8080, type: "http", liveness: "/healthz" }],
   }));
-  env.addService(room, manifest("agent", IMAGES.chat));
-  env.addService(room, manifest("tcp", IMAGES.tcp, { ports: [{ num: 9000, type: "tcp" }] }));
+  await env.addService(room, manifest("agent", IMAGES.chat));
+  await env.addService(room, manifest("tcp", IMAGES.tcp, { ports: [{ num: 9000, type: "tcp" }] }));
 };
 
 test("the first participant starts three services in parallel; they become ready, reach each other and the Room API, and the agent's message arrives", async (t) => {
   const env = await startServicesServer({ departureTimeoutMs: 500 });
   t.after(() => env.close());
-  threeServices(env, "svc-room");
+  await threeServices(env, "svc-room");
 
   const alice = await env.ts.client("svc-room", "alice");
   const box = collectMessages(alice);
@@ -59,7 +59,7 @@ test("two rooms are isolated: no shared network, and room A's service token is r
   const env = await startServicesServer();
   t.after(() => env.close());
   for (const room of ["iso-a", "iso-b"]) {
-    env.addService(room, manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
+    await env.addService(room, manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
   }
   const a = await env.ts.client("iso-a", "alice");
   const b = await env.ts.client("iso-b", "bob");
@@ -94,8 +94,8 @@ test("after the last participant leaves, every container stops (a SIGTERM-ignori
   // No pool here, so "nothing labelled remains" is literal.
   const env = await startServicesServer({ departureTimeoutMs: 300, poolSize: 0 });
   t.after(() => env.close());
-  env.addService("bye", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
-  env.addService("bye", manifest("stubborn", IMAGES.http, {
+  await env.addService("bye", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
+  await env.addService("bye", manifest("stubborn", IMAGES.http, {
     container: { image: IMAGES.http, command: "/usr/local/bin/node -e \"process.on('SIGTERM',()=>console.log('ignoring SIGTERM'));setInterval(()=>{},1000)\"" },
     roomservice: { stop: { gracePeriodSeconds: 2 } },
   }));

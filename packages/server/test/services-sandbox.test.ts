@@ -42,11 +42,11 @@ test("sandbox runtime: lifecycle, the SDK agent, secrets and logs work without D
     await ts.close();
     await runtime.reapOrphans(ownerId);
   });
-  ts.server.secrets.set("default", null, "api-key", "opaque", Buffer.from(SECRET), Date.now());
-  const add = (m: Record<string, unknown>) => ts.server.services.create("default", "sbx", (m.metadata as { name: string }).name, m, Date.now()).id;
-  add(hostService("agent", "chat-agent/agent.mjs"));
-  add(hostService("web", "http-echo/server.mjs", { container: { environment: [{ name: "PORT", value: "8080" }] }, ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
-  add(hostService("reader", "secret-reader/reader.mjs", {
+  await ts.server.secrets.set("default", null, "api-key", "opaque", Buffer.from(SECRET), Date.now());
+  const add = async (m: Record<string, unknown>) => (await ts.server.services.create("default", "sbx", (m.metadata as { name: string }).name, m, Date.now())).id;
+  await add(hostService("agent", "chat-agent/agent.mjs"));
+  await add(hostService("web", "http-echo/server.mjs", { container: { environment: [{ name: "PORT", value: "8080" }] }, ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
+  await add(hostService("reader", "secret-reader/reader.mjs", {
     container: { environment: [{ name: "API_KEY", secret: { id: "api-key" } }, { name: "PORT", value: "8081" }] },
     ports: [{ num: 8081, type: "http", liveness: "/" }],
   }));

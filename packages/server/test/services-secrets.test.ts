@@ -8,12 +8,12 @@ test("a service reads its secret as a file and as env; a sibling cannot; the val
   const env = await startServicesServer({ departureTimeoutMs: 500 });
   t.after(() => env.close());
   const ts = env.ts;
-  ts.server.secrets.set("default", null, "third-party-api-key", "opaque", Buffer.from(SECRET), Date.now());
-  const readerId = env.addService("vault", manifest("reader", IMAGES.secret, {
+  await ts.server.secrets.set("default", null, "third-party-api-key", "opaque", Buffer.from(SECRET), Date.now());
+  const readerId = await env.addService("vault", manifest("reader", IMAGES.secret, {
     container: { image: IMAGES.secret, environment: [{ name: "API_KEY", secret: { id: "third-party-api-key" } }, { name: "PORT", value: "8081" }] },
     ports: [{ num: 8081, type: "http", liveness: "/" }],
   }));
-  env.addService("vault", manifest("sibling", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
+  await env.addService("vault", manifest("sibling", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
 
   const alice = await ts.client("vault", "alice");
   // Developer logs stream: service output arrives here, masked.
@@ -42,7 +42,7 @@ test("a service reads its secret as a file and as env; a sibling cannot; the val
 
   // The reader printed the value; every log view shows it masked.
   await waitUntil("masked line in developer logs", () => devLines.some((l) => l.includes("API_KEY from env is ****")), 15_000);
-  const admin = ts.server.apiKeys.create("default", "t", Date.now()).key;
+  const admin = (await ts.server.apiKeys.create("default", "t", Date.now())).key;
   const sse = await fetch(`${ts.url}/accounts/projects/default/rooms/vault/services/${readerId}/logs?token=${admin}`);
   assert.equal(sse.status, 200);
   const reader2 = sse.body!.getReader();

@@ -19,5 +19,5 @@ test("hold() refuses once the session has ended, and the store records the room'
   room.endSession("server_shutdown");
   assert.throws(hold, SessionEndedError);
   assert.equal(room.holdCount, 0);
-  assert.equal(ts.server.ctx.sessions.get(session)?.endReason, "server_shutdown");
+  assert.equal((await ts.server.ctx.sessions.get(session))?.endReason, "server_shutdown");
 });

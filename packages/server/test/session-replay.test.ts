@@ -22,13 +22,13 @@ test("an ended session replays: participants, a timeline with the crash loop's e
   const env = await startServicesServer({ departureTimeoutMs: 300, server: { activityLimits: { statsIntervalMs: 500 } } });
   t.after(() => env.close());
   const ts = env.ts;
-  const webId = env.addService("replay", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
-  const crashId = env.addService("replay", manifest("crasher", IMAGES.http, {
+  const webId = await env.addService("replay", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http", liveness: "/healthz" }] }));
+  const crashId = await env.addService("replay", manifest("crasher", IMAGES.http, {
     container: { image: IMAGES.http, command: node("console.log('starting'); setTimeout(() => process.exit(3), 50)") },
     roomservice: { restart: { policy: "always", initialBackoffSeconds: 0.2, maxBackoffSeconds: 1 } },
   }));
-  const ghostId = env.addService("replay", manifest("ghost", "roomservice-example/does-not-exist:1"));
-  const m = new sdk.Meshagent({ baseUrl: ts.url, token: ts.server.apiKeys.create("default", "k", Date.now()).key });
+  const ghostId = await env.addService("replay", manifest("ghost", "roomservice-example/does-not-exist:1"));
+  const m = new sdk.Meshagent({ baseUrl: ts.url, token: (await ts.server.apiKeys.create("default", "k", Date.now())).key });
 
   const alice = await ts.client("replay", "alice");
   const sid = alice.sessionId as string;
@@ -45,7 +45,7 @@ test("an ended session replays: participants, a timeline with the crash loop's e
 
   await settle(alice);
   alice.dispose();
-  await eventually(() => ts.server.ctx.sessions.get(sid)?.endedAt !== null && ts.server.activity.held.sessions === 0, 30_000, "session ended and its services stopped");
+  await eventually(async () => (await ts.server.ctx.sessions.get(sid))?.endedAt !== null && ts.server.activity.held.sessions === 0, 30_000, "session ended and its services stopped");
 
   const s = await m.getSession("default", sid);
   assert.equal(s.is_active, false);
@@ -95,14 +95,14 @@ test("output a service prints during its grace period after session A never reac
   const env = await startServicesServer({ departureTimeoutMs: 100 });
   t.after(() => env.close());
   const ts = env.ts;
-  env.addService("handover", manifest("lingerer", IMAGES.http, {
+  await env.addService("handover", manifest("lingerer", IMAGES.http, {
     container: {
       image: IMAGES.http,
       command: node("console.log('hello');setInterval(()=>{},1000);process.on('SIGTERM',()=>{let i=0;const t=setInterval(()=>{console.log('bye '+(i++));if(i>20){clearInterval(t);process.exit(0)}},100)})"),
     },
     roomservice: { stop: { gracePeriodSeconds: 10 } },
   }));
-  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  const key = (await ts.server.apiKeys.create("default", "k", Date.now())).key;
   const stream = await openSse(`${ts.url}/accounts/projects/default/rooms/handover/stream?token=${key}`);
 
   const alice = await ts.client("handover", "alice");
@@ -148,8 +148,8 @@ test("200 sessions: everything kept per room and session is released when each e
   const ts = await startTestServer({ departureTimeoutMs: 0 });
   t.after(() => ts.close());
   // A configured service with no runtime: every session records a FailedStart, state and events.
-  ts.server.services.create("default", null, "agent", { version: "v1", kind: "Service", metadata: { name: "agent" }, container: { image: "x/agent:1" } }, Date.now());
-  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  await ts.server.services.create("default", null, "agent", { version: "v1", kind: "Service", metadata: { name: "agent" }, container: { image: "x/agent:1" } }, Date.now());
+  const key = (await ts.server.apiKeys.create("default", "k", Date.now())).key;
 
   const oneSession = async (i: number) => {
     const room = `leak-${i % 20}`;

@@ -31,7 +31,7 @@ test("a session starts with the first participant and ends after the departure t
   const started = events.find((e) => e.type === "session.started")!;
   assert.ok(ended.at - started.at >= 300, "the session outlived its last participant by the departure timeout");
 
-  const rec = ts.server.ctx.sessions.get(sessionId)!;
+  const rec = (await ts.server.ctx.sessions.get(sessionId))!;
   assert.equal(rec.endReason, "departure_timeout");
   assert.deepEqual(rec.participants, ["alice", "bob"]);
   assert.ok(rec.endedAt! >= rec.startedAt);
@@ -58,7 +58,7 @@ test("reconnecting within the departure timeout keeps the session", async (t) =>
 test("a per-room departure timeout override applies", async (t) => {
   const ts = await startTestServer({ departureTimeoutMs: 60_000 });
   t.after(() => ts.close());
-  ts.server.ctx.roomSettings.setDepartureTimeoutMs("quick", 100, Date.now());
+  await ts.server.ctx.roomSettings.setDepartureTimeoutMs("quick", 100, Date.now());
   const events = recordEvents(ts);
   const a = await ts.client("quick", "alice");
   a.dispose();

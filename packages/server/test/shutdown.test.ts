@@ -60,12 +60,12 @@ test("issue 12 #13: a second SIGTERM exits at once while the first waits for a s
   await builder.close();
   const dataDir = await mkdtemp(join(tmpdir(), "rs-shutdown2-"));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
-  const store = new Store(join(dataDir, "roomservice.db"));
-  new ServiceStore(store).create("default", "grace-room", "stubborn", manifest("stubborn", IMAGES.http, {
+  const store = Store.openSqlite(join(dataDir, "roomservice.db"));
+  await new ServiceStore(store).create("default", "grace-room", "stubborn", manifest("stubborn", IMAGES.http, {
     container: { image: IMAGES.http, command: ["/usr/local/bin/node", "-e", "process.on('SIGTERM',()=>console.log('ignoring SIGTERM'));console.log('up');setInterval(()=>{},1000)"] },
     roomservice: { stop: { gracePeriodSeconds: 60 } },
   }), Date.now());
-  store.close();
+  await store.close();
   const server = await spawnServer(dataDir, { MESHAGENT_SECRET: SECRET, ROOMSERVICE_RUNTIME: "docker", ROOMSERVICE_ROOM_POOL: "0", ROOMSERVICE_LOG_LEVEL: process.env.RS_DEBUG ?? "warn" });
   const ownerId = (await readFile(join(dataDir, "owner-id"), "utf8")).trim();
   t.after(async () => {

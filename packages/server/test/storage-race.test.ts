@@ -36,7 +36,7 @@ test("a room service swapping /data/d between a folder and a symlink to a host f
     `try { fs.rmSync("/data/d", { recursive: true, force: true }); fs.symlinkSync(${JSON.stringify(hostDir)}, "/data/d"); } catch {}`,
     `if (++n % 1000 === 0) console.log("swaps", n); }`,
   ].join(" ");
-  env.addService("race", manifest("swapper", IMAGES.http, { container: { image: IMAGES.http, command: `/usr/local/bin/node -e ${JSON.stringify(swap)}` } }));
+  await env.addService("race", manifest("swapper", IMAGES.http, { container: { image: IMAGES.http, command: `/usr/local/bin/node -e ${JSON.stringify(swap)}` } }));
 
   const alice = await ts.client("race", "alice");
   const state = await waitUntil("swapper running", async () => {

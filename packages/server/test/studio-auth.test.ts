@@ -20,7 +20,7 @@ const anyJson = (v: unknown): any => v;
 test("sign in with an API key: HttpOnly SameSite=Strict cookie, cookie auth on REST routes, CSRF required for writes, sign out", async (t) => {
   const ts = await startTestServer();
   t.after(() => ts.close());
-  const key = ts.server.apiKeys.create("default", "studio", Date.now()).key;
+  const key = (await ts.server.apiKeys.create("default", "studio", Date.now())).key;
 
   const bad = await fetch(`${ts.url}/auth/session`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ api_key: "rsk_00000000000000000000000000000000_nope" }) });
   assert.equal(bad.status, 401);
@@ -55,7 +55,7 @@ test("sign in with an API key: HttpOnly SameSite=Strict cookie, cookie auth on R
   assert.equal((await noCsrf.json().then(anyJson)).code, "csrf");
   const wrongCsrf = await fetch(`${ts.url}/accounts/projects/default/services`, { method: "POST", headers: { cookie, "x-csrf-token": "nope", "content-type": "application/json" }, body: JSON.stringify(manifest) });
   assert.equal(wrongCsrf.status, 403);
-  assert.equal(ts.server.services.list("default", null).length, 0, "nothing was created without the CSRF token");
+  assert.equal((await ts.server.services.list("default", null)).length, 0, "nothing was created without the CSRF token");
   const ok = await fetch(`${ts.url}/accounts/projects/default/services`, { method: "POST", headers: { cookie, "x-csrf-token": body.csrf_token, "content-type": "application/json" }, body: JSON.stringify(manifest) });
   assert.equal(ok.status, 201);
 
@@ -73,8 +73,8 @@ test("sign in with an API key: HttpOnly SameSite=Strict cookie, cookie auth on R
 test("a browser session dies with the API key that opened it", async (t) => {
   const ts = await startTestServer();
   t.after(() => ts.close());
-  const admin = ts.server.apiKeys.create("default", "admin", Date.now()).key;
-  const doomed = ts.server.apiKeys.create("default", "doomed", Date.now());
+  const admin = (await ts.server.apiKeys.create("default", "admin", Date.now())).key;
+  const doomed = await ts.server.apiKeys.create("default", "doomed", Date.now());
   const res = await fetch(`${ts.url}/auth/session`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ api_key: doomed.key }) });
   const cookie = cookieOf(res);
   assert.equal((await fetch(`${ts.url}/accounts/projects/default/secrets`, { headers: { cookie } })).status, 200);
@@ -128,7 +128,7 @@ test("browser sessions are bounded and expire when idle", async (t) => {
 test("Bearer and ?token= auth: query tokens only on stream routes; errors carry a stable code", async (t) => {
   const ts = await startTestServer();
   t.after(() => ts.close());
-  const key = ts.server.apiKeys.create("default", "k", Date.now()).key;
+  const key = (await ts.server.apiKeys.create("default", "k", Date.now())).key;
   const viaQuery = await fetch(`${ts.url}/accounts/projects/default/services?token=${key}`);
   assert.equal(viaQuery.status, 401, "?token= is for EventSource streams only");
   const malformed = await fetch(`${ts.url}/accounts/projects/default/services`, { headers: { authorization: "Basic abc" } });

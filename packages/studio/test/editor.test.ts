@@ -28,7 +28,7 @@ test("the YAML editor shows a located validation error at the right line, and Sa
     await browser.close();
     await ts.close();
   });
-  const key = ts.server.apiKeys.create("default", "editor-test", Date.now()).key;
+  const key = (await ts.server.apiKeys.create("default", "editor-test", Date.now())).key;
   const w = await watchedPage(browser, { expected: signedOutProbe });
   const { page } = w;
   await withFailureShot(w, "editor", async () => {

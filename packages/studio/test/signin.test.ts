@@ -17,7 +17,7 @@ test("sign-in by keyboard, one-time login links, keyboard navigation, sign out",
     await browser.close();
     await ts.close();
   });
-  const key = ts.server.apiKeys.create("default", "keyboard", Date.now()).key;
+  const key = (await ts.server.apiKeys.create("default", "keyboard", Date.now())).key;
   // Expected refusals: the signed-out probe, the wrong key, the reused login code.
   const expected = (url: string, status: number) => url === "/auth/session" && status === 401;
   const w = await watchedPage(browser, { expected });

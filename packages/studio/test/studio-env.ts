@@ -22,7 +22,7 @@ export interface StudioEnv {
 export async function startStudioEnv(o: { departureTimeoutMs?: number } = {}): Promise<StudioEnv> {
   ensureStudioBuilt();
   const env = await startServicesServer({ departureTimeoutMs: o.departureTimeoutMs ?? 500 });
-  const apiKey = env.ts.server.apiKeys.create("default", "studio-test", Date.now()).key;
+  const apiKey = (await env.ts.server.apiKeys.create("default", "studio-test", Date.now())).key;
   const browser = await launchBrowser();
   return {
     env,

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { CliError } from "../options.ts";
-import { openLocalStores, DATA_OPTION } from "./common.ts";
+import { openLocalStores, DATA_OPTION, DATABASE_OPTION } from "./common.ts";
 
 /**
  * `apikey` works on the data directory itself: it is how an operator gets a first key, so it
@@ -14,21 +14,22 @@ export function registerApiKey(program: Command): void {
     .argument("<action>", "create | list | delete")
     .argument("[name-or-id]")
     .option(...DATA_OPTION)
-    .action((action: string, ref: string | undefined, o: { data?: string }) => {
+    .option(...DATABASE_OPTION)
+    .action(async (action: string, ref: string | undefined, o: { data?: string; database?: string }) => {
       if (!["create", "list", "delete"].includes(action)) throw new CliError(`apikey: expected create, list or delete, got ${JSON.stringify(action)}`);
-      const s = openLocalStores(o.data);
+      const s = await openLocalStores(o.data, o.database);
       try {
         if (action === "create") {
-          const k = s.apiKeys.create(s.project, ref ?? "default", Date.now());
+          const k = await s.apiKeys.create(s.project, ref ?? "default", Date.now());
           process.stdout.write(k.key + "\n");
         } else if (action === "list") {
-          for (const k of s.apiKeys.list(s.project)) process.stdout.write(`${k.id}  ${k.name}  ${new Date(k.createdAt).toISOString()}\n`);
+          for (const k of await s.apiKeys.list(s.project)) process.stdout.write(`${k.id}  ${k.name}  ${new Date(k.createdAt).toISOString()}\n`);
         } else {
-          if (ref === undefined || !s.apiKeys.delete(ref)) throw new CliError(`no API key ${JSON.stringify(ref)}`);
+          if (ref === undefined || !(await s.apiKeys.delete(ref))) throw new CliError(`no API key ${JSON.stringify(ref)}`);
           process.stdout.write("deleted\n");
         }
       } finally {
-        s.close();
+        await s.close();
       }
     });
 }

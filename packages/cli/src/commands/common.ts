@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Store, ApiKeyStore } from "@roomservice/server";
+import { Store, StoreOpenError, ApiKeyStore } from "@roomservice/server";
 import { CliError } from "../options.ts";
 import { resolveDataDir } from "../remote/target.ts";
 
@@ -22,10 +22,17 @@ export function existingDataDir(dataOpt: string | undefined, needs: string): str
   return dir;
 }
 
-/** The data directory's store and API keys (the directory must exist: see existingDataDir). */
-export function openLocalStores(dataOpt?: string) {
-  const dataDir = existingDataDir(dataOpt, "roomservice.db");
-  const store = new Store(join(dataDir, "roomservice.db"));
+/**
+ * The server's store and API keys: PostgreSQL when `databaseUrl` (--database) or
+ * ROOMSERVICE_DATABASE_URL names one, else the data directory's SQLite file (the directory
+ * must exist: see existingDataDir).
+ */
+export async function openLocalStores(dataOpt?: string, databaseOpt?: string) {
+  const { url, source } = databaseUrlFrom(databaseOpt);
+  const dataDir = existingDataDir(dataOpt, url === undefined ? "roomservice.db" : "");
+  const store = await Store.open({ databaseUrl: url, databaseUrlSource: source, sqliteFile: join(dataDir, "roomservice.db") }).catch((err: Error) => {
+    throw err instanceof StoreOpenError ? new CliError(err.message) : err;
+  });
   return {
     dataDir,
     project: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
@@ -34,5 +41,18 @@ export function openLocalStores(dataOpt?: string) {
     close: () => store.close(),
   };
 }
+
+/** `--database URL`, else env ROOMSERVICE_DATABASE_URL, else none (SQLite); and which one it was. */
+export function databaseUrlFrom(databaseOpt: string | undefined): { url: string | undefined; source: string } {
+  if (databaseOpt !== undefined && databaseOpt !== "") return { url: databaseOpt, source: "--database" };
+  const env = process.env.ROOMSERVICE_DATABASE_URL;
+  if (env !== undefined && env !== "") return { url: env, source: "ROOMSERVICE_DATABASE_URL" };
+  return { url: undefined, source: "" };
+}
+
+export const DATABASE_OPTION = [
+  "--database <url>",
+  "PostgreSQL URL (postgres://user:password@host:5432/db) holding the control plane (env ROOMSERVICE_DATABASE_URL; default: SQLite in the data directory)",
+] as const;
 
 export const DATA_OPTION = ["--data <dir>", "the server's data directory (env ROOMSERVICE_DATA, default ./.roomservice); it must exist"] as const;

@@ -1,10 +1,11 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer, type ClusterOptions } from "@roomservice/server";
+import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, StoreOpenError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer, type ClusterOptions } from "@roomservice/server";
 import { createLogger } from "../logger.ts";
 import { parseIntOption, CliError } from "../options.ts";
 import { ACCESS_FILE, readAccessFile, writeAccessFile } from "../remote/target.ts";
+import { databaseUrlFrom, DATABASE_OPTION } from "./common.ts";
 
 /** Name of the API key `serve` writes to <data>/cli-access.json (see writeLocalAccess). */
 export const LOCAL_CLI_KEY = "local-cli";
@@ -15,7 +16,7 @@ export const LOCAL_CLI_KEY = "local-cli";
  * such as `room logs -f` resumes after a restart); otherwise every old `local-cli` key is
  * revoked and a new one made.
  */
-function writeLocalAccess(server: RoomServer, dataDir: string): string {
+async function writeLocalAccess(server: RoomServer, dataDir: string): Promise<string> {
   const projectId = server.ctx.projectId;
   let previous: ReturnType<typeof readAccessFile> = null;
   try {
@@ -23,13 +24,13 @@ function writeLocalAccess(server: RoomServer, dataDir: string): string {
   } catch {
     // damaged: replaced below
   }
-  const valid = previous === null ? undefined : server.apiKeys.verify(previous.api_key);
+  const valid = previous === null ? undefined : await server.apiKeys.verify(previous.api_key);
   let key: string;
   if (previous !== null && valid !== undefined && valid.name === LOCAL_CLI_KEY && valid.project === projectId) {
     key = previous.api_key;
   } else {
-    for (const k of server.apiKeys.list(projectId)) if (k.name === LOCAL_CLI_KEY) server.apiKeys.delete(k.id);
-    key = server.apiKeys.create(projectId, LOCAL_CLI_KEY, Date.now()).key;
+    for (const k of await server.apiKeys.list(projectId)) if (k.name === LOCAL_CLI_KEY) await server.apiKeys.delete(k.id);
+    key = (await server.apiKeys.create(projectId, LOCAL_CLI_KEY, Date.now())).key;
   }
   return writeAccessFile(dataDir, { url: server.url, project_id: projectId, api_key: key, pid: process.pid, written_at: new Date().toISOString() });
 }
@@ -45,9 +46,9 @@ export function registerServe(program: Command): void {
     .option("--host <h>", `address to bind (env ROOMSERVICE_HOST, default ${DEFAULT_HOST})`)
     .option("--data <dir>", "data directory (env ROOMSERVICE_DATA, default ./.roomservice)")
     .option("--departure-timeout <seconds>", "seconds a session outlives its last participant (default 15)")
+    .option(...DATABASE_OPTION)
     .option("--runtime <mode>", "auto | docker | sandbox | none (env ROOMSERVICE_RUNTIME, default auto: Docker when reachable, else the sandbox)")
     .option("--cluster", "join a cluster of nodes sharing --database (PostgreSQL) and --shared-dir (env ROOMSERVICE_CLUSTER=1; docs/scaling.md)")
-    .option("--database <url>", "postgres://… database (env ROOMSERVICE_DATABASE_URL); required with --cluster")
     .option("--shared-dir <dir>", "room storage every node shares (env ROOMSERVICE_SHARED_DIR); required with --cluster")
     .option("--advertise-url <url>", "URL other nodes reach this one at (env ROOMSERVICE_ADVERTISE_URL, default the listening address)")
     .option("--lease-ttl <seconds>", "room lease lifetime: a dead node's rooms move within this bound (env ROOMSERVICE_LEASE_TTL, default 10)")
@@ -69,17 +70,19 @@ export function registerServe(program: Command): void {
       const runtime = await selectRuntime({ mode, dataDir, logger, ...(poolSize === undefined ? {} : { poolSize }) }).catch((err: Error) => {
         throw new CliError(err.message);
       });
+      const db = databaseUrlFrom(o.database);
       const server = await startRoomServer({
         dataDir, port, host, logger, runtime, ...(cluster === undefined ? {} : { cluster }),
+        ...(db.url === undefined ? {} : { databaseUrl: db.url, databaseUrlSource: db.source }),
         projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
         ...(departure === undefined ? {} : { departureTimeoutMs: departure }),
       }).catch(async (err: NodeJS.ErrnoException) => {
         await runtime?.close().catch(() => {});
-        if (err instanceof DataDirLockedError) throw new CliError(err.message);
+        if (err instanceof DataDirLockedError || err instanceof StoreOpenError) throw new CliError(err.message);
         if (err.code === "EADDRINUSE") throw new CliError(`port ${port} is already in use; pick another with --port or ROOMSERVICE_PORT`);
         throw err;
       });
-      const accessFile = writeLocalAccess(server, dataDir);
+      const accessFile = await writeLocalAccess(server, dataDir);
       process.stdout.write(`roomservice listening on ${server.url} (data: ${dataDir}${created ? " (created)" : ""}, runtime: ${runtime?.kind ?? "none"})\n`);
       process.stdout.write(`CLI access for this machine: ${accessFile}\n`);
       // On loopback only whoever can read this terminal can use the link: one click signs in.
@@ -118,7 +121,7 @@ interface ServeFlags {
 function clusterOptions(o: ServeFlags): ClusterOptions | undefined {
   const on = o.cluster === true || /^(1|true|yes)$/i.test(process.env.ROOMSERVICE_CLUSTER ?? "");
   if (!on) return undefined;
-  const databaseUrl = o.database ?? process.env.ROOMSERVICE_DATABASE_URL;
+  const databaseUrl = databaseUrlFrom(o.database).url;
   if (databaseUrl === undefined || !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new CliError(`--cluster needs a PostgreSQL database: --database postgres://… or ROOMSERVICE_DATABASE_URL (got ${databaseUrl === undefined ? "none" : JSON.stringify(databaseUrl.replace(/\/\/[^@]*@/, "//…@"))})`);
   }

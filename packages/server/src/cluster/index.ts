@@ -23,14 +23,23 @@ export async function startClusterSide(d: {
   liveSessionOf: (room: string) => boolean;
   /** Drops Studio sessions opened with an API key another node deleted. */
   revokeApiKey: (id: string) => void;
+  /** Re-reads the per-room settings cache (another node changed a setting). */
+  reloadRoomSettings: () => Promise<void>;
 }): Promise<ClusterNode> {
   const { ctx, rooms } = d;
   const node = await ClusterNode.create({
     options: d.options, nodeId: ownerIdFor(d.dataDir), logger: ctx.logger, clock: ctx.clock,
     isBusy: (room) => rooms.get(room) !== undefined || d.liveSessionOf(room),
     onLeaseLost: (room) => rooms.get(room)?.endSession("lease_lost"),
-    onAcquired: (room) => new RoomStorage(rooms.roomDir(room)).discardIncompleteUploads(),
+    onAcquired: async (room) => {
+      // Nobody else runs the room now: an open session row of it is a dead owner's.
+      const closed = await closeDanglingSessions(node, ctx.clock.now(), { room, keep: rooms.get(room)?.session?.id ?? "" });
+      if (closed > 0) ctx.logger.warn({ room, sessions: closed }, "closed the room's session left open by a node that died");
+      await new RoomStorage(rooms.roomDir(room)).discardIncompleteUploads();
+    },
   });
+  const closed = await closeDanglingSessions(node, ctx.clock.now());
+  if (closed > 0) ctx.logger.warn({ sessions: closed }, "closed sessions of rooms no live node holds");
   rooms.fence = (room) => {
     if (node.router.token(room) === null) {
       throw new ToolError(`room ${room} is no longer served by this node (its lease moved or lapsed); reconnect`, 503);
@@ -38,10 +47,28 @@ export async function startClusterSide(d: {
   };
   installClusterHttp(d.app, node);
   node.config.on("change", (c) => {
+    if (c.kind === "resync" || c.scope === "rooms/settings") {
+      d.reloadRoomSettings().catch((err: Error) => ctx.logger.warn({ err: err.message }, "could not reload room settings"));
+    }
     if (c.kind === "change" && c.method === "DELETE") {
       const m = /\/api-keys\/([^/?]+)$/.exec(c.path);
       if (m !== null) d.revokeApiKey(decodeURIComponent(m[1]!));
     }
   });
   return node;
+}
+
+/**
+ * Ends session rows left open (`ended_at IS NULL`) by a node that died: those of `room`
+ * (called when this node has just taken its lease; `keep` is its own live session there, if
+ * it re-took a lease it was about to lose), or of every room no live lease covers.
+ * Reason `server_restart`, as the single-node start-up gives them.
+ */
+async function closeDanglingSessions(node: ClusterNode, now: number, only?: { room: string; keep: string }): Promise<number> {
+  const r = only === undefined
+    ? await node.pool.query(
+      `UPDATE sessions SET ended_at = $1, end_reason = 'server_restart' WHERE ended_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM room_leases l WHERE l.room = sessions.room AND l.expires_at > now())`, [now])
+    : await node.pool.query("UPDATE sessions SET ended_at = $1, end_reason = 'server_restart' WHERE ended_at IS NULL AND room = $2 AND id <> $3", [now, only.room, only.keep]);
+  return r.rowCount ?? 0;
 }

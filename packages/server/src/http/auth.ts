@@ -54,7 +54,7 @@ export async function authenticate(d: AuthDeps, req: FastifyRequest): Promise<Ad
   if (cookie !== undefined && cookie !== "") {
     const s = d.browserSessions.get(cookie);
     if (s === undefined) throw new RoomserviceError(401, "unauthenticated", "your sign-in has expired: sign in again");
-    if (s.apiKeyId !== null && !d.apiKeys.exists(s.apiKeyId)) {
+    if (s.apiKeyId !== null && !(await d.apiKeys.exists(s.apiKeyId))) {
       d.browserSessions.delete(cookie);
       throw new RoomserviceError(401, "unauthenticated", "the API key you signed in with was deleted: sign in again");
     }
@@ -131,7 +131,7 @@ export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): vo
   app.get("/auth/session", async (req) => {
     const cookie = cookieValue(req.headers.cookie, SESSION_COOKIE);
     const s = cookie === undefined || cookie === "" ? undefined : d.browserSessions.get(cookie);
-    if (s === undefined || (s.apiKeyId !== null && !d.apiKeys.exists(s.apiKeyId))) throw new RoomserviceError(401, "unauthenticated", "not signed in");
+    if (s === undefined || (s.apiKeyId !== null && !(await d.apiKeys.exists(s.apiKeyId)))) throw new RoomserviceError(401, "unauthenticated", "not signed in");
     return sessionJson(d, s);
   });
 

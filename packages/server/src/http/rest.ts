@@ -71,8 +71,8 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
     return { name: r.manifest.metadata.name, spec };
   }
 
-  function findService(id: string, room: string | null): ServiceRecord {
-    const s = d.services.get(id);
+  async function findService(id: string, room: string | null): Promise<ServiceRecord> {
+    const s = await d.services.get(id);
     if (s === undefined || s.project !== ctx.projectId || s.room !== room) {
       throw notFound(`service ${JSON.stringify(id)} not found${room === null ? " in the project" : ` in room ${JSON.stringify(room)}`}`);
     }
@@ -84,34 +84,34 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const g = { admin: req.admin!, room: roomOf(req) };
       const parsed = parseService(req.body);
       // Checked before the insert, so the new service is not its own neighbour.
-      const warnings = portConflictWarnings(d.services, ctx.projectId, g.room, parsed.name, parsed.spec);
-      const s = d.services.create(ctx.projectId, g.room, parsed.name, parsed.spec, ctx.clock.now());
+      const warnings = await portConflictWarnings(d.services, ctx.projectId, g.room, parsed.name, parsed.spec);
+      const s = await d.services.create(ctx.projectId, g.room, parsed.name, parsed.spec, ctx.clock.now());
       ctx.logger.info({ service: s.id, name: s.name, room: g.room, by: g.admin.identity }, "service created");
       if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service shares a port with another service of its room");
       return reply.code(201).send({ id: s.id, warnings });
     });
     app.get(`${prefix}/services`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
-      return { services: d.services.list(ctx.projectId, g.room).map(serviceJson) };
+      return { services: (await d.services.list(ctx.projectId, g.room)).map(serviceJson) };
     });
     app.get(`${prefix}/services/:id`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
-      return serviceJson(findService(req.params.id!, g.room));
+      return serviceJson(await findService(req.params.id!, g.room));
     });
     app.put(`${prefix}/services/:id`, async (req: Req, reply) => {
       const g = { admin: req.admin!, room: roomOf(req) };
-      findService(req.params.id!, g.room);
+      await findService(req.params.id!, g.room);
       const parsed = parseService(req.body);
-      const s = d.services.update(req.params.id!, parsed.name, parsed.spec, ctx.clock.now());
+      const s = await d.services.update(req.params.id!, parsed.name, parsed.spec, ctx.clock.now());
       ctx.logger.info({ service: s.id, version: s.version, by: g.admin.identity }, "service updated (applies at the next session)");
-      const warnings = portConflictWarnings(d.services, ctx.projectId, g.room, s.name, parsed.spec);
+      const warnings = await portConflictWarnings(d.services, ctx.projectId, g.room, s.name, parsed.spec);
       if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service shares a port with another service of its room");
       return reply.code(204).send();
     });
     app.delete(`${prefix}/services/:id`, async (req: Req, reply) => {
       const g = { admin: req.admin!, room: roomOf(req) };
-      findService(req.params.id!, g.room);
-      d.services.delete(req.params.id!);
+      await findService(req.params.id!, g.room);
+      await d.services.delete(req.params.id!);
       return reply.code(204).send();
     });
 
@@ -131,40 +131,40 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
         value: typeof b.data_base64 === "string" ? Buffer.from(b.data_base64, "base64") : undefined,
       };
     };
-    const findSecret = (id: string, room: string | null) => {
-      const s = d.secrets.getInfo(id);
+    const findSecret = async (id: string, room: string | null) => {
+      const s = await d.secrets.getInfo(id);
       if (s === undefined || s.project !== ctx.projectId || s.room !== room) throw notFound(`secret ${JSON.stringify(id)} not found`);
       return s;
     };
     app.post(`${prefix}/secrets`, async (req: Req, reply) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       const b = secretBody(req.body, true);
-      const s = d.secrets.create(ctx.projectId, g.room, b.name!, b.type, b.value!, ctx.clock.now());
+      const s = await d.secrets.create(ctx.projectId, g.room, b.name!, b.type, b.value!, ctx.clock.now());
       ctx.logger.info({ secret: s.id, name: s.name, room: g.room, by: g.admin.identity }, "secret stored");
       return reply.code(201).send({ id: s.id });
     });
     app.get(`${prefix}/secrets`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
-      return { secrets: d.secrets.list(ctx.projectId, g.room).map(secretJson) };
+      return { secrets: (await d.secrets.list(ctx.projectId, g.room)).map(secretJson) };
     });
     app.get(`${prefix}/secrets/:id`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
-      return secretJson(findSecret(req.params.id!, g.room));
+      return secretJson(await findSecret(req.params.id!, g.room));
     });
     app.put(`${prefix}/secrets/:id`, async (req: Req, reply) => {
       const g = { admin: req.admin!, room: roomOf(req) };
-      findSecret(req.params.id!, g.room);
+      await findSecret(req.params.id!, g.room);
       const b = secretBody(req.body, false);
       const fields: { name?: string; type?: string; value?: Buffer } = { type: b.type };
       if (b.name !== undefined) fields.name = b.name;
       if (b.value !== undefined) fields.value = b.value;
-      d.secrets.update(req.params.id!, fields, ctx.clock.now()); // SecretError: 400/404/409 via the error handler
+      await d.secrets.update(req.params.id!, fields, ctx.clock.now()); // SecretError: 400/404/409 via the error handler
       return reply.code(204).send();
     });
     app.delete(`${prefix}/secrets/:id`, async (req: Req, reply) => {
       const g = { admin: req.admin!, room: roomOf(req) };
-      findSecret(req.params.id!, g.room);
-      d.secrets.delete(req.params.id!);
+      await findSecret(req.params.id!, g.room);
+      await d.secrets.delete(req.params.id!);
       return reply.code(204).send();
     });
   }
@@ -188,7 +188,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
     if (v !== null && (typeof v !== "number" || !Number.isFinite(v) || v < 0 || v > 86400)) {
       throw badRequest(`departure_timeout_seconds: expected a number from 0 to 86400 or null, got ${JSON.stringify(v)}`);
     }
-    ctx.roomSettings.setDepartureTimeoutMs(g.room!, v === null ? null : Math.round(v * 1000), ctx.clock.now());
+    await ctx.roomSettings.setDepartureTimeoutMs(g.room!, v === null ? null : Math.round(v * 1000), ctx.clock.now());
     return reply.code(204).send();
   });
 }

@@ -46,8 +46,9 @@ function lastEventId(req: Req): number | null {
  * still buffered, send `: ping` heartbeats and drop a client that stops reading.
  */
 export function registerRoomStreams(app: FastifyInstance, d: StreamDeps): void {
-  const start = (req: Req, reply: { hijack(): void; raw: import("node:http").ServerResponse }, o: { serviceId?: string; onlyLogs?: boolean }) => {
+  const start = async (req: Req, reply: { hijack(): void; raw: import("node:http").ServerResponse }, o: { serviceId?: string; onlyLogs?: boolean }) => {
     const last = lastEventId(req);
+    const snapshot = o.onlyLogs === true ? undefined : await d.activity.snapshot(req.params.room);
     reply.hijack();
     let unsubscribe: (() => void) | null = null;
     const client: SseClient = new SseClient({
@@ -59,19 +60,19 @@ export function registerRoomStreams(app: FastifyInstance, d: StreamDeps): void {
     });
     d.clients.add(client);
     // Replay at most half the client's bound: the rest is room for live messages.
-    unsubscribe = d.activity.subscribe(req.params.room, client, { lastEventId: last, maxReplayBytes: d.limits.maxSseBufferedBytes / 2, ...o });
+    unsubscribe = d.activity.subscribe(req.params.room, client, { lastEventId: last, maxReplayBytes: d.limits.maxSseBufferedBytes / 2, ...o, ...(snapshot === undefined ? {} : { snapshot }) });
     if (!client.open) unsubscribe();
     return client;
   };
 
   app.get("/rooms/:room/stream", { config: { queryToken: true } }, async (req: Req, reply) => {
-    start(req, reply, {});
+    await start(req, reply, {});
   });
 
   app.get("/rooms/:room/services/:id/logs", { config: { queryToken: true } }, async (req: Req, reply) => {
-    const s = d.services.findForRoom(d.ctx.projectId, req.params.room, req.params.id!);
+    const s = await d.services.findForRoom(d.ctx.projectId, req.params.room, req.params.id!);
     if (s === undefined) throw notFound(`service ${JSON.stringify(req.params.id)} is not configured for room ${JSON.stringify(req.params.room)} (give its id or name)`);
-    const client = start(req, reply, { serviceId: s.id, onlyLogs: true });
+    const client = await start(req, reply, { serviceId: s.id, onlyLogs: true });
     client.comment("live");
   });
 }

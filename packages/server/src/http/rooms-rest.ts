@@ -25,7 +25,7 @@ export interface RoomsRestDeps {
  * A session as the SDK's `parseRoomSession` reads it (`id, room_name, created_at, is_active`)
  * plus what Studio shows: end time and reason, and who took part (identities).
  */
-export function sessionJson(s: SessionRecord, events: SessionEventStore | null): Record<string, unknown> {
+export async function sessionJson(s: SessionRecord, events: SessionEventStore | null): Promise<Record<string, unknown>> {
   return {
     id: s.id,
     room_id: s.room,
@@ -35,7 +35,7 @@ export function sessionJson(s: SessionRecord, events: SessionEventStore | null):
     ended_at: s.endedAt === null ? null : iso(s.endedAt),
     end_reason: s.endReason,
     participants: s.participants,
-    ...(events === null ? {} : { participant_count: events.participantCount(s.id) }),
+    ...(events === null ? {} : { participant_count: await events.participantCount(s.id) }),
   };
 }
 
@@ -73,8 +73,8 @@ type Req = FastifyRequest<{ Params: { project: string; room?: string; sid?: stri
 export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void {
   const { ctx } = d;
 
-  const roomJson = (r: RoomInfo): Record<string, unknown> => {
-    const live = d.activity.snapshot(r.name);
+  const roomJson = async (r: RoomInfo): Promise<Record<string, unknown>> => {
+    const live = await d.activity.snapshot(r.name);
     return {
       id: r.name, name: r.name, metadata: r.metadata, annotations: r.annotations, created_at: iso(r.createdAt),
       live: live.session === null ? null : {
@@ -83,8 +83,8 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
     };
   };
 
-  const findSession = (sid: string): SessionRecord => {
-    const s = ctx.sessions.get(sid);
+  const findSession = async (sid: string): Promise<SessionRecord> => {
+    const s = await ctx.sessions.get(sid);
     if (s === undefined) throw notFound(`session ${JSON.stringify(sid)} not found`);
     return s;
   };
@@ -95,7 +95,7 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
     const limit = intQuery(req.query.limit, "limit", 50, 1, 1000);
     const offset = intQuery(req.query.offset, "offset", 0, 0, Number.MAX_SAFE_INTEGER);
     // Live rooms are known even before their first row lands (a session starts synchronously).
-    return { rooms: d.roomStore.list(limit, offset).map(roomJson) };
+    return { rooms: await Promise.all((await d.roomStore.list(limit, offset)).map(roomJson)) };
   });
 
   app.post("/rooms", async (req: Req, reply) => {
@@ -105,55 +105,56 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
     if (typeof body.name !== "string") throw badRequest(`name: expected a string, got ${JSON.stringify(body.name)}`);
     const err = roomNameError(body.name);
     if (err !== null) throw new RoomserviceError(400, "invalid_room_name", err);
-    const existing = d.roomStore.get(body.name);
+    const existing = await d.roomStore.get(body.name);
     if (existing !== undefined && body.if_not_exists !== true) throw new RoomserviceError(409, "conflict", `room ${JSON.stringify(body.name)} already exists (pass if_not_exists to get it instead)`);
-    const created = d.roomStore.create(body.name, objectField(body, "metadata"), objectField(body, "annotations"), ctx.clock.now());
-    return reply.code(existing === undefined && created ? 201 : 200).send(roomJson(d.roomStore.get(body.name)!));
+    const created = await d.roomStore.create(body.name, objectField(body, "metadata"), objectField(body, "annotations"), ctx.clock.now());
+    return reply.code(existing === undefined && created ? 201 : 200).send(await roomJson((await d.roomStore.get(body.name))!));
   });
 
   app.get("/rooms/:room", async (req: Req) => {
-    const r = d.roomStore.get(req.params.room!) ?? (d.rooms.get(req.params.room!) !== undefined ? { name: req.params.room!, metadata: {}, annotations: {}, createdAt: ctx.clock.now() } : undefined);
+    const r = (await d.roomStore.get(req.params.room!)) ?? (d.rooms.get(req.params.room!) !== undefined ? { name: req.params.room!, metadata: {}, annotations: {}, createdAt: ctx.clock.now() } : undefined);
     if (r === undefined) throw notFound(`room ${JSON.stringify(req.params.room)} not found (it has no sessions, services, secrets or settings, and was not created)`);
-    return roomJson(r);
+    return await roomJson(r);
   });
 
   app.get("/rooms/:room/sessions", async (req: Req) => {
     const limit = intQuery(req.query.limit, "limit", 100, 1, 1000);
-    return { sessions: ctx.sessions.list(req.params.room!, limit).map((s) => sessionJson(s, d.events)) };
+    return { sessions: await Promise.all((await ctx.sessions.list(req.params.room!, limit)).map((s) => sessionJson(s, d.events))) };
   });
 
   // ---- sessions ----
 
   app.get("/sessions", async (req: Req) => {
     const limit = intQuery(req.query.limit, "limit", 100, 1, 1000);
-    return { sessions: ctx.sessions.list(undefined, limit).map((s) => sessionJson(s, d.events)) };
+    return { sessions: await Promise.all((await ctx.sessions.list(undefined, limit)).map((s) => sessionJson(s, d.events))) };
   });
 
   app.get("/sessions/active", async () => {
     const active = d.rooms.list().flatMap((r) => (r.session === null ? [] : [r.session.id]));
-    return { sessions: active.flatMap((id) => { const s = ctx.sessions.get(id); return s === undefined ? [] : [sessionJson(s, d.events)]; }) };
+    const found = (await Promise.all(active.map((id) => ctx.sessions.get(id)))).filter((s) => s !== undefined);
+    return { sessions: await Promise.all(found.map((s) => sessionJson(s, d.events))) };
   });
 
   app.get("/sessions/:sid", async (req: Req) => {
-    const s = findSession(req.params.sid!);
-    d.events.flush(); // include this turn's joins and leaves
-    return { ...sessionJson(s, d.events), participants_detail: d.events.participants(s.id), services: d.events.services(s.id) };
+    const s = await findSession(req.params.sid!);
+    await d.events.flush(); // include this turn's joins and leaves
+    return { ...await sessionJson(s, d.events), participants_detail: await d.events.participants(s.id), services: await d.events.services(s.id) };
   });
 
   app.get("/sessions/:sid/events", async (req: Req) => {
-    const s = findSession(req.params.sid!);
-    d.events.flush(); // include this turn's events
-    return { events: d.events.events(s.id, s.room) };
+    const s = await findSession(req.params.sid!);
+    await d.events.flush(); // include this turn's events
+    return { events: await d.events.events(s.id, s.room) };
   });
 
   app.get("/sessions/:sid/metrics", async (req: Req) => {
-    const s = findSession(req.params.sid!);
-    d.events.flush();
-    return { metrics: d.events.stats(s.id, req.query.service) };
+    const s = await findSession(req.params.sid!);
+    await d.events.flush();
+    return { metrics: await d.events.stats(s.id, req.query.service) };
   });
 
   app.post("/sessions/:sid/terminate", async (req: Req, reply) => {
-    const s = findSession(req.params.sid!);
+    const s = await findSession(req.params.sid!);
     const room = d.rooms.get(s.room);
     if (s.endedAt !== null || room?.session?.id !== s.id) throw new RoomserviceError(409, "session_ended", `session ${s.id} of room ${s.room} has already ended${s.endReason ? ` (${s.endReason})` : ""}`);
     ctx.logger.info({ room: s.room, session: s.id, by: req.admin?.identity }, "session terminated through the API");
@@ -168,20 +169,20 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
     if (typeof b.name !== "string" || b.name.trim() === "" || b.name.length > 200) throw badRequest(`name: expected a non-empty string of at most 200 characters, got ${JSON.stringify(b.name)}`);
     if (b.description !== undefined && b.description !== null && typeof b.description !== "string") throw badRequest(`description: expected a string, got ${JSON.stringify(b.description)}`);
     const now = ctx.clock.now();
-    const k = d.apiKeys.create(ctx.projectId, b.name.trim(), now, typeof b.description === "string" ? b.description : "");
+    const k = await d.apiKeys.create(ctx.projectId, b.name.trim(), now, typeof b.description === "string" ? b.description : "");
     ctx.logger.info({ key: k.id, name: b.name, by: req.admin?.identity }, "API key created");
     // The key's value is shown this once; only its hash is stored.
     return reply.code(201).send({ id: k.id, name: b.name.trim(), description: b.description ?? "", created_at: iso(now), value: k.key });
   });
 
   app.get("/api-keys", async () => ({
-    keys: d.apiKeys.list(ctx.projectId).map((k) => ({ id: k.id, name: k.name, description: k.description, created_at: iso(k.createdAt) })),
+    keys: (await d.apiKeys.list(ctx.projectId)).map((k) => ({ id: k.id, name: k.name, description: k.description, created_at: iso(k.createdAt) })),
   }));
 
   app.delete("/api-keys/:id", async (req: Req, reply) => {
     const id = req.params.id!;
-    if (!d.apiKeys.list(ctx.projectId).some((k) => k.id === id)) throw notFound(`API key ${JSON.stringify(id)} not found`);
-    d.apiKeys.delete(id);
+    if (!(await d.apiKeys.list(ctx.projectId)).some((k) => k.id === id)) throw notFound(`API key ${JSON.stringify(id)} not found`);
+    await d.apiKeys.delete(id);
     d.browserSessions.revokeApiKey(id);
     ctx.logger.info({ key: id, by: req.admin?.identity }, "API key deleted");
     return reply.code(204).send();

@@ -57,18 +57,18 @@ export function registerStudioRest(app: FastifyInstance, d: StudioRestDeps): voi
   const { ctx } = d;
 
   /** A service configured for `room` (a room service of it, or a project service), by id or name. */
-  const serviceOfRoom = (room: string, id: string): ServiceRecord => {
-    const s = d.services.findForRoom(ctx.projectId, room, id);
+  const serviceOfRoom = async (room: string, id: string): Promise<ServiceRecord> => {
+    const s = await d.services.findForRoom(ctx.projectId, room, id);
     if (s === undefined) throw notFound(`service ${JSON.stringify(id)} is not configured for room ${JSON.stringify(room)} (give its id or name)`);
     return s;
   };
 
-  app.get("/rooms/:room/live", async (req: Req) => d.activity.snapshot(req.params.room!));
+  app.get("/rooms/:room/live", async (req: Req) => await d.activity.snapshot(req.params.room!));
 
   for (const action of ["restart", "stop"] as const) {
     app.post(`/rooms/:room/services/:id/${action}`, async (req: Req, reply) => {
       const room = req.params.room!;
-      const rec = serviceOfRoom(room, req.params.id!);
+      const rec = await serviceOfRoom(room, req.params.id!);
       if (d.launcher.liveSession(room) === undefined) {
         throw new RoomserviceError(409, "no_session", `room ${room} has no live session: the service starts with the room's next session`);
       }
@@ -86,7 +86,7 @@ export function registerStudioRest(app: FastifyInstance, d: StudioRestDeps): voi
 
   app.get("/sessions/:sid/logs", async (req: Req) => {
     const sid = req.params.sid!;
-    const s = ctx.sessions.get(sid);
+    const s = await ctx.sessions.get(sid);
     if (s === undefined) throw notFound(`session ${JSON.stringify(sid)} not found`);
     const service = req.query.service;
     if (service !== undefined && !SAFE_ID.test(service)) throw badRequest(`service: not a service id: ${JSON.stringify(service.slice(0, 80))}`);

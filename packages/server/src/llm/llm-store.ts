@@ -1,4 +1,6 @@
+import type { Logger } from "pino";
 import type { Store } from "../store/db.ts";
+import { WriteQueue } from "../store/write-queue.ts";
 
 /**
  * Where the LLM proxy forwards to. `apiKeySecret` names a project secret (never the key
@@ -30,52 +32,61 @@ export interface LlmUsageDelta {
   at: number;
 }
 
-/** The proxy's configuration (one upstream per project) and per-room usage, in SQLite. */
+/** The proxy's configuration (one upstream per project) and per-room usage, in the control-plane store. */
 export class LlmStore {
   private readonly store: Store;
+  private readonly writes: WriteQueue;
 
-  constructor(store: Store) {
+  constructor(store: Store, logger: Logger) {
     this.store = store;
+    this.writes = new WriteQueue((err) => logger.error({ err: (err as Error).message }, "recording LLM usage failed"));
+    store.addWriter(() => this.writes.settled());
   }
 
-  getUpstream(project: string): LlmUpstream | undefined {
-    const r = this.store.db.prepare("SELECT base_url, api_key_secret, updated_at FROM llm_upstreams WHERE project = ?").get(project) as
-      | { base_url: string; api_key_secret: string | null; updated_at: number }
-      | undefined;
+  async getUpstream(project: string): Promise<LlmUpstream | undefined> {
+    const r = await this.store.db.selectFrom("llm_upstreams").select(["base_url", "api_key_secret", "updated_at"]).where("project", "=", project).executeTakeFirst();
     return r === undefined ? undefined : { baseUrl: r.base_url, apiKeySecret: r.api_key_secret, updatedAt: r.updated_at };
   }
 
-  setUpstream(project: string, u: { baseUrl: string; apiKeySecret: string | null }, now: number): LlmUpstream {
-    this.store.db
-      .prepare(
-        `INSERT INTO llm_upstreams (project, base_url, api_key_secret, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT(project) DO UPDATE SET base_url = excluded.base_url, api_key_secret = excluded.api_key_secret, updated_at = excluded.updated_at`,
-      )
-      .run(project, u.baseUrl, u.apiKeySecret, now);
+  async setUpstream(project: string, u: { baseUrl: string; apiKeySecret: string | null }, now: number): Promise<LlmUpstream> {
+    await this.store.db
+      .insertInto("llm_upstreams")
+      .values({ project, base_url: u.baseUrl, api_key_secret: u.apiKeySecret, updated_at: now })
+      .onConflict((oc) => oc.column("project").doUpdateSet((eb) => ({
+        base_url: eb.ref("excluded.base_url"), api_key_secret: eb.ref("excluded.api_key_secret"), updated_at: eb.ref("excluded.updated_at"),
+      })))
+      .execute();
     return { ...u, updatedAt: now };
   }
 
-  clearUpstream(project: string): boolean {
-    return Number(this.store.db.prepare("DELETE FROM llm_upstreams WHERE project = ?").run(project).changes) > 0;
+  async clearUpstream(project: string): Promise<boolean> {
+    const r = await this.store.db.deleteFrom("llm_upstreams").where("project", "=", project).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
   }
 
+  /**
+   * Adds one request's cost atomically (concurrent requests, from any node, all count). The
+   * proxy does not wait for it; usage() sees it.
+   */
   addUsage(project: string, d: LlmUsageDelta): void {
-    this.store.db
-      .prepare(
-        `INSERT INTO llm_usage (project, room, requests, errors, prompt_tokens, completion_tokens, last_used_at) VALUES (?, ?, 1, ?, ?, ?, ?)
-         ON CONFLICT(project, room) DO UPDATE SET requests = requests + 1, errors = errors + excluded.errors,
-           prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens,
-           last_used_at = excluded.last_used_at`,
-      )
-      .run(project, d.room, d.ok ? 0 : 1, d.promptTokens, d.completionTokens, d.at);
+    this.writes.push(() => this.store.db
+      .insertInto("llm_usage")
+      .values({ project, room: d.room, requests: 1, errors: d.ok ? 0 : 1, prompt_tokens: d.promptTokens, completion_tokens: d.completionTokens, last_used_at: d.at })
+      .onConflict((oc) => oc.columns(["project", "room"]).doUpdateSet((eb) => ({
+        requests: eb("llm_usage.requests", "+", 1),
+        errors: eb("llm_usage.errors", "+", eb.ref("excluded.errors")),
+        prompt_tokens: eb("llm_usage.prompt_tokens", "+", eb.ref("excluded.prompt_tokens")),
+        completion_tokens: eb("llm_usage.completion_tokens", "+", eb.ref("excluded.completion_tokens")),
+        last_used_at: eb.ref("excluded.last_used_at"),
+      })))
+      .execute());
   }
 
-  usage(project: string, room?: string): LlmUsage[] {
-    const rows = (room === undefined
-      ? this.store.db.prepare("SELECT * FROM llm_usage WHERE project = ? ORDER BY room").all(project)
-      : this.store.db.prepare("SELECT * FROM llm_usage WHERE project = ? AND room = ?").all(project, room)) as unknown as {
-      room: string; requests: number; errors: number; prompt_tokens: number; completion_tokens: number; last_used_at: number;
-    }[];
+  async usage(project: string, room?: string): Promise<LlmUsage[]> {
+    await this.writes.settled();
+    let q = this.store.db.selectFrom("llm_usage").selectAll().where("project", "=", project);
+    if (room !== undefined) q = q.where("room", "=", room);
+    const rows = await q.orderBy("room").execute();
     return rows.map((r) => ({
       room: r.room, requests: r.requests, errors: r.errors, promptTokens: r.prompt_tokens,
       completionTokens: r.completion_tokens, lastUsedAt: r.last_used_at,

@@ -100,14 +100,14 @@ export function registerLlmProxy(app: FastifyInstance, d: LlmProxyDeps): void {
       const p = await authenticate(req, reply);
       if (p === undefined) return reply;
       const room = p.room!;
-      const upstream = d.llm.getUpstream(d.ctx.projectId);
+      const upstream = await d.llm.getUpstream(d.ctx.projectId);
       if (upstream === undefined) {
         return openaiError(reply, 503, "llm_not_configured",
           "no LLM upstream is configured for this server: run `roomservice llm set --base-url URL --api-key-secret NAME` (or PUT /accounts/projects/{p}/llm)");
       }
       let key: string | null = null;
       if (upstream.apiKeySecret !== null) {
-        const v = d.secrets.resolveValue(d.ctx.projectId, room, upstream.apiKeySecret);
+        const v = await d.secrets.resolveValue(d.ctx.projectId, room, upstream.apiKeySecret);
         if (v === undefined) {
           return openaiError(reply, 503, "llm_key_missing",
             `the LLM upstream's key secret ${JSON.stringify(upstream.apiKeySecret)} does not exist: run \`roomservice secret set ${upstream.apiKeySecret}\``);

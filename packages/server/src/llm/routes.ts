@@ -32,7 +32,7 @@ export function registerLlmRoutes(app: FastifyInstance, d: LlmRoutesDeps): void 
   const base = "/llm";
 
   app.get(base, async () => {
-    return upstreamJson(d.llm.getUpstream(d.ctx.projectId));
+    return upstreamJson(await d.llm.getUpstream(d.ctx.projectId));
   });
 
   app.put(base, async (req: Req) => {
@@ -56,23 +56,23 @@ export function registerLlmRoutes(app: FastifyInstance, d: LlmRoutesDeps): void 
       throw badRequest(`api_key_secret: expected the name of a project secret, got ${JSON.stringify(secret)}`);
     }
     const secretName = typeof secret === "string" ? secret : null;
-    if (secretName !== null && d.secrets.findByName(d.ctx.projectId, null, secretName) === undefined) {
+    if (secretName !== null && (await d.secrets.findByName(d.ctx.projectId, null, secretName)) === undefined) {
       throw badRequest(`api_key_secret: project secret ${JSON.stringify(secretName)} does not exist; create it first (roomservice secret set ${secretName})`);
     }
-    const u = d.llm.setUpstream(d.ctx.projectId, { baseUrl: url.toString().replace(/\/+$/, ""), apiKeySecret: secretName }, d.ctx.clock.now());
+    const u = await d.llm.setUpstream(d.ctx.projectId, { baseUrl: url.toString().replace(/\/+$/, ""), apiKeySecret: secretName }, d.ctx.clock.now());
     d.ctx.logger.info({ base_url: u.baseUrl, api_key_secret: u.apiKeySecret }, "llm upstream set");
     return upstreamJson(u);
   });
 
   app.delete(base, async (_req: Req, reply) => {
-    d.llm.clearUpstream(d.ctx.projectId);
+    await d.llm.clearUpstream(d.ctx.projectId);
     return reply.code(204).send();
   });
 
   app.get(`${base}/usage`, async (req: Req) => {
     const room = typeof req.query.room === "string" && req.query.room !== "" ? req.query.room : undefined;
     return {
-      usage: d.llm.usage(d.ctx.projectId, room).map((u) => ({
+      usage: (await d.llm.usage(d.ctx.projectId, room)).map((u) => ({
         room: u.room, requests: u.requests, errors: u.errors, prompt_tokens: u.promptTokens,
         completion_tokens: u.completionTokens, total_tokens: u.promptTokens + u.completionTokens,
         last_used_at: new Date(u.lastUsedAt).toISOString(),

@@ -291,14 +291,14 @@ export class Activity {
   }
 
   /** The room as Studio shows it now (docs/studio-api.md `RoomLive`). */
-  snapshot(room: string): RoomLive {
+  async snapshot(room: string): Promise<RoomLive> {
     const now = this.d.ctx.clock.now();
     const live = this.d.launcher.liveSession(room);
     const r = this.d.rooms.get(room);
     const f = this.feeds.get(room);
     const services: ServiceState[] = live !== undefined
       ? live.services.map((s) => (s.handle !== null ? this.stateOf(s.record, s.handle.status(), s.handle) : this.notRunning(s.record, s.launchError !== null ? "failed" : "pending", s.launchError, now)))
-      : this.d.services.forRoom(this.d.ctx.projectId, room).map((rec) => this.notRunning(rec, "stopped", null, now));
+      : (await this.d.services.forRoom(this.d.ctx.projectId, room)).map((rec) => this.notRunning(rec, "stopped", null, now));
     const session = r?.session ?? null;
     return {
       room,
@@ -314,11 +314,15 @@ export class Activity {
    * Attaches a stream client to a room: `snapshot` first (room stream only), then what it
    * missed (after `lastEventId`) or the session's recent log lines, then live messages.
    */
-  subscribe(room: string, client: SseClient, o: { lastEventId: number | null; serviceId?: string; /** logs and events only (no snapshot) */ onlyLogs?: boolean; maxReplayBytes: number }): () => void {
+  subscribe(room: string, client: SseClient, o: {
+    lastEventId: number | null; serviceId?: string; /** logs and events only (no snapshot) */ onlyLogs?: boolean; maxReplayBytes: number;
+    /** The room's snapshot (await snapshot(room) first), sent first unless onlyLogs. */
+    snapshot?: RoomLive;
+  }): () => void {
     const f = this.feed(room);
     const accepts: FeedSubscriber["accepts"] = (m, serviceId) =>
       (o.serviceId === undefined || serviceId === o.serviceId) && (o.onlyLogs !== true || m.event === "log" || m.event === "event");
-    if (o.onlyLogs !== true) client.send({ id: this.seqValue, event: "snapshot", data: JSON.stringify(this.snapshot(room)) });
+    if (o.onlyLogs !== true && o.snapshot !== undefined) client.send({ id: this.seqValue, event: "snapshot", data: JSON.stringify(o.snapshot) });
     for (const m of f.replay(o.lastEventId, accepts, o.maxReplayBytes)) client.send(m);
     const sub: FeedSubscriber = { client, accepts };
     f.subscribers.add(sub);

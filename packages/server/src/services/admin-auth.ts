@@ -18,7 +18,7 @@ export interface AdminPrincipal {
  */
 export async function verifyAdminCredential(ctx: ServerContext, keys: ApiKeyStore, token: string): Promise<AdminPrincipal> {
   if (token.startsWith("rsk_")) {
-    const key = keys.verify(token);
+    const key = await keys.verify(token);
     if (key === undefined) throw new RoomserviceError(401, "unauthenticated", "API key not recognized (revoked, or from another server?)");
     if (key.project !== ctx.projectId) throw new RoomserviceError(403, "forbidden", `API key belongs to project ${key.project}`);
     return { identity: `apikey:${key.name}`, via: "api-key", apiKeyId: key.id };
@@ -26,7 +26,7 @@ export async function verifyAdminCredential(ctx: ServerContext, keys: ApiKeyStor
   try {
     const p = await verifyParticipantToken(ctx.secret, token, Math.floor(ctx.clock.now() / 1000));
     // A service token lives as long as its session (it has no expiry of its own).
-    if (p.service !== undefined && ctx.sessions.get(p.service.sessionId)?.endedAt !== null) {
+    if (p.service !== undefined && (await ctx.sessions.get(p.service.sessionId))?.endedAt !== null) {
       throw new RoomserviceError(401, "unauthenticated", `service token belongs to session ${p.service.sessionId}, which has ended`);
     }
     const admin = p.api?.admin;

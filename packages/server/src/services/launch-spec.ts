@@ -64,7 +64,7 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
     if (e.kind === "value") env[e.name] = e.value;
     else if (e.kind === "token") env[e.name] = await mint(e.identity, (e.role ?? "agent") as Role, e.api as ApiScope | undefined);
     else {
-      const raw = lc.secrets.resolveValue(lc.ctx.projectId, lc.room, e.secretId);
+      const raw = await lc.secrets.resolveValue(lc.ctx.projectId, lc.room, e.secretId);
       if (raw === undefined) throw new LaunchError(`secret ${JSON.stringify(e.secretId)} (for ${e.name}) does not exist; create it with: roomservice secret set ${e.secretId}`);
       let value = raw.toString("utf8");
       if (e.key !== undefined) {

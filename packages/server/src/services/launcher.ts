@@ -45,6 +45,8 @@ interface LiveSession {
   listener: NetServer | null;
   services: Map<string, LiveService>;
   starting: Promise<void>;
+  /** Resolves when `services` holds the session's configured services (read from the store). */
+  loaded: Promise<void>;
   stopping: Promise<void> | null;
   /** Set synchronously when the room's session ends, so a start still in flight creates nothing more. */
   ended: boolean;
@@ -117,16 +119,21 @@ export class ServiceLauncher {
   }
 
   private startSession(room: string, sessionId: string): void {
-    const records = this.d.services.forRoom(this.d.ctx.projectId, room).filter((r) => r.spec.enabled !== false);
+    // The session is live at once (synchronously, as the room's); its services follow when
+    // the store has answered.
     const session: LiveSession = {
       room, sessionId, sandbox: null, listener: null, stopping: null, ended: false,
-      services: new Map(records.map((r) => [r.id, { record: r, phase: { kind: "not_started" } }])),
-      starting: Promise.resolve(),
+      services: new Map(), starting: Promise.resolve(), loaded: Promise.resolve(),
     };
     this.live.set(room, session);
-    if (records.length === 0) return;
     const log = this.log.child({ room, session: sessionId });
+    const loaded = this.d.services.forRoom(this.d.ctx.projectId, room).then((all) => {
+      for (const r of all) if (r.spec.enabled !== false) session.services.set(r.id, { record: r, phase: { kind: "not_started" } });
+    });
+    session.loaded = loaded.catch(() => {});
     session.starting = (async () => {
+      await loaded;
+      if (session.services.size === 0 || session.ended) return;
       const runtime = this.d.runtime;
       if (runtime === null) {
         for (const s of session.services.values()) this.failService(session, s, "no container runtime available (Docker not reachable and sandbox unavailable)");
@@ -275,9 +282,11 @@ export class ServiceLauncher {
   }
 
   /** services.list payload, as the SDK's ServicesClient expects it. */
-  list(room: string): { services_json: Record<string, unknown>[]; service_states: ServiceStateJson[] } {
-    const session = this.live.get(room);
-    const records = session !== undefined ? [...session.services.values()].map((s) => s.record) : this.d.services.forRoom(this.d.ctx.projectId, room);
+  async list(room: string): Promise<{ services_json: Record<string, unknown>[]; service_states: ServiceStateJson[] }> {
+    let session = this.live.get(room);
+    await session?.loaded;
+    if (session !== undefined && this.live.get(room) !== session) session = undefined; // it ended meanwhile
+    const records = session !== undefined ? [...session.services.values()].map((s) => s.record) : await this.d.services.forRoom(this.d.ctx.projectId, room);
     const states: ServiceStateJson[] = [];
     for (const rec of records) {
       const s = session?.services.get(rec.id);
@@ -318,7 +327,7 @@ export class ServiceLauncher {
     const session = this.live.get(room);
     if (session === undefined) throw new LaunchError(`room ${room} has no live session`);
     await session.starting;
-    const rec = this.d.services.get(serviceId);
+    const rec = await this.d.services.get(serviceId);
     if (rec === undefined || (rec.room !== null && rec.room !== room)) throw new LaunchError(`service ${serviceId} is not configured for room ${room}`);
     let s = session.services.get(serviceId);
     if (s === undefined) session.services.set(serviceId, (s = { record: rec, phase: { kind: "not_started" } }));

@@ -23,10 +23,10 @@ function portsOf(spec: Record<string, unknown>): number[] {
  * service is checked against the room's services and the project's; a project service
  * against every service of the project (it runs in every room).
  */
-export function portConflictWarnings(store: ServiceStore, project: string, room: string | null, name: string, spec: Record<string, unknown>): PortWarning[] {
+export async function portConflictWarnings(store: ServiceStore, project: string, room: string | null, name: string, spec: Record<string, unknown>): Promise<PortWarning[]> {
   const neighbours: ServiceRecord[] = room === null
-    ? [...store.list(project, null), ...store.allRooms(project)]
-    : store.forRoom(project, room);
+    ? [...await store.list(project, null), ...await store.allRooms(project)]
+    : await store.forRoom(project, room);
   const out: PortWarning[] = [];
   portsOf(spec).forEach((port, i) => {
     for (const other of neighbours) {

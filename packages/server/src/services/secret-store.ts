@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from "node:crypto";
 import { RoomserviceError } from "../http/errors.ts";
-import type { Store } from "../store/db.ts";
+import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import { isUniqueViolation, type Database, type Store } from "../store/db.ts";
 
 export interface SecretInfo {
   id: string;
@@ -12,16 +13,8 @@ export interface SecretInfo {
   updatedAt: number;
 }
 
-interface Row {
-  id: string;
-  project: string;
-  room: string | null;
-  name: string;
-  type: string;
-  ciphertext: Uint8Array;
-  created_at: number;
-  updated_at: number;
-}
+type Row = Selectable<Database["secrets"]>;
+type Db = Kysely<Database> | Transaction<Database>;
 
 const info = (r: Row): SecretInfo => ({ id: r.id, project: r.project, room: r.room, name: r.name, type: r.type, createdAt: r.created_at, updatedAt: r.updated_at });
 
@@ -48,12 +41,6 @@ export function validateSecretFields(f: { name?: unknown; type?: unknown }): voi
   if (f.type !== undefined && (typeof f.type !== "string" || !TYPE.test(f.type))) {
     throw new SecretError(`type: ${JSON.stringify(f.type)} is invalid: use 1-64 letters, digits, "_", ".", "/" or "-"`);
   }
-}
-
-/** SQLite's UNIQUE/constraint failure (node:sqlite reports the extended code in errcode). */
-function isConstraintError(err: unknown): boolean {
-  const e = err as { code?: string; errcode?: number } | null;
-  return e?.code === "ERR_SQLITE_ERROR" && typeof e.errcode === "number" && (e.errcode & 0xff) === 19;
 }
 
 function duplicate(name: string, room: string | null): SecretError {
@@ -91,105 +78,102 @@ export class SecretStore {
     }
   }
 
-  /** Runs `fn` in one write transaction (other processes on the store wait); maps constraint errors. */
-  private tx<T>(fn: () => T, onConflict: () => SecretError): T {
-    const db = this.store.db;
-    db.exec("BEGIN IMMEDIATE");
+  /** Runs `fn` in one write transaction; maps a unique violation (a racing writer) to `onConflict`. */
+  private async tx<T>(fn: (trx: Transaction<Database>) => Promise<T>, onConflict: () => SecretError): Promise<T> {
     try {
-      const r = fn();
-      db.exec("COMMIT");
-      return r;
+      return await this.store.db.transaction().execute(fn);
     } catch (err) {
-      db.exec("ROLLBACK");
-      if (isConstraintError(err)) throw onConflict();
+      if (isUniqueViolation(err)) throw onConflict();
       throw err;
     }
   }
 
-  private insert(project: string, room: string | null, name: string, type: string, value: Buffer, now: number): string {
+  private async insert(db: Db, project: string, room: string | null, name: string, type: string, value: Buffer, now: number): Promise<string> {
     const id = randomUUID();
-    this.store.db
-      .prepare("INSERT INTO secrets (id, project, room, name, type, ciphertext, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-      .run(id, project, room, name, type, this.seal(value), now, now);
+    await db.insertInto("secrets").values({ id, project, room, name, type, ciphertext: this.seal(value), created_at: now, updated_at: now }).execute();
     return id;
   }
 
   /** Creates a secret; SecretError 409 if the name is taken in that scope (REST POST). */
-  create(project: string, room: string | null, name: string, type: string, value: Buffer, now: number): SecretInfo {
+  async create(project: string, room: string | null, name: string, type: string, value: Buffer, now: number): Promise<SecretInfo> {
     validateSecretFields({ name, type });
-    const id = this.tx(() => {
-      if (this.findByName(project, room, name) !== undefined) throw duplicate(name, room);
-      return this.insert(project, room, name, type, value, now);
+    const id = await this.tx(async (trx) => {
+      if ((await findByName(trx, project, room, name)) !== undefined) throw duplicate(name, room);
+      return this.insert(trx, project, room, name, type, value, now);
     }, () => duplicate(name, room));
-    return this.getInfo(id)!;
+    return (await this.getInfo(id))!;
   }
 
   /** Creates or replaces the secret of that name (CLI `secret set`). */
-  set(project: string, room: string | null, name: string, type: string, value: Buffer, now: number): SecretInfo {
+  async set(project: string, room: string | null, name: string, type: string, value: Buffer, now: number): Promise<SecretInfo> {
     validateSecretFields({ name, type });
-    const id = this.tx(() => {
-      const existing = this.findByName(project, room, name);
-      if (existing === undefined) return this.insert(project, room, name, type, value, now);
-      this.store.db.prepare("UPDATE secrets SET type = ?, ciphertext = ?, updated_at = ? WHERE id = ?").run(type, this.seal(value), now, existing.id);
+    const id = await this.tx(async (trx) => {
+      const existing = await findByName(trx, project, room, name);
+      if (existing === undefined) return this.insert(trx, project, room, name, type, value, now);
+      await trx.updateTable("secrets").set({ type, ciphertext: this.seal(value), updated_at: now }).where("id", "=", existing.id).execute();
       return existing.id;
     }, () => duplicate(name, room));
-    return this.getInfo(id)!;
+    return (await this.getInfo(id))!;
   }
 
   /**
    * Updates (and may rename) a secret under the same rules as create: SecretError 400 for an
    * invalid field, 409 when the new name is taken in its scope, 404 when `id` is unknown.
    */
-  update(id: string, fields: { name?: string; type?: string; value?: Buffer }, now: number): SecretInfo {
+  async update(id: string, fields: { name?: string; type?: string; value?: Buffer }, now: number): Promise<SecretInfo> {
     validateSecretFields(fields);
-    const cur0 = this.row(id);
+    const cur0 = await row(this.store.db, id);
     const name = fields.name ?? cur0?.name ?? "";
-    this.tx(() => {
-      const cur = this.row(id);
+    await this.tx(async (trx) => {
+      const cur = await row(trx, id);
       if (cur === undefined) throw new SecretError(`secret ${JSON.stringify(id)} not found`, 404);
-      const other = this.findByName(cur.project, cur.room, name);
+      const other = await findByName(trx, cur.project, cur.room, name);
       if (other !== undefined && other.id !== id) throw duplicate(name, cur.room);
-      this.store.db
-        .prepare("UPDATE secrets SET name = ?, type = ?, ciphertext = ?, updated_at = ? WHERE id = ?")
-        .run(name, fields.type ?? cur.type, fields.value === undefined ? cur.ciphertext : this.seal(fields.value), now, id);
+      await trx.updateTable("secrets")
+        .set({ name, type: fields.type ?? cur.type, ciphertext: fields.value === undefined ? cur.ciphertext : this.seal(fields.value), updated_at: now })
+        .where("id", "=", id).execute();
     }, () => duplicate(name, cur0?.room ?? null));
-    return this.getInfo(id)!;
+    return (await this.getInfo(id))!;
   }
 
-  private row(id: string): Row | undefined {
-    return this.store.db.prepare("SELECT * FROM secrets WHERE id = ?").get(id) as Row | undefined;
-  }
-
-  getInfo(id: string): SecretInfo | undefined {
-    const r = this.row(id);
+  async getInfo(id: string): Promise<SecretInfo | undefined> {
+    const r = await row(this.store.db, id);
     return r === undefined ? undefined : info(r);
   }
 
-  findByName(project: string, room: string | null, name: string): SecretInfo | undefined {
-    const r = this.store.db
-      .prepare("SELECT * FROM secrets WHERE project = ? AND ifnull(room, '') = ifnull(?, '') AND name = ?")
-      .get(project, room, name) as Row | undefined;
-    return r === undefined ? undefined : info(r);
+  findByName(project: string, room: string | null, name: string): Promise<SecretInfo | undefined> {
+    return findByName(this.store.db, project, room, name);
   }
 
-  list(project: string, room: string | null): SecretInfo[] {
-    return (this.store.db
-      .prepare("SELECT * FROM secrets WHERE project = ? AND ifnull(room, '') = ifnull(?, '') ORDER BY name")
-      .all(project, room) as unknown as Row[]).map(info);
+  async list(project: string, room: string | null): Promise<SecretInfo[]> {
+    const rows = await this.store.db.selectFrom("secrets").selectAll().where("project", "=", project)
+      .where((eb) => (room === null ? eb("room", "is", null) : eb("room", "=", room))).orderBy("name").execute();
+    return rows.map(info);
   }
 
-  delete(id: string): boolean {
-    return Number(this.store.db.prepare("DELETE FROM secrets WHERE id = ?").run(id).changes) > 0;
+  async delete(id: string): Promise<boolean> {
+    const r = await this.store.db.deleteFrom("secrets").where("id", "=", id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
   }
 
   /**
    * The value of a secret referenced from a manifest by id or name; a room secret shadows a
    * project secret of the same name. Only the service launcher calls this.
    */
-  resolveValue(project: string, room: string, ref: string): Buffer | undefined {
-    const r = (this.store.db
-      .prepare("SELECT * FROM secrets WHERE project = ? AND (id = ? OR name = ?) AND (room IS NULL OR room = ?) ORDER BY room IS NULL LIMIT 1")
-      .get(project, ref, ref, room)) as Row | undefined;
+  async resolveValue(project: string, room: string, ref: string): Promise<Buffer | undefined> {
+    const r = await this.store.db.selectFrom("secrets").selectAll().where("project", "=", project)
+      .where((eb) => eb.and([eb.or([eb("id", "=", ref), eb("name", "=", ref)]), eb.or([eb("room", "is", null), eb("room", "=", room)])]))
+      .orderBy(sql`room IS NULL`).limit(1).executeTakeFirst();
     return r === undefined ? undefined : this.open(r.ciphertext, r.name);
   }
+}
+
+async function row(db: Db, id: string): Promise<Row | undefined> {
+  return db.selectFrom("secrets").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+async function findByName(db: Db, project: string, room: string | null, name: string): Promise<SecretInfo | undefined> {
+  const r = await db.selectFrom("secrets").selectAll().where("project", "=", project)
+    .where((eb) => (room === null ? eb("room", "is", null) : eb("room", "=", room))).where("name", "=", name).executeTakeFirst();
+  return r === undefined ? undefined : info(r);
 }

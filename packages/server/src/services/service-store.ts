@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { RoomserviceError } from "../http/errors.ts";
-import type { Store } from "../store/db.ts";
+import type { ExpressionBuilder, Kysely, Selectable, Transaction } from "kysely";
+import { isUniqueViolation, type Database, type Store } from "../store/db.ts";
 
 /** A stored service: the manifest as the user gave it (JSON), versioned on every edit. */
 export interface ServiceRecord {
@@ -26,7 +27,7 @@ interface Row {
   updated_at: number;
 }
 
-const fromRow = (r: Row): ServiceRecord => ({
+const fromRow = (r: Row | Selectable<Database["services"]>): ServiceRecord => ({
   id: r.id, project: r.project, room: r.room, name: r.name, spec: JSON.parse(r.spec) as Record<string, unknown>,
   version: r.version, createdAt: r.created_at, updatedAt: r.updated_at,
 });
@@ -39,9 +40,17 @@ export class ServiceConflict extends RoomserviceError {
   }
 }
 
+type Db = Kysely<Database>;
+
+/** Rows of one scope: project services (room null) or one room's own. */
+const inScope = (room: string | null) => (eb: ExpressionBuilder<Database, "services">) =>
+  room === null ? eb("room", "is", null) : eb("room", "=", room);
+
 /**
  * Service configuration. Each edit writes a new version; a session keeps the versions it
  * started with (its snapshot), so edits apply at the next session or on `services.restart`.
+ * Names are unique per scope: checked in the transaction, and by a unique index for writers
+ * racing on other connections or nodes.
  */
 export class ServiceStore {
   private readonly store: Store;
@@ -49,83 +58,75 @@ export class ServiceStore {
     this.store = store;
   }
 
-  create(project: string, room: string | null, name: string, spec: Record<string, unknown>, now: number): ServiceRecord {
+  async create(project: string, room: string | null, name: string, spec: Record<string, unknown>, now: number): Promise<ServiceRecord> {
     const id = randomUUID();
-    const db = this.store.db;
-    db.exec("BEGIN IMMEDIATE");
+    const taken = () => new ServiceConflict(`a service named ${JSON.stringify(name)} already exists ${room === null ? "in the project" : `in room ${JSON.stringify(room)}`}; update it instead`);
     try {
-      if (this.findByName(project, room, name) !== undefined) {
-        throw new ServiceConflict(`a service named ${JSON.stringify(name)} already exists ${room === null ? "in the project" : `in room ${JSON.stringify(room)}`}; update it instead`);
-      }
-      const json = JSON.stringify(spec);
-      db.prepare("INSERT INTO services (id, project, room, name, spec, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)").run(id, project, room, name, json, now, now);
-      db.prepare("INSERT INTO service_versions (service_id, version, spec, created_at) VALUES (?, 1, ?, ?)").run(id, json, now);
-      db.exec("COMMIT");
+      await this.store.db.transaction().execute(async (trx) => {
+        if ((await findByName(trx, project, room, name)) !== undefined) throw taken();
+        const json = JSON.stringify(spec);
+        await trx.insertInto("services").values({ id, project, room, name, spec: json, version: 1, created_at: now, updated_at: now }).execute();
+        await trx.insertInto("service_versions").values({ service_id: id, version: 1, spec: json, created_at: now }).execute();
+      });
     } catch (err) {
-      db.exec("ROLLBACK");
+      if (isUniqueViolation(err)) throw taken();
       throw err;
     }
-    return this.get(id)!;
+    return (await this.get(id))!;
   }
 
-  update(id: string, name: string, spec: Record<string, unknown>, now: number): ServiceRecord {
-    const db = this.store.db;
-    db.exec("BEGIN IMMEDIATE");
+  async update(id: string, name: string, spec: Record<string, unknown>, now: number): Promise<ServiceRecord> {
+    const taken = () => new ServiceConflict(`another service is already named ${JSON.stringify(name)}`);
     try {
-      const cur = this.get(id);
-      if (cur === undefined) throw new ServiceConflict(`service ${id} does not exist`);
-      const other = this.findByName(cur.project, cur.room, name);
-      if (other !== undefined && other.id !== id) throw new ServiceConflict(`another service is already named ${JSON.stringify(name)}`);
-      const version = cur.version + 1;
-      const json = JSON.stringify(spec);
-      db.prepare("UPDATE services SET name = ?, spec = ?, version = ?, updated_at = ? WHERE id = ?").run(name, json, version, now, id);
-      db.prepare("INSERT INTO service_versions (service_id, version, spec, created_at) VALUES (?, ?, ?, ?)").run(id, version, json, now);
-      db.exec("COMMIT");
+      await this.store.db.transaction().execute(async (trx) => {
+        const cur = await getRow(trx, id);
+        if (cur === undefined) throw new ServiceConflict(`service ${id} does not exist`);
+        const other = await findByName(trx, cur.project, cur.room, name);
+        if (other !== undefined && other.id !== id) throw taken();
+        const version = cur.version + 1;
+        const json = JSON.stringify(spec);
+        // "version = version + 1 WHERE version = cur" would also fence concurrent edits; the
+        // service_versions primary key does: two edits of one version cannot both commit.
+        await trx.updateTable("services").set({ name, spec: json, version, updated_at: now }).where("id", "=", id).execute();
+        await trx.insertInto("service_versions").values({ service_id: id, version, spec: json, created_at: now }).execute();
+      });
     } catch (err) {
-      db.exec("ROLLBACK");
+      if (isUniqueViolation(err)) throw new ServiceConflict(`service ${id} was changed concurrently or the name ${JSON.stringify(name)} is taken; retry`);
       throw err;
     }
-    return this.get(id)!;
+    return (await this.get(id))!;
   }
 
-  delete(id: string): boolean {
-    const r = this.store.db.prepare("DELETE FROM services WHERE id = ?").run(id);
-    return Number(r.changes) > 0;
+  async delete(id: string): Promise<boolean> {
+    const r = await this.store.db.deleteFrom("services").where("id", "=", id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
   }
 
-  get(id: string): ServiceRecord | undefined {
-    const r = this.store.db.prepare("SELECT * FROM services WHERE id = ?").get(id) as Row | undefined;
-    return r === undefined ? undefined : fromRow(r);
+  get(id: string): Promise<ServiceRecord | undefined> {
+    return getRow(this.store.db, id);
   }
 
-  findByName(project: string, room: string | null, name: string): ServiceRecord | undefined {
-    const r = this.store.db
-      .prepare("SELECT * FROM services WHERE project = ? AND ifnull(room, '') = ifnull(?, '') AND name = ?")
-      .get(project, room, name) as Row | undefined;
-    return r === undefined ? undefined : fromRow(r);
+  findByName(project: string, room: string | null, name: string): Promise<ServiceRecord | undefined> {
+    return findByName(this.store.db, project, room, name);
   }
 
   /** Project services (room = null) or one room's own services. */
-  list(project: string, room: string | null): ServiceRecord[] {
-    const rows = this.store.db
-      .prepare("SELECT * FROM services WHERE project = ? AND ifnull(room, '') = ifnull(?, '') ORDER BY name")
-      .all(project, room) as unknown as Row[];
+  async list(project: string, room: string | null): Promise<ServiceRecord[]> {
+    const rows = await this.store.db.selectFrom("services").selectAll().where("project", "=", project).where(inScope(room)).orderBy("name").execute();
     return rows.map(fromRow);
   }
 
   /** Every room's own services (not the project's). */
-  allRooms(project: string): ServiceRecord[] {
-    const rows = this.store.db
-      .prepare("SELECT * FROM services WHERE project = ? AND room IS NOT NULL ORDER BY room, name")
-      .all(project) as unknown as Row[];
+  async allRooms(project: string): Promise<ServiceRecord[]> {
+    const rows = await this.store.db.selectFrom("services").selectAll().where("project", "=", project).where("room", "is not", null)
+      .orderBy("room").orderBy("name").execute();
     return rows.map(fromRow);
   }
 
   /** Everything a session in `room` runs: project services plus the room's own. */
-  forRoom(project: string, room: string): ServiceRecord[] {
-    const rows = this.store.db
-      .prepare("SELECT * FROM services WHERE project = ? AND (room IS NULL OR room = ?) ORDER BY name")
-      .all(project, room) as unknown as Row[];
+  async forRoom(project: string, room: string): Promise<ServiceRecord[]> {
+    const rows = await this.store.db.selectFrom("services").selectAll().where("project", "=", project)
+      .where((eb) => eb.or([eb("room", "is", null), eb("room", "=", room)])).orderBy("name").execute();
     return rows.map(fromRow);
   }
 
@@ -133,11 +134,20 @@ export class ServiceStore {
    * A service configured for `room` by id, or by name (a room service shadows a project
    * service of the same name): what `/rooms/{room}/services/{ref}/...` routes accept.
    */
-  findForRoom(project: string, room: string, ref: string): ServiceRecord | undefined {
-    const byId = this.get(ref);
+  async findForRoom(project: string, room: string, ref: string): Promise<ServiceRecord | undefined> {
+    const byId = await this.get(ref);
     if (byId !== undefined) return byId.project === project && (byId.room === null || byId.room === room) ? byId : undefined;
-    const named = this.forRoom(project, room).filter((s) => s.name === ref);
+    const named = (await this.forRoom(project, room)).filter((s) => s.name === ref);
     return named.find((s) => s.room === room) ?? named[0];
   }
+}
 
+async function getRow(db: Db | Transaction<Database>, id: string): Promise<ServiceRecord | undefined> {
+  const r = await db.selectFrom("services").selectAll().where("id", "=", id).executeTakeFirst();
+  return r === undefined ? undefined : fromRow(r);
+}
+
+async function findByName(db: Db | Transaction<Database>, project: string, room: string | null, name: string): Promise<ServiceRecord | undefined> {
+  const r = await db.selectFrom("services").selectAll().where("project", "=", project).where(inScope(room)).where("name", "=", name).executeTakeFirst();
+  return r === undefined ? undefined : fromRow(r);
 }

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { Store } from "./db.ts";
 
 export interface RoomInfo {
@@ -19,35 +20,44 @@ export class RoomStore {
     this.store = store;
   }
 
-  private static readonly KNOWN = `
+  /** Every known room's name and first-seen time (portable SQL: runs on SQLite and PostgreSQL). */
+  private static readonly KNOWN = sql`
     SELECT name, MIN(created_at) AS created_at FROM (
       SELECT name, created_at FROM rooms
       UNION ALL SELECT room, started_at FROM sessions
       UNION ALL SELECT room, created_at FROM services WHERE room IS NOT NULL
       UNION ALL SELECT room, created_at FROM secrets WHERE room IS NOT NULL
       UNION ALL SELECT room, updated_at FROM room_settings
-    ) GROUP BY name`;
+    ) AS seen GROUP BY name`;
 
   /** Known rooms ordered by name, paginated. */
-  list(limit: number, offset: number): RoomInfo[] {
-    const rows = this.store.db
-      .prepare(`SELECT k.name, k.created_at, r.metadata, r.annotations FROM (${RoomStore.KNOWN}) k LEFT JOIN rooms r ON r.name = k.name ORDER BY k.name LIMIT ? OFFSET ?`)
-      .all(limit, offset) as { name: string; created_at: number; metadata: string | null; annotations: string | null }[];
-    return rows.map((r) => ({ name: r.name, createdAt: r.created_at, metadata: JSON.parse(r.metadata ?? "{}"), annotations: JSON.parse(r.annotations ?? "{}") }));
+  async list(limit: number, offset: number): Promise<RoomInfo[]> {
+    await this.store.settled(); // a room whose session just started is known
+    const r = await sql<KnownRow>`SELECT k.name, k.created_at, r.metadata, r.annotations FROM (${RoomStore.KNOWN}) AS k LEFT JOIN rooms r ON r.name = k.name ORDER BY k.name LIMIT ${limit} OFFSET ${offset}`
+      .execute(this.store.db);
+    return r.rows.map(toInfo);
   }
 
-  get(name: string): RoomInfo | undefined {
-    const r = this.store.db
-      .prepare(`SELECT k.name, k.created_at, r.metadata, r.annotations FROM (${RoomStore.KNOWN}) k LEFT JOIN rooms r ON r.name = k.name WHERE k.name = ?`)
-      .get(name) as { name: string; created_at: number; metadata: string | null; annotations: string | null } | undefined;
-    return r === undefined ? undefined : { name: r.name, createdAt: r.created_at, metadata: JSON.parse(r.metadata ?? "{}"), annotations: JSON.parse(r.annotations ?? "{}") };
+  async get(name: string): Promise<RoomInfo | undefined> {
+    await this.store.settled();
+    const r = await sql<KnownRow>`SELECT k.name, k.created_at, r.metadata, r.annotations FROM (${RoomStore.KNOWN}) AS k LEFT JOIN rooms r ON r.name = k.name WHERE k.name = ${name}`
+      .execute(this.store.db);
+    return r.rows[0] === undefined ? undefined : toInfo(r.rows[0]);
   }
 
   /** Records a room (with its metadata); false when it was already recorded. */
-  create(name: string, metadata: Record<string, unknown>, annotations: Record<string, unknown>, now: number): boolean {
-    const r = this.store.db
-      .prepare("INSERT OR IGNORE INTO rooms (name, metadata, annotations, created_at) VALUES (?, ?, ?, ?)")
-      .run(name, JSON.stringify(metadata), JSON.stringify(annotations), now);
-    return Number(r.changes) > 0;
+  async create(name: string, metadata: Record<string, unknown>, annotations: Record<string, unknown>, now: number): Promise<boolean> {
+    const r = await this.store.db
+      .insertInto("rooms")
+      .values({ name, metadata: JSON.stringify(metadata), annotations: JSON.stringify(annotations), created_at: now })
+      .onConflict((oc) => oc.column("name").doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
 }
+
+interface KnownRow { name: string; created_at: number; metadata: string | null; annotations: string | null }
+
+const toInfo = (r: KnownRow): RoomInfo => ({
+  name: r.name, createdAt: Number(r.created_at), metadata: JSON.parse(r.metadata ?? "{}"), annotations: JSON.parse(r.annotations ?? "{}"),
+});

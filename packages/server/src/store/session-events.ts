@@ -1,17 +1,9 @@
-import type { StatementSync } from "node:sqlite";
+import type { Transaction } from "kysely";
+import type { Logger } from "pino";
 import type { ActivityEvent, ParticipantRef, StatsSample } from "@roomservice/protocol";
 import { iso } from "@roomservice/protocol";
-import type { Store } from "./db.ts";
-
-interface EventRow {
-  session_id: string; seq: number; at: number; kind: string; type: string; reason: string; message: string;
-  service_id: string | null; service_name: string | null; participant: string | null; room?: string;
-}
-
-interface StatsRow {
-  session_id: string; service_id: string; service_name: string; at: number; cpu_percent: number; memory_bytes: number;
-  memory_limit_bytes: number | null; cpu_limit_cores: number | null;
-}
+import type { Database, Store } from "./db.ts";
+import { WriteQueue } from "./write-queue.ts";
 
 export interface ParticipantRecord {
   id: string;
@@ -31,33 +23,20 @@ type Write =
 /**
  * What a session leaves behind for replay: its timeline (session, participant and service
  * events), who took part, and resource samples. Writes are batched into one transaction per
- * event-loop turn (synchronous=FULL makes each commit an fsync); a crash loses at most the
- * writes of the current turn.
+ * event-loop turn (each commit is an fsync); batches are written one after another, in
+ * order. A crash loses at most the writes not yet committed. Readers call `flush()` first
+ * to see this turn's writes.
  */
 export class SessionEventStore {
   private readonly store: Store;
-  private readonly insertEvent: StatementSync;
-  private readonly insertJoined: StatementSync;
-  private readonly updateLeft: StatementSync;
-  private readonly insertStats: StatementSync;
-  private readonly updateAllLeft: StatementSync;
+  private readonly writes: WriteQueue;
   private pending: Write[] = [];
   private scheduled = false;
 
-  constructor(store: Store) {
+  constructor(store: Store, logger: Logger) {
     this.store = store;
-    const db = store.db;
-    this.insertEvent = db.prepare(
-      "INSERT OR IGNORE INTO session_events (session_id, seq, at, kind, type, reason, message, service_id, service_name, participant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    );
-    this.insertJoined = db.prepare(
-      "INSERT INTO session_participants (session_id, participant_id, name, role, joined_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET left_at = NULL",
-    );
-    this.updateLeft = db.prepare("UPDATE session_participants SET left_at = ? WHERE session_id = ? AND participant_id = ?");
-    this.updateAllLeft = db.prepare("UPDATE session_participants SET left_at = ? WHERE session_id = ? AND left_at IS NULL");
-    this.insertStats = db.prepare(
-      "INSERT INTO session_stats (session_id, service_id, service_name, at, cpu_percent, memory_bytes, memory_limit_bytes, cpu_limit_cores) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    );
+    this.writes = new WriteQueue((err) => logger.error({ err: (err as Error).message }, "writing session events failed"));
+    store.addWriter(() => this.flush());
   }
 
   addEvent(e: ActivityEvent): void {
@@ -85,47 +64,21 @@ export class SessionEventStore {
     this.pending.push(w);
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    setImmediate(() => void this.flush());
   }
 
-  /** Writes everything queued, in one transaction. Called on its own each turn, and at close. */
-  flush(): void {
+  /** Writes everything queued, in one transaction; resolves when it and every earlier batch are written. */
+  flush(): Promise<void> {
     this.scheduled = false;
     const batch = this.pending;
-    if (batch.length === 0) return;
     this.pending = [];
-    const db = this.store.db;
-    if (!db.isOpen) return;
-    db.exec("BEGIN");
-    try {
-      for (const w of batch) {
-        if (w.kind === "event") {
-          const e = w.e;
-          this.insertEvent.run(
-            e.session_id, e.seq, Date.parse(e.at), e.kind, e.type, e.reason, e.message, e.service_id ?? null, e.service_name ?? null,
-            e.participant === undefined ? null : JSON.stringify(e.participant),
-          );
-        } else if (w.kind === "joined") {
-          this.insertJoined.run(w.sessionId, w.p.id, w.p.name, w.p.role, w.at);
-        } else if (w.kind === "left") {
-          this.updateLeft.run(w.at, w.sessionId, w.participantId);
-        } else if (w.kind === "closeAll") {
-          this.updateAllLeft.run(w.at, w.sessionId);
-        } else {
-          const s = w.s;
-          this.insertStats.run(s.session_id, s.service_id, s.service_name, Date.parse(s.at), s.cpu_percent, s.memory_bytes, s.memory_limit_bytes, s.cpu_limit_cores);
-        }
-      }
-      db.exec("COMMIT");
-    } catch (err) {
-      db.exec("ROLLBACK");
-      throw err;
-    }
+    if (batch.length > 0 && !this.store.closing) this.writes.push(() => this.store.db.transaction().execute((trx) => writeBatch(trx, batch)));
+    return this.writes.settled();
   }
 
   /** A session's timeline in order. */
-  events(sessionId: string, room: string): ActivityEvent[] {
-    const rows = this.store.db.prepare("SELECT * FROM session_events WHERE session_id = ? ORDER BY seq").all(sessionId) as unknown as EventRow[];
+  async events(sessionId: string, room: string): Promise<ActivityEvent[]> {
+    const rows = await this.store.db.selectFrom("session_events").selectAll().where("session_id", "=", sessionId).orderBy("seq").execute();
     return rows.map((r) => {
       const e: ActivityEvent = {
         seq: r.seq, session_id: r.session_id, room, at: iso(r.at), kind: r.kind as ActivityEvent["kind"],
@@ -138,24 +91,33 @@ export class SessionEventStore {
     });
   }
 
-  participants(sessionId: string): ParticipantRecord[] {
-    const rows = this.store.db
-      .prepare("SELECT participant_id, name, role, joined_at, left_at FROM session_participants WHERE session_id = ? ORDER BY joined_at, rowid")
-      .all(sessionId) as { participant_id: string; name: string; role: string; joined_at: number; left_at: number | null }[];
+  async participants(sessionId: string): Promise<ParticipantRecord[]> {
+    const rows = await this.store.db
+      .selectFrom("session_participants")
+      .select(["participant_id", "name", "role", "joined_at", "left_at"])
+      .where("session_id", "=", sessionId)
+      .orderBy("joined_at").orderBy("rowid")
+      .execute();
     return rows.map((r) => ({ id: r.participant_id, name: r.name, role: r.role, joined_at: iso(r.joined_at), left_at: r.left_at === null ? null : iso(r.left_at) }));
   }
 
   /** Services that took part in a session (every launched service has at least one event). */
-  services(sessionId: string): { id: string; name: string }[] {
-    return (this.store.db
-      .prepare("SELECT service_id AS id, MAX(service_name) AS name FROM session_events WHERE session_id = ? AND service_id IS NOT NULL GROUP BY service_id ORDER BY MIN(seq)")
-      .all(sessionId) as { id: string; name: string }[]).map((r) => ({ id: r.id, name: r.name }));
+  async services(sessionId: string): Promise<{ id: string; name: string }[]> {
+    const rows = await this.store.db
+      .selectFrom("session_events")
+      .select((eb) => ["service_id", eb.fn.max("service_name").as("name")])
+      .where("session_id", "=", sessionId)
+      .where("service_id", "is not", null)
+      .groupBy("service_id")
+      .orderBy((eb) => eb.fn.min("seq"))
+      .execute();
+    return rows.map((r) => ({ id: r.service_id!, name: r.name! }));
   }
 
-  stats(sessionId: string, serviceId?: string): StatsSample[] {
-    const rows = (serviceId === undefined
-      ? this.store.db.prepare("SELECT * FROM session_stats WHERE session_id = ? ORDER BY at, rowid").all(sessionId)
-      : this.store.db.prepare("SELECT * FROM session_stats WHERE session_id = ? AND service_id = ? ORDER BY at, rowid").all(sessionId, serviceId)) as unknown as StatsRow[];
+  async stats(sessionId: string, serviceId?: string): Promise<StatsSample[]> {
+    let q = this.store.db.selectFrom("session_stats").selectAll().where("session_id", "=", sessionId);
+    if (serviceId !== undefined) q = q.where("service_id", "=", serviceId);
+    const rows = await q.orderBy("at").orderBy("rowid").execute();
     return rows.map((r) => ({
       at: iso(r.at), session_id: r.session_id, service_id: r.service_id, service_name: r.service_name, cpu_percent: r.cpu_percent,
       memory_bytes: r.memory_bytes, memory_limit_bytes: r.memory_limit_bytes, cpu_limit_cores: r.cpu_limit_cores,
@@ -163,7 +125,41 @@ export class SessionEventStore {
   }
 
   /** Participant count per session, for session lists. */
-  participantCount(sessionId: string): number {
-    return (this.store.db.prepare("SELECT COUNT(*) AS n FROM session_participants WHERE session_id = ?").get(sessionId) as { n: number }).n;
+  async participantCount(sessionId: string): Promise<number> {
+    const r = await this.store.db
+      .selectFrom("session_participants")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where("session_id", "=", sessionId)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+}
+
+/** One turn's writes, inside the flush transaction. */
+async function writeBatch(trx: Transaction<Database>, batch: Write[]): Promise<void> {
+  for (const w of batch) {
+    if (w.kind === "event") {
+      const e = w.e;
+      await trx.insertInto("session_events").values({
+        session_id: e.session_id, seq: e.seq, at: Date.parse(e.at), kind: e.kind, type: e.type, reason: e.reason, message: e.message,
+        service_id: e.service_id ?? null, service_name: e.service_name ?? null,
+        participant: e.participant === undefined ? null : JSON.stringify(e.participant),
+      }).onConflict((oc) => oc.columns(["session_id", "seq"]).doNothing()).execute();
+    } else if (w.kind === "joined") {
+      await trx.insertInto("session_participants")
+        .values({ session_id: w.sessionId, participant_id: w.p.id, name: w.p.name, role: w.p.role, joined_at: w.at })
+        .onConflict((oc) => oc.columns(["session_id", "participant_id"]).doUpdateSet({ left_at: null }))
+        .execute();
+    } else if (w.kind === "left") {
+      await trx.updateTable("session_participants").set({ left_at: w.at }).where("session_id", "=", w.sessionId).where("participant_id", "=", w.participantId).execute();
+    } else if (w.kind === "closeAll") {
+      await trx.updateTable("session_participants").set({ left_at: w.at }).where("session_id", "=", w.sessionId).where("left_at", "is", null).execute();
+    } else {
+      const s = w.s;
+      await trx.insertInto("session_stats").values({
+        session_id: s.session_id, service_id: s.service_id, service_name: s.service_name, at: Date.parse(s.at), cpu_percent: s.cpu_percent,
+        memory_bytes: s.memory_bytes, memory_limit_bytes: s.memory_limit_bytes, cpu_limit_cores: s.cpu_limit_cores,
+      }).execute();
+    }
   }
 }

@@ -1,5 +1,6 @@
-import type { StatementSync } from "node:sqlite";
+import type { Logger } from "pino";
 import type { Store } from "./db.ts";
+import { WriteQueue } from "./write-queue.ts";
 
 /**
  * Why a session ended, as the room produces it and the store keeps it (one type for both):
@@ -41,74 +42,94 @@ const fromRow = (r: Row): SessionRecord => ({
 
 /**
  * Session history: a row is written when a session starts and completed when it ends.
- * Statements are prepared once: connecting participants write here on the hot path.
+ * Writes come from the connection path and do not wait: they go through one WriteQueue, in
+ * order; reads wait for the writes queued before them, so a reader sees its own node's writes.
  */
 export class SessionStore {
   private readonly store: Store;
-  private readonly insertStart: StatementSync;
-  private readonly updateParticipants: StatementSync;
-  private readonly updateEnd: StatementSync;
+  private readonly writes: WriteQueue;
 
-  constructor(store: Store) {
+  constructor(store: Store, logger: Logger) {
     this.store = store;
-    this.insertStart = store.db.prepare("INSERT INTO sessions (id, room, started_at) VALUES (?, ?, ?)");
-    this.updateParticipants = store.db.prepare("UPDATE sessions SET participants = ? WHERE id = ?");
-    this.updateEnd = store.db.prepare("UPDATE sessions SET ended_at = ?, end_reason = ?, participants = ? WHERE id = ?");
+    this.writes = new WriteQueue((err) => logger.error({ err: (err as Error).message }, "writing session history failed"));
+    store.addWriter(() => this.writes.settled());
   }
 
   recordStart(id: string, room: string, startedAt: number): void {
-    this.insertStart.run(id, room, startedAt);
+    this.writes.push(() => this.store.db.insertInto("sessions").values({ id, room, started_at: startedAt }).execute());
   }
 
   recordParticipants(id: string, participants: string[]): void {
-    this.updateParticipants.run(JSON.stringify(participants), id);
+    const json = JSON.stringify(participants);
+    this.writes.push(() => this.store.db.updateTable("sessions").set({ participants: json }).where("id", "=", id).execute());
   }
 
   recordEnd(id: string, endedAt: number, reason: SessionEndReason, participants: string[]): void {
-    this.updateEnd.run(endedAt, reason, JSON.stringify(participants), id);
+    const json = JSON.stringify(participants);
+    this.writes.push(() =>
+      this.store.db.updateTable("sessions").set({ ended_at: endedAt, end_reason: reason, participants: json }).where("id", "=", id).execute(),
+    );
+  }
+
+  /** Resolves when every write queued so far is applied. */
+  settled(): Promise<void> {
+    return this.writes.settled();
   }
 
   /** Sessions left open by a crash are closed with reason "server_restart" at start-up. */
-  closeDangling(endedAt: number): number {
+  async closeDangling(endedAt: number): Promise<number> {
     const reason: SessionEndReason = "server_restart";
-    const r = this.store.db
-      .prepare("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL")
-      .run(endedAt, reason);
-    return Number(r.changes);
+    const r = await this.store.db.updateTable("sessions").set({ ended_at: endedAt, end_reason: reason }).where("ended_at", "is", null).executeTakeFirst();
+    return Number(r.numUpdatedRows);
   }
 
-  get(id: string): SessionRecord | undefined {
-    const r = this.store.db.prepare("SELECT * FROM sessions WHERE id = ?").get(id) as Row | undefined;
-    return r === undefined ? undefined : fromRow(r);
+  async get(id: string): Promise<SessionRecord | undefined> {
+    await this.writes.settled();
+    const r = await this.store.db.selectFrom("sessions").selectAll().where("id", "=", id).executeTakeFirst();
+    return r === undefined ? undefined : fromRow(r as Row);
   }
 
-  list(room?: string, limit = 100): SessionRecord[] {
-    const rows = (room === undefined
-      ? this.store.db.prepare("SELECT * FROM sessions ORDER BY started_at DESC LIMIT ?").all(limit)
-      : this.store.db.prepare("SELECT * FROM sessions WHERE room = ? ORDER BY started_at DESC LIMIT ?").all(room, limit)) as unknown as Row[];
-    return rows.map(fromRow);
+  async list(room?: string, limit = 100): Promise<SessionRecord[]> {
+    await this.writes.settled();
+    let q = this.store.db.selectFrom("sessions").selectAll();
+    if (room !== undefined) q = q.where("room", "=", room);
+    const rows = await q.orderBy("started_at", "desc").limit(limit).execute();
+    return rows.map((r) => fromRow(r as Row));
   }
 }
 
-/** Per-room overrides (departure timeout for now). */
+/**
+ * Per-room overrides (departure timeout for now). Read on the connection path without a
+ * round trip: `load()` reads every row at start and writes go through to the cache. A node
+ * that learns another node changed a setting calls `load()` again.
+ */
 export class RoomSettingsStore {
   private readonly store: Store;
+  private cache = new Map<string, number>();
+
   constructor(store: Store) {
     this.store = store;
   }
 
-  departureTimeoutMs(room: string): number | undefined {
-    const r = this.store.db.prepare("SELECT departure_timeout_ms FROM room_settings WHERE room = ?").get(room) as
-      | { departure_timeout_ms: number | null }
-      | undefined;
-    return r?.departure_timeout_ms ?? undefined;
+  /** (Re)reads every room's settings into memory. */
+  async load(): Promise<void> {
+    const rows = await this.store.db.selectFrom("room_settings").select(["room", "departure_timeout_ms"]).execute();
+    const next = new Map<string, number>();
+    for (const r of rows) if (r.departure_timeout_ms !== null) next.set(r.room, r.departure_timeout_ms);
+    this.cache = next;
   }
 
-  setDepartureTimeoutMs(room: string, ms: number | null, now: number): void {
-    this.store.db
-      .prepare(
-        "INSERT INTO room_settings (room, departure_timeout_ms, updated_at) VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET departure_timeout_ms = excluded.departure_timeout_ms, updated_at = excluded.updated_at",
-      )
-      .run(room, ms, now);
+  departureTimeoutMs(room: string): number | undefined {
+    return this.cache.get(room);
+  }
+
+  async setDepartureTimeoutMs(room: string, ms: number | null, now: number): Promise<void> {
+    await this.store.db
+      .insertInto("room_settings")
+      .values({ room, departure_timeout_ms: ms, updated_at: now })
+      .onConflict((oc) => oc.column("room").doUpdateSet((eb) => ({ departure_timeout_ms: eb.ref("excluded.departure_timeout_ms"), updated_at: eb.ref("excluded.updated_at") })))
+      .execute();
+    if (ms === null) this.cache.delete(room);
+    else this.cache.set(room, ms);
   }
 }

@@ -14,8 +14,8 @@ export function servicesToolkit(launcher: ServiceLauncher): BuiltinToolkit {
       list: {
         kind: "unary",
         grant: { surface: "services", flag: "list" },
-        run(ctx: ToolContext): Content {
-          return json(launcher.list(ctx.room.name));
+        async run(ctx: ToolContext): Promise<Content> {
+          return json(await launcher.list(ctx.room.name));
         },
       },
       // Restarting a room's agents changes the room, not just looks at it: it needs the

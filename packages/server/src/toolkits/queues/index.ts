@@ -4,7 +4,7 @@ import { checkSurface, PermissionDenied, type ApiScope } from "../../auth/scope.
 import type { Clock } from "../../config.ts";
 import type { Connection } from "../../rooms/connection.ts";
 import type { RoomManager } from "../../rooms/room-manager.ts";
-import type { Store } from "../../store/db.ts";
+import type { DatabaseSync } from "node:sqlite";
 import { ToolError, describe, jsonInput, optionalBool, stringField, type BuiltinToolkit, type ToolContext } from "../types.ts";
 import { QueueStore } from "./store.ts";
 
@@ -35,15 +35,15 @@ interface Waiter {
  * Semantics: room-scoped FIFO; each message goes to one receiver at a time and at least
  * once — it is leased to the receiver and deleted when that receiver calls `receive` again,
  * or returned to the head of the queue if the receiver leaves first. A `receive` with
- * `wait: true` on an empty queue is answered by the next `send`. Stored in SQLite, so
+ * `wait: true` on an empty queue is answered by the next `send`. Stored in node-local SQLite, so
  * messages survive a server restart. A queue and its messages are dropped when its room's
  * session ends (departure timeout or termination), unless it was opened durable
  * (`open {name, durable: true}`, a Roomservice extension); a server shutdown or crash is
  * not a session end for queues.
  */
-export function createQueuesToolkit(a: { store: Store; rooms: RoomManager; clock: Clock; logger: Logger; limits?: Partial<QueueLimits> }): BuiltinToolkit {
+export function createQueuesToolkit(a: { db: DatabaseSync; rooms: RoomManager; clock: Clock; logger: Logger; limits?: Partial<QueueLimits> }): BuiltinToolkit {
   const limits: QueueLimits = { ...DEFAULT_QUEUE_LIMITS, ...a.limits };
-  const store = new QueueStore(a.store.db);
+  const store = new QueueStore(a.db);
   store.releaseAll();
   const waiters = new Map<string, Waiter[]>();
   const key = (room: string, name: string) => `${room}\u0000${name}`;

@@ -1,0 +1,142 @@
+import type { Generated } from "kysely";
+
+/**
+ * The control plane's tables as Kysely sees them: one description for both dialects.
+ * Timestamps are integer milliseconds since the epoch (SQLite INTEGER, PostgreSQL BIGINT,
+ * which the pg pool parses to number); JSON documents are TEXT in both, so rows read back
+ * byte-identical whichever database holds them. Columns must match store/migrations.ts.
+ */
+export interface Database {
+  sessions: SessionsTable;
+  room_settings: RoomSettingsTable;
+  services: ServicesTable;
+  service_versions: ServiceVersionsTable;
+  secrets: SecretsTable;
+  api_keys: ApiKeysTable;
+  llm_upstreams: LlmUpstreamsTable;
+  llm_usage: LlmUsageTable;
+  rooms: RoomsTable;
+  session_events: SessionEventsTable;
+  session_participants: SessionParticipantsTable;
+  session_stats: SessionStatsTable;
+}
+
+export interface SessionsTable {
+  id: string;
+  room: string;
+  started_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+  /** JSON array of participant names. */
+  participants: Generated<string>;
+}
+
+export interface RoomSettingsTable {
+  room: string;
+  departure_timeout_ms: number | null;
+  updated_at: number;
+}
+
+export interface ServicesTable {
+  id: string;
+  project: string;
+  room: string | null;
+  name: string;
+  /** The manifest as JSON text. */
+  spec: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ServiceVersionsTable {
+  service_id: string;
+  version: number;
+  spec: string;
+  created_at: number;
+}
+
+export interface SecretsTable {
+  id: string;
+  project: string;
+  room: string | null;
+  name: string;
+  type: string;
+  /** iv(12) | tag(16) | AES-256-GCM body: see services/secret-store.ts. */
+  ciphertext: Uint8Array;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  project: string;
+  name: string;
+  secret_hash: string;
+  created_at: number;
+  description: Generated<string>;
+}
+
+export interface LlmUpstreamsTable {
+  project: string;
+  base_url: string;
+  api_key_secret: string | null;
+  updated_at: number;
+}
+
+export interface LlmUsageTable {
+  project: string;
+  room: string;
+  requests: number;
+  errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  last_used_at: number;
+}
+
+export interface RoomsTable {
+  name: string;
+  metadata: Generated<string>;
+  annotations: Generated<string>;
+  created_at: number;
+}
+
+export interface SessionEventsTable {
+  session_id: string;
+  seq: number;
+  at: number;
+  kind: string;
+  type: string;
+  reason: string;
+  message: string;
+  service_id: string | null;
+  service_name: string | null;
+  /** JSON ParticipantRef. */
+  participant: string | null;
+}
+
+/**
+ * `rowid` is SQLite's implicit row id and, in PostgreSQL, a BIGSERIAL column of that name:
+ * both give insertion order, so "ORDER BY joined_at, rowid" is one query for both dialects.
+ */
+export interface SessionParticipantsTable {
+  session_id: string;
+  participant_id: string;
+  name: string;
+  role: string;
+  joined_at: number;
+  left_at: number | null;
+  rowid: Generated<number>;
+}
+
+export interface SessionStatsTable {
+  session_id: string;
+  service_id: string;
+  service_name: string;
+  at: number;
+  cpu_percent: number;
+  memory_bytes: number;
+  memory_limit_bytes: number | null;
+  cpu_limit_cores: number | null;
+  rowid: Generated<number>;
+}
