@@ -76,6 +76,7 @@ export async function startTestCluster(o: { nodes: number; leaseTtlSeconds?: num
     ROOMSERVICE_LEASE_TTL: String(o.leaseTtlSeconds ?? 4), ...o.env,
   };
   const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  db.on("error", () => undefined); // idle connections end when the test database stops
   const clients: any[] = [];
   const nodes: ClusterNodeProc[] = [];
   const makeNode = async (name: string): Promise<ClusterNodeProc> => {
