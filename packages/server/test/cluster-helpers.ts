@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { mintParticipantToken } from "../src/index.ts";
-import { sdk } from "./helpers.ts";
+import { guardedFactory, sdk } from "./helpers.ts";
 import { startPgServer, type PgServer } from "./pg-server.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
@@ -119,7 +119,8 @@ export async function startTestCluster(o: { nodes: number; leaseTtlSeconds?: num
       const jwt = await c.token(room, identity);
       const client = new sdk.RoomClient({
         // The URL is read at every (re)connect, so a reconnecting client follows `node.url`.
-        protocolFactory: () => sdk.WebSocketClientProtocol.createFactory({ url: `${node.url.replace(/^http/, "ws")}/rooms/${room}`, token: jwt })(),
+        // Guarded: a reconnect attempt the SDK abandons mid-handshake must not crash the test.
+        protocolFactory: () => (guardedFactory(`${node.url.replace(/^http/, "ws")}/rooms/${room}`, jwt) as () => unknown)(),
         ...(co.reconnect ? {} : { reconnectTimeout: 0 }),
       });
       await client.start();
