@@ -13,6 +13,7 @@ import { logs } from "./logs.ts";
 import { sandbox } from "./sandbox.ts";
 import { sync } from "./sync.ts";
 import { studio } from "./studio.ts";
+import { cluster } from "./cluster.ts";
 
 export const figures: Figure[] = [
   messaging, // issue #4 item 3
@@ -23,4 +24,5 @@ export const figures: Figure[] = [
   sandbox, // issue #4 item 7 (bubblewrap + ip netns, root)
   sync, // issue #8 acceptance 6: Yjs relay vs plain ws
   studio, // issue #7 acceptance 6 (chromium)
+  cluster, // issue 11 acceptance 5 (PostgreSQL + three nodes; skipped in --quick)
 ];
