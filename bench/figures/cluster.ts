@@ -29,38 +29,39 @@ async function connectMs(cl: TestCluster, node: ClusterNodeProc, room: string, i
   return ms;
 }
 
-/** One-way latencies (ms) of `n` messages from a client on `from` to a client on `to`. */
-async function messageLatencies(cl: TestCluster, from: ClusterNodeProc, to: ClusterNodeProc, room: string, n: number): Promise<number[]> {
-  const a = await sdkClient(from.url, room, await cl.token(room, `a-${from.name}`));
-  const b = await sdkClient(to.url, room, await cl.token(room, `b-${to.name}`));
-  try {
-    a.messaging.enable();
-    b.messaging.enable();
-    const deadline = Date.now() + 30_000;
-    while (!a.messaging.getParticipantByName(`b-${to.name}`)) {
-      if (Date.now() > deadline) throw new Error("participants did not see each other");
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const target = a.messaging.getParticipantByName(`b-${to.name}`);
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) {
+/** A sender on `from` and a receiver on `to` in one room; `send()` returns one message's one-way latency (ms). */
+async function messagePair(cl: TestCluster, from: ClusterNodeProc, to: ClusterNodeProc, room: string, tag: string): Promise<{ send(): Promise<number>; close(): Promise<void> }> {
+  const a = await sdkClient(from.url, room, await cl.token(room, `a-${tag}`));
+  const b = await sdkClient(to.url, room, await cl.token(room, `b-${tag}`));
+  a.messaging.enable();
+  b.messaging.enable();
+  const deadline = Date.now() + 30_000;
+  while (!a.messaging.getParticipantByName(`b-${tag}`)) {
+    if (Date.now() > deadline) throw new Error("participants did not see each other");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const target = a.messaging.getParticipantByName(`b-${tag}`);
+  let seq = 0;
+  return {
+    async send() {
+      const type = `m${seq++}`;
       const got = new Promise<number>((resolve) => {
         const on = (e: { message: { type: string } }) => {
-          if (e.message.type !== `m${i}`) return;
+          if (e.message.type !== type) return;
           b.messaging.off("message", on);
           resolve(performance.now());
         };
         b.messaging.on("message", on);
       });
       const t0 = performance.now();
-      await a.messaging.sendMessage({ to: target, type: `m${i}`, message: { i } });
-      out.push((await got) - t0);
-    }
-    return out;
-  } finally {
-    await disposeSdkClient(a);
-    await disposeSdkClient(b);
-  }
+      await a.messaging.sendMessage({ to: target, type, message: {} });
+      return (await got) - t0;
+    },
+    async close() {
+      await disposeSdkClient(a);
+      await disposeSdkClient(b);
+    },
+  };
 }
 
 /** Rooms per second: `m` new rooms, `concurrency` at a time, round-robin over `nodes`. */
@@ -104,9 +105,17 @@ export const cluster: Figure = {
         direct.push(await connectMs(cl, n1, "bench-hop", `d${i}`));
         forwarded.push(await connectMs(cl, i % 2 === 0 ? n2 : n3, "bench-hop", `f${i}`));
       }
-      ctx.log(`message latency: ${messages} messages each way`);
-      const msgDirect = await messageLatencies(cl, n1, n1, "bench-hop", messages);
-      const msgForwarded = await messageLatencies(cl, n2, n3, "bench-hop", messages);
+      ctx.log(`message latency: ${messages} messages each way, alternating blocks of 25`);
+      const directPair = await messagePair(cl, n1, n1, "bench-hop", "direct");
+      const forwardedPair = await messagePair(cl, n2, n3, "bench-hop", "forwarded");
+      const msgDirect: number[] = [];
+      const msgForwarded: number[] = [];
+      for (let i = 0; i < 2 * messages; i++) {
+        const block = Math.floor(i / 25) % 2 === 0;
+        (block ? msgDirect : msgForwarded).push(await (block ? directPair : forwardedPair).send());
+      }
+      await directPair.close();
+      await forwardedPair.close();
       await disposeSdkClient(holder);
 
       ctx.log(`rooms started per second: ${roomsM} rooms on 1, 2, 3 nodes (alternating, 2 rounds)`);
