@@ -292,13 +292,15 @@ export class Activity {
 
   /** The room as Studio shows it now (docs/studio-api.md `RoomLive`). */
   async snapshot(room: string): Promise<RoomLive> {
+    // The store is read first, so everything below describes one moment.
+    const configured = this.d.launcher.liveSession(room) === undefined ? await this.d.services.forRoom(this.d.ctx.projectId, room) : null;
     const now = this.d.ctx.clock.now();
     const live = this.d.launcher.liveSession(room);
     const r = this.d.rooms.get(room);
     const f = this.feeds.get(room);
     const services: ServiceState[] = live !== undefined
       ? live.services.map((s) => (s.handle !== null ? this.stateOf(s.record, s.handle.status(), s.handle) : this.notRunning(s.record, s.launchError !== null ? "failed" : "pending", s.launchError, now)))
-      : (await this.d.services.forRoom(this.d.ctx.projectId, room)).map((rec) => this.notRunning(rec, "stopped", null, now));
+      : (configured ?? (await this.d.services.forRoom(this.d.ctx.projectId, room))).map((rec) => this.notRunning(rec, "stopped", null, now));
     const session = r?.session ?? null;
     return {
       room,
