@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { collectMessages, eventually } from "./helpers.ts";
 import { startTestCluster } from "./cluster-helpers.ts";
+import { mintParticipantToken } from "../src/index.ts";
 
 // Issue 11 acceptance 2: three real `serve --cluster` processes sharing one PostgreSQL and one
 // storage directory. No timing assertions: bounds are waited for with generous timeouts.
@@ -48,4 +49,15 @@ test("three nodes: 30 rooms spread over them; clients on different nodes share o
   assert.equal(await live(n1.url), 10, "node1 hosts its 10 rooms");
   assert.equal(await live(n2.url), 10, "node2 hosts its 10 rooms, none forwarded to node1");
   assert.equal(await live(n3.url), 10);
+
+  // REST calls that need the live room are forwarded to the owner: the live snapshot through
+  // node3, and ending room-1 (owned by node2) through node1 by its session id.
+  const admin = await mintParticipantToken(cl.secret, { room: "admin", identity: "admin", role: "user", ttlSeconds: 600, api: { admin: {} } as never });
+  const auth = { authorization: `Bearer ${admin}` };
+  const snap = await fetch(`${n3.url}/accounts/projects/default/rooms/room-0/live`, { headers: auth });
+  assert.equal(snap.status, 200);
+  assert.ok(JSON.stringify(await snap.json()).includes(first[0].sessionId), "node3 answers with node1's live session");
+  const term = await fetch(`${n1.url}/accounts/projects/default/sessions/${first[1].sessionId}/terminate`, { method: "POST", headers: auth });
+  assert.equal(term.status, 204, await term.text());
+  await eventually(async () => (await live(n2.url)) === 9, 20_000, "room-1 ended on its owner, node2");
 });

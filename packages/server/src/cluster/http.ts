@@ -10,6 +10,9 @@ import type { ClusterNode } from "./node.ts";
  */
 const LIVE_ROOM_PATH = /^\/accounts\/projects\/[^/]+\/rooms\/([^/?]+)\/(stream|live|services\/[^/?]+\/(?:logs|restart|stop))(?:[/?]|$)/;
 
+/** Ending a live session by its id: the room is looked up in the sessions table. */
+const TERMINATE_PATH = /^\/accounts\/projects\/[^/]+\/sessions\/([^/?]+)\/terminate(?:[/?]|$)/;
+
 /** Successful writes under these paths change configuration every node must see at once. */
 const CONFIG_PATH = /^\/accounts\/projects\/[^/]+\/(services|secrets|api-keys|llm|rooms\/[^/]+\/(?:services|secrets|settings))(?:[/?]|$)/;
 
@@ -20,15 +23,9 @@ const CONFIG_PATH = /^\/accounts\/projects\/[^/]+\/(services|secrets|api-keys|ll
  */
 export function installClusterHttp(app: FastifyInstance, node: ClusterNode): void {
   app.addHook("onRequest", async (req, reply) => {
-    const m = LIVE_ROOM_PATH.exec(req.url);
-    if (m === null || req.headers[FORWARDED_BY_HEADER] !== undefined) return;
-    let room: string;
-    try {
-      room = decodeURIComponent(m[1]!);
-    } catch {
-      return; // the route itself answers the bad name
-    }
-    if (node.router.token(room) !== null) return;
+    if (req.headers[FORWARDED_BY_HEADER] !== undefined) return;
+    const room = await liveRoomOf(node, req.url);
+    if (room === null || node.router.token(room) !== null) return;
     const owner = await node.leases.owner(room);
     if (owner.kind !== "node" || owner.nodeId === node.nodeId) return;
     reply.hijack();
@@ -44,4 +41,18 @@ export function installClusterHttp(app: FastifyInstance, node: ClusterNode): voi
       req.log.warn({ err: err.message }, "could not announce a configuration change to the other nodes");
     });
   });
+}
+
+/** The room a live-room request is about, or null when the path is not one (or names nothing). */
+async function liveRoomOf(node: ClusterNode, url: string): Promise<string | null> {
+  try {
+    const m = LIVE_ROOM_PATH.exec(url);
+    if (m !== null) return decodeURIComponent(m[1]!);
+    const t = TERMINATE_PATH.exec(url);
+    if (t === null) return null;
+    const r = await node.pool.query<{ room: string }>("SELECT room FROM sessions WHERE id = $1 AND ended_at IS NULL", [decodeURIComponent(t[1]!)]);
+    return r.rows[0]?.room ?? null;
+  } catch {
+    return null; // a bad percent-encoding: the route itself answers it
+  }
 }
