@@ -10,6 +10,13 @@ import type { Duplex } from "node:stream";
  */
 export const FORWARDED_BY_HEADER = "x-roomservice-forwarded-by";
 
+/**
+ * How long connecting to the owner may take. A node whose machine vanished does not refuse
+ * connections, it just never answers: without a bound a client would wait for the kernel's
+ * TCP timeout (minutes) instead of getting a 503 it retries.
+ */
+export const FORWARD_CONNECT_TIMEOUT_MS = 5_000;
+
 /** Headers a hop must not pass on for plain HTTP (RFC 9110 §7.6.1); upgrades keep theirs. */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host"]);
 
@@ -34,9 +41,13 @@ export function forwardUpgrade(
   const upstream: Socket = connect({ host, port });
   let connected = false;
   upstream.setNoDelay(true);
+  upstream.setTimeout(FORWARD_CONNECT_TIMEOUT_MS, () => {
+    if (!connected) upstream.destroy(new Error(`no answer within ${FORWARD_CONNECT_TIMEOUT_MS} ms`));
+  });
   (socket as Partial<Socket>).setNoDelay?.(true);
   upstream.on("connect", () => {
     connected = true;
+    upstream.setTimeout(0);
     const lines = [`${req.method ?? "GET"} ${req.url ?? "/"} HTTP/${req.httpVersion}`];
     const raw = req.rawHeaders;
     for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -83,6 +94,12 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, ownerUrl:
     res.flushHeaders();
     r.pipe(res);
     r.on("error", () => res.destroy());
+  });
+  up.on("socket", (s) => {
+    s.setTimeout(FORWARD_CONNECT_TIMEOUT_MS, () => {
+      if (s.connecting) up.destroy(new Error(`no answer within ${FORWARD_CONNECT_TIMEOUT_MS} ms`));
+    });
+    s.once("connect", () => s.setTimeout(0));
   });
   up.on("error", (err) => {
     if (!res.headersSent) {
