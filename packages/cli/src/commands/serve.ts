@@ -2,6 +2,8 @@ import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, StoreOpenError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer, type ClusterOptions } from "@roomservice/server";
+import { ExampleImages, setUpDemo, DEMO_EXAMPLES, DEMO_ROOM, DEMO_VOICE, REPO_ROOT } from "@roomservice/server";
+import type { DockerEngine } from "@roomservice/runtime";
 import { createLogger } from "../logger.ts";
 import { parseIntOption, CliError } from "../options.ts";
 import { ACCESS_FILE, readAccessFile, writeAccessFile } from "../remote/target.ts";
@@ -52,6 +54,8 @@ export function registerServe(program: Command): void {
     .option("--shared-dir <dir>", "room storage every node shares (env ROOMSERVICE_SHARED_DIR); required with --cluster")
     .option("--advertise-url <url>", "URL other nodes reach this one at (env ROOMSERVICE_ADVERTISE_URL, default the listening address)")
     .option("--lease-ttl <seconds>", "room lease lifetime: a dead node's rooms move within this bound (env ROOMSERVICE_LEASE_TTL, default 10)")
+    .option("--no-demo", "do not set up the demo room (env ROOMSERVICE_DEMO=0; never set up by a --cluster node)")
+    .option("--demo-voice", "add the voice example to the demo room (its Debian image takes minutes to build on first use; env ROOMSERVICE_DEMO_VOICE=1)")
     .action(async (o: ServeFlags) => {
       const port = parseIntOption("--port", o.port ?? process.env.ROOMSERVICE_PORT ?? String(DEFAULT_PORT), 0, 65535);
       const host = o.host ?? process.env.ROOMSERVICE_HOST ?? DEFAULT_HOST;
@@ -70,9 +74,16 @@ export function registerServe(program: Command): void {
       const runtime = await selectRuntime({ mode, dataDir, logger, ...(poolSize === undefined ? {} : { poolSize }) }).catch((err: Error) => {
         throw new CliError(err.message);
       });
+      // A cluster's nodes share one project: the demo is a single-machine convenience.
+      const demo = o.demo && cluster === undefined && !/^(0|false|no|off)$/i.test(process.env.ROOMSERVICE_DEMO ?? "");
+      const demoVoice = o.demoVoice === true || /^(1|true|yes|on)$/i.test(process.env.ROOMSERVICE_DEMO_VOICE ?? "");
+      // The examples' images are built on first use (a service naming roomservice-demo/<example>:latest
+      // waits, pending with a Building event, while it builds): Docker only.
+      const docker = runtime?.kind === "docker" ? (runtime as unknown as { docker: DockerEngine }).docker : null;
+      const images = docker === null ? undefined : new ExampleImages({ docker, logger, examples: [...DEMO_EXAMPLES, DEMO_VOICE] });
       const db = databaseUrlFrom(o.database);
       const server = await startRoomServer({
-        dataDir, port, host, logger, runtime, ...(cluster === undefined ? {} : { cluster }),
+        dataDir, port, host, logger, runtime, ...(images === undefined ? {} : { images }), ...(cluster === undefined ? {} : { cluster }),
         ...(db.url === undefined ? {} : { databaseUrl: db.url, databaseUrlSource: db.source }),
         projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
         ...(departure === undefined ? {} : { departureTimeoutMs: departure }),
@@ -87,6 +98,18 @@ export function registerServe(program: Command): void {
       process.stdout.write(`CLI access for this machine: ${accessFile}\n`);
       // On loopback only whoever can read this terminal can use the link: one click signs in.
       if (isLoopback(host)) process.stdout.write(`Studio: ${server.url}/?login=${server.issueLoginCode()}\n`);
+      if (demo && images === undefined) {
+        process.stdout.write(`room ${DEMO_ROOM}: not set up — its services need Docker (runtime: ${runtime?.kind ?? "none"})\n`);
+      } else if (demo && images !== undefined) {
+        const r = await setUpDemo({ dataDir, projectId: server.ctx.projectId, services: server.services, secrets: server.secrets, logger, imageFor: (e) => images.tagFor(e), root: REPO_ROOT, voice: demoVoice });
+        const names = [...r.created, ...r.kept];
+        if (names.length > 0) {
+          const link = `${server.url}/rooms/${DEMO_ROOM}${isLoopback(host) ? `?login=${server.issueLoginCode()}` : ""}`;
+          process.stdout.write(`room ${DEMO_ROOM}: open ${link} and press Join room — chat-agent answers in the chat (services: ${names.join(", ")}; off: serve --no-demo)\n`);
+        }
+        // Build what is missing now, so the first join finds the images ready (progress in the log).
+        void images.warm(r.created.concat(r.kept));
+      }
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) {
@@ -115,6 +138,7 @@ export function registerServe(program: Command): void {
 interface ServeFlags {
   port?: string; host?: string; data?: string; departureTimeout?: string; runtime?: string;
   cluster?: boolean; database?: string; sharedDir?: string; advertiseUrl?: string; leaseTtl?: string;
+  demo: boolean; demoVoice?: boolean;
 }
 
 /** The cluster options from flags and env, or undefined without --cluster; errors name the missing flag. */
