@@ -6,7 +6,7 @@ import { createDockerRuntime } from "@roomservice/runtime";
 import { mintParticipantToken } from "../src/index.ts";
 import { eventually } from "./helpers.ts";
 import { startTestCluster, type ClusterNodeProc } from "./cluster-helpers.ts";
-import { buildExampleImages, IMAGES, labelled, manifest } from "./services-env.ts";
+import { buildExampleImages, docker, IMAGES, labelled, manifest } from "./services-env.ts";
 
 // Issue 11 acceptance 2 (a room service runs once, on the owner) and 3 (SIGKILL the owner of a
 // busy room): three real `serve --cluster` processes with the Docker runtime, one PostgreSQL,
@@ -23,8 +23,17 @@ test("a room's service runs once, on the owner; SIGKILL of the owner: clients re
   const cl = await startTestCluster({ nodes: 3, leaseTtlSeconds: LEASE_TTL_S, env: { ROOMSERVICE_RUNTIME: "docker", ROOMSERVICE_ROOM_POOL: "0" } });
   t.after(async () => {
     await cl.close();
-    // Whatever a failed run left: every container of these three node ids.
-    for (const n of cl.nodes) for (const id of labelled(n.nodeId)) await import("./services-env.ts").then((m) => m.docker("rm", "-f", id));
+    // Whatever a failed run left: every container of these three node ids (a stopping node
+    // may be removing some itself: that is fine).
+    for (const n of cl.nodes) {
+      for (const id of labelled(n.nodeId)) {
+        try {
+          docker("rm", "-f", id);
+        } catch {
+          // already gone or being removed
+        }
+      }
+    }
   });
   const [n1, n2, n3] = cl.nodes as [ClusterNodeProc, ClusterNodeProc, ClusterNodeProc];
   const admin = await mintParticipantToken(cl.secret, { room: "admin", identity: "admin", role: "user", ttlSeconds: 3600, api: { admin: {} } as never });
