@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { collectMessages, eventually } from "./helpers.ts";
 import { startTestCluster } from "./cluster-helpers.ts";
 import { mintParticipantToken } from "../src/index.ts";
+import { openSse } from "./sse-client.ts";
 
 // Issue 11 acceptance 2: three real `serve --cluster` processes sharing one PostgreSQL and one
 // storage directory. No timing assertions: bounds are waited for with generous timeouts.
@@ -57,6 +58,15 @@ test("three nodes: 30 rooms spread over them; clients on different nodes share o
   const snap = await fetch(`${n3.url}/accounts/projects/default/rooms/room-0/live`, { headers: auth });
   assert.equal(snap.status, 200);
   assert.ok(JSON.stringify(await snap.json()).includes(first[0].sessionId), "node3 answers with node1's live session");
+  // The room's SSE stream through node3: node1's snapshot, then live events as they happen.
+  const stream = await openSse(`${n3.url}/accounts/projects/default/rooms/room-0/stream?token=${admin}`);
+  t.after(() => stream.close());
+  assert.equal(stream.status, 200);
+  const snapshot = await stream.waitFor((e) => e.event === "snapshot", 20_000, "the snapshot");
+  assert.ok(JSON.stringify(snapshot.data).includes(first[0].sessionId), "the stream is the owner's");
+  await cl.client(n2, "room-0", "dave");
+  await stream.waitFor((e) => e.event === "participant" && e.data.action === "joined" && e.data.participant?.name === "dave", 20_000, "dave's join, streamed through node3");
+
   const term = await fetch(`${n1.url}/accounts/projects/default/sessions/${first[1].sessionId}/terminate`, { method: "POST", headers: auth });
   assert.equal(term.status, 204, await term.text());
   await eventually(async () => (await live(n2.url)) === 9, 20_000, "room-1 ended on its owner, node2");
