@@ -139,10 +139,13 @@ export async function startTestCluster(o: { nodes: number; leaseTtlSeconds?: num
           // already closed
         }
       }
-      await Promise.all(nodes.map((n) => n.kill("SIGTERM")));
-      await db.end();
-      await pgs.stop();
-      rmSync(base, { recursive: true, force: true });
+      try {
+        await Promise.all(nodes.map((n) => n.kill("SIGTERM")));
+        await db.end();
+      } finally {
+        await pgs.stop();
+        rmSync(base, { recursive: true, force: true });
+      }
     },
   };
   return c;
