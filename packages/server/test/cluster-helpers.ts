@@ -40,7 +40,9 @@ export interface TestCluster {
 }
 
 async function spawnNode(name: string, dataDir: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [join(root, "packages/cli/src/main.ts"), "serve", "--port", "0", "--host", "127.0.0.1", "--data", dataDir, "--cluster"], {
+  // Under `setpriv --pdeathsig KILL` (it execs node: the pid is the server's): a test process
+  // that dies takes its nodes with it instead of leaving them running.
+  const child = spawn("setpriv", ["--pdeathsig", "KILL", process.execPath, join(root, "packages/cli/src/main.ts"), "serve", "--port", "0", "--host", "127.0.0.1", "--data", dataDir, "--cluster"], {
     env: { ...process.env, ROOMSERVICE_LOG_LEVEL: process.env.ROOMSERVICE_TEST_LOG ?? "warn", ROOMSERVICE_RUNTIME: "none", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
