@@ -12,8 +12,8 @@ const ROOM = "trouble";
 test("crash loop: BackOff and the exit code in the timeline and on the card; missing image: FailedStart with the next step", async (t) => {
   const s = await startStudioEnv();
   t.after(() => s.close());
-  s.env.addService(ROOM, manifest("crasher", IMAGES.http, { container: { image: IMAGES.http, command: ["node", "-e", "process.exit(3)"] } }));
-  s.env.addService(ROOM, manifest("ghost", "roomservice-example/does-not-exist:1"));
+  await s.env.addService(ROOM, manifest("crasher", IMAGES.http, { container: { image: IMAGES.http, command: ["node", "-e", "process.exit(3)"] } }));
+  await s.env.addService(ROOM, manifest("ghost", "roomservice-example/does-not-exist:1"));
 
   const w = await watchedPage(s.browser, { expected: signedOutProbe });
   const { page } = w;

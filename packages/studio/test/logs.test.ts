@@ -31,7 +31,7 @@ burst(50000, () => {
 test("log viewer: 100,000 lines, virtualized; pause loses nothing; follow, filter, stderr, ANSI", async (t) => {
   const s = await startStudioEnv();
   t.after(() => s.close());
-  s.env.addService(ROOM, manifest("flood", IMAGES.http, { container: { image: IMAGES.http, command: ["node", "-e", SCRIPT] } }));
+  await s.env.addService(ROOM, manifest("flood", IMAGES.http, { container: { image: IMAGES.http, command: ["node", "-e", SCRIPT] } }));
   const w = await watchedPage(s.browser, { expected: signedOutProbe });
   const { page } = w;
   await withFailureShot(w, "logs", async () => {

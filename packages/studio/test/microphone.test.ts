@@ -85,7 +85,7 @@ test("microphone: Studio streams a (fake) microphone to the voice service and sh
     t.skip(image.skip);
     return;
   }
-  s.env.addService(ROOM, manifest("voice", image));
+  await s.env.addService(ROOM, manifest("voice", image));
 
   const w = await watchedPage(s.browser, { expected: signedOutProbe });
   const { page } = w;

@@ -46,7 +46,7 @@ function csv(rows: number): { body: Buffer; good: number } {
 test("progress: the pipeline's progress, row errors, done and failed appear live on the room page", { timeout: 10 * 60_000 }, async (t) => {
   const s = await startStudioEnv();
   t.after(() => s.close());
-  s.env.addService(ROOM, pipelineManifest());
+  await s.env.addService(ROOM, pipelineManifest());
   // ~9 MB: long enough (the pipeline runs at a few MiB/s here) to be seen while it runs.
   const big = csv(200_000);
 

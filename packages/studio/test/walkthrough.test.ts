@@ -15,7 +15,7 @@ test("walk-through: sign in, add a service, join, ready, live logs, chat, edit e
   const s = await startStudioEnv();
   t.after(() => s.close());
   // An agent beside the service under test, so the chat has someone to talk to.
-  s.env.addService(ROOM, manifest("agent", IMAGES.chat));
+  await s.env.addService(ROOM, manifest("agent", IMAGES.chat));
 
   const w = await watchedPage(s.browser, { expected: signedOutProbe });
   const { page } = w;
