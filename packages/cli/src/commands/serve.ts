@@ -49,7 +49,7 @@ export function registerServe(program: Command): void {
     .option("--data <dir>", "data directory (env ROOMSERVICE_DATA, default ./.roomservice)")
     .option("--departure-timeout <seconds>", "seconds a session outlives its last participant (default 15)")
     .option(...DATABASE_OPTION)
-    .option("--runtime <mode>", "auto | docker | sandbox | none (env ROOMSERVICE_RUNTIME, default auto: Docker when reachable, else the sandbox)")
+    .option("--runtime <mode>", "auto | docker | sandbox | kubernetes | podman | none (env ROOMSERVICE_RUNTIME, default auto: Docker when reachable, else the sandbox; kubernetes and podman only when asked, see docs/scaling.md)")
     .option("--cluster", "join a cluster of nodes sharing --database (PostgreSQL) and --shared-dir (env ROOMSERVICE_CLUSTER=1; docs/scaling.md)")
     .option("--shared-dir <dir>", "room storage every node shares (env ROOMSERVICE_SHARED_DIR); required with --cluster")
     .option("--advertise-url <url>", "URL other nodes reach this one at (env ROOMSERVICE_ADVERTISE_URL, default the listening address)")
