@@ -15,6 +15,7 @@ import { sync } from "./sync.ts";
 import { studio } from "./studio.ts";
 import { memory } from "./memory.ts";
 import { concurrency } from "./concurrency.ts";
+import { cluster } from "./cluster.ts";
 
 export const figures: Figure[] = [
   messaging, // issue #4 item 3
@@ -27,4 +28,5 @@ export const figures: Figure[] = [
   studio, // issue #7 acceptance 6 (chromium)
   memory, // issue #10 figure 6 (sandbox runtime, root)
   concurrency, // issue #10 figure 7 (Docker)
+  cluster, // issue 11 acceptance 5 (PostgreSQL + three nodes; skipped in --quick)
 ];

@@ -80,6 +80,6 @@ export interface RoomLive {
 }
 
 /** Why a session ended (shared by the room, the store and the API). */
-export type SessionEndReasonName = "last_participant_left" | "departure_timeout" | "terminated" | "server_shutdown" | "server_restart";
+export type SessionEndReasonName = "last_participant_left" | "departure_timeout" | "terminated" | "server_shutdown" | "server_restart" | "lease_lost";
 
 export const iso = (ms: number): string => new Date(ms).toISOString();

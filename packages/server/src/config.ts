@@ -60,7 +60,10 @@ export const systemClock: Clock = {
 };
 
 export interface ServerOptions {
+  /** This node's own directory (lock, owner id, runtime files); rooms live here too unless `cluster` says otherwise. */
   dataDir: string;
+  /** `serve --cluster`: join a cluster of nodes sharing a PostgreSQL database and a storage directory (docs/scaling.md). */
+  cluster?: import("./cluster/node.ts").ClusterOptions;
   host?: string;
   port?: number;
   projectId?: string;

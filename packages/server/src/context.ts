@@ -15,4 +15,6 @@ export interface ServerContext {
   sessions: SessionStore;
   roomSettings: RoomSettingsStore;
   departureTimeoutMs: number;
+  /** Where rooms live (`<room>/storage`, kept logs): `<data>/rooms`, or the shared directory in a cluster. */
+  roomsDir?: string;
 }

@@ -1,4 +1,5 @@
 export { startRoomServer, type RoomServer } from "./server.ts";
+export { type ClusterOptions, type LeaseTiming, DEFAULT_LEASE_TIMING } from "./cluster/index.ts";
 export { DataDirLockedError, lockDataDir, type LockInfo } from "./data-lock.ts";
 export { DEFAULT_LIMITS, DEFAULT_DEPARTURE_TIMEOUT_MS, DEFAULT_PORT, DEFAULT_HOST, systemClock } from "./config.ts";
 export type { Limits, Clock, ServerOptions } from "./config.ts";

@@ -43,6 +43,7 @@ import { MountEvents } from "./storage/mount-events.ts";
 import { LlmStore } from "./llm/llm-store.ts";
 import { registerLlmProxy } from "./llm/proxy.ts";
 import { registerLlmRoutes } from "./llm/routes.ts";
+import { startClusterSide, type ClusterNode } from "./cluster/index.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -65,6 +66,8 @@ export interface RoomServer {
   streams: ReadonlySet<SseClient>;
   /** The MCP bridge: services' MCP endpoints as room toolkits. */
   mcp: McpBridge;
+  /** This node's cluster side (`serve --cluster`), else null. */
+  cluster: ClusterNode | null;
   close(): Promise<void>;
 }
 
@@ -109,8 +112,11 @@ export async function startRoomServer(opts: StartOptions): Promise<RoomServer> {
 async function startLocked(
   opts: StartOptions, clock: NonNullable<ServerOptions["clock"]>, logger: ServerOptions["logger"], lock: ReturnType<typeof lockDataDir>,
 ): Promise<RoomServer> {
+  if (opts.cluster !== undefined && opts.databaseUrl !== undefined && opts.databaseUrl !== opts.cluster.databaseUrl) {
+    throw new Error("a cluster node keeps its control plane in the cluster's database: databaseUrl and cluster.databaseUrl differ");
+  }
   const store = await Store.open({
-    databaseUrl: opts.databaseUrl, sqliteFile: join(opts.dataDir, "roomservice.db"), logger,
+    databaseUrl: opts.databaseUrl ?? opts.cluster?.databaseUrl, sqliteFile: join(opts.dataDir, "roomservice.db"), logger,
     ...(opts.databaseUrlSource === undefined ? {} : { databaseUrlSource: opts.databaseUrlSource }),
   });
   try {
@@ -124,9 +130,11 @@ async function startLocked(
 async function startWithStore(
   opts: StartOptions, clock: NonNullable<ServerOptions["clock"]>, logger: ServerOptions["logger"], lock: ReturnType<typeof lockDataDir>, store: Store,
 ): Promise<RoomServer> {
+  // In a cluster every node must sign and check tokens with one secret: it lives in the shared directory.
+  const secretDir = opts.cluster?.sharedDir ?? opts.dataDir;
   const ctx: ServerContext = {
     projectId: opts.projectId ?? "default",
-    secret: opts.secret ?? loadProjectSecret(opts.dataDir),
+    secret: opts.secret ?? loadProjectSecret(secretDir),
     dataDir: opts.dataDir,
     clock,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
@@ -135,23 +143,38 @@ async function startWithStore(
     sessions: new SessionStore(store, logger.child({ component: "store" })),
     roomSettings: new RoomSettingsStore(store),
     departureTimeoutMs: opts.departureTimeoutMs ?? DEFAULT_DEPARTURE_TIMEOUT_MS,
+    ...(opts.cluster ? { roomsDir: join(opts.cluster.sharedDir, "rooms") } : {}),
   };
   await ctx.roomSettings.load();
-  const closedDangling = await ctx.sessions.closeDangling(clock.now());
+  // In a cluster, open sessions of other nodes are live: each is closed when its room's lease
+  // is next taken, or at a node's start when no live lease covers it (cluster/index.ts).
+  const closedDangling = opts.cluster === undefined ? await ctx.sessions.closeDangling(clock.now()) : 0;
   if (closedDangling > 0) logger.warn({ sessions: closedDangling }, "closed sessions left open by an earlier run");
 
   // Reaping waits for the port (below); sessions that start meanwhile wait for the reaping.
   let runtimeReady!: (ok: boolean) => void;
   const runtimeReadyP = new Promise<boolean>((r) => (runtimeReady = r));
   const rooms = new RoomManager(ctx);
-  await rooms.discardIncompleteUploads();
+  // In a cluster the shared rooms directory holds other nodes' uploads in flight: a room's
+  // leftovers are cleared when this node takes its lease instead (cluster/index.ts).
+  if (opts.cluster === undefined) await rooms.discardIncompleteUploads();
   const services = new ServiceStore(store);
   const secrets = new SecretStore(store, ctx.secret);
   const apiKeys = new ApiKeyStore(store);
 
   const app = Fastify({ loggerInstance: logger.child({ component: "http" }, { level: "warn" }) as unknown as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
   installErrorHandler(app, logger.child({ component: "http" }));
-  app.get("/healthz", async () => ({ ok: true, rooms: rooms.list().length }));
+  // Before any route: live-room REST calls are forwarded to the owner before auth runs here.
+  const cluster = opts.cluster === undefined ? null : await startClusterSide({
+    options: opts.cluster, dataDir: opts.dataDir, ctx, rooms, app,
+    liveSessionOf: (room) => launcher.liveSession(room) !== undefined,
+    revokeApiKey: (id) => browserSessions.revokeApiKey(id),
+    reloadRoomSettings: () => ctx.roomSettings.load(),
+  }).catch((err) => {
+    store.close();
+    throw err;
+  });
+  app.get("/healthz", async () => ({ ok: true, rooms: rooms.list().length, ...(cluster ? { node: cluster.nodeId } : {}) }));
   registerStorageRoutes(app, ctx, rooms);
   registerStudioRoutes(app, opts.studioDir === undefined ? {} : { dir: opts.studioDir });
   const launcher = new ServiceLauncher({
@@ -187,12 +210,14 @@ async function startWithStore(
   const mountEvents = new MountEvents({ rooms, launcher, logger });
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
+  if (cluster !== null) sockets.router = (room, req, socket, head, refuse) => cluster.routeUpgrade(room, req, socket, head, refuse);
   app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
 
   try {
     await app.listen({ port: opts.port ?? 0, host: opts.host ?? DEFAULT_HOST });
   } catch (err) {
     runtimeReady(false);
+    await cluster?.close();
     queueDb.close();
     throw err;
   }
@@ -211,6 +236,7 @@ async function startWithStore(
   } else runtimeReady(true);
   const host = opts.host === undefined || opts.host === "0.0.0.0" || opts.host === "::" ? "127.0.0.1" : opts.host;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}`;
+  await cluster?.register(url, opts.cluster?.advertiseUrl);
   logger.info({ url, dataDir: opts.dataDir, projectId: ctx.projectId }, "roomservice listening");
 
   let closing: Promise<void> | null = null;
@@ -230,6 +256,7 @@ async function startWithStore(
     issueLoginCode: () => browserSessions.issueLoginCode(),
     streams,
     mcp,
+    cluster,
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
@@ -242,6 +269,8 @@ async function startWithStore(
         await mcp.close();
         mountEvents.close();
         await opts.runtime?.close();
+        // Every room here has ended and its services stopped: only now may other nodes take them.
+        await cluster?.close();
         sockets.close();
         // Streaming responses (SSE) never end on their own: close every connection, or
         // app.close() waits for them forever (issue 12 #13).

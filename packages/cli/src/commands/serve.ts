@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, StoreOpenError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer } from "@roomservice/server";
+import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, StoreOpenError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer, type ClusterOptions } from "@roomservice/server";
 import { ExampleImages, setUpDemo, DEMO_EXAMPLES, DEMO_ROOM, DEMO_VOICE, REPO_ROOT } from "@roomservice/server";
 import type { DockerEngine } from "@roomservice/runtime";
 import { createLogger } from "../logger.ts";
@@ -50,15 +50,20 @@ export function registerServe(program: Command): void {
     .option("--departure-timeout <seconds>", "seconds a session outlives its last participant (default 15)")
     .option(...DATABASE_OPTION)
     .option("--runtime <mode>", "auto | docker | sandbox | kubernetes | podman | none (env ROOMSERVICE_RUNTIME, default auto: Docker when reachable, else the sandbox; kubernetes and podman only when asked, see docs/scaling.md)")
-    .option("--no-demo", "do not set up the demo room (env ROOMSERVICE_DEMO=0)")
+    .option("--cluster", "join a cluster of nodes sharing --database (PostgreSQL) and --shared-dir (env ROOMSERVICE_CLUSTER=1; docs/scaling.md)")
+    .option("--shared-dir <dir>", "room storage every node shares (env ROOMSERVICE_SHARED_DIR); required with --cluster")
+    .option("--advertise-url <url>", "URL other nodes reach this one at (env ROOMSERVICE_ADVERTISE_URL, default the listening address)")
+    .option("--lease-ttl <seconds>", "room lease lifetime: a dead node's rooms move within this bound (env ROOMSERVICE_LEASE_TTL, default 10)")
+    .option("--no-demo", "do not set up the demo room (env ROOMSERVICE_DEMO=0; never set up by a --cluster node)")
     .option("--demo-voice", "add the voice example to the demo room (its Debian image takes minutes to build on first use; env ROOMSERVICE_DEMO_VOICE=1)")
-    .action(async (o: { port?: string; host?: string; data?: string; departureTimeout?: string; runtime?: string; demo: boolean; demoVoice?: boolean; database?: string }) => {
+    .action(async (o: ServeFlags) => {
       const port = parseIntOption("--port", o.port ?? process.env.ROOMSERVICE_PORT ?? String(DEFAULT_PORT), 0, 65535);
       const host = o.host ?? process.env.ROOMSERVICE_HOST ?? DEFAULT_HOST;
       const dataDir = resolve(o.data ?? process.env.ROOMSERVICE_DATA ?? ".roomservice");
       const created = !existsSync(dataDir);
       const departure = o.departureTimeout === undefined ? undefined : parseIntOption("--departure-timeout", o.departureTimeout, 0, 86400) * 1000;
       const logger = createLogger();
+      const cluster = clusterOptions(o);
       let mode;
       try {
         mode = parseRuntimeMode(o.runtime ?? process.env.ROOMSERVICE_RUNTIME);
@@ -69,7 +74,8 @@ export function registerServe(program: Command): void {
       const runtime = await selectRuntime({ mode, dataDir, logger, ...(poolSize === undefined ? {} : { poolSize }) }).catch((err: Error) => {
         throw new CliError(err.message);
       });
-      const demo = o.demo && !/^(0|false|no|off)$/i.test(process.env.ROOMSERVICE_DEMO ?? "");
+      // A cluster's nodes share one project: the demo is a single-machine convenience.
+      const demo = o.demo && cluster === undefined && !/^(0|false|no|off)$/i.test(process.env.ROOMSERVICE_DEMO ?? "");
       const demoVoice = o.demoVoice === true || /^(1|true|yes|on)$/i.test(process.env.ROOMSERVICE_DEMO_VOICE ?? "");
       // The examples' images are built on first use (a service naming roomservice-demo/<example>:latest
       // waits, pending with a Building event, while it builds): Docker only.
@@ -77,7 +83,7 @@ export function registerServe(program: Command): void {
       const images = docker === null ? undefined : new ExampleImages({ docker, logger, examples: [...DEMO_EXAMPLES, DEMO_VOICE] });
       const db = databaseUrlFrom(o.database);
       const server = await startRoomServer({
-        dataDir, port, host, logger, runtime, ...(images === undefined ? {} : { images }),
+        dataDir, port, host, logger, runtime, ...(images === undefined ? {} : { images }), ...(cluster === undefined ? {} : { cluster }),
         ...(db.url === undefined ? {} : { databaseUrl: db.url, databaseUrlSource: db.source }),
         projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
         ...(departure === undefined ? {} : { departureTimeoutMs: departure }),
@@ -127,6 +133,33 @@ export function registerServe(program: Command): void {
       process.on("SIGINT", () => stop("SIGINT"));
       process.on("SIGTERM", () => stop("SIGTERM"));
     });
+}
+
+interface ServeFlags {
+  port?: string; host?: string; data?: string; departureTimeout?: string; runtime?: string;
+  cluster?: boolean; database?: string; sharedDir?: string; advertiseUrl?: string; leaseTtl?: string;
+  demo: boolean; demoVoice?: boolean;
+}
+
+/** The cluster options from flags and env, or undefined without --cluster; errors name the missing flag. */
+function clusterOptions(o: ServeFlags): ClusterOptions | undefined {
+  const on = o.cluster === true || /^(1|true|yes)$/i.test(process.env.ROOMSERVICE_CLUSTER ?? "");
+  if (!on) return undefined;
+  const databaseUrl = databaseUrlFrom(o.database).url;
+  if (databaseUrl === undefined || !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new CliError(`--cluster needs a PostgreSQL database: --database postgres://… or ROOMSERVICE_DATABASE_URL (got ${databaseUrl === undefined ? "none" : JSON.stringify(databaseUrl.replace(/\/\/[^@]*@/, "//…@"))})`);
+  }
+  const shared = o.sharedDir ?? process.env.ROOMSERVICE_SHARED_DIR;
+  if (shared === undefined) throw new CliError("--cluster needs --shared-dir DIR (or ROOMSERVICE_SHARED_DIR): the room storage every node mounts");
+  const ttl = o.leaseTtl ?? process.env.ROOMSERVICE_LEASE_TTL;
+  const leaseTtlMs = ttl === undefined ? undefined : parseIntOption("--lease-ttl", ttl, 2, 3600) * 1000;
+  const advertiseUrl = o.advertiseUrl ?? process.env.ROOMSERVICE_ADVERTISE_URL;
+  if (advertiseUrl !== undefined && !/^https?:\/\/[^/]+\/?$/.test(advertiseUrl)) throw new CliError(`--advertise-url: expected http://host:port, got ${JSON.stringify(advertiseUrl)}`);
+  return {
+    databaseUrl, sharedDir: resolve(shared),
+    ...(advertiseUrl === undefined ? {} : { advertiseUrl: advertiseUrl.replace(/\/$/, "") }),
+    ...(leaseTtlMs === undefined ? {} : { timing: { leaseTtlMs, renewIntervalMs: Math.floor(leaseTtlMs / 4) } }),
+  };
 }
 
 /** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */

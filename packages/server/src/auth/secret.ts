@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync, linkSync, unlinkSync, existsSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -18,8 +18,17 @@ export function loadProjectSecret(dataDir: string, env: NodeJS.ProcessEnv = proc
   }
   mkdirSync(dataDir, { recursive: true });
   const secret = randomBytes(32).toString("base64url");
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
   writeFileSync(tmp, secret + "\n", { mode: 0o600 });
-  renameSync(tmp, file);
+  // link(2), not rename: of several servers generating at once (cluster nodes sharing this
+  // directory) exactly one secret wins and every other reads it, instead of each keeping its own.
+  try {
+    linkSync(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    return loadProjectSecret(dataDir, env);
+  } finally {
+    unlinkSync(tmp);
+  }
   return secret;
 }

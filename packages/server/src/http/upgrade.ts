@@ -37,8 +37,18 @@ export function tokenFromRequest(req: IncomingMessage, url: URL): { token: strin
   return { token: null, subprotocol: null };
 }
 
+/**
+ * In a cluster, decides whether this node serves a room's handshake ("local") or has already
+ * forwarded or refused it ("handled"); see cluster/node.ts.
+ */
+export type UpgradeRouter = (
+  room: string, req: IncomingMessage, socket: Duplex, head: Buffer, refuse: (status: number, reason: string) => void,
+) => Promise<"local" | "handled">;
+
 export class RoomSocketServer {
   private readonly wss: WebSocketServer;
+  /** Set by a cluster node: routes each handshake before the room is looked at here. */
+  router: UpgradeRouter | null = null;
   private readonly ctx: ServerContext;
   private readonly rooms: RoomManager;
   private readonly dispatcher: Dispatcher;
@@ -90,6 +100,11 @@ export class RoomSocketServer {
     if (principal.room === undefined) return rejectUpgrade(socket, 403, "token has no room grant");
     if (principal.room !== roomName) {
       return rejectUpgrade(socket, 403, `token is for room ${JSON.stringify(principal.room)}, not ${JSON.stringify(roomName)}`);
+    }
+    if (this.router !== null && principal.service === undefined) {
+      // Service connections arrive inside the owner's own namespace: always local.
+      const decision = await this.router(roomName, req, socket, head, (status, reason) => rejectUpgrade(socket, status, reason));
+      if (decision === "handled") return;
     }
     // Only look: a refused handshake must not create a room (issue #12 item 5). The room is
     // created in accept(), and Room.admit drops it again if it refuses after all.

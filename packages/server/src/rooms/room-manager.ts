@@ -14,6 +14,11 @@ export class RoomManager {
   readonly events = new EventEmitter<{ event: [RoomEvent] }>();
   private readonly rooms = new Map<string, Room>();
   private readonly ctx: ServerContext;
+  /**
+   * Set by a cluster node: throws when this node may no longer write `room` (its lease is not
+   * valid here). Checked before every storage change is committed.
+   */
+  fence: ((room: string) => void) | null = null;
 
   constructor(ctx: ServerContext) {
     this.ctx = ctx;
@@ -21,7 +26,12 @@ export class RoomManager {
   }
 
   roomDir(name: string): string {
-    return join(this.ctx.dataDir, "rooms", name);
+    return join(this.roomsDir, name);
+  }
+
+  /** `<data>/rooms`, or the cluster's shared directory (ServerContext.roomsDir). */
+  get roomsDir(): string {
+    return this.ctx.roomsDir ?? join(this.ctx.dataDir, "rooms");
   }
 
   get(name: string): Room | undefined {
@@ -36,7 +46,7 @@ export class RoomManager {
       clock: this.ctx.clock,
       log: this.ctx.logger.child({ room: name }),
       sessions: this.ctx.sessions,
-      storage: new RoomStorage(this.roomDir(name)),
+      storage: new RoomStorage(this.roomDir(name), () => this.fence?.(name)),
       maxConnections: this.ctx.limits.maxConnectionsPerRoom,
       departureTimeoutMs: () => this.ctx.roomSettings.departureTimeoutMs(name) ?? this.ctx.departureTimeoutMs,
       emit: (e) => {
@@ -67,7 +77,7 @@ export class RoomManager {
    */
   async discardIncompleteUploads(): Promise<void> {
     await assertProcFdAvailable();
-    const roomsDir = join(this.ctx.dataDir, "rooms");
+    const roomsDir = this.roomsDir;
     const names = await readdir(roomsDir).catch(() => [] as string[]);
     await Promise.all(names.map((n) => new RoomStorage(this.roomDir(n)).discardIncompleteUploads()));
   }

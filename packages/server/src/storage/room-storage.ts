@@ -52,9 +52,17 @@ export class RoomStorage {
   /** The API's own changes, so the mount watcher (mount-events.ts) does not announce them twice. */
   readonly apiChanges = new ApiChangeLog();
 
-  constructor(roomDir: string) {
+  /**
+   * Called before every change is committed (place, delete, move, new folder); throws when
+   * this process may no longer write the room — in a cluster, when its lease on the room is
+   * no longer valid here (the fencing check; cluster/router.ts, docs/scaling.md).
+   */
+  private readonly fence: () => void;
+
+  constructor(roomDir: string, fence: () => void = () => undefined) {
     this.root = join(roomDir, "storage");
     this.tmpDir = join(roomDir, ".tmp");
+    this.fence = fence;
   }
 
   /**
@@ -206,6 +214,7 @@ export class RoomStorage {
    */
   async place(rel: string, tmpDir: FileHandle, tmpName: string, overwrite: boolean): Promise<void> {
     await this.inParent(rel, true, async (dir, name) => {
+      this.fence();
       try {
         if (overwrite) await rename(at(tmpDir, tmpName), at(dir, name));
         else {
@@ -276,6 +285,7 @@ export class RoomStorage {
     await this.inParent(rel, false, async (dir, name) => {
       const st = await lstat(at(dir, name)).catch(() => null);
       if (st === null) throw new ToolError(`storage: ${JSON.stringify(rel)} does not exist`, 404);
+      this.fence();
       if (!st.isDirectory()) await unlink(at(dir, name));
       else if (recursive) await removeEntry(dir, Buffer.from(name, "utf8"));
       else {
@@ -299,6 +309,7 @@ export class RoomStorage {
     fromRel = norm(fromRel, false);
     toRel = norm(toRel, false);
     if (toRel === fromRel || toRel.startsWith(fromRel + "/")) throw new ToolError(`storage: cannot move ${JSON.stringify(fromRel)} into itself`, 400);
+    this.fence();
     await this.inParent(fromRel, false, async (fromDir, fromName) => {
       const st = await lstat(at(fromDir, fromName)).catch(() => null);
       if (st === null) throw new ToolError(`storage: ${JSON.stringify(fromRel)} does not exist`, 404);

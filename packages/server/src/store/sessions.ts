@@ -10,7 +10,8 @@ import { WriteQueue } from "./write-queue.ts";
  * - `server_restart`: the server died with the session open; closed at the next start.
  * - `terminated`: ended through the API (`POST .../sessions/{id}/terminate`).
  */
-export type SessionEndReason = "departure_timeout" | "terminated" | "server_shutdown" | "server_restart";
+/** `lease_lost`: in a cluster, this node lost the room's lease (another node owns it now; docs/scaling.md). */
+export type SessionEndReason = "departure_timeout" | "terminated" | "server_shutdown" | "server_restart" | "lease_lost";
 
 export interface SessionRecord {
   id: string;

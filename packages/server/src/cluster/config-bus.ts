@@ -1,0 +1,96 @@
+import { EventEmitter } from "node:events";
+import pg from "pg";
+import type { Logger } from "pino";
+import type { Clock } from "../config.ts";
+
+/** The PostgreSQL channel configuration changes are announced on. */
+export const CONFIG_CHANNEL = "roomservice_config";
+
+/**
+ * A configuration change as announced to every node. `scope` is the REST path family that
+ * changed (`services`, `secrets`, `api-keys`, `rooms`, `llm`, …), `path` the request path;
+ * `kind: "resync"` means this node may have missed announcements (its listening connection
+ * dropped) and must drop every cache.
+ */
+export type ConfigChange =
+  | { kind: "change"; scope: string; path: string; method: string; from: string }
+  | { kind: "resync"; from: string };
+
+/**
+ * Configuration changes reach every node at once through PostgreSQL LISTEN/NOTIFY (issue 11
+ * §2). One dedicated connection listens (a pooled one cannot: LISTEN is per session); if it
+ * drops it reconnects with backoff and emits a `resync`, since NOTIFYs sent meanwhile are lost.
+ * Payloads carry no secret values: only which path changed.
+ */
+export class ConfigBus extends EventEmitter<{ change: [ConfigChange] }> {
+  private readonly o: { databaseUrl: string; nodeId: string; logger: Logger; clock: Clock; pool: pg.Pool };
+  private client: pg.Client | null = null;
+  private state: "idle" | "listening" | "reconnecting" | "closed" = "idle";
+  private retry: { cancel(): void } | null = null;
+
+  constructor(o: ConfigBus["o"]) {
+    super();
+    this.o = o;
+  }
+
+  /** Connects and LISTENs; resolves once listening (the first connection must succeed). */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.o.databaseUrl });
+    client.on("error", (err) => this.dropped(client, err));
+    client.on("end", () => this.dropped(client, new Error("connection ended")));
+    client.on("notification", (n) => {
+      if (n.channel !== CONFIG_CHANNEL || n.payload === undefined) return;
+      try {
+        this.emit("change", JSON.parse(n.payload) as ConfigChange);
+      } catch {
+        this.o.logger.warn({ payload: n.payload.slice(0, 200) }, "ignoring a malformed configuration notification");
+      }
+    });
+    await client.connect();
+    await client.query(`LISTEN ${CONFIG_CHANNEL}`);
+    if (this.state === "closed") {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    const wasReconnecting = this.state === "reconnecting";
+    this.state = "listening";
+    if (wasReconnecting) this.emit("change", { kind: "resync", from: this.o.nodeId });
+  }
+
+  private dropped(client: pg.Client, err: Error): void {
+    if (this.client !== client || this.state === "closed") return;
+    this.client = null;
+    this.state = "reconnecting";
+    this.o.logger.warn({ err: err.message }, "configuration listener lost its database connection; reconnecting");
+    client.end().catch(() => undefined);
+    this.scheduleReconnect(500);
+  }
+
+  private scheduleReconnect(ms: number): void {
+    this.retry = this.o.clock.setTimeout(() => {
+      this.connect().catch((err: Error) => {
+        this.o.logger.warn({ err: err.message }, "configuration listener could not reconnect");
+        this.scheduleReconnect(Math.min(ms * 2, 10_000));
+      });
+    }, ms);
+  }
+
+  /** Announces a change to every node (this one included). */
+  async publish(change: Omit<Extract<ConfigChange, { kind: "change" }>, "from" | "kind">): Promise<void> {
+    const payload: ConfigChange = { kind: "change", ...change, from: this.o.nodeId };
+    await this.o.pool.query("SELECT pg_notify($1, $2)", [CONFIG_CHANNEL, JSON.stringify(payload)]);
+  }
+
+  async close(): Promise<void> {
+    this.state = "closed";
+    this.retry?.cancel();
+    const c = this.client;
+    this.client = null;
+    await c?.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,58 @@
+import type { FastifyInstance } from "fastify";
+import { FORWARDED_BY_HEADER, forwardHttp } from "./forward.ts";
+import type { ClusterNode } from "./node.ts";
+
+/**
+ * REST paths that need the room's live session (its services, streams, live snapshot), so a
+ * non-owner forwards them to the owner: `/accounts/projects/{p}/rooms/{room}/…`. Everything
+ * else reads the shared database or the shared storage directory and is answered by any node
+ * (storage download URLs included: the file is read from the shared directory).
+ */
+const LIVE_ROOM_PATH = /^\/accounts\/projects\/[^/]+\/rooms\/([^/?]+)\/(stream|live|services\/[^/?]+\/(?:logs|restart|stop))(?:[/?]|$)/;
+
+/** Ending a live session by its id: the room is looked up in the sessions table. */
+const TERMINATE_PATH = /^\/accounts\/projects\/[^/]+\/sessions\/([^/?]+)\/terminate(?:[/?]|$)/;
+
+/** Successful writes under these paths change configuration every node must see at once. */
+const CONFIG_PATH = /^\/accounts\/projects\/[^/]+\/(services|secrets|api-keys|llm|rooms\/[^/]+\/(?:services|secrets|settings))(?:[/?]|$)/;
+
+/**
+ * Installs the cluster's HTTP side on the root app: forwarding of live-room REST calls and
+ * SSE streams to the owner node, and a configuration-change announcement after every
+ * successful configuration write (ConfigBus; listeners drop their caches).
+ */
+export function installClusterHttp(app: FastifyInstance, node: ClusterNode): void {
+  app.addHook("onRequest", async (req, reply) => {
+    if (req.headers[FORWARDED_BY_HEADER] !== undefined) return;
+    const room = await liveRoomOf(node, req.url);
+    if (room === null || node.router.token(room) !== null) return;
+    const owner = await node.leases.owner(room);
+    if (owner.kind !== "node" || owner.nodeId === node.nodeId) return;
+    reply.hijack();
+    forwardHttp(req.raw, reply.raw, owner.url, node.nodeId);
+  });
+
+  app.addHook("onResponse", async (req, reply) => {
+    if (req.method === "GET" || req.method === "HEAD" || reply.statusCode >= 400) return;
+    const m = CONFIG_PATH.exec(req.url);
+    if (m === null) return;
+    const scope = m[1]!.startsWith("rooms/") ? `rooms/${m[1]!.split("/").pop()}` : m[1]!;
+    await node.config.publish({ scope, path: req.url.split("?")[0]!, method: req.method }).catch((err: Error) => {
+      req.log.warn({ err: err.message }, "could not announce a configuration change to the other nodes");
+    });
+  });
+}
+
+/** The room a live-room request is about, or null when the path is not one (or names nothing). */
+async function liveRoomOf(node: ClusterNode, url: string): Promise<string | null> {
+  try {
+    const m = LIVE_ROOM_PATH.exec(url);
+    if (m !== null) return decodeURIComponent(m[1]!);
+    const t = TERMINATE_PATH.exec(url);
+    if (t === null) return null;
+    const r = await node.pool.query<{ room: string }>("SELECT room FROM sessions WHERE id = $1 AND ended_at IS NULL", [decodeURIComponent(t[1]!)]);
+    return r.rows[0]?.room ?? null;
+  } catch {
+    return null; // a bad percent-encoding: the route itself answers it
+  }
+}

@@ -1,0 +1,94 @@
+import type { Pool } from "pg";
+
+/** A lease this node holds on a room. `token` is the fencing token (strictly increasing per room). */
+export interface HeldLease {
+  room: string;
+  token: string;
+}
+
+/** Who owns a room right now, as the database sees it. */
+export type LeaseOwner =
+  | { kind: "none" }
+  | { kind: "node"; nodeId: string; url: string; token: string };
+
+/**
+ * The `room_leases` table (see schema.ts). Every comparison uses the database's clock
+ * (`now()`), so a lease means the same thing to every node whatever their clocks say.
+ */
+export class LeaseTable {
+  private readonly pool: Pool;
+  private readonly nodeId: string;
+
+  constructor(pool: Pool, nodeId: string) {
+    this.pool = pool;
+    this.nodeId = nodeId;
+  }
+
+  /**
+   * Takes the room's lease for this node when it is free or expired (or already ours: a node
+   * asking again gets a new token). Returns the token, or null when another node holds a
+   * live lease. One statement, so two nodes racing for a free room cannot both win.
+   */
+  async acquire(room: string, ttlMs: number): Promise<HeldLease | null> {
+    const r = await this.pool.query<{ token: string }>(
+      `INSERT INTO room_leases (room, node_id, token, acquired_at, expires_at)
+       VALUES ($1, $2, nextval('room_lease_token'), now(), now() + $3 * interval '1 millisecond')
+       ON CONFLICT (room) DO UPDATE SET node_id = EXCLUDED.node_id, token = EXCLUDED.token,
+         acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at
+       WHERE room_leases.expires_at <= now() OR room_leases.node_id = EXCLUDED.node_id
+       RETURNING token::text AS token`,
+      [room, this.nodeId, ttlMs],
+    );
+    const row = r.rows[0];
+    return row === undefined ? null : { room, token: row.token };
+  }
+
+  /** The live owner of a room (an expired lease counts as none). */
+  async owner(room: string): Promise<LeaseOwner> {
+    const r = await this.pool.query<{ node_id: string; url: string; token: string }>(
+      `SELECT l.node_id, n.url, l.token::text AS token FROM room_leases l JOIN cluster_nodes n USING (node_id)
+       WHERE l.room = $1 AND l.expires_at > now()`,
+      [room],
+    );
+    const row = r.rows[0];
+    return row === undefined ? { kind: "none" } : { kind: "node", nodeId: row.node_id, url: row.url, token: row.token };
+  }
+
+  /**
+   * Extends the given leases by `ttlMs` from now (database time) where this node still holds
+   * them with the same token. Returns the rooms whose lease was renewed; a room missing from
+   * the answer was lost (it expired and another node took it, or it was released).
+   */
+  async renew(leases: HeldLease[], ttlMs: number): Promise<Set<string>> {
+    if (leases.length === 0) return new Set();
+    const r = await this.pool.query<{ room: string }>(
+      `UPDATE room_leases SET expires_at = now() + $2 * interval '1 millisecond'
+       WHERE node_id = $1 AND (room, token) IN (SELECT * FROM unnest($3::text[], $4::bigint[]))
+       RETURNING room`,
+      [this.nodeId, ttlMs, leases.map((l) => l.room), leases.map((l) => l.token)],
+    );
+    return new Set(r.rows.map((x) => x.room));
+  }
+
+  /** Gives a lease up (only ours, only with our token: a newer owner's row is never touched). */
+  async release(lease: HeldLease): Promise<void> {
+    await this.pool.query("DELETE FROM room_leases WHERE room = $1 AND node_id = $2 AND token = $3", [lease.room, this.nodeId, lease.token]);
+  }
+
+  /**
+   * Drops every lease of this node id. Only at start-up: the data directory's lock proves no
+   * other process runs as this node, so whatever rows it has are a killed run's leftovers.
+   */
+  async releaseAllOfThisNode(): Promise<number> {
+    const r = await this.pool.query("DELETE FROM room_leases WHERE node_id = $1", [this.nodeId]);
+    return r.rowCount ?? 0;
+  }
+
+  /** Live leases per node (diagnostics, the bench and `GET /cluster`). */
+  async countByNode(): Promise<Map<string, number>> {
+    const r = await this.pool.query<{ node_id: string; n: string }>(
+      "SELECT node_id, count(*)::text AS n FROM room_leases WHERE expires_at > now() GROUP BY node_id",
+    );
+    return new Map(r.rows.map((x) => [x.node_id, Number(x.n)]));
+  }
+}

@@ -1,0 +1,161 @@
+import pg from "pg";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import type { Clock } from "../config.ts";
+import { ConfigBus } from "./config-bus.ts";
+import { FORWARDED_BY_HEADER, forwardUpgrade } from "./forward.ts";
+import { LeaseTable } from "./leases.ts";
+import { NodeRegistry } from "./nodes.ts";
+import { DEFAULT_LEASE_TIMING, RoomRouter, type LeaseTiming } from "./router.ts";
+import { ensureClusterSchema } from "./schema.ts";
+
+/** What `serve --cluster` adds to a server (issue 11 §2; docs/scaling.md). */
+export interface ClusterOptions {
+  /** postgres://… — the database every node of the cluster shares. */
+  databaseUrl: string;
+  /** The directory every node shares for room storage (NFS/CephFS/EFS in production). */
+  sharedDir: string;
+  /** The URL other nodes reach this one at (default: the address it listens on). */
+  advertiseUrl?: string;
+  timing?: Partial<LeaseTiming>;
+}
+
+/** What a node tells the upgrade handler: serve the room here, or it was handled (forwarded or refused). */
+export type UpgradeDecision = "local" | "handled";
+
+interface ClusterNodeDeps {
+  options: ClusterOptions;
+  /** Stable node id: the runtime's owner id, so this node's containers carry it as their label. */
+  nodeId: string;
+  logger: Logger;
+  clock: Clock;
+  isBusy: (room: string) => boolean;
+  onLeaseLost: (room: string) => void;
+  onAcquired: (room: string) => Promise<void>;
+}
+
+type LoopState = { kind: "stopped" } | { kind: "running"; timer: { cancel(): void } | null; inFlight: Promise<void> | null };
+
+/**
+ * One node of a cluster: its database pool, its registration and heartbeat, the room router
+ * and its lease loop, and the configuration bus. Created before the server listens (so no
+ * handshake is routed without it) and registered with its URL once it listens.
+ */
+export class ClusterNode {
+  readonly nodeId: string;
+  readonly pool: pg.Pool;
+  readonly leases: LeaseTable;
+  readonly nodes: NodeRegistry;
+  readonly router: RoomRouter;
+  readonly config: ConfigBus;
+  readonly timing: LeaseTiming;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private loop: LoopState = { kind: "stopped" };
+  private url: string | null = null;
+
+  private constructor(d: ClusterNodeDeps, pool: pg.Pool) {
+    this.nodeId = d.nodeId;
+    this.pool = pool;
+    this.clock = d.clock;
+    this.log = d.logger.child({ component: "cluster", node: d.nodeId });
+    this.timing = { ...DEFAULT_LEASE_TIMING, ...d.options.timing };
+    if (this.timing.renewIntervalMs * 2 > this.timing.leaseTtlMs) {
+      throw new Error(`cluster lease timing: renewIntervalMs (${this.timing.renewIntervalMs}) must be at most half of leaseTtlMs (${this.timing.leaseTtlMs})`);
+    }
+    this.leases = new LeaseTable(pool, d.nodeId);
+    this.nodes = new NodeRegistry(pool, d.nodeId);
+    this.router = new RoomRouter({
+      leases: this.leases, nodeId: d.nodeId, clock: d.clock, logger: d.logger, timing: this.timing,
+      isBusy: d.isBusy, onLeaseLost: d.onLeaseLost, onAcquired: d.onAcquired,
+    });
+    this.config = new ConfigBus({ databaseUrl: d.options.databaseUrl, nodeId: d.nodeId, logger: this.log, clock: d.clock, pool });
+  }
+
+  /**
+   * Connects, creates the cluster tables if needed, drops this node id's leftover leases (the
+   * data directory lock proves no other process runs as this node) and starts listening for
+   * configuration changes. Throws with the database's reason when it cannot connect.
+   */
+  static async create(d: ClusterNodeDeps): Promise<ClusterNode> {
+    const pool = new pg.Pool({ connectionString: d.options.databaseUrl, max: 8 });
+    pool.on("error", (err) => d.logger.warn({ err: err.message }, "idle database connection failed"));
+    try {
+      await ensureClusterSchema(pool);
+      const node = new ClusterNode(d, pool);
+      const dropped = await node.leases.releaseAllOfThisNode();
+      if (dropped > 0) node.log.warn({ leases: dropped }, "dropped room leases left by an earlier run of this node");
+      await node.config.start();
+      return node;
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw new Error(`cluster: cannot use the database: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Registers this node under `url` (its advertised URL wins) and starts heartbeats and lease renewal. */
+  async register(listenUrl: string, advertiseUrl?: string): Promise<void> {
+    this.url = advertiseUrl ?? listenUrl;
+    await this.nodes.register(this.url);
+    this.loop = { kind: "running", timer: null, inFlight: null };
+    this.schedule();
+    this.log.info({ url: this.url, leaseTtlMs: this.timing.leaseTtlMs, renewIntervalMs: this.timing.renewIntervalMs }, "cluster node registered");
+  }
+
+  private schedule(): void {
+    const loop = this.loop;
+    if (loop.kind !== "running") return;
+    loop.timer = this.clock.setTimeout(() => {
+      loop.inFlight = (async () => {
+        try {
+          await this.nodes.heartbeat();
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, "heartbeat failed");
+        }
+        await this.router.tick();
+      })().catch((err: Error) => this.log.error({ err }, "lease round failed")).finally(() => {
+        loop.inFlight = null;
+        this.schedule();
+      });
+    }, this.timing.renewIntervalMs);
+  }
+
+  /**
+   * Routes a room's WebSocket handshake: "local" when this node owns the room (or just took
+   * it); otherwise the handshake is forwarded to the owner, or refused with 503 when the room
+   * is changing owner (the SDK retries a 503) — "handled" either way.
+   */
+  async routeUpgrade(room: string, req: IncomingMessage, socket: Duplex, head: Buffer, refuse: (status: number, reason: string) => void): Promise<UpgradeDecision> {
+    const route = await this.router.route(room);
+    if (route.kind === "local") return "local";
+    if (route.kind === "unavailable") {
+      refuse(503, route.reason);
+      return "handled";
+    }
+    if (req.headers[FORWARDED_BY_HEADER] !== undefined) {
+      // Forwarded to us, yet another node owns the room: it moved meanwhile. Never forward twice.
+      refuse(503, `room ${room} moved to another node; retry`);
+      return "handled";
+    }
+    forwardUpgrade(req, socket, head, route.url, this.nodeId, (err) => {
+      this.log.warn({ room, owner: route.nodeId, url: route.url, err: err.message }, "owner node unreachable");
+      refuse(503, `the node that runs room ${room} is unreachable; retry (its lease lapses within ${this.timing.leaseTtlMs} ms if it is gone)`);
+    });
+    return "handled";
+  }
+
+  /** Stops the loop, gives back every lease and deregisters (graceful shutdown, after rooms ended). */
+  async close(): Promise<void> {
+    const loop = this.loop;
+    this.loop = { kind: "stopped" };
+    if (loop.kind === "running") {
+      loop.timer?.cancel();
+      await loop.inFlight;
+    }
+    await this.router.releaseAll().catch(() => undefined);
+    if (this.url !== null) await this.nodes.deregister().catch(() => undefined);
+    await this.config.close();
+    await this.pool.end().catch(() => undefined);
+  }
+}

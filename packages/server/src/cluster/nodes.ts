@@ -1,0 +1,49 @@
+import type { Pool } from "pg";
+
+/** A node as the cluster sees it. `live`: its heartbeat is younger than the staleness bound. */
+export interface NodeInfo {
+  nodeId: string;
+  url: string;
+  startedAt: Date;
+  lastSeen: Date;
+  live: boolean;
+}
+
+/** The `cluster_nodes` table: registration and heartbeat (database time, see schema.ts). */
+export class NodeRegistry {
+  private readonly pool: Pool;
+  readonly nodeId: string;
+
+  constructor(pool: Pool, nodeId: string) {
+    this.pool = pool;
+    this.nodeId = nodeId;
+  }
+
+  /** Registers (or re-registers after a restart) this node with its internal URL. */
+  async register(url: string): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO cluster_nodes (node_id, url, started_at, last_seen) VALUES ($1, $2, now(), now())
+       ON CONFLICT (node_id) DO UPDATE SET url = EXCLUDED.url, started_at = now(), last_seen = now()`,
+      [this.nodeId, url],
+    );
+  }
+
+  async heartbeat(): Promise<void> {
+    await this.pool.query("UPDATE cluster_nodes SET last_seen = now() WHERE node_id = $1", [this.nodeId]);
+  }
+
+  /** Removes this node's row (graceful shutdown). */
+  async deregister(): Promise<void> {
+    await this.pool.query("DELETE FROM cluster_nodes WHERE node_id = $1", [this.nodeId]);
+  }
+
+  /** Every registered node; `live` when seen within `staleMs`. */
+  async list(staleMs: number): Promise<NodeInfo[]> {
+    const r = await this.pool.query<{ node_id: string; url: string; started_at: Date; last_seen: Date; live: boolean }>(
+      `SELECT node_id, url, started_at, last_seen, last_seen > now() - $1 * interval '1 millisecond' AS live
+       FROM cluster_nodes ORDER BY node_id`,
+      [staleMs],
+    );
+    return r.rows.map((x) => ({ nodeId: x.node_id, url: x.url, startedAt: x.started_at, lastSeen: x.last_seen, live: x.live }));
+  }
+}
