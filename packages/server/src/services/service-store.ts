@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { RoomserviceError } from "../http/errors.ts";
 import type { Store } from "../store/db.ts";
 
@@ -45,8 +46,15 @@ export class ServiceConflict extends RoomserviceError {
  */
 export class ServiceStore {
   private readonly store: Store;
+  /** After every committed create, update and delete (the launcher prepares rooms ahead from it). */
+  readonly changes = new EventEmitter<{ changed: [{ project: string; room: string | null }] }>();
   constructor(store: Store) {
     this.store = store;
+  }
+
+  private changed(r: ServiceRecord): ServiceRecord {
+    this.changes.emit("changed", { project: r.project, room: r.room });
+    return r;
   }
 
   create(project: string, room: string | null, name: string, spec: Record<string, unknown>, now: number): ServiceRecord {
@@ -65,7 +73,7 @@ export class ServiceStore {
       db.exec("ROLLBACK");
       throw err;
     }
-    return this.get(id)!;
+    return this.changed(this.get(id)!);
   }
 
   update(id: string, name: string, spec: Record<string, unknown>, now: number): ServiceRecord {
@@ -85,11 +93,13 @@ export class ServiceStore {
       db.exec("ROLLBACK");
       throw err;
     }
-    return this.get(id)!;
+    return this.changed(this.get(id)!);
   }
 
   delete(id: string): boolean {
+    const cur = this.get(id);
     const r = this.store.db.prepare("DELETE FROM services WHERE id = ?").run(id);
+    if (cur !== undefined && Number(r.changes) > 0) this.changed(cur);
     return Number(r.changes) > 0;
   }
 
