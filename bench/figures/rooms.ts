@@ -22,7 +22,8 @@ import { summarize, roundSummary, round, median } from "../lib/stats.ts";
 import { sdkClient, disposeSdkClient } from "../lib/sdk.ts";
 import { startDockerServer, waitUntil, type DockerBenchEnv } from "../lib/docker-env.ts";
 import { ensureSdkServiceImage } from "../lib/sdk-image.ts";
-import { composeRun, rawEngineRun } from "../lib/room-baselines.ts";
+import { composeRun, rawEngineRun, type StartCpu } from "../lib/room-baselines.ts";
+import { containerCpuMs, daemonsCpuMs, selfCpuMs } from "../lib/cpu-accounting.ts";
 
 const POOL = 2;
 /** As `serve` runs by default (select-runtime.ts); BENCH_ROOMS_PREPARED=0 measures without. */
@@ -44,13 +45,15 @@ interface Ready {
 }
 
 /** One session: the participant joins, waits for N "bench.ready" broadcasts, leaves. */
-async function roomserviceSession(env: DockerBenchEnv, room: string, n: number): Promise<{ startMs: number; endMs: number; ready: Ready[] }> {
+async function roomserviceSession(env: DockerBenchEnv, room: string, n: number): Promise<{ startMs: number; endMs: number; ready: Ready[]; cpu: StartCpu }> {
   const { server } = env;
   const token = await mintParticipantToken(env.secret, { room, identity: "bench", role: "user", ttlSeconds: 600 });
   const got = new Map<number, Ready>();
   let allReady!: () => void;
   const all = new Promise<void>((r) => (allReady = r));
   const t0 = performance.now();
+  const self0 = selfCpuMs();
+  const daemons0 = daemonsCpuMs();
   const client = await sdkClient(server.url, room, token);
   client.messaging.on("message", (e: { message: { type: string; message: Ready } }) => {
     if (e.message.type !== "bench.ready") return;
@@ -62,6 +65,8 @@ async function roomserviceSession(env: DockerBenchEnv, room: string, n: number):
   await all;
   clearTimeout(timeout);
   const startMs = performance.now() - t0;
+  const ids = server.launcher.list(room).service_states.map((st) => st.container_id).filter((x): x is string => x !== null);
+  const cpu = { self: selfCpuMs() - self0, daemons: daemonsCpuMs() - daemons0, containers: ids.reduce((a, id) => a + containerCpuMs(id), 0) };
   if (got.size < n) {
     const states = server.launcher.list(room).service_states.map((s) => `${s.service_id.slice(0, 8)}: ${s.state} ${s.last_start_error ?? ""}`);
     await disposeSdkClient(client);
@@ -86,7 +91,7 @@ async function roomserviceSession(env: DockerBenchEnv, room: string, n: number):
   await disposeSdkClient(client);
   const endAt = await ended;
   const endMs = (await stopped) - endAt;
-  return { startMs, endMs, ready: [...got.values()] };
+  return { startMs, endMs, ready: [...got.values()], cpu };
 }
 
 /** The runtime's optional "prepared ahead" state (pre-created containers), if it has one. */
@@ -129,11 +134,12 @@ export const rooms: Figure = {
       if (withCompose && !ctx.quick) await composeRun({ image, n: 1, owner: env.ownerId, tag: "warmup" });
       for (const n of sizes) {
         const s = { cold: [] as number[], warm: [] as number[], end: [] as number[], raw: [] as number[], rawEnd: [] as number[], compose: [] as number[] };
+        const cpu = { cold: [] as StartCpu[], raw: [] as StartCpu[] };
         const ratios = { cold: [] as number[], coldCompose: [] as number[], warm: [] as number[], end: [] as number[] };
         const composeThisRep = (r: number) => withCompose && (!ctx.quick || r === 0);
         for (let r = 0; r < reps; r++) {
           const rsFirst = r % 2 === 0;
-          let raw = { startMs: NaN, endMs: NaN };
+          let raw = { startMs: NaN, endMs: NaN, cpu: { self: NaN, daemons: NaN, containers: NaN } };
           let comp = { startMs: NaN, downMs: NaN };
           const baselines = async () => {
             raw = await rawEngineRun(docker, { image, n, owner: env.ownerId, tag: `${n}-${r}` });
@@ -148,6 +154,8 @@ export const rooms: Figure = {
           checkIsolation(cold.ready, warm.ready);
           await settle();
           if (rsFirst) await baselines();
+          cpu.cold.push(cold.cpu);
+          cpu.raw.push(raw.cpu);
           s.cold.push(cold.startMs);
           s.warm.push(warm.startMs);
           s.end.push(cold.endMs, warm.endMs);
@@ -163,7 +171,8 @@ export const rooms: Figure = {
           ctx.log(`  N=${n} rep ${r + 1}/${reps}: cold ${cold.startMs.toFixed(0)} ms, warm ${warm.startMs.toFixed(0)} ms, end ${cold.endMs.toFixed(0)}/${warm.endMs.toFixed(0)} ms | raw ${raw.startMs.toFixed(0)} ms (stop+rm ${raw.endMs.toFixed(0)} ms)${Number.isNaN(comp.startMs) ? "" : ` | compose ${comp.startMs.toFixed(0)} ms`}`);
         }
         const sum = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v.length > 0 ? roundSummary(summarize(v)) : null]));
-        details[`n${n}`] = { ...sum, ratios: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, v.map((x) => round(x, 3))])) };
+        const cpuMedians = (xs: StartCpu[]) => ({ self: round(median(xs.map((x) => x.self))), daemons: round(median(xs.map((x) => x.daemons))), containers: round(median(xs.map((x) => x.containers))) });
+        details[`n${n}`] = { ...sum, cpuMs: { roomservice: cpuMedians(cpu.cold), raw: cpuMedians(cpu.raw) }, ratios: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, v.map((x) => round(x, 3))])) };
         const p50 = (xs: number[]) => round(median(xs));
         const coldRatio = median(ratios.cold);
         rows.push(row({
@@ -181,6 +190,12 @@ export const rooms: Figure = {
         rows.push(row({
           metric: `2. warm restart N=${n} (new session 1 s after the last) vs Engine API cold, median ms`,
           roomservice: p50(s.warm), baseline: p50(s.raw), unit: "ms", better: "lower", ratio: median(ratios.warm),
+        }));
+        const c = { rs: cpuMedians(cpu.cold), raw: cpuMedians(cpu.raw) };
+        rows.push(row({
+          metric: `CPU during cold start N=${n}: containers / dockerd+containerd / server process (ms, median)`,
+          roomservice: c.rs.containers, baseline: c.raw.containers, unit: "ms", better: "lower",
+          note: `dockerd+containerd ${c.rs.daemons} vs ${c.raw.daemons} ms; this process (Roomservice server + participant, or the baseline's prober) ${c.rs.self} vs ${c.raw.self} ms`,
         }));
         const endRatio = median(ratios.end);
         rows.push(row({

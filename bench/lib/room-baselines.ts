@@ -19,10 +19,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NetnsProber, PAUSE_IMAGE, type DockerEngine } from "@roomservice/runtime";
 import { quietLogger } from "./docker-env.ts";
+import { containerCpuMs, daemonsCpuMs, selfCpuMs } from "./cpu-accounting.ts";
+
+/** CPU ms spent during a start: this process, dockerd + containerd, the containers' cgroups. */
+export interface StartCpu {
+  self: number;
+  daemons: number;
+  containers: number;
+}
 
 export interface BaselineRun {
   /** From the first API call (or spawning compose) until every service listens, ms. */
   startMs: number;
+  cpu: StartCpu;
   /** `docker stop` (grace 10 s) + `rm` of the services, then the pause container, ms. */
   endMs: number;
 }
@@ -45,6 +54,8 @@ export async function stopAndRemove(docker: DockerEngine, services: string[], pa
 export async function rawEngineRun(docker: DockerEngine, o: { image: string; n: number; owner: string; tag: string }): Promise<BaselineRun> {
   const labels = { [OWNER_LABEL]: o.owner, "dev.roomservice.role": "bench-baseline" };
   const t0 = performance.now();
+  const self0 = selfCpuMs();
+  const daemons0 = daemonsCpuMs();
   const { Id: pause } = await docker.json<{ Id: string }>({
     method: "POST", path: "/containers/create", query: { name: `bench-pause-${o.tag}` },
     body: { Image: PAUSE_IMAGE, Labels: labels, HostConfig: { NetworkMode: "none", Init: true, ReadonlyRootfs: true } },
@@ -84,7 +95,8 @@ export async function rawEngineRun(docker: DockerEngine, o: { image: string; n: 
     prober.close();
   }
   const startMs = performance.now() - t0;
-  return { startMs, endMs: await stopAndRemove(docker, ids, pause) };
+  const cpu = { self: selfCpuMs() - self0, daemons: daemonsCpuMs() - daemons0, containers: ids.reduce((a, id) => a + containerCpuMs(id), 0) };
+  return { startMs, cpu, endMs: await stopAndRemove(docker, ids, pause) };
 }
 
 /** The compose file of baseline (b): the same pause container and services. */
