@@ -130,9 +130,15 @@ export class ServiceLauncher {
     }, PREPARE_DELAY_MS).unref());
   }
 
+  /** A session of `room` that has not ended (its successor is prepared once it ends). */
+  private running(room: string): boolean {
+    const s = this.live.get(room);
+    return s !== undefined && !s.ended;
+  }
+
   private async prepareRoom(room: string): Promise<void> {
     const runtime = this.d.runtime;
-    if (this.closing || runtime?.prepareRoom === undefined || this.live.has(room)) return;
+    if (this.closing || runtime?.prepareRoom === undefined || this.running(room)) return;
     if ((await this.d.runtimeReady) === false) return;
     const records = this.d.services.forRoom(this.d.ctx.projectId, room).filter((r) => r.spec.enabled !== false);
     const specs: LaunchSpec[] = [];
@@ -145,7 +151,7 @@ export class ServiceLauncher {
       }).catch(() => null); // it will fail at the session, with its reason shown there
       if (spec !== null) specs.push(spec);
     }
-    if (this.closing || this.live.has(room)) return;
+    if (this.closing || this.running(room)) return;
     if (specs.length > 0) this.preparedRooms.add(room);
     else this.preparedRooms.delete(room);
     runtime.prepareRoom(room, specs);
@@ -301,6 +307,8 @@ export class ServiceLauncher {
     const session = this.live.get(room);
     if (session === undefined || session.sessionId !== sessionId) return;
     session.ended = true;
+    // The next session's containers are prepared while this one's stop (in another namespace).
+    this.schedulePrepare(room);
     session.stopping ??= (async () => {
       // A sandbox rebuild may replace `starting` while we wait: wait until it settles for good.
       for (let p = session.starting; ; p = session.starting) {
@@ -317,7 +325,6 @@ export class ServiceLauncher {
     } finally {
       if (this.live.get(room) === session) this.live.delete(room);
       this.stopped.emit("stopped", { room, sessionId });
-      this.schedulePrepare(room);
     }
   }
 
