@@ -394,6 +394,8 @@ export class DockerRoomSandbox implements RoomSandbox {
   private readonly unwatchPause: () => void;
   /** Held containers not yet claimed by a service launch (removed at stop). */
   private readonly held: Map<string, HeldContainer>;
+  /** Image ids looked up while taking held containers (by tag). */
+  private readonly imageIds = new Map<string, Promise<string | null>>();
   readonly preparedId: string | undefined;
 
   constructor(i: SandboxInit) {
@@ -449,7 +451,12 @@ export class DockerRoomSandbox implements RoomSandbox {
   private async launchHeld(real: DockerServiceDriver, held: HeldContainer, spec: ServiceLaunchSpec, hooks: LaunchHooks): Promise<RunningInstance> {
     const docker = this.i.runtime.docker;
     let usable = !held.gone && held.key === specKey(spec);
-    if (usable) usable = (await inspectImage(docker, spec.image).catch(() => null))?.id === held.imageId;
+    if (usable) {
+      // One lookup per image for the session's whole start (services often share an image).
+      let image = this.imageIds.get(spec.image);
+      if (image === undefined) this.imageIds.set(spec.image, (image = inspectImage(docker, spec.image).then((i) => i.id, () => null)));
+      usable = (await image) === held.imageId;
+    }
     if (usable && !held.gone) {
       held.unwatch();
       return real.launchHeld(held, spec, hooks);
