@@ -31,6 +31,8 @@ export interface StartCpu {
 export interface BaselineRun {
   /** From the first API call (or spawning compose) until every service listens, ms. */
   startMs: number;
+  /** Until every service's process runs (its start call returned): Docker's share of startMs. */
+  launchedMs: number;
   cpu: StartCpu;
   /** `docker stop` (grace 10 s) + `rm` of the services, then the pause container, ms. */
   endMs: number;
@@ -65,6 +67,7 @@ export async function rawEngineRun(docker: DockerEngine, o: { image: string; n: 
   const prober = new NetnsProber(info.NetworkSettings.SandboxKey, quietLogger);
   prober.warm();
   let ids: string[] = [];
+  let launchedMs = NaN;
   try {
     ids = await Promise.all(
       Array.from({ length: o.n }, async (_, i) => {
@@ -79,6 +82,7 @@ export async function rawEngineRun(docker: DockerEngine, o: { image: string; n: 
         return Id;
       }),
     );
+    launchedMs = performance.now() - t0;
     const ready = new Set<number>();
     const deadline = Date.now() + 60_000;
     while (ready.size < o.n) {
@@ -96,7 +100,7 @@ export async function rawEngineRun(docker: DockerEngine, o: { image: string; n: 
   }
   const startMs = performance.now() - t0;
   const cpu = { self: selfCpuMs() - self0, daemons: daemonsCpuMs() - daemons0, containers: ids.reduce((a, id) => a + containerCpuMs(id), 0) };
-  return { startMs, cpu, endMs: await stopAndRemove(docker, ids, pause) };
+  return { startMs, launchedMs, cpu, endMs: await stopAndRemove(docker, ids, pause) };
 }
 
 /** The compose file of baseline (b): the same pause container and services. */
