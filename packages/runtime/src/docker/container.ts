@@ -7,7 +7,6 @@ import { execFile } from "node:child_process";
 import { createContainer, heldFiles, planContainer } from "./plan.ts";
 import { START_FILE } from "./envexec.ts";
 import type { HeldContainer } from "./prepared.ts";
-import type { ListeningPorts } from "./listening.ts";
 import type { CheckResult } from "../probes.ts";
 import type { NetnsProber } from "../netns/prober.ts";
 import { DockerDemuxer } from "../logs.ts";
@@ -38,8 +37,6 @@ export interface RoomContext {
   pauseId: string;
   secrets: SessionSecrets;
   prober: NetnsProber;
-  /** The room's listening ports from the kernel (null: unknown, always ask the prober). */
-  listening: ListeningPorts | null;
   log: Logger;
   events: ContainerEvents;
 }
@@ -56,14 +53,7 @@ export class DockerServiceDriver implements ServiceDriver {
     this.c = c;
   }
 
-  /**
-   * A port nothing listens on yet fails at once, without the probe helper (docker/listening.ts);
-   * the message is the one the helper's refused connect gives.
-   */
-  async netCheck(action: Exclude<ProbeAction, { kind: "exec" }>, timeoutMs: number): Promise<CheckResult> {
-    if ((await this.c.listening?.isListening(action.port)) === false) {
-      return { ok: false, error: action.kind === "tcp" ? `tcp 127.0.0.1:${action.port}: ECONNREFUSED` : `GET 127.0.0.1:${action.port}${action.path}: ECONNREFUSED` };
-    }
+  netCheck(action: Exclude<ProbeAction, { kind: "exec" }>, timeoutMs: number): Promise<CheckResult> {
     return this.c.prober.check(action, timeoutMs);
   }
 

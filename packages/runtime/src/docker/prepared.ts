@@ -26,8 +26,6 @@ import { createContainer, LABEL, planContainer, specKey } from "./plan.ts";
 /** A ready room network namespace (from the runtime's pool or made for the entry). */
 export interface RoomNamespace {
   pauseId: string;
-  /** Host pid of the pause container (for the room's socket table, docker/listening.ts). */
-  pausePid: number;
   netnsPath: string;
   /** Labels the pause container (session and pool labels); a prepared room's id. */
   poolId: string;

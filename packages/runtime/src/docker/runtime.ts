@@ -15,7 +15,6 @@ import { DockerEventWatcher } from "./events.ts";
 import { ensurePauseImage } from "./images.ts";
 import { DockerStatsSampler } from "./stats.ts";
 import { inspectImage, specKey } from "./plan.ts";
-import { ListeningPorts } from "./listening.ts";
 import { PreparedRooms, removeHeld, type HeldContainer, type RoomNamespace } from "./prepared.ts";
 import type { ResourceUsage } from "../stats.ts";
 
@@ -126,12 +125,12 @@ export class DockerRuntime implements Runtime {
     if (pooled !== undefined) return pooled;
     const poolId = `prep-${Math.random().toString(36).slice(2, 10)}`;
     const labels = { [LABEL.owner]: this.ownerId, [LABEL.room]: room, [LABEL.session]: poolId, [LABEL.role]: "pause", [LABEL.pool]: poolId };
-    const { pauseId, netnsPath, pausePid } = await this.startPause(labels, containerName(room, "pause"), null);
+    const { pauseId, netnsPath } = await this.startPause(labels, containerName(room, "pause"), null);
     const prober = new NetnsProber(netnsPath, this.log);
     prober.warm();
     const listener = openListenerInNetns(netnsPath, "127.0.0.1", 8078);
     listener.catch(() => undefined);
-    return { pauseId, netnsPath, pausePid, poolId, prober, listener };
+    return { pauseId, netnsPath, poolId, prober, listener };
   }
 
   /** CPU and memory of a running container (docker/stats.ts); null once it is gone. */
@@ -148,7 +147,7 @@ export class DockerRuntime implements Runtime {
   }
 
   /** Starts a pause container holding a fresh network namespace; returns its id and netns path. */
-  private async startPause(labels: Record<string, string>, name: string, networkId: string | null): Promise<{ pauseId: string; netnsPath: string; pausePid: number }> {
+  private async startPause(labels: Record<string, string>, name: string, networkId: string | null): Promise<{ pauseId: string; netnsPath: string }> {
     const image = await this.ensurePauseImage();
     const { Id: pauseId } = await this.docker.json<{ Id: string }>({
       method: "POST", path: "/containers/create", query: { name },
@@ -163,10 +162,10 @@ export class DockerRuntime implements Runtime {
     });
     try {
       await this.docker.json({ method: "POST", path: `/containers/${pauseId}/start` });
-      const info = await this.docker.json<{ NetworkSettings: { SandboxKey: string }; State: { Pid: number } }>({ method: "GET", path: `/containers/${pauseId}/json` });
+      const info = await this.docker.json<{ NetworkSettings: { SandboxKey: string } }>({ method: "GET", path: `/containers/${pauseId}/json` });
       const netnsPath = info.NetworkSettings.SandboxKey;
       if (!netnsPath) throw new Error("Docker reported no SandboxKey (network namespace path) for the pause container");
-      return { pauseId, netnsPath, pausePid: info.State.Pid };
+      return { pauseId, netnsPath };
     } catch (err) {
       await this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).catch(() => {});
       throw err;
@@ -185,11 +184,11 @@ export class DockerRuntime implements Runtime {
       // is renamed rs-<room>-pause-… (see takePooled) and its services carry its id.
       const labels = { [LABEL.owner]: this.ownerId, [LABEL.room]: "", [LABEL.session]: poolId, [LABEL.role]: "pause", [LABEL.pool]: poolId };
       const fill: Promise<void> = this.startPause(labels, containerName("pool", "pause"), null)
-        .then(({ pauseId, netnsPath, pausePid }) => {
+        .then(({ pauseId, netnsPath }) => {
           if (this.closed) return this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).then(() => {}, () => {});
           const prober = new NetnsProber(netnsPath, this.log);
           prober.warm();
-          const entry: PoolEntry = { pauseId, netnsPath, pausePid, poolId, prober, listener: null };
+          const entry: PoolEntry = { pauseId, netnsPath, poolId, prober, listener: null };
           entry.listener = openListenerInNetns(netnsPath, "127.0.0.1", 8078);
           entry.listener.catch(() => undefined);
           this.pool.push(entry);
@@ -249,7 +248,7 @@ export class DockerRuntime implements Runtime {
     if (entry !== null && entry.ns !== null) {
       const ns = entry.ns;
       const sandbox = new DockerRoomSandbox({
-        runtime: this, room: o.room, sessionId: o.sessionId, pauseId: ns.pauseId, pausePid: ns.pausePid, networkId: null, netnsPath: ns.netnsPath,
+        runtime: this, room: o.room, sessionId: o.sessionId, pauseId: ns.pauseId, networkId: null, netnsPath: ns.netnsPath,
         log, clock: this.clock, secrets: new SessionSecrets(this.secretsRoot, this.ownerId, ns.poolId),
         onStopped: () => this.live.delete(o.sessionId), prober: ns.prober, listener: ns.listener,
         held: entry.held, preparedId: ns.poolId,
@@ -262,7 +261,7 @@ export class DockerRuntime implements Runtime {
     if (pooled !== undefined) {
       this.fillPool();
       const sandbox = new DockerRoomSandbox({
-        runtime: this, room: o.room, sessionId: o.sessionId, pauseId: pooled.pauseId, pausePid: pooled.pausePid, networkId: null, netnsPath: pooled.netnsPath,
+        runtime: this, room: o.room, sessionId: o.sessionId, pauseId: pooled.pauseId, networkId: null, netnsPath: pooled.netnsPath,
         log, clock: this.clock, secrets: new SessionSecrets(this.secretsRoot, this.ownerId, o.sessionId),
         onStopped: () => this.live.delete(o.sessionId), prober: pooled.prober, listener: pooled.listener,
       });
@@ -279,9 +278,9 @@ export class DockerRuntime implements Runtime {
           body: { Name: containerName(o.room, "net"), Driver: "bridge", CheckDuplicate: true, Labels: { ...labels, [LABEL.role]: "network" } },
         }));
       }
-      const { pauseId, netnsPath, pausePid } = await this.startPause(labels, containerName(o.room, "pause"), networkId);
+      const { pauseId, netnsPath } = await this.startPause(labels, containerName(o.room, "pause"), networkId);
       const sandbox = new DockerRoomSandbox({
-        runtime: this, room: o.room, sessionId: o.sessionId, pauseId, pausePid, networkId, netnsPath, log, clock: this.clock,
+        runtime: this, room: o.room, sessionId: o.sessionId, pauseId, networkId, netnsPath, log, clock: this.clock,
         secrets: new SessionSecrets(this.secretsRoot, this.ownerId, o.sessionId),
         onStopped: () => this.live.delete(o.sessionId), prober: null, listener: null,
       });
@@ -362,8 +361,6 @@ interface SandboxInit {
   room: string;
   sessionId: string;
   pauseId: string;
-  /** Host pid of the pause container: its /proc/<pid>/net/tcp is the room's socket table. */
-  pausePid: number;
   networkId: string | null;
   netnsPath: string;
   secrets: SessionSecrets;
@@ -413,7 +410,6 @@ export class DockerRoomSandbox implements RoomSandbox {
     const real = new DockerServiceDriver({
       docker: i.runtime.docker, ownerId: i.runtime.ownerId, room: i.room, sessionId: i.sessionId, pauseId: i.pauseId,
       secrets: i.secrets, prober: this.prober, log: i.log, events: i.runtime.events,
-      listening: i.pausePid > 0 ? new ListeningPorts(i.pausePid) : null,
     });
     // A service (re)started after stop() began must not create containers nobody will remove;
     // one started after the namespace holder vanished would only fail with "No such container".
