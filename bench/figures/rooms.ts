@@ -27,6 +27,31 @@ import { composeRun, rawEngineRun, type StartCpu } from "../lib/room-baselines.t
 import { containerCpuMs, daemonsCpuMs, selfCpuMs } from "../lib/cpu-accounting.ts";
 
 const POOL = 2;
+/**
+ * BENCH_ROOMS_PROFILE=<dir>: a CPU profile of this process (server + participant) for each
+ * Roomservice cold start, from start() until every broadcast arrived — the window the figure
+ * times, nothing else (summarize with `node bench/lib/cpuprofile.ts <file>`).
+ */
+const PROFILE_DIR = process.env.BENCH_ROOMS_PROFILE;
+
+async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  if (PROFILE_DIR === undefined) return fn();
+  const { Session } = await import("node:inspector/promises");
+  const { mkdir, writeFile } = await import("node:fs/promises");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 500 });
+  await session.post("Profiler.start");
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post("Profiler.stop");
+    session.disconnect();
+    await mkdir(PROFILE_DIR, { recursive: true });
+    await writeFile(`${PROFILE_DIR}/${name}.cpuprofile`, JSON.stringify(profile));
+  }
+}
 /** As `serve` runs by default (select-runtime.ts); BENCH_ROOMS_PREPARED=0 measures without. */
 const PREPARED = process.env.BENCH_ROOMS_PREPARED === "0" ? 0 : 4;
 
@@ -172,7 +197,7 @@ export const rooms: Figure = {
           if (!rsFirst) await baselines();
           const room = configure(n);
           await prepared(room);
-          const cold = await roomserviceSession(env, room, n);
+          const cold = await profiled(`cold-n${n}-${r}`, () => roomserviceSession(env, room, n));
           await new Promise((res) => setTimeout(res, 1000));
           const warm = await roomserviceSession(env, room, n);
           checkIsolation(cold.ready, warm.ready);
