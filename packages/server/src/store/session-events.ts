@@ -21,6 +21,9 @@ export interface ParticipantRecord {
   left_at: string | null;
 }
 
+/** Longest a queued write waits for its transaction. */
+const FLUSH_MS = 100;
+
 type Write =
   | { kind: "event"; e: ActivityEvent }
   | { kind: "joined"; sessionId: string; p: ParticipantRef; at: number }
@@ -30,9 +33,11 @@ type Write =
 
 /**
  * What a session leaves behind for replay: its timeline (session, participant and service
- * events), who took part, and resource samples. Writes are batched into one transaction per
- * event-loop turn (synchronous=FULL makes each commit an fsync); a crash loses at most the
- * writes of the current turn.
+ * events), who took part, and resource samples. Writes are batched into one transaction at
+ * most every FLUSH_MS (synchronous=FULL makes each commit an fsync, which blocks the event
+ * loop: a room start emits events and stats in many separate turns, and one fsync per turn
+ * held the server for ~1.4 s of a loaded cold start — docs/benchmarks.md, issue #10). A crash
+ * loses at most the last FLUSH_MS of writes; every read flushes first, so reads see them all.
  */
 export class SessionEventStore {
   private readonly store: Store;
@@ -85,7 +90,7 @@ export class SessionEventStore {
     this.pending.push(w);
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    setTimeout(() => this.flush(), FLUSH_MS).unref();
   }
 
   /** Writes everything queued, in one transaction. Called on its own each turn, and at close. */
@@ -125,6 +130,7 @@ export class SessionEventStore {
 
   /** A session's timeline in order. */
   events(sessionId: string, room: string): ActivityEvent[] {
+    this.flush();
     const rows = this.store.db.prepare("SELECT * FROM session_events WHERE session_id = ? ORDER BY seq").all(sessionId) as unknown as EventRow[];
     return rows.map((r) => {
       const e: ActivityEvent = {
@@ -139,6 +145,7 @@ export class SessionEventStore {
   }
 
   participants(sessionId: string): ParticipantRecord[] {
+    this.flush();
     const rows = this.store.db
       .prepare("SELECT participant_id, name, role, joined_at, left_at FROM session_participants WHERE session_id = ? ORDER BY joined_at, rowid")
       .all(sessionId) as { participant_id: string; name: string; role: string; joined_at: number; left_at: number | null }[];
@@ -147,12 +154,14 @@ export class SessionEventStore {
 
   /** Services that took part in a session (every launched service has at least one event). */
   services(sessionId: string): { id: string; name: string }[] {
+    this.flush();
     return (this.store.db
       .prepare("SELECT service_id AS id, MAX(service_name) AS name FROM session_events WHERE session_id = ? AND service_id IS NOT NULL GROUP BY service_id ORDER BY MIN(seq)")
       .all(sessionId) as { id: string; name: string }[]).map((r) => ({ id: r.id, name: r.name }));
   }
 
   stats(sessionId: string, serviceId?: string): StatsSample[] {
+    this.flush();
     const rows = (serviceId === undefined
       ? this.store.db.prepare("SELECT * FROM session_stats WHERE session_id = ? ORDER BY at, rowid").all(sessionId)
       : this.store.db.prepare("SELECT * FROM session_stats WHERE session_id = ? AND service_id = ? ORDER BY at, rowid").all(sessionId, serviceId)) as unknown as StatsRow[];
@@ -164,6 +173,7 @@ export class SessionEventStore {
 
   /** Participant count per session, for session lists. */
   participantCount(sessionId: string): number {
+    this.flush();
     return (this.store.db.prepare("SELECT COUNT(*) AS n FROM session_participants WHERE session_id = ?").get(sessionId) as { n: number }).n;
   }
 }
