@@ -111,7 +111,7 @@ onThreadMessage(room, async (m) => {
   setBusy(room, m.path, "Thinking");
   try {
     const reply = await thread.streamMessage(replyTokens(history, m.text));
-    await thread.notifyMembers("chat", { text: reply.text });
+    await thread.notifyMembers("chat", { text: reply.text }, { agents: false });
   } finally {
     setBusy(room, m.path, null);
   }

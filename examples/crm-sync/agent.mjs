@@ -1,8 +1,12 @@
 // A secure integration: answers "look up <company>" in the room chat by calling a CRM's HTTP
 // API with a key that reaches this service only, as a secret file (/run/secrets/CRM_API_KEY).
 // The key is never logged, never sent to the room, never in env (secrets.env: false).
+// Answers go where the question was asked: into the thread document (docs/chat.md, through
+// @roomservice/agent-kit, as Studio's chat and MeshAgent's useChat send them), or as a plain
+// messaging reply to a plain messaging `chat`.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
+import { onThreadMessage, setBusy, ThreadCache } from "@roomservice/agent-kit";
 const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
 
 const CRM_BASE_URL = (process.env.CRM_BASE_URL ?? "http://127.0.0.1:9100").replace(/\/+$/, "");
@@ -49,17 +53,43 @@ async function lookUp(name) {
 const room = new RoomClient();
 await room.start();
 room.messaging.enable();
-room.messaging.on("message", async (e) => {
-  const m = e.message;
-  if (m.type !== "chat" || m.fromParticipantId === room.localParticipant?.id) return;
-  const to = room.messaging.getParticipant(m.fromParticipantId);
-  if (!to) return;
-  const name = parseRequest(m.message?.text);
-  const text = name === null ? `Ask me "look up <company>".` : await lookUp(name);
-  await room.messaging.sendMessage({ to, type: "chat", message: { text } });
+const threads = new ThreadCache(room);
+
+/** The answer to one chat text: a look-up, or how to ask for one. */
+const answer = (text) => {
+  const name = parseRequest(text);
+  return name === null ? `Ask me "look up <company>".` : lookUp(name);
+};
+
+onThreadMessage(room, async (m) => {
+  if (m.path === null) {
+    // Plain messaging: a broadcast and a direct message look the same on the wire, so only
+    // look-ups get an answer — in a room with other agents, "hello" to everyone is not for us.
+    if (m.type !== "chat" || m.from === null || parseRequest(m.text) === null) return;
+    await room.messaging.sendMessage({ to: m.from, type: "chat", message: { text: await answer(m.text) } });
+    return;
+  }
+  if (m.type === "opened") {
+    await threads.get(m.path);
+    return;
+  }
+  if (m.type !== "chat") return;
+  const thread = await threads.get(m.path);
+  // The notice may overtake the message it announces: answer below it, not above.
+  const author = m.from?.getAttribute("name");
+  await thread.waitForMessage((x) => x.authorName === author && x.text === m.text, 5000);
+  setBusy(room, m.path, "Looking it up in the CRM");
+  try {
+    const text = await answer(m.text);
+    thread.appendMessage({ text });
+    await thread.notifyMembers("chat", { text }, { agents: false });
+  } finally {
+    setBusy(room, m.path, null);
+  }
 });
 console.log(`crm-sync ready in room ${process.env.MESHAGENT_ROOM}; CRM at ${CRM_BASE_URL}`);
-process.on("SIGTERM", () => {
+process.on("SIGTERM", async () => {
+  await threads.closeAll().catch(() => undefined);
   room.dispose();
   process.exit(0);
 });

@@ -4,10 +4,18 @@
 //   transcribe  audio in (stream of 16 kHz s16le mono PCM chunks, or a WAV stream)
 //               → transcripts out (one JSON chunk per utterance, as soon as it ends)
 //   speak       text in (text or {text} chunks) → audio out (PCM chunks, espeak-ng)
-// It also speaks every chat message addressed to it (starting with "@voice") and posts each
-// transcript into the chat.
+// It also takes part in the room chat (docs/chat.md, through @roomservice/agent-kit):
+//   - a chat message in a thread it is a member of is spoken: the reply appended to the
+//     thread carries the speech as a WAV attachment in room storage (voice/…wav), and the
+//     author also gets it as a `voice.audio` message; a plain messaging chat starting with
+//     "@voice" gets the `voice.audio` message only;
+//   - transcripts are posted into the chat: into the thread named by a `thread` header on the
+//     audio chunks (e.g. {"thread": ".threads/voice-alice.thread"}), and always as a
+//     `chat {text, transcript: true, speaker}` broadcast.
 import { createRequire } from "node:module";
-import { PCM, PCM_MIME, PCM_BYTES_PER_SECOND, AudioInput } from "./lib/pcm.mjs";
+import { randomUUID } from "node:crypto";
+import { onThreadMessage, ThreadCache } from "@roomservice/agent-kit";
+import { PCM, PCM_MIME, PCM_BYTES_PER_SECOND, AudioInput, toWav } from "./lib/pcm.mjs";
 import { synthesize, voiceSettings } from "./lib/synth.mjs";
 import { recognizerConfig, Recognizers } from "./lib/recognize.mjs";
 import { StreamingToolkit } from "./lib/streaming-toolkit.mjs";
@@ -25,6 +33,7 @@ const recognizers = new Recognizers(recognizer);
 const room = new RoomClient();
 await room.start();
 room.messaging.enable();
+const threads = new ThreadCache(room);
 
 /** Streams PCM for `text` through `output` in CHUNK_BYTES pieces; returns bytes sent. */
 async function speakInto(text, output, seq = { n: 0 }) {
@@ -65,17 +74,26 @@ const tools = {
       let audio = null;
       let utterance = 0;
       let bytes = 0;
+      /** The thread transcripts go to: the first chunk's `thread` header, if any. */
+      let threadPath = null;
       const started = Date.now();
       const said = [];
+      const speaker = call.caller.name ?? null;
       const rec = recognizers.start((text) => {
         const u = { text, utterance: utterance++, backend: rec.backend };
         said.push(output.json(u));
         // The chat sees every transcript, attributed to whoever was speaking.
-        said.push(room.messaging.broadcastMessage({ type: "chat", message: { text, transcript: true, speaker: call.caller.name ?? null } }));
+        said.push(room.messaging.broadcastMessage({ type: "chat", message: { text, transcript: true, speaker } }));
+        if (threadPath !== null) said.push(postTranscript(threadPath, speaker, text));
       });
       try {
         for await (const chunk of input) {
           if (chunk.type !== "binary" && chunk.type !== "file") throw new Error(`transcribe: input chunks must be audio (binary or file content), got a ${chunk.type} chunk`);
+          const thread = chunk.headers?.thread;
+          if (threadPath === null && thread !== undefined) {
+            if (typeof thread !== "string" || !thread.endsWith(".thread")) throw new Error(`transcribe: the "thread" header must be a thread document path ending in .thread, got ${JSON.stringify(thread)}`);
+            threadPath = thread;
+          }
           audio ??= new AudioInput({ sampleRate: chunk.headers?.sample_rate, channels: chunk.headers?.channels });
           const pcm = audio.push(chunk.data ?? Buffer.alloc(0));
           bytes += pcm.length;
@@ -111,12 +129,41 @@ const toolkit = new StreamingToolkit(room, {
 });
 await toolkit.start();
 
-// Chat: speak what is addressed to us, back to whoever wrote it, as a "voice.audio" message
-// whose attachment is the PCM and whose body says its format.
+/** Appends a transcript to a thread, as this service, naming the speaker; tells the thread's people. */
+async function postTranscript(path, speaker, text) {
+  try {
+    const thread = await threads.get(path);
+    const line = speaker === null ? text : `${speaker}: ${text}`;
+    thread.appendMessage({ text: line });
+    await thread.notifyMembers("chat", { text: line, transcript: true }, { agents: false });
+  } catch (err) {
+    log(`could not post a transcript to ${path}: ${err.message}`);
+  }
+}
+
+/** Speech for `text` as one PCM buffer. */
+async function speechOf(text) {
+  const parts = [];
+  await speakInto(text, { file: async (data) => void parts.push(Buffer.from(data)) });
+  return Buffer.concat(parts);
+}
+
+/** Sends speech to one participant as a "voice.audio" message: PCM attached, the body says its format. */
+function sendAudio(to, text, pcm) {
+  return room.messaging.sendMessage({
+    to,
+    type: "voice.audio",
+    message: { text, mime_type: PCM_MIME, encoding: PCM.encoding, sample_rate: PCM.sampleRate, channels: PCM.channels, duration_ms: Math.round((pcm.length / PCM_BYTES_PER_SECOND) * 1000) },
+    attachment: pcm,
+  });
+}
+
+// Plain messaging chat: speak what is addressed to us, back to whoever wrote it.
 room.messaging.on("message", async (e) => {
   const m = e.message;
   if (m.type !== "chat" || m.fromParticipantId === room.localParticipant?.id) return;
   if (m.message?.transcript === true) return; // our own (or another voice service's) transcripts
+  if (typeof m.message?.path === "string") return; // a thread's notice: onThreadMessage below
   const text = typeof m.message?.text === "string" ? m.message.text : "";
   // Messages carry no "to" on the wire (a direct message and a broadcast look the same), so
   // "addressed to us" means: starts with @voice.
@@ -124,18 +171,40 @@ room.messaging.on("message", async (e) => {
   const to = room.messaging.getParticipant(m.fromParticipantId);
   if (to === null) return;
   try {
-    const parts = [];
     const said = text.replace(/^@voice\b[:,]?\s*/i, "");
-    await speakInto(said, { file: async (data) => void parts.push(Buffer.from(data)) });
-    const pcm = Buffer.concat(parts);
-    await room.messaging.sendMessage({
-      to,
-      type: "voice.audio",
-      message: { text: said, mime_type: PCM_MIME, encoding: PCM.encoding, sample_rate: PCM.sampleRate, channels: PCM.channels, duration_ms: Math.round((pcm.length / PCM_BYTES_PER_SECOND) * 1000) },
-      attachment: pcm,
-    });
+    await sendAudio(to, said, await speechOf(said));
   } catch (err) {
     log(`could not speak a chat message: ${err.message}`);
+  }
+});
+
+// Thread chat (Studio's chat panel, MeshAgent's useChat): every message sent to us in a thread
+// is addressed to us. The spoken reply goes into the thread as a message with the WAV attached.
+onThreadMessage(room, async (m) => {
+  if (m.path === null) return;
+  if (m.type === "opened") {
+    await threads.get(m.path);
+    return;
+  }
+  if (m.type !== "chat") return;
+  try {
+    const thread = await threads.get(m.path);
+    const author = m.from?.getAttribute("name");
+    // Agents' reply notices are not addressed to us (and answering them could loop).
+    if (thread.agentMemberNames().includes(author)) return;
+    // The notice may overtake the message it announces: answer below it, not above.
+    await thread.waitForMessage((x) => x.authorName === author && x.text === m.text, 5000);
+    const said = m.text.replace(/^@voice\b[:,]?\s*/i, "").trim();
+    if (said === "") return;
+    const pcm = await speechOf(said);
+    const file = `voice/speech-${randomUUID()}.wav`;
+    await room.storage.upload(file, toWav(pcm));
+    const reply = `🔊 ${said}`;
+    thread.appendMessage({ text: reply, attachments: [file] });
+    await thread.notifyMembers("chat", { text: reply }, { agents: false });
+    if (m.from !== null) await sendAudio(m.from, said, pcm);
+  } catch (err) {
+    log(`could not speak a thread message in ${m.path}: ${err.message}`);
   }
 });
 
@@ -147,6 +216,7 @@ process.on("SIGTERM", async () => {
   stopping = true;
   log("stopping");
   await toolkit.stop().catch(() => undefined);
+  await threads.closeAll().catch(() => undefined);
   recognizers.close();
   room.dispose();
   process.exit(0);

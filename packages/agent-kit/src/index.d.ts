@@ -45,7 +45,10 @@ export declare class Thread {
   /** The first message matching `pred`, waiting for it to arrive (null after `timeoutMs`). */
   waitForMessage(pred: (m: ThreadMessage) => boolean, timeoutMs?: number): Promise<ThreadMessage | null>;
   onlineMembers(): Participant[];
-  notifyMembers(type: string, message?: Record<string, unknown>): Promise<void>;
+  /** Names of members listed with `type: "agent"`. */
+  agentMemberNames(): string[];
+  /** `agents: false` skips members listed as agents (an agent's reply notice, so agents never answer each other). */
+  notifyMembers(type: string, message?: Record<string, unknown>, options?: { agents?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 

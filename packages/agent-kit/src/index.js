@@ -151,9 +151,20 @@ export class Thread {
     return this.room.messaging.remoteParticipants.filter((p) => names.has(p.getAttribute("name")));
   }
 
-  /** Sends a messaging notice (`chat`, `typing`, ...) about this thread to its online members. */
-  async notifyMembers(type, message = {}) {
-    for (const to of this.onlineMembers()) {
+  /** Names of members listed with `type: "agent"` (agent-kit lists every agent so). */
+  agentMemberNames() {
+    return (this.membersElement?.getChildren() ?? []).filter((m) => m.getAttribute?.("type") === "agent").map((m) => m.getAttribute("name"));
+  }
+
+  /**
+   * Sends a messaging notice (`chat`, `typing`, ...) about this thread to its online members.
+   * `agents: false` leaves out members listed as agents: an agent announcing its reply that
+   * way never makes another agent in the same thread answer it (two agents would otherwise
+   * answer each other forever).
+   */
+  async notifyMembers(type, message = {}, { agents = true } = {}) {
+    const skip = agents ? new Set() : new Set(this.agentMemberNames());
+    for (const to of this.onlineMembers().filter((p) => !skip.has(p.getAttribute("name")))) {
       await this.room.messaging.sendMessage({ to, type, message: { path: this.path, ...message } });
     }
   }

@@ -92,7 +92,9 @@ export interface ServiceEvent {
 export type EventReason =
   | "Created" | "Started" | "Ready" | "Unhealthy" | "BackOff" | "Killing" | "OOMKilled" | "Exited" | "FailedStart"
   // The server's MCP bridge (packages/server/src/mcp), shown on the service that declares the endpoint.
-  | "McpConnected" | "McpFailed" | "McpToolsChanged";
+  | "McpConnected" | "McpFailed" | "McpToolsChanged"
+  // The server building a service's image on first use (packages/server/src/services/image-preparer.ts).
+  | "Building" | "Built";
 
 /**
  * Lifecycle states; within one container run they only move forward:

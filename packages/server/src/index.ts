@@ -15,3 +15,6 @@ export { roomNameError } from "./rooms/room-manager.ts";
 export { selectRuntime, parseRuntimeMode, ownerIdFor, type RuntimeMode } from "./services/select-runtime.ts";
 export { SessionStore, RoomSettingsStore, type SessionRecord, type SessionEndReason } from "./store/sessions.ts";
 export { LlmStore, type LlmUpstream, type LlmUsage } from "./llm/llm-store.ts";
+export type { ImagePreparer } from "./services/image-preparer.ts";
+export { ExampleImages, REPO_ROOT, EXAMPLE_REPO, DEMO_REPO, exampleImageTag, exampleContextHash, exampleDependencies, copyPackageClosure, buildExampleImage } from "./demo/example-images.ts";
+export { setUpDemo, demoManifest, DEMO_ROOM, DEMO_EXAMPLES, DEMO_VOICE, DEMO_MARKER, type DemoResult } from "./demo/demo-project.ts";

@@ -33,6 +33,7 @@ import { ServiceStore } from "./services/service-store.ts";
 import { SecretStore } from "./services/secret-store.ts";
 import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
+import type { ImagePreparer } from "./services/image-preparer.ts";
 import type { Runtime } from "./services/runtime-port.ts";
 import { imageExists } from "@roomservice/runtime";
 import { lockDataDir } from "./data-lock.ts";
@@ -86,6 +87,8 @@ function imageCheck(runtime: Runtime | null): { imageExists?: (image: string) =>
 /** What startRoomServer takes: server options plus the runtime, the toolkits' limits and Studio's. */
 type StartOptions = ServerOptions & StudioOptions & {
   runtime?: RuntimeLike | Runtime | null; syncLimits?: Partial<SyncLimits>; queueLimits?: Partial<QueueLimits>;
+  /** Images the server builds on first use (the demo's example images); see services/image-preparer.ts. */
+  images?: ImagePreparer;
 };
 
 export async function startRoomServer(opts: StartOptions): Promise<RoomServer> {
@@ -136,7 +139,7 @@ async function startLocked(
   registerStorageRoutes(app, ctx, rooms);
   registerStudioRoutes(app, opts.studioDir === undefined ? {} : { dir: opts.studioDir });
   const launcher = new ServiceLauncher({
-    ctx, rooms, services, secrets, runtime: opts.runtime ?? null, runtimeReady: runtimeReadyP,
+    ctx, rooms, services, secrets, runtime: opts.runtime ?? null, runtimeReady: runtimeReadyP, images: opts.images,
     // Sockets accepted inside a room's network namespace (127.0.0.1:8078) are served by the
     // same HTTP server, so services reach the ordinary Room API with no proxy in between.
     feedSocket: (sock) => app.server.emit("connection", sock),

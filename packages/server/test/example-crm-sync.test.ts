@@ -4,6 +4,11 @@ import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startServicesServer, manifest, IMAGES, execNode, docker, waitUntil } from "./services-env.ts";
+import { eventually } from "./helpers.ts";
+import { THREAD_SCHEMA_PATH } from "../src/toolkits/sync/index.ts";
+
+const quietLog = console.log;
+console.log = (...a: unknown[]) => (typeof a[0] === "string" && a[0].startsWith("Applying changes") ? undefined : quietLog(...a));
 
 const KEY_1 = "crm_live_" + createHash("sha256").update(String(Math.random())).digest("hex").slice(0, 24);
 const KEY_2 = "crm_live_" + createHash("sha256").update(String(Math.random())).digest("hex").slice(0, 24);
@@ -30,7 +35,8 @@ async function ask(client: any, text: string): Promise<string> {
   const agent = await waitUntil("crm-sync joined", () => client.messaging.remoteParticipants.find((p: any) => p.getAttribute("name") === "crm-sync"), 60_000);
   const answer = new Promise<string>((resolve) => {
     const on = (e: any) => {
-      if (e.message.type === "chat" && e.message.fromParticipantId === agent.id) {
+      // Plain messaging answers only: a thread's `chat {path}` notices are askInThread's.
+      if (e.message.type === "chat" && e.message.fromParticipantId === agent.id && e.message.message.path === undefined) {
         client.messaging.off("message", on);
         resolve(e.message.message.text);
       }
@@ -55,6 +61,11 @@ test("crm-sync: chat look-ups reach the CRM with a key only it can read; the key
   const reply = await ask(alice, "look up ACME");
   assert.match(reply, /^ACME Corporation \(manufacturing\) — owner Dana Whitfield; 3 open deal\(s\) worth \$182,000$/);
   assert.equal(await ask(alice, "find Nobody Inc"), `No company matching "Nobody Inc" in the CRM.`);
+  // Asked in the room chat (a thread document), the answer is appended to that thread, below the question.
+  const inThread = await askInThread(alice, ".threads/crm-alice.thread", "look up ACME");
+  assert.match(inThread.answer, /^ACME Corporation \(manufacturing\) — owner Dana Whitfield; 3 open deal\(s\) worth \$182,000$/);
+  assert.deepEqual(inThread.messages.map(([who]) => who), ["alice", "crm-sync"]);
+  await alice.sync.close(".threads/crm-alice.thread");
 
   const states = (await alice.invoke({ toolkit: "services", tool: "list", input: {} })).json.service_states as any[];
   const crmContainer = states.find((s) => s.service_id === crmId).container_id as string;
@@ -105,6 +116,30 @@ test("crm-sync: chat look-ups reach the CRM with a key only it can read; the key
   for (const k of [KEY_1, KEY_2]) assert.ok(!kept.includes(k), "a kept log file shows a key");
   assert.ok(kept.includes("looked up \\\"ACME\\\": HTTP 200") || kept.includes('looked up "ACME": HTTP 200'), "crm-sync's own log line was kept");
 });
+
+function messagesOf(doc: any): any[] {
+  return doc.root.getChildren().find((c: any) => c.tagName === "messages")?.getChildren() ?? [];
+}
+
+/**
+ * What Studio's chat (MeshAgent's useChat) does: append the question to a thread document
+ * with crm-sync as a member and send it a `chat {path, text}` notice; resolves with the
+ * answer crm-sync appended to the document, read back through the SDK.
+ */
+async function askInThread(client: any, path: string, text: string): Promise<{ answer: string; messages: [string, string][] }> {
+  const agent = await waitUntil("crm-sync joined", () => client.messaging.remoteParticipants.find((p: any) => p.getAttribute("name") === "crm-sync"), 60_000);
+  await eventually(() => client.storage.exists(THREAD_SCHEMA_PATH), 5000, "the seeded thread schema");
+  const doc = await client.sync.open(path);
+  const members = doc.root.getChildren().find((c: any) => c.tagName === "members");
+  members.createChildElement("member", { name: client.localParticipant.getAttribute("name") });
+  members.createChildElement("member", { name: "crm-sync" });
+  const before = messagesOf(doc).length;
+  doc.root.getChildren().find((c: any) => c.tagName === "messages")
+    .createChildElement("message", { id: `q${before}`, text, created_at: new Date().toISOString(), author_name: client.localParticipant.getAttribute("name"), author_ref: null });
+  await client.messaging.sendMessage({ to: agent, type: "chat", message: { path, text, attachments: [] } });
+  const reply = await waitUntil("crm-sync's answer in the thread", () => messagesOf(doc).slice(before).find((m) => m.getAttribute("author_name") === "crm-sync"), 30_000);
+  return { answer: reply.getAttribute("text"), messages: messagesOf(doc).map((m) => [m.getAttribute("author_name"), m.getAttribute("text")]) };
+}
 
 /** Disconnects a client and waits for its room's session to end (departure timeout 300 ms). */
 async function leave(ts: { server: { rooms: { get(r: string): { session: unknown } | undefined } } }, client: any): Promise<void> {

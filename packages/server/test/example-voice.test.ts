@@ -15,6 +15,14 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildDebianImage, buildImage, imageExists, DebianImageError, DEBIAN_PRESETS, type DockerEngine } from "@roomservice/runtime";
 import { sdk, collectMessages, eventually, settle } from "./helpers.ts";
+import { THREAD_SCHEMA_PATH } from "../src/toolkits/sync/index.ts";
+
+const quietLog = console.log;
+console.log = (...a: unknown[]) => (typeof a[0] === "string" && a[0].startsWith("Applying changes") ? undefined : quietLog(...a));
+
+function messagesOf(doc: any): any[] {
+  return doc.root.getChildren().find((c: any) => c.tagName === "messages")?.getChildren() ?? [];
+}
 import { startServicesServer, manifest, labelled, waitUntil, copyPackageClosure } from "./services-env.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
@@ -33,6 +41,9 @@ function contextHash(baseId: string): string {
   };
   walk(exampleDir);
   h.update(readFileSync(join(root, "node_modules/@meshagent/meshagent/package.json")));
+  // agent-kit is a workspace package: its sources change without a version bump.
+  const kit = join(root, "packages/agent-kit/src");
+  for (const f of readdirSync(kit).sort()) h.update(f).update(readFileSync(join(kit, f)));
   return h.digest("hex").slice(0, 12);
 }
 
@@ -50,7 +61,7 @@ async function buildVoiceImage(docker: DockerEngine, log: (l: string) => void): 
   const ctx = await mkdtemp(join(tmpdir(), "rs-voice-ctx-"));
   try {
     await cp(exampleDir, ctx, { recursive: true, filter: (src) => !src.includes("/node_modules") });
-    await copyPackageClosure("@meshagent/meshagent", join(ctx, "node_modules"));
+    for (const dep of ["@meshagent/meshagent", "@roomservice/agent-kit"]) await copyPackageClosure(dep, join(ctx, "node_modules"));
     await buildImage(docker, ctx, tag, log);
   } finally {
     await rm(ctx, { recursive: true, force: true });
@@ -182,6 +193,42 @@ test("voice: speak streams audio PocketSphinx understands, transcribe streams th
   assert.equal(reply.message.text, "hello there");
   assert.equal(reply.message.sample_rate, 16000);
   assert.ok(reply.attachment !== undefined && reply.attachment.length > 16000, "the audio is attached");
+
+  // In a thread (Studio's chat): a message sent to the service is spoken, and the reply in the
+  // thread document carries the speech as a WAV in room storage.
+  await eventually(() => alice.storage.exists(THREAD_SCHEMA_PATH), 5000, "the seeded thread schema");
+  const path = ".threads/voice-alice.thread";
+  const doc = await alice.sync.open(path);
+  const members = doc.root.getChildren().find((c: any) => c.tagName === "members");
+  members.createChildElement("member", { name: "alice" });
+  members.createChildElement("member", { name: "voice" });
+  doc.root.getChildren().find((c: any) => c.tagName === "messages")
+    .createChildElement("message", { id: "t1", text: "good morning everyone", created_at: new Date().toISOString(), author_name: "alice", author_ref: null });
+  const voiceParticipant = await waitUntil("the voice participant", () => alice.messaging.getParticipantByName("voice"));
+  await alice.messaging.sendMessage({ to: voiceParticipant, type: "chat", message: { path, text: "good morning everyone", attachments: [] } });
+  // The message and its `file` child arrive as two document updates: wait for both.
+  const spokenReply = await waitUntil("the spoken reply in the thread, with its attachment", () => messagesOf(doc).find((m) => m.getAttribute("author_name") === "voice" && m.getChildren().some((c: any) => c.tagName === "file")), 20_000);
+  assert.equal(spokenReply.getAttribute("text"), "🔊 good morning everyone");
+  const wavFile = spokenReply.getChildren().find((c: any) => c.tagName === "file")?.getAttribute("path");
+  assert.match(wavFile, /^voice\/speech-[0-9a-f-]+\.wav$/);
+  const wavBytes = Buffer.from((await alice.storage.download(wavFile)).data);
+  assert.equal(wavBytes.toString("ascii", 0, 4), "RIFF");
+  assert.ok(wavBytes.length > 44 + 16000, `the attached WAV holds the speech (${wavBytes.length} bytes)`);
+  await waitUntil("the thread reply's audio as a voice.audio message too", () => box.messages.find((m) => m.type === "voice.audio" && m.message.text === "good morning everyone"), 10_000);
+
+  // Transcripts of a stream whose chunks name the thread are posted into that thread.
+  const threaded = await alice.invokeStream({
+    toolkit: "voice",
+    tool: "transcribe",
+    input: (async function* () {
+      for (let off = 0; off < wav.length; off += 11025) yield new sdk.BinaryContent({ data: wav.subarray(off, off + 11025), headers: { thread: path } });
+    })(),
+  });
+  const threadedText: string[] = [];
+  for await (const c of threaded) if (c instanceof sdk.JsonContent) threadedText.push(c.json.text);
+  assert.ok(threadedText.length >= 1);
+  await waitUntil("the transcript in the thread", () => messagesOf(doc).some((m) => m.getAttribute("author_name") === "voice" && m.getAttribute("text") === `alice: ${threadedText[0]}`), 10_000);
+  await alice.sync.close(path);
 
   // Everyone leaves: the session ends and the service's containers go away.
   await settle(alice);

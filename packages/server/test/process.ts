@@ -5,14 +5,16 @@ import { join } from "node:path";
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 
 /** Runs the real CLI (`roomservice serve`) as a child process and waits for its URL. */
-export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [join(root, "packages/cli/src/main.ts"), "serve", "--port", "0", "--host", "127.0.0.1", "--data", dataDir], {
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ child: ChildProcess; url: string; output: () => string; stdout: () => string }> {
+  const child = spawn(process.execPath, [join(root, "packages/cli/src/main.ts"), "serve", "--port", "0", "--host", "127.0.0.1", "--data", dataDir, ...args], {
     // No runtime unless a test asks for one: a SIGKILLed server would leave pooled namespaces.
     env: { ...process.env, ROOMSERVICE_LOG_LEVEL: "warn", ROOMSERVICE_RUNTIME: "none", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
+  let stdout = "";
   child.stderr!.on("data", (d) => (out += d));
+  child.stdout!.on("data", (d) => (stdout += d));
   const url = await new Promise<string>((resolve, reject) => {
     let buf = "";
     const timer = setTimeout(() => reject(new Error(`server did not start within 20 s: ${out}`)), 20000);
@@ -29,7 +31,7 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
       reject(new Error(`server exited with ${code}: ${out}`));
     });
   });
-  return { child, url, output: () => out };
+  return { child, url, output: () => out, stdout: () => stdout };
 }
 
 export function waitExit(child: ChildProcess): Promise<void> {

@@ -3,18 +3,13 @@
  * file, the example images built from examples/ (FROM the local node base image), a server
  * wired to the runtime, and helpers to look inside containers.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
-import { cp, mkdtemp, readFile, rm, mkdir } from "node:fs/promises";
-import { existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { spawn, spawnSync } from "node:child_process";
 import { pino } from "pino";
 import { buildBaseImage, buildImage, createDockerRuntime, type Runtime } from "@roomservice/runtime";
 import { startTestServer, type TestServer } from "./helpers.ts";
-import { imageExists } from "@roomservice/runtime";
+import { buildExampleImage, copyPackageClosure as copyClosure, exampleImageTag } from "../src/demo/example-images.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 
@@ -27,46 +22,16 @@ const EXAMPLES = {
 /**
  * Example image tags. Each tag carries a hash of its build context (and of the SDK version
  * for the agent), so an unchanged example is never rebuilt: building the agent image with
- * its node_modules takes seconds, reusing it takes none.
+ * its node_modules takes seconds, reusing it takes none. The recipe is the demo project's
+ * (src/demo/example-images.ts), so the tests and `serve`'s demo share builds.
  */
 export const IMAGES: Record<keyof typeof EXAMPLES, string> = Object.fromEntries(
-  Object.entries(EXAMPLES).map(([k, dir]) => [k, `roomservice-example/${dir}:${contextHash(dir)}`]),
+  Object.entries(EXAMPLES).map(([k, dir]) => [k, exampleImageTag(root, dir)]),
 ) as Record<keyof typeof EXAMPLES, string>;
 
-function contextHash(dir: string): string {
-  const h = createHash("sha256");
-  const base = join(root, "examples", dir);
-  // Files only: a local `npm install` in the example (node_modules/) is not part of the context.
-  for (const e of readdirSync(base, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-    if (e.isFile()) h.update(e.name).update(readFileSync(join(base, e.name)));
-  }
-  // An example's npm dependencies come from the repo's node_modules: their versions are part of it.
-  for (const dep of exampleDependencies(dir)) h.update(readFileSync(join(root, "node_modules", dep, "package.json")));
-  // Workspace packages (e.g. @roomservice/agent-kit) change without a version bump: hash their sources.
-  for (const dep of exampleDependencies(dir).filter((d) => d.startsWith("@roomservice/"))) {
-    const src = join(root, "node_modules", dep, "src");
-    for (const f of readdirSync(src).sort()) h.update(f).update(readFileSync(join(src, f)));
-  }
-  return h.digest("hex").slice(0, 12);
-}
-
-/** The npm dependencies an example's package.json names (copied into its image's node_modules). */
-function exampleDependencies(dir: string): string[] {
-  const file = join(root, "examples", dir, "package.json");
-  if (!existsSync(file)) return [];
-  return Object.keys((JSON.parse(readFileSync(file, "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {});
-}
-
 /** Copies a package and its runtime dependencies (from the repo's node_modules) into dest. */
-export async function copyPackageClosure(name: string, dest: string, seen = new Set<string>()): Promise<void> {
-  if (seen.has(name)) return;
-  seen.add(name);
-  const src = join(root, "node_modules", name);
-  if (!existsSync(src)) return;
-  await mkdir(dirname(join(dest, name)), { recursive: true });
-  await cp(src, join(dest, name), { recursive: true, dereference: true });
-  const pkg = JSON.parse(await readFile(join(src, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
-  for (const dep of Object.keys(pkg.dependencies ?? {})) await copyPackageClosure(dep, dest, seen);
+export function copyPackageClosure(name: string, dest: string): Promise<void> {
+  return copyClosure(root, name, dest);
 }
 
 let built: Promise<void> | null = null;
@@ -76,17 +41,8 @@ export function buildExampleImages(runtime: Runtime & { docker?: unknown }): Pro
   built ??= (async () => {
     const docker = (runtime as unknown as { docker: Parameters<typeof buildImage>[0] }).docker;
     await buildBaseImage(docker);
-    const work = await mkdtemp(join(tmpdir(), "rs-images-"));
-    try {
-      for (const [key, dir] of Object.entries(EXAMPLES) as [keyof typeof EXAMPLES, string][]) {
-        if (await imageExists(docker, IMAGES[key])) continue;
-        const ctx = join(work, dir);
-        await cp(join(root, "examples", dir), ctx, { recursive: true, filter: (src) => !src.includes("/node_modules") });
-        for (const dep of exampleDependencies(dir)) await copyPackageClosure(dep, join(ctx, "node_modules"));
-        await buildImage(docker, ctx, IMAGES[key]);
-      }
-    } finally {
-      await rm(work, { recursive: true, force: true });
+    for (const [key, dir] of Object.entries(EXAMPLES) as [keyof typeof EXAMPLES, string][]) {
+      await buildExampleImage(docker, { root, dir, tag: IMAGES[key] });
     }
   })();
   return built;

@@ -53,6 +53,11 @@ export function registerRoom(program: Command): void {
       const now = Date.now();
       process.stdout.write(table(["SERVICE", "STATE", "RESTARTS", "LAST EXIT", "PORTS", "AGE", "IMAGE"], live.services.map((s) => stateRow(s, now))));
       for (const s of live.services) if (s.last_start_error) process.stdout.write(`${s.name}: ${s.last_start_error}\n`);
+      // A service waiting for the server to build its image (the demo's, on first use).
+      for (const s of live.services) {
+        const last = s.events[s.events.length - 1];
+        if (s.state === "pending" && last?.reason === "Building") process.stdout.write(`${s.name}: ${last.message} — follow it: roomservice room logs ${name} ${s.name} -f\n`);
+      }
     });
 
   addRemoteOptions(room.command("restart <room> <service>").description("restart a service of the room's live session now, with its current manifest"))

@@ -2,6 +2,8 @@ import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer } from "@roomservice/server";
+import { ExampleImages, setUpDemo, DEMO_EXAMPLES, DEMO_ROOM, DEMO_VOICE, REPO_ROOT } from "@roomservice/server";
+import type { DockerEngine } from "@roomservice/runtime";
 import { createLogger } from "../logger.ts";
 import { parseIntOption, CliError } from "../options.ts";
 import { ACCESS_FILE, readAccessFile, writeAccessFile } from "../remote/target.ts";
@@ -46,7 +48,9 @@ export function registerServe(program: Command): void {
     .option("--data <dir>", "data directory (env ROOMSERVICE_DATA, default ./.roomservice)")
     .option("--departure-timeout <seconds>", "seconds a session outlives its last participant (default 15)")
     .option("--runtime <mode>", "auto | docker | sandbox | none (env ROOMSERVICE_RUNTIME, default auto: Docker when reachable, else the sandbox)")
-    .action(async (o: { port?: string; host?: string; data?: string; departureTimeout?: string; runtime?: string }) => {
+    .option("--no-demo", "do not set up the demo room (env ROOMSERVICE_DEMO=0)")
+    .option("--demo-voice", "add the voice example to the demo room (its Debian image takes minutes to build on first use; env ROOMSERVICE_DEMO_VOICE=1)")
+    .action(async (o: { port?: string; host?: string; data?: string; departureTimeout?: string; runtime?: string; demo: boolean; demoVoice?: boolean }) => {
       const port = parseIntOption("--port", o.port ?? process.env.ROOMSERVICE_PORT ?? String(DEFAULT_PORT), 0, 65535);
       const host = o.host ?? process.env.ROOMSERVICE_HOST ?? DEFAULT_HOST;
       const dataDir = resolve(o.data ?? process.env.ROOMSERVICE_DATA ?? ".roomservice");
@@ -63,8 +67,14 @@ export function registerServe(program: Command): void {
       const runtime = await selectRuntime({ mode, dataDir, logger, ...(poolSize === undefined ? {} : { poolSize }) }).catch((err: Error) => {
         throw new CliError(err.message);
       });
+      const demo = o.demo && !/^(0|false|no|off)$/i.test(process.env.ROOMSERVICE_DEMO ?? "");
+      const demoVoice = o.demoVoice === true || /^(1|true|yes|on)$/i.test(process.env.ROOMSERVICE_DEMO_VOICE ?? "");
+      // The examples' images are built on first use (a service naming roomservice-demo/<example>:latest
+      // waits, pending with a Building event, while it builds): Docker only.
+      const docker = runtime?.kind === "docker" ? (runtime as unknown as { docker: DockerEngine }).docker : null;
+      const images = docker === null ? undefined : new ExampleImages({ docker, logger, examples: [...DEMO_EXAMPLES, DEMO_VOICE] });
       const server = await startRoomServer({
-        dataDir, port, host, logger, runtime,
+        dataDir, port, host, logger, runtime, ...(images === undefined ? {} : { images }),
         projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
         ...(departure === undefined ? {} : { departureTimeoutMs: departure }),
       }).catch(async (err: NodeJS.ErrnoException) => {
@@ -78,6 +88,18 @@ export function registerServe(program: Command): void {
       process.stdout.write(`CLI access for this machine: ${accessFile}\n`);
       // On loopback only whoever can read this terminal can use the link: one click signs in.
       if (isLoopback(host)) process.stdout.write(`Studio: ${server.url}/?login=${server.issueLoginCode()}\n`);
+      if (demo && images === undefined) {
+        process.stdout.write(`room ${DEMO_ROOM}: not set up — its services need Docker (runtime: ${runtime?.kind ?? "none"})\n`);
+      } else if (demo && images !== undefined) {
+        const r = setUpDemo({ dataDir, projectId: server.ctx.projectId, services: server.services, secrets: server.secrets, logger, imageFor: (e) => images.tagFor(e), root: REPO_ROOT, voice: demoVoice });
+        const names = [...r.created, ...r.kept];
+        if (names.length > 0) {
+          const link = `${server.url}/rooms/${DEMO_ROOM}${isLoopback(host) ? `?login=${server.issueLoginCode()}` : ""}`;
+          process.stdout.write(`room ${DEMO_ROOM}: open ${link} and press Join room — chat-agent answers in the chat (services: ${names.join(", ")}; off: serve --no-demo)\n`);
+        }
+        // Build what is missing now, so the first join finds the images ready (progress in the log).
+        void images.warm(r.created.concat(r.kept));
+      }
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) {

@@ -7,7 +7,7 @@ import type { RoomManager } from "../rooms/room-manager.ts";
 import type { SessionEventStore } from "../store/session-events.ts";
 import type { ActivityEvent, ActivityLogLine, Participant, RoomLive, ServiceState, StatsSample } from "@roomservice/protocol";
 import { iso } from "@roomservice/protocol";
-import type { LauncherActivity, ServiceLauncher } from "./launcher.ts";
+import { buildingMessage, type LauncherActivity, type ServiceLauncher } from "./launcher.ts";
 import { DEFAULT_FEED_LIMITS, RoomFeed, type FeedLimits, type FeedSubscriber } from "./room-feed.ts";
 import type { LaunchSpec, Runtime, ServiceHandle, ServiceStateJson } from "./runtime-port.ts";
 import { serviceStateJson } from "./service-state.ts";
@@ -74,6 +74,11 @@ export class Activity {
     d.rooms.events.on("event", (e) => this.onRoomEvent(e));
     d.launcher.activity.on("service", (a) => this.onService(a));
     d.launcher.activity.on("failed", (a) => this.onFailed(a));
+    d.launcher.activity.on("building", (a) => this.onBuilding(a));
+    d.launcher.activity.on("built", (a) => {
+      const message = `image ${a.image} built in ${(a.ms / 1000).toFixed(1)} s`;
+      this.emitEvent(a.room, a.sessionId, { kind: "service", type: "Normal", reason: "Built", message, service_id: a.record.id, service_name: a.record.name }, this.d.ctx.clock.now());
+    });
     d.launcher.activity.on("log", (a) => this.onLog(a));
     d.launcher.stopped.on("stopped", ({ sessionId }) => this.release(sessionId));
   }
@@ -239,6 +244,13 @@ export class Activity {
     this.toFeed(a.room, a.sessionId, "service", this.notRunning(a.record, "failed", a.message, now), a.record.id);
   }
 
+  /** The service waits for its image: a Building event, and its state (pending, with that event) to the streams. */
+  private onBuilding(a: LauncherActivity["building"][0]): void {
+    const now = this.d.ctx.clock.now();
+    this.emitEvent(a.room, a.sessionId, { kind: "service", type: "Normal", reason: "Building", message: buildingMessage(a.image), service_id: a.record.id, service_name: a.record.name }, now);
+    this.toFeed(a.room, a.sessionId, "service", this.notRunning(a.record, "pending", null, now, { image: a.image, since: now }), a.record.id);
+  }
+
   private onLog(a: LauncherActivity["log"][0]): void {
     const line: ActivityLogLine = {
       seq: this.nextSeq(), at: iso(a.at), session_id: a.sessionId, service_id: a.record.id, service_name: a.record.name, stream: a.stream, text: a.text,
@@ -281,11 +293,13 @@ export class Activity {
     return serviceStateJson(rec, st, handle.lastExit());
   }
 
-  private notRunning(rec: ServiceRecord, state: "failed" | "pending" | "stopped", error: string | null, now: number): ServiceState {
+  private notRunning(rec: ServiceRecord, state: "failed" | "pending" | "stopped", error: string | null, now: number, building: { image: string; since: number } | null = null): ServiceState {
     const st: ServiceStateJson = {
       service_id: rec.id, state, container_id: null, started_at: null, restart_count: 0, restart_scheduled_at: null, last_exit_code: null,
       last_exit_at: null, last_start_error: error, ports: [],
-      events: error === null ? [] : [{ type: "Warning", reason: "FailedStart", message: error, count: 1, first_timestamp: now, last_timestamp: now }],
+      events: error !== null ? [{ type: "Warning", reason: "FailedStart", message: error, count: 1, first_timestamp: now, last_timestamp: now }]
+        : building !== null ? [{ type: "Normal", reason: "Building", message: buildingMessage(building.image), count: 1, first_timestamp: building.since, last_timestamp: building.since }]
+        : [],
     };
     return serviceStateJson(rec, st, null);
   }
@@ -297,7 +311,7 @@ export class Activity {
     const r = this.d.rooms.get(room);
     const f = this.feeds.get(room);
     const services: ServiceState[] = live !== undefined
-      ? live.services.map((s) => (s.handle !== null ? this.stateOf(s.record, s.handle.status(), s.handle) : this.notRunning(s.record, s.launchError !== null ? "failed" : "pending", s.launchError, now)))
+      ? live.services.map((s) => (s.handle !== null ? this.stateOf(s.record, s.handle.status(), s.handle) : this.notRunning(s.record, s.launchError !== null ? "failed" : "pending", s.launchError, now, s.building)))
       : this.d.services.forRoom(this.d.ctx.projectId, room).map((rec) => this.notRunning(rec, "stopped", null, now));
     const session = r?.session ?? null;
     return {

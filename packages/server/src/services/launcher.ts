@@ -9,6 +9,7 @@ import { buildLaunchSpec, LaunchError, ROOM_API_PORT } from "./launch-spec.ts";
 import type { LaunchSpec, LogLine, ServiceStateJson, Runtime, RoomSandbox, ServiceHandle } from "./runtime-port.ts";
 import type { SecretStore } from "./secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "./service-store.ts";
+import type { ImagePreparer } from "./image-preparer.ts";
 import { join } from "node:path";
 
 export type RuntimeLike = Runtime;
@@ -21,6 +22,7 @@ const PREPARE_DELAY_MS = 50;
  * handle-or-null plus an error string, which left a failed restart "pending" forever):
  * - `not_started`: waiting for the room's sandbox;
  * - `launching`: its launch spec is being built (secrets, tokens, mounts);
+ * - `building`: its image is being built on first use (an ImagePreparer); `since` in ms;
  * - `launched`: the runtime has it; `handle.status()` is the truth from now on;
  * - `failed`: it never reached the runtime; `error` says why (missing secret, no runtime,
  *   the room's sandbox could not be created).
@@ -28,6 +30,7 @@ const PREPARE_DELAY_MS = 50;
 export type ServicePhase =
   | { kind: "not_started" }
   | { kind: "launching" }
+  | { kind: "building"; image: string; since: number }
   | { kind: "launched"; handle: ServiceHandle }
   | { kind: "failed"; error: string; at: number };
 
@@ -51,6 +54,9 @@ interface LiveSession {
   stopping: Promise<void> | null;
   /** Set synchronously when the room's session ends, so a start still in flight creates nothing more. */
   ended: boolean;
+  /** Resolves when the session ends: a service waiting for an image build stops waiting. */
+  endedSignal: Promise<void>;
+  markEnded: () => void;
 }
 
 /**
@@ -63,6 +69,10 @@ export interface LauncherActivity {
   service: [{ room: string; sessionId: string; record: ServiceRecord; handle: ServiceHandle; spec: LaunchSpec }];
   /** A service could not even be handed to the runtime (missing secret, no runtime...). */
   failed: [{ room: string; sessionId: string; record: ServiceRecord; message: string }];
+  /** The service's image is being built before it starts (first use): pending until `built`. */
+  building: [{ room: string; sessionId: string; record: ServiceRecord; image: string }];
+  /** Its image is built; the service starts now. `ms`: how long the build took. */
+  built: [{ room: string; sessionId: string; record: ServiceRecord; image: string; ms: number }];
   /** One line a service printed, masked. */
   log: [{ room: string; sessionId: string; record: ServiceRecord; stream: "stdout" | "stderr"; text: string; at: number }];
 }
@@ -97,6 +107,8 @@ export class ServiceLauncher {
     runtime: RuntimeLike | null; feedSocket: (s: Socket) => void;
     /** Resolves once the runtime may create sandboxes (after start-up reaping); default: at once. */
     runtimeReady?: Promise<boolean>;
+    /** Makes images the server knows how to build (the demo's) on first use. */
+    images?: ImagePreparer | undefined;
   };
 
   /** Rooms whose next session is to be prepared shortly (coalesces bursts of edits). */
@@ -175,8 +187,10 @@ export class ServiceLauncher {
     clearTimeout(this.prepareTimers.get(room));
     this.prepareTimers.delete(room);
     const records = this.d.services.forRoom(this.d.ctx.projectId, room).filter((r) => r.spec.enabled !== false);
+    let markEnded!: () => void;
+    const endedSignal = new Promise<void>((r) => (markEnded = r));
     const session: LiveSession = {
-      room, sessionId, sandbox: null, listener: null, stopping: null, ended: false,
+      room, sessionId, sandbox: null, listener: null, stopping: null, ended: false, endedSignal, markEnded,
       services: new Map(records.map((r) => [r.id, { record: r, phase: { kind: "not_started" } }])),
       starting: Promise.resolve(),
     };
@@ -254,6 +268,11 @@ export class ServiceLauncher {
       log.warn({ service: s.record.id, error }, "service not started");
       return;
     }
+    const imageError = await this.prepareImage(session, s, spec, log);
+    if (imageError !== null) {
+      this.failService(session, s, imageError);
+      return;
+    }
     if (session.ended || session.sandbox === null) {
       this.failService(session, s, "the room's session ended before the service started");
       return;
@@ -263,6 +282,47 @@ export class ServiceLauncher {
     this.wireLogs(session, s.record, handle, spec.secretValues ?? []);
     this.activity.emit("service", { room: session.room, sessionId: session.sessionId, record: s.record, handle, spec });
     this.emitStarted(session, s.record, handle);
+  }
+
+  /**
+   * Lets the ImagePreparer make the service's image when it is one it knows and it is missing.
+   * While it builds, the service is `building` (pending, with a Building event) and the build's
+   * output goes to the service's log. Returns null when the image is ready, else why not.
+   */
+  private async prepareImage(session: LiveSession, s: LiveService, spec: LaunchSpec, log: Logger): Promise<string | null> {
+    const { room, sessionId } = session;
+    const clock = this.d.ctx.clock;
+    const since = clock.now();
+    let building = false;
+    const preparing = this.d.images?.prepare(spec.image, (line) => {
+      if (!building) {
+        building = true;
+        if (s.phase.kind !== "launched") s.phase = { kind: "building", image: spec.image, since };
+        log.info({ service: s.record.name, image: spec.image }, "building the service's image (first use)");
+        this.activity.emit("building", { room, sessionId, record: s.record, image: spec.image });
+      }
+      this.activity.emit("log", { room, sessionId, record: s.record, stream: "stdout", text: `[image ${spec.image}] ${line}`, at: clock.now() });
+    });
+    if (preparing === undefined || preparing === null) return null;
+    try {
+      // The session may end during a long build (voice's Debian base takes minutes): stop
+      // waiting then, so its sandbox goes at once; the build goes on for the next session.
+      await Promise.race([preparing, session.endedSignal]);
+      if (session.ended) {
+        preparing.catch(() => undefined);
+        return "the room's session ended while the service's image was being built";
+      }
+    } catch (err) {
+      const error = `could not build image ${spec.image}: ${(err as Error).message}`;
+      log.warn({ service: s.record.name, error }, "service not started");
+      return error;
+    }
+    if (building) {
+      const ms = clock.now() - since;
+      log.info({ service: s.record.name, image: spec.image, ms }, "image built");
+      this.activity.emit("built", { room, sessionId, record: s.record, image: spec.image, ms });
+    }
+    return null;
   }
 
   private emitStarted(session: LiveSession, record: ServiceRecord, handle: ServiceHandle): void {
@@ -307,6 +367,7 @@ export class ServiceLauncher {
     const session = this.live.get(room);
     if (session === undefined || session.sessionId !== sessionId) return;
     session.ended = true;
+    session.markEnded();
     session.stopping ??= (async () => {
       // A sandbox rebuild may replace `starting` while we wait: wait until it settles for good.
       for (let p = session.starting; ; p = session.starting) {
@@ -348,6 +409,7 @@ export class ServiceLauncher {
         continue;
       }
       const failed = s?.phase.kind === "failed" ? s.phase : null;
+      const building = s?.phase.kind === "building" ? s.phase : null;
       states.push({
         service_id: rec.id,
         state: s === undefined ? "stopped" : failed !== null ? "failed" : "pending",
@@ -361,6 +423,7 @@ export class ServiceLauncher {
         ports: [],
         events: [
           ...(failed !== null ? [{ type: "Warning" as const, reason: "FailedStart" as const, message: failed.error, count: 1, first_timestamp: failed.at, last_timestamp: failed.at }] : []),
+          ...(building !== null ? [{ type: "Normal" as const, reason: "Building" as const, message: buildingMessage(building.image), count: 1, first_timestamp: building.since, last_timestamp: building.since }] : []),
           ...extra,
         ],
       });
@@ -394,6 +457,12 @@ export class ServiceLauncher {
       if (handle === null) this.failService(session, s, error);
       throw err instanceof LaunchError ? err : new LaunchError(error);
     }
+    const imageError = await this.prepareImage(session, s, spec, this.log.child({ room, session: session.sessionId }));
+    if (imageError !== null) {
+      if (handle === null) this.failService(session, s, imageError);
+      throw new LaunchError(imageError);
+    }
+    if (session.sandbox === null || session.ended) throw new LaunchError("no runtime sandbox for this session");
     if (handle !== null) {
       this.activity.emit("service", { room, sessionId: session.sessionId, record: rec, handle, spec });
       this.emitStarted(session, rec, handle);
@@ -429,13 +498,19 @@ export class ServiceLauncher {
     await handleOf(s)?.stop();
   }
 
-  /** The live session's id and its services' records, handles and start errors (Studio's room view). */
-  liveSession(room: string): { sessionId: string; services: { record: ServiceRecord; handle: ServiceHandle | null; launchError: string | null }[] } | undefined {
+  /**
+   * The live session's id and its services' records, handles, start errors and image builds
+   * in progress (`building`: the image and since when, ms) — Studio's room view.
+   */
+  liveSession(room: string): { sessionId: string; services: { record: ServiceRecord; handle: ServiceHandle | null; launchError: string | null; building: { image: string; since: number } | null }[] } | undefined {
     const session = this.live.get(room);
     if (session === undefined) return undefined;
     return {
       sessionId: session.sessionId,
-      services: [...session.services.values()].map((s) => ({ record: s.record, handle: handleOf(s), launchError: s.phase.kind === "failed" ? s.phase.error : null })),
+      services: [...session.services.values()].map((s) => ({
+        record: s.record, handle: handleOf(s), launchError: s.phase.kind === "failed" ? s.phase.error : null,
+        building: s.phase.kind === "building" ? { image: s.phase.image, since: s.phase.since } : null,
+      })),
     };
   }
 
@@ -445,4 +520,9 @@ export class ServiceLauncher {
     this.prepareTimers.clear();
     await Promise.allSettled([...this.live.values()].map((s) => this.stopSession(s.room, s.sessionId)));
   }
+}
+
+/** The Building event's message (the same text in services.list, Studio and the timeline). */
+export function buildingMessage(image: string): string {
+  return `building image ${image} (first use; its output is in this service's log)`;
 }

@@ -1,0 +1,150 @@
+/**
+ * The demo project (issue 9): on a fresh data directory `serve` sets up a room named `demo`
+ * whose services are the examples — chat-agent (built-in responder until a model is
+ * configured), mcp-tools, pipeline, and crm-sync with its stand-in CRM — so the Quick start
+ * shows the product working at once. Their images are built on first use by ExampleImages.
+ *
+ * Idempotent across restarts, and it never takes back what the operator changed: each demo
+ * service is created once (recorded in `<data>/demo.json`); one that exists by name is left
+ * alone, one the operator deleted is not recreated, edits are never overwritten.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { formatErrors, parseManifest, validateManifestObject } from "@roomservice/manifest";
+import type { SecretStore } from "../services/secret-store.ts";
+import type { ServiceStore } from "../services/service-store.ts";
+
+export const DEMO_ROOM = "demo";
+/** Records which demo services were created (by name → service id), so they are created once. */
+export const DEMO_MARKER = "demo.json";
+/** The room secret the demo's crm-sync reads and its stand-in CRM checks (by SHA-256). */
+export const DEMO_CRM_SECRET = "crm-api-key";
+
+/**
+ * The demo's services, in start order of interest, each an example directory whose
+ * meshagent.yaml is used as written except for the image (and the stand-in's key hash).
+ */
+export const DEMO_EXAMPLES = ["chat-agent", "mcp-tools", "pipeline", "crm-standin", "crm-sync"] as const;
+/**
+ * Opt-in (`serve --demo-voice`): its Debian base image takes minutes to debootstrap on first
+ * use, needs Debian's mirror and root, and the service holds 512 MiB.
+ */
+export const DEMO_VOICE = "voice";
+
+interface DemoMarker {
+  room: string;
+  /** Service name → the id it was created with (or found under). */
+  services: Record<string, string>;
+  updated_at: string;
+}
+
+export interface DemoDeps {
+  dataDir: string;
+  projectId: string;
+  services: ServiceStore;
+  secrets: SecretStore;
+  logger: Logger;
+  /** The stable image tag for an example (ExampleImages.tagFor). */
+  imageFor(example: string): string;
+  root: string;
+  /** Add the voice example too (opt-in: see DEMO_VOICE). */
+  voice?: boolean;
+  now?: () => number;
+}
+
+/** What setUpDemo did: services it created now, and those it left as they were. */
+export interface DemoResult {
+  room: string;
+  created: string[];
+  kept: string[];
+  /** Demo services the operator deleted earlier (not recreated). */
+  removed: string[];
+  /** Examples whose manifest did not validate (with why); not created. */
+  invalid: { name: string; error: string }[];
+}
+
+function readMarker(file: string): DemoMarker | null {
+  if (!existsSync(file)) return null;
+  try {
+    const m = JSON.parse(readFileSync(file, "utf8")) as Partial<DemoMarker>;
+    if (typeof m.services === "object" && m.services !== null) return { room: m.room ?? DEMO_ROOM, services: m.services, updated_at: m.updated_at ?? "" };
+  } catch {
+    // damaged: treated as absent; services that exist by name are still never duplicated
+  }
+  return null;
+}
+
+function writeMarker(file: string, m: DemoMarker): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(m, null, 2) + "\n", { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+/**
+ * The demo's manifest for an example: its meshagent.yaml with the demo's image tag (and, for
+ * the stand-in CRM, the SHA-256 of the demo's key). Throws with the located errors when the
+ * result does not validate.
+ */
+export function demoManifest(root: string, example: string, image: string, crmKeySha256: string | null): Record<string, unknown> {
+  const file = join(root, "examples", example, "meshagent.yaml");
+  const parsed = parseManifest(readFileSync(file, "utf8"), { filename: file });
+  if (!parsed.ok) throw new Error(`${file}: ${formatErrors(parsed.errors)}`);
+  const raw = structuredClone(parsed.raw) as { container: { image: string; environment?: { name: string; value?: string }[] } };
+  raw.container.image = image;
+  if (example === "crm-standin") {
+    const env = raw.container.environment?.find((e) => e.name === "CRM_KEY_SHA256");
+    if (env === undefined || crmKeySha256 === null) throw new Error(`${file}: expected a CRM_KEY_SHA256 environment entry`);
+    env.value = crmKeySha256;
+  }
+  const v = validateManifestObject(raw);
+  if (!v.ok) throw new Error(`${file} (with image ${image}): ${formatErrors(v.errors)}`);
+  return raw as unknown as Record<string, unknown>;
+}
+
+/** The demo CRM key's SHA-256: the room (or project) secret's, made (random) when absent. */
+function crmKeyHash(d: DemoDeps, now: number): string {
+  let key = d.secrets.resolveValue(d.projectId, DEMO_ROOM, DEMO_CRM_SECRET);
+  if (key === undefined) {
+    key = Buffer.from(`crm_demo_${randomBytes(18).toString("hex")}`);
+    d.secrets.set(d.projectId, DEMO_ROOM, DEMO_CRM_SECRET, "opaque", key, now);
+  }
+  return createHash("sha256").update(key).digest("hex");
+}
+
+/** Creates the demo room's services that were never created before (see the module comment). */
+export function setUpDemo(d: DemoDeps): DemoResult {
+  const now = (d.now ?? Date.now)();
+  const markerFile = join(d.dataDir, DEMO_MARKER);
+  const marker: DemoMarker = readMarker(markerFile) ?? { room: DEMO_ROOM, services: {}, updated_at: "" };
+  const result: DemoResult = { room: DEMO_ROOM, created: [], kept: [], removed: [], invalid: [] };
+  const existing = d.services.forRoom(d.projectId, DEMO_ROOM);
+  for (const example of d.voice === true ? [...DEMO_EXAMPLES, DEMO_VOICE] : DEMO_EXAMPLES) {
+    const found = existing.find((r) => r.name === example);
+    if (found !== undefined) {
+      marker.services[example] ??= found.id;
+      result.kept.push(example);
+      continue;
+    }
+    if (marker.services[example] !== undefined) {
+      result.removed.push(example);
+      continue;
+    }
+    let spec: Record<string, unknown>;
+    try {
+      spec = demoManifest(d.root, example, d.imageFor(example), example === "crm-standin" ? crmKeyHash(d, now) : null);
+    } catch (err) {
+      result.invalid.push({ name: example, error: (err as Error).message });
+      d.logger.error({ example, err: (err as Error).message }, "demo: an example's manifest is invalid; not created");
+      continue;
+    }
+    marker.services[example] = d.services.create(d.projectId, DEMO_ROOM, example, spec, now).id;
+    result.created.push(example);
+  }
+  marker.updated_at = new Date(now).toISOString();
+  writeMarker(markerFile, marker);
+  if (result.created.length > 0) d.logger.info({ room: DEMO_ROOM, created: result.created }, `demo: room ${DEMO_ROOM} set up with ${result.created.join(", ")} (serve --no-demo turns the demo off)`);
+  if (result.removed.length > 0) d.logger.info({ room: DEMO_ROOM, removed: result.removed }, "demo: services you deleted from the demo room are not recreated");
+  return result;
+}
