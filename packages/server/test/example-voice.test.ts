@@ -7,14 +7,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
-import { buildDebianImage, buildImage, imageExists, DebianImageError, DEBIAN_PRESETS, type DockerEngine } from "@roomservice/runtime";
+import { join } from "node:path";
+import type { DockerEngine } from "@roomservice/runtime";
 import { sdk, collectMessages, eventually, settle } from "./helpers.ts";
+import { startServicesServer, manifest, labelled, waitUntil } from "./services-env.ts";
+import { buildVoiceImage } from "./voice-image.ts";
 import { THREAD_SCHEMA_PATH } from "../src/toolkits/sync/index.ts";
 
 const quietLog = console.log;
@@ -22,51 +21,6 @@ console.log = (...a: unknown[]) => (typeof a[0] === "string" && a[0].startsWith(
 
 function messagesOf(doc: any): any[] {
   return doc.root.getChildren().find((c: any) => c.tagName === "messages")?.getChildren() ?? [];
-}
-import { startServicesServer, manifest, labelled, waitUntil, copyPackageClosure } from "./services-env.ts";
-
-const root = fileURLToPath(new URL("../../..", import.meta.url));
-const exampleDir = join(root, "examples", "voice");
-
-/** Hash of every file of the example (lib/ included, node_modules not), the SDK version and the base image. */
-function contextHash(baseId: string): string {
-  const h = createHash("sha256").update(baseId);
-  const walk = (dir: string): void => {
-    for (const name of readdirSync(dir).sort()) {
-      const p = join(dir, name);
-      if (name === "node_modules") continue;
-      if (statSync(p).isDirectory()) walk(p);
-      else h.update(relative(exampleDir, p)).update(readFileSync(p));
-    }
-  };
-  walk(exampleDir);
-  h.update(readFileSync(join(root, "node_modules/@meshagent/meshagent/package.json")));
-  // agent-kit is a workspace package: its sources change without a version bump.
-  const kit = join(root, "packages/agent-kit/src");
-  for (const f of readdirSync(kit).sort()) h.update(f).update(readFileSync(join(kit, f)));
-  return h.digest("hex").slice(0, 12);
-}
-
-async function buildVoiceImage(docker: DockerEngine, log: (l: string) => void): Promise<string | { skip: string }> {
-  const preset = DEBIAN_PRESETS.voice;
-  let base;
-  try {
-    base = await buildDebianImage(docker, { tag: preset.tag, suite: preset.suite, packages: preset.packages, onProgress: log });
-  } catch (err) {
-    if (err instanceof DebianImageError && err.code === "mirror_unreachable") return { skip: `Debian's mirror is unreachable, so the voice base image cannot be built: ${err.message}` };
-    throw err;
-  }
-  const tag = `roomservice-example/voice:${contextHash(base.id)}`;
-  if (await imageExists(docker, tag)) return tag;
-  const ctx = await mkdtemp(join(tmpdir(), "rs-voice-ctx-"));
-  try {
-    await cp(exampleDir, ctx, { recursive: true, filter: (src) => !src.includes("/node_modules") });
-    for (const dep of ["@meshagent/meshagent", "@roomservice/agent-kit"]) await copyPackageClosure(dep, join(ctx, "node_modules"));
-    await buildImage(docker, ctx, tag, log);
-  } finally {
-    await rm(ctx, { recursive: true, force: true });
-  }
-  return tag;
 }
 
 /** PocketSphinx on this host, on 16 kHz s16le mono PCM; returns the hypothesis. */

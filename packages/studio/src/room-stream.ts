@@ -15,6 +15,13 @@ export interface RoomStreamState {
 const MAX_EVENTS = 5000;
 const MAX_STATS = 900; // 30 minutes at one sample per 2 s
 
+/** Events of both lists, once each (by seq), in seq order, the newest MAX_EVENTS. */
+export function mergeEvents(a: StudioEvent[], b: StudioEvent[]): StudioEvent[] {
+  const bySeq = new Map<number, StudioEvent>();
+  for (const e of [...a, ...b]) bySeq.set(e.seq, e);
+  return [...bySeq.values()].sort((x, y) => x.seq - y.seq).slice(-MAX_EVENTS);
+}
+
 /**
  * Subscribes to `GET .../rooms/{room}/stream` (docs/studio-api.md). EventSource resumes with
  * `Last-Event-ID` by itself; after `dropped` (we fell behind) it reconnects explicitly.
@@ -41,6 +48,20 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
       return { ...live, services };
     };
 
+    // The stream sends events from now on; a page opened mid-session asks once for the ones
+    // the session already had (the SDK-shaped listSessionEvents route), merged by seq.
+    let backfilled: string | null = null;
+    const backfill = (sessionId: string) => {
+      if (backfilled === sessionId) return;
+      backfilled = sessionId;
+      api.get<{ events: StudioEvent[] }>(api.project(`/sessions/${encodeURIComponent(sessionId)}/events`)).then(
+        ({ events }) => {
+          if (!closed) setState((st) => ({ ...st, events: mergeEvents(st.events, events) }));
+        },
+        () => undefined, // the live stream still works; the timeline then starts at page load
+      );
+    };
+
     const connect = () => {
       const url = api.room(room, "/stream") + (lastId === null ? "" : `?last_event_id=${encodeURIComponent(lastId)}`);
       es = new EventSource(url, { withCredentials: true });
@@ -52,7 +73,10 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
           if (m.lastEventId !== "") lastId = m.lastEventId;
           fn(JSON.parse(m.data) as T);
         });
-      on<RoomLive>("snapshot", (live) => setState((st) => ({ ...st, connection: "open", live })));
+      on<RoomLive>("snapshot", (live) => {
+        setState((st) => ({ ...st, connection: "open", live }));
+        if (live.session !== null) backfill(live.session.id);
+      });
       on<ServiceState>("service", (s) => setState((st) => ({ ...st, live: upsertService(st.live, s) })));
       on<StudioEvent>("event", (ev) => {
         if (ev.seq <= lastEventSeq) return;

@@ -12,10 +12,11 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 export const SCREENSHOT_DIR = join(root, "test-results", "studio");
 
-export async function launchBrowser(): Promise<Browser> {
+/** Debian's chromium with COMMON.md's flags, plus `extraArgs` (e.g. a fake microphone). */
+export async function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: process.env.ROOMSERVICE_CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", ...extraArgs],
   });
 }
 

@@ -19,11 +19,12 @@ export interface StudioEnv {
   close(): Promise<void>;
 }
 
-export async function startStudioEnv(o: { departureTimeoutMs?: number } = {}): Promise<StudioEnv> {
+/** `browserArgs` are extra chromium flags (the microphone test's fake audio device). */
+export async function startStudioEnv(o: { departureTimeoutMs?: number; browserArgs?: string[] } = {}): Promise<StudioEnv> {
   ensureStudioBuilt();
   const env = await startServicesServer({ departureTimeoutMs: o.departureTimeoutMs ?? 500 });
   const apiKey = env.ts.server.apiKeys.create("default", "studio-test", Date.now()).key;
-  const browser = await launchBrowser();
+  const browser = await launchBrowser(o.browserArgs);
   return {
     env,
     url: env.ts.url,

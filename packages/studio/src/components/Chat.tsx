@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import type { RemoteParticipant, RoomClient, RoomMessageEvent } from "@meshagent/meshagent";
 import { useApi } from "../App.tsx";
 import { errorText } from "../api.ts";
+import { MicButton, useVoiceToolkit } from "./MicButton.tsx";
 
 interface ChatLine {
   id: number;
@@ -82,6 +83,9 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
       client.messaging.on("message", (e: RoomMessageEvent) => {
         const m = e.message;
         if (m.type !== "chat" || m.local) return;
+        // The voice service posts what it heard from us as a transcript; the microphone
+        // already showed it, as it arrived from the transcribe stream.
+        if (m.message?.transcript === true && m.message.speaker === client.localParticipant?.getAttribute("name")) return;
         const from = client.messaging.getParticipant(m.fromParticipantId);
         add({ from: nameOf(from, m.fromParticipantId), text: String(m.message?.text ?? ""), at: Date.now(), mine: false });
       });
@@ -147,7 +151,13 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
         </select>
         <input aria-label="Message" placeholder="Message" value={draft} onChange={(e) => setDraft(e.target.value)} />
         <button type="submit" className="primary" disabled={draft.trim() === ""}>Send</button>
+        <VoiceInput client={conn.client} onTranscript={(text) => add({ from: "you (spoken)", text, at: Date.now(), mine: true })} />
       </form>
     </div>
   );
+}
+
+/** The microphone button, shown while the room has the `voice` toolkit. */
+function VoiceInput({ client, onTranscript }: { client: RoomClient; onTranscript: (text: string) => void }) {
+  return <MicButton client={client} available={useVoiceToolkit(client)} onTranscript={onTranscript} />;
 }

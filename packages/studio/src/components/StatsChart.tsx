@@ -15,6 +15,16 @@ export function bytes(n: number): string {
 }
 
 /**
+ * The x-axis window in seconds for samples at `xs` (ascending, seconds): at least the last
+ * minute, ending at the newest sample — or at `now` when there is none yet.
+ */
+export function timeWindow(xs: number[], now: number): [number, number] {
+  const last = xs.length === 0 ? now : xs[xs.length - 1];
+  const first = xs.length === 0 ? now : xs[0];
+  return [Math.min(first, last - 60), last];
+}
+
+/**
  * A live uPlot chart of one metric of one service, with its limit drawn as a dashed line
  * (memory limit, or CPU limit in percent of one core) when the service has one.
  */
@@ -27,6 +37,7 @@ export function StatsChart({ samples, metric, label }: { samples: Stats[]; metri
   const last = samples[samples.length - 1];
   const limit = last === undefined ? null : metric === "cpu" ? (last.cpu_limit_cores === null ? null : last.cpu_limit_cores * 100) : last.memory_limit_bytes;
   const data: uPlot.AlignedData = [xs, ys, xs.map(() => limit)];
+  const span = timeWindow(xs, Date.now() / 1000);
 
   useEffect(() => {
     const el = box.current!;
@@ -37,11 +48,12 @@ export function StatsChart({ samples, metric, label }: { samples: Stats[]; metri
       height: 140,
       legend: { show: false },
       cursor: { show: true, drag: { x: false, y: false } },
-      // At least the last minute on the x axis, so the first samples do not fill the chart.
-      scales: { x: { time: true, range: (_u, min, max) => [Math.min(min, max - 60), max] }, y: { range: (_u, _min, max) => [0, Math.max(max, metric === "cpu" ? 5 : 1024 * 1024) * 1.15] } },
+      // The x window is set from the data (timeWindow) after every update: uPlot's own
+      // auto-range widens a single sample to a whole day and has no range at all for none.
+      scales: { x: { time: true, auto: false }, y: { range: (_u, _min, max) => [0, Math.max(max, metric === "cpu" ? 5 : 1024 * 1024) * 1.15] } },
       axes: [
         {
-          stroke: "#8a93a6", grid: { stroke: "rgba(138,147,166,.15)" }, ticks: { show: false },
+          stroke: "#8a93a6", grid: { stroke: "rgba(138,147,166,.15)" }, ticks: { show: false }, space: 80,
           values: (_u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour12: false })),
         },
         { stroke: "#8a93a6", grid: { stroke: "rgba(138,147,166,.15)" }, ticks: { show: false }, size: 64, values: (_u, vals) => vals.map((v) => fmt(v)) },
@@ -53,6 +65,7 @@ export function StatsChart({ samples, metric, label }: { samples: Stats[]; metri
       ],
     };
     plot.current = new uPlot(opts, data, el);
+    plot.current.setScale("x", { min: span[0], max: span[1] });
     const ro = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(200, el.clientWidth), height: 140 }));
     ro.observe(el);
     return () => {
@@ -66,6 +79,7 @@ export function StatsChart({ samples, metric, label }: { samples: Stats[]; metri
 
   useEffect(() => {
     plot.current?.setData(data);
+    plot.current?.setScale("x", { min: span[0], max: span[1] });
   });
 
   const current = last === undefined ? "no samples yet" : metric === "cpu" ? `${last.cpu_percent.toFixed(1)} % of a core` : bytes(last.memory_bytes);

@@ -5,7 +5,8 @@ import { bytes } from "./StatsChart.tsx";
 
 /**
  * The room's files through the Room API's storage toolkit (the joined SDK client): browse
- * folders, upload, download (a signed `storage/download` URL), delete with confirmation.
+ * folders, upload, download (a signed `storage/download` URL), delete with confirmation;
+ * the folder reloads when the room's files change.
  */
 export function Storage({ client }: { client: RoomClient | null }) {
   const [path, setPath] = useState("");
@@ -28,6 +29,24 @@ export function Storage({ client }: { client: RoomClient | null }) {
     }
   }, [client, path]);
   useEffect(() => void load(), [load]);
+  // Files change under the reader's eyes (uploads by others, a service's outputs): the Room
+  // API's storage events reload the folder, at most every 500 ms.
+  useEffect(() => {
+    if (client === null) return;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const changed = () => {
+      timer ??= setTimeout(() => {
+        timer = null;
+        void load();
+      }, 500);
+    };
+    const names = ["file.updated", "file.deleted", "file.moved"];
+    for (const n of names) client.storage.on(n, changed);
+    return () => {
+      for (const n of names) client.storage.off(n, changed);
+      if (timer !== null) clearTimeout(timer);
+    };
+  }, [client, load]);
 
   if (client === null) return <p className="empty">Join the room (Chat) to browse, upload and download its files.</p>;
 

@@ -29,7 +29,8 @@ export function Timeline({ events, start, end }: { events: StudioEvent[]; start:
   if (events.length === 0) return <p className="empty">No events yet. They appear here as the session runs.</p>;
   const times = events.map((e) => Date.parse(e.at));
   const t0 = Math.min(start !== null ? Date.parse(start) : Infinity, ...times);
-  const t1 = Math.max(end !== null ? Date.parse(end) : now, ...times, t0 + 1000);
+  // At least 10 s wide: the five tick labels (whole seconds) then all differ.
+  const t1 = Math.max(end !== null ? Date.parse(end) : now, ...times, t0 + 10_000);
   const pct = (t: number) => ((t - t0) / (t1 - t0)) * 100;
   const lanes: string[] = ["Session", "Participants"];
   for (const e of events) {

@@ -9,6 +9,7 @@ import { Timeline } from "../components/Timeline.tsx";
 import { StatsChart } from "../components/StatsChart.tsx";
 import { Chat } from "../components/Chat.tsx";
 import { Storage } from "../components/Storage.tsx";
+import { TaskProgress } from "../components/TaskProgress.tsx";
 import { dateTime, duration, useLoad, useNow } from "../hooks.ts";
 import type { SessionInfo } from "../types.ts";
 
@@ -60,6 +61,8 @@ export function RoomPage() {
           <Link className="button primary" to={`/rooms/${encodeURIComponent(room)}/services/new`}>Add service</Link>
         </div>
       </header>
+
+      <TaskProgress client={client} />
 
       <div className="room-grid">
         <section className="panel services-panel" role="region" aria-label="Services">
