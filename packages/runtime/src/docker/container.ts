@@ -12,7 +12,7 @@ import type { NetnsProber } from "../netns/prober.ts";
 import { DockerDemuxer } from "../logs.ts";
 import { alive, killTree } from "../proc.ts";
 import type { Readable } from "node:stream";
-import { safeName, SECRETS_MOUNT, type SessionSecrets } from "../secrets.ts";
+import { safeName, type SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
 import type { Logger, ProbeAction, ServiceLaunchSpec } from "../types.ts";
 import { DockerEngine, DockerError } from "./engine.ts";
@@ -65,7 +65,7 @@ export class DockerServiceDriver implements ServiceDriver {
     const { docker } = this.c;
     const plan = await planContainer(docker, spec, {
       ownerId: this.c.ownerId, room: this.c.room, sessionLabel: this.c.sessionId, pauseId: this.c.pauseId,
-      secretsDir: this.c.secrets.serviceDir(spec.serviceId), hold: false, log: this.c.log,
+      secretsDir: this.c.secrets.serviceDir(spec.serviceId), hold: false,
     });
     try {
       await this.c.secrets.write(spec.serviceId, plan.files);

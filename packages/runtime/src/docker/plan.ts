@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import { SECRETS_MOUNT } from "../secrets.ts";
 import { LaunchFailure } from "../supervisor.ts";
-import type { Logger, ServiceLaunchSpec } from "../types.ts";
+import type { ServiceLaunchSpec } from "../types.ts";
 import { DockerError, type DockerEngine } from "./engine.ts";
 import { ensureEnvexec, ENVEXEC_MOUNT, HOLD_ENV_VAR, SECRET_ENV_VAR } from "./envexec.ts";
 
@@ -84,7 +84,6 @@ export interface PlanContext {
   hold: boolean;
   /** Extra labels (the pool id of a held container). */
   labels?: Record<string, string>;
-  log: Logger;
 }
 
 export interface ContainerPlan {
@@ -99,11 +98,6 @@ export function heldFiles(spec: ServiceLaunchSpec): Record<string, string> {
   const files: Record<string, string> = { ...spec.secretFiles };
   for (const n of spec.sessionEnv ?? []) if (n in spec.env && !(n in spec.secretFiles)) files[n] = spec.env[n]!;
   return files;
-}
-
-/** Whether held containers can be made here (the envexec launcher compiles). */
-export async function canHold(): Promise<boolean> {
-  return (await ensureEnvexec()) !== null;
 }
 
 /** Builds the create body for `spec` (see the module comment for what goes where). */

@@ -158,7 +158,7 @@ export class PreparedRooms {
         await secrets.write(spec.serviceId, {});
         const plan = await planContainer(docker, spec, {
           ownerId: this.d.ownerId, room: entry.room, sessionLabel: ns.poolId, pauseId: ns.pauseId,
-          secretsDir: secrets.serviceDir(spec.serviceId), hold: true, labels: { [LABEL.pool]: ns.poolId }, log,
+          secretsDir: secrets.serviceDir(spec.serviceId), hold: true, labels: { [LABEL.pool]: ns.poolId },
         });
         if (entry.state.kind === "dropped") return;
         const id = await createContainer(docker, containerName(entry.room, spec.name), spec, plan.body);
