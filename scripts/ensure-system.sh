@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Source this: makes sure the system tools the tests use are present and running —
 # Docker Engine (Debian's docker.io, dockerd started in the background), gcc (the envexec
-# launcher), docker-compose (a benchmark baseline), bubblewrap and
-# iproute2 for the sandbox runtime, Chromium for browser tests, tmux, espeak-ng and sox.
+# launcher), docker-compose (a benchmark baseline), bubblewrap and iproute2 for the sandbox
+# runtime, podman and catatonit (Pods of the kubernetes runtime), Chromium for browser tests,
+# tmux, espeak-ng and sox.
 # Installs only when running as root with apt-get; otherwise it says what is missing.
 # (sourced: no `set -e` here, it would leak into the caller's shell)
 _rs_missing=()
@@ -24,6 +25,10 @@ command -v sox >/dev/null || _rs_missing+=(sox)
 command -v debootstrap >/dev/null || _rs_missing+=(debootstrap)
 command -v pocketsphinx_continuous >/dev/null || _rs_missing+=(pocketsphinx)
 [ -d /usr/share/pocketsphinx/model/en-us ] || _rs_missing+=(pocketsphinx-en-us)
+# The kubernetes runtime's Pod manifests run on podman (`podman kube play`) in the runtime
+# conformance suite; its Pod infra container is built from catatonit (no registry needed).
+command -v podman >/dev/null || _rs_missing+=(podman)
+command -v catatonit >/dev/null || _rs_missing+=(catatonit)
 if [ ${#_rs_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     echo "roomservice: installing ${_rs_missing[*]} (apt-get)..." >&2

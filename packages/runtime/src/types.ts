@@ -1,8 +1,10 @@
 /**
  * The runtime surface: what the room server asks of a container runtime, and the shapes it
- * gets back. Both runtimes (docker, sandbox) implement exactly this, so the server never
- * branches on which one it has.
+ * gets back. Every runtime (docker, sandbox, kubernetes pods) implements exactly this, so the
+ * server never branches on which one it has. Nothing here names a Linux network namespace:
+ * how a runtime reaches its rooms' loopback is its own detail.
  */
+import type { Socket } from "node:net";
 
 /** pino-compatible; the runtime never logs through a module-level logger. */
 export interface Logger {
@@ -163,11 +165,29 @@ export interface ServiceHandle {
   lastExit(): StopResult | null;
 }
 
+/**
+ * The Room API as one room's services see it: `url` is what they are given
+ * (MESHAGENT_ROOM_URL), and every connection they open to it arrives as a socket at the
+ * `onSocket` passed to `Runtime.openRoomApi` (docker, sandbox: a listener inside the room's
+ * namespace; kubernetes: a sidecar in the Pod that dials back to this node).
+ */
+export interface RoomApiEndpoint {
+  readonly url: string;
+  /** Stops accepting new connections; sockets already handed over stay open. Idempotent. */
+  close(): void;
+}
+
+/** TCP connections from the server to a port on a room's localhost (the MCP bridge). */
+export interface ServiceConnector {
+  /** A socket connected to the room's 127.0.0.1:`port`; rejects when nothing answers in `timeoutMs`. */
+  connect(port: number, timeoutMs?: number): Promise<Socket>;
+  /** Frees helpers; sockets already handed over stay open. */
+  close(): void;
+}
+
 export interface RoomSandbox {
   readonly room: string;
   readonly sessionId: string;
-  /** Usable with `nsenter --net=<path>` (and openListenerInNetns) to act inside the room's loopback. */
-  readonly netnsPath: string;
   /** Non-blocking: the lifecycle runs asynchronously; failures become FailedStart events. */
   startService(spec: ServiceLaunchSpec): ServiceHandle;
   services(): ServiceHandle[];
@@ -179,6 +199,8 @@ export interface RoomSandbox {
    * services any more; the caller stops it and builds a new one. Not every runtime reports it.
    */
   onLost?(fn: (reason: string) => void): void;
+  /** Connections into the room's localhost for the server's own clients; absent when the runtime cannot. */
+  openConnector?(log: Logger): ServiceConnector;
 }
 
 export interface ReapResult {
@@ -188,12 +210,15 @@ export interface ReapResult {
 }
 
 export interface Runtime {
-  readonly kind: "docker" | "sandbox";
+  readonly kind: "docker" | "sandbox" | "kubernetes" | "podman";
   /** Removes what an earlier run of `ownerId` (default: this runtime's owner) left behind. */
   reapOrphans(ownerId?: string): Promise<ReapResult>;
   createRoomSandbox(o: { room: string; sessionId: string }): Promise<RoomSandbox>;
-  /** A listening server on host:port inside the room's namespace (the Room API port, 8078). */
-  openRoomApiListener(sandbox: RoomSandbox, port: number, host?: string): Promise<import("node:net").Server>;
+  /**
+   * Makes the Room API reachable from the sandbox's services: sockets they open to the
+   * returned `url` are passed to `onSocket` (the server feeds them to its HTTP server).
+   */
+  openRoomApi(sandbox: RoomSandbox, onSocket: (socket: Socket) => void): Promise<RoomApiEndpoint>;
   /** Releases sockets and helpers this runtime holds; does not stop sandboxes. */
   close(): Promise<void>;
   /** Prepares ready room namespaces ahead of sessions (call after reapOrphans), if supported. */

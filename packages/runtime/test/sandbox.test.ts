@@ -1,15 +1,16 @@
 /**
- * The sandbox runtime (bubblewrap + ip netns, no Docker): services of a room share a
- * loopback, rooms are isolated, secrets are files, stop escalates to SIGKILL, nothing remains.
+ * The sandbox runtime's own behaviours (bubblewrap + ip netns, no Docker): backoff, the stop
+ * signal reaching forked programs, exec probe timeouts. What every runtime must do (shared
+ * loopback, isolation, secrets as files, stop, reaping) is in the conformance suite
+ * (conformance-sandbox.test.ts).
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { createSandboxRuntime, type SandboxRuntime, type ServiceLaunchSpec } from "../src/index.ts";
-import { collectLogs, resultLine, spec as dockerSpec, tcpProbe, testLogger, waitFor } from "./helpers.ts";
+import { collectLogs, spec as dockerSpec, testLogger, waitFor } from "./helpers.ts";
 
 const APP = fileURLToPath(new URL("./fixtures/app", import.meta.url));
 const ownerId = `test-${randomBytes(4).toString("hex")}`;
@@ -25,47 +26,6 @@ before(async () => {
 after(async () => {
   await rt.reapOrphans();
   await rt.close();
-});
-
-test("sandboxed services share the room's loopback; another room sees nothing", async () => {
-  const a = await rt.createRoomSandbox({ room: "sbx-a", sessionId: "s1" });
-  const b = await rt.createRoomSandbox({ room: "sbx-b", sessionId: "s2" });
-  try {
-    const web = a.startService(spec("web", "http.js", { env: { PORT: "9100", NAME: "web" }, ports: [{ num: 9100, type: "http", livenessPath: "/healthz" }] }));
-    const echo = a.startService(spec("echo", "tcp.js", { env: { PORT: "9200" }, probes: { readiness: tcpProbe(9200) } }));
-    const client = a.startService(spec("client", "client.js", { env: { HTTP_PORT: "9100", TCP_PORT: "9200" } }));
-    const lines = collectLogs(client);
-    await waitFor("all running", () => [web, echo, client].every((h) => h.status().state === "running"));
-    const r = await resultLine(lines);
-    assert.deepEqual(r.http, { ok: true, body: "hello from web" });
-    assert.deepEqual(r.tcp, { ok: true, body: "ping" });
-
-    const stranger = b.startService(spec("stranger", "client.js", { env: { HTTP_PORT: "9100", TRIES: "2" } }));
-    const r2 = await resultLine(collectLogs(stranger));
-    assert.equal(r2.http.error, "ECONNREFUSED");
-  } finally {
-    await Promise.all([a.stop(), b.stop()]);
-  }
-});
-
-test("sandbox secrets are files, masked in logs; a stubborn service is SIGKILLed; nothing remains", async () => {
-  const sb = await rt.createRoomSandbox({ room: "sbx-c", sessionId: "s3" });
-  const secret = "sbx-secret-value-42";
-  const svc = sb.startService(spec("sec", "secret.js", { secretFiles: { API_KEY: secret } }));
-  const lines = collectLogs(svc);
-  const line = await waitFor("secret line", () => lines.find((l) => l.line.startsWith("the key is")));
-  assert.equal(line.line, "the key is **** (mode 400, writable false)");
-
-  const stubborn = sb.startService(spec("stubborn", "stubborn.js", { stop: { signal: "SIGTERM", gracePeriodMs: 500 } }));
-  const slines = collectLogs(stubborn);
-  await waitFor("stubborn up", () => slines.some((l) => l.line === "stubborn up"));
-  await stubborn.stop();
-  assert.ok(slines.some((l) => l.line === "ignoring SIGTERM"));
-  assert.equal(stubborn.lastExit()?.reason, "signal");
-  await sb.stop();
-  assert.equal(svc.lastExit()?.exitCode, 0);
-  assert.ok(!existsSync(sb.netnsPath));
-  assert.ok(!execFileSync("ip", ["netns", "list"], { encoding: "utf8" }).includes(sb.netnsPath.split("/").pop()!));
 });
 
 test("a crashing sandboxed service backs off", async () => {

@@ -176,7 +176,7 @@ test("issue 12 #25: a session that ends before its sandbox is ready starts no se
       });
       return created;
     },
-    openRoomApiListener: (s, p, h) => real.openRoomApiListener(s, p, h),
+    openRoomApi: (s, onSocket) => real.openRoomApi(s, onSocket),
     close: () => real.close(),
   };
   const { startTestServer } = await import("./helpers.ts");

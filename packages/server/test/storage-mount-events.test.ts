@@ -23,7 +23,7 @@ test("writes into room storage outside the API raise file.updated / file.deleted
   await mkdir(join(root, "out"), { recursive: true });
   // What the launcher announces when it starts a service whose manifest mounts room storage.
   ts.server.launcher.serviceStarted.emit("started", {
-    room: "mounted", sessionId: room.session!.id, netnsPath: "/nonexistent",
+    room: "mounted", sessionId: room.session!.id, sandbox: {} as never,
     record: { spec: { container: { storage: { room: [{ path: "/data" }] } } } } as never, handle: {} as never,
   });
 

@@ -47,7 +47,7 @@ export function registerServe(program: Command): void {
     .option("--host <h>", `address to bind (env ROOMSERVICE_HOST, default ${DEFAULT_HOST})`)
     .option("--data <dir>", "data directory (env ROOMSERVICE_DATA, default ./.roomservice)")
     .option("--departure-timeout <seconds>", "seconds a session outlives its last participant (default 15)")
-    .option("--runtime <mode>", "auto | docker | sandbox | none (env ROOMSERVICE_RUNTIME, default auto: Docker when reachable, else the sandbox)")
+    .option("--runtime <mode>", "auto | docker | sandbox | kubernetes | podman | none (env ROOMSERVICE_RUNTIME, default auto: Docker when reachable, else the sandbox; kubernetes and podman only when asked, see docs/scaling.md)")
     .option("--no-demo", "do not set up the demo room (env ROOMSERVICE_DEMO=0)")
     .option("--demo-voice", "add the voice example to the demo room (its Debian image takes minutes to build on first use; env ROOMSERVICE_DEMO_VOICE=1)")
     .action(async (o: { port?: string; host?: string; data?: string; departureTimeout?: string; runtime?: string; demo: boolean; demoVoice?: boolean }) => {

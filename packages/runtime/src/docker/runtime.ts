@@ -3,12 +3,13 @@
  * namespace; every service container joins it (`NetworkMode: container:<pause>`), so
  * services share 127.0.0.1 and rooms cannot reach each other.
  */
-import type { Server } from "node:net";
+import type { Server, Socket } from "node:net";
 import { NetnsProber } from "../netns/prober.ts";
-import { openListenerInNetns } from "../netns/listener.ts";
+import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
+import { NetnsConnector } from "../netns/connector.ts";
 import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
-import type { Clock, Logger, ReapResult, RoomSandbox, Runtime, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
+import type { Clock, Logger, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 import { containerName, DockerServiceDriver, LABEL } from "./container.ts";
 import { DockerEngine, DockerError } from "./engine.ts";
 import { DockerEventWatcher } from "./events.ts";
@@ -241,7 +242,7 @@ export class DockerRuntime implements Runtime {
     return undefined;
   }
 
-  async createRoomSandbox(o: { room: string; sessionId: string }): Promise<RoomSandbox> {
+  async createRoomSandbox(o: { room: string; sessionId: string }): Promise<DockerRoomSandbox> {
     const log = this.log.child({ room: o.room, session: o.sessionId });
     await this.events.start();
     const entry = await this.prepared.take(o.room);
@@ -294,10 +295,16 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  openRoomApiListener(sandbox: RoomSandbox, port: number, host = "127.0.0.1"): Promise<Server> {
+  /** A listening server on host:port inside the room's namespace (docker detail; the Room API uses 8078). */
+  openRoomApiListener(sandbox: DockerRoomSandbox, port: number, host = "127.0.0.1"): Promise<Server> {
     // A pooled namespace already has its 8078 listener open.
-    const pre = sandbox instanceof DockerRoomSandbox ? sandbox.takePreopenedListener(port, host) : null;
+    const pre = sandbox.takePreopenedListener(port, host);
     return pre ?? openListenerInNetns(sandbox.netnsPath, host, port);
+  }
+
+  openRoomApi(sandbox: RoomSandbox, onSocket: (s: Socket) => void): Promise<RoomApiEndpoint> {
+    if (!(sandbox instanceof DockerRoomSandbox)) return Promise.reject(new Error("openRoomApi: not a sandbox of the docker runtime"));
+    return roomApiFromListener(this.openRoomApiListener(sandbox, ROOM_API_PORT), onSocket);
   }
 
   /**
@@ -460,6 +467,10 @@ export class DockerRoomSandbox implements RoomSandbox {
     this.i.log.debug({ service: spec.serviceId, gone: held.gone }, "held container does not match the session's service; launching anew");
     await removeHeld(docker, held).catch((err) => this.i.log.warn({ err }, "could not remove a held container"));
     return real.launch(spec, hooks);
+  }
+
+  openConnector(log: Logger): ServiceConnector {
+    return new NetnsConnector(this.netnsPath, log);
   }
 
   onLost(fn: (reason: string) => void): void {

@@ -56,3 +56,24 @@ export function openListenerInNetns(netnsPath: string, host = "127.0.0.1", port 
     });
   });
 }
+
+/** The Room API port inside a room (MeshAgent's in-room API port). */
+export const ROOM_API_PORT = 8078;
+
+/**
+ * The Room API endpoint of a namespace-based runtime (docker, sandbox): a listener on
+ * 127.0.0.1:8078 inside the room's namespace, whose accepted sockets go to `onSocket`.
+ */
+export async function roomApiFromListener(listening: Promise<Server>, onSocket: (s: import("node:net").Socket) => void): Promise<import("../types.ts").RoomApiEndpoint> {
+  const server = await listening;
+  server.on("connection", onSocket);
+  let closed = false;
+  return {
+    url: `ws://127.0.0.1:${ROOM_API_PORT}`,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      server.close();
+    },
+  };
+}

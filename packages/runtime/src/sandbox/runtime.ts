@@ -11,7 +11,7 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Server } from "node:net";
+import type { Server, Socket } from "node:net";
 import { constants } from "node:os";
 import { promisify } from "node:util";
 import { LineSplitter } from "../logs.ts";
@@ -19,12 +19,13 @@ import type { ResourceUsage } from "../stats.ts";
 import { SandboxStatsSampler } from "./stats.ts";
 import { formatSeconds } from "../docker/container.ts";
 import { killTree, processTree } from "../proc.ts";
-import { openListenerInNetns } from "../netns/listener.ts";
+import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
+import { NetnsConnector } from "../netns/connector.ts";
 import { NetnsProber } from "../netns/prober.ts";
 import type { CheckResult } from "../probes.ts";
 import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SECRETS_MOUNT, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
-import type { Clock, Logger, ProbeAction, ReapResult, RoomSandbox, Runtime, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
+import type { Clock, Logger, ProbeAction, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 
 const run = promisify(execFile);
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -121,7 +122,7 @@ export class SandboxRuntime implements Runtime {
     return `rs-${short(owner)}-`;
   }
 
-  async createRoomSandbox(o: { room: string; sessionId: string }): Promise<RoomSandbox> {
+  async createRoomSandbox(o: { room: string; sessionId: string }): Promise<SandboxRoom> {
     const name = `${this.prefix(this.ownerId)}${short(`${o.room}\0${o.sessionId}`)}`;
     await run("ip", ["netns", "add", name]);
     try {
@@ -138,8 +139,14 @@ export class SandboxRuntime implements Runtime {
     return room;
   }
 
-  openRoomApiListener(sandbox: RoomSandbox, port: number, host = "127.0.0.1"): Promise<Server> {
+  /** A listening server on host:port inside the room's namespace (sandbox detail; the Room API uses 8078). */
+  openRoomApiListener(sandbox: SandboxRoom, port: number, host = "127.0.0.1"): Promise<Server> {
     return openListenerInNetns(sandbox.netnsPath, host, port);
+  }
+
+  openRoomApi(sandbox: RoomSandbox, onSocket: (s: Socket) => void): Promise<RoomApiEndpoint> {
+    if (!(sandbox instanceof SandboxRoom)) return Promise.reject(new Error("openRoomApi: not a sandbox of the sandbox runtime"));
+    return roomApiFromListener(this.openRoomApiListener(sandbox, ROOM_API_PORT), onSocket);
   }
 
   /**
@@ -176,7 +183,7 @@ interface RoomInit {
   onStopped(): void;
 }
 
-class SandboxRoom implements RoomSandbox, ServiceDriver {
+export class SandboxRoom implements RoomSandbox, ServiceDriver {
   readonly room: string;
   readonly sessionId: string;
   readonly netns: string;
@@ -199,6 +206,10 @@ class SandboxRoom implements RoomSandbox, ServiceDriver {
 
   get secretsDir(): string {
     return this.i.secrets.dir;
+  }
+
+  openConnector(log: Logger): ServiceConnector {
+    return new NetnsConnector(this.netnsPath, log);
   }
 
   startService(spec: ServiceLaunchSpec): ServiceHandle {

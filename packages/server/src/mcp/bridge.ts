@@ -1,15 +1,16 @@
 /**
  * The MCP bridge: services that declare `ports[].endpoints[].mcp` get their MCP server's tools
  * registered as a room toolkit named by `label`, for as long as the service is ready in the
- * live session. Connections are made inside the room's network namespace (NetnsConnector +
- * netnsFetch), so the service needs no published port and rooms stay isolated.
+ * live session. Connections are made into the room's localhost by the runtime's connector
+ * (`RoomSandbox.openConnector`; docker and sandbox: NetnsConnector inside the room's network
+ * namespace) through netnsFetch, so the service needs no published port and rooms stay isolated.
  *
  * Lifecycle per service: launcher `serviceStarted` → follow the handle's state; `running`
  * → connect every MCP endpoint; leaving `running` for stopping/stopped/exited/failed/backoff
  * → disconnect (the toolkit disappears); `session.ended` → everything of the room closes.
  */
 import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
-import { NetnsConnector, type ServiceEvent, type ServiceHandle, type ServiceRuntimeState } from "@roomservice/runtime";
+import type { ServiceConnector, ServiceEvent, ServiceHandle, ServiceRuntimeState } from "@roomservice/runtime";
 import type { Logger } from "pino";
 import type { ServerContext } from "../context.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
@@ -18,6 +19,12 @@ import { ToolError, jsonInput, type ProvidedToolkit, type ToolkitProvider } from
 import { resultToContent } from "./content-map.ts";
 import { DEFAULT_MCP_TIMEOUTS, McpCallError, McpEndpoint, type McpTimeouts } from "./endpoint.ts";
 import { netnsFetch } from "./netns-fetch.ts";
+
+/** For a runtime that cannot open connections into its rooms: every connect fails, saying so. */
+function noConnector(sandbox: { constructor: { name: string } }): ServiceConnector {
+  const why = `this runtime (${sandbox.constructor.name}) cannot open connections to a service's port, so MCP endpoints are not bridged`;
+  return { connect: () => Promise.reject(new Error(why)), close: () => {} };
+}
 
 const DISCONNECT_STATES = new Set<ServiceRuntimeState["state"]>(["stopping", "stopped", "exited", "failed", "backoff"]);
 const MAX_EVENTS = 50;
@@ -34,7 +41,7 @@ interface BridgedService {
 interface RoomBridge {
   room: string;
   sessionId: string;
-  connector: NetnsConnector;
+  connector: ServiceConnector;
   http: ReturnType<typeof netnsFetch>;
   services: Map<string, BridgedService>;
   /** Bridge events per service id (Kubernetes-style, de-duplicated by type+reason+message). */
@@ -79,7 +86,7 @@ export class McpBridge implements ToolkitProvider {
     if (declared.length === 0) return;
     if (rb === undefined || rb.sessionId !== e.sessionId) {
       if (rb !== undefined) void this.closeRoom(rb.room, rb.sessionId);
-      const connector = new NetnsConnector(e.netnsPath, this.log.child({ room: e.room }));
+      const connector = e.sandbox.openConnector?.(this.log.child({ room: e.room })) ?? noConnector(e.sandbox);
       rb = { room: e.room, sessionId: e.sessionId, connector, http: netnsFetch((port) => connector.connect(port), { maxResponseBytes: this.d.ctx.limits.maxMessageBytes }), services: new Map(), events: new Map() };
       this.rooms.set(e.room, rb);
     }

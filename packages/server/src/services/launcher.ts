@@ -1,12 +1,12 @@
-import type { Server as NetServer, Socket } from "node:net";
+import type { Socket } from "node:net";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { ServerContext } from "../context.ts";
 import type { RoomEvent } from "../rooms/room.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
 import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
-import { buildLaunchSpec, LaunchError, ROOM_API_PORT } from "./launch-spec.ts";
-import type { LaunchSpec, LogLine, ServiceStateJson, Runtime, RoomSandbox, ServiceHandle } from "./runtime-port.ts";
+import { buildLaunchSpec, LaunchError } from "./launch-spec.ts";
+import type { LaunchSpec, LogLine, ServiceStateJson, Runtime, RoomApiEndpoint, RoomSandbox, ServiceHandle } from "./runtime-port.ts";
 import type { SecretStore } from "./secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "./service-store.ts";
 import type { ImagePreparer } from "./image-preparer.ts";
@@ -48,7 +48,8 @@ interface LiveSession {
   room: string;
   sessionId: string;
   sandbox: RoomSandbox | null;
-  listener: NetServer | null;
+  /** The Room API as the sandbox's services reach it (its url goes into their launch specs). */
+  roomApi: RoomApiEndpoint | null;
   services: Map<string, LiveService>;
   starting: Promise<void>;
   stopping: Promise<void> | null;
@@ -83,8 +84,8 @@ export interface ServiceStartedEvent {
   sessionId: string;
   record: ServiceRecord;
   handle: ServiceHandle;
-  /** The room's network namespace (nsenter --net=<path>). */
-  netnsPath: string;
+  /** The room's sandbox (the MCP bridge opens connections into it with `openConnector`). */
+  sandbox: RoomSandbox;
 }
 
 /**
@@ -156,10 +157,12 @@ export class ServiceLauncher {
     const specs: LaunchSpec[] = [];
     for (const rec of records) {
       // Session values (tokens, session id) are placeholders here: the runtime leaves them
-      // out of what it prepares and the session delivers its own at start.
+      // out of what it prepares and the session delivers its own at start. The Room API URL
+      // is the in-namespace one (a runtime whose sessions get another URL finds the prepared
+      // spec different and launches normally).
       const spec = await buildLaunchSpec(rec, {
         ctx: this.d.ctx, secrets: this.d.secrets, room, sessionId: "prepared",
-        storageRoot: join(this.d.rooms.roomDir(room), "storage"), roomUrl: `ws://127.0.0.1:${ROOM_API_PORT}`,
+        storageRoot: join(this.d.rooms.roomDir(room), "storage"), roomUrl: "ws://127.0.0.1:8078",
       }).catch(() => null); // it will fail at the session, with its reason shown there
       if (spec !== null) specs.push(spec);
     }
@@ -190,7 +193,7 @@ export class ServiceLauncher {
     let markEnded!: () => void;
     const endedSignal = new Promise<void>((r) => (markEnded = r));
     const session: LiveSession = {
-      room, sessionId, sandbox: null, listener: null, stopping: null, ended: false, endedSignal, markEnded,
+      room, sessionId, sandbox: null, roomApi: null, stopping: null, ended: false, endedSignal, markEnded,
       services: new Map(records.map((r) => [r.id, { record: r, phase: { kind: "not_started" } }])),
       starting: Promise.resolve(),
     };
@@ -210,7 +213,7 @@ export class ServiceLauncher {
       if (session.ended) return;
       await this.openSandbox(session, runtime, log);
       if (session.ended) return;
-      await Promise.all([...session.services.values()].map((s) => this.launch(session, s, log)));
+      await this.launchAll(session, log);
       log.info({ services: session.services.size }, "services started");
     })().catch((err) => {
       log.error({ err }, "starting the room's services failed");
@@ -222,8 +225,7 @@ export class ServiceLauncher {
   private async openSandbox(session: LiveSession, runtime: RuntimeLike, log: Logger): Promise<void> {
     const sandbox = await runtime.createRoomSandbox({ room: session.room, sessionId: session.sessionId });
     session.sandbox = sandbox;
-    session.listener = await runtime.openRoomApiListener(sandbox, ROOM_API_PORT);
-    session.listener.on("connection", (sock) => this.d.feedSocket(sock));
+    session.roomApi = await runtime.openRoomApi(sandbox, (sock) => this.d.feedSocket(sock));
     sandbox.onLost?.((reason) => void this.rebuildSandbox(session, sandbox, reason, log));
   }
 
@@ -238,16 +240,16 @@ export class ServiceLauncher {
     this.d.rooms.get(session.room)?.logs.publish({ type: "services.sandbox_rebuilt", data: { reason } });
     const rebuild = (async () => {
       await session.starting;
-      const oldListener = session.listener;
+      const oldApi = session.roomApi;
       session.sandbox = null;
-      session.listener = null;
+      session.roomApi = null;
       await lost.stop().catch((err) => log.warn({ err }, "stopping the lost sandbox failed"));
-      oldListener?.close();
+      oldApi?.close();
       if (session.ended) return;
       await this.openSandbox(session, this.d.runtime!, log);
       if (session.ended) return;
       for (const s of session.services.values()) s.phase = { kind: "not_started" };
-      await Promise.all([...session.services.values()].map((s) => this.launch(session, s, log)));
+      await this.launchAll(session, log);
       log.info({ services: session.services.size, reason }, "room sandbox rebuilt");
     })();
     session.starting = rebuild.catch((err) => {
@@ -257,22 +259,36 @@ export class ServiceLauncher {
     await session.starting;
   }
 
-  private async launch(session: LiveSession, s: LiveService, log: Logger): Promise<void> {
+  /**
+   * Builds every service's launch spec first, then launches each as soon as its image is
+   * ready: services whose images need no build reach the sandbox in the same turn of the event
+   * loop, so a runtime that must know the whole set at once (kubernetes: one Pod per session,
+   * every service a container of it) receives them together; one whose image is still being
+   * built joins later (for Pods, a replacement Pod).
+   */
+  private async launchAll(session: LiveSession, log: Logger): Promise<void> {
+    const ready = await Promise.all([...session.services.values()].map(async (s) => ({ s, spec: await this.prepare(session, s, log) })));
+    await Promise.all(ready.map(async ({ s, spec }) => {
+      if (spec === null) return;
+      const imageError = await this.prepareImage(session, s, spec, log);
+      if (imageError !== null) return this.failService(session, s, imageError);
+      this.launch(session, s, spec);
+    }));
+  }
+
+  private async prepare(session: LiveSession, s: LiveService, log: Logger): Promise<LaunchSpec | null> {
     s.phase = { kind: "launching" };
-    let spec: LaunchSpec;
     try {
-      spec = await this.spec(session, s.record);
+      return await this.spec(session, s.record);
     } catch (err) {
       const error = err instanceof LaunchError ? err.message : `could not prepare service: ${(err as Error).message}`;
       this.failService(session, s, error);
       log.warn({ service: s.record.id, error }, "service not started");
-      return;
+      return null;
     }
-    const imageError = await this.prepareImage(session, s, spec, log);
-    if (imageError !== null) {
-      this.failService(session, s, imageError);
-      return;
-    }
+  }
+
+  private launch(session: LiveSession, s: LiveService, spec: LaunchSpec): void {
     if (session.ended || session.sandbox === null) {
       this.failService(session, s, "the room's session ended before the service started");
       return;
@@ -327,7 +343,7 @@ export class ServiceLauncher {
 
   private emitStarted(session: LiveSession, record: ServiceRecord, handle: ServiceHandle): void {
     if (session.sandbox === null) return;
-    const e: ServiceStartedEvent = { room: session.room, sessionId: session.sessionId, record, handle, netnsPath: session.sandbox.netnsPath };
+    const e: ServiceStartedEvent = { room: session.room, sessionId: session.sessionId, record, handle, sandbox: session.sandbox };
     try {
       this.serviceStarted.emit("started", e);
     } catch (err) {
@@ -344,7 +360,7 @@ export class ServiceLauncher {
     return buildLaunchSpec(rec, {
       ctx: this.d.ctx, secrets: this.d.secrets, room: session.room, sessionId: session.sessionId,
       storageRoot: join(this.d.rooms.roomDir(session.room), "storage"),
-      roomUrl: `ws://127.0.0.1:${ROOM_API_PORT}`,
+      roomUrl: session.roomApi?.url ?? "ws://127.0.0.1:8078",
     });
   }
 
@@ -376,7 +392,7 @@ export class ServiceLauncher {
       }
       await Promise.allSettled([...session.services.values()].map((s) => handleOf(s)?.stop()));
       await session.sandbox?.stop();
-      session.listener?.close();
+      session.roomApi?.close();
       this.log.info({ room, session: sessionId }, "services stopped");
     })();
     try {
@@ -389,9 +405,13 @@ export class ServiceLauncher {
     }
   }
 
-  /** The live session's network namespace (diagnostics and tests: nsenter --net=<path>). */
+  /**
+   * The live session's network namespace, when its runtime has one (docker, sandbox; for
+   * diagnostics and tests: nsenter --net=<path>).
+   */
   netnsPath(room: string): string | undefined {
-    return this.live.get(room)?.sandbox?.netnsPath;
+    const p = (this.live.get(room)?.sandbox as { netnsPath?: unknown } | null | undefined)?.netnsPath;
+    return typeof p === "string" ? p : undefined;
   }
 
   /** services.list payload, as the SDK's ServicesClient expects it. */

@@ -5,7 +5,7 @@
 import type { Runtime as BaseRuntime, ResourceUsage } from "@roomservice/runtime";
 
 export type {
-  RoomSandbox, ServiceHandle, ServiceLaunchSpec as LaunchSpec, ServiceRuntimeState as ServiceStateJson, LogLine, StopResult, ResourceUsage,
+  RoomApiEndpoint, RoomSandbox, ServiceConnector, ServiceHandle, ServiceLaunchSpec as LaunchSpec, ServiceRuntimeState as ServiceStateJson, LogLine, StopResult, ResourceUsage,
 } from "@roomservice/runtime";
 
 /**

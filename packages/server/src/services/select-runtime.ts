@@ -3,8 +3,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { createDockerRuntime, createSandboxRuntime, type Runtime } from "@roomservice/runtime";
+import { createPodRuntimeFromEnv } from "./pod-runtime-config.ts";
 
-export type RuntimeMode = "auto" | "docker" | "sandbox" | "none";
+export type RuntimeMode = "auto" | "docker" | "sandbox" | "kubernetes" | "podman" | "none";
 
 /**
  * Ready room namespaces kept by the docker runtime (ROOMSERVICE_ROOM_POOL): a session's start
@@ -41,6 +42,7 @@ export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; log
   const ownerId = ownerIdFor(o.dataDir);
   const log = o.logger.child({ component: "runtime" });
   if (o.mode === "none") return null;
+  if (o.mode === "kubernetes" || o.mode === "podman") return createPodRuntimeFromEnv(o.mode, ownerId, log);
   if (o.mode === "docker" || o.mode === "auto") {
     try {
       const rt = await createDockerRuntime({ ownerId, logger: log, poolSize: o.poolSize ?? DEFAULT_ROOM_POOL, preparedRooms: o.preparedRooms ?? DEFAULT_PREPARED_ROOMS });
@@ -67,6 +69,6 @@ export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; log
 
 export function parseRuntimeMode(v: string | undefined): RuntimeMode {
   const m = (v ?? "auto").toLowerCase();
-  if (m === "auto" || m === "docker" || m === "sandbox" || m === "none") return m;
-  throw new Error(`ROOMSERVICE_RUNTIME must be auto, docker, sandbox or none, got ${JSON.stringify(v)}`);
+  if (m === "auto" || m === "docker" || m === "sandbox" || m === "kubernetes" || m === "podman" || m === "none") return m;
+  throw new Error(`ROOMSERVICE_RUNTIME must be auto, docker, sandbox, kubernetes, podman or none, got ${JSON.stringify(v)}`);
 }

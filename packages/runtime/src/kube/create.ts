@@ -1,0 +1,93 @@
+/**
+ * Constructors of the Pod runtime for its two engines, and the gateway sidecar's image.
+ */
+import { execFile, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import type { DockerEngine } from "../docker/engine.ts";
+import { buildBaseImage, buildImage } from "../docker/images.ts";
+import type { Clock, Logger } from "../types.ts";
+import type { GatewayListen } from "./gateway.ts";
+import type { KubernetesPodApi } from "./k8s-api.ts";
+import { PodmanPodApi, type PodmanApiOptions } from "./podman-api.ts";
+import { PodRuntime } from "./runtime.ts";
+
+const run = promisify(execFile);
+
+/** The gateway sidecar's image tag (bump with gateway-image/gateway.js). */
+export const GATEWAY_IMAGE = "roomservice/pod-gateway:2";
+export const GATEWAY_IMAGE_DIR = fileURLToPath(new URL("./gateway-image", import.meta.url));
+
+/** Builds the gateway image with Docker (FROM the node base image). A cluster pulls it from a registry you push it to. */
+export async function buildGatewayImage(docker: DockerEngine): Promise<string> {
+  await buildBaseImage(docker);
+  return buildImage(docker, GATEWAY_IMAGE_DIR, GATEWAY_IMAGE);
+}
+
+export interface KubernetesRuntimeOptions {
+  ownerId: string;
+  logger: Logger;
+  clock?: Clock;
+  namespace?: string;
+  /** An image the cluster can pull (push GATEWAY_IMAGE to your registry). */
+  gatewayImage: string;
+  /** Where this node accepts sidecar connections: host/port Pods can reach (advertiseHost when behind NAT). */
+  gateway: Extract<GatewayListen, { kind: "tcp" }>;
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  api?: KubernetesPodApi;
+}
+
+/**
+ * The kubernetes runtime: Pods through the API server named by KUBECONFIG (or in-cluster
+ * credentials). @kubernetes/client-node is loaded only here, so the other runtimes never pay for it.
+ */
+export async function createKubernetesRuntime(o: KubernetesRuntimeOptions): Promise<PodRuntime> {
+  const api = o.api ?? new (await import("./k8s-api.ts")).KubernetesPodApi();
+  return new PodRuntime({
+    ownerId: o.ownerId, logger: o.logger, api, gatewayImage: o.gatewayImage, gateway: o.gateway,
+    ...(o.clock ? { clock: o.clock } : {}), ...(o.namespace ? { namespace: o.namespace } : {}),
+    ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
+  });
+}
+
+export interface PodmanRuntimeOptions extends PodmanApiOptions {
+  ownerId: string;
+  logger: Logger;
+  clock?: Clock;
+  gatewayImage?: string;
+  /** Directory of the gateway's unix socket (mounted into every Pod); default /run/roomservice-pods/<owner>. */
+  socketDir?: string;
+}
+
+/** The same Pods on podman (`podman kube play`, one machine): images must be in podman's store (`loadIntoPodman`). */
+export async function createPodmanRuntime(o: PodmanRuntimeOptions): Promise<PodRuntime> {
+  const api = new PodmanPodApi({ ...o, logger: o.logger });
+  await api.check();
+  return new PodRuntime({
+    ownerId: o.ownerId, logger: o.logger, api, gatewayImage: o.gatewayImage ?? GATEWAY_IMAGE, imagePullPolicy: "Never",
+    gateway: { kind: "unix", dir: o.socketDir ?? `/run/roomservice-pods/${o.ownerId}` },
+    ...(o.clock ? { clock: o.clock } : {}),
+  });
+}
+
+/**
+ * Copies a Docker image into podman's store (`docker save | podman load`; no registry needed),
+ * unless podman already has the same image id.
+ */
+export async function loadIntoPodman(image: string, o: { containersConf?: string } = {}): Promise<void> {
+  const env = { ...process.env, ...(o.containersConf ? { CONTAINERS_CONF: o.containersConf } : {}) };
+  const id = (await run("docker", ["image", "inspect", "--format", "{{.Id}}", image])).stdout.trim();
+  const have = await run("podman", ["image", "inspect", "--format", "{{.Id}}", image], { env }).then((r) => `sha256:${r.stdout.trim()}`, () => "");
+  if (have === id) return;
+  await new Promise<void>((resolve, reject) => {
+    const save = spawn("docker", ["save", image], { stdio: ["ignore", "pipe", "pipe"] });
+    const load = spawn("podman", ["load"], { env, stdio: ["pipe", "ignore", "pipe"] });
+    let err = "";
+    save.stderr.on("data", (c: Buffer) => (err += c));
+    load.stderr.on("data", (c: Buffer) => (err += c));
+    save.stdout.pipe(load.stdin);
+    load.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`docker save ${image} | podman load failed (${code}): ${err.trim().slice(-500)}`))));
+    save.on("error", reject);
+    load.on("error", reject);
+  });
+}

@@ -1,0 +1,255 @@
+/**
+ * The PodApi on Debian's podman (4.3): `podman kube play` runs the same Pod and Secret
+ * manifests a cluster would get, on one machine with no kube-apiserver. What this needs as
+ * root in a container like CI's (probed; see docs/decisions.md "Pods on podman"):
+ * - `catatonit` (the Pod's infra container is built from it locally; no registry needed);
+ * - a containers.conf with `default_ulimits` (the default rlimits fail: "error setting rlimit
+ *   type 7"), `cgroup_manager = "cgroupfs"` (no systemd) and `events_logger = "file"`;
+ * - storage: the default overlay driver on ext4 works;
+ * - network: `--network none` (the Pod gets its own loopback only; the gateway sidecar
+ *   reaches this node through a unix socket in a hostPath directory).
+ * Podman 4.3's limits, worked around or accepted:
+ * - Secrets: a Secret volume without `optional` panics (#16636); `stringData` keys are not
+ *   written at all, and `data` values are written still base64-encoded, mode 0644, on disk;
+ *   `secretKeyRef` env fails ("secret … is not valid JSON", #16269). So this backend writes each
+ *   Secret's values itself as 0400 files in a tmpfs directory (as the docker runtime does) and
+ *   mounts that directory where the Secret volume was (a hostPath volume); secret env is
+ *   refused with that reason. The manifests a cluster gets keep the real Secrets.
+ * - Annotations: values over 63 characters are refused (a label rule applied to annotations),
+ *   so the Pod's annotations (for operators only) are dropped.
+ * - Ports: `containerPort` becomes a published port (refused without a bridge), so it is dropped.
+ * - Probes: readiness probes are ignored, so this backend runs them itself from the Pod's own
+ *   readinessProbe fields (podman-readiness.ts); liveness and startup probes become
+ *   healthchecks that only systemd timers run, and are not run here.
+ */
+import { execFile, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ContainerObservation, PodApi, PodEvent, PodObservation } from "./api.ts";
+import type { V1Pod, V1Probe } from "@kubernetes/client-node";
+import type { Logger } from "../types.ts";
+import { PodReadiness } from "./podman-readiness.ts";
+import type { PodManifests } from "./manifest.ts";
+import { KUBE_LABEL } from "./manifest.ts";
+import { defaultSecretsRoot } from "../secrets.ts";
+
+export interface PodmanApiOptions {
+  /** Path of the containers.conf to use; default: one written by `writePodmanConf` under the temp dir. */
+  containersConf?: string;
+  /** `podman kube play --network`; default "none". */
+  network?: string;
+  podman?: string;
+  /** Where Secret values are written (must be tmpfs); default <defaultSecretsRoot()>/pods. */
+  secretsRoot?: string;
+  logger?: Logger;
+}
+
+const silent: Logger = { info() {}, warn() {}, error() {}, debug() {}, child: () => silent };
+
+/** The containers.conf the runtime needs as root without systemd (see the module comment). */
+export const PODMAN_CONF = `[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+`;
+
+export function writePodmanConf(dir = join(tmpdir(), "roomservice-podman")): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, "containers.conf");
+  writeFileSync(path, PODMAN_CONF);
+  return path;
+}
+
+export class PodmanError extends Error {
+  override name = "PodmanError";
+}
+
+interface InspectedContainer {
+  Id: string;
+  Name: string;
+  RestartCount?: number;
+  State: { Status: string; ExitCode: number; OOMKilled: boolean; StartedAt: string; FinishedAt: string; Pid?: number };
+}
+
+function ms(iso: string): number {
+  const t = Date.parse(iso);
+  return Number.isFinite(t) && t > 0 ? t : 0;
+}
+
+export class PodmanPodApi implements PodApi {
+  readonly kind = "podman" as const;
+  /** Readiness probes, yes (run by this backend); liveness and startup probes are not run. */
+  readonly evaluatesProbes = true;
+  private readonly bin: string;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly network: string;
+  private readonly followers = new Set<() => void>();
+  readonly secretsRoot: string;
+  private readonly log: Logger;
+  /** Readiness per live Pod, by Pod name. */
+  private readonly readiness = new Map<string, PodReadiness>();
+
+  constructor(o: PodmanApiOptions = {}) {
+    this.log = o.logger ?? silent;
+    this.secretsRoot = o.secretsRoot ?? join(defaultSecretsRoot(), "pods");
+    this.bin = o.podman ?? "podman";
+    this.env = { ...process.env, CONTAINERS_CONF: o.containersConf ?? writePodmanConf() };
+    this.network = o.network ?? "none";
+  }
+
+  /** Runs podman; rejects with its stderr. `okCodes` are exit codes that count as success. */
+  private run(args: string[], okCodes: number[] = [0]): Promise<{ stdout: string; code: number }> {
+    return new Promise((resolve, reject) => {
+      execFile(this.bin, args, { env: this.env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1;
+        if (okCodes.includes(code)) return resolve({ stdout, code });
+        reject(new PodmanError(`podman ${args.slice(0, 3).join(" ")} failed (${code}): ${(stderr || (err as Error).message).trim().split("\n").slice(-3).join(" ")}`));
+      });
+    });
+  }
+
+  /** Checks that podman runs (and says what to install when it does not). */
+  async check(): Promise<void> {
+    try {
+      await this.run(["version", "--format", "{{.Client.Version}}"]);
+    } catch (err) {
+      throw new PodmanError(`podman is not usable: ${(err as Error).message}; install it with: apt-get install -y podman catatonit`);
+    }
+  }
+
+  async create(m: PodManifests): Promise<void> {
+    const pod = structuredClone(m.pod) as V1Pod;
+    // podman 4.3 refuses annotation values over 63 characters (Kubernetes allows 256 KiB in
+    // all); ours are for operators only (the runtime keeps the container map in memory).
+    if (pod.metadata) delete pod.metadata.annotations;
+    for (const c of pod.spec?.containers ?? []) {
+      // Informational in Kubernetes, but podman 4.3 turns containerPort into a host port
+      // mapping, which `--network none` refuses ("PortMappings can only be used with Bridge").
+      delete c.ports;
+      const ref = c.env?.find((e) => e.valueFrom?.secretKeyRef !== undefined);
+      if (ref !== undefined) throw new PodmanError(`container ${c.name}: secret env (${ref.name}) is not supported on podman 4.3 (kube play cannot read secretKeyRef); use the secret as a file`);
+    }
+    // Secret values as 0400 files on tmpfs, mounted where the Secret volume was (see the module comment).
+    for (const s of m.secrets) {
+      const name = s.metadata!.name!;
+      const dir = join(this.secretsRoot, name);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      for (const [k, v] of Object.entries(s.stringData ?? {})) {
+        await writeFile(join(dir, k), v, { mode: 0o400 });
+        await chmod(join(dir, k), 0o400);
+      }
+      for (const vol of pod.spec?.volumes ?? []) {
+        if (vol.secret?.secretName !== name) continue;
+        delete vol.secret;
+        vol.hostPath = { path: dir, type: "Directory" };
+      }
+    }
+    const probes = new Map<string, V1Probe>();
+    for (const c of pod.spec?.containers ?? []) if (c.readinessProbe) probes.set(c.name, c.readinessProbe);
+    this.readiness.get(pod.metadata!.name!)?.close();
+    this.readiness.set(pod.metadata!.name!, new PodReadiness(probes, this.log, (id, cmd, ms) => this.execCheck(id, cmd, ms)));
+    const tmp = await mkdtemp(join(tmpdir(), "rs-kube-"));
+    const file = join(tmp, "pod.yaml");
+    try {
+      // JSON is YAML.
+      await writeFile(file, JSON.stringify(pod) + "\n", { mode: 0o600 });
+      await this.run(["kube", "play", "--network", this.network, file]);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  async read(_ns: string, pod: string): Promise<PodObservation | null> {
+    const p = await this.run(["pod", "inspect", pod], [0, 125]);
+    if (p.code !== 0) return null;
+    const info = JSON.parse(p.stdout) as { State: string; InfraContainerID?: string; Containers?: { Id: string }[] };
+    const ids = (info.Containers ?? []).map((c) => c.Id);
+    if (ids.length === 0) return { phase: "Pending", containers: [] };
+    const c = await this.run(["container", "inspect", ...ids], [0, 125]);
+    const all = JSON.parse(c.stdout || "[]") as InspectedContainer[];
+    const readiness = this.readiness.get(pod);
+    const infraPid = all.find((x) => x.Id === info.InfraContainerID)?.State.Pid;
+    if (readiness !== undefined && infraPid !== undefined && infraPid > 0) readiness.setNetns(`/proc/${infraPid}/ns/net`);
+    const list = all.filter((x) => x.Id !== info.InfraContainerID);
+    const now = Date.now();
+    const containers: ContainerObservation[] = list.map((x) => {
+      const st = x.State;
+      const name = x.Name.startsWith(`${pod}-`) ? x.Name.slice(pod.length + 1) : x.Name;
+      const state: ContainerObservation["state"] = st.Status === "running"
+        ? { kind: "running", startedAt: ms(st.StartedAt) }
+        : st.Status === "exited" || st.Status === "stopped"
+          ? { kind: "terminated", exitCode: st.ExitCode, reason: st.OOMKilled ? "OOMKilled" : st.ExitCode === 0 ? "Completed" : "Error", startedAt: ms(st.StartedAt), finishedAt: ms(st.FinishedAt) }
+          : { kind: "waiting", reason: "ContainerCreating", message: st.Status };
+      const ready = state.kind === "running" && (readiness?.ready(name, x.Id, state.startedAt, now) ?? true);
+      return { name, id: x.Id, state, ready, restartCount: x.RestartCount ?? 0, last: null };
+    });
+    return { phase: info.State, containers };
+  }
+
+  async events(): Promise<PodEvent[]> {
+    return [];
+  }
+
+  followLogs(_ns: string, _pod: string, _container: string, containerId: string, sinceMs: number | null,
+    onChunk: (stream: "stdout" | "stderr", chunk: Uint8Array) => void, onEnd: () => void): () => void {
+    const args = ["logs", "-f", ...(sinceMs !== null ? ["--since", new Date(sinceMs).toISOString()] : []), containerId];
+    const child = spawn(this.bin, args, { env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.on("data", (c: Buffer) => onChunk("stdout", c));
+    child.stderr.on("data", (c: Buffer) => onChunk("stderr", c));
+    const stop = () => {
+      this.followers.delete(stop);
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    };
+    child.on("close", () => {
+      this.followers.delete(stop);
+      onEnd();
+    });
+    child.on("error", () => {});
+    this.followers.add(stop);
+    return stop;
+  }
+
+  async stop(_ns: string, pod: string, graceSeconds: number): Promise<void> {
+    // `pod stop -t` sends each container its stop signal, waits, then SIGKILLs, like a Pod deletion.
+    await this.run(["pod", "stop", "-t", String(graceSeconds), pod], [0, 125]);
+  }
+
+  async remove(_ns: string, pod: string): Promise<void> {
+    this.readiness.get(pod)?.close();
+    this.readiness.delete(pod);
+    await this.run(["pod", "rm", "-f", pod], [0, 125]);
+  }
+
+  /** An exec readiness check: `podman exec` with a timeout (the exec is killed when it passes). */
+  private execCheck(containerId: string, command: string[], timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(this.bin, ["exec", containerId, ...command], { env: this.env, stdio: "ignore" });
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        resolve({ ok: false, error: `timed out after ${timeoutMs} ms` });
+      }, timeoutMs);
+      child.on("error", (err) => (clearTimeout(timer), resolve({ ok: false, error: err.message })));
+      child.on("close", (code) => (clearTimeout(timer), resolve(code === 0 ? { ok: true } : { ok: false, error: `command exited with ${code}` })));
+    });
+  }
+
+  async deleteSecrets(_ns: string, names: string[]): Promise<void> {
+    for (const n of names) await rm(join(this.secretsRoot, n), { recursive: true, force: true });
+  }
+
+  async listOwned(_ns: string, ownerLabel: string, namePrefix: string): Promise<{ pods: string[]; secrets: string[] }> {
+    const pods = JSON.parse((await this.run(["pod", "ps", "--filter", `label=${KUBE_LABEL.owner}=${ownerLabel}`, "--format", "json"])).stdout || "[]") as { Name: string }[];
+    const secrets = await readdir(this.secretsRoot).catch(() => [] as string[]);
+    return { pods: pods.map((p) => p.Name), secrets: secrets.filter((n) => n.startsWith(namePrefix)) };
+  }
+
+  close(): void {
+    for (const stop of [...this.followers]) stop();
+    for (const r of this.readiness.values()) r.close();
+    this.readiness.clear();
+  }
+}

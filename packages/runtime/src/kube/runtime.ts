@@ -1,0 +1,334 @@
+/**
+ * The Pod runtime: one Kubernetes Pod per room session, every service a container of it (a
+ * Pod's containers share localhost, as a room's services do under docker and sandbox), plus a
+ * gateway sidecar that serves the Room API at the Pod's 127.0.0.1:8078 by dialling back to
+ * this node (gateway.ts). Secrets are Kubernetes Secrets mounted as files; probes are
+ * Kubernetes probes; state comes from the Pod's container statuses and Events; Pods and
+ * Secrets carry owner/room/session labels for reaping. The engine is a PodApi: the Kubernetes
+ * API (kind "kubernetes") or `podman kube play` (kind "podman", one machine, no cluster).
+ *
+ * A Pod's container list is fixed once created. The launcher hands a session's services over
+ * in one synchronous run, so the first Pod has them all; a later change (a service restarted
+ * with a new spec, started late, or stopped alone) replaces the Pod with a new generation,
+ * which restarts the room's other services too — the cost of "one Pod per room".
+ */
+import type { Socket } from "node:net";
+import type { Clock, Logger, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
+import type { PodApi, PodObservation } from "./api.ts";
+import { PodGateway, type GatewayListen } from "./gateway.ts";
+import { buildPodManifests, labelValue, ownerPrefix, sessionPrefix, type PodManifests } from "./manifest.ts";
+import { PodServiceHandle, type PodServiceOwner } from "./service.ts";
+
+export interface PodRuntimeOptions {
+  ownerId: string;
+  logger: Logger;
+  clock?: Clock;
+  api: PodApi;
+  /** Kubernetes namespace of the Pods and Secrets (podman ignores it). */
+  namespace?: string;
+  /** The gateway sidecar's image (gateway-image/; build it with `buildGatewayImage`). */
+  gatewayImage: string;
+  /** Where this node listens for the sidecars. */
+  gateway: GatewayListen;
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** How often a live Pod's status is read, ms (default 500). */
+  pollMs?: number;
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+
+export class PodRuntime implements Runtime {
+  readonly kind: "kubernetes" | "podman";
+  readonly ownerId: string;
+  readonly api: PodApi;
+  readonly namespace: string;
+  readonly o: PodRuntimeOptions;
+  readonly gateway: PodGateway;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly live = new Map<string, PodRoomSandbox>();
+
+  constructor(o: PodRuntimeOptions) {
+    this.o = o;
+    this.kind = o.api.kind;
+    this.api = o.api;
+    this.ownerId = o.ownerId;
+    this.namespace = o.namespace ?? "default";
+    this.log = o.logger.child({ runtime: o.api.kind });
+    this.clock = o.clock ?? systemClock;
+    this.gateway = new PodGateway(o.gateway, this.log.child({ component: "pod-gateway" }));
+  }
+
+  async createRoomSandbox(o: { room: string; sessionId: string }): Promise<PodRoomSandbox> {
+    const target = await this.gateway.start();
+    const sb = new PodRoomSandbox(this, o.room, o.sessionId, target, this.log.child({ room: o.room, session: o.sessionId }), this.clock, () => this.live.delete(o.sessionId));
+    this.live.set(o.sessionId, sb);
+    return sb;
+  }
+
+  async openRoomApi(sandbox: RoomSandbox, onSocket: (s: Socket) => void): Promise<RoomApiEndpoint> {
+    if (!(sandbox instanceof PodRoomSandbox)) throw new Error(`openRoomApi: not a sandbox of the ${this.kind} runtime`);
+    sandbox.onRoomApiSocket = onSocket;
+    return {
+      url: "ws://127.0.0.1:8078",
+      close: () => {
+        if (sandbox.onRoomApiSocket === onSocket) sandbox.onRoomApiSocket = null;
+      },
+    };
+  }
+
+  /**
+   * Deletes Pods and Secrets labelled with `ownerId` whose session is not live here ("*" is
+   * not supported: a cluster is shared, and only an owner's own leftovers are ever touched).
+   * Counts: Pods as `containers`, Secrets as `files`.
+   */
+  async reapOrphans(ownerId: string = this.ownerId): Promise<ReapResult> {
+    if (ownerId === "*") throw new Error("the pod runtime reaps one owner's leftovers at a time");
+    const live = [...this.live.values()].map((sb) => sessionPrefix(this.ownerId, sb.room, sb.sessionId));
+    const isLive = (name: string) => ownerId === this.ownerId && live.some((p) => name.startsWith(p));
+    const owned = await this.api.listOwned(this.namespace, labelValue(ownerId), ownerPrefix(ownerId));
+    let containers = 0;
+    for (const name of owned.pods) {
+      if (isLive(name)) continue;
+      await this.api.stop(this.namespace, name, 0);
+      await this.api.remove(this.namespace, name);
+      containers++;
+    }
+    await this.gateway.reapStaleSockets();
+    const secrets = owned.secrets.filter((n) => !isLive(n));
+    if (secrets.length > 0) await this.api.deleteSecrets(this.namespace, secrets);
+    const result = { containers, networks: 0, files: secrets.length };
+    if (containers + secrets.length > 0) this.log.info(result, "removed leftovers of an earlier run");
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await this.gateway.close();
+    this.api.close();
+  }
+}
+
+/** The room's Pod, generation by generation. `stopped` is terminal. */
+type PodState =
+  | { kind: "none" }
+  | { kind: "up"; name: string; manifests: PodManifests; containers: Map<string, PodServiceHandle> }
+  | { kind: "stopped" };
+
+export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
+  readonly room: string;
+  readonly sessionId: string;
+  onRoomApiSocket: ((s: Socket) => void) | null = null;
+  private readonly rt: PodRuntime;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly handles = new Map<string, PodServiceHandle>();
+  private readonly gatewayKey: { key: string; unregister(): void; connector: ServiceConnector };
+  private readonly target: Awaited<ReturnType<PodGateway["start"]>>;
+  private readonly onStopped: () => void;
+  private pod: PodState = { kind: "none" };
+  private generation = 0;
+  /** One reconcile at a time; `dirty` asks for one more after the current. */
+  private reconciling: Promise<void> | null = null;
+  private dirty = false;
+  private stopping: Promise<void> | null = null;
+  private poller: ReturnType<typeof setInterval> | null = null;
+  private polling = false;
+  private lastEventsAt = 0;
+
+  constructor(rt: PodRuntime, room: string, sessionId: string, target: PodRoomSandbox["target"], log: Logger, clock: Clock, onStopped: () => void) {
+    this.rt = rt;
+    this.room = room;
+    this.sessionId = sessionId;
+    this.target = target;
+    this.log = log;
+    this.clock = clock;
+    this.onStopped = onStopped;
+    this.gatewayKey = rt.gateway.register((s) => {
+      const fn = this.onRoomApiSocket;
+      if (fn === null) s.destroy();
+      else fn(s);
+    });
+  }
+
+  /** Connections into the Pod's localhost, made by the gateway sidecar (see gateway.ts). */
+  openConnector(): ServiceConnector {
+    return this.gatewayKey.connector;
+  }
+
+  /** The current Pod's name (diagnostics and tests), or null. */
+  get podName(): string | null {
+    return this.pod.kind === "up" ? this.pod.name : null;
+  }
+
+  startService(spec: ServiceLaunchSpec): ServiceHandle {
+    let h = this.handles.get(spec.serviceId);
+    if (h !== undefined) {
+      void h.restart(spec).catch((err) => this.log.warn({ err, service: spec.serviceId }, "restart failed"));
+      return h;
+    }
+    h = new PodServiceHandle(spec, this, this.log, this.clock, this.rt.api.evaluatesProbes);
+    this.handles.set(spec.serviceId, h);
+    if (this.stopping !== null) {
+      h.failStart("the room's session has ended");
+      return h;
+    }
+    // Services handed over in the same synchronous run share the first Pod.
+    this.schedule();
+    return h;
+  }
+
+  services(): ServiceHandle[] {
+    return [...this.handles.values()];
+  }
+
+  stopService(h: PodServiceHandle): Promise<void> {
+    if (this.stopping !== null) return this.stopping;
+    return this.schedule();
+  }
+
+  restartService(h: PodServiceHandle, spec: ServiceLaunchSpec | undefined): Promise<void> {
+    if (this.stopping !== null) return Promise.resolve();
+    if (spec !== undefined) h.spec = spec;
+    // Same spec: the Pod must still be replaced (Kubernetes restarts a container only by itself).
+    this.forceReplace = true;
+    return this.schedule();
+  }
+
+  private forceReplace = false;
+
+  followLogs(h: PodServiceHandle, containerId: string, sinceMs: number | null): () => void {
+    if (this.pod.kind !== "up") return () => {};
+    const cname = [...this.pod.containers].find(([, x]) => x === h)?.[0];
+    if (cname === undefined) return () => {};
+    return this.rt.api.followLogs(this.rt.namespace, this.pod.name, cname, containerId, sinceMs,
+      (stream, chunk) => h.output(stream, chunk), () => {});
+  }
+
+  /** Runs reconcile after the current synchronous run (and after any reconcile in flight). */
+  private schedule(): Promise<void> {
+    this.dirty = true;
+    this.reconciling ??= (async () => {
+      await new Promise<void>((r) => setImmediate(r));
+      try {
+        while (this.dirty && this.stopping === null) {
+          this.dirty = false;
+          await this.reconcile();
+        }
+      } finally {
+        this.reconciling = null;
+      }
+    })();
+    return this.reconciling;
+  }
+
+  /** Makes the Pod hold exactly the services whose intent is "run", with their current specs. */
+  private async reconcile(): Promise<void> {
+    const want = [...this.handles.values()].filter((h) => h.intent === "run");
+    const cur = this.pod;
+    if (cur.kind === "up" && !this.forceReplace) {
+      const inPod = new Set(cur.containers.values());
+      if (want.length === inPod.size && want.every((h) => inPod.has(h) && this.specInPod.get(h) === h.spec)) return;
+    }
+    this.forceReplace = false;
+    if (cur.kind === "up") await this.removePod(cur, [...cur.containers.values()]);
+    if (want.length === 0) return;
+    this.generation++;
+    let manifests: PodManifests;
+    try {
+      manifests = buildPodManifests({
+        namespace: this.rt.namespace, ownerId: this.rt.ownerId, room: this.room, sessionId: this.sessionId, generation: this.generation,
+        specs: want.map((h) => h.spec), gateway: { image: this.rt.o.gatewayImage, target: this.target, key: this.gatewayKey.key },
+        ...(this.rt.o.imagePullPolicy ? { imagePullPolicy: this.rt.o.imagePullPolicy } : {}),
+      });
+    } catch (err) {
+      for (const h of want) h.failStart(`the room's Pod cannot be built: ${(err as Error).message}`);
+      return;
+    }
+    const containers = new Map<string, PodServiceHandle>();
+    for (const [cname, sid] of Object.entries(manifests.containers)) containers.set(cname, this.handles.get(sid)!);
+    for (const h of want) {
+      h.enterPod(h.spec);
+      this.specInPod.set(h, h.spec);
+    }
+    const name = manifests.pod.metadata!.name!;
+    try {
+      await this.rt.api.create(manifests);
+    } catch (err) {
+      this.log.warn({ err, pod: name }, "could not create the room's Pod");
+      for (const h of want) h.failStart(`could not create the room's Pod: ${(err as Error).message}`);
+      await this.rt.api.deleteSecrets(this.rt.namespace, manifests.secrets.map((s) => s.metadata!.name!)).catch(() => {});
+      await this.rt.api.remove(this.rt.namespace, name).catch(() => {});
+      return;
+    }
+    this.pod = { kind: "up", name, manifests, containers };
+    this.log.debug({ pod: name, services: want.length }, "room Pod created");
+    this.startPolling();
+  }
+
+  private readonly specInPod = new WeakMap<PodServiceHandle, ServiceLaunchSpec>();
+
+  /** Deletes a Pod generation (grace period: the longest of its services') and its Secrets. */
+  private async removePod(p: Extract<PodState, { kind: "up" }>, hs: PodServiceHandle[]): Promise<void> {
+    for (const h of hs) h.stopping();
+    const grace = p.manifests.pod.spec?.terminationGracePeriodSeconds ?? 10;
+    const stopping = this.rt.api.stop(this.rt.namespace, p.name, grace);
+    // Watch the containers end (their exit codes) while the engine stops them.
+    let done = false;
+    void stopping.then(() => (done = true), () => (done = true));
+    while (!done) {
+      await this.pollOnce(p);
+      await Promise.race([stopping.catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
+    }
+    await this.pollOnce(p);
+    await stopping.catch((err) => this.log.warn({ err, pod: p.name }, "could not stop the room's Pod; reapOrphans will"));
+    await this.rt.api.remove(this.rt.namespace, p.name).catch((err) => this.log.warn({ err, pod: p.name }, "could not remove the room's Pod; reapOrphans will"));
+    await this.rt.api.deleteSecrets(this.rt.namespace, p.manifests.secrets.map((s) => s.metadata!.name!))
+      .catch((err) => this.log.warn({ err }, "could not delete the room's Secrets; reapOrphans will"));
+    if (this.pod === p) this.pod = { kind: "none" };
+    for (const h of hs) h.stopped();
+  }
+
+  private startPolling(): void {
+    if (this.poller !== null) return;
+    this.poller = setInterval(() => {
+      if (this.polling || this.pod.kind !== "up") return;
+      this.polling = true;
+      void this.pollOnce(this.pod).finally(() => (this.polling = false));
+    }, this.rt.o.pollMs ?? 500);
+    this.poller.unref();
+  }
+
+  private async pollOnce(p: Extract<PodState, { kind: "up" }>): Promise<void> {
+    let obs: PodObservation | null;
+    try {
+      obs = await this.rt.api.read(this.rt.namespace, p.name);
+    } catch (err) {
+      this.log.debug({ err }, "reading the room's Pod failed");
+      return;
+    }
+    if (obs === null) return;
+    for (const c of obs.containers) p.containers.get(c.name)?.observe(c);
+    const now = Date.now();
+    if (now - this.lastEventsAt >= 2000) {
+      this.lastEventsAt = now;
+      const events = await this.rt.api.events(this.rt.namespace, p.name).catch(() => []);
+      for (const [cname, h] of p.containers) h.observeEvents(events.filter((e) => e.container === cname));
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.reconciling?.catch(() => {});
+      if (this.poller !== null) clearInterval(this.poller);
+      this.poller = null;
+      const cur = this.pod;
+      if (cur.kind === "up") await this.removePod(cur, [...this.handles.values()]);
+      for (const h of this.handles.values()) h.stopped();
+      this.pod = { kind: "stopped" };
+      this.gatewayKey.unregister();
+      this.onRoomApiSocket = null;
+      this.onStopped();
+    })();
+    return this.stopping;
+  }
+}

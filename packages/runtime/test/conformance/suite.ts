@@ -1,0 +1,249 @@
+/**
+ * The runtime conformance suite: what every runtime (docker, sandbox, Pods on podman or a
+ * cluster) must do for the server, checked on real containers/processes through the public
+ * Runtime interface only. A runtime file calls `runtimeConformance(kind)`; behaviours a
+ * runtime lacks are declared in its Capabilities (harness.ts) and reported as skipped with
+ * the reason, never silently passed.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import http from "node:http";
+import { fileURLToPath } from "node:url";
+import type { RoomSandbox } from "../../src/index.ts";
+import { collectLogs, resultLine, tcpProbe, testLogger, waitFor } from "../helpers.ts";
+import { makeHarness, unavailable, type Harness, type RuntimeKind } from "./harness.ts";
+
+/** Pods take longer (image checks, infra container): one bound for every wait, only against hangs. */
+const WAIT_MS = 90_000;
+
+export function runtimeConformance(kind: RuntimeKind): void {
+  const why = unavailable(kind);
+  describe(`runtime conformance: ${kind}`, { skip: why ?? false }, () => {
+    let h: Harness;
+    const ownerId = `conf-${kind.slice(0, 4)}-${randomBytes(3).toString("hex")}`;
+    const rooms: RoomSandbox[] = [];
+    const room = async (name: string): Promise<RoomSandbox> => {
+      const sb = await h.runtime.createRoomSandbox({ room: name, sessionId: `s-${randomBytes(4).toString("hex")}` });
+      rooms.push(sb);
+      return sb;
+    };
+    before(async () => {
+      h = await makeHarness(kind, ownerId);
+    });
+    after(async () => {
+      await Promise.allSettled(rooms.map((r) => r.stop()));
+      await h?.runtime.reapOrphans().catch(() => {});
+      await h?.close();
+    });
+
+    test("a room's services share localhost, become ready, and report Created, Started, Ready", async () => {
+      const sb = await room("conf-net");
+      const web = sb.startService(h.spec("web", "http.js", { env: { PORT: "9100", NAME: "web" }, ports: [{ num: 9100, type: "http", livenessPath: "/healthz" }], probes: { readiness: tcpProbe(9100) } }));
+      const echo = sb.startService(h.spec("echo", "tcp.js", { env: { PORT: "9200" }, probes: { readiness: tcpProbe(9200) } }));
+      const client = sb.startService(h.spec("client", "client.js", { env: { HTTP_PORT: "9100", TCP_PORT: "9200" } }));
+      const lines = collectLogs(client);
+      await waitFor("all services running", () => [web, echo, client].every((x) => x.status().state === "running"), WAIT_MS);
+      const r = await resultLine(lines);
+      assert.deepEqual(r.http, { ok: true, body: "hello from web" });
+      assert.deepEqual(r.tcp, { ok: true, body: "ping" });
+      for (const x of [web, echo, client]) {
+        const st = x.status();
+        assert.ok(st.container_id, `${x.serviceId} has a container id`);
+        assert.equal(typeof st.started_at, "number");
+        assert.deepEqual(st.events.map((e) => e.reason).slice(0, 3), ["Created", "Started", "Ready"], `${x.serviceId}: ${JSON.stringify(st.events)}`);
+      }
+      assert.equal(web.status().ports[0]!.liveness_status, "ready");
+      await sb.stop();
+    });
+
+    test("the Room API answers services at the URL the runtime gives them (127.0.0.1:8078)", async () => {
+      const sb = await room("conf-api");
+      const app = http.createServer((req, res) => res.end(`room api saw ${req.url}`));
+      const api = await h.runtime.openRoomApi(sb, (s) => app.emit("connection", s));
+      try {
+        assert.equal(api.url, "ws://127.0.0.1:8078");
+        const caller = sb.startService(h.spec("caller", "client.js", { env: { HTTP_PORT: "8078", HTTP_PATH: "/hello", TRIES: "600" } }));
+        const r = await resultLine(collectLogs(caller));
+        assert.deepEqual(r.http, { ok: true, body: "room api saw /hello" });
+      } finally {
+        api.close();
+        api.close(); // idempotent
+        app.close();
+        await sb.stop();
+      }
+    });
+
+    test("the server connects to a service's port on the room's localhost (openConnector: the MCP bridge's path)", async (t) => {
+      const sb = await room("conf-connect");
+      if (sb.openConnector === undefined) return t.skip(`${kind} offers no connector`);
+      const web = sb.startService(h.spec("web", "http.js", { env: { PORT: "9100", NAME: "inside" }, probes: { readiness: tcpProbe(9100) } }));
+      await waitFor("web ready", () => web.status().state === "running", WAIT_MS);
+      const connector = sb.openConnector(testLogger());
+      try {
+        const get = (port: number) => new Promise<string>((resolve, reject) => {
+          const req = http.request({
+            // No agent: node:http then uses createConnection (an agent would ignore it).
+            host: "127.0.0.1", port, path: "/",
+            createConnection: (_o: unknown, cb: (err: Error | null, s?: import("node:net").Socket) => void) => {
+              connector.connect(port, 10_000).then((s) => cb(null, s), (err: Error) => cb(err));
+              return undefined;
+            },
+          } as http.RequestOptions, (res) => {
+            let body = "";
+            res.on("data", (c) => (body += c));
+            res.on("end", () => resolve(body));
+          });
+          req.on("error", reject);
+          req.end();
+        });
+        assert.equal(await get(9100), "hello from inside");
+        assert.equal(await get(9100), "hello from inside", "a second connection works too");
+        // Nothing listens on 9555 in the room: a clear error, not a hang.
+        await assert.rejects(connector.connect(9555, 5000));
+      } finally {
+        connector.close();
+        await sb.stop();
+      }
+    });
+
+    test("secrets arrive as files only: /run/secrets/NAME, 0400, read-only, not in env, masked in logs", async () => {
+      const sb = await room("conf-secret");
+      const secret = `sk-conf-${randomBytes(6).toString("hex")}`;
+      const svc = sb.startService(h.spec("integration", "secret.js", { env: { SECRET_NAME: "API_KEY" }, secretFiles: { API_KEY: secret } }));
+      // A neighbour in the same room gets no secret of its own.
+      const other = sb.startService(h.spec("other", "env.js", { env: { SHOW: "API_KEY" } }));
+      const lines = collectLogs(svc);
+      const otherLines = collectLogs(other);
+      const printed = await waitFor("the secret line", () => lines.find((l) => l.line.startsWith("the key is")), WAIT_MS);
+      assert.equal(printed.line, "the key is **** (mode 400, writable false)");
+      await waitFor("length", () => lines.find((l) => l.line === `SECRET_LEN ${secret.length}`), WAIT_MS);
+      await waitFor("env check", () => lines.find((l) => l.line === "SECRET_IN_ENV false"), WAIT_MS);
+      assert.ok(lines.every((l) => !l.line.includes(secret)));
+      const env = await waitFor("neighbour env", () => otherLines.find((l) => l.line.startsWith("ENV ")), WAIT_MS);
+      assert.equal(env.line, 'ENV {"API_KEY":null}');
+      await sb.stop();
+    });
+
+    test("declared environment variables reach the service", async () => {
+      const sb = await room("conf-env");
+      const svc = sb.startService(h.spec("env", "env.js", { env: { SHOW: "GREETING,MULTI,EMPTY", GREETING: "hello room", MULTI: "a=b c\"d'", EMPTY: "" } }));
+      const lines = collectLogs(svc);
+      const l = await waitFor("ENV line", () => lines.find((x) => x.line.startsWith("ENV ")), WAIT_MS);
+      assert.deepEqual(JSON.parse(l.line.slice(4)), { GREETING: "hello room", MULTI: "a=b c\"d'", EMPTY: "" });
+      await sb.stop();
+    });
+
+    test("restart with a new spec applies it; stopping one service leaves its neighbour running", async () => {
+      const sb = await room("conf-restart");
+      const svc = sb.startService(h.spec("env", "env.js", { env: { SHOW: "GREETING", GREETING: "first" } }));
+      const other = sb.startService(h.spec("other", "http.js", { env: { PORT: "9100" }, probes: { readiness: tcpProbe(9100) } }));
+      const lines = collectLogs(svc);
+      await waitFor("first", () => lines.some((l) => l.line === 'ENV {"GREETING":"first"}'), WAIT_MS);
+      await svc.restart(h.spec("env", "env.js", { env: { SHOW: "GREETING", GREETING: "second" } }));
+      await waitFor("second", () => lines.some((l) => l.line === 'ENV {"GREETING":"second"}'), WAIT_MS);
+      await waitFor("running again", () => svc.status().state === "running", WAIT_MS);
+      assert.ok(svc.status().restart_count >= 1, JSON.stringify(svc.status()));
+      await waitFor("other running", () => other.status().state === "running", WAIT_MS);
+      await svc.stop();
+      assert.equal(svc.status().state, "stopped");
+      assert.equal(svc.lastExit()?.exitCode, 0);
+      await waitFor("other running after its neighbour stopped", () => other.status().state === "running", WAIT_MS);
+      await sb.stop();
+    });
+
+    test("a readiness probe that never succeeds keeps the service from becoming ready", async (t) => {
+      if (!h.caps.evaluatesProbes) return t.skip(`${kind} does not run readiness probes`);
+      const sb = await room("conf-probe");
+      const ok = sb.startService(h.spec("ok", "http.js", { env: { PORT: "9100" }, probes: { readiness: tcpProbe(9100) } }));
+      // Listens on 9300; the probe asks 9301, where nothing ever listens.
+      const never = sb.startService(h.spec("never", "tcp.js", { env: { PORT: "9300" }, probes: { readiness: { ...tcpProbe(9301), periodMs: 1000, startIntervalMs: 200 } } }));
+      await waitFor("ok ready", () => ok.status().state === "running", WAIT_MS);
+      // Give the failing probe a few periods after its neighbour is ready: still not ready.
+      await waitFor("never has started", () => never.status().started_at !== null, WAIT_MS);
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.notEqual(never.status().state, "running");
+      assert.ok(!never.status().events.some((e) => e.reason === "Ready"), JSON.stringify(never.status().events));
+      await sb.stop();
+    });
+
+    test("output arrives as log lines, in order, with stderr kept apart where the engine keeps it", async () => {
+      const sb = await room("conf-logs");
+      const svc = sb.startService(h.spec("talker", "lines.js", { env: { LINES: "5" } }));
+      const lines = collectLogs(svc);
+      await waitFor("all lines", () => lines.some((l) => l.line === "an error line") && lines.filter((l) => l.line.startsWith("line ")).length === 5, WAIT_MS);
+      assert.deepEqual(lines.filter((l) => l.line.startsWith("line ")).map((l) => l.line), ["line 1", "line 2", "line 3", "line 4", "line 5"]);
+      assert.ok(lines.every((l) => l.serviceId === "talker" && typeof l.timestamp === "number"));
+      const err = lines.find((l) => l.line === "an error line")!;
+      assert.equal(err.stream, h.caps.separatesStderr ? "stderr" : "stdout");
+      await sb.stop();
+    });
+
+    test("stop: a polite service exits 0 on the stop signal; one that ignores it is killed after the grace period", async () => {
+      const sb = await room("conf-stop");
+      const polite = sb.startService(h.spec("polite", "polite.js", { stop: { signal: "SIGTERM", gracePeriodMs: 2000 } }));
+      const stubborn = sb.startService(h.spec("stubborn", "stubborn.js", { stop: { signal: "SIGTERM", gracePeriodMs: 2000 } }));
+      const pl = collectLogs(polite);
+      const sl = collectLogs(stubborn);
+      await waitFor("both up", () => pl.some((l) => l.line === "polite up") && sl.some((l) => l.line === "stubborn up"), WAIT_MS);
+      await sb.stop();
+      await sb.stop(); // idempotent
+      assert.ok(pl.some((l) => l.line === "polite got SIGTERM"), pl.map((l) => l.line).join("\n"));
+      assert.ok(sl.some((l) => l.line === "ignoring SIGTERM"), sl.map((l) => l.line).join("\n"));
+      assert.deepEqual(polite.lastExit(), { exitCode: 0, reason: "exit" });
+      assert.deepEqual(stubborn.lastExit(), { exitCode: 137, reason: "signal" });
+      assert.equal(polite.status().state, "stopped");
+      assert.equal(stubborn.status().state, "stopped");
+      assert.deepEqual(await h.leftovers(), [], "a stopped room leaves nothing behind");
+      // Starting a service on a stopped sandbox fails visibly instead of leaking a container.
+      const late = sb.startService(h.spec("late", "http.js"));
+      await waitFor("late failed", () => late.status().state === "failed", WAIT_MS);
+      assert.match(late.status().last_start_error ?? "", /session has ended/);
+      assert.deepEqual(await h.leftovers(), []);
+    });
+
+    test("two rooms cannot reach each other's localhost", async (t) => {
+      if (h.caps.isolatesRooms !== true) return t.skip(h.caps.isolatesRooms);
+      const a = await room("conf-iso-a");
+      const b = await room("conf-iso-b");
+      const server = a.startService(h.spec("server", "http.js", { env: { PORT: "9100" }, probes: { readiness: tcpProbe(9100) } }));
+      await waitFor("server ready", () => server.status().state === "running", WAIT_MS);
+      const stranger = b.startService(h.spec("stranger", "client.js", { env: { HTTP_PORT: "9100", TRIES: "3" } }));
+      const r = await resultLine(collectLogs(stranger));
+      assert.equal(r.http.ok, false);
+      await Promise.all([a.stop(), b.stop()]);
+    });
+
+    test("reapOrphans removes what a killed run of the same owner left, by its labels, and spares live rooms", async () => {
+      // A live room of this runtime (same owner) must survive the reap.
+      const live = await room("conf-live");
+      const keeper = live.startService(h.spec("keeper", "http.js", { env: { PORT: "9100" }, secretFiles: { K: "keep-this-one" } }));
+      await waitFor("keeper running", () => keeper.status().state === "running", WAIT_MS);
+      const liveThings = await h.leftovers();
+      assert.ok(liveThings.length > 0);
+
+      await runAndKill(kind, ownerId);
+      const left = await h.leftovers();
+      assert.ok(left.length > liveThings.length, "the killed run left something to reap");
+      const r = await h.runtime.reapOrphans();
+      assert.ok(r.containers + r.networks + r.files > 0, JSON.stringify(r));
+      assert.deepEqual((await h.leftovers()).sort(), [...liveThings].sort(), "only the live room's things remain");
+      assert.equal(keeper.status().state, "running");
+      assert.deepEqual(await h.runtime.reapOrphans(), { containers: 0, networks: 0, files: 0 });
+      await live.stop();
+      assert.deepEqual(await h.leftovers(), []);
+    });
+  });
+}
+
+function runAndKill(kind: RuntimeKind, ownerId: string): Promise<void> {
+  const script = fileURLToPath(new URL("../fixtures/crashed-run.ts", import.meta.url));
+  const child = spawn(process.execPath, [script, kind, ownerId], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    child.stdout.on("data", (c: Buffer) => {
+      if (c.toString().includes("READY")) child.kill("SIGKILL");
+    });
+    child.on("exit", (code, signal) => (signal === "SIGKILL" ? resolve() : reject(new Error(`the earlier run exited on its own (${signal ?? code})`))));
+  });
+}
