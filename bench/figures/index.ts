@@ -13,6 +13,8 @@ import { logs } from "./logs.ts";
 import { sandbox } from "./sandbox.ts";
 import { sync } from "./sync.ts";
 import { studio } from "./studio.ts";
+import { memory } from "./memory.ts";
+import { concurrency } from "./concurrency.ts";
 
 export const figures: Figure[] = [
   messaging, // issue #4 item 3
@@ -23,4 +25,6 @@ export const figures: Figure[] = [
   sandbox, // issue #4 item 7 (bubblewrap + ip netns, root)
   sync, // issue #8 acceptance 6: Yjs relay vs plain ws
   studio, // issue #7 acceptance 6 (chromium)
+  memory, // issue #10 figure 6 (sandbox runtime, root)
+  concurrency, // issue #10 figure 7 (Docker)
 ];

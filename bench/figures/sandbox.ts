@@ -1,9 +1,12 @@
 /**
- * Issue #4 item 7 — sandbox runtime cold start (no Docker): one HTTP service from the host's
- * filesystem (examples/http-echo with the host's node), ready when /healthz answers.
+ * Issue #4 item 7 / issue #10 figure 4 — sandbox runtime cold start (no Docker): one HTTP
+ * service from the host's filesystem (examples/http-echo with the host's node), ready when
+ * /healthz answers. Target (issue #10): ≤ 1.2× the baseline.
  *
- *   Roomservice: in-process server on the sandbox runtime (ip netns + bubblewrap), from the
- *                first participant's SDK connection to the service reported running.
+ *   Roomservice: in-process server on the sandbox runtime (ip netns + bubblewrap) with a pool
+ *                of 2 ready namespaces (as `serve` runs by default), from the first
+ *                participant's SDK connection to the service reported running. Between runs
+ *                the pool refills (steady state of a server not starting rooms back to back).
  *   Baseline:    the same by hand: `ip netns add` + lo up, `nsenter --net bwrap … node
  *                server.mjs`, the port polled from inside the namespace with the same helper.
  */
@@ -22,6 +25,7 @@ import { sdkClient, disposeSdkClient } from "../lib/sdk.ts";
 import { quietLogger, waitUntil } from "../lib/docker-env.ts";
 
 const run = promisify(execFile);
+const POOL = 2;
 const SERVER = fileURLToPath(new URL("../../examples/http-echo/server.mjs", import.meta.url));
 
 async function baseline(tag: string): Promise<number> {
@@ -69,7 +73,7 @@ export const sandbox: Figure = {
     const ownerId = `bench-sbx-${randomBytes(4).toString("hex")}`;
     let runtime;
     try {
-      runtime = await createSandboxRuntime({ ownerId, logger: quietLogger });
+      runtime = await createSandboxRuntime({ ownerId, logger: quietLogger, poolSize: POOL });
     } catch (err) {
       // Not a crash: this machine cannot run the sandbox (not root, no bwrap...). Say so.
       const why = (err as Error).message;
@@ -89,6 +93,10 @@ export const sandbox: Figure = {
           ports: [{ num: 8080, type: "http", liveness: "/healthz" }],
         }, Date.now());
         const token = await mintParticipantToken(secret, { room, identity: "bench", role: "user", ttlSeconds: 600 });
+        const rt = runtime;
+        await waitUntil("pool refilled", () => rt.pooled >= POOL, 30_000, 10);
+        // Alternate which side goes first, so drift of the machine's load cancels out.
+        const b0 = r % 2 === 1 ? await baseline(`${r + 1}a`) : null;
         const t0 = performance.now();
         const client = await sdkClient(server.url, room, token);
         await waitUntil("web running", () => server.launcher.list(room).service_states[0]?.state === "running", 30_000);
@@ -96,7 +104,7 @@ export const sandbox: Figure = {
         const stopped = new Promise((res) => server.launcher.stopped.once("stopped", res));
         await disposeSdkClient(client);
         await stopped;
-        const b = await baseline(`${r + 1}`);
+        const b = b0 ?? (await baseline(`${r + 1}`));
         if (r >= 0) {
           rs.push(ms);
           base.push(b);
@@ -109,9 +117,13 @@ export const sandbox: Figure = {
       await rm(dataDir, { recursive: true, force: true });
     }
     const s = { rs: summarize(rs), base: summarize(base) };
+    const ratio = s.rs.p50 / s.base.p50;
     return {
-      rows: [row({ metric: `sandbox cold start, median ms (p95 ${round(s.rs.p95, 3)} vs ${round(s.base.p95, 3)})`, roomservice: round(s.rs.p50), baseline: round(s.base.p50), unit: "ms", better: "lower", target: "", met: null })],
-      details: { reps, roomservice: roundSummary(s.rs), baseline: roundSummary(s.base) },
+      rows: [row({
+        metric: `sandbox cold start, median ms (p95 ${round(s.rs.p95, 3)} vs ${round(s.base.p95, 3)})`, roomservice: round(s.rs.p50), baseline: round(s.base.p50), unit: "ms", better: "lower",
+        target: "≤ 1.2×", met: ratio <= 1.2, note: `pool of ${POOL} ready namespaces; runs alternate which side goes first`,
+      })],
+      details: { reps, pool: POOL, roomservice: roundSummary(s.rs), baseline: roundSummary(s.base), samples: { roomservice: rs.map((x) => round(x)), baseline: base.map((x) => round(x)) } },
     };
   },
 };

@@ -5,6 +5,9 @@
  *                storage.uploadStream (1 MiB source chunks; the SDK frames them in 1 KiB
  *                WebSocket messages, as it always does) and storage.download. Extra lines:
  *                storage.download_url + plain fetch, and downloadStream with 1 MiB chunks.
+ *                Diagnostic (issue #10 figure 5): the same bytes through the SDK's own
+ *                protocol send path to a sink child that only counts them — the ceiling of
+ *                any SDK upload, whatever the server does.
  *   Baseline:    a minimal node:http server child; fetch PUT / GET on loopback. The server
  *                writes a temp file, fsyncs, renames and fsyncs the directory — the same
  *                durability as Roomservice's uploads — and streams the file back on GET.
@@ -19,6 +22,7 @@ import { row, type Figure, type FigureResult } from "../lib/types.ts";
 import { median, round } from "../lib/stats.ts";
 import { startRoomservice, scratchDir, cpuDeltaUs } from "../lib/util.ts";
 import { sdkClient, disposeSdkClient } from "../lib/sdk.ts";
+import { sdkSendToSink } from "../lib/sdk-ceiling.ts";
 import type { Usage } from "../lib/rpc.ts";
 import { mintParticipantToken } from "@roomservice/server";
 import { OutsideLoadMeter, disturbed, DISTURBED_CORES, type OutsideLoad } from "../lib/machine.ts";
@@ -30,7 +34,7 @@ async function* chunks(buf: Buffer, size: number) {
   for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, Math.min(i + size, buf.length));
 }
 
-type Op = "rsUpload" | "baseUpload" | "rsDownload" | "baseDownload" | "rsDownloadUrl" | "rsDownloadStream1M";
+type Op = "rsUpload" | "baseUpload" | "rsDownload" | "baseDownload" | "rsDownloadUrl" | "rsDownloadStream1M" | "sdkCeiling";
 interface Sample {
   seconds: number;
   serverCpuSeconds: number;
@@ -54,7 +58,8 @@ export const storage: Figure = {
     let httpServer: Child | null = null;
     let client: any = null;
     const cleanups: (() => Promise<void>)[] = [];
-    const samples: Record<Op, Sample[]> = { rsUpload: [], baseUpload: [], rsDownload: [], baseDownload: [], rsDownloadUrl: [], rsDownloadStream1M: [] };
+    const samples: Record<Op, Sample[]> = { rsUpload: [], baseUpload: [], rsDownload: [], baseDownload: [], rsDownloadUrl: [], rsDownloadStream1M: [], sdkCeiling: [] };
+    let sink: Child | null = null;
     try {
       const rs = await startRoomservice(ctx, "storage-rs-server");
       rsServer = rs.child;
@@ -63,6 +68,8 @@ export const storage: Figure = {
       cleanups.push(hfDir.remove);
       httpServer = await Child.start("storage-http-server", "children/http-file-server.ts", { env: { HF_DATA_DIR: hfDir.path }, profileDir: ctx.profileDir });
       const httpUrl = `${String(httpServer.info.url)}/files/file.bin`;
+      // Issue #10 figure 5: what the SDK's own send path reaches against a server doing nothing.
+      sink = await Child.start("storage-null-sink", "children/null-sink.ts");
       const room = "bench-storage";
       const token = await mintParticipantToken(rs.secret, { room, identity: "bench", role: "user", ttlSeconds: 3600 });
       client = await sdkClient(rs.url, room, token);
@@ -80,7 +87,7 @@ export const storage: Figure = {
 
       let record = true;
       let rep = -1;
-      const meter = new OutsideLoadMeter([rsServer.proc.pid, httpServer.proc.pid]);
+      const meter = new OutsideLoadMeter([rsServer.proc.pid, httpServer.proc.pid, sink.proc.pid]);
       const timed = async (op: Op, server: Child, fn: () => Promise<void>) => {
         for (let attempt = 1; attempt <= (record && !ctx.quick ? MAX_ATTEMPTS : 1); attempt++) {
           const before = await server.call<Usage>("usage");
@@ -102,6 +109,7 @@ export const storage: Figure = {
       };
 
       const ops: Record<Op, () => Promise<void>> = {
+        sdkCeiling: () => timed("sdkCeiling", sink!, () => sdkSendToSink(String(sink!.info.url), data, 512 * 1024)),
         rsUpload: () => timed("rsUpload", rsServer!, async () => {
           await client.storage.uploadStream(path, chunks(data, MiB), { size, overwrite: true });
         }),
@@ -149,8 +157,8 @@ export const storage: Figure = {
         rep = r;
         const rsFirst = r % 2 === 0;
         const order: Op[] = rsFirst
-          ? ["rsUpload", "baseUpload", "rsDownload", "baseDownload", "rsDownloadUrl", "rsDownloadStream1M"]
-          : ["baseUpload", "rsUpload", "baseDownload", "rsDownload", "rsDownloadStream1M", "rsDownloadUrl"];
+          ? ["rsUpload", "baseUpload", "sdkCeiling", "rsDownload", "baseDownload", "rsDownloadUrl", "rsDownloadStream1M"]
+          : ["baseUpload", "sdkCeiling", "rsUpload", "baseDownload", "rsDownload", "rsDownloadStream1M", "rsDownloadUrl"];
         for (const op of order) await ops[op]();
         const last = (op: Op) => `${(size / MiB / samples[op].at(-1)!.seconds).toFixed(0)}${samples[op].at(-1)!.disturbed ? "(disturbed)" : ""}`;
         ctx.log(
@@ -160,7 +168,7 @@ export const storage: Figure = {
       }
     } finally {
       if (client !== null) await disposeSdkClient(client);
-      await stopAll(rsServer, httpServer);
+      await stopAll(rsServer, httpServer, sink);
       for (const c of cleanups) await c();
     }
 
@@ -216,6 +224,12 @@ export const storage: Figure = {
         roomservice: round(mibps("rsDownloadStream1M")), baseline: round(mibps("baseDownload")), unit: "MiB/s", better: "higher",
         ratio: round(paired("rsDownloadStream1M", "baseDownload"), 3),
         note: note("rsDownloadStream1M"),
+      }),
+      row({
+        metric: `SDK send ceiling: 512 KiB messages through the SDK's protocol to a null sink vs HTTP PUT (MiB/s)`,
+        roomservice: round(mibps("sdkCeiling")), baseline: round(mibps("baseUpload")), unit: "MiB/s", better: "higher",
+        ratio: round(paired("sdkCeiling", "baseUpload"), 3),
+        note: [`no server work at all: the SDK's 1 KiB packets (protocol.js _runSendLoop) bound every SDK upload; client CPU ${round(clientCpuPerGiB("sdkCeiling"))} s/GiB`, note("sdkCeiling")].filter(Boolean).join("; "),
       }),
       row({
         metric: "server CPU per GiB uploaded (s)",

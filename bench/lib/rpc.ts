@@ -22,7 +22,15 @@ export function startLoopDelayMonitor(): void {
 export function serve(handlers: Record<string, Handler>, readyInfo: Record<string, unknown> = {}): void {
   if (process.send === undefined) throw new Error("this file is a benchmark child; start it through bench/run.ts");
   const send = (m: unknown) => new Promise<void>((resolve) => process.send!(m, undefined, {}, () => resolve()));
-  process.on("disconnect", () => process.exit(0));
+  // The runner went away (crashed, or its watchdog fired): run `close` first, bounded, so a
+  // child holding a runtime removes its namespaces and containers instead of leaking them.
+  process.on("disconnect", () => {
+    setTimeout(() => process.exit(0), 15_000).unref();
+    void Promise.resolve()
+      .then(() => handlers.close?.(null))
+      .catch(() => undefined)
+      .finally(() => process.exit(0));
+  });
   // See run.ts: an SDK quirk on dispose, reported rather than fatal.
   process.on("unhandledRejection", (err) => console.error("unhandled rejection:", err));
   if (loopDelay === null) startLoopDelayMonitor();

@@ -6,10 +6,13 @@
  * Weaker than Docker and documented as such: no images (the host's root, or `image` naming a
  * rootfs directory, is mounted read-only), no cgroup limits (resources are ignored with a
  * warning), no OOM detection.
+ *
+ * Like the Docker runtime it keeps a pool of ready room namespaces (sandbox/netns-pool.ts) and
+ * reports a room whose namespace was deleted from outside (`onLost`), so the launcher rebuilds it.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readlinkSync, statSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import type { Server, Socket } from "node:net";
 import { constants } from "node:os";
@@ -17,6 +20,7 @@ import { promisify } from "node:util";
 import { LineSplitter } from "../logs.ts";
 import type { ResourceUsage } from "../stats.ts";
 import { SandboxStatsSampler } from "./stats.ts";
+import { createNetns, deleteNetns, NetnsPool, NETNS_DIR, POOLED_LISTENER } from "./netns-pool.ts";
 import { formatSeconds } from "../docker/container.ts";
 import { killTree, processTree } from "../proc.ts";
 import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
@@ -35,6 +39,12 @@ export interface SandboxRuntimeOptions {
   logger: Logger;
   clock?: Clock;
   secretsRoot?: string;
+  /**
+   * Room namespaces kept ready (loopback up, probe helper started, Room API listener open)
+   * so a session's start only spawns its services. 0 (default) disables the pool. Each costs
+   * one idle Node process (the probe helper) and an empty namespace.
+   */
+  poolSize?: number;
 }
 
 /** Checks for bwrap, ip and nsenter and the privilege to use them; throws saying what is missing. */
@@ -104,6 +114,9 @@ export class SandboxRuntime implements Runtime {
   private readonly secretsRoot: string;
   private readonly live = new Map<string, SandboxRoom>();
   private readonly statsSampler = new SandboxStatsSampler();
+  private readonly pool: NetnsPool;
+  /** Watches NETNS_DIR so a room whose namespace is deleted from outside is reported lost. */
+  private watcher: FSWatcher | null = null;
 
   /** CPU and memory of a running service's process tree (sandbox/stats.ts); null once it is gone. */
   stats(containerId: string): Promise<ResourceUsage | null> {
@@ -115,6 +128,44 @@ export class SandboxRuntime implements Runtime {
     this.log = o.logger.child({ runtime: "sandbox" });
     this.clock = o.clock ?? { now: () => Date.now() };
     this.secretsRoot = o.secretsRoot ?? defaultSecretsRoot();
+    this.pool = new NetnsPool({ size: o.poolSize ?? 0, prefix: this.prefix(this.ownerId), log: this.log });
+  }
+
+  /** Fills the pool of ready namespaces in the background (call after reapOrphans). */
+  prewarm(): void {
+    this.pool.fill();
+  }
+
+  /** Room sandboxes not yet stopped (tests assert it returns to 0 after sessions end). */
+  get liveSessions(): number {
+    return this.live.size;
+  }
+
+  /** Pooled namespaces ready right now (for tests, benchmarks and diagnostics). */
+  get pooled(): number {
+    return this.pool.count;
+  }
+
+  /**
+   * One inotify watch for every room: `ip netns del` by someone else unlinks the room's file
+   * in NETNS_DIR. Its services keep running in the now unnamed namespace, but nothing new
+   * can enter it, so the room is reported lost and the launcher builds a new one.
+   */
+  private watchNetnsDir(): void {
+    if (this.watcher !== null) return;
+    try {
+      this.watcher = watch(NETNS_DIR, (_event, file) => {
+        if (file === null) return;
+        for (const room of this.live.values()) if (room.netns === file && !existsSync(`${NETNS_DIR}/${file}`)) room.markLost(`the room's network namespace ${file} was deleted from outside Roomservice`);
+      });
+      this.watcher.unref();
+      this.watcher.on("error", (err) => {
+        this.log.warn({ err }, "stopped watching the namespace directory; lost rooms will not be noticed");
+        this.watcher?.close();
+      });
+    } catch (err) {
+      this.log.warn({ err }, "cannot watch the namespace directory; lost rooms will not be noticed");
+    }
   }
 
   /** Namespace names carry the owner (hashed): they are the netns's "labels" for reaping. */
@@ -123,25 +174,34 @@ export class SandboxRuntime implements Runtime {
   }
 
   async createRoomSandbox(o: { room: string; sessionId: string }): Promise<SandboxRoom> {
-    const name = `${this.prefix(this.ownerId)}${short(`${o.room}\0${o.sessionId}`)}`;
-    await run("ip", ["netns", "add", name]);
-    try {
-      await run("ip", ["-n", name, "link", "set", "lo", "up"]);
-    } catch (err) {
-      await run("ip", ["netns", "del", name]).catch(() => {});
-      throw err;
+    const log = this.log.child({ room: o.room, session: o.sessionId });
+    const ready = this.pool.take();
+    let name: string;
+    if (ready !== undefined) {
+      name = ready.name;
+      log.debug({ netns: name }, "room namespace taken from the pool");
+    } else {
+      name = `${this.prefix(this.ownerId)}${short(`${o.room}\0${o.sessionId}`)}`;
+      await createNetns(name);
     }
     const room = new SandboxRoom({
-      room: o.room, sessionId: o.sessionId, netns: name, log: this.log.child({ room: o.room, session: o.sessionId }), clock: this.clock,
+      room: o.room, sessionId: o.sessionId, netns: name, log, clock: this.clock,
       secrets: new SessionSecrets(this.secretsRoot, this.ownerId, o.sessionId), onStopped: () => this.live.delete(o.sessionId),
+      prober: ready?.prober ?? null, listener: ready?.listener ?? null,
     });
     this.live.set(o.sessionId, room);
+    this.watchNetnsDir();
     return room;
   }
 
-  /** A listening server on host:port inside the room's namespace (sandbox detail; the Room API uses 8078). */
+  /**
+   * A listening server on host:port inside the room's namespace (sandbox detail; the Room API
+   * uses 8078). A pooled namespace already has its 8078 listener open; if that helper failed,
+   * one is opened now.
+   */
   openRoomApiListener(sandbox: SandboxRoom, port: number, host = "127.0.0.1"): Promise<Server> {
-    return openListenerInNetns(sandbox.netnsPath, host, port);
+    const pre = sandbox.takePreopenedListener(port, host);
+    return pre?.catch(() => openListenerInNetns(sandbox.netnsPath, host, port)) ?? openListenerInNetns(sandbox.netnsPath, host, port);
   }
 
   openRoomApi(sandbox: RoomSandbox, onSocket: (s: Socket) => void): Promise<RoomApiEndpoint> {
@@ -154,7 +214,7 @@ export class SandboxRuntime implements Runtime {
    * namespaces and secret files.
    */
   async reapOrphans(ownerId: string = this.ownerId): Promise<ReapResult> {
-    const liveNames = new Set([...this.live.values()].map((r) => r.netns));
+    const liveNames = new Set([...this.live.values()].map((r) => r.netns).concat([...this.pool.names()]));
     const { stdout } = await run("ip", ["netns", "list"]);
     const prefix = ownerId === "*" ? "rs-" : this.prefix(ownerId);
     let networks = 0;
@@ -168,7 +228,11 @@ export class SandboxRuntime implements Runtime {
     return { containers: 0, networks, files };
   }
 
+  /** Removes the pooled namespaces and stops watching; live sandboxes are not stopped. */
   async close(): Promise<void> {
+    await this.pool.close();
+    this.watcher?.close();
+    this.watcher = null;
     if (this.live.size === 0) await removeEmptySecretDirs(this.secretsRoot, this.ownerId);
   }
 }
@@ -181,6 +245,10 @@ interface RoomInit {
   clock: Clock;
   secrets: SessionSecrets;
   onStopped(): void;
+  /** From the pool: already warm. */
+  prober: NetnsProber | null;
+  /** From the pool: the Room API listener, opened ahead of the session. */
+  listener: Promise<Server> | null;
 }
 
 export class SandboxRoom implements RoomSandbox, ServiceDriver {
@@ -193,15 +261,47 @@ export class SandboxRoom implements RoomSandbox, ServiceDriver {
   private readonly handles = new Map<string, ServiceSupervisor>();
   private stopping: Promise<void> | null = null;
   private warnedLimits = false;
+  private preopened: Promise<Server> | null;
+  private lostReason: string | null = null;
+  private readonly lostListeners: ((reason: string) => void)[] = [];
 
   constructor(i: RoomInit) {
     this.i = i;
     this.room = i.room;
     this.sessionId = i.sessionId;
     this.netns = i.netns;
-    this.netnsPath = `/run/netns/${i.netns}`;
-    this.prober = new NetnsProber(this.netnsPath, i.log);
-    this.prober.warm();
+    this.netnsPath = `${NETNS_DIR}/${i.netns}`;
+    this.prober = i.prober ?? new NetnsProber(this.netnsPath, i.log);
+    // Overlaps the helper's start-up with the services' launch.
+    if (i.prober === null) this.prober.warm();
+    this.preopened = i.listener;
+  }
+
+  /** The Room API listener opened while the namespace waited in the pool (once). */
+  takePreopenedListener(port: number, host: string): Promise<Server> | null {
+    if (port !== POOLED_LISTENER.port || host !== POOLED_LISTENER.host) return null;
+    const l = this.preopened;
+    this.preopened = null;
+    return l;
+  }
+
+  onLost(fn: (reason: string) => void): void {
+    if (this.lostReason !== null) fn(this.lostReason);
+    else this.lostListeners.push(fn);
+  }
+
+  /** The namespace is gone from outside: no service can start here any more (once). */
+  markLost(reason: string): void {
+    if (this.stopping !== null || this.lostReason !== null) return;
+    this.lostReason = reason;
+    this.i.log.warn({ netns: this.netns }, "room namespace lost");
+    for (const fn of this.lostListeners.splice(0)) {
+      try {
+        fn(reason);
+      } catch (err) {
+        this.i.log.error({ err }, "a sandbox lost listener threw");
+      }
+    }
   }
 
   get secretsDir(): string {
@@ -224,7 +324,10 @@ export class SandboxRoom implements RoomSandbox, ServiceDriver {
     this.stopping ??= (async () => {
       await Promise.allSettled([...this.handles.values()].map((h) => h.stop()));
       this.prober.close();
-      await run("ip", ["netns", "del", this.netns]).catch((err) => this.i.log.warn({ err }, "could not delete the room namespace; reapOrphans will"));
+      // A pre-opened listener nobody took must not outlive the namespace.
+      (await this.preopened?.catch(() => null))?.close();
+      this.preopened = null;
+      await deleteNetns(this.netns).catch((err) => this.i.log.warn({ err }, "could not delete the room namespace; reapOrphans will"));
       await this.i.secrets.removeAll().catch((err) => this.i.log.warn({ err }, "could not remove the room's secret files"));
       this.i.onStopped();
     })();
@@ -243,6 +346,7 @@ export class SandboxRoom implements RoomSandbox, ServiceDriver {
 
   async launch(spec: ServiceLaunchSpec, hooks: LaunchHooks): Promise<RunningInstance> {
     if (this.stopping !== null) throw new LaunchFailure("the room's session has ended", { retry: false });
+    if (this.lostReason !== null) throw new LaunchFailure(this.lostReason);
     if (spec.command === undefined || spec.command.length === 0) {
       throw new LaunchFailure("the sandbox runtime has no images to take a default command from: set container.command");
     }

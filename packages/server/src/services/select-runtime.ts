@@ -8,8 +8,9 @@ import { createPodRuntimeFromEnv } from "./pod-runtime-config.ts";
 export type RuntimeMode = "auto" | "docker" | "sandbox" | "kubernetes" | "podman" | "none";
 
 /**
- * Ready room namespaces kept by the docker runtime (ROOMSERVICE_ROOM_POOL): a session's start
- * then only creates its service containers. Each costs one idle 129-byte pause process.
+ * Ready room namespaces kept by the runtime (ROOMSERVICE_ROOM_POOL): a session's start then
+ * only creates its services. Docker: each costs one idle 129-byte pause process; sandbox: an
+ * empty `ip netns`; both also keep a probe helper (one idle Node process) per entry.
  */
 export const DEFAULT_ROOM_POOL = 2;
 
@@ -56,7 +57,7 @@ export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; log
   let rt: Runtime;
   try {
     // The sandbox runtime checks its own prerequisites (root, bwrap, ip, nsenter).
-    rt = await createSandboxRuntime({ ownerId, logger: log });
+    rt = await createSandboxRuntime({ ownerId, logger: log, poolSize: o.poolSize ?? DEFAULT_ROOM_POOL });
   } catch (err) {
     const why = (err as Error).message;
     if (o.mode === "sandbox") throw new Error(`ROOMSERVICE_RUNTIME=sandbox but ${why}`, { cause: err });

@@ -1,0 +1,102 @@
+/**
+ * Benchmark child: a Roomservice server on 127.0.0.1, port 0, WITH a services runtime (the
+ * memory and concurrent-start figures of issue 10), logging silenced. Env: RS_SECRET,
+ * RS_DATA_DIR, RS_RUNTIME ("sandbox" | "docker"), RS_POOL (ready namespaces, default 2),
+ * RS_OWNER (owner id of everything the runtime creates; the runner reaps it afterwards).
+ *
+ * Answers, besides `usage` (CPU time and memory, after GC with {gc: true}; start with
+ * --expose-gc for that):
+ *   addService {room|null, name, manifest}  configure a service (null room = every room)
+ *   waitRunning {rooms, n, timeoutMs, allowFailed?}  until every room has n services running
+ *                                           (or, with allowFailed, one failed or the timeout
+ *                                           passed: -1); returns
+ *                                           per-room ms from the call, measured here
+ *   waitEnded {rooms, timeoutMs}            until each room's session, services and sandbox are gone
+ *   waitPool                                until the pool of ready namespaces is full
+ *   held                                    sizes of the per-room / per-session structures
+ */
+import { pino } from "pino";
+import { createDockerRuntime, createSandboxRuntime, type Runtime } from "@roomservice/runtime";
+import { startRoomServer } from "@roomservice/server";
+import { serve, usage } from "../lib/rpc.ts";
+
+const secret = process.env.RS_SECRET;
+const dataDir = process.env.RS_DATA_DIR;
+const ownerId = process.env.RS_OWNER;
+const kind = process.env.RS_RUNTIME ?? "sandbox";
+if (!secret || !dataDir || !ownerId) throw new Error("RS_SECRET, RS_DATA_DIR and RS_OWNER are required");
+const poolSize = Number(process.env.RS_POOL ?? 2);
+const logger = pino({ level: "silent" });
+
+const runtime: Runtime = kind === "docker" ? await createDockerRuntime({ ownerId, logger, poolSize }) : await createSandboxRuntime({ ownerId, logger, poolSize });
+const server = await startRoomServer({ host: "127.0.0.1", port: 0, dataDir, secret, logger, runtime, departureTimeoutMs: 0 });
+
+const running = (room: string, n: number) => {
+  const st = server.launcher.list(room).service_states;
+  return st.length === n && st.every((s) => s.state === "running");
+};
+const ended = (room: string) => server.rooms.get(room) === undefined && server.launcher.liveSession(room) === undefined;
+
+/** Polls `done(room)` every 2 ms for each room; returns ms until each was done. */
+async function until(rooms: string[], done: (room: string) => boolean, timeoutMs: number, what: string, lenient = false): Promise<Record<string, number>> {
+  const t0 = performance.now();
+  const out: Record<string, number> = {};
+  while (Object.keys(out).length < rooms.length) {
+    for (const r of rooms) if (out[r] === undefined && done(r)) out[r] = performance.now() - t0;
+    if (performance.now() - t0 > timeoutMs) {
+      if (lenient) return out; // the caller reports the missing rooms
+      const late = rooms.filter((r) => out[r] === undefined);
+      throw new Error(`${late.length} of ${rooms.length} rooms not ${what} within ${timeoutMs} ms (e.g. ${late[0]}: ${JSON.stringify(server.launcher.list(late[0]!).service_states.map((s) => [s.state, s.last_start_error]))})`);
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return out;
+}
+
+serve(
+  {
+    usage: (a: { gc?: boolean } | null) => usage(a?.gc === true),
+    addService: (a: { room: string | null; name: string; manifest: Record<string, unknown> }) => {
+      server.services.create("default", a.room, a.name, a.manifest, Date.now());
+      return null;
+    },
+    waitRunning: async (a: { rooms: string[]; n: number; timeoutMs: number; allowFailed?: boolean }) => {
+      // Failed = a service could not start, or the room's session came and went (its
+      // participant's connection was lost) before the service ran.
+      const seen = new Set<string>();
+      const failed = (r: string) => {
+        if (server.launcher.liveSession(r) !== undefined) seen.add(r);
+        else if (seen.has(r)) return true;
+        return server.launcher.list(r).service_states.some((s) => s.state === "failed");
+      };
+      const out = await until(a.rooms, (r) => running(r, a.n) || (a.allowFailed === true && failed(r)), a.timeoutMs, "running", a.allowFailed === true);
+      // With allowFailed, a room whose service failed to start is reported as -1 (with why).
+      if (a.allowFailed === true) {
+        for (const r of a.rooms) if (!running(r, a.n)) out[r] = -1;
+      }
+      return out;
+    },
+    /** Why the services of `room` failed to start (last_start_error of each failed one). */
+    failures: (a: { room: string }) => {
+      const errors = server.launcher.list(a.room).service_states.filter((s) => s.state === "failed").map((s) => s.last_start_error);
+      if (errors.length > 0) return errors;
+      return [server.launcher.liveSession(a.room) !== undefined ? "not running within the timeout" : "no live session: the participant could not connect or its connection was lost"];
+    },
+    waitEnded: (a: { rooms: string[]; timeoutMs: number }) => until(a.rooms, ended, a.timeoutMs, "ended"),
+    /** Until the pool of ready namespaces is full again (a steady state to sample in). */
+    waitPool: async () => {
+      const deadline = Date.now() + 30_000;
+      while (((runtime as { pooled?: number }).pooled ?? poolSize) < poolSize && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      return null;
+    },
+    held: () => ({ rooms: server.rooms.list().length, activity: server.activity.held, streams: server.streams.size }),
+    close: async () => {
+      // server.close() closes the runtime too; a fresh one (no pool) reaps whatever is left.
+      await server.close();
+      const again: Runtime = kind === "docker" ? await createDockerRuntime({ ownerId, logger }) : await createSandboxRuntime({ ownerId, logger });
+      await again.reapOrphans();
+      await again.close();
+    },
+  },
+  { url: server.url, pid: process.pid },
+);
