@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Source this: makes sure the system tools the tests use are present and running —
-# Docker Engine (Debian's docker.io, dockerd started in the background), bubblewrap and
-# iproute2 for the sandbox runtime, podman and catatonit (Pods of the kubernetes runtime),
-# Chromium for browser tests, tmux, espeak-ng and sox, PostgreSQL's server binaries for the
-# store tests.
+# Docker Engine (Debian's docker.io, dockerd started in the background), gcc (the envexec
+# launcher), docker-compose (a benchmark baseline), bubblewrap and iproute2 for the sandbox
+# runtime, podman and catatonit (Pods of the kubernetes runtime), Chromium for browser tests,
+# tmux, espeak-ng and sox, PostgreSQL's server binaries for the store tests.
 # Installs only when running as root with apt-get; otherwise it says what is missing.
 # (sourced: no `set -e` here, it would leak into the caller's shell)
 _rs_missing=()
@@ -11,6 +11,10 @@ command -v dockerd >/dev/null || _rs_missing+=(docker.io)
 command -v bwrap >/dev/null || _rs_missing+=(bubblewrap)
 command -v ip >/dev/null || _rs_missing+=(iproute2)
 command -v nsenter >/dev/null || _rs_missing+=(util-linux)
+# The Docker runtime compiles its static envexec launcher (session values and secret env,
+# held containers); the room-start benchmark compares against `docker-compose up`.
+command -v cc >/dev/null || _rs_missing+=(gcc libc6-dev)
+command -v docker-compose >/dev/null || _rs_missing+=(docker-compose)
 # Browser tests (Studio, the React chat client) drive Debian's Chromium with playwright-core;
 # the CLI's live commands are tried in tmux; the voice example uses espeak-ng and sox.
 command -v chromium >/dev/null || _rs_missing+=(chromium)

@@ -21,7 +21,7 @@ export const figures: Figure[] = [
   messaging, // issue #4 item 3
   storage, // issue #4 item 4
   density, // issue #4 item 6
-  rooms, // issue #4 items 1 and 2 (Docker)
+  rooms, // issue #10 figures 1–3 (Docker): cold start, warm restart, session end
   logs, // issue #4 item 5 (Docker)
   sandbox, // issue #4 item 7 (bubblewrap + ip netns, root)
   sync, // issue #8 acceptance 6: Yjs relay vs plain ws

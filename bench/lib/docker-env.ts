@@ -30,9 +30,9 @@ export async function ensureHttpImage(runtime: DockerRuntime): Promise<void> {
   await buildImage(runtime.docker, EXAMPLE, HTTP_IMAGE);
 }
 
-export async function startDockerServer(o: { poolSize: number }): Promise<DockerBenchEnv> {
+export async function startDockerServer(o: { poolSize: number; preparedRooms?: number }): Promise<DockerBenchEnv> {
   const ownerId = `bench-${randomBytes(4).toString("hex")}`;
-  const runtime = await createDockerRuntime({ ownerId, logger: quietLogger, poolSize: o.poolSize });
+  const runtime = await createDockerRuntime({ ownerId, logger: quietLogger, poolSize: o.poolSize, preparedRooms: o.preparedRooms ?? 0 });
   await ensureHttpImage(runtime);
   const dataDir = await mkdtemp(join(tmpdir(), "rs-bench-docker-"));
   const secret = randomBytes(24).toString("hex");

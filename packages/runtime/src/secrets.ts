@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, rm, rmdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -32,6 +32,31 @@ export class SessionSecrets {
 
   constructor(root: string, owner: string, session: string) {
     this.dir = join(root, safeName(owner), safeName(session));
+  }
+
+  /** The directory a service's files live in (and that is bind-mounted at /run/secrets). */
+  serviceDir(serviceId: string): string {
+    return join(this.dir, safeName(serviceId));
+  }
+
+  /**
+   * Writes files into a service's existing directory without replacing it (a running
+   * container has it bind-mounted: a new directory would not be seen). Each file is written
+   * under a temporary name and renamed, so a reader never sees half a value; `start`, if
+   * given, is created last (the held container's launcher waits for it).
+   */
+  async fill(serviceId: string, files: Record<string, string>, o: { start?: string } = {}): Promise<void> {
+    const dir = this.serviceDir(serviceId);
+    await chmod(dir, 0o700);
+    for (const [name, value] of Object.entries(files)) {
+      if (!SECRET_NAME.test(name)) {
+        throw new Error(`secret file name ${JSON.stringify(name)} is not allowed: use letters, digits, "_", "." and "-" (it becomes /run/secrets/NAME)`);
+      }
+      await writeFile(join(dir, `.${name}.tmp`), value, { mode: 0o400 });
+      await rename(join(dir, `.${name}.tmp`), join(dir, name));
+    }
+    if (o.start !== undefined) await writeFile(join(dir, o.start), "", { mode: 0o400 });
+    await chmod(dir, 0o500);
   }
 
   /** (Re)writes a service's secret files; returns the directory to mount. */

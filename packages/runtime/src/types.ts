@@ -51,8 +51,14 @@ export interface ServiceLaunchSpec {
   /** argv; undefined keeps the image's CMD. */
   command?: string[];
   workingDir?: string;
-  /** Fully resolved by the server (includes MESHAGENT_* vars). Visible in `docker inspect`. */
+  /** Fully resolved by the server (includes MESHAGENT_* vars). Visible in `docker inspect`, except `sessionEnv`. */
   env: Record<string, string>;
+  /**
+   * Names of `env` entries whose values belong to this session only (its tokens, its id).
+   * Docker delivers them as files read by its launcher at start, so they never appear in
+   * `docker inspect` and a container can be created before its session (`prepareRoom`).
+   */
+  sessionEnv?: string[];
   /** name -> value, written 0400 into a per-service tmpfs dir mounted read-only at /run/secrets. */
   secretFiles: Record<string, string>;
   /**
@@ -217,4 +223,11 @@ export interface Runtime {
   close(): Promise<void>;
   /** Prepares ready room namespaces ahead of sessions (call after reapOrphans), if supported. */
   prewarm?(): void;
+  /**
+   * Prepares `room`'s next session ahead of time (Docker: its service containers created and
+   * started, waiting for the session's values); `specs` as the session would launch them,
+   * with placeholder `sessionEnv` values. Replaces what was prepared for the room; an empty
+   * list drops it. Best effort: a session whose specs differ starts those services normally.
+   */
+  prepareRoom?(room: string, specs: ServiceLaunchSpec[]): void;
 }

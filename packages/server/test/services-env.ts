@@ -58,12 +58,12 @@ export interface ServicesEnv {
 }
 
 /** A server on port 0 with a Docker runtime of its own owner id; captures server log lines. */
-export async function startServicesServer(o: { departureTimeoutMs?: number; poolSize?: number; server?: Partial<Parameters<typeof startTestServer>[0]> } = {}): Promise<ServicesEnv> {
+export async function startServicesServer(o: { departureTimeoutMs?: number; poolSize?: number; preparedRooms?: number; server?: Partial<Parameters<typeof startTestServer>[0]> } = {}): Promise<ServicesEnv> {
   const ownerId = `test-${randomBytes(4).toString("hex")}`;
   const logs: string[] = [];
   const logger = pino({ level: "debug" }, { write: (s: string) => void logs.push(s) });
   // A pool of one: the first room of a test takes a pooled namespace, later ones a fresh one.
-  const runtime = await createDockerRuntime({ ownerId, logger: logger.child({ component: "runtime" }), poolSize: o.poolSize ?? 1 });
+  const runtime = await createDockerRuntime({ ownerId, logger: logger.child({ component: "runtime" }), poolSize: o.poolSize ?? 1, preparedRooms: o.preparedRooms ?? 0 });
   await buildExampleImages(runtime);
   const ts = await startTestServer({ runtime, logger, departureTimeoutMs: o.departureTimeoutMs ?? 500, ...o.server });
   return {
@@ -118,6 +118,16 @@ export function execNode(containerId: string, code: string): Promise<{ code: num
       resolve({ code: c, out: out.trim(), err: err.trim() });
     });
   });
+}
+
+/**
+ * The session's token as the service got it: delivered as /run/secrets/MESHAGENT_TOKEN and
+ * exported by the container's launcher — never part of its config (`docker inspect`).
+ */
+export async function serviceToken(containerId: string): Promise<string> {
+  const r = await execNode(containerId, "process.stdout.write(require('fs').readFileSync('/run/secrets/MESHAGENT_TOKEN','utf8'))");
+  if (r.code !== 0 || r.out === "") throw new Error(`no token in ${containerId.slice(0, 12)}: ${r.err}`);
+  return r.out;
 }
 
 export async function waitUntil<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {

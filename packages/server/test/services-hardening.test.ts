@@ -12,7 +12,7 @@ import { pino } from "pino";
 import { createDockerRuntime, defaultSecretsRoot, type Runtime, type RoomSandbox } from "@roomservice/runtime";
 import { DataDirLockedError, defaultApiScope, mintParticipantToken, startRoomServer } from "../src/index.ts";
 import { settle } from "./helpers.ts";
-import { docker, IMAGES, labelled, manifest, startServicesServer, waitUntil } from "./services-env.ts";
+import { docker, IMAGES, labelled, manifest, serviceToken, startServicesServer, waitUntil } from "./services-env.ts";
 
 type Env = Awaited<ReturnType<typeof startServicesServer>>;
 
@@ -77,7 +77,8 @@ test("issue 12 #15: a service token has no expiry of its own, is bound to its se
   const alice = await env.ts.client("tok-room", "alice");
   const web = await waitUntil("web running", async () => (await states(alice)).find((s) => s.state === "running"));
   const session = env.ts.server.rooms.get("tok-room")!.session!.id;
-  const token = envOf(web.container_id).find((e) => e.startsWith("MESHAGENT_TOKEN="))!.slice("MESHAGENT_TOKEN=".length);
+  const token = await serviceToken(web.container_id);
+  assert.ok(!envOf(web.container_id).some((e) => e.startsWith("MESHAGENT_TOKEN=") || e.includes(token)), "the token is not in docker inspect");
   const payload = jwtPayload(token);
   assert.equal(payload.exp, undefined, "no 24 h expiry: valid for the whole session");
   assert.deepEqual(payload.roomservice, { kind: "service", session_id: session, service_id: web.service_id });

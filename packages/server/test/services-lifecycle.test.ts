@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { collectMessages, eventually, refusableClient, settle } from "./helpers.ts";
-import { startServicesServer, manifest, IMAGES, labelled, execNode, docker, waitUntil } from "./services-env.ts";
+import { startServicesServer, manifest, IMAGES, labelled, execNode, docker, serviceToken, waitUntil } from "./services-env.ts";
 
 const threeServices = async (env: Awaited<ReturnType<typeof startServicesServer>>, room: string) => {
   await env.addService(room, manifest("web", IMAGES.http, {
@@ -84,8 +84,7 @@ test("two rooms are isolated: no shared network, and room A's service token is r
   assert.match(toHost.out, /unreachable/);
 
   // The service token of room A, used against room B, is refused with a reason.
-  const inspect = JSON.parse(docker("inspect", ca))[0];
-  const tokenA = (inspect.Config.Env as string[]).find((e) => e.startsWith("MESHAGENT_TOKEN="))!.slice("MESHAGENT_TOKEN=".length);
+  const tokenA = await serviceToken(ca);
   const intruder = refusableClient(`${env.ts.wsUrl}/rooms/iso-b`, tokenA);
   await assert.rejects(intruder.start(), /403.*token is for room "iso-a", not "iso-b"/);
 });

@@ -31,14 +31,15 @@ test("a service reads its secret as a file and as env; a sibling cannot; the val
 
   // Service A sees the secret as a 0400 file and as env.
   const seen = JSON.parse((await execNode(reader, "fetch('http://127.0.0.1:8081/').then(r=>r.text()).then(console.log)")).out);
-  assert.deepEqual(seen.files, ["API_KEY"]);
+  // Next to it only the service's own session values (its token and session id, delivered as files).
+  assert.deepEqual(seen.files, ["API_KEY", "MESHAGENT_SESSION_ID", "MESHAGENT_TOKEN"]);
   assert.equal(seen.file, SECRET);
   assert.equal(seen.env, SECRET);
   const mode = await execNode(reader, "console.log((require('fs').statSync('/run/secrets/API_KEY').mode & 0o777).toString(8))");
   assert.equal(mode.out, "400");
   // Service B has no such file and no such env var.
   const b = await execNode(sibling, "let f=[];try{f=require('fs').readdirSync('/run/secrets')}catch{};console.log(JSON.stringify({f, env: process.env.API_KEY ?? null}))");
-  assert.deepEqual(JSON.parse(b.out), { f: [], env: null });
+  assert.deepEqual(JSON.parse(b.out), { f: ["MESHAGENT_SESSION_ID", "MESHAGENT_TOKEN"], env: null });
 
   // The reader printed the value; every log view shows it masked.
   await waitUntil("masked line in developer logs", () => devLines.some((l) => l.includes("API_KEY from env is ****")), 15_000);

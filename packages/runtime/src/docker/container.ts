@@ -4,28 +4,20 @@
  */
 import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
-import { ensureEnvexec, ENVEXEC_MOUNT, SECRET_ENV_VAR } from "./envexec.ts";
+import { createContainer, heldFiles, planContainer } from "./plan.ts";
+import { START_FILE } from "./envexec.ts";
+import type { HeldContainer } from "./prepared.ts";
 import type { CheckResult } from "../probes.ts";
 import type { NetnsProber } from "../netns/prober.ts";
 import { DockerDemuxer } from "../logs.ts";
 import { alive, killTree } from "../proc.ts";
 import type { Readable } from "node:stream";
-import { safeName, SECRETS_MOUNT, type SessionSecrets } from "../secrets.ts";
+import { safeName, type SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
 import type { Logger, ProbeAction, ServiceLaunchSpec } from "../types.ts";
 import { DockerEngine, DockerError } from "./engine.ts";
 
-export const LABEL = {
-  owner: "dev.roomservice.owner",
-  room: "dev.roomservice.room",
-  session: "dev.roomservice.session",
-  service: "dev.roomservice.service",
-  role: "dev.roomservice.role",
-  /** On service containers: the room's pause container (the namespace holder) id. */
-  pause: "dev.roomservice.pause",
-  /** On pooled pause containers: the pool entry id (their room label is "" until handed out). */
-  pool: "dev.roomservice.pool",
-} as const;
+export { LABEL } from "./plan.ts";
 
 /**
  * Routes Docker events (see DockerRuntime's event watcher) to the run they concern: the
@@ -35,10 +27,6 @@ export interface ContainerEvents {
   onOom(containerId: string, fn: () => void): () => void;
 }
 
-/** A writable /tmp even on a read-only root: most runtimes need scratch space. */
-const TMP_MOUNT = { "/tmp": "rw,nosuid,nodev,size=64m" };
-/** Bounded json-file logs: a chatty service must not fill the host's disk. */
-const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file": "2" } };
 const LOG_DRAIN_MS = 2000;
 
 export interface RoomContext {
@@ -73,88 +61,18 @@ export class DockerServiceDriver implements ServiceDriver {
     return this.c.secrets.release(serviceId);
   }
 
-  /**
-   * For secrets wanted as env: the launcher binary, the command it execs (the image's own
-   * entrypoint + command when the spec has none) and the env var naming which files to load.
-   */
-  private async secretEnvLauncher(spec: ServiceLaunchSpec): Promise<{ binary: string; cmd: string[]; env: Record<string, string> } | null> {
-    const names = (spec.secretEnv ?? []).filter((n) => n in spec.secretFiles);
-    if (names.length === 0) return null;
-    const binary = await ensureEnvexec();
-    if (binary === null) {
-      throw new LaunchFailure("secrets requested as environment variables need the envexec launcher, which could not be compiled (install a C compiler: apt-get install gcc libc6-dev), or set roomservice.secrets.env: false to use /run/secrets files only");
-    }
-    let img: { Config?: { Entrypoint?: string[] | null; Cmd?: string[] | null } };
-    try {
-      img = await this.c.docker.json({ method: "GET", path: `/images/${encodeURIComponent(spec.image)}/json` });
-    } catch (err) {
-      if (err instanceof DockerError && err.status === 404) {
-        throw new LaunchFailure(`image ${spec.image} not found on this Docker host (no registry is used): build it with \`roomservice image build <dir> -t ${spec.image}\``);
-      }
-      throw err;
-    }
-    const cmd = [...(img.Config?.Entrypoint ?? []), ...(spec.command ?? img.Config?.Cmd ?? [])];
-    if (cmd.length === 0) throw new LaunchFailure(`image ${spec.image} has no entrypoint or command, and the manifest gives no command`);
-    return { binary, cmd, env: { [SECRET_ENV_VAR]: names.join(",") } };
-  }
-
   async launch(spec: ServiceLaunchSpec, hooks: LaunchHooks): Promise<RunningInstance> {
     const { docker } = this.c;
-    let secretsDir: string;
+    const plan = await planContainer(docker, spec, {
+      ownerId: this.c.ownerId, room: this.c.room, sessionLabel: this.c.sessionId, pauseId: this.c.pauseId,
+      secretsDir: this.c.secrets.serviceDir(spec.serviceId), hold: false,
+    });
     try {
-      secretsDir = await this.c.secrets.write(spec.serviceId, spec.secretFiles);
+      await this.c.secrets.write(spec.serviceId, plan.files);
     } catch (err) {
       throw new LaunchFailure(`could not write secret files: ${(err as Error).message}`);
     }
-    const r = spec.resources;
-    const memory = r.memoryBytes;
-    const launcher = await this.secretEnvLauncher(spec);
-    const pids = r.pidsLimit ?? r.pids;
-    const body = {
-      Image: spec.image,
-      Cmd: launcher?.cmd ?? spec.command,
-      ...(launcher ? { Entrypoint: [ENVEXEC_MOUNT] } : {}),
-      WorkingDir: spec.workingDir,
-      // tini (Init) forwards the stop signal to the command's whole process group, so programs
-      // a wrapper forked get it too (manifest commands that need a shell exec their last command).
-      Env: Object.entries({ ...spec.env, ...launcher?.env, TINI_KILL_PROCESS_GROUP: "1" }).map(([k, v]) => `${k}=${v}`),
-      Labels: {
-        [LABEL.owner]: this.c.ownerId, [LABEL.room]: this.c.room, [LABEL.session]: this.c.sessionId,
-        [LABEL.service]: spec.serviceId, [LABEL.role]: "service", [LABEL.pause]: this.c.pauseId,
-      },
-      StopSignal: spec.stop.signal || "SIGTERM",
-      HostConfig: {
-        NetworkMode: `container:${this.c.pauseId}`,
-        // tini as PID 1 forwards the stop signal; without it node as PID 1 ignores SIGTERM.
-        Init: true,
-        ReadonlyRootfs: !spec.writableRootFs,
-        Tmpfs: TMP_MOUNT,
-        Mounts: [
-          ...spec.mounts.map((m) => ({ Type: "bind", Source: m.hostPath, Target: m.containerPath, ReadOnly: m.readOnly })),
-          { Type: "bind", Source: secretsDir, Target: SECRETS_MOUNT, ReadOnly: true },
-          ...(launcher ? [{ Type: "bind", Source: launcher.binary, Target: ENVEXEC_MOUNT, ReadOnly: true }] : []),
-        ],
-        Memory: memory,
-        // Same as Memory: no swap, so a memory hog is OOM-killed (and reported) instead of thrashing.
-        MemorySwap: memory,
-        NanoCpus: r.nanoCpus,
-        PidsLimit: pids,
-        SecurityOpt: ["no-new-privileges:true"],
-        LogConfig: LOG_CONFIG,
-      },
-    };
-    let id: string;
-    try {
-      ({ Id: id } = await docker.json<{ Id: string }>({
-        method: "POST", path: "/containers/create", query: { name: containerName(this.c.room, spec.name) }, body,
-      }));
-    } catch (err) {
-      if (err instanceof DockerError && err.status === 404) {
-        throw new LaunchFailure(`image ${spec.image} not found on this Docker host (no registry is used): build it with \`roomservice image build <dir> -t ${spec.image}\``);
-      }
-      if (err instanceof DockerError && err.status === 400) throw new LaunchFailure(`Docker rejected the container config: ${err.message}`);
-      throw err;
-    }
+    const id = await createContainer(docker, containerName(this.c.room, spec.name), spec, plan.body);
     hooks.created(id);
     // Attached before the start, so the first bytes are not missed; the logs endpoint is the
     // fallback (it reads the json-file log back, with its 16 KiB line cuts).
@@ -180,6 +98,30 @@ export class DockerServiceDriver implements ServiceDriver {
       throw new LaunchFailure(`container failed to start: ${msg}${hint}`);
     }
     inst = new DockerInstance(docker, id, hooks, this.c.log, output, stopOom);
+    return inst;
+  }
+
+  /**
+   * Hands a held container (docker/prepared.ts: created and started before the session,
+   * blocked in its launcher) to this session: the secret files and the session's values are
+   * written into its /run/secrets, then the start file, and the service's command runs.
+   */
+  async launchHeld(held: HeldContainer, spec: ServiceLaunchSpec, hooks: LaunchHooks): Promise<RunningInstance> {
+    hooks.created(held.id);
+    let inst: DockerInstance | null = null;
+    const stopOom = this.c.events.onOom(held.id, () => {
+      inst?.noteOom();
+      hooks.oom?.();
+    });
+    try {
+      await this.c.secrets.fill(spec.serviceId, heldFiles(spec), { start: START_FILE });
+    } catch (err) {
+      stopOom();
+      held.output?.destroy();
+      await this.c.docker.json({ method: "DELETE", path: `/containers/${held.id}`, query: { force: 1, v: 1 } }).catch(() => {});
+      throw new LaunchFailure(`could not write secret files: ${(err as Error).message}`);
+    }
+    inst = new DockerInstance(this.c.docker, held.id, hooks, this.c.log, held.output, stopOom);
     return inst;
   }
 }

@@ -4,6 +4,12 @@
  * file under /run/secrets like any other, and a tiny static launcher — bind-mounted into the
  * container as its entrypoint — reads the files named in ROOMSERVICE_SECRET_ENV into the
  * environment and execs the real command (same pid: tini's signal forwarding still works).
+ * The session's own values (its token, its id) travel the same way.
+ *
+ * Held containers (docker/prepared.ts): with ROOMSERVICE_HOLD=1 the launcher first waits —
+ * blocked in inotify, no CPU — until /run/secrets/.roomservice-start exists. A container can
+ * then be created and started before its session exists; the session writes its values into
+ * the (bind-mounted, tmpfs) directory, then the start file, and the real command runs.
  *
  * The launcher is C compiled once with the host's cc (-static, so it runs in FROM-scratch
  * images); without a compiler, ensureEnvexec() returns null and the caller falls back to
@@ -18,6 +24,10 @@ import { join } from "node:path";
 
 export const ENVEXEC_MOUNT = "/run/roomservice/envexec";
 export const SECRET_ENV_VAR = "ROOMSERVICE_SECRET_ENV";
+/** Set to "1": wait for START_FILE before reading the files and exec'ing the command. */
+export const HOLD_ENV_VAR = "ROOMSERVICE_HOLD";
+/** Written last, into the service's secrets directory, by the session that takes a held container. */
+export const START_FILE = ".roomservice-start";
 
 const SOURCE = String.raw`
 #include <errno.h>
@@ -26,10 +36,33 @@ const SOURCE = String.raw`
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
+#include <sys/inotify.h>
+
+/* With ROOMSERVICE_HOLD=1: block until /run/secrets/.roomservice-start exists. inotify sees
+   files the host creates in the bind-mounted directory; polling is the fallback. */
+static void hold(void) {
+  const char *start = "/run/secrets/.roomservice-start";
+  int fd = inotify_init1(IN_CLOEXEC);
+  if (fd >= 0 && inotify_add_watch(fd, "/run/secrets", IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) { close(fd); fd = -1; }
+  while (access(start, F_OK) != 0) {
+    if (fd >= 0) {
+      char buf[4096];
+      if (read(fd, buf, sizeof buf) < 0 && errno != EINTR) { close(fd); fd = -1; }
+    } else {
+      struct timespec ts = { 0, 5000000 };
+      nanosleep(&ts, NULL);
+    }
+  }
+  if (fd >= 0) close(fd);
+}
 
 /* envexec CMD ARGS...: export /run/secrets/<NAME> for each NAME in $ROOMSERVICE_SECRET_ENV, then exec. */
 int main(int argc, char **argv) {
   if (argc < 2) { fprintf(stderr, "envexec: no command given\n"); return 127; }
+  const char *h = getenv("ROOMSERVICE_HOLD");
+  if (h != NULL && strcmp(h, "1") == 0) hold();
+  unsetenv("ROOMSERVICE_HOLD");
   const char *names = getenv("ROOMSERVICE_SECRET_ENV");
   if (names != NULL && *names != '\0') {
     char *list = strdup(names);

@@ -8,13 +8,15 @@ import { NetnsProber } from "../netns/prober.ts";
 import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
 import { NetnsConnector } from "../netns/connector.ts";
 import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SessionSecrets } from "../secrets.ts";
-import { LaunchFailure, ServiceSupervisor, startOrRestart, type ServiceDriver } from "../supervisor.ts";
+import { LaunchFailure, ServiceSupervisor, startOrRestart, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
 import type { Clock, Logger, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 import { containerName, DockerServiceDriver, LABEL } from "./container.ts";
 import { DockerEngine, DockerError } from "./engine.ts";
 import { DockerEventWatcher } from "./events.ts";
 import { ensurePauseImage } from "./images.ts";
 import { DockerStatsSampler } from "./stats.ts";
+import { inspectImage, specKey } from "./plan.ts";
+import { PreparedRooms, removeHeld, type HeldContainer, type RoomNamespace } from "./prepared.ts";
 import type { ResourceUsage } from "../stats.ts";
 
 export interface DockerRuntimeOptions {
@@ -40,16 +42,16 @@ export interface DockerRuntimeOptions {
    * with network "none".
    */
   poolSize?: number;
+  /**
+   * Rooms whose next session is prepared ahead (docker/prepared.ts: held service containers,
+   * started and waiting for the session's values), most recent first; 0 (default) disables
+   * it. Only with network "none" and when the envexec launcher can be compiled.
+   */
+  preparedRooms?: number;
 }
 
 /** A ready room namespace waiting for a session. */
-interface PoolEntry {
-  pauseId: string;
-  netnsPath: string;
-  poolId: string;
-  prober: NetnsProber;
-  listener: Promise<Server> | null;
-}
+type PoolEntry = RoomNamespace;
 
 const systemClock: Clock = { now: () => Date.now() };
 
@@ -83,6 +85,7 @@ export class DockerRuntime implements Runtime {
   private readonly statsSampler: DockerStatsSampler;
   /** OOM reports and pause containers dying, from Docker's event stream. */
   readonly events: DockerEventWatcher;
+  private readonly prepared: PreparedRooms;
 
   constructor(o: DockerRuntimeOptions, docker?: DockerEngine) {
     this.docker = docker ?? new DockerEngine(o.socketPath);
@@ -94,6 +97,41 @@ export class DockerRuntime implements Runtime {
     this.poolSize = this.network === "none" ? Math.max(0, o.poolSize ?? 0) : 0;
     this.events = new DockerEventWatcher(this.docker, this.ownerId, this.log);
     this.statsSampler = new DockerStatsSampler(this.docker);
+    this.prepared = new PreparedRooms({
+      docker: this.docker, ownerId: this.ownerId, secretsRoot: this.secretsRoot, log: this.log, events: this.events,
+      takeNamespace: (room) => this.takeNamespace(room), discardNamespace: (ns) => this.discardPooled(ns),
+    }, this.network === "none" ? Math.max(0, o.preparedRooms ?? 0) : 0);
+  }
+
+  /** See Runtime.prepareRoom (docker/prepared.ts). */
+  prepareRoom(room: string, specs: ServiceLaunchSpec[]): void {
+    void this.events.start();
+    this.prepared.prepare(room, specs);
+  }
+
+  /** Whether `room`'s next session is prepared and ready (tests, benchmarks). */
+  isPrepared(room: string): boolean {
+    return this.prepared.isReady(room);
+  }
+
+  /** Pool fills and room preparations (or their removals) under way; 0 when idle. */
+  get preparing(): number {
+    return this.poolFilling + this.prepared.pending;
+  }
+
+  /** A ready namespace for a prepared room: a pooled one, else a new pause container. */
+  private async takeNamespace(room: string): Promise<RoomNamespace> {
+    const pooled = await this.takePooled(room);
+    this.fillPool();
+    if (pooled !== undefined) return pooled;
+    const poolId = `prep-${Math.random().toString(36).slice(2, 10)}`;
+    const labels = { [LABEL.owner]: this.ownerId, [LABEL.room]: room, [LABEL.session]: poolId, [LABEL.role]: "pause", [LABEL.pool]: poolId };
+    const { pauseId, netnsPath } = await this.startPause(labels, containerName(room, "pause"), null);
+    const prober = new NetnsProber(netnsPath, this.log);
+    prober.warm();
+    const listener = openListenerInNetns(netnsPath, "127.0.0.1", 8078);
+    listener.catch(() => undefined);
+    return { pauseId, netnsPath, poolId, prober, listener };
   }
 
   /** CPU and memory of a running container (docker/stats.ts); null once it is gone. */
@@ -207,6 +245,19 @@ export class DockerRuntime implements Runtime {
   async createRoomSandbox(o: { room: string; sessionId: string }): Promise<DockerRoomSandbox> {
     const log = this.log.child({ room: o.room, session: o.sessionId });
     await this.events.start();
+    const entry = await this.prepared.take(o.room);
+    if (entry !== null && entry.ns !== null) {
+      const ns = entry.ns;
+      const sandbox = new DockerRoomSandbox({
+        runtime: this, room: o.room, sessionId: o.sessionId, pauseId: ns.pauseId, networkId: null, netnsPath: ns.netnsPath,
+        log, clock: this.clock, secrets: new SessionSecrets(this.secretsRoot, this.ownerId, ns.poolId),
+        onStopped: () => this.live.delete(o.sessionId), prober: ns.prober, listener: ns.listener,
+        held: entry.held, preparedId: ns.poolId,
+      });
+      this.live.set(o.sessionId, sandbox);
+      log.debug({ pause: ns.pauseId.slice(0, 12), held: entry.held.size }, "room sandbox taken from the prepared rooms");
+      return sandbox;
+    }
     const pooled = await this.takePooled(o.room);
     if (pooled !== undefined) {
       this.fillPool();
@@ -264,7 +315,9 @@ export class DockerRuntime implements Runtime {
   async reapOrphans(ownerId: string = this.ownerId): Promise<ReapResult> {
     const label = ownerId === "*" ? LABEL.owner : `${LABEL.owner}=${ownerId}`;
     const filters = JSON.stringify({ label: [label] });
-    const liveSessions = new Set([...this.live.keys(), ...this.pool.map((p) => p.poolId)]);
+    const liveSessions = new Set([
+      ...this.live.keys(), ...[...this.live.values()].flatMap((s) => s.preparedId ?? []), ...this.pool.map((p) => p.poolId), ...this.prepared.liveIds(),
+    ]);
     const containers = await this.docker.json<{ Id: string; Labels: Record<string, string> }[]>({
       method: "GET", path: "/containers/json", query: { all: 1, filters },
     });
@@ -287,7 +340,9 @@ export class DockerRuntime implements Runtime {
       if (liveSessions.has(n.Labels[LABEL.session] ?? "")) continue;
       await this.docker.json({ method: "DELETE", path: `/networks/${n.Id}` }).then(() => removedNetworks++, (err) => this.log.warn({ err, network: n.Id }, "could not remove network"));
     }
-    const liveDirs = new Set([...this.live.values()].map((s) => s.secretsDir));
+    const liveDirs = new Set([
+      ...[...this.live.values()].map((s) => s.secretsDir), ...this.prepared.liveIds().map((id) => new SessionSecrets(this.secretsRoot, this.ownerId, id).dir),
+    ]);
     const files = await reapSecretDirs(this.secretsRoot, ownerId === "*" ? undefined : ownerId, liveDirs);
     const result = { containers: removedContainers, networks: removedNetworks, files };
     if (removedContainers + removedNetworks + files > 0) this.log.info(result, "removed leftovers of an earlier run");
@@ -297,6 +352,7 @@ export class DockerRuntime implements Runtime {
   /** Removes pooled namespaces and releases the HTTP agent; live sandboxes are not stopped. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.prepared.close();
     await Promise.allSettled([...this.fills]);
     const pool = this.pool.splice(0);
     await Promise.allSettled(pool.map((p) => this.discardPooled(p)));
@@ -321,6 +377,9 @@ interface SandboxInit {
   /** From the pool: already warm. */
   prober: NetnsProber | null;
   listener: Promise<Server> | null;
+  /** From a prepared room: held containers by service id, and the entry's id (their session label). */
+  held?: Map<string, HeldContainer>;
+  preparedId?: string;
 }
 
 export class DockerRoomSandbox implements RoomSandbox {
@@ -337,6 +396,11 @@ export class DockerRoomSandbox implements RoomSandbox {
   private lostReason: string | null = null;
   private readonly lostListeners: ((reason: string) => void)[] = [];
   private readonly unwatchPause: () => void;
+  /** Held containers not yet claimed by a service launch (removed at stop). */
+  private readonly held: Map<string, HeldContainer>;
+  /** Image ids looked up while taking held containers (by tag). */
+  private readonly imageIds = new Map<string, Promise<string | null>>();
+  readonly preparedId: string | undefined;
 
   constructor(i: SandboxInit) {
     this.i = i;
@@ -348,6 +412,8 @@ export class DockerRoomSandbox implements RoomSandbox {
     // Overlaps the helper's start-up with the services' container creation.
     if (i.prober === null) this.prober.warm();
     this.preopened = i.listener;
+    this.held = i.held ?? new Map();
+    this.preparedId = i.preparedId;
     const real = new DockerServiceDriver({
       docker: i.runtime.docker, ownerId: i.runtime.ownerId, room: i.room, sessionId: i.sessionId, pauseId: i.pauseId,
       secrets: i.secrets, prober: this.prober, log: i.log, events: i.runtime.events,
@@ -358,7 +424,10 @@ export class DockerRoomSandbox implements RoomSandbox {
       launch: (spec, hooks) => {
         if (this.stopping !== null) return Promise.reject(new LaunchFailure("the room's session has ended", { retry: false }));
         if (this.lostReason !== null) return Promise.reject(new LaunchFailure(this.lostReason));
-        return real.launch(spec, hooks);
+        const held = this.held.get(spec.serviceId);
+        if (held === undefined) return real.launch(spec, hooks);
+        this.held.delete(spec.serviceId); // single use: a later run of the service is an ordinary launch
+        return this.launchHeld(real, held, spec, hooks);
       },
       netCheck: (a, t) => real.netCheck(a, t),
       release: (id) => real.release(id),
@@ -375,6 +444,29 @@ export class DockerRoomSandbox implements RoomSandbox {
         }
       }
     });
+  }
+
+  /**
+   * Uses the held container when it was made from this very configuration and image (the
+   * tag may have been rebuilt since) and is still waiting; otherwise removes it and launches
+   * the ordinary way.
+   */
+  private async launchHeld(real: DockerServiceDriver, held: HeldContainer, spec: ServiceLaunchSpec, hooks: LaunchHooks): Promise<RunningInstance> {
+    const docker = this.i.runtime.docker;
+    let usable = !held.gone && held.key === specKey(spec);
+    if (usable) {
+      // One lookup per image for the session's whole start (services often share an image).
+      let image = this.imageIds.get(spec.image);
+      if (image === undefined) this.imageIds.set(spec.image, (image = inspectImage(docker, spec.image).then((i) => i.id, () => null)));
+      usable = (await image) === held.imageId;
+    }
+    if (usable && !held.gone) {
+      held.unwatch();
+      return real.launchHeld(held, spec, hooks);
+    }
+    this.i.log.debug({ service: spec.serviceId, gone: held.gone }, "held container does not match the session's service; launching anew");
+    await removeHeld(docker, held).catch((err) => this.i.log.warn({ err }, "could not remove a held container"));
+    return real.launch(spec, hooks);
   }
 
   openConnector(log: Logger): ServiceConnector {
@@ -416,7 +508,9 @@ export class DockerRoomSandbox implements RoomSandbox {
     this.unwatchPause();
     // Services in parallel, each with its own grace period; the pause container goes last,
     // since it holds the namespace they live in.
-    await Promise.allSettled([...this.handles.values()].map((h) => h.stop()));
+    const unclaimed = [...this.held.values()];
+    this.held.clear();
+    await Promise.allSettled([...this.handles.values()].map((h) => h.stop()).concat(unclaimed.map((h) => removeHeld(docker, h))));
     this.prober.close();
     // A pre-opened listener nobody took must not outlive the namespace.
     (await this.preopened?.catch(() => null))?.close();

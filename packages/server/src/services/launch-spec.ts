@@ -57,12 +57,17 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
         MESHAGENT_TOKEN: await mint(m.name, "agent"),
       }
     : {};
+  // Values that differ per session: delivered at start, never in the container's config.
+  const sessionEnv: string[] = m.template === "agent" ? ["MESHAGENT_SESSION_ID", "MESHAGENT_TOKEN"] : [];
   const secretFiles: Record<string, string> = {};
   const secretEnv: string[] = [];
   const secretValues: string[] = [];
   for (const e of m.environment) {
     if (e.kind === "value") env[e.name] = e.value;
-    else if (e.kind === "token") env[e.name] = await mint(e.identity, (e.role ?? "agent") as Role, e.api as ApiScope | undefined);
+    else if (e.kind === "token") {
+      env[e.name] = await mint(e.identity, (e.role ?? "agent") as Role, e.api as ApiScope | undefined);
+      sessionEnv.push(e.name);
+    }
     else {
       const raw = await lc.secrets.resolveValue(lc.ctx.projectId, lc.room, e.secretId);
       if (raw === undefined) throw new LaunchError(`secret ${JSON.stringify(e.secretId)} (for ${e.name}) does not exist; create it with: roomservice secret set ${e.secretId}`);
@@ -102,6 +107,7 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
     name: m.name,
     image: m.image,
     env,
+    sessionEnv,
     secretFiles,
     secretEnv,
     mounts,

@@ -14,6 +14,9 @@ import { join } from "node:path";
 
 export type RuntimeLike = Runtime;
 
+/** How long after a session ends or a service changes the room's next session is prepared. */
+const PREPARE_DELAY_MS = 50;
+
 /**
  * Where one service of a live session stands (issue 12: an explicit union instead of a
  * handle-or-null plus an error string, which left a failed restart "pending" forever):
@@ -111,10 +114,64 @@ export class ServiceLauncher {
     images?: ImagePreparer | undefined;
   };
 
+  /** Rooms whose next session is to be prepared shortly (coalesces bursts of edits). */
+  private readonly prepareTimers = new Map<string, NodeJS.Timeout>();
+  /** Rooms handed to runtime.prepareRoom with services (re-prepared when a project service changes). */
+  private readonly preparedRooms = new Set<string>();
+  private closing = false;
+
   constructor(d: ServiceLauncher["d"]) {
     this.d = d;
     this.log = d.ctx.logger.child({ component: "services" });
     d.rooms.events.on("event", (e) => this.onRoomEvent(e));
+    d.services.changes.on("changed", (c) => {
+      if (c.project !== d.ctx.projectId) return;
+      if (c.room !== null) this.schedulePrepare(c.room);
+      else for (const room of this.preparedRooms) this.schedulePrepare(room);
+    });
+  }
+
+  /**
+   * Asks the runtime (if it can) to prepare `room`'s next session ahead of time — after a
+   * session ends and when the room's configuration changes — so the next first participant
+   * does not wait for containers to be created and started.
+   */
+  private schedulePrepare(room: string): void {
+    if (this.closing || this.d.runtime?.prepareRoom === undefined) return;
+    clearTimeout(this.prepareTimers.get(room));
+    this.prepareTimers.set(room, setTimeout(() => {
+      this.prepareTimers.delete(room);
+      this.prepareRoom(room).catch((err) => this.log.warn({ err, room }, "could not prepare the room's next session"));
+    }, PREPARE_DELAY_MS).unref());
+  }
+
+  /** A session of `room` that has not ended (its successor is prepared once it ends). */
+  private running(room: string): boolean {
+    const s = this.live.get(room);
+    return s !== undefined && !s.ended;
+  }
+
+  private async prepareRoom(room: string): Promise<void> {
+    const runtime = this.d.runtime;
+    if (this.closing || runtime?.prepareRoom === undefined || this.running(room)) return;
+    if ((await this.d.runtimeReady) === false) return;
+    const records = (await this.d.services.forRoom(this.d.ctx.projectId, room)).filter((r) => r.spec.enabled !== false);
+    const specs: LaunchSpec[] = [];
+    for (const rec of records) {
+      // Session values (tokens, session id) are placeholders here: the runtime leaves them
+      // out of what it prepares and the session delivers its own at start. The Room API URL
+      // is the in-namespace one (a runtime whose sessions get another URL finds the prepared
+      // spec different and launches normally).
+      const spec = await buildLaunchSpec(rec, {
+        ctx: this.d.ctx, secrets: this.d.secrets, room, sessionId: "prepared",
+        storageRoot: join(this.d.rooms.roomDir(room), "storage"), roomUrl: "ws://127.0.0.1:8078",
+      }).catch(() => null); // it will fail at the session, with its reason shown there
+      if (spec !== null) specs.push(spec);
+    }
+    if (this.closing || this.running(room)) return;
+    if (specs.length > 0) this.preparedRooms.add(room);
+    else this.preparedRooms.delete(room);
+    runtime.prepareRoom(room, specs);
   }
 
   get runtimeKind(): string {
@@ -132,6 +189,8 @@ export class ServiceLauncher {
   }
 
   private startSession(room: string, sessionId: string): void {
+    clearTimeout(this.prepareTimers.get(room));
+    this.prepareTimers.delete(room);
     // The session is live at once (synchronously, as the room's); its services follow when
     // the store has answered.
     let markEnded!: () => void;
@@ -348,6 +407,8 @@ export class ServiceLauncher {
     } finally {
       if (this.live.get(room) === session) this.live.delete(room);
       this.stopped.emit("stopped", { room, sessionId });
+      // Only now: preparing while the stop runs made the stop ~2× slower (dockerd does both).
+      this.schedulePrepare(room);
     }
   }
 
@@ -483,6 +544,9 @@ export class ServiceLauncher {
   }
 
   async stopAll(): Promise<void> {
+    this.closing = true;
+    for (const t of this.prepareTimers.values()) clearTimeout(t);
+    this.prepareTimers.clear();
     await Promise.allSettled([...this.live.values()].map((s) => this.stopSession(s.room, s.sessionId)));
   }
 }

@@ -15,6 +15,13 @@ export type RuntimeMode = "auto" | "docker" | "sandbox" | "kubernetes" | "podman
 export const DEFAULT_ROOM_POOL = 2;
 
 /**
+ * Rooms whose next session the docker runtime prepares ahead (held service containers,
+ * started and waiting for the session's token): the most recently used or configured ones.
+ * Each costs its services' idle launchers (a few hundred KiB each) and a pause process.
+ */
+export const DEFAULT_PREPARED_ROOMS = 4;
+
+/**
  * The owner id labels everything this installation creates (containers, namespaces, secret
  * files), so a restart can reap what a killed run left without touching other installations
  * that share the Docker daemon. Stable per data directory.
@@ -32,14 +39,14 @@ export function ownerIdFor(dataDir: string): string {
  * Picks the runtime: Docker when its Engine API answers, else the bubblewrap sandbox when
  * usable, else none (rooms work; services report FailedStart). ROOMSERVICE_RUNTIME forces one.
  */
-export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; logger: Logger; poolSize?: number }): Promise<Runtime | null> {
+export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; logger: Logger; poolSize?: number; preparedRooms?: number }): Promise<Runtime | null> {
   const ownerId = ownerIdFor(o.dataDir);
   const log = o.logger.child({ component: "runtime" });
   if (o.mode === "none") return null;
   if (o.mode === "kubernetes" || o.mode === "podman") return createPodRuntimeFromEnv(o.mode, ownerId, log);
   if (o.mode === "docker" || o.mode === "auto") {
     try {
-      const rt = await createDockerRuntime({ ownerId, logger: log, poolSize: o.poolSize ?? DEFAULT_ROOM_POOL });
+      const rt = await createDockerRuntime({ ownerId, logger: log, poolSize: o.poolSize ?? DEFAULT_ROOM_POOL, preparedRooms: o.preparedRooms ?? DEFAULT_PREPARED_ROOMS });
       log.info({ ownerId }, "using the docker runtime");
       return rt;
     } catch (err) {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { RoomserviceError } from "../http/errors.ts";
 import type { ExpressionBuilder, Kysely, Selectable, Transaction } from "kysely";
 import { isUniqueViolation, type Database, type Store } from "../store/db.ts";
@@ -54,8 +55,15 @@ const inScope = (room: string | null) => (eb: ExpressionBuilder<Database, "servi
  */
 export class ServiceStore {
   private readonly store: Store;
+  /** After every committed create, update and delete (the launcher prepares rooms ahead from it). */
+  readonly changes = new EventEmitter<{ changed: [{ project: string; room: string | null }] }>();
   constructor(store: Store) {
     this.store = store;
+  }
+
+  private changed(r: ServiceRecord): ServiceRecord {
+    this.changes.emit("changed", { project: r.project, room: r.room });
+    return r;
   }
 
   async create(project: string, room: string | null, name: string, spec: Record<string, unknown>, now: number): Promise<ServiceRecord> {
@@ -72,7 +80,7 @@ export class ServiceStore {
       if (isUniqueViolation(err)) throw taken();
       throw err;
     }
-    return (await this.get(id))!;
+    return this.changed((await this.get(id))!);
   }
 
   async update(id: string, name: string, spec: Record<string, unknown>, now: number): Promise<ServiceRecord> {
@@ -94,12 +102,15 @@ export class ServiceStore {
       if (isUniqueViolation(err)) throw new ServiceConflict(`service ${id} was changed concurrently or the name ${JSON.stringify(name)} is taken; retry`);
       throw err;
     }
-    return (await this.get(id))!;
+    return this.changed((await this.get(id))!);
   }
 
   async delete(id: string): Promise<boolean> {
+    const cur = await this.get(id);
     const r = await this.store.db.deleteFrom("services").where("id", "=", id).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    const deleted = Number(r.numDeletedRows) > 0;
+    if (cur !== undefined && deleted) this.changed(cur);
+    return deleted;
   }
 
   get(id: string): Promise<ServiceRecord | undefined> {

@@ -13,6 +13,9 @@ export interface ParticipantRecord {
   left_at: string | null;
 }
 
+/** Longest a queued write waits for its transaction. */
+const FLUSH_MS = 100;
+
 type Write =
   | { kind: "event"; e: ActivityEvent }
   | { kind: "joined"; sessionId: string; p: ParticipantRef; at: number }
@@ -22,10 +25,12 @@ type Write =
 
 /**
  * What a session leaves behind for replay: its timeline (session, participant and service
- * events), who took part, and resource samples. Writes are batched into one transaction per
- * event-loop turn (each commit is an fsync); batches are written one after another, in
- * order. A crash loses at most the writes not yet committed. Readers call `flush()` first
- * to see this turn's writes.
+ * events), who took part, and resource samples. Writes are batched into one transaction at
+ * most every FLUSH_MS (synchronous=FULL makes each commit an fsync, which blocks the event
+ * loop: a room start emits events and stats in many separate turns, and one fsync per turn
+ * held the server for ~1.4 s of a loaded cold start — docs/benchmarks.md, issue #10). A crash
+ * loses at most the last FLUSH_MS of writes; every read flushes first (and waits for the
+ * write queue), so reads see them all.
  */
 export class SessionEventStore {
   private readonly store: Store;
@@ -64,7 +69,7 @@ export class SessionEventStore {
     this.pending.push(w);
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => void this.flush());
+    setTimeout(() => void this.flush(), FLUSH_MS).unref();
   }
 
   /** Writes everything queued, in one transaction; resolves when it and every earlier batch are written. */
@@ -78,6 +83,7 @@ export class SessionEventStore {
 
   /** A session's timeline in order. */
   async events(sessionId: string, room: string): Promise<ActivityEvent[]> {
+    await this.flush();
     const rows = await this.store.db.selectFrom("session_events").selectAll().where("session_id", "=", sessionId).orderBy("seq").execute();
     return rows.map((r) => {
       const e: ActivityEvent = {
@@ -92,6 +98,7 @@ export class SessionEventStore {
   }
 
   async participants(sessionId: string): Promise<ParticipantRecord[]> {
+    await this.flush();
     const rows = await this.store.db
       .selectFrom("session_participants")
       .select(["participant_id", "name", "role", "joined_at", "left_at"])
@@ -115,6 +122,7 @@ export class SessionEventStore {
   }
 
   async stats(sessionId: string, serviceId?: string): Promise<StatsSample[]> {
+    await this.flush();
     let q = this.store.db.selectFrom("session_stats").selectAll().where("session_id", "=", sessionId);
     if (serviceId !== undefined) q = q.where("service_id", "=", serviceId);
     const rows = await q.orderBy("at").orderBy("rowid").execute();
@@ -126,6 +134,7 @@ export class SessionEventStore {
 
   /** Participant count per session, for session lists. */
   async participantCount(sessionId: string): Promise<number> {
+    await this.flush();
     const r = await this.store.db
       .selectFrom("session_participants")
       .select((eb) => eb.fn.countAll<number>().as("n"))
