@@ -13,7 +13,7 @@ import { execFileSync, spawn } from "node:child_process";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { pino } from "pino";
-import { NetnsConnector } from "@roomservice/runtime";
+import { HelperSpawnLimit, NetnsConnector } from "@roomservice/runtime";
 import { netnsFetch } from "../../packages/server/src/mcp/netns-fetch.ts";
 
 const N = 2000;
@@ -60,7 +60,7 @@ const procs = [
 try {
   await new Promise((r) => setTimeout(r, 1000));
   const log = pino({ level: "silent" });
-  const connector = new NetnsConnector(nsPath, log);
+  const connector = new NetnsConnector(nsPath, log, new HelperSpawnLimit());
   const viaConnector = netnsFetch((p) => connector.connect(p));
   const keep = new http.Agent({ keepAlive: true, maxSockets: 1 });
 

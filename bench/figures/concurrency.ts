@@ -52,7 +52,7 @@ async function baselineRound(runtime: DockerRuntime, n: number, tag: string): Pr
       made.push(pause);
       await docker.json({ method: "POST", path: `/containers/${pause}/start` });
       const info = await docker.json<{ NetworkSettings: { SandboxKey: string } }>({ method: "GET", path: `/containers/${pause}/json` });
-      const prober = new NetnsProber(info.NetworkSettings.SandboxKey, quiet);
+      const prober = new NetnsProber(info.NetworkSettings.SandboxKey, quiet, runtime.helperSpawns);
       probers.push(prober);
       prober.warm();
       const { Id } = await docker.json<{ Id: string }>({

@@ -17,7 +17,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createSandboxRuntime, NetnsProber } from "@roomservice/runtime";
+import { createSandboxRuntime, HelperSpawnLimit, NetnsProber } from "@roomservice/runtime";
 import { startRoomServer, mintParticipantToken } from "@roomservice/server";
 import { row, type BenchContext, type Figure, type FigureResult } from "../lib/types.ts";
 import { summarize, roundSummary, round } from "../lib/stats.ts";
@@ -35,7 +35,7 @@ async function baseline(tag: string): Promise<number> {
   try {
     await run("ip", ["-n", name, "link", "set", "lo", "up"]);
     const netns = `/run/netns/${name}`;
-    const prober = new NetnsProber(netns, quietLogger);
+    const prober = new NetnsProber(netns, quietLogger, new HelperSpawnLimit());
     prober.warm();
     // A checkout under /tmp (CI clones there) must stay visible under the private /tmp.
     const appDirs = [process.execPath, SERVER].map((p) => /^\/tmp\/[^/]+/.exec(p)?.[0]).filter((d): d is string => d !== undefined);

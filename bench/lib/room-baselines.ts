@@ -17,7 +17,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NetnsProber, PAUSE_IMAGE, type DockerEngine } from "@roomservice/runtime";
+import { HelperSpawnLimit, NetnsProber, PAUSE_IMAGE, type DockerEngine } from "@roomservice/runtime";
 import { quietLogger } from "./docker-env.ts";
 import { containerCpuMs, daemonsCpuMs, selfCpuMs } from "./cpu-accounting.ts";
 
@@ -64,7 +64,7 @@ export async function rawEngineRun(docker: DockerEngine, o: { image: string; n: 
   });
   await docker.json({ method: "POST", path: `/containers/${pause}/start` });
   const info = await docker.json<{ NetworkSettings: { SandboxKey: string } }>({ method: "GET", path: `/containers/${pause}/json` });
-  const prober = new NetnsProber(info.NetworkSettings.SandboxKey, quietLogger);
+  const prober = new NetnsProber(info.NetworkSettings.SandboxKey, quietLogger, new HelperSpawnLimit());
   prober.warm();
   let ids: string[] = [];
   let launchedMs = NaN;

@@ -29,9 +29,9 @@ function readAll(s: Socket): Promise<string> {
 test("a socket from the connector reaches a server listening only inside the room; a refused port and a closed connector fail clearly", async () => {
   const sb = await env.runtime.createRoomSandbox({ room: "conn-room", sessionId: "s-conn" });
   // Bound inside the room's namespace: nothing on the host's 127.0.0.1:9123 answers this.
-  const server = await openListenerInNetns(sb.netnsPath, "127.0.0.1", 9123);
+  const server = await openListenerInNetns(env.runtime.helperSpawns, sb.netnsPath, "127.0.0.1", 9123);
   server.on("connection", (sock: Socket) => sock.end(`hello from the room, you are ${sock.remoteAddress}\n`));
-  const connector = new NetnsConnector(sb.netnsPath, pino({ level: "silent" }));
+  const connector = new NetnsConnector(sb.netnsPath, pino({ level: "silent" }), env.runtime.helperSpawns);
   try {
     for (let i = 0; i < 3; i++) {
       const s = await connector.connect(9123);

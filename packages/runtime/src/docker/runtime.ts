@@ -7,6 +7,7 @@ import type { Server, Socket } from "node:net";
 import { NetnsProber } from "../netns/prober.ts";
 import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
 import { NetnsConnector } from "../netns/connector.ts";
+import { HelperSpawnLimit } from "../netns/spawn-limit.ts";
 import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
 import type { Clock, Logger, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
@@ -86,12 +87,15 @@ export class DockerRuntime implements Runtime {
   /** OOM reports and pause containers dying, from Docker's event stream. */
   readonly events: DockerEventWatcher;
   private readonly prepared: PreparedRooms;
+  /** Bounds concurrent namespace-helper start-ups (listener, prober, connector) of this runtime. */
+  readonly helperSpawns: HelperSpawnLimit;
 
   constructor(o: DockerRuntimeOptions, docker?: DockerEngine) {
     this.docker = docker ?? new DockerEngine(o.socketPath);
     this.ownerId = o.ownerId;
     this.log = o.logger.child({ runtime: "docker" });
     this.clock = o.clock ?? systemClock;
+    this.helperSpawns = new HelperSpawnLimit({ clock: this.clock });
     this.secretsRoot = o.secretsRoot ?? defaultSecretsRoot();
     this.network = o.network ?? "none";
     this.poolSize = this.network === "none" ? Math.max(0, o.poolSize ?? 0) : 0;
@@ -127,9 +131,9 @@ export class DockerRuntime implements Runtime {
     const poolId = `prep-${Math.random().toString(36).slice(2, 10)}`;
     const labels = { [LABEL.owner]: this.ownerId, [LABEL.room]: room, [LABEL.session]: poolId, [LABEL.role]: "pause", [LABEL.pool]: poolId };
     const { pauseId, netnsPath } = await this.startPause(labels, containerName(room, "pause"), null);
-    const prober = new NetnsProber(netnsPath, this.log);
+    const prober = new NetnsProber(netnsPath, this.log, this.helperSpawns);
     prober.warm();
-    const listener = openListenerInNetns(netnsPath, "127.0.0.1", 8078);
+    const listener = openListenerInNetns(this.helperSpawns, netnsPath, "127.0.0.1", 8078);
     listener.catch(() => undefined);
     return { pauseId, netnsPath, poolId, prober, listener };
   }
@@ -187,10 +191,10 @@ export class DockerRuntime implements Runtime {
       const fill: Promise<void> = this.startPause(labels, containerName("pool", "pause"), null)
         .then(({ pauseId, netnsPath }) => {
           if (this.closed) return this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).then(() => {}, () => {});
-          const prober = new NetnsProber(netnsPath, this.log);
+          const prober = new NetnsProber(netnsPath, this.log, this.helperSpawns);
           prober.warm();
           const entry: PoolEntry = { pauseId, netnsPath, poolId, prober, listener: null };
-          entry.listener = openListenerInNetns(netnsPath, "127.0.0.1", 8078);
+          entry.listener = openListenerInNetns(this.helperSpawns, netnsPath, "127.0.0.1", 8078);
           entry.listener.catch(() => undefined);
           this.pool.push(entry);
         })
@@ -299,7 +303,7 @@ export class DockerRuntime implements Runtime {
   openRoomApiListener(sandbox: DockerRoomSandbox, port: number, host = "127.0.0.1"): Promise<Server> {
     // A pooled namespace already has its 8078 listener open.
     const pre = sandbox.takePreopenedListener(port, host);
-    return pre ?? openListenerInNetns(sandbox.netnsPath, host, port);
+    return pre ?? openListenerInNetns(this.helperSpawns, sandbox.netnsPath, host, port);
   }
 
   openRoomApi(sandbox: RoomSandbox, onSocket: (s: Socket) => void): Promise<RoomApiEndpoint> {
@@ -408,7 +412,7 @@ export class DockerRoomSandbox implements RoomSandbox {
     this.sessionId = i.sessionId;
     this.netnsPath = i.netnsPath;
     this.pauseId = i.pauseId;
-    this.prober = i.prober ?? new NetnsProber(i.netnsPath, i.log);
+    this.prober = i.prober ?? new NetnsProber(i.netnsPath, i.log, i.runtime.helperSpawns);
     // Overlaps the helper's start-up with the services' container creation.
     if (i.prober === null) this.prober.warm();
     this.preopened = i.listener;
@@ -470,7 +474,7 @@ export class DockerRoomSandbox implements RoomSandbox {
   }
 
   openConnector(log: Logger): ServiceConnector {
-    return new NetnsConnector(this.netnsPath, log);
+    return new NetnsConnector(this.netnsPath, log, this.i.runtime.helperSpawns);
   }
 
   onLost(fn: (reason: string) => void): void {

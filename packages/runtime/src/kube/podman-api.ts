@@ -31,6 +31,7 @@ import type { ContainerObservation, PodApi, PodEvent, PodObservation } from "./a
 import type { V1Pod, V1Probe } from "@kubernetes/client-node";
 import type { Logger } from "../types.ts";
 import { PodReadiness } from "./podman-readiness.ts";
+import { HelperSpawnLimit } from "../netns/spawn-limit.ts";
 import type { PodManifests } from "./manifest.ts";
 import { KUBE_LABEL } from "./manifest.ts";
 import { defaultSecretsRoot } from "../secrets.ts";
@@ -89,6 +90,8 @@ export class PodmanPodApi implements PodApi {
   private readonly followers = new Set<() => void>();
   readonly secretsRoot: string;
   private readonly log: Logger;
+  /** Bounds concurrent probe-helper start-ups across this backend's Pods. */
+  private readonly helperSpawns = new HelperSpawnLimit();
   /** Readiness per live Pod, by Pod name. */
   private readonly readiness = new Map<string, PodReadiness>();
 
@@ -151,7 +154,7 @@ export class PodmanPodApi implements PodApi {
     const probes = new Map<string, V1Probe>();
     for (const c of pod.spec?.containers ?? []) if (c.readinessProbe) probes.set(c.name, c.readinessProbe);
     this.readiness.get(pod.metadata!.name!)?.close();
-    this.readiness.set(pod.metadata!.name!, new PodReadiness(probes, this.log, (id, cmd, ms) => this.execCheck(id, cmd, ms)));
+    this.readiness.set(pod.metadata!.name!, new PodReadiness(probes, this.log, (id, cmd, ms) => this.execCheck(id, cmd, ms), this.helperSpawns));
     const tmp = await mkdtemp(join(tmpdir(), "rs-kube-"));
     const file = join(tmp, "pod.yaml");
     try {

@@ -8,6 +8,7 @@
  */
 import type { V1Probe } from "@kubernetes/client-node";
 import { NetnsProber } from "../netns/prober.ts";
+import type { HelperSpawnLimit } from "../netns/spawn-limit.ts";
 import type { CheckResult } from "../probes.ts";
 import type { Logger } from "../types.ts";
 
@@ -28,7 +29,10 @@ export class PodReadiness {
   private readonly log: Logger;
   private readonly exec: (container: string, command: string[], timeoutMs: number) => Promise<CheckResult>;
 
-  constructor(probes: Map<string, V1Probe>, log: Logger, exec: PodReadiness["exec"]) {
+  private readonly spawns: HelperSpawnLimit;
+
+  constructor(probes: Map<string, V1Probe>, log: Logger, exec: PodReadiness["exec"], spawns: HelperSpawnLimit) {
+    this.spawns = spawns;
     this.probes = probes;
     this.log = log;
     this.exec = exec;
@@ -37,7 +41,7 @@ export class PodReadiness {
   /** The Pod's network namespace, once its infra container runs (/proc/<pid>/ns/net). */
   setNetns(path: string): void {
     if (this.prober !== null) return;
-    this.prober = new NetnsProber(path, this.log);
+    this.prober = new NetnsProber(path, this.log, this.spawns);
     this.prober.warm();
   }
 

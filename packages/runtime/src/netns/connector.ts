@@ -11,6 +11,7 @@ import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../types.ts";
 import { NetnsError } from "./listener.ts";
+import type { HelperSpawnLimit } from "./spawn-limit.ts";
 
 const CHILD = fileURLToPath(new URL("./connect-child.js", import.meta.url));
 
@@ -19,19 +20,24 @@ type Pending = { resolve: (s: Socket) => void; reject: (e: Error) => void };
 /** Lifecycle of the helper: spawned on first use; `closed` is terminal. */
 type HelperState =
   | { kind: "idle" }
+  /** Waiting for a start-up slot from the runtime's HelperSpawnLimit. */
+  | { kind: "queued"; ready: Promise<ChildProcess> }
   | { kind: "starting" | "ready"; child: ChildProcess; ready: Promise<ChildProcess> }
   | { kind: "closed" };
 
 export class NetnsConnector {
   private readonly netnsPath: string;
   private readonly log: Logger;
+  private readonly spawns: HelperSpawnLimit;
   private state: HelperState = { kind: "idle" };
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  constructor(netnsPath: string, log: Logger) {
+  /** `spawns` bounds concurrent helper start-ups (shared by the whole runtime). */
+  constructor(netnsPath: string, log: Logger, spawns: HelperSpawnLimit) {
     this.netnsPath = netnsPath;
     this.log = log;
+    this.spawns = spawns;
   }
 
   /**
@@ -58,8 +64,21 @@ export class NetnsConnector {
     const st = this.state;
     if (st.kind === "closed") return Promise.reject(new NetnsError("the room's network connector is closed"));
     if (st.kind !== "idle") return st.ready;
+    // The slot is held from spawn until the helper says it is ready (or fails): start-up is
+    // the CPU-heavy part; a running helper is cheap and does not hold a slot.
+    const ready: Promise<ChildProcess> = this.spawns.run("connector helper", (): Promise<ChildProcess> => this.spawnHelper(ready));
+    this.state = { kind: "queued", ready };
+    ready.catch(() => {
+      const st = this.state;
+      if (st.kind !== "idle" && st.kind !== "closed" && st.ready === ready) this.state = { kind: "idle" }; // the next connect retries
+    });
+    return ready;
+  }
+
+  private spawnHelper(ready: Promise<ChildProcess>): Promise<ChildProcess> {
+    if (this.state.kind === "closed") return Promise.reject(new NetnsError("the room's network connector is closed"));
     let child!: ChildProcess;
-    const ready = new Promise<ChildProcess>((resolve, reject) => {
+    const started = new Promise<ChildProcess>((resolve, reject) => {
       child = spawn("nsenter", [`--net=${this.netnsPath}`, "--", process.execPath, CHILD], { stdio: ["ignore", "ignore", "pipe", "ipc"] });
       let stderr = "";
       child.stderr!.on("data", (c: Buffer) => {
@@ -83,7 +102,7 @@ export class NetnsConnector {
         else p.reject(new NetnsError(m.error ?? "no socket received from the connector"));
       });
       child.on("exit", (code, signal) => {
-        if (this.state.kind !== "closed" && this.state.kind !== "idle" && this.state.child === child) this.state = { kind: "idle" };
+        if ((this.state.kind === "starting" || this.state.kind === "ready") && this.state.child === child) this.state = { kind: "idle" };
         const why = `connector helper exited (${signal ?? code})${stderr.trim() ? `: ${stderr.trim()}` : ""}; does this process have CAP_SYS_ADMIN for nsenter?`;
         reject(new NetnsError(why));
         for (const p of [...this.pending.values()]) p.reject(new NetnsError(why));
@@ -91,7 +110,7 @@ export class NetnsConnector {
       });
     });
     this.state = { kind: "starting", child, ready };
-    return ready;
+    return started;
   }
 
   /** Kills the helper; pending and later connects fail. Sockets already handed over stay open. */

@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import type { Server } from "node:net";
 import { fileURLToPath } from "node:url";
+import type { HelperSpawnLimit } from "./spawn-limit.ts";
 
 const CHILD = fileURLToPath(new URL("./listen-child.js", import.meta.url));
 
@@ -14,7 +15,16 @@ export class NetnsError extends Error {
   override name = "NetnsError";
 }
 
-export function openListenerInNetns(netnsPath: string, host = "127.0.0.1", port = 8078, timeoutMs = 10_000): Promise<Server> {
+/**
+ * A listening socket on `host`:`port` inside the namespace at `netnsPath`. The helper starts
+ * once `spawns` grants a slot, and `timeoutMs` counts from then (a request waiting for a slot
+ * is bounded by the limit's own queue timeout). Rejects with NetnsError.
+ */
+export function openListenerInNetns(spawns: HelperSpawnLimit, netnsPath: string, host = "127.0.0.1", port = 8078, timeoutMs = 10_000): Promise<Server> {
+  return spawns.run(`Room API listener on ${host}:${port}`, () => spawnListener(netnsPath, host, port, timeoutMs));
+}
+
+function spawnListener(netnsPath: string, host: string, port: number, timeoutMs: number): Promise<Server> {
   return new Promise((resolve, reject) => {
     const child = spawn("nsenter", [`--net=${netnsPath}`, "--", process.execPath, CHILD, host, String(port)], {
       stdio: ["ignore", "ignore", "pipe", "ipc"],

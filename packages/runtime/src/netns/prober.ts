@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Logger, ProbeAction } from "../types.ts";
+import type { HelperSpawnLimit } from "./spawn-limit.ts";
 
 const CHILD = fileURLToPath(new URL("./probe-child.js", import.meta.url));
 
@@ -20,15 +21,18 @@ export type NetCheck = Exclude<ProbeAction, { kind: "exec" }>;
 export class NetnsProber {
   private readonly netnsPath: string;
   private readonly log: Logger;
+  private readonly spawns: HelperSpawnLimit;
   private child: ChildProcess | null = null;
   private ready: Promise<ChildProcess> | null = null;
   private readonly pending = new Map<number, (r: CheckResult) => void>();
   private nextId = 1;
   private closed = false;
 
-  constructor(netnsPath: string, log: Logger) {
+  /** `spawns` bounds concurrent helper start-ups (shared by the whole runtime). */
+  constructor(netnsPath: string, log: Logger, spawns: HelperSpawnLimit) {
     this.netnsPath = netnsPath;
     this.log = log;
+    this.spawns = spawns;
   }
 
   async check(action: NetCheck, timeoutMs: number): Promise<CheckResult> {
@@ -60,7 +64,19 @@ export class NetnsProber {
 
   private start(): Promise<ChildProcess> {
     if (this.ready !== null) return this.ready;
-    this.ready = new Promise<ChildProcess>((resolve, reject) => {
+    // The slot is held from spawn until the helper says it is ready (or fails): start-up is
+    // the CPU-heavy part; a running helper is cheap and does not hold a slot.
+    const ready = this.spawns.run("probe helper", () => this.spawnHelper());
+    this.ready = ready;
+    ready.catch(() => {
+      if (this.ready === ready) this.ready = null; // the next check retries
+    });
+    return ready;
+  }
+
+  private spawnHelper(): Promise<ChildProcess> {
+    if (this.closed) return Promise.reject(new Error("sandbox is closed"));
+    return new Promise<ChildProcess>((resolve, reject) => {
       const child = spawn("nsenter", [`--net=${this.netnsPath}`, "--", process.execPath, CHILD], { stdio: ["ignore", "ignore", "pipe", "ipc"] });
       this.child = child; // set now, so close() during start-up still kills it
       let stderr = "";
@@ -87,7 +103,6 @@ export class NetnsProber {
         if (!this.closed) this.log.warn({ code, signal }, "probe helper exited; it will be restarted on the next check");
       });
     });
-    return this.ready;
   }
 
   close(): void {

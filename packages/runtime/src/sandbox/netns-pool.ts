@@ -19,6 +19,7 @@ import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { openListenerInNetns } from "../netns/listener.ts";
 import { NetnsProber } from "../netns/prober.ts";
+import type { HelperSpawnLimit } from "../netns/spawn-limit.ts";
 import type { Logger } from "../types.ts";
 
 const run = promisify(execFile);
@@ -73,6 +74,7 @@ export class NetnsPool {
   private readonly size: number;
   private readonly prefix: string;
   private readonly log: Logger;
+  private readonly spawns: HelperSpawnLimit;
   private readonly ready: ReadyNetns[] = [];
   /** Names being created right now (spared by reaping as well). */
   private readonly filling = new Set<string>();
@@ -81,8 +83,9 @@ export class NetnsPool {
   private closed = false;
   private refillTimer: ReturnType<typeof setTimeout> | null = null;
 
-  /** `prefix` must be the runtime's owner prefix (what reapOrphans matches). */
-  constructor(o: { size: number; prefix: string; log: Logger }) {
+  /** `prefix` must be the runtime's owner prefix (what reapOrphans matches); `spawns` is the runtime's helper start-up limit. */
+  constructor(o: { size: number; prefix: string; log: Logger; spawns: HelperSpawnLimit }) {
+    this.spawns = o.spawns;
     this.size = Math.max(0, o.size);
     this.prefix = o.prefix;
     this.log = o.log;
@@ -105,9 +108,9 @@ export class NetnsPool {
       this.filling.add(name);
       const fill: Promise<void> = createNetns(name)
         .then(async () => {
-          const prober = new NetnsProber(`${NETNS_DIR}/${name}`, this.log);
+          const prober = new NetnsProber(`${NETNS_DIR}/${name}`, this.log, this.spawns);
           prober.warm();
-          const listener = openListenerInNetns(`${NETNS_DIR}/${name}`, POOLED_LISTENER.host, POOLED_LISTENER.port);
+          const listener = openListenerInNetns(this.spawns, `${NETNS_DIR}/${name}`, POOLED_LISTENER.host, POOLED_LISTENER.port);
           listener.catch(() => undefined); // observed when taken (or discarded)
           const entry: ReadyNetns = { name, prober, listener };
           if (this.closed) await discardReady(entry, this.log);

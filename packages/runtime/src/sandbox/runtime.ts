@@ -26,6 +26,7 @@ import { killTree, processTree } from "../proc.ts";
 import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
 import { NetnsConnector } from "../netns/connector.ts";
 import { NetnsProber } from "../netns/prober.ts";
+import { HelperSpawnLimit } from "../netns/spawn-limit.ts";
 import type { CheckResult } from "../probes.ts";
 import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SECRETS_MOUNT, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
@@ -111,6 +112,8 @@ export class SandboxRuntime implements Runtime {
   readonly ownerId: string;
   private readonly log: Logger;
   private readonly clock: Clock;
+  /** Bounds concurrent namespace-helper start-ups (listener, prober, connector) of this runtime. */
+  readonly helperSpawns: HelperSpawnLimit;
   private readonly secretsRoot: string;
   private readonly live = new Map<string, SandboxRoom>();
   private readonly statsSampler = new SandboxStatsSampler();
@@ -127,8 +130,9 @@ export class SandboxRuntime implements Runtime {
     this.ownerId = o.ownerId;
     this.log = o.logger.child({ runtime: "sandbox" });
     this.clock = o.clock ?? { now: () => Date.now() };
+    this.helperSpawns = new HelperSpawnLimit({ clock: this.clock });
     this.secretsRoot = o.secretsRoot ?? defaultSecretsRoot();
-    this.pool = new NetnsPool({ size: o.poolSize ?? 0, prefix: this.prefix(this.ownerId), log: this.log });
+    this.pool = new NetnsPool({ size: o.poolSize ?? 0, prefix: this.prefix(this.ownerId), log: this.log, spawns: this.helperSpawns });
   }
 
   /** Fills the pool of ready namespaces in the background (call after reapOrphans). */
@@ -185,7 +189,7 @@ export class SandboxRuntime implements Runtime {
       await createNetns(name);
     }
     const room = new SandboxRoom({
-      room: o.room, sessionId: o.sessionId, netns: name, log, clock: this.clock,
+      room: o.room, sessionId: o.sessionId, netns: name, log, clock: this.clock, spawns: this.helperSpawns,
       secrets: new SessionSecrets(this.secretsRoot, this.ownerId, o.sessionId), onStopped: () => this.live.delete(o.sessionId),
       prober: ready?.prober ?? null, listener: ready?.listener ?? null,
     });
@@ -201,7 +205,7 @@ export class SandboxRuntime implements Runtime {
    */
   openRoomApiListener(sandbox: SandboxRoom, port: number, host = "127.0.0.1"): Promise<Server> {
     const pre = sandbox.takePreopenedListener(port, host);
-    return pre?.catch(() => openListenerInNetns(sandbox.netnsPath, host, port)) ?? openListenerInNetns(sandbox.netnsPath, host, port);
+    return pre?.catch(() => openListenerInNetns(this.helperSpawns, sandbox.netnsPath, host, port)) ?? openListenerInNetns(this.helperSpawns, sandbox.netnsPath, host, port);
   }
 
   openRoomApi(sandbox: RoomSandbox, onSocket: (s: Socket) => void): Promise<RoomApiEndpoint> {
@@ -243,6 +247,8 @@ interface RoomInit {
   netns: string;
   log: Logger;
   clock: Clock;
+  /** The runtime's bound on concurrent namespace-helper start-ups. */
+  spawns: HelperSpawnLimit;
   secrets: SessionSecrets;
   onStopped(): void;
   /** From the pool: already warm. */
@@ -271,7 +277,7 @@ export class SandboxRoom implements RoomSandbox, ServiceDriver {
     this.sessionId = i.sessionId;
     this.netns = i.netns;
     this.netnsPath = `${NETNS_DIR}/${i.netns}`;
-    this.prober = i.prober ?? new NetnsProber(this.netnsPath, i.log);
+    this.prober = i.prober ?? new NetnsProber(this.netnsPath, i.log, i.spawns);
     // Overlaps the helper's start-up with the services' launch.
     if (i.prober === null) this.prober.warm();
     this.preopened = i.listener;
@@ -309,7 +315,7 @@ export class SandboxRoom implements RoomSandbox, ServiceDriver {
   }
 
   openConnector(log: Logger): ServiceConnector {
-    return new NetnsConnector(this.netnsPath, log);
+    return new NetnsConnector(this.netnsPath, log, this.i.spawns);
   }
 
   startService(spec: ServiceLaunchSpec): ServiceHandle {
