@@ -5,6 +5,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { HelperSpawnLimit, openListenerInNetns } from "../src/index.ts";
 import { setup, type TestEnv } from "./helpers.ts";
 
 let env: TestEnv;
@@ -22,6 +23,26 @@ test("listening on a port already taken in the room fails with a clear error", a
     await assert.rejects(env.runtime.openRoomApiListener(sb, 8078), /EADDRINUSE/);
     await new Promise((r) => first.close(r));
   } finally {
+    await sb.stop();
+  }
+});
+
+test("listeners go through the runtime's helper start-up limit: queued while it is full, started when a slot frees", async () => {
+  const sb = await env.runtime.createRoomSandbox({ room: "api-room", sessionId: "s-api-3" });
+  const limit = new HelperSpawnLimit({ maxConcurrent: 1 });
+  const release = await limit.acquire("test holder");
+  try {
+    let opened = false;
+    const listening = openListenerInNetns(limit, sb.netnsPath, "127.0.0.1", 9125).then((s) => { opened = true; return s; });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(limit.queued, 1, "the listener waits for a slot instead of spawning its helper");
+    assert.equal(opened, false);
+    release();
+    const server = await listening;
+    assert.equal(limit.active, 0, "the slot is given back once the socket is handed over");
+    await new Promise((r) => server.close(r));
+  } finally {
+    release();
     await sb.stop();
   }
 });

@@ -41,7 +41,7 @@ function deferred<T = void>() {
 test("slots are granted up to the bound, then in FIFO order as they are released", async () => {
   const limit = new HelperSpawnLimit({ maxConcurrent: 2, clock: fakeClock() });
   const order: string[] = [];
-  const gates = new Map<string, ReturnType<typeof deferred>>();
+  const gates = new Map<string, ReturnType<typeof deferred<void>>>();
   const runs = ["a", "b", "c", "d", "e"].map((name) => {
     gates.set(name, deferred());
     return limit.run(name, () => {
