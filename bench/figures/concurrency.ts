@@ -16,7 +16,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { pino } from "pino";
-import { createDockerRuntime, NetnsProber, type DockerRuntime } from "@roomservice/runtime";
+import { createDockerRuntime, HelperSpawnLimit, NetnsProber, type DockerRuntime } from "@roomservice/runtime";
 import { mintParticipantToken } from "@roomservice/server";
 import { stopAll } from "../lib/proc.ts";
 import { row, type BenchContext, type Figure, type FigureResult, type Row } from "../lib/types.ts";
@@ -43,6 +43,9 @@ async function baselineRound(runtime: DockerRuntime, n: number, tag: string): Pr
   const t0 = performance.now();
   const made: string[] = [];
   const probers: NetnsProber[] = [];
+  // One slot per room: the baseline starts its helpers all at once, as before the runtime
+  // bounded its own (the bound is part of what is measured on the Roomservice side).
+  const baselineSpawns = new HelperSpawnLimit({ maxConcurrent: n });
   try {
     const readyMs = await Promise.all(Array.from({ length: n }, async (_, i) => {
       const { Id: pause } = await docker.json<{ Id: string }>({
@@ -52,7 +55,7 @@ async function baselineRound(runtime: DockerRuntime, n: number, tag: string): Pr
       made.push(pause);
       await docker.json({ method: "POST", path: `/containers/${pause}/start` });
       const info = await docker.json<{ NetworkSettings: { SandboxKey: string } }>({ method: "GET", path: `/containers/${pause}/json` });
-      const prober = new NetnsProber(info.NetworkSettings.SandboxKey, quiet, runtime.helperSpawns);
+      const prober = new NetnsProber(info.NetworkSettings.SandboxKey, quiet, baselineSpawns);
       probers.push(prober);
       prober.warm();
       const { Id } = await docker.json<{ Id: string }>({

@@ -12,11 +12,12 @@
  *
  * One instance per runtime, injected into every helper (no module-level singleton).
  */
+import { availableParallelism } from "node:os";
 import type { Clock } from "../types.ts";
 import { NetnsError } from "./listener.ts";
 
 export interface HelperSpawnLimitOptions {
-  /** Helpers starting at once. Default: 4. */
+  /** Helpers starting at once. Default: 2 per CPU (a start-up is mostly CPU, with some exec/IPC waits). */
   maxConcurrent?: number;
   /** Requests allowed to wait for a slot; one more is refused at once. Default: 1000. */
   maxWaiters?: number;
@@ -46,7 +47,7 @@ export class HelperSpawnLimit {
   private readonly waiters: Waiter[] = [];
 
   constructor(o: HelperSpawnLimitOptions = {}) {
-    this.maxConcurrent = Math.max(1, o.maxConcurrent ?? 4);
+    this.maxConcurrent = Math.max(1, o.maxConcurrent ?? 2 * availableParallelism());
     this.maxWaiters = Math.max(0, o.maxWaiters ?? 1000);
     this.queueTimeoutMs = o.queueTimeoutMs ?? 120_000;
     this.setTimer = o.clock?.setTimer ?? realTimer;
