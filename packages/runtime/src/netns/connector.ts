@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../types.ts";
-import { NetnsError } from "./listener.ts";
+import { HELPER_START_TIMEOUT_MS, NetnsError } from "./listener.ts";
 import type { HelperSpawnLimit } from "./spawn-limit.ts";
 
 const CHILD = fileURLToPath(new URL("./connect-child.js", import.meta.url));
@@ -84,6 +84,11 @@ export class NetnsConnector {
       child.stderr!.on("data", (c: Buffer) => {
         if (stderr.length < 4096) stderr += c.toString("utf8");
       });
+      // A helper that never reports ready would hold its start-up slot for ever.
+      const startTimer = setTimeout(() => {
+        reject(new NetnsError(`connector helper did not start within ${HELPER_START_TIMEOUT_MS} ms`));
+        child.kill("SIGKILL");
+      }, HELPER_START_TIMEOUT_MS);
       child.on("error", (err) => reject(new NetnsError(`cannot start the connector helper: ${err.message}`)));
       child.on("message", (m: { ready?: boolean; id?: number; ok?: boolean; error?: string }, handle: unknown) => {
         if (m.ready === true) {
@@ -91,6 +96,7 @@ export class NetnsConnector {
           child.unref();
           (child.channel as { unref?: () => void } | undefined)?.unref?.();
           if (this.state.kind === "starting" && this.state.child === child) this.state = { kind: "ready", child, ready: this.state.ready };
+          clearTimeout(startTimer);
           return resolve(child);
         }
         const p = m.id === undefined ? undefined : this.pending.get(m.id);
@@ -102,6 +108,7 @@ export class NetnsConnector {
         else p.reject(new NetnsError(m.error ?? "no socket received from the connector"));
       });
       child.on("exit", (code, signal) => {
+        clearTimeout(startTimer);
         if ((this.state.kind === "starting" || this.state.kind === "ready") && this.state.child === child) this.state = { kind: "idle" };
         const why = `connector helper exited (${signal ?? code})${stderr.trim() ? `: ${stderr.trim()}` : ""}; does this process have CAP_SYS_ADMIN for nsenter?`;
         reject(new NetnsError(why));

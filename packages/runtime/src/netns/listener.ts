@@ -11,6 +11,13 @@ import type { HelperSpawnLimit } from "./spawn-limit.ts";
 
 const CHILD = fileURLToPath(new URL("./listen-child.js", import.meta.url));
 
+/**
+ * How long a namespace helper may take to start (spawn until ready / socket handed over), in
+ * ms, counted from when its HelperSpawnLimit slot is granted. Also bounds how long a hung
+ * helper can hold a slot.
+ */
+export const HELPER_START_TIMEOUT_MS = 10_000;
+
 export class NetnsError extends Error {
   override name = "NetnsError";
 }
@@ -20,7 +27,7 @@ export class NetnsError extends Error {
  * once `spawns` grants a slot, and `timeoutMs` counts from then (a request waiting for a slot
  * is bounded by the limit's own queue timeout). Rejects with NetnsError.
  */
-export function openListenerInNetns(spawns: HelperSpawnLimit, netnsPath: string, host = "127.0.0.1", port = 8078, timeoutMs = 10_000): Promise<Server> {
+export function openListenerInNetns(spawns: HelperSpawnLimit, netnsPath: string, host = "127.0.0.1", port = 8078, timeoutMs = HELPER_START_TIMEOUT_MS): Promise<Server> {
   return spawns.run(`Room API listener on ${host}:${port}`, () => spawnListener(netnsPath, host, port, timeoutMs));
 }
 

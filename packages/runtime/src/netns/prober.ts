@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Logger, ProbeAction } from "../types.ts";
 import type { HelperSpawnLimit } from "./spawn-limit.ts";
+import { HELPER_START_TIMEOUT_MS } from "./listener.ts";
 
 const CHILD = fileURLToPath(new URL("./probe-child.js", import.meta.url));
 
@@ -83,17 +84,24 @@ export class NetnsProber {
       child.stderr!.on("data", (c: Buffer) => {
         if (stderr.length < 4096) stderr += c.toString("utf8");
       });
+      // A helper that never reports ready would hold its start-up slot for ever.
+      const startTimer = setTimeout(() => {
+        reject(new Error(`probe helper did not start within ${HELPER_START_TIMEOUT_MS} ms`));
+        child.kill("SIGKILL");
+      }, HELPER_START_TIMEOUT_MS);
       child.on("error", (err) => reject(new Error(`cannot start the probe helper: ${err.message}`)));
       child.on("message", (m: { ready?: boolean; id?: number } & CheckResult) => {
         if (m.ready === true) {
           // Checks keep the helper busy; between them it must not hold the server's event loop open.
           child.unref();
           (child.channel as { unref?: () => void } | undefined)?.unref?.();
+          clearTimeout(startTimer);
           return resolve(child);
         }
         if (m.id !== undefined) this.pending.get(m.id)?.({ ok: m.ok, error: m.error, status: m.status });
       });
       child.on("exit", (code, signal) => {
+        clearTimeout(startTimer);
         if (this.child === child) {
           this.child = null;
           this.ready = null;
