@@ -7,6 +7,9 @@ import { startServicesServer, manifest, IMAGES, execNode, docker, waitUntil } fr
 import { eventually } from "./helpers.ts";
 import { THREAD_SCHEMA_PATH } from "../src/toolkits/sync/index.ts";
 
+/** Files every agent service's /run/secrets holds: its own session values (not secrets of the project). */
+const SESSION_FILES = ["MESHAGENT_SESSION_ID", "MESHAGENT_TOKEN"];
+
 const quietLog = console.log;
 console.log = (...a: unknown[]) => (typeof a[0] === "string" && a[0].startsWith("Applying changes") ? undefined : quietLog(...a));
 
@@ -72,16 +75,19 @@ test("crm-sync: chat look-ups reach the CRM with a key only it can read; the key
   const standinContainer = states.find((s) => s.service_id === standinId).container_id as string;
 
   // The key reaches crm-sync as a 0400 file only: not in its env (secrets.env: false).
-  const own = JSON.parse((await execNode(crmContainer, "const fs=require('fs');console.log(JSON.stringify({files: fs.readdirSync('/run/secrets'), env: Object.values(process.env).some(v => v.includes(" + JSON.stringify(KEY_1) + "))}))")).out);
-  assert.deepEqual(own, { files: ["CRM_API_KEY"], env: false });
+  // (/run/secrets also holds the session's own values, MESHAGENT_TOKEN and MESHAGENT_SESSION_ID,
+  // delivered as files so they stay out of docker inspect.)
+  const own = JSON.parse((await execNode(crmContainer, "const fs=require('fs');console.log(JSON.stringify({files: fs.readdirSync('/run/secrets').sort(), env: Object.values(process.env).some(v => v.includes(" + JSON.stringify(KEY_1) + "))}))")).out);
+  assert.deepEqual(own, { files: ["CRM_API_KEY", ...SESSION_FILES], env: false });
   // The other service of the same room cannot read it: no secret files, not in its env, not in
   // any process environment it can see (separate PID namespaces).
   const probe = await execNode(standinContainer, `
     const fs = require('fs');
-    let files = []; try { files = fs.readdirSync('/run/secrets'); } catch {}
+    let files = []; try { files = fs.readdirSync('/run/secrets').sort(); } catch {}
+    const inFiles = files.some((f) => { try { return fs.readFileSync('/run/secrets/' + f, 'utf8').includes(${JSON.stringify(KEY_1)}); } catch { return false; } });
     const environs = fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).map((p) => { try { return fs.readFileSync('/proc/' + p + '/environ', 'utf8'); } catch { return ''; } }).join('\\n');
-    console.log(JSON.stringify({ files, seen: environs.includes(${JSON.stringify(KEY_1)}) || JSON.stringify(process.env).includes(${JSON.stringify(KEY_1)}) }));`);
-  assert.deepEqual(JSON.parse(probe.out), { files: [], seen: false });
+    console.log(JSON.stringify({ files: files.filter((f) => !${JSON.stringify(SESSION_FILES)}.includes(f)), inFiles, seen: environs.includes(${JSON.stringify(KEY_1)}) || JSON.stringify(process.env).includes(${JSON.stringify(KEY_1)}) }));`);
+  assert.deepEqual(JSON.parse(probe.out), { files: [], inFiles: false, seen: false });
 
   // Nowhere an operator looks: docker inspect of every container, the REST API, the server's
   // own log, the kept service logs.
