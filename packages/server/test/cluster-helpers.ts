@@ -7,6 +7,7 @@ import pg from "pg";
 import { mintParticipantToken } from "../src/index.ts";
 import { guardedFactory, sdk } from "./helpers.ts";
 import { startPgServer, type PgServer } from "./pg-server.ts";
+import { waitForServerUrl } from "./process.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 
@@ -48,22 +49,7 @@ async function spawnNode(name: string, dataDir: string, env: Record<string, stri
   });
   let out = "";
   child.stderr!.on("data", (d) => (out = (out + d).slice(-20000)));
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = "";
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s: ${out}`)), 60_000);
-    child.stdout!.on("data", (d) => {
-      buf += d;
-      const m = /listening on (http:\/\/\S+)/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code}: ${out}`));
-    });
-  });
+  const url = await waitForServerUrl(child, name, 60_000, () => out);
   return { child, url, output: () => out };
 }
 

@@ -15,9 +15,18 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
   let stdout = "";
   child.stderr!.on("data", (d) => (out += d));
   child.stdout!.on("data", (d) => (stdout += d));
-  const url = await new Promise<string>((resolve, reject) => {
+  const url = await waitForServerUrl(child, "server", 20_000, () => out);
+  return { child, url, output: () => out, stdout: () => stdout };
+}
+
+/**
+ * Resolves with the URL a `roomservice serve` child prints ("listening on http://…"); rejects
+ * after `timeoutMs` or when the child exits first, with `what` and the child's `output()`.
+ */
+export function waitForServerUrl(child: ChildProcess, what: string, timeoutMs: number, output: () => string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     let buf = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start within 20 s: ${out}`)), 20000);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs / 1000} s: ${output()}`)), timeoutMs);
     child.stdout!.on("data", (d) => {
       buf += d;
       const m = /listening on (http:\/\/\S+)/.exec(buf);
@@ -26,12 +35,11 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
         resolve(m[1]!);
       }
     });
-    child.on("exit", (code) => {
+    child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code}: ${out}`));
+      reject(new Error(`${what} exited with ${code}: ${output()}`));
     });
   });
-  return { child, url, output: () => out, stdout: () => stdout };
 }
 
 export function waitExit(child: ChildProcess): Promise<void> {
