@@ -11,6 +11,7 @@ import type {
   Clock, EventReason, Logger, ProbeAction, ServiceEvent, ServiceHandle, ServiceHandleEvents, ServiceLaunchSpec,
   ServiceRuntimeState, ServiceStateName, StopResult,
 } from "./types.ts";
+import { recordServiceEvent } from "./service-events.ts";
 
 export interface ExitInfo {
   exitCode: number;
@@ -89,9 +90,6 @@ export function describePortHolder(handles: Map<string, ServiceSupervisor>, room
     return null;
   };
 }
-
-const MAX_EVENTS = 100;
-const WARNING_REASONS: ReadonlySet<EventReason> = new Set(["Unhealthy", "BackOff", "OOMKilled", "FailedStart"]);
 
 export function stopResultOf(e: ExitInfo): StopResult {
   // Init (tini) reports a child killed by signal N as exit 128+N.
@@ -518,19 +516,8 @@ export class ServiceSupervisor implements ServiceHandle {
   }
 
   private event(reason: EventReason, message: string, type?: "Normal" | "Warning"): void {
-    const now = this.clock.now();
-    const t = type ?? (WARNING_REASONS.has(reason) ? "Warning" : "Normal");
-    // Deduplicated by reason + message, as Kubernetes does, so a crash loop stays readable.
-    let e = this.st.events.find((x) => x.reason === reason && x.message === message && x.type === t);
-    if (e !== undefined) {
-      e.count++;
-      e.last_timestamp = now;
-    } else {
-      e = { type: t, reason, message, count: 1, first_timestamp: now, last_timestamp: now };
-      this.st.events.push(e);
-      if (this.st.events.length > MAX_EVENTS) this.st.events.shift();
-    }
-    (t === "Warning" ? this.log.warn : this.log.info).call(this.log, { reason, event: message }, "service event");
+    const e = recordServiceEvent(this.st.events, reason, message, this.clock.now(), type);
+    (e.type === "Warning" ? this.log.warn : this.log.info).call(this.log, { reason, event: message }, "service event");
     this.emit("event", { ...e, serviceId: this.serviceId } satisfies ServiceEvent & { serviceId: string });
     this.emitState();
   }

@@ -12,9 +12,8 @@ import type {
   ServiceStateName, StopResult,
 } from "../types.ts";
 import type { ContainerObservation, PodEvent } from "./api.ts";
+import { recordServiceEvent } from "../service-events.ts";
 
-const MAX_EVENTS = 100;
-const WARNING_REASONS: ReadonlySet<EventReason> = new Set(["Unhealthy", "BackOff", "OOMKilled", "FailedStart"]);
 /** Kubernetes event reasons shown on the service; the rest (Scheduled, Pulled, ...) are engine chatter. */
 const KUBE_REASONS: Record<string, EventReason> = {
   Unhealthy: "Unhealthy", BackOff: "BackOff", Killing: "Killing", Failed: "FailedStart", FailedCreatePodContainer: "FailedStart",
@@ -266,17 +265,7 @@ export class PodServiceHandle implements ServiceHandle {
   }
 
   private event(reason: EventReason, message: string, type?: "Normal" | "Warning"): void {
-    const now = this.clock.now();
-    const t = type ?? (WARNING_REASONS.has(reason) ? "Warning" : "Normal");
-    let e = this.st.events.find((x) => x.reason === reason && x.message === message && x.type === t);
-    if (e !== undefined) {
-      e.count++;
-      e.last_timestamp = now;
-    } else {
-      e = { type: t, reason, message, count: 1, first_timestamp: now, last_timestamp: now };
-      this.st.events.push(e);
-      if (this.st.events.length > MAX_EVENTS) this.st.events.shift();
-    }
+    const e = recordServiceEvent(this.st.events, reason, message, this.clock.now(), type);
     this.emit("event", { ...e, serviceId: this.serviceId } satisfies ServiceEvent & { serviceId: string });
     this.emit("state", this.status());
   }
