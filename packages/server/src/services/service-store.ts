@@ -17,18 +17,7 @@ export interface ServiceRecord {
   updatedAt: number;
 }
 
-interface Row {
-  id: string;
-  project: string;
-  room: string | null;
-  name: string;
-  spec: string;
-  version: number;
-  created_at: number;
-  updated_at: number;
-}
-
-const fromRow = (r: Row | Selectable<Database["services"]>): ServiceRecord => ({
+const fromRow = (r: Selectable<Database["services"]>): ServiceRecord => ({
   id: r.id, project: r.project, room: r.room, name: r.name, spec: JSON.parse(r.spec) as Record<string, unknown>,
   version: r.version, createdAt: r.created_at, updatedAt: r.updated_at,
 });
