@@ -36,7 +36,7 @@ async function currentOrLastSession(c: ApiClient, room: string, live: RoomLive):
  * Follows the room's SSE stream (docs/studio-api.md) until Ctrl-C, printing what `pick`
  * returns for each event. Items are de-duplicated by `seq`, since a reconnect replays.
  */
-async function follow(c: ApiClient, room: string, onEvent: (name: string, data: unknown) => void): Promise<void> {
+async function follow(c: ApiClient, room: string, attachedLine: string, onEvent: (name: string, data: unknown) => void): Promise<void> {
   const ac = new AbortController();
   const stop = () => ac.abort();
   process.once("SIGINT", stop);
@@ -46,6 +46,10 @@ async function follow(c: ApiClient, room: string, onEvent: (name: string, data: 
       signal: ac.signal,
       onEvent,
       onStatus: (m) => process.stderr.write(`-- ${m}\n`),
+      // roomLive answered just before, so a server stopping now is retried, not "no server".
+      reachedBefore: true,
+      // Said once the stream answers, so "waiting for its next session" is true when printed.
+      onAttached: () => process.stderr.write(attachedLine),
     });
   } finally {
     process.off("SIGINT", stop);
@@ -83,9 +87,8 @@ export function registerRoomWatch(room: Command): void {
         for (const l of lines) printLog(l, o);
         return;
       }
-      process.stderr.write(describe(name, live));
       let lastSeq = -1;
-      await follow(c, name, (event, data) => {
+      await follow(c, name, describe(name, live), (event, data) => {
         if (event === "session") {
           const s = data as { action: string; session_id: string; reason?: string };
           process.stderr.write(`-- session ${s.session_id} ${s.action}${s.reason ? ` (${s.reason})` : ""}\n`);
@@ -112,9 +115,8 @@ export function registerRoomWatch(room: Command): void {
         for (const e of [...events].sort((a, b) => a.at.localeCompare(b.at) || a.seq - b.seq)) printEvent(e);
         return;
       }
-      process.stderr.write(describe(name, await roomLive(c, name)));
       let lastSeq = -1;
-      await follow(c, name, (event, data) => {
+      await follow(c, name, describe(name, await roomLive(c, name)), (event, data) => {
         if (event !== "event") return;
         const e = data as RoomEventJson;
         if (e.seq <= lastSeq) return;

@@ -49,6 +49,14 @@ export interface FollowOptions {
   /** Status lines for the person watching (reconnecting, dropped...). */
   onStatus(message: string): void;
   signal: AbortSignal;
+  /**
+   * The command already reached this server (e.g. it read the room's state first). Then a
+   * connection failure before the stream's first answer is a server going away, retried like
+   * a drop, rather than "no server here" (which stops the command).
+   */
+  reachedBefore?: boolean;
+  /** Called once, when the stream first answers: the follower is attached from here on. */
+  onAttached?: () => void;
 }
 
 /**
@@ -60,7 +68,8 @@ export async function followSse(client: ApiClient, path: string, o: FollowOption
   let lastId: string | null = null;
   let delay = 1000;
   let announced = false;
-  let connectedOnce = false;
+  let connectedOnce = o.reachedBefore ?? false;
+  let attached = false;
   while (!o.signal.aborted) {
     let res: Response;
     try {
@@ -80,6 +89,8 @@ export async function followSse(client: ApiClient, path: string, o: FollowOption
     }
     if (!res.ok) throw client.httpError("GET", path, res.status, await res.text());
     connectedOnce = true;
+    if (!attached) o.onAttached?.();
+    attached = true;
     if (announced) o.onStatus("reconnected");
     announced = false;
     delay = 1000;
