@@ -304,10 +304,23 @@ export class Activity {
     return serviceStateJson(rec, st, null);
   }
 
-  /** The room as Studio shows it now (docs/studio-api.md `RoomLive`). */
+  /**
+   * The room as Studio shows it now (docs/studio-api.md `RoomLive`). A session's services are
+   * listed from the moment it starts: its services are read from the store as it starts, and
+   * a snapshot taken before that read answered waits for it (else it would list none). When
+   * the session changes while the store is read (one started or ended), it reads again.
+   */
   async snapshot(room: string): Promise<RoomLive> {
-    // The store is read first, so everything below describes one moment.
-    const configured = this.d.launcher.liveSession(room) === undefined ? await this.d.services.forRoom(this.d.ctx.projectId, room) : null;
+    let configured: ServiceRecord[] | null = null;
+    for (let attempt = 0; ; attempt++) {
+      const before = this.d.launcher.liveSession(room);
+      if (before === undefined) configured = await this.d.services.forRoom(this.d.ctx.projectId, room);
+      else await before.loaded;
+      const after = this.d.launcher.liveSession(room);
+      // Three tries: sessions do not start and end faster than the store answers, and a
+      // snapshot must answer; the last try describes whatever it finds.
+      if (after?.sessionId === before?.sessionId || attempt === 2) break;
+    }
     const now = this.d.ctx.clock.now();
     const live = this.d.launcher.liveSession(room);
     const r = this.d.rooms.get(room);

@@ -529,13 +529,15 @@ export class ServiceLauncher {
 
   /**
    * The live session's id and its services' records, handles, start errors and image builds
-   * in progress (`building`: the image and since when, ms) — Studio's room view.
+   * in progress (`building`: the image and since when, ms) — Studio's room view. `services`
+   * is empty until the store has answered the session's start; `loaded` resolves then.
    */
-  liveSession(room: string): { sessionId: string; services: { record: ServiceRecord; handle: ServiceHandle | null; launchError: string | null; building: { image: string; since: number } | null }[] } | undefined {
+  liveSession(room: string): { sessionId: string; loaded: Promise<void>; services: { record: ServiceRecord; handle: ServiceHandle | null; launchError: string | null; building: { image: string; since: number } | null }[] } | undefined {
     const session = this.live.get(room);
     if (session === undefined) return undefined;
     return {
       sessionId: session.sessionId,
+      loaded: session.loaded,
       services: [...session.services.values()].map((s) => ({
         record: s.record, handle: handleOf(s), launchError: s.phase.kind === "failed" ? s.phase.error : null,
         building: s.phase.kind === "building" ? { image: s.phase.image, since: s.phase.since } : null,
