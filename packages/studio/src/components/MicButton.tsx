@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import type { RoomClient } from "@meshagent/meshagent";
 import { errorText } from "../api.ts";
 import { MicrophoneError, openMicrophone, type Microphone } from "../audio/microphone.ts";
+import { MicIcon } from "./icons.tsx";
 
 /** The microphone's lifecycle; the button and the status line are drawn from it. */
 type MicState =
@@ -114,9 +115,7 @@ export function MicButton({ client, available, onTranscript }: { client: RoomCli
         disabled={busy}
         onClick={recording ? stop : () => void start()}
       >
-        <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
-          <path fill="currentColor" d="M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.92V21h2v-3.08A7 7 0 0 0 19 11h-2z" />
-        </svg>
+        <MicIcon />
       </button>
       {state.kind === "starting" && <span className="mic-status muted small" role="status">Opening the microphone…</span>}
       {recording && <span className="mic-status small recording" role="status">Recording — speak, then press stop</span>}
