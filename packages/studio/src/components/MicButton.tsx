@@ -46,10 +46,12 @@ export function useVoiceToolkit(client: RoomClient): boolean {
  * The chat panel's microphone: press to stream the microphone (16 kHz s16le mono, see
  * audio/microphone.ts) into the `voice` toolkit's streaming `transcribe` tool, press again to
  * stop; each transcript (one per utterance, as the service hears it) goes to `onTranscript`.
+ * With a `thread` (a thread document's path) every chunk carries it in its `thread` header,
+ * and the voice service appends what it heard to that thread (examples/voice).
  * Shown while the room has the voice toolkit (`available`); a recording in progress, and the
  * error that ends it when the service leaves, stay on screen after the toolkit is gone.
  */
-export function MicButton({ client, available, onTranscript }: { client: RoomClient; available: boolean; onTranscript: (text: string) => void }) {
+export function MicButton({ client, available, thread, onTranscript }: { client: RoomClient; available: boolean; thread: string | null; onTranscript: (text: string) => void }) {
   const [state, setState] = useState<MicState>({ kind: "idle" });
   const micRef = useRef<Microphone | null>(null);
   // Leaving the room (or the page) stops the microphone.
@@ -68,7 +70,7 @@ export function MicButton({ client, available, onTranscript }: { client: RoomCli
     try {
       const { BinaryContent, JsonContent, ErrorContent } = await import("@meshagent/meshagent");
       const input = (async function* () {
-        for await (const pcm of mic.chunks) yield new BinaryContent({ data: pcm, headers: { sample_rate: 16000, channels: 1 } });
+        for await (const pcm of mic.chunks) yield new BinaryContent({ data: pcm, headers: { sample_rate: 16000, channels: 1, ...(thread === null ? {} : { thread }) } });
       })();
       let output: AsyncIterable<unknown>;
       try {
