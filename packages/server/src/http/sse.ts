@@ -65,6 +65,34 @@ export class SseClient {
     return this.res.writableLength;
   }
 
+  /** The per-client bound, in bytes queued. */
+  get maxBytes(): number {
+    return this.maxBufferedBytes;
+  }
+
+  /**
+   * Resolves once at most `bytes` are queued for the client (at once when that is so already),
+   * or it closes. A client that reads nothing for `timeoutMs` is dropped (and this resolves):
+   * whoever paces its writes on this never waits on a dead reader for ever.
+   */
+  async drainedTo(bytes: number, timeoutMs: number): Promise<void> {
+    while (this.open && this.res.writableLength > bytes) {
+      const before = this.res.writableLength;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          timer.cancel();
+          this.res.off("drain", done);
+          this.res.off("close", done);
+          resolve();
+        };
+        const timer = this.clock.setTimeout(done, timeoutMs);
+        this.res.on("drain", done);
+        this.res.on("close", done);
+      });
+      if (this.open && this.res.writableLength >= before) this.drop(`the client read nothing for ${timeoutMs} ms`);
+    }
+  }
+
   send(m: SseMessage): void {
     this.raw(formatSse(m));
   }
