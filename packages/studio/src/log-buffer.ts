@@ -71,7 +71,9 @@ export class LogBuffer {
       this.scheduled = false;
       for (const fn of this.listeners) fn();
     };
-    if (typeof requestAnimationFrame === "function" && document.visibilityState === "visible") requestAnimationFrame(run);
+    // Through globalThis: the unit tests run this file in Node, where neither exists.
+    const g = globalThis as { requestAnimationFrame?: (fn: () => void) => number; document?: { visibilityState: string } };
+    if (g.requestAnimationFrame !== undefined && g.document?.visibilityState === "visible") g.requestAnimationFrame(run);
     else setTimeout(run, 50);
   }
 }

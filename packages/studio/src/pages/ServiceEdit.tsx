@@ -140,7 +140,9 @@ export function ServiceEditPage() {
     if (room === undefined || id === undefined) return;
     try {
       await api.post(api.room(room, `/services/${encodeURIComponent(id)}/restart`));
-      setRestartNote("Restarting with the new version now.");
+      // A fact, not a progress label: this page does not follow the service's state (the
+      // room page does), so it never claims a restart is still going on.
+      setRestartNote("Restart requested: the live session starts the new version. Its progress is on the room page.");
     } catch (err) {
       setRestartNote(errorText(err));
     }
@@ -174,7 +176,7 @@ export function ServiceEditPage() {
               {room !== undefined && liveSession && <> Or <button type="button" onClick={restartNow}>Restart now</button> to apply it to the live session.</>}
             </p>
           )}
-          {restartNote !== null && <p className="small">{restartNote}</p>}
+          {restartNote !== null && <p className="small">{restartNote}{room !== undefined && <> <Link to={`/rooms/${encodeURIComponent(room)}`}>Open room {room}</Link></>}</p>}
         </div>
       )}
       {problem !== null && <div className="notice bad" role="alert"><p>{problem}</p></div>}
