@@ -10,11 +10,12 @@ import { signInWithKey, signedOutProbe, watchedPage, withFailureShot } from "./b
 import { IMAGES, manifest, startStudioEnv, waitUntil } from "./studio-env.ts";
 
 const ROOM = "gaps";
-const TOTAL = 30_000;
-// TOTAL numbered lines at 2,000 lines/s, then "done".
+const TOTAL = 20_000;
+// TOTAL numbered lines of ~1 KB at 2,000 lines/s (long ones: the slow page falls behind its
+// bound in seconds, however much the sockets buffer), then "done".
 const SCRIPT = `
 let i = 0;
-const t = setInterval(() => { for (let k = 0; k < 100 && i < ${TOTAL}; k++) console.log("line " + (++i) + " " + "x".repeat(100)); if (i >= ${TOTAL}) { clearInterval(t); console.log("done"); setInterval(() => {}, 1e9); } }, 50);
+const t = setInterval(() => { for (let k = 0; k < 100 && i < ${TOTAL}; k++) console.log("line " + (++i) + " " + "x".repeat(1000)); if (i >= ${TOTAL}) { clearInterval(t); console.log("done"); setInterval(() => {}, 1e9); } }, 50);
 `;
 
 test("log viewer: lines the server could not make up are reported as skipped, and shown + skipped = printed", { timeout: 300_000 }, async (t) => {
@@ -26,6 +27,8 @@ test("log viewer: lines the server could not make up are reported as skipped, an
   });
   t.after(() => s.close());
   await s.env.addService(ROOM, manifest("counter", IMAGES.http, { container: { image: IMAGES.http, command: ["node", "-e", SCRIPT] } }));
+  const t0 = Date.now();
+  const step = (what: string) => t.diagnostic(`${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const w = await watchedPage(s.browser, { expected: signedOutProbe });
   const { page } = w;
   await withFailureShot(w, "logs-gap", async () => {
@@ -37,6 +40,7 @@ test("log viewer: lines the server could not make up are reported as skipped, an
     const count = logs.getByText(/^[\d,]+ lines$/);
     const shown = async () => Number(((await count.textContent()) ?? "0").replace(/\D/g, ""));
     await waitUntil("lines arriving", async () => (await shown()) > 500, 120_000);
+    step("500 lines");
 
     // A slow link: the page is dropped, resumes, and gets at most 300 of the lines it missed.
     const cdp = await page.context().newCDPSession(page);
@@ -44,8 +48,10 @@ test("log viewer: lines the server could not make up are reported as skipped, an
     await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: 10_000, uploadThroughput: -1 });
     await waitUntil("the page to be dropped and reconnect", () => streams.some((u) => u.includes("last_event_id=")), 60_000);
     await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    step("dropped and reconnected");
 
     await logs.getByRole("log").getByText("done", { exact: true }).waitFor({ timeout: 120_000 });
+    step("done");
     const badge = logs.getByRole("status").filter({ hasText: /lines skipped$/ });
     await badge.waitFor();
     const skipped = Number(((await badge.textContent()) ?? "").replace(/\D/g, ""));
