@@ -12,7 +12,7 @@ export type LeaseOwner =
   | { kind: "node"; nodeId: string; url: string; token: string };
 
 /**
- * The `room_leases` table (see schema.ts). Every comparison uses the database's clock
+ * The `room_leases` table (store migration 6). Every comparison uses the database's clock
  * (`now()`), so a lease means the same thing to every node whatever their clocks say.
  */
 export class LeaseTable {

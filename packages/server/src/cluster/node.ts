@@ -8,7 +8,6 @@ import { FORWARDED_BY_HEADER, forwardUpgrade } from "./forward.ts";
 import { LeaseTable } from "./leases.ts";
 import { NodeRegistry } from "./nodes.ts";
 import { DEFAULT_LEASE_TIMING, RoomRouter, type LeaseTiming } from "./router.ts";
-import { ensureClusterSchema } from "./schema.ts";
 
 /** What `serve --cluster` adds to a server (issue 11 §2; docs/scaling.md). */
 export interface ClusterOptions {
@@ -79,10 +78,17 @@ export class ClusterNode {
    * configuration changes. Throws with the database's reason when it cannot connect.
    */
   static async create(d: ClusterNodeDeps): Promise<ClusterNode> {
-    const pool = new pg.Pool({ connectionString: d.options.databaseUrl, max: 8 });
+    // The tables are the store's (migration 6), which the server opened and migrated first.
+    // Every statement is bounded: a database that stops answering (a black-holed network,
+    // not a refused connection) must fail the lease round in time for the node to end its
+    // rooms when its trust window closes, instead of hanging past it.
+    const timing = { ...DEFAULT_LEASE_TIMING, ...d.options.timing };
+    const pool = new pg.Pool({
+      connectionString: d.options.databaseUrl, max: 8,
+      connectionTimeoutMillis: Math.max(timing.renewIntervalMs, 1000), query_timeout: Math.max(timing.renewIntervalMs, 1000),
+    });
     pool.on("error", (err) => d.logger.warn({ err: err.message }, "idle database connection failed"));
     try {
-      await ensureClusterSchema(pool);
       const node = new ClusterNode(d, pool);
       const dropped = await node.leases.releaseAllOfThisNode();
       if (dropped > 0) node.log.warn({ leases: dropped }, "dropped room leases left by an earlier run of this node");

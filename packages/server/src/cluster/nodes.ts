@@ -9,7 +9,7 @@ export interface NodeInfo {
   live: boolean;
 }
 
-/** The `cluster_nodes` table: registration and heartbeat (database time, see schema.ts). */
+/** The `cluster_nodes` table: registration and heartbeat (store migration 6; database time). */
 export class NodeRegistry {
   private readonly pool: Pool;
   readonly nodeId: string;
