@@ -44,7 +44,8 @@ async function spawnNode(name: string, dataDir: string, env: Record<string, stri
   // Under `setpriv --pdeathsig KILL` (it execs node: the pid is the server's): a test process
   // that dies takes its nodes with it instead of leaving them running.
   const child = spawn("setpriv", ["--pdeathsig", "KILL", process.execPath, join(root, "packages/cli/src/main.ts"), "serve", "--port", "0", "--host", "127.0.0.1", "--data", dataDir, "--cluster"], {
-    env: { ...process.env, ROOMSERVICE_LOG_LEVEL: process.env.ROOMSERVICE_TEST_LOG ?? "warn", ROOMSERVICE_RUNTIME: "none", ...env },
+    // The demo room is off unless a test asks for it (ROOMSERVICE_DEMO in `env`).
+    env: { ...process.env, ROOMSERVICE_LOG_LEVEL: process.env.ROOMSERVICE_TEST_LOG ?? "warn", ROOMSERVICE_RUNTIME: "none", ROOMSERVICE_DEMO: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
