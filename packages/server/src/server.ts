@@ -26,7 +26,8 @@ import { registerRoomsRest } from "./http/rooms-rest.ts";
 import { registerStudioRest } from "./http/studio-rest.ts";
 import { DEFAULT_STREAM_LIMITS, registerRoomStreams, type StreamLimits } from "./http/room-stream.ts";
 import type { SseClient } from "./http/sse.ts";
-import { BrowserSessions } from "./auth/browser-sessions.ts";
+import { BrowserSessions, type BrowserSessionBackend } from "./auth/browser-sessions.ts";
+import { SharedBrowserSessions } from "./auth/shared-browser-sessions.ts";
 import { Activity, type ActivityLimits } from "./services/activity.ts";
 import { SessionEventStore } from "./store/session-events.ts";
 import { RoomStore } from "./store/rooms.ts";
@@ -59,7 +60,8 @@ export interface RoomServer {
   launcher: ServiceLauncher;
   /** Session timelines, live room streams and stats (Studio). */
   activity: Activity;
-  browserSessions: BrowserSessions;
+  /** Studio sign-in sessions: in memory, or in the shared database when clustered. */
+  browserSessions: BrowserSessionBackend;
   /** A one-time Studio sign-in code (10 min, single use): `serve` prints `<url>/?login=<code>`. */
   issueLoginCode(): string;
   /** Open SSE streams (diagnostics and tests). */
@@ -168,7 +170,7 @@ async function startWithStore(
   const cluster = opts.cluster === undefined ? null : await startClusterSide({
     options: opts.cluster, dataDir: opts.dataDir, ctx, rooms, app,
     liveSessionOf: (room) => launcher.liveSession(room) !== undefined,
-    revokeApiKey: (id) => browserSessions.revokeApiKey(id),
+    revokeApiKey: async (id) => browserSessions.revokeApiKey(id),
     reloadRoomSettings: () => ctx.roomSettings.load(),
   }).catch((err) => {
     store.close();
@@ -187,7 +189,8 @@ async function startWithStore(
   registerLlmProxy(app, { ctx, rooms, llm, secrets });
   const events = new SessionEventStore(store, logger.child({ component: "store" }));
   const activity = new Activity({ ctx, rooms, launcher, services, runtime: opts.runtime ?? null, events, ...(opts.activityLimits ? { limits: opts.activityLimits } : {}) });
-  const browserSessions = new BrowserSessions(clock);
+  // In a cluster a sign-in must work on every node (no cookie affinity): sessions in the database.
+  const browserSessions: BrowserSessionBackend = cluster === null ? new BrowserSessions(clock) : new SharedBrowserSessions(store, clock, logger.child({ component: "auth" }));
   const streams = new Set<SseClient>();
   const authDeps = { ctx, apiKeys, browserSessions };
   registerAuthSessionRoutes(app, authDeps);

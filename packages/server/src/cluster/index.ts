@@ -22,7 +22,7 @@ export async function startClusterSide(d: {
   /** True while the launcher still has the room's session (its services may still be stopping). */
   liveSessionOf: (room: string) => boolean;
   /** Drops Studio sessions opened with an API key another node deleted. */
-  revokeApiKey: (id: string) => void;
+  revokeApiKey: (id: string) => Promise<void>;
   /** Re-reads the per-room settings cache (another node changed a setting). */
   reloadRoomSettings: () => Promise<void>;
 }): Promise<ClusterNode> {
@@ -52,7 +52,7 @@ export async function startClusterSide(d: {
     }
     if (c.kind === "change" && c.method === "DELETE") {
       const m = /\/api-keys\/([^/?]+)$/.exec(c.path);
-      if (m !== null) d.revokeApiKey(decodeURIComponent(m[1]!));
+      if (m !== null) d.revokeApiKey(decodeURIComponent(m[1]!)).catch((err: Error) => ctx.logger.warn({ err: err.message }, "could not revoke the Studio sessions of a deleted API key"));
     }
   });
   return node;

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { BrowserSessions } from "../auth/browser-sessions.ts";
+import type { BrowserSessionBackend } from "../auth/browser-sessions.ts";
 import type { ServerContext } from "../context.ts";
 import { roomNameError, type RoomManager } from "../rooms/room-manager.ts";
 import type { Activity } from "../services/activity.ts";
@@ -18,7 +18,7 @@ export interface RoomsRestDeps {
   events: SessionEventStore;
   activity: Activity;
   apiKeys: ApiKeyStore;
-  browserSessions: BrowserSessions;
+  browserSessions: BrowserSessionBackend;
 }
 
 /**
@@ -183,7 +183,7 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
     const id = req.params.id!;
     if (!(await d.apiKeys.list(ctx.projectId)).some((k) => k.id === id)) throw notFound(`API key ${JSON.stringify(id)} not found`);
     await d.apiKeys.delete(id);
-    d.browserSessions.revokeApiKey(id);
+    await d.browserSessions.revokeApiKey(id);
     ctx.logger.info({ key: id, by: req.admin?.identity }, "API key deleted");
     return reply.code(204).send();
   });
