@@ -45,6 +45,8 @@ import { LlmStore } from "./llm/llm-store.ts";
 import { registerLlmProxy } from "./llm/proxy.ts";
 import { registerLlmRoutes } from "./llm/routes.ts";
 import { startClusterSide, type ClusterNode } from "./cluster/index.ts";
+import { ClusterListings, registerClusterRoutes } from "./cluster/listings.ts";
+import { localRoomLive } from "./http/rooms-rest.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -176,7 +178,9 @@ async function startWithStore(
     store.close();
     throw err;
   });
-  app.get("/healthz", async () => ({ ok: true, rooms: rooms.list().length, ...(cluster ? { node: cluster.nodeId } : {}) }));
+  // Clustered, listings answer the same from every node (live leases, open sessions; owners asked for details).
+  const listing = cluster === null ? undefined : new ClusterListings(cluster, { projectId: ctx.projectId, secret: ctx.secret, clock, logger, localRooms: () => rooms.list().length });
+  app.get("/healthz", async () => (listing !== undefined ? listing.health() : { ok: true, rooms: rooms.list().length }));
   registerStorageRoutes(app, ctx, rooms);
   registerStudioRoutes(app, opts.studioDir === undefined ? {} : { dir: opts.studioDir });
   const launcher = new ServiceLauncher({
@@ -198,7 +202,8 @@ async function startWithStore(
   await app.register(async (api) => {
     installAuthHook(api, authDeps);
     registerRestRoutes(api, { ctx, services, secrets, apiKeys });
-    registerRoomsRest(api, { ctx, rooms, roomStore: new RoomStore(store), events, activity, apiKeys, browserSessions });
+    registerRoomsRest(api, { ctx, rooms, roomStore: new RoomStore(store), events, activity, apiKeys, browserSessions, ...(listing ? { listing } : {}) });
+    if (listing !== undefined) registerClusterRoutes(api, (room) => localRoomLive(activity, room));
     registerStudioRest(api, { ctx, services, launcher, activity, ...imageCheck(opts.runtime ?? null) });
     registerKeptLogs(api, launcher);
     registerRoomStreams(api, { ctx, activity, services, clients: streams, limits: { ...DEFAULT_STREAM_LIMITS, ...opts.streamLimits } });
