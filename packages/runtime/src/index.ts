@@ -3,7 +3,7 @@
  */
 export type {
   Clock, EventReason, LivenessStatus, LogLine, Logger, Probe, ProbeAction, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector,
-  ServiceEvent, ServiceHandle, ServiceHandleEvents, ServiceLaunchSpec, ServiceRuntimeState, ServiceStateName, StopResult,
+  ServiceEvent, ServiceHandle, ServiceHandleEvents, ServiceLaunchSpec, ServiceRuntimeState, ServiceStateName, StopOptions, StopResult,
 } from "./types.ts";
 export { ServiceStates } from "./types.ts";
 export { createDockerRuntime, DockerRuntime, DockerRoomSandbox, type DockerRuntimeOptions } from "./docker/runtime.ts";

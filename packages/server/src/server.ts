@@ -170,7 +170,7 @@ async function startWithStore(
   installErrorHandler(app, logger.child({ component: "http" }));
   // Before any route: live-room REST calls are forwarded to the owner before auth runs here.
   const cluster = opts.cluster === undefined ? null : await startClusterSide({
-    options: opts.cluster, dataDir: opts.dataDir, ctx, rooms, app,
+    options: opts.cluster, dataDir: opts.dataDir, ctx, rooms, app, runtime: opts.runtime ?? null,
     liveSessionOf: (room) => launcher.liveSession(room) !== undefined,
     revokeApiKey: async (id) => browserSessions.revokeApiKey(id),
     reloadRoomSettings: () => ctx.roomSettings.load(),

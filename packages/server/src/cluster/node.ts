@@ -3,7 +3,9 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { Clock } from "../config.ts";
+import type { Runtime } from "../services/runtime-port.ts";
 import { ConfigBus } from "./config-bus.ts";
+import { ForeignReaper } from "./reaper.ts";
 import { FORWARDED_BY_HEADER, forwardUpgrade } from "./forward.ts";
 import { LeaseTable } from "./leases.ts";
 import { NodeRegistry } from "./nodes.ts";
@@ -32,6 +34,8 @@ interface ClusterNodeDeps {
   isBusy: (room: string) => boolean;
   onLeaseLost: (room: string) => void;
   onAcquired: (room: string) => Promise<void>;
+  /** This node's container runtime: other nodes' leftovers on a shared engine are removed through it. */
+  runtime: Runtime | null;
 }
 
 type LoopState = { kind: "stopped" } | { kind: "running"; timer: { cancel(): void } | null; inFlight: Promise<void> | null };
@@ -48,6 +52,7 @@ export class ClusterNode {
   readonly nodes: NodeRegistry;
   readonly router: RoomRouter;
   readonly config: ConfigBus;
+  readonly reaper: ForeignReaper;
   readonly timing: LeaseTiming;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -67,9 +72,17 @@ export class ClusterNode {
     this.nodes = new NodeRegistry(pool, d.nodeId);
     this.router = new RoomRouter({
       leases: this.leases, nodeId: d.nodeId, clock: d.clock, logger: d.logger, timing: this.timing,
-      isBusy: d.isBusy, onLeaseLost: d.onLeaseLost, onAcquired: d.onAcquired,
+      isBusy: d.isBusy, onLeaseLost: d.onLeaseLost,
+      // The previous owner's containers go first (before anything else, so they cannot write
+      // the room's storage any more), then the room's own leftovers (uploads, session rows).
+      onAcquired: async (room, previous) => {
+        await this.reaper.onTakeover(room, previous);
+        await d.onAcquired(room);
+      },
     });
     this.config = new ConfigBus({ databaseUrl: d.options.databaseUrl, nodeId: d.nodeId, logger: this.log, clock: d.clock, pool });
+    // Dead nodes are looked for once per lease TTL; "dead" = silent for a whole TTL, no live lease.
+    this.reaper = new ForeignReaper({ leases: this.leases, runtime: d.runtime, clock: d.clock, logger: this.log, intervalMs: this.timing.leaseTtlMs, staleMs: this.timing.leaseTtlMs });
   }
 
   /**
@@ -106,6 +119,7 @@ export class ClusterNode {
     await this.nodes.register(this.url);
     this.loop = { kind: "running", timer: null, inFlight: null };
     this.schedule();
+    this.reaper.start();
     this.log.info({ url: this.url, leaseTtlMs: this.timing.leaseTtlMs, renewIntervalMs: this.timing.renewIntervalMs }, "cluster node registered");
   }
 
@@ -161,6 +175,7 @@ export class ClusterNode {
     }
     await this.router.releaseAll().catch(() => undefined);
     if (this.url !== null) await this.nodes.deregister().catch(() => undefined);
+    await this.reaper.close();
     await this.config.close();
     await this.pool.end().catch(() => undefined);
   }
