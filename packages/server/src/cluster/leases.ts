@@ -1,3 +1,4 @@
+import type pg from "pg";
 import type { Pool } from "pg";
 
 /** A lease this node holds on a room. `token` is the fencing token (strictly increasing per room). */
@@ -34,10 +35,13 @@ export type LeaseOwner =
 export class LeaseTable {
   private readonly pool: Pool;
   private readonly nodeId: string;
+  /** Bound on a renewal statement (ms): a hung database must fail the round, not stall it. */
+  private readonly roundTimeoutMs: number;
 
-  constructor(pool: Pool, nodeId: string) {
+  constructor(pool: Pool, nodeId: string, roundTimeoutMs = 10_000) {
     this.pool = pool;
     this.nodeId = nodeId;
+    this.roundTimeoutMs = roundTimeoutMs;
   }
 
   /**
@@ -100,12 +104,13 @@ export class LeaseTable {
    */
   async renew(leases: HeldLease[], ttlMs: number): Promise<Set<string>> {
     if (leases.length === 0) return new Set();
-    const r = await this.pool.query<{ room: string }>(
-      `UPDATE room_leases SET expires_at = now() + $2 * interval '1 millisecond'
+    const r = await this.pool.query<{ room: string }>({
+      text: `UPDATE room_leases SET expires_at = now() + $2 * interval '1 millisecond'
        WHERE node_id = $1 AND (room, token) IN (SELECT * FROM unnest($3::text[], $4::bigint[]))
        RETURNING room`,
-      [this.nodeId, ttlMs, leases.map((l) => l.room), leases.map((l) => l.token)],
-    );
+      values: [this.nodeId, ttlMs, leases.map((l) => l.room), leases.map((l) => l.token)],
+      query_timeout: this.roundTimeoutMs,
+    } as pg.QueryConfig);
     return new Set(r.rows.map((x) => x.room));
   }
 

@@ -68,8 +68,8 @@ export class ClusterNode {
     if (this.timing.renewIntervalMs * 2 > this.timing.leaseTtlMs) {
       throw new Error(`cluster lease timing: renewIntervalMs (${this.timing.renewIntervalMs}) must be at most half of leaseTtlMs (${this.timing.leaseTtlMs})`);
     }
-    this.leases = new LeaseTable(pool, d.nodeId);
-    this.nodes = new NodeRegistry(pool, d.nodeId);
+    this.leases = new LeaseTable(pool, d.nodeId, roundTimeoutMs(this.timing));
+    this.nodes = new NodeRegistry(pool, d.nodeId, roundTimeoutMs(this.timing));
     this.router = new RoomRouter({
       leases: this.leases, nodeId: d.nodeId, clock: d.clock, logger: d.logger, timing: this.timing,
       isBusy: d.isBusy, onLeaseLost: d.onLeaseLost,
@@ -92,14 +92,12 @@ export class ClusterNode {
    */
   static async create(d: ClusterNodeDeps): Promise<ClusterNode> {
     // The tables are the store's (migration 6), which the server opened and migrated first.
-    // Every statement is bounded: a database that stops answering (a black-holed network,
-    // not a refused connection) must fail the lease round in time for the node to end its
-    // rooms when its trust window closes, instead of hanging past it.
+    // Getting a connection is bounded, and so are the lease round's statements (LeaseTable,
+    // NodeRegistry): a database that stops answering (a black-holed network, not a refused
+    // connection) must fail the round in time for the node to end its rooms when its trust
+    // window closes, instead of hanging past it.
     const timing = { ...DEFAULT_LEASE_TIMING, ...d.options.timing };
-    const pool = new pg.Pool({
-      connectionString: d.options.databaseUrl, max: 8,
-      connectionTimeoutMillis: Math.max(timing.renewIntervalMs, 1000), query_timeout: Math.max(timing.renewIntervalMs, 1000),
-    });
+    const pool = new pg.Pool({ connectionString: d.options.databaseUrl, max: 8, connectionTimeoutMillis: roundTimeoutMs(timing) });
     pool.on("error", (err) => d.logger.warn({ err: err.message }, "idle database connection failed"));
     try {
       const node = new ClusterNode(d, pool);
@@ -179,4 +177,9 @@ export class ClusterNode {
     await this.config.close();
     await this.pool.end().catch(() => undefined);
   }
+}
+
+/** How long one statement of the lease round may take: a renewal interval (at least 1 s). */
+function roundTimeoutMs(t: LeaseTiming): number {
+  return Math.max(t.renewIntervalMs, 1000);
 }
