@@ -86,7 +86,7 @@ export class ClusterNode {
   }
 
   /**
-   * Connects, creates the cluster tables if needed, drops this node id's leftover leases (the
+   * Connects (the tables are store migration 6), drops this node id's leftover leases (the
    * data directory lock proves no other process runs as this node) and starts listening for
    * configuration changes. Throws with the database's reason when it cannot connect.
    */
