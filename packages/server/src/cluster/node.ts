@@ -57,6 +57,8 @@ export class ClusterNode {
   private readonly log: Logger;
   private readonly clock: Clock;
   private loop: LoopState = { kind: "stopped" };
+  /** The trust-window watchdog (RoomRouter.expireOverdue), independent of the lease round. */
+  private watchdog: { cancel(): void } | null = null;
   private url: string | null = null;
 
   private constructor(d: ClusterNodeDeps, pool: pg.Pool) {
@@ -117,6 +119,7 @@ export class ClusterNode {
     await this.nodes.register(this.url);
     this.loop = { kind: "running", timer: null, inFlight: null };
     this.schedule();
+    this.watch();
     this.reaper.start();
     this.log.info({ url: this.url, leaseTtlMs: this.timing.leaseTtlMs, renewIntervalMs: this.timing.renewIntervalMs }, "cluster node registered");
   }
@@ -137,6 +140,19 @@ export class ClusterNode {
         this.schedule();
       });
     }, this.timing.renewIntervalMs);
+  }
+
+  /**
+   * Every quarter renewal interval, ends the rooms whose trust window closed — even while the
+   * lease round is stuck waiting for the database — so their services are killed well before
+   * another node may take the lease (the window ends a renewal interval before the lease does).
+   */
+  private watch(): void {
+    if (this.loop.kind !== "running") return;
+    this.watchdog = this.clock.setTimeout(() => {
+      this.router.expireOverdue();
+      this.watch();
+    }, Math.max(Math.floor(this.timing.renewIntervalMs / 4), 50));
   }
 
   /**
@@ -169,6 +185,8 @@ export class ClusterNode {
     this.loop = { kind: "stopped" };
     if (loop.kind === "running") {
       loop.timer?.cancel();
+      this.watchdog?.cancel();
+      this.watchdog = null;
       await loop.inFlight;
     }
     await this.router.releaseAll().catch(() => undefined);

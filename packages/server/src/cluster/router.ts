@@ -160,6 +160,18 @@ export class RoomRouter {
     await Promise.all(releases);
   }
 
+  /**
+   * Ends every room whose trust window has closed. Called by a watchdog timer of its own
+   * (ClusterNode), not by tick(): a renewal stuck on a database that stopped answering must
+   * not delay the loss past the window, so the room's services are killed before any other
+   * node can take the lease (docs/scaling.md). A renewal that succeeds later finds the room
+   * gone here and leaves it so (the lease lapses or is released).
+   */
+  expireOverdue(): void {
+    const now = this.d.clock.now();
+    for (const h of [...this.held.values()]) if (h.releasing === null && h.validUntil <= now) this.lose(h, "lease could not be renewed in time");
+  }
+
   private lose(h: LocalLease, why: string): void {
     this.held.delete(h.lease.room);
     this.log.warn({ room: h.lease.room, token: h.lease.token, why }, "room lease lost: ending the room here");
