@@ -23,7 +23,7 @@ function follow(id: string): () => string {
   return () => out;
 }
 
-test("a room taken from a live node that lost its lease: the new owner removes the old containers before serving; a node that loses a lease kills its services instead of waiting out their grace", { timeout: 600_000 }, async (t) => {
+test("a room taken from a live node that lost its lease: the new owner removes the old containers before serving; a node that loses a lease kills its services instead of waiting out their grace; a dead node's containers are swept without a takeover", { timeout: 600_000 }, async (t) => {
   const builder = await createDockerRuntime({ ownerId: `test-build-${randomBytes(3).toString("hex")}`, logger: pino({ level: "silent" }), poolSize: 0 });
   await buildExampleImages(builder);
   await builder.close();
@@ -74,7 +74,7 @@ test("a room taken from a live node that lost its lease: the new owner removes t
   // before it serves the room, so by the time this client is in, they are gone.
   const second = await cl.client(n2, "moving", "second");
   assert.notEqual(second.sessionId, first.sessionId, "a new session on node2");
-  assert.equal((await cl.owners()).get("moving"), n2.nodeId);
+  assert.equal((await cl.owners()).get("moving"), n2.nodeId, `node2 holds the room; its log:\n${n2.output()}`);
   assert.deepEqual(labelled(n1.nodeId, "moving"), [], "node1's containers of the room were removed at takeover");
   assert.match(n2.output(), /removed the room's containers left by the node that lost its lease/);
   assert.ok(!oldOutput().includes("ignoring SIGTERM"), "the old copy was killed, not asked to stop and waited for");
@@ -93,4 +93,12 @@ test("a room taken from a live node that lost its lease: the new owner removes t
   await eventually(() => !labelled(n2.nodeId, "stolen").includes(victim), 60_000, "node2's service of the lost room gone");
   assert.ok(!victimOutput().includes("ignoring SIGTERM"), `killed without a stop signal first: ${victimOutput()}`);
   assert.doesNotMatch(n2.output(), /grace period over/);
+
+  // ---- Gap 4, no takeover: node2 is killed and nobody connects to "moving" again. ----
+  // node1 finds node2 dead (silent for a lease TTL, no live lease) on its periodic sweep and
+  // removes its leftovers from the shared daemon; no connection is needed.
+  assert.ok(labelled(n2.nodeId, "moving").length >= 1);
+  await n2.kill("SIGKILL");
+  // (The log line comes once the sweep also removed networks and files, after the containers.)
+  await eventually(() => labelled(n2.nodeId).length === 0 && /removed the leftovers of a dead node/.test(n1.output()), 60_000, "node1 swept the dead node2's containers");
 });

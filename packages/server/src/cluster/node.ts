@@ -96,8 +96,7 @@ export class ClusterNode {
     // The tables are the store's (migration 6), which the server opened and migrated first.
     // Getting a connection is bounded, and so are the lease round's statements (LeaseTable,
     // NodeRegistry): a database that stops answering (a black-holed network, not a refused
-    // connection) must fail the round in time for the node to end its rooms when its trust
-    // window closes, instead of hanging past it.
+    // connection) must not hang the lease loop for good.
     const timing = { ...DEFAULT_LEASE_TIMING, ...d.options.timing };
     const pool = new pg.Pool({ connectionString: d.options.databaseUrl, max: 8, connectionTimeoutMillis: roundTimeoutMs(timing) });
     pool.on("error", (err) => d.logger.warn({ err: err.message }, "idle database connection failed"));
@@ -197,7 +196,13 @@ export class ClusterNode {
   }
 }
 
-/** How long one statement of the lease round may take: a renewal interval (at least 1 s). */
+/**
+ * How long one statement of the lease round may take: a lease TTL. Losing a lease does not
+ * wait for it (the watchdog ends rooms when their trust window closes, whatever the round is
+ * doing); the bound only keeps one hung statement from stalling every later round, which may
+ * succeed once the database answers again. Shorter would turn a loaded database's slow
+ * answers into lost rooms.
+ */
 function roundTimeoutMs(t: LeaseTiming): number {
-  return Math.max(t.renewIntervalMs, 1000);
+  return t.leaseTtlMs;
 }
