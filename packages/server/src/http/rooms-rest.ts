@@ -159,10 +159,10 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
   });
 
   app.get("/sessions/active", async () => {
-    const active = d.rooms.list().flatMap((r) => (r.session === null ? [] : [r.session.id]));
+    const active = new Set(d.rooms.list().flatMap((r) => (r.session === null ? [] : [r.session.id])));
     // Clustered: every node's open sessions (those whose room a live lease covers).
-    if (d.listing !== undefined) for (const id of await d.listing.activeSessionIds()) if (!active.includes(id)) active.push(id);
-    const found = (await Promise.all(active.map((id) => ctx.sessions.get(id)))).filter((s) => s !== undefined);
+    if (d.listing !== undefined) for (const id of await d.listing.activeSessionIds()) active.add(id);
+    const found = (await Promise.all([...active].map((id) => ctx.sessions.get(id)))).filter((s) => s !== undefined);
     return { sessions: await Promise.all(found.map((s) => sessionJson(s, d.events))) };
   });
 
