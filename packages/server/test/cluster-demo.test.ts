@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { pino } from "pino";
 import pg from "pg";
 import { DEMO_EXAMPLES, DEMO_MARKER, REPO_ROOT, setUpDemo, type DemoResult } from "../src/index.ts";
-import { startTestServer, type TestServer } from "./helpers.ts";
+import { eventually, startTestServer, type TestServer } from "./helpers.ts";
+import { startTestCluster } from "./cluster-helpers.ts";
 import { startPgServer } from "./pg-server.ts";
 
 // Issue 11 gap 6: the demo room's marker lives in the store, so nodes of a cluster sharing one
@@ -76,4 +77,17 @@ test("a data directory from before schema 6: its demo.json marker moves into the
   assert.ok(!existsSync(join(s.dataDir, DEMO_MARKER)), "the file is gone: the store holds the record");
   const again = await setUpDemo(demoDeps(s));
   assert.deepEqual([again.created, again.removed], [[], ["pipeline"]]);
+});
+
+test("two `serve --cluster` processes on one database: the first sets the demo room up, the second finds it; neither keeps a marker file", { timeout: 300_000 }, async (t) => {
+  const cl = await startTestCluster({ nodes: 2, env: { ROOMSERVICE_RUNTIME: "docker", ROOMSERVICE_ROOM_POOL: "0", ROOMSERVICE_DEMO: "1" } });
+  t.after(() => cl.close());
+  for (const n of cl.nodes) {
+    await eventually(() => /room demo: open /.test(n.stdout()), 60_000, `${n.name} prints the demo room's link`);
+    assert.ok(!existsSync(join(n.dataDir, DEMO_MARKER)), `no marker in ${n.name}'s data directory`);
+  }
+  const rows = (await cl.db.query("SELECT name, count(*)::int AS n FROM services WHERE room = 'demo' GROUP BY name ORDER BY name")).rows;
+  assert.deepEqual(rows.map((r) => [r.name, r.n]), [...DEMO_EXAMPLES].sort().map((name) => [name, 1]), "each demo service once, for the whole cluster");
+  const marker = JSON.parse((await cl.db.query("SELECT value FROM installation_state WHERE name = 'demo'")).rows[0].value);
+  assert.deepEqual(Object.keys(marker.services).sort(), [...DEMO_EXAMPLES].sort());
 });
