@@ -16,7 +16,7 @@ import type { Socket } from "node:net";
 import type { Clock, Logger, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 import type { PodApi, PodObservation } from "./api.ts";
 import { PodGateway, type GatewayListen } from "./gateway.ts";
-import { buildPodManifests, labelValue, ownerPrefix, sessionPrefix, type PodManifests } from "./manifest.ts";
+import { buildPodManifests, labelValue, ownerPrefix, sessionPrefix, type ImageConfig, type PodManifests } from "./manifest.ts";
 import { PodServiceHandle, type PodServiceOwner } from "./service.ts";
 
 export interface PodRuntimeOptions {
@@ -33,6 +33,12 @@ export interface PodRuntimeOptions {
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   /** How often a live Pod's status is read, ms (default 500). */
   pollMs?: number;
+  /**
+   * An image's ENTRYPOINT and CMD, so its services run under the envexec launcher (see
+   * manifest.ts); null (or no resolver) runs them directly. A rejection fails the Pod's start
+   * with its message (podman: the image is not in its store).
+   */
+  imageConfig?: (image: string) => Promise<ImageConfig | null>;
 }
 
 const systemClock: Clock = { now: () => Date.now() };
@@ -235,7 +241,16 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
     this.generation++;
     let manifests: PodManifests;
     try {
+      const imageConfigs: Record<string, ImageConfig> = {};
+      const resolve = this.rt.o.imageConfig;
+      if (resolve !== undefined) {
+        for (const image of new Set(want.map((h) => h.spec.image))) {
+          const c = await resolve(image);
+          if (c !== null) imageConfigs[image] = c;
+        }
+      }
       manifests = buildPodManifests({
+        imageConfigs,
         namespace: this.rt.namespace, ownerId: this.rt.ownerId, room: this.room, sessionId: this.sessionId, generation: this.generation,
         specs: want.map((h) => h.spec), gateway: { image: this.rt.o.gatewayImage, target: this.target, key: this.gatewayKey.key },
         ...(this.rt.o.imagePullPolicy ? { imagePullPolicy: this.rt.o.imagePullPolicy } : {}),
