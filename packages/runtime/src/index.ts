@@ -22,7 +22,7 @@ export { buildDebianImage, debianRecipeTag, probeDebianMirror, hostDebianMirror,
 export { NetnsConnector } from "./netns/connector.ts";
 export { HelperSpawnLimit, type HelperSpawnLimitOptions, type ReleaseSlot } from "./netns/spawn-limit.ts";
 export { PodRuntime, PodRoomSandbox, type PodRuntimeOptions } from "./kube/runtime.ts";
-export { buildPodManifests, kubeProbe, podRestartPolicy, labelValue, dnsLabel, podName, ownerPrefix, sessionPrefix, KUBE_LABEL, GATEWAY_CONTAINER, type PodPlan, type PodManifests, type GatewayTarget } from "./kube/manifest.ts";
+export { buildPodManifests, kubeProbe, podRestartPolicy, labelValue, dnsLabel, podName, ownerPrefix, sessionPrefix, KUBE_LABEL, GATEWAY_CONTAINER, LAUNCHER_CONTAINER, LAUNCHER_VOLUME, type PodPlan, type PodManifests, type GatewayTarget, type ImageConfig } from "./kube/manifest.ts";
 export { PodGateway, type GatewayListen } from "./kube/gateway.ts";
 export type { KubernetesPodApi } from "./kube/k8s-api.ts";
 export { PodmanPodApi, PODMAN_CONF, writePodmanConf } from "./kube/podman-api.ts";

@@ -173,7 +173,7 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
           const ids = (JSON.parse(podJson) as { Containers?: { Id: string }[] }).Containers?.map((c) => c.Id) ?? [];
           const containers = execFileSync("podman", ["container", "inspect", ...ids], { encoding: "utf8" });
           // What podman reconstructs as the Pod's YAML: the `kubectl get pod -o yaml` of this engine.
-          const yaml = execFileSync("podman", ["kube", "generate", pod], { encoding: "utf8" });
+          const yaml = execFileSync("podman", ["kube", "generate", pod], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
           return `${podJson}\n${containers}\n${yaml}`;
         }
         const { CoreV1Api } = await import("@kubernetes/client-node");

@@ -144,10 +144,11 @@ export function runtimeConformance(kind: RuntimeKind): void {
           env: { ...session, HTTP_PORT: "8078", AUTH_ENV: "MESHAGENT_TOKEN", TRIES: "600" }, sessionEnv: ["MESHAGENT_TOKEN", "MESHAGENT_SESSION_ID"],
         }));
         const shown = collectLogs(shower);
+        const called = collectLogs(caller);
         const line = await waitFor("ENV line", () => shown.find((l) => l.line.startsWith("ENV ")), WAIT_MS);
         const sha = (v: string) => createHash("sha256").update(v).digest("hex");
         assert.deepEqual(JSON.parse(line.line.slice(4)), { MESHAGENT_TOKEN: sha(token), MESHAGENT_SESSION_ID: sha(sessionId), API_KEY: sha(apiKey), PLAIN: sha(marker) });
-        const r = await resultLine(collectLogs(caller));
+        const r = await resultLine(called);
         assert.deepEqual(r.http, { ok: true, body: "token accepted" });
         if (typeof h.caps.engineView === "string") return t.skip(h.caps.engineView);
         const view = await h.caps.engineView(sb);
