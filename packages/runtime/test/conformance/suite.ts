@@ -202,10 +202,11 @@ export function runtimeConformance(kind: RuntimeKind): void {
     test("a startup probe gates readiness: one that passes lets the service become ready, one that never passes kills it", async (t) => {
       if (!h.caps.evaluatesProbes) return t.skip(`${kind} does not run probes`);
       const sb = await room("conf-startup");
-      const startup = (port: number) => ({ ...tcpProbe(port), periodMs: 1000, startIntervalMs: 200, failureThreshold: 2 });
-      const ok = sb.startService(h.spec("ok", "http.js", { env: { PORT: "9100" }, probes: { startup: startup(9100) } }));
+      // A generous budget for the one that passes (a loaded machine boots node slowly), a short one for the other.
+      const startup = (port: number, failureThreshold: number) => ({ ...tcpProbe(port), periodMs: 1000, startIntervalMs: 200, failureThreshold });
+      const ok = sb.startService(h.spec("ok", "http.js", { env: { PORT: "9100" }, probes: { startup: startup(9100, 60) } }));
       const never = sb.startService(h.spec("never", "tcp.js", {
-        env: { PORT: "9300" }, probes: { startup: startup(9301) },
+        env: { PORT: "9300" }, probes: { startup: startup(9301, 2) },
         restart: { policy: "always", initialBackoffMs: 100, maxBackoffMs: 1000, resetAfterMs: 60_000 },
         stop: { signal: "SIGTERM", gracePeriodMs: 1000 },
       }));
