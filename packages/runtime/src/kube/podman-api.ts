@@ -34,7 +34,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { ContainerObservation, PodApi, PodEvent, PodObservation } from "./api.ts";
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "../types.ts";
 import { PodProbes, type ContainerProbes } from "./podman-probes.ts";
 import { HelperSpawnLimit } from "../netns/spawn-limit.ts";
@@ -149,13 +149,7 @@ export class PodmanPodApi implements PodApi {
     // Secret values as 0400 files on tmpfs, mounted where the Secret volume was (see the module comment).
     for (const s of m.secrets) {
       const name = s.metadata!.name!;
-      const dir = join(this.secretsRoot, name);
-      await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      for (const [k, v] of Object.entries(s.stringData ?? {})) {
-        await writeFile(join(dir, k), v, { mode: 0o400 });
-        await chmod(join(dir, k), 0o400);
-      }
+      const dir = await this.writeSecret(s, true);
       for (const vol of pod.spec?.volumes ?? []) {
         if (vol.secret?.secretName !== name) continue;
         delete vol.secret;
@@ -192,6 +186,36 @@ export class PodmanPodApi implements PodApi {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * A Secret's values as 0400 files in its tmpfs directory (returned). `fresh`: a new
+   * directory; otherwise the files of the existing one (bind-mounted into a running container)
+   * are replaced one by one, each written under a temporary name and renamed.
+   */
+  private async writeSecret(s: V1Secret, fresh: boolean): Promise<string> {
+    const dir = join(this.secretsRoot, s.metadata!.name!);
+    if (fresh) {
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    }
+    for (const [k, v] of Object.entries(s.stringData ?? {})) {
+      const tmp = join(dir, `.${k}.tmp`);
+      await writeFile(tmp, v, { mode: 0o400 });
+      await chmod(tmp, 0o400);
+      await rename(tmp, join(dir, k));
+    }
+    return dir;
+  }
+
+  async updateSecret(s: V1Secret): Promise<void> {
+    if (!existsSync(join(this.secretsRoot, s.metadata!.name!))) throw new PodmanError(`secret ${s.metadata!.name} does not exist`);
+    await this.writeSecret(s, false);
+  }
+
+  /** `podman container restart`: the container's stop signal, the grace period, SIGKILL, then a new run. */
+  async restartContainer(_ns: string, pod: string, container: string, graceSeconds: number): Promise<void> {
+    await this.run(["container", "restart", "-t", String(graceSeconds), `${pod}-${container}`]);
   }
 
   async read(_ns: string, pod: string): Promise<PodObservation | null> {

@@ -8,14 +8,19 @@
  * API (kind "kubernetes") or `podman kube play` (kind "podman", one machine, no cluster).
  *
  * A Pod's container list is fixed once created. The launcher hands a session's services over
- * in one synchronous run, so the first Pod has them all; a later change (a service restarted
- * with a new spec, started late, or stopped alone) replaces the Pod with a new generation,
- * which restarts the room's other services too — the cost of "one Pod per room".
+ * in one synchronous run, so the first Pod has them all. A restart whose spec differs from the
+ * running one only in values (session tokens, secret values: the same `specKey`) restarts that
+ * one container in place where the engine can (podman: its Secret files rewritten, then
+ * `podman container restart`). Any other change (a new configuration, a service started late
+ * or stopped alone; on a cluster also a plain restart) replaces the Pod with a new generation,
+ * which restarts the room's other services too — the cost of "one Pod per room"; each of them
+ * gets a `Killing` event saying which change replaced the Pod (docs/decisions.md).
  */
 import type { Socket } from "node:net";
 import type { Clock, Logger, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 import type { PodApi, PodObservation } from "./api.ts";
 import { PodGateway, type GatewayListen } from "./gateway.ts";
+import { specKey } from "../docker/plan.ts";
 import { buildPodManifests, labelValue, ownerPrefix, sessionPrefix, type ImageConfig, type PodManifests } from "./manifest.ts";
 import { PodServiceHandle, type PodServiceOwner } from "./service.ts";
 
@@ -196,11 +201,12 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
     if (this.stopping !== null) return Promise.resolve();
     if (spec !== undefined) h.spec = spec;
     // Same spec: the Pod must still be replaced (Kubernetes restarts a container only by itself).
-    this.forceReplace = true;
+    this.restartAsked.add(h);
     return this.schedule();
   }
 
-  private forceReplace = false;
+  /** Services asked to restart since the last reconcile (a restart with the same spec must still happen). */
+  private readonly restartAsked = new Set<PodServiceHandle>();
 
   followLogs(h: PodServiceHandle, containerId: string, sinceMs: number | null): () => void {
     if (this.pod.kind !== "up") return () => {};
@@ -231,12 +237,31 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
   private async reconcile(): Promise<void> {
     const want = [...this.handles.values()].filter((h) => h.intent === "run");
     const cur = this.pod;
-    if (cur.kind === "up" && !this.forceReplace) {
+    const asked = new Set(this.restartAsked);
+    this.restartAsked.clear();
+    let why = "";
+    if (cur.kind === "up") {
       const inPod = new Set(cur.containers.values());
-      if (want.length === inPod.size && want.every((h) => inPod.has(h) && this.specInPod.get(h) === h.spec)) return;
+      const added = want.filter((h) => !inPod.has(h));
+      const removed = [...inPod].filter((h) => !want.includes(h));
+      const changed = want.filter((h) => inPod.has(h) && (this.specInPod.get(h) !== h.spec || asked.has(h)));
+      if (added.length + removed.length + changed.length === 0) return;
+      if (added.length + removed.length === 0 && this.rt.api.restartContainer !== undefined
+        && changed.every((h) => specKey(this.specInPod.get(h)!) === specKey(h.spec))) {
+        return this.restartInPlace(cur, want, changed);
+      }
+      const ids = (hs: PodServiceHandle[]) => hs.map((h) => JSON.stringify(h.serviceId)).join(", ");
+      why = [
+        added.length > 0 ? `${ids(added)} started` : "",
+        removed.length > 0 ? `${ids(removed)} stopped` : "",
+        changed.length > 0 ? `${ids(changed)} restarted` : "",
+      ].filter(Boolean).join(", ");
+      // The siblings restart only because a Pod's containers cannot change: say so on each.
+      for (const h of want) {
+        if (inPod.has(h) && !changed.includes(h)) h.notice("Killing", `Stopping container: the room's Pod is replaced because ${why} (a Pod's containers cannot be changed one at a time)`);
+      }
+      await this.removePod(cur, [...cur.containers.values()]);
     }
-    this.forceReplace = false;
-    if (cur.kind === "up") await this.removePod(cur, [...cur.containers.values()]);
     if (want.length === 0) return;
     this.generation++;
     let manifests: PodManifests;
@@ -276,11 +301,49 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
       return;
     }
     this.pod = { kind: "up", name, manifests, containers };
-    this.log.debug({ pod: name, services: want.length }, "room Pod created");
+    this.log.debug({ pod: name, services: want.length, ...(why ? { replacedBecause: why } : {}) }, "room Pod created");
     this.startPolling();
   }
 
   private readonly specInPod = new WeakMap<PodServiceHandle, ServiceLaunchSpec>();
+
+  /**
+   * Restarts `changed` (whose new specs differ from the running ones only in values) inside
+   * the running Pod: their Secrets rewritten with the new values, then each container
+   * restarted (stop signal, grace period, SIGKILL); the Pod and its other containers stay.
+   */
+  private async restartInPlace(cur: Extract<PodState, { kind: "up" }>, want: PodServiceHandle[], changed: PodServiceHandle[]): Promise<void> {
+    const api = this.rt.api;
+    let manifests: PodManifests;
+    try {
+      // Same generation: the same Pod and Secret names, the new values.
+      manifests = buildPodManifests({
+        namespace: this.rt.namespace, ownerId: this.rt.ownerId, room: this.room, sessionId: this.sessionId, generation: this.generation,
+        specs: want.map((h) => h.spec), gateway: { image: this.rt.o.gatewayImage, target: this.target, key: this.gatewayKey.key },
+        imageConfigs: {}, ...(this.rt.o.imagePullPolicy ? { imagePullPolicy: this.rt.o.imagePullPolicy } : {}),
+      });
+    } catch (err) {
+      for (const h of changed) h.failStart(`the service's new values cannot be written: ${(err as Error).message}`);
+      return;
+    }
+    const grace = cur.manifests.pod.spec?.terminationGracePeriodSeconds ?? 10;
+    await Promise.all(changed.map(async (h) => {
+      const cname = [...cur.containers].find(([, x]) => x === h)![0];
+      const c = manifests.pod.spec!.containers.find((x) => x.name === cname);
+      const volumes = new Set(c?.volumeMounts?.map((m) => m.name));
+      const secretName = manifests.pod.spec!.volumes?.find((v) => volumes.has(v.name) && v.secret !== undefined)?.secret?.secretName;
+      const secret = manifests.secrets.find((x) => x.metadata?.name === secretName);
+      this.specInPod.set(h, h.spec);
+      h.restartingInPlace(h.spec, cname);
+      try {
+        if (secret !== undefined) await api.updateSecret!(secret);
+        await api.restartContainer!(this.rt.namespace, cur.name, cname, grace);
+      } catch (err) {
+        this.log.warn({ err, service: h.serviceId }, "restarting a container in place failed");
+        h.failStart(`could not restart the service's container: ${(err as Error).message}`);
+      }
+    }));
+  }
 
   /** Deletes a Pod generation (grace period: the longest of its services') and its Secrets. */
   private async removePod(p: Extract<PodState, { kind: "up" }>, hs: PodServiceHandle[]): Promise<void> {

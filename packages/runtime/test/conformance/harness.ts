@@ -33,6 +33,13 @@ export interface Capabilities {
    * as `kubectl get pod -o yaml` shows it), as text; a string says why there is none.
    */
   engineView: ((sb: RoomSandbox) => Promise<string>) | string;
+  /**
+   * A restart whose spec changes only values (a new token, a new secret value) leaves the
+   * room's other services running untouched; a string says why not.
+   */
+  restartsInPlace: true | string;
+  /** A changed configuration restarts the room's other services too (one Pod per room). */
+  siblingsRestartOnChange: boolean;
 }
 
 export interface Harness {
@@ -128,7 +135,7 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
     return {
       ...base,
       caps: {
-        evaluatesProbes: true, separatesStderr: true, isolatesRooms: true,
+        evaluatesProbes: true, separatesStderr: true, isolatesRooms: true, restartsInPlace: true, siblingsRestartOnChange: false,
         async engineView(sb) {
           const room = (sb as unknown as { room: string }).room;
           const cs = await docker.json<{ Id: string }[]>({ method: "GET", path: "/containers/json", query: { all: 1, filters: JSON.stringify({ label: [`${LABEL.owner}=${ownerId}`, `${LABEL.room}=${room}`] }) } });
@@ -145,7 +152,7 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
   if (kind === "sandbox") {
     return {
       ...base,
-      caps: { evaluatesProbes: true, separatesStderr: true, isolatesRooms: true, engineView: "the sandbox keeps no container configuration: env goes straight into bwrap's environment" },
+      caps: { evaluatesProbes: true, separatesStderr: true, isolatesRooms: true, restartsInPlace: true, siblingsRestartOnChange: false, engineView: "the sandbox keeps no container configuration: env goes straight into bwrap's environment" },
       spec: (id, script, over = {}) => dockerSpec(id, script, { image: "host", command: [process.execPath, `${APP_DIR}/${script}`], resources: {}, ...over }),
       async leftovers() {
         const prefix = (runtime as unknown as { prefix(o: string): string }).prefix(ownerId);
@@ -165,6 +172,8 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
       evaluatesProbes: true,
       separatesStderr: kind === "podman",
       isolatesRooms: kind === "podman" ? true : "a cluster's Pods reach each other unless a NetworkPolicy forbids it (deploy/ has one); not checked here",
+      restartsInPlace: kind === "podman" ? true : "Kubernetes cannot restart one container of a Pod on request: the Pod is replaced (docs/decisions.md)",
+      siblingsRestartOnChange: true,
       async engineView(sb) {
         const pod = (sb as PodRoomSandbox).podName;
         if (pod === null) throw new Error("the room has no Pod");

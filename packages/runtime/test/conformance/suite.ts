@@ -237,10 +237,43 @@ export function runtimeConformance(kind: RuntimeKind): void {
       await waitFor("running again", () => svc.status().state === "running", WAIT_MS);
       assert.ok(svc.status().restart_count >= 1, JSON.stringify(svc.status()));
       await waitFor("other running", () => other.status().state === "running", WAIT_MS);
+      const killing = other.status().events.filter((e) => e.reason === "Killing");
+      if (h.caps.siblingsRestartOnChange) {
+        // One Pod per room: the neighbour was restarted with it, and its events say why.
+        assert.ok(killing.some((e) => e.message.includes(`the room's Pod is replaced because "env" restarted`)), JSON.stringify(other.status().events));
+      } else {
+        assert.deepEqual(killing, [], "the neighbour was not touched");
+      }
       await svc.stop();
       assert.equal(svc.status().state, "stopped");
       assert.equal(svc.lastExit()?.exitCode, 0);
       await waitFor("other running after its neighbour stopped", () => other.status().state === "running", WAIT_MS);
+      await sb.stop();
+    });
+
+    test("a restart that only changes values (a new token) restarts that service alone; its neighbour keeps its run", async (t) => {
+      if (h.caps.restartsInPlace !== true) return t.skip(h.caps.restartsInPlace);
+      const sb = await room("conf-inplace");
+      const withToken = (token: string) => h.spec("agent", "env.js", {
+        env: { SHOW: "MESHAGENT_TOKEN", HASH: "1", MESHAGENT_TOKEN: token }, sessionEnv: ["MESHAGENT_TOKEN"], secretFiles: { API_KEY: `key-${token}` },
+      });
+      const sha = (v: string) => createHash("sha256").update(v).digest("hex");
+      const first = `tok-${randomBytes(8).toString("hex")}`;
+      const second = `tok-${randomBytes(8).toString("hex")}`;
+      const agent = sb.startService(withToken(first));
+      const other = sb.startService(h.spec("other", "http.js", { env: { PORT: "9100" }, probes: { readiness: tcpProbe(9100) } }));
+      const lines = collectLogs(agent);
+      await waitFor("first token", () => lines.some((l) => l.line === `ENV {"MESHAGENT_TOKEN":"${sha(first)}"}`), WAIT_MS);
+      await waitFor("other running", () => other.status().state === "running", WAIT_MS);
+      const before = other.status();
+      await agent.restart(withToken(second));
+      await waitFor("second token", () => lines.some((l) => l.line === `ENV {"MESHAGENT_TOKEN":"${sha(second)}"}`), WAIT_MS);
+      await waitFor("agent running again", () => agent.status().state === "running", WAIT_MS);
+      assert.ok(agent.status().restart_count >= 1, JSON.stringify(agent.status()));
+      const after = other.status();
+      assert.equal(after.state, "running");
+      assert.deepEqual([after.container_id, after.started_at, after.restart_count], [before.container_id, before.started_at, before.restart_count], "the neighbour's run is the same");
+      assert.ok(!after.events.some((e) => e.reason === "Killing"), JSON.stringify(after.events));
       await sb.stop();
     });
 
