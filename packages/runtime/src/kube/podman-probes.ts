@@ -65,8 +65,11 @@ export class PodProbes {
   private readonly hooks: ProbeHooks;
   private readonly spawns: HelperSpawnLimit;
   private closed = false;
+  private readonly now: () => number;
 
-  constructor(probes: Map<string, ContainerProbes>, log: Logger, hooks: ProbeHooks, spawns: HelperSpawnLimit) {
+  /** `now`: the clock the periods are measured on (ms; tests inject one). */
+  constructor(probes: Map<string, ContainerProbes>, log: Logger, hooks: ProbeHooks, spawns: HelperSpawnLimit, now: () => number = Date.now) {
+    this.now = now;
     this.spawns = spawns;
     this.probes = probes;
     this.log = log;
@@ -110,7 +113,7 @@ export class PodProbes {
     r.inFlight = true;
     void this.check(p, containerId).then((res) => {
       r.inFlight = false;
-      r.nextAt = Date.now() + (p.periodSeconds ?? 10) * 1000;
+      r.nextAt = this.now() + (p.periodSeconds ?? 10) * 1000;
       if (this.closed || s.killed || this.state.get(container) !== s) return;
       if (res.ok) {
         r.failures = 0;
