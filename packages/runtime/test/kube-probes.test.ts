@@ -77,7 +77,7 @@ test("liveness: failureThreshold failures in a row kill the run once (Unhealthy 
   // The engine restarted it: a new run (new start time) is probed afresh.
   r.answers.live = true;
   const n = r.checks.length;
-  await r.poll(2_000_000);
+  await r.poll(1_000_001);
   assert.equal(r.checks.length, n + 1);
   r.p.close();
 });
