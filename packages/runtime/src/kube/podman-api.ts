@@ -174,7 +174,7 @@ export class PodmanPodApi implements PodApi {
     this.podEvents.set(podName, []);
     this.probes.set(podName, new PodProbes(probes, this.log, {
       exec: (id, cmd, ms) => this.execCheck(id, cmd, ms),
-      kill: (id, startedAt) => this.killRun(id, startedAt, grace),
+      kill: (id, startedAt, signal) => this.killRun(id, startedAt, grace, signal),
       event: (container, type, reason, message) => this.recordEvent(podName, container, type, reason, message),
     }, this.helperSpawns));
     const tmp = await mkdtemp(join(tmpdir(), "rs-kube-"));
@@ -271,8 +271,10 @@ export class PodmanPodApi implements PodApi {
    * period, then SIGKILL. `podman kill`, not `podman stop`: a stopped container counts as
    * stopped by the user and is not restarted; a killed one is, per the restart policy.
    */
-  private async killRun(containerId: string, startedAt: number, graceSeconds: number): Promise<void> {
+  private async killRun(containerId: string, startedAt: number, graceSeconds: number, signal: AbortSignal): Promise<void> {
     const sameRun = async () => {
+      // The Pod is being stopped (the probes closed): the stop owns the container now.
+      if (signal.aborted) return false;
       const r = await this.run(["container", "inspect", containerId], [0, 125]);
       if (r.code !== 0) return false;
       const [c] = JSON.parse(r.stdout || "[]") as InspectedContainer[];
@@ -355,7 +357,16 @@ export class PodmanPodApi implements PodApi {
     this.probes.get(pod)?.close();
     this.probes.delete(pod);
     this.podEvents.delete(pod);
-    await this.run(["pod", "rm", "-f", pod], [0, 125]);
+    // 125 is podman's code for "no such pod" and for any other failure (a container caught
+    // restarting by its policy): check that the Pod is gone, and try again while it is not.
+    let last = "";
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const r = await this.run(["pod", "rm", "-f", pod], [0, 125]).catch((err: Error) => ({ stdout: err.message, code: -1 }));
+      if ((await this.run(["pod", "exists", pod], [0, 1])).code === 1) return;
+      last = r.stdout.trim();
+      await new Promise((res) => setTimeout(res, 300 * (attempt + 1)));
+    }
+    throw new PodmanError(`podman pod rm -f ${pod} left the Pod in place${last ? `: ${last}` : ""}`);
   }
 
   /** An exec probe check: `podman exec` with a timeout (the exec is killed when it passes). */

@@ -32,8 +32,11 @@ export type ContainerProbes = Partial<Record<ProbeKind, V1Probe>>;
 /** What the prober needs from the engine. */
 export interface ProbeHooks {
   exec(containerId: string, command: string[], timeoutMs: number): Promise<CheckResult>;
-  /** Kill the run (stop signal, grace period, SIGKILL); the engine restarts it per the restart policy. */
-  kill(containerId: string, startedAt: number): Promise<void>;
+  /**
+   * Kill the run (stop signal, grace period, SIGKILL); the engine restarts it per the restart
+   * policy. `signal` aborts when the probes are closed (the Pod is stopping): give up then.
+   */
+  kill(containerId: string, startedAt: number, signal: AbortSignal): Promise<void>;
   event(container: string, type: "Normal" | "Warning", reason: string, message: string): void;
 }
 
@@ -65,6 +68,7 @@ export class PodProbes {
   private readonly hooks: ProbeHooks;
   private readonly spawns: HelperSpawnLimit;
   private closed = false;
+  private readonly ctl = new AbortController();
   private readonly now: () => number;
 
   /** `now`: the clock the periods are measured on (ms; tests inject one). */
@@ -134,7 +138,7 @@ export class PodProbes {
       s.killed = true;
       s.ready = false;
       this.hooks.event(container, "Normal", "Killing", `Container ${container} failed ${kind} probe, will be restarted`);
-      void this.hooks.kill(containerId, s.startedAt).catch((err) => this.log.warn({ err, container }, "could not kill a container that failed its probe"));
+      void this.hooks.kill(containerId, s.startedAt, this.ctl.signal).catch((err) => this.log.warn({ err, container }, "could not kill a container that failed its probe"));
     });
   }
 
@@ -151,6 +155,7 @@ export class PodProbes {
 
   close(): void {
     this.closed = true;
+    this.ctl.abort();
     this.prober?.close();
     this.prober = null;
   }

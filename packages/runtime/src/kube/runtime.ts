@@ -101,9 +101,13 @@ export class PodRuntime implements Runtime {
     let containers = 0;
     for (const name of owned.pods) {
       if (isLive(name)) continue;
-      await this.api.stop(this.namespace, name, 0);
-      await this.api.remove(this.namespace, name);
-      containers++;
+      try {
+        await this.api.stop(this.namespace, name, 0);
+        await this.api.remove(this.namespace, name);
+        containers++;
+      } catch (err) {
+        this.log.warn({ err, pod: name }, "could not remove a leftover Pod; the next reap tries again");
+      }
     }
     await this.gateway.reapStaleSockets();
     const secrets = owned.secrets.filter((n) => !isLive(n));
