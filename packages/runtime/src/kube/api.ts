@@ -75,6 +75,12 @@ export interface PodApi {
    * runtime then replaces the Pod.
    */
   restartContainer?(namespace: string, pod: string, container: string, graceSeconds: number): Promise<void>;
+  /**
+   * Stops one container of a running Pod (stop signal, grace period, SIGKILL) and leaves it in
+   * the Pod, stopped and not restarted by the policy, until `restartContainer`. Absent where the
+   * engine cannot (Kubernetes): the runtime then replaces the Pod.
+   */
+  stopContainer?(namespace: string, pod: string, container: string, graceSeconds: number): Promise<void>;
   /** Replaces a Secret's values (same name, same keys), as its mounted files show them. With `restartContainer`. */
   updateSecret?(secret: V1Secret): Promise<void>;
   /** Removes what `stop` left (podman: the stopped Pod). Idempotent. */

@@ -218,6 +218,11 @@ export class PodmanPodApi implements PodApi {
     await this.run(["container", "restart", "-t", String(graceSeconds), `${pod}-${container}`]);
   }
 
+  /** `podman container stop`: stopped by the user, so the restart policy leaves it stopped. */
+  async stopContainer(_ns: string, pod: string, container: string, graceSeconds: number): Promise<void> {
+    await this.run(["container", "stop", "-t", String(graceSeconds), `${pod}-${container}`]);
+  }
+
   async read(_ns: string, pod: string): Promise<PodObservation | null> {
     const p = await this.run(["pod", "inspect", pod], [0, 125]);
     if (p.code !== 0) return null;

@@ -11,8 +11,10 @@
  * in one synchronous run, so the first Pod has them all. A restart whose spec differs from the
  * running one only in values (session tokens, secret values: the same `specKey`) restarts that
  * one container in place where the engine can (podman: its Secret files rewritten, then
- * `podman container restart`). Any other change (a new configuration, a service started late
- * or stopped alone; on a cluster also a plain restart) replaces the Pod with a new generation,
+ * `podman container restart`), and a service stopped alone is stopped in place (its container
+ * stays in the Pod, stopped, until it is started again). Any other change (a new
+ * configuration, a service started late; on a cluster also a plain restart or a stop of one
+ * service) replaces the Pod with a new generation,
  * which restarts the room's other services too — the cost of "one Pod per room"; each of them
  * gets a `Killing` event saying which change replaced the Pod (docs/decisions.md).
  */
@@ -247,12 +249,17 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
     if (cur.kind === "up") {
       const inPod = new Set(cur.containers.values());
       const added = want.filter((h) => !inPod.has(h));
-      const removed = [...inPod].filter((h) => !want.includes(h));
-      const changed = want.filter((h) => inPod.has(h) && (this.specInPod.get(h) !== h.spec || asked.has(h)));
+      const removed = [...inPod].filter((h) => !want.includes(h) && !this.stoppedInPod.has(h));
+      // A service stopped in place and wanted again is a restart of its (stopped) container.
+      const changed = want.filter((h) => inPod.has(h) && (this.specInPod.get(h) !== h.spec || asked.has(h) || this.stoppedInPod.has(h)));
       if (added.length + removed.length + changed.length === 0) return;
-      if (added.length + removed.length === 0 && this.rt.api.restartContainer !== undefined
+      const api = this.rt.api;
+      // (Once no service is left to run, the Pod goes: no room keeps an idle Pod.)
+      if (added.length === 0 && want.length > 0 && api.restartContainer !== undefined && api.stopContainer !== undefined
         && changed.every((h) => specKey(this.specInPod.get(h)!) === specKey(h.spec))) {
-        return this.restartInPlace(cur, want, changed);
+        await this.stopInPlace(cur, removed);
+        if (changed.length > 0) await this.restartInPlace(cur, [...inPod], changed);
+        return;
       }
       const ids = (hs: PodServiceHandle[]) => hs.map((h) => JSON.stringify(h.serviceId)).join(", ");
       why = [
@@ -265,6 +272,7 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
         if (inPod.has(h) && !changed.includes(h)) h.notice("Killing", `Stopping container: the room's Pod is replaced because ${why} (a Pod's containers cannot be changed one at a time)`);
       }
       await this.removePod(cur, [...cur.containers.values()]);
+      this.stoppedInPod.clear();
     }
     if (want.length === 0) return;
     this.generation++;
@@ -310,20 +318,43 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
   }
 
   private readonly specInPod = new WeakMap<PodServiceHandle, ServiceLaunchSpec>();
+  /** Services of the current Pod whose containers were stopped alone (still in the Pod, not running). */
+  private readonly stoppedInPod = new Set<PodServiceHandle>();
+
+  /**
+   * Stops services alone inside the running Pod (their containers stay in it, stopped), where
+   * the engine can; a later start of one restarts that container (restartInPlace).
+   */
+  private async stopInPlace(cur: Extract<PodState, { kind: "up" }>, hs: PodServiceHandle[]): Promise<void> {
+    if (hs.length === 0) return;
+    const grace = cur.manifests.pod.spec?.terminationGracePeriodSeconds ?? 10;
+    await Promise.all(hs.map(async (h) => {
+      const cname = [...cur.containers].find(([, x]) => x === h)![0];
+      h.stopping();
+      this.stoppedInPod.add(h);
+      try {
+        await this.rt.api.stopContainer!(this.rt.namespace, cur.name, cname, grace);
+      } catch (err) {
+        this.log.warn({ err, service: h.serviceId }, "stopping a container in place failed");
+      }
+    }));
+    await this.pollOnce(cur); // the exits, as the engine reports them
+    for (const h of hs) h.stopped();
+  }
 
   /**
    * Restarts `changed` (whose new specs differ from the running ones only in values) inside
    * the running Pod: their Secrets rewritten with the new values, then each container
    * restarted (stop signal, grace period, SIGKILL); the Pod and its other containers stay.
    */
-  private async restartInPlace(cur: Extract<PodState, { kind: "up" }>, want: PodServiceHandle[], changed: PodServiceHandle[]): Promise<void> {
+  private async restartInPlace(cur: Extract<PodState, { kind: "up" }>, inPod: PodServiceHandle[], changed: PodServiceHandle[]): Promise<void> {
     const api = this.rt.api;
     let manifests: PodManifests;
     try {
       // Same generation: the same Pod and Secret names, the new values.
       manifests = buildPodManifests({
         namespace: this.rt.namespace, ownerId: this.rt.ownerId, room: this.room, sessionId: this.sessionId, generation: this.generation,
-        specs: want.map((h) => h.spec), gateway: { image: this.rt.o.gatewayImage, target: this.target, key: this.gatewayKey.key },
+        specs: inPod.map((h) => h.spec), gateway: { image: this.rt.o.gatewayImage, target: this.target, key: this.gatewayKey.key },
         imageConfigs: {}, ...(this.rt.o.imagePullPolicy ? { imagePullPolicy: this.rt.o.imagePullPolicy } : {}),
       });
     } catch (err) {
@@ -338,6 +369,7 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
       const secretName = manifests.pod.spec!.volumes?.find((v) => volumes.has(v.name) && v.secret !== undefined)?.secret?.secretName;
       const secret = manifests.secrets.find((x) => x.metadata?.name === secretName);
       this.specInPod.set(h, h.spec);
+      this.stoppedInPod.delete(h);
       h.restartingInPlace(h.spec, cname);
       try {
         if (secret !== undefined) await api.updateSecret!(secret);

@@ -34,8 +34,8 @@ export interface Capabilities {
    */
   engineView: ((sb: RoomSandbox) => Promise<string>) | string;
   /**
-   * A restart whose spec changes only values (a new token, a new secret value) leaves the
-   * room's other services running untouched; a string says why not.
+   * A restart whose spec changes only values (a new token, a new secret value), and stopping
+   * one service, leave the room's other services running untouched; a string says why not.
    */
   restartsInPlace: true | string;
   /** A changed configuration restarts the room's other services too (one Pod per room). */
@@ -152,7 +152,7 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
   if (kind === "sandbox") {
     return {
       ...base,
-      caps: { evaluatesProbes: true, separatesStderr: true, isolatesRooms: true, restartsInPlace: true, siblingsRestartOnChange: false, engineView: "the sandbox keeps no container configuration: env goes straight into bwrap's environment" },
+      caps: { evaluatesProbes: true, separatesStderr: true, isolatesRooms: true, restartsInPlace: true, siblingsRestartOnChange: false, engineView: "the env and Room API parts ran; the sandbox keeps no container configuration to inspect: env goes straight into bwrap's environment" },
       spec: (id, script, over = {}) => dockerSpec(id, script, { image: "host", command: [process.execPath, `${APP_DIR}/${script}`], resources: {}, ...over }),
       async leftovers() {
         const prefix = (runtime as unknown as { prefix(o: string): string }).prefix(ownerId);
@@ -172,7 +172,7 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
       evaluatesProbes: true,
       separatesStderr: kind === "podman",
       isolatesRooms: kind === "podman" ? true : "a cluster's Pods reach each other unless a NetworkPolicy forbids it (deploy/ has one); not checked here",
-      restartsInPlace: kind === "podman" ? true : "Kubernetes cannot restart one container of a Pod on request: the Pod is replaced (docs/decisions.md)",
+      restartsInPlace: kind === "podman" ? true : "Kubernetes cannot restart or stop one container of a Pod on request: the Pod is replaced (docs/decisions.md)",
       siblingsRestartOnChange: true,
       async engineView(sb) {
         const pod = (sb as PodRoomSandbox).podName;

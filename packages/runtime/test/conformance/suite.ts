@@ -244,10 +244,15 @@ export function runtimeConformance(kind: RuntimeKind): void {
       } else {
         assert.deepEqual(killing, [], "the neighbour was not touched");
       }
+      const otherBefore = other.status();
       await svc.stop();
       assert.equal(svc.status().state, "stopped");
       assert.equal(svc.lastExit()?.exitCode, 0);
       await waitFor("other running after its neighbour stopped", () => other.status().state === "running", WAIT_MS);
+      if (h.caps.restartsInPlace === true) {
+        const o = other.status();
+        assert.deepEqual([o.container_id, o.started_at], [otherBefore.container_id, otherBefore.started_at], "stopping one service left its neighbour's run alone");
+      }
       await sb.stop();
     });
 
