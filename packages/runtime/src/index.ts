@@ -26,5 +26,5 @@ export { buildPodManifests, kubeProbe, podRestartPolicy, labelValue, dnsLabel, p
 export { PodGateway, type GatewayListen } from "./kube/gateway.ts";
 export type { KubernetesPodApi } from "./kube/k8s-api.ts";
 export { PodmanPodApi, PODMAN_CONF, writePodmanConf } from "./kube/podman-api.ts";
-export { createKubernetesRuntime, createPodmanRuntime, buildGatewayImage, loadIntoPodman, GATEWAY_IMAGE, type KubernetesRuntimeOptions, type PodmanRuntimeOptions } from "./kube/create.ts";
+export { createKubernetesRuntime, createPodmanRuntime, buildGatewayImage, loadIntoPodman, dockerImageConfig, GATEWAY_IMAGE, type KubernetesRuntimeOptions, type PodmanRuntimeOptions } from "./kube/create.ts";
 export type { PodApi, PodObservation, ContainerObservation, PodEvent } from "./kube/api.ts";

@@ -14,7 +14,7 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { buildGatewayImage, buildPodManifests, GATEWAY_IMAGE, LAUNCHER_CONTAINER, LAUNCHER_VOLUME } from "../src/index.ts";
+import { buildGatewayImage, buildPodManifests, dockerImageConfig, GATEWAY_IMAGE, LAUNCHER_CONTAINER, LAUNCHER_VOLUME } from "../src/index.ts";
 import { APP_IMAGE, setup, spec, type TestEnv } from "./helpers.ts";
 
 const run = promisify(execFile);
@@ -35,12 +35,14 @@ after(async () => {
 
 test("the manifest's init container installs the launcher; the service container it wraps exports the Secret's files and the config holds none of them", async () => {
   const token = `tok-${randomBytes(10).toString("hex")}`;
-  const image = await env.runtime.docker.json<{ Config: { Entrypoint: string[] | null; Cmd: string[] | null } }>({ method: "GET", path: `/images/${encodeURIComponent(APP_IMAGE)}/json` });
+  const config = await dockerImageConfig(env.runtime.docker)(APP_IMAGE);
+  assert.deepEqual(config, { entrypoint: [], cmd: ["/usr/local/bin/node", "/app/http.js"] });
+  assert.equal(await dockerImageConfig(env.runtime.docker)("roomservice-test/no-such-image:1"), null);
   const m = buildPodManifests({
     namespace: "default", ownerId: env.ownerId, room: "launcher-room", sessionId: "s1", generation: 1,
     specs: [spec("agent", "env.js", { env: { MESHAGENT_TOKEN: token, SHOW: "MESHAGENT_TOKEN,API_KEY" }, sessionEnv: ["MESHAGENT_TOKEN"], secretFiles: { API_KEY: "sk-abcdef" }, secretEnv: ["API_KEY"] })],
     gateway: { image: GATEWAY_IMAGE, target: { kind: "tcp", host: "127.0.0.1", port: 1 }, key: "k" },
-    imageConfigs: { [APP_IMAGE]: { entrypoint: image.Config.Entrypoint ?? [], cmd: image.Config.Cmd ?? [] } },
+    imageConfigs: { [APP_IMAGE]: config! },
   });
   const launcherDir = join(dir, "launcher");
   const secretsDir = join(dir, "secrets");

@@ -43,6 +43,22 @@ export async function buildGatewayImage(docker: DockerEngine): Promise<string> {
   }
 }
 
+/**
+ * An `imageConfig` resolver reading the images' ENTRYPOINT and CMD from a Docker daemon (where
+ * the images were built before being pushed under the same name); null for an image Docker
+ * does not have, or when Docker cannot be asked (then the service runs without the launcher).
+ */
+export function dockerImageConfig(docker: DockerEngine): (image: string) => Promise<ImageConfig | null> {
+  return async (image) => {
+    try {
+      const img = await docker.json<{ Config?: { Entrypoint?: string[] | null; Cmd?: string[] | null } }>({ method: "GET", path: `/images/${encodeURIComponent(image)}/json` });
+      return { entrypoint: img.Config?.Entrypoint ?? [], cmd: img.Config?.Cmd ?? [] };
+    } catch {
+      return null;
+    }
+  };
+}
+
 export interface KubernetesRuntimeOptions {
   ownerId: string;
   logger: Logger;
