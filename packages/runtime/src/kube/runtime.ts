@@ -14,8 +14,7 @@
  * `podman container restart`), and a service stopped alone is stopped in place (its container
  * stays in the Pod, stopped, until it is started again). Any other change (a new
  * configuration, a service started late; on a cluster also a plain restart or a stop of one
- * service) replaces the Pod with a new generation,
- * which restarts the room's other services too — the cost of "one Pod per room"; each of them
+ * service) replaces the Pod with a new generation, which restarts the room's other services too — the cost of "one Pod per room"; each of them
  * gets a `Killing` event saying which change replaced the Pod (docs/decisions.md).
  */
 import type { Socket } from "node:net";
@@ -206,7 +205,7 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
   restartService(h: PodServiceHandle, spec: ServiceLaunchSpec | undefined): Promise<void> {
     if (this.stopping !== null) return Promise.resolve();
     if (spec !== undefined) h.spec = spec;
-    // Same spec: the Pod must still be replaced (Kubernetes restarts a container only by itself).
+    // Same spec: the container must still restart (in place where the engine can, else a new Pod).
     this.restartAsked.add(h);
     return this.schedule();
   }
