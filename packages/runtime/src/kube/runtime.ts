@@ -254,8 +254,10 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
       if (added.length + removed.length + changed.length === 0) return;
       const api = this.rt.api;
       // (Once no service is left to run, the Pod goes: no room keeps an idle Pod.)
-      if (added.length === 0 && want.length > 0 && api.restartContainer !== undefined && api.stopContainer !== undefined
-        && changed.every((h) => specKey(this.specInPod.get(h)!) === specKey(h.spec))) {
+      const inPlace = !this.replaceNext && added.length === 0 && want.length > 0 && api.restartContainer !== undefined
+        && api.stopContainer !== undefined && changed.every((h) => specKey(this.specInPod.get(h)!) === specKey(h.spec));
+      this.replaceNext = false;
+      if (inPlace) {
         await this.stopInPlace(cur, removed);
         if (changed.length > 0) await this.restartInPlace(cur, [...inPod], changed);
         return;
@@ -317,6 +319,8 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
   }
 
   private readonly specInPod = new WeakMap<PodServiceHandle, ServiceLaunchSpec>();
+  /** An in-place restart failed: the next reconcile replaces the Pod instead. */
+  private replaceNext = false;
   /** Services of the current Pod whose containers were stopped alone (still in the Pod, not running). */
   private readonly stoppedInPod = new Set<PodServiceHandle>();
 
@@ -374,8 +378,11 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
         if (secret !== undefined) await api.updateSecret!(secret);
         await api.restartContainer!(this.rt.namespace, cur.name, cname, grace);
       } catch (err) {
-        this.log.warn({ err, service: h.serviceId }, "restarting a container in place failed");
-        h.failStart(`could not restart the service's container: ${(err as Error).message}`);
+        // Fall back to what always works: a new Pod (the next reconcile, scheduled here).
+        this.log.warn({ err, service: h.serviceId }, "restarting a container in place failed; replacing the room's Pod");
+        this.replaceNext = true;
+        this.restartAsked.add(h);
+        void this.schedule();
       }
     }));
   }
