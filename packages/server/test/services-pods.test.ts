@@ -5,8 +5,9 @@
  * sidecar's relay into this server) and greets the room; the MCP example in the same Pod
  * becomes a room toolkit (the bridge connects into the Pod through the sidecar) and its tool
  * reads room storage (a hostPath mount); no token of the session is anywhere in what podman
- * shows about the Pod (they are Secret files the launcher exports); the session's end removes
- * the Pod.
+ * shows about the Pod (they are Secret files the launcher exports); restarting one service from
+ * the server restarts its container inside the same Pod (the agent keeps its run); the
+ * session's end removes the Pod.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -49,8 +50,8 @@ test("pods on podman: the SDK agent in the room's Pod reaches the Room API throu
     await runtime.reapOrphans(ownerId);
     await runtime.close();
   });
-  await ts.server.services.create("default", "pods", "agent", manifest("agent", IMAGES.chat), Date.now());
-  await ts.server.services.create("default", "pods", "tools", manifest("tools", IMAGES.mcp, {
+  const agentRec = await ts.server.services.create("default", "pods", "agent", manifest("agent", IMAGES.chat), Date.now());
+  const toolsRec = await ts.server.services.create("default", "pods", "tools", manifest("tools", IMAGES.mcp, {
     container: { storage: { room: [{ path: "/data" }] } },
     ports: [{ num: 8090, type: "http", liveness: "/healthz", endpoints: [{ path: "/mcp", mcp: { label: "data-tools" } }] }],
   }), Date.now());
@@ -87,6 +88,19 @@ test("pods on podman: the SDK agent in the room's Pod reaches the Room API throu
   assert.match(view, /MESHAGENT_ROOM_URL/, "the inspect output holds the services' env");
   assert.match(view, /ROOMSERVICE_SECRET_ENV=MESHAGENT_SESSION_ID,MESHAGENT_TOKEN|"ROOMSERVICE_SECRET_ENV"/);
   assert.doesNotMatch(view, /eyJ[A-Za-z0-9_-]{10,}/, "no token in podman inspect");
+
+  // Studio's Restart of one service (a new token, the same configuration) restarts its
+  // container inside the same Pod; the agent's run is untouched.
+  const states = async () => (await alice.invoke({ toolkit: "services", tool: "list", input: {} })).json.service_states as any[];
+  const agentBefore = (await states()).find((x) => x.service_id === agentRec.id);
+  await ts.server.launcher.restart("pods", toolsRec.id);
+  await waitUntil("tools running again", async () => {
+    const t2 = (await states()).find((x) => x.service_id === toolsRec.id);
+    return t2.restart_count >= 1 && t2.state === "running";
+  }, 60_000);
+  const agentAfter = (await states()).find((x) => x.service_id === agentRec.id);
+  assert.deepEqual([agentAfter.container_id, agentAfter.started_at, agentAfter.state], [agentBefore.container_id, agentBefore.started_at, "running"]);
+  assert.deepEqual(pods(ownerId), [pod], "the same Pod");
   assert.equal(ts.server.launcher.runtimeKind, "podman");
 
   const stopped = new Promise<void>((r) => ts.server.launcher.stopped.once("stopped", () => r()));
