@@ -60,6 +60,10 @@ interface RunState {
 
 const TITLE: Record<ProbeKind, string> = { startup: "Startup", readiness: "Readiness", liveness: "Liveness" };
 
+/**
+ * The probes of one Pod's containers, driven by the backend's status reads (`ready` on each
+ * poll, per container run); `close` when the Pod stops (it also aborts a kill under way).
+ */
 export class PodProbes {
   private readonly probes: Map<string, ContainerProbes>;
   private readonly state = new Map<string, RunState>();
