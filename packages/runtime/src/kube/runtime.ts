@@ -255,7 +255,7 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
       const api = this.rt.api;
       // (Once no service is left to run, the Pod goes: no room keeps an idle Pod.)
       const inPlace = !this.replaceNext && added.length === 0 && want.length > 0 && api.restartContainer !== undefined
-        && api.stopContainer !== undefined && changed.every((h) => specKey(this.specInPod.get(h)!) === specKey(h.spec));
+        && api.stopContainer !== undefined && api.updateSecret !== undefined && changed.every((h) => specKey(this.specInPod.get(h)!) === specKey(h.spec));
       this.replaceNext = false;
       if (inPlace) {
         await this.stopInPlace(cur, removed);
