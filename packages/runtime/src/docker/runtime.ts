@@ -143,6 +143,16 @@ export class DockerRuntime implements Runtime {
     return this.statsSampler.sample(containerId);
   }
 
+  /** Drops the previous CPU reading kept for `containerId` (the caller stopped sampling it). */
+  forgetStats(containerId: string): void {
+    this.statsSampler.forget(containerId);
+  }
+
+  /** Containers whose previous CPU reading is kept (tests assert it returns to 0 after sessions). */
+  get statsTracked(): number {
+    return this.statsSampler.tracked;
+  }
+
   private ensurePauseImage(): Promise<string> {
     this.pauseImage ??= ensurePauseImage(this.docker).catch((err) => {
       this.pauseImage = null; // let the next room try again
