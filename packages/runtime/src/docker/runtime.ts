@@ -113,6 +113,11 @@ export class DockerRuntime implements Runtime {
     this.prepared.prepare(room, specs);
   }
 
+  /** See Runtime.preparedRoomNames. */
+  preparedRoomNames(): string[] {
+    return this.prepared.roomNames();
+  }
+
   /** Whether `room`'s next session is prepared and ready (tests, benchmarks). */
   isPrepared(room: string): boolean {
     return this.prepared.isReady(room);
