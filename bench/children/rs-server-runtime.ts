@@ -14,7 +14,10 @@
  *   waitEnded {rooms, timeoutMs}            until each room's session, services and sandbox are gone
  *   waitPool                                until the pool of ready namespaces is full
  *   held                                    sizes of the per-room / per-session structures
+ *   snapshot {path}                         full GCs, then a V8 heap snapshot written to path
+ *                                           (bench/experiments/session-heap-diff.ts)
  */
+import { writeHeapSnapshot } from "node:v8";
 import { pino } from "pino";
 import { createDockerRuntime, createSandboxRuntime, type Runtime } from "@roomservice/runtime";
 import { startRoomServer } from "@roomservice/server";
@@ -88,6 +91,10 @@ serve(
       const deadline = Date.now() + 30_000;
       while (((runtime as { pooled?: number }).pooled ?? poolSize) < poolSize && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       return null;
+    },
+    snapshot: async (a: { path: string }) => {
+      await usage(true); // full GCs first, so the snapshot holds live objects only
+      return writeHeapSnapshot(a.path);
     },
     held: () => ({ rooms: server.rooms.list().length, activity: server.activity.held, streams: server.streams.size }),
     close: async () => {

@@ -165,14 +165,19 @@ export const memory: Figure = {
       const seconds = (performance.now() - t0) / 1000;
       const held = await child.call<Record<string, unknown>>("held");
       const perSession = slope(xs, heap);
+      // The slope over the second half of the samples alone: growth that is still going on
+      // at the end, as opposed to growth that happened early and stopped (V8 compiling and
+      // optimizing code paths the first few hundred sessions reach).
+      const half = Math.floor(xs.length / 2);
+      const lateSlope = slope(xs.slice(half), heap.slice(half));
       const growth = heap.at(-1)! - heap[0]!;
-      details.inARow = { seconds: round(seconds), samplesAt: xs, heapExternalBytes: heap, rssBytes: rss, held };
+      details.inARow = { seconds: round(seconds), samplesAt: xs, heapExternalBytes: heap, rssBytes: rss, held, slopeBytesPerSession: round(perSession), secondHalfSlopeBytesPerSession: round(lateSlope) };
       rows.push(row({
         metric: `server memory growth per session over ${N} sessions in a row, heap+external after GC (bytes/session, least-squares slope)`,
         // Quick mode (20 sessions after 5) measures mostly the JIT warming up: it keeps the
         // figure working in CI but does not judge the target.
         roomservice: round(perSession), unit: "bytes", better: "lower", target: ctx.quick ? "" : "flat: < 256 bytes/session", met: ctx.quick ? null : perSession < 256,
-        note: `${ctx.quick ? "quick mode: too few sessions to judge (JIT warm-up dominates); " : ""}first → last sample ${(growth / KiB).toFixed(0)} KiB; RSS ${((rss.at(-1)! - rss[0]!) / 2 ** 20).toFixed(1)} MiB (upper bound); held at the end: ${JSON.stringify(held)}; ${round(seconds / N * 1000)} ms per session`,
+        note: `${ctx.quick ? "quick mode: too few sessions to judge (JIT warm-up dominates); " : ""}first → last sample ${(growth / KiB).toFixed(0)} KiB; slope over the second half of the samples ${round(lateSlope)} bytes/session; RSS ${((rss.at(-1)! - rss[0]!) / 2 ** 20).toFixed(1)} MiB (upper bound); held at the end: ${JSON.stringify(held)}; ${round(seconds / N * 1000)} ms per session`,
       }));
     } finally {
       await stopAll(child);
