@@ -96,7 +96,11 @@ serve(
       await usage(true); // full GCs first, so the snapshot holds live objects only
       return writeHeapSnapshot(a.path);
     },
-    held: () => ({ rooms: server.rooms.list().length, activity: server.activity.held, streams: server.streams.size }),
+    held: () => ({
+      rooms: server.rooms.list().length, activity: server.activity.held, streams: server.streams.size,
+      // Previous CPU readings the runtime keeps for sampled services (0 once their sessions ended).
+      statsTracked: (runtime as { statsTracked?: number }).statsTracked ?? null,
+    }),
     close: async () => {
       // server.close() closes the runtime too; a fresh one (no pool) reaps whatever is left.
       await server.close();

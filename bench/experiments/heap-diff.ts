@@ -8,7 +8,8 @@
  *   node --max-old-space-size=6000 bench/experiments/heap-diff.ts a.heapsnapshot b.heapsnapshot [c.heapsnapshot…]
  *
  * With three or more snapshots every consecutive pair is compared, so a plateau (growth in
- * A→B, none in B→C) shows as such. Also printed per pair: the total self size by node type
+ * A→B, none in B→C) shows as such. Native (embedder) nodes are left out of the new-object
+ * list: Node gives them new ids in every snapshot. Also printed per pair: the total self size by node type
  * (code, closure, object, …), which separates V8's own code growth from program data.
  */
 import { readFileSync } from "node:fs";
@@ -121,7 +122,9 @@ function compare(a: Snap, b: Snap): void {
     const e = byType.get(t) ?? { a: 0, b: 0 };
     e.b += size;
     byType.set(t, e);
-    if (idsA.has(b.nodes[i + b.iId] as number)) continue;
+    // Native (embedder) nodes get new ids in every snapshot: they would all look new. Their
+    // growth shows in the by-type table.
+    if (idsA.has(b.nodes[i + b.iId] as number) || t === "native" || t === "synthetic") continue;
     newTotal += size;
     const k = keyOf(b, ord);
     const g = groups.get(k) ?? { n: 0, size: 0, sample: [] };

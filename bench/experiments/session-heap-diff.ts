@@ -14,7 +14,9 @@ import { parseArgs } from "node:util";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createDockerRuntime } from "@roomservice/runtime";
 import { mintParticipantToken } from "@roomservice/server";
+import { ensureHttpImage, httpService, quietLogger } from "../lib/docker-env.ts";
 import { startRuntimeServer } from "../figures/memory.ts";
 import { sdkClient, disposeSdkClient } from "../lib/sdk.ts";
 import type { Usage } from "../lib/rpc.ts";
@@ -36,10 +38,15 @@ const withService = o.services !== "0";
 const out = resolve(o.out!);
 mkdirSync(out, { recursive: true });
 const SERVER = fileURLToPath(new URL("../../examples/http-echo/server.mjs", import.meta.url));
-// Docker needs an image that has node; the sandbox runs the host's node.
-const container = runtime === "docker"
-  ? { image: process.env.ECHO_IMAGE ?? "node:24-slim", command: "node /app/server.mjs", environment: [{ name: "PORT", value: "8080" }] }
-  : { image: "host", command: `${process.execPath} ${SERVER}`, environment: [{ name: "PORT", value: "8080" }] };
+// Docker: the benchmarks' http-echo image (built if missing); the sandbox runs the host's node.
+const manifest = runtime === "docker"
+  ? httpService("worker", 8080)
+  : { version: "v1", kind: "Service", metadata: { name: "worker" }, container: { image: "host", command: `${process.execPath} ${SERVER}`, environment: [{ name: "PORT", value: "8080" }] }, ports: [{ num: 8080, type: "http", liveness: "/healthz" }] };
+if (runtime === "docker") {
+  const rt = await createDockerRuntime({ ownerId: `bench-heapdiff-img-${process.pid}`, logger: quietLogger });
+  await ensureHttpImage(rt);
+  await rt.close();
+}
 
 const ctx = { quick: false, profileDir: null, pin: false, log: (m: string) => console.log(m) };
 const started = await startRuntimeServer(ctx, `heapdiff-${runtime}`, { runtime, gc: true });
@@ -53,7 +60,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 const live = (m: NodeJS.MemoryUsage) => m.heapUsed + m.external;
 const mem = async () => (await child.call<Usage>("usage", { gc: true })).mem;
 try {
-  if (withService) await child.call("addService", { room: null, name: "worker", manifest: { version: "v1", kind: "Service", metadata: { name: "worker" }, container, ports: [{ num: 8080, type: "http", liveness: "/healthz" }] } });
+  if (withService) await child.call("addService", { room: null, name: "worker", manifest });
   const one = async (i: number) => {
     const room = `seq-${i}`;
     const c = await sdkClient(url, room, await mintParticipantToken(secret, { room, identity: "bench", role: "user", ttlSeconds: 3600 }));
