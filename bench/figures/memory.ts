@@ -60,6 +60,8 @@ export async function startRuntimeServer(ctx: BenchContext, name: string, o: { r
       env: { RS_SECRET: secret, RS_DATA_DIR: dir.path, RS_RUNTIME: o.runtime, RS_POOL: String(o.pool ?? 2), RS_OWNER: `bench-${name}-${randomBytes(3).toString("hex")}` },
       execArgv: o.gc === true ? ["--expose-gc"] : [],
       profileDir: ctx.profileDir,
+      // Reaping and filling the pool before it is ready take long on a loaded machine.
+      readyTimeoutMs: 120_000,
     });
     return { child, url: String(child.info.url), secret, remove: dir.remove };
   } catch (err) {
