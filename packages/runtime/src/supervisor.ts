@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from "node:events";
 import { LineSplitter, maskSpec, secretsToMask, type MaskSpec } from "./logs.ts";
-import { ProbeSet, type CheckResult } from "./probes.ts";
+import { ProbeSet, sleep, type CheckResult } from "./probes.ts";
 import type {
   Clock, EventReason, Logger, ProbeAction, ServiceEvent, ServiceHandle, ServiceHandleEvents, ServiceLaunchSpec,
   ServiceRuntimeState, ServiceStateName, StopOptions, StopResult,
@@ -426,11 +426,7 @@ export class ServiceSupervisor implements ServiceHandle {
         kill: (message) => void this.killForHealth(inst, message),
       },
       {
-        wait: (ms, signal) => new Promise<void>((resolve) => {
-          if (signal.aborted) return resolve();
-          const cancel = this.setTimer(() => resolve(), ms);
-          signal.addEventListener("abort", () => { cancel(); resolve(); }, { once: true });
-        }),
+        wait: (ms, signal) => sleep(ms, signal, (fn, t) => this.setTimer(fn, t)),
       },
     );
     this.probes = probes;

@@ -245,4 +245,11 @@ export interface Runtime {
    * list drops it. Best effort: a session whose specs differ starts those services normally.
    */
   prepareRoom?(room: string, specs: ServiceLaunchSpec[]): void;
+  /**
+   * Rooms whose next session is prepared or being prepared (bounded by the runtime), least
+   * recently prepared first; with `prepareRoom`. A project-wide configuration change
+   * re-prepares exactly these (the caller keeps no list of its own, which would grow with
+   * every room that ever had a session).
+   */
+  preparedRoomNames?(): string[];
 }

@@ -113,6 +113,11 @@ export class DockerRuntime implements Runtime {
     this.prepared.prepare(room, specs);
   }
 
+  /** See Runtime.preparedRoomNames. */
+  preparedRoomNames(): string[] {
+    return this.prepared.roomNames();
+  }
+
   /** Whether `room`'s next session is prepared and ready (tests, benchmarks). */
   isPrepared(room: string): boolean {
     return this.prepared.isReady(room);
@@ -141,6 +146,16 @@ export class DockerRuntime implements Runtime {
   /** CPU and memory of a running container (docker/stats.ts); null once it is gone. */
   stats(containerId: string): Promise<ResourceUsage | null> {
     return this.statsSampler.sample(containerId);
+  }
+
+  /** Drops the previous CPU reading kept for `containerId` (the caller stopped sampling it). */
+  forgetStats(containerId: string): void {
+    this.statsSampler.forget(containerId);
+  }
+
+  /** Containers whose previous CPU reading is kept (tests assert it returns to 0 after sessions). */
+  get statsTracked(): number {
+    return this.statsSampler.tracked;
   }
 
   private ensurePauseImage(): Promise<string> {

@@ -116,8 +116,6 @@ export class ServiceLauncher {
 
   /** Rooms whose next session is to be prepared shortly (coalesces bursts of edits). */
   private readonly prepareTimers = new Map<string, NodeJS.Timeout>();
-  /** Rooms handed to runtime.prepareRoom with services (re-prepared when a project service changes). */
-  private readonly preparedRooms = new Set<string>();
   private closing = false;
 
   constructor(d: ServiceLauncher["d"]) {
@@ -127,7 +125,9 @@ export class ServiceLauncher {
     d.services.changes.on("changed", (c) => {
       if (c.project !== d.ctx.projectId) return;
       if (c.room !== null) this.schedulePrepare(c.room);
-      else for (const room of this.preparedRooms) this.schedulePrepare(room);
+      // Only the rooms the runtime holds prepared (bounded): a list kept here grew by one
+      // room per room that ever had a session, and re-prepared all of them on every edit.
+      else for (const room of d.runtime?.preparedRoomNames?.() ?? []) this.schedulePrepare(room);
     });
   }
 
@@ -169,8 +169,6 @@ export class ServiceLauncher {
       if (spec !== null) specs.push(spec);
     }
     if (this.closing || this.running(room)) return;
-    if (specs.length > 0) this.preparedRooms.add(room);
-    else this.preparedRooms.delete(room);
     runtime.prepareRoom(room, specs);
   }
 
