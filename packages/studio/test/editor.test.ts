@@ -72,6 +72,8 @@ test("the YAML editor shows a located validation error at the right line, and Sa
 
     // The list: disable, enable, delete with confirmation.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Services" }).click();
+    // The edit count, not the manifest's format version ("v1" once showed as "vv1").
+    await page.getByRole("cell", { name: "rev 1", exact: true }).waitFor();
     await page.getByRole("button", { name: "Disable broken" }).click();
     await page.getByText("broken disabled; this applies at the next session.").waitFor();
     await page.getByRole("cell", { name: "disabled" }).waitFor();

@@ -24,6 +24,16 @@ export class DockerStatsSampler {
     this.docker = docker;
   }
 
+  /** Forgets the previous reading of `containerId` (no longer sampled). */
+  forget(containerId: string): void {
+    this.meter.forget(containerId);
+  }
+
+  /** Containers with a previous reading kept (tests assert it returns to 0). */
+  get tracked(): number {
+    return this.meter.size;
+  }
+
   async sample(containerId: string): Promise<ResourceUsage | null> {
     let s: DockerStats;
     try {
