@@ -61,11 +61,12 @@ test("log viewer: lines the server could not make up are reported as skipped, an
     assert.equal(lines + skipped, TOTAL + 1, "every printed line is shown or reported skipped");
     await w.shot("logs-gap");
     // The line after a gap carries a marker saying how many lines are missing before it
-    // (rows are virtualized: scroll until one renders).
+    // (rows are virtualized: scroll until one renders; unwrapped, one screen is 22 rows).
     const view = logs.getByRole("log");
     await logs.getByRole("button", { name: "Pause" }).click();
+    await logs.getByRole("button", { name: "Wrap" }).click();
     const found = await view.evaluate(async (el) => {
-      for (let y = 0; y <= el.scrollHeight; y += el.clientHeight / 2) {
+      for (let y = 0; y <= el.scrollHeight; y += el.clientHeight) {
         el.scrollTop = y;
         await new Promise((r) => setTimeout(r, 50)); // a frame or three: the virtualizer renders the rows
         if (el.querySelector(".gap") !== null) return el.querySelector(".gap")!.textContent;
