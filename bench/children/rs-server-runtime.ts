@@ -100,6 +100,8 @@ serve(
       rooms: server.rooms.list().length, activity: server.activity.held, streams: server.streams.size,
       // Previous CPU readings the runtime keeps for sampled services (0 once their sessions ended).
       statsTracked: (runtime as { statsTracked?: number }).statsTracked ?? null,
+      // Timers, sockets, handles still open (a count that grows with the sessions is a leak).
+      resources: process.getActiveResourcesInfo().reduce<Record<string, number>>((m, r) => ((m[r] = (m[r] ?? 0) + 1), m), {}),
     }),
     close: async () => {
       // server.close() closes the runtime too; a fresh one (no pool) reaps whatever is left.
