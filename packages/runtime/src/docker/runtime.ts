@@ -308,7 +308,11 @@ export class DockerRuntime implements Runtime {
 
   openRoomApi(sandbox: RoomSandbox, onSocket: (s: Socket) => void): Promise<RoomApiEndpoint> {
     if (!(sandbox instanceof DockerRoomSandbox)) return Promise.reject(new Error("openRoomApi: not a sandbox of the docker runtime"));
-    return roomApiFromListener(this.openRoomApiListener(sandbox, ROOM_API_PORT), onSocket);
+    // A connection from the room is a sign a service is up: its probes look now (ProbeSet.nudge).
+    return roomApiFromListener(this.openRoomApiListener(sandbox, ROOM_API_PORT), (s) => {
+      sandbox.nudgeProbes();
+      onSocket(s);
+    });
   }
 
   /**
@@ -500,6 +504,11 @@ export class DockerRoomSandbox implements RoomSandbox {
 
   services(): ServiceHandle[] {
     return [...this.handles.values()];
+  }
+
+  /** Every service's probes that have not yet succeeded check now (see ServiceSupervisor.nudgeProbes). */
+  nudgeProbes(): void {
+    for (const h of this.handles.values()) h.nudgeProbes();
   }
 
   stop(): Promise<void> {
