@@ -7,6 +7,7 @@
  */
 import { CpuMeter, type ResourceUsage } from "../stats.ts";
 import { DockerError, type DockerEngine } from "./engine.ts";
+import { CgroupStatsReader } from "./cgroup-stats.ts";
 
 interface DockerStats {
   read?: string;
@@ -19,12 +20,20 @@ export class DockerStatsSampler {
   private readonly meter = new CpuMeter();
   /** Physical memory of the Docker host: a container "limit" equal to it means no limit. */
   private hostMemory: number | null = null;
+  private readonly cgroups: CgroupStatsReader;
 
-  constructor(docker: DockerEngine) {
+  /** `cgroups`: where container cgroups are read first (tests pass a fake tree). */
+  constructor(docker: DockerEngine, cgroups = new CgroupStatsReader()) {
     this.docker = docker;
+    this.cgroups = cgroups;
   }
 
   async sample(containerId: string): Promise<ResourceUsage | null> {
+    const local = this.cgroups.read(containerId);
+    if (local !== null) {
+      const cpuPercent = this.meter.percent(containerId, { cpuNs: local.cpuNs, atNs: Date.now() * 1e6 });
+      return { cpuPercent, memoryBytes: local.memoryBytes, memoryLimitBytes: local.memoryLimitBytes };
+    }
     let s: DockerStats;
     try {
       s = await this.docker.json<DockerStats>({
