@@ -7,7 +7,7 @@ import type { Server, Socket } from "node:net";
 import { NetnsProber } from "../netns/prober.ts";
 import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
 import { NetnsConnector } from "../netns/connector.ts";
-import { HelperSpawnLimit } from "../netns/spawn-limit.ts";
+import { HelperSpawnLimit, type HelperSpawnLimitOptions } from "../netns/spawn-limit.ts";
 import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
 import type { Clock, Logger, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
@@ -49,6 +49,12 @@ export interface DockerRuntimeOptions {
    * it. Only with network "none" and when the envexec launcher can be compiled.
    */
   preparedRooms?: number;
+  /**
+   * Bounds on namespace helpers starting at once (netns/spawn-limit.ts): how many start at
+   * the same time (default 2 × CPUs), how many may wait (1000) and for how long (120 s).
+   * Out-of-range values throw a RangeError naming the field.
+   */
+  helperSpawns?: Pick<HelperSpawnLimitOptions, "maxConcurrent" | "maxWaiters" | "queueTimeoutMs">;
 }
 
 /** A ready room namespace waiting for a session. */
@@ -95,7 +101,7 @@ export class DockerRuntime implements Runtime {
     this.ownerId = o.ownerId;
     this.log = o.logger.child({ runtime: "docker" });
     this.clock = o.clock ?? systemClock;
-    this.helperSpawns = new HelperSpawnLimit({ clock: this.clock });
+    this.helperSpawns = new HelperSpawnLimit({ ...o.helperSpawns, clock: this.clock });
     this.secretsRoot = o.secretsRoot ?? defaultSecretsRoot();
     this.network = o.network ?? "none";
     this.poolSize = this.network === "none" ? Math.max(0, o.poolSize ?? 0) : 0;

@@ -26,7 +26,7 @@ import { killTree, processTree } from "../proc.ts";
 import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
 import { NetnsConnector } from "../netns/connector.ts";
 import { NetnsProber } from "../netns/prober.ts";
-import { HelperSpawnLimit } from "../netns/spawn-limit.ts";
+import { HelperSpawnLimit, type HelperSpawnLimitOptions } from "../netns/spawn-limit.ts";
 import type { CheckResult } from "../probes.ts";
 import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SECRETS_MOUNT, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
@@ -46,6 +46,12 @@ export interface SandboxRuntimeOptions {
    * one idle Node process (the probe helper) and an empty namespace.
    */
   poolSize?: number;
+  /**
+   * Bounds on namespace helpers starting at once (netns/spawn-limit.ts): how many start at
+   * the same time (default 2 × CPUs), how many may wait (1000) and for how long (120 s).
+   * Out-of-range values throw a RangeError naming the field.
+   */
+  helperSpawns?: Pick<HelperSpawnLimitOptions, "maxConcurrent" | "maxWaiters" | "queueTimeoutMs">;
 }
 
 /** Checks for bwrap, ip and nsenter and the privilege to use them; throws saying what is missing. */
@@ -130,7 +136,7 @@ export class SandboxRuntime implements Runtime {
     this.ownerId = o.ownerId;
     this.log = o.logger.child({ runtime: "sandbox" });
     this.clock = o.clock ?? { now: () => Date.now() };
-    this.helperSpawns = new HelperSpawnLimit({ clock: this.clock });
+    this.helperSpawns = new HelperSpawnLimit({ ...o.helperSpawns, clock: this.clock });
     this.secretsRoot = o.secretsRoot ?? defaultSecretsRoot();
     this.pool = new NetnsPool({ size: o.poolSize ?? 0, prefix: this.prefix(this.ownerId), log: this.log, spawns: this.helperSpawns });
   }
