@@ -14,7 +14,6 @@
  *
  * Rounds alternate which side goes first; sizes run small to large.
  */
-import { randomBytes } from "node:crypto";
 import { pino } from "pino";
 import { createDockerRuntime, HelperSpawnLimit, NetnsProber, type DockerRuntime } from "@roomservice/runtime";
 import { mintParticipantToken } from "@roomservice/server";
@@ -26,6 +25,7 @@ import { cpuDeltaUs } from "../lib/util.ts";
 import type { Usage } from "../lib/rpc.ts";
 import { ensureHttpImage, httpService, HTTP_IMAGE } from "../lib/docker-env.ts";
 import { startRuntimeServer } from "./memory.ts";
+import { benchOwnerId } from "../lib/leftovers.ts";
 
 const quiet = pino({ level: "silent" });
 
@@ -87,7 +87,7 @@ export const concurrency: Figure = {
   async run(ctx: BenchContext): Promise<FigureResult> {
     const sizes = ctx.quick ? [1, 5] : [1, 10, 50];
     const reps = ctx.quick ? 1 : 3;
-    const ownerId = `bench-cc-${randomBytes(4).toString("hex")}`;
+    const ownerId = benchOwnerId("cc");
     const runtime = await createDockerRuntime({ ownerId, logger: quiet });
     await ensureHttpImage(runtime);
     const started = await startRuntimeServer(ctx, "concurrency-rs-server", { runtime: "docker" });
