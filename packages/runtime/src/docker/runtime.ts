@@ -5,7 +5,7 @@
  */
 import type { Server, Socket } from "node:net";
 import { NetnsProber } from "../netns/prober.ts";
-import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
+import { roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
 import { NetnsConnector } from "../netns/connector.ts";
 import { HelperSpawnLimit, type HelperSpawnLimitOptions } from "../netns/spawn-limit.ts";
 import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SessionSecrets } from "../secrets.ts";
@@ -137,9 +137,9 @@ export class DockerRuntime implements Runtime {
     const poolId = `prep-${Math.random().toString(36).slice(2, 10)}`;
     const labels = { [LABEL.owner]: this.ownerId, [LABEL.room]: room, [LABEL.session]: poolId, [LABEL.role]: "pause", [LABEL.pool]: poolId };
     const { pauseId, netnsPath } = await this.startPause(labels, containerName(room, "pause"), null);
+    // One helper per namespace: the probe helper also opens the Room API listener.
     const prober = new NetnsProber(netnsPath, this.log, this.helperSpawns);
-    prober.warm();
-    const listener = openListenerInNetns(this.helperSpawns, netnsPath, "127.0.0.1", 8078);
+    const listener = prober.listen("127.0.0.1", ROOM_API_PORT);
     listener.catch(() => undefined);
     return { pauseId, netnsPath, poolId, prober, listener };
   }
@@ -198,9 +198,8 @@ export class DockerRuntime implements Runtime {
         .then(({ pauseId, netnsPath }) => {
           if (this.closed) return this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).then(() => {}, () => {});
           const prober = new NetnsProber(netnsPath, this.log, this.helperSpawns);
-          prober.warm();
           const entry: PoolEntry = { pauseId, netnsPath, poolId, prober, listener: null };
-          entry.listener = openListenerInNetns(this.helperSpawns, netnsPath, "127.0.0.1", 8078);
+          entry.listener = prober.listen("127.0.0.1", ROOM_API_PORT);
           entry.listener.catch(() => undefined);
           this.pool.push(entry);
         })
@@ -309,7 +308,7 @@ export class DockerRuntime implements Runtime {
   openRoomApiListener(sandbox: DockerRoomSandbox, port: number, host = "127.0.0.1"): Promise<Server> {
     // A pooled namespace already has its 8078 listener open.
     const pre = sandbox.takePreopenedListener(port, host);
-    return pre ?? openListenerInNetns(this.helperSpawns, sandbox.netnsPath, host, port);
+    return pre ?? sandbox.listen(host, port);
   }
 
   openRoomApi(sandbox: RoomSandbox, onSocket: (s: Socket) => void): Promise<RoomApiEndpoint> {
@@ -510,6 +509,11 @@ export class DockerRoomSandbox implements RoomSandbox {
 
   services(): ServiceHandle[] {
     return [...this.handles.values()];
+  }
+
+  /** A listening server on host:port in the room's namespace, opened by its probe helper. */
+  listen(host: string, port: number): Promise<Server> {
+    return this.prober.listen(host, port);
   }
 
   /** Every service's probes that have not yet succeeded check now (see ServiceSupervisor.nudgeProbes). */

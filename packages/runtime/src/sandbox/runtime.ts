@@ -23,7 +23,7 @@ import { SandboxStatsSampler } from "./stats.ts";
 import { createNetns, deleteNetns, NetnsPool, NETNS_DIR, POOLED_LISTENER } from "./netns-pool.ts";
 import { formatSeconds } from "../docker/container.ts";
 import { killTree, processTree } from "../proc.ts";
-import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
+import { roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
 import { NetnsConnector } from "../netns/connector.ts";
 import { NetnsProber } from "../netns/prober.ts";
 import { HelperSpawnLimit, type HelperSpawnLimitOptions } from "../netns/spawn-limit.ts";
@@ -211,7 +211,7 @@ export class SandboxRuntime implements Runtime {
    */
   openRoomApiListener(sandbox: SandboxRoom, port: number, host = "127.0.0.1"): Promise<Server> {
     const pre = sandbox.takePreopenedListener(port, host);
-    return pre?.catch(() => openListenerInNetns(this.helperSpawns, sandbox.netnsPath, host, port)) ?? openListenerInNetns(this.helperSpawns, sandbox.netnsPath, host, port);
+    return pre?.catch(() => sandbox.listen(host, port)) ?? sandbox.listen(host, port);
   }
 
   openRoomApi(sandbox: RoomSandbox, onSocket: (s: Socket) => void): Promise<RoomApiEndpoint> {
@@ -334,6 +334,11 @@ export class SandboxRoom implements RoomSandbox, ServiceDriver {
 
   services(): ServiceHandle[] {
     return [...this.handles.values()];
+  }
+
+  /** A listening server on host:port in the room's namespace, opened by its probe helper. */
+  listen(host: string, port: number): Promise<Server> {
+    return this.prober.listen(host, port);
   }
 
   /** Every service's probes that have not yet succeeded check now (see ServiceSupervisor.nudgeProbes). */
