@@ -7,8 +7,10 @@
  * owners whose runner is gone (reapDeadBenchRuns). Other benchmark runs on the same Docker
  * daemon are left alone while their runner lives.
  *
- * Owner ids from before this scheme (`bench-<what>-<random>`, no pid) are reaped once they are
- * older than LEGACY_MAX_AGE_MS: the runner's watchdog ends every run within 45 min.
+ * Owner ids the figures made before this scheme (no pid: `bench-<8 hex>`, `bench-cc-…`,
+ * `bench-sbx-…`, `bench-{memory,concurrency}-rs-server-…`) are reaped once they are older than
+ * LEGACY_MAX_AGE_MS: the runner's watchdog ends every run within 45 min. Any other `bench-…`
+ * id without a pid (someone's experiment) is never touched.
  */
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -36,15 +38,19 @@ function benchProcessAlive(pid: number): boolean {
 
 /**
  * Whether the run that made `owner` is gone: its runner pid is no live benchmark process, or
- * (an id without a pid) it was made more than LEGACY_MAX_AGE_MS ago. `createdAtMs`: when its
- * oldest leftover was made. Ids not starting with "bench-" are never a benchmark's.
+ * (a figure's id from before, without a pid) it was made more than LEGACY_MAX_AGE_MS ago.
+ * `createdAtMs`: when its oldest leftover was made. Ids not starting with "bench-" are never a
+ * benchmark's.
  */
 export function benchOwnerDead(owner: string, createdAtMs: number, now = Date.now()): boolean {
   if (!owner.startsWith("bench-")) return false;
   const m = /^bench-(\d+)-/.exec(owner);
   if (m !== null) return m[1] !== String(process.pid) && !benchProcessAlive(Number(m[1]));
-  return now - createdAtMs > LEGACY_MAX_AGE_MS;
+  return LEGACY_FIGURE_OWNER.test(owner) && now - createdAtMs > LEGACY_MAX_AGE_MS;
 }
+
+/** The owner ids bench/run.ts's figures made before they carried the runner's pid. */
+const LEGACY_FIGURE_OWNER = /^bench-((cc-|sbx-)?[0-9a-f]{8}|(memory|concurrency)-rs-server-[0-9a-f]{6})$/;
 
 /**
  * Removes what dead benchmark runs left: their Docker containers, networks and secret files

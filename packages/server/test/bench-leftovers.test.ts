@@ -15,13 +15,15 @@ function deadPid(): number {
   return Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString());
 }
 
-test("owner ids carry the runner's pid; a run is dead when that pid is gone, or (old ids) when older than an hour", () => {
+test("owner ids carry the runner's pid; a run is dead when that pid is gone, or (the figures' old ids) when older than an hour", () => {
   assert.match(benchOwnerId("cc"), new RegExp(`^bench-${process.pid}-cc-[0-9a-f]{6}$`));
   assert.equal(benchOwnerDead(benchOwnerId("cc"), 0), false, "this runner is alive");
   assert.equal(benchOwnerDead(`bench-${deadPid()}-cc-abcdef`, Date.now()), true);
   const now = Date.now();
   assert.equal(benchOwnerDead("bench-cc-0a1b2c3d", now - LEGACY_MAX_AGE_MS + 60_000, now), false, "an old-style id, recent: maybe a live run");
   assert.equal(benchOwnerDead("bench-cc-0a1b2c3d", now - LEGACY_MAX_AGE_MS - 60_000, now), true);
+  assert.equal(benchOwnerDead("bench-memory-rs-server-0a1b2c", 0, now), true);
+  assert.equal(benchOwnerDead("bench-heapdiff-docker-323a8a", 0, now), false, "someone's experiment, not a figure's: never");
   assert.equal(benchOwnerDead("rs-1234abcd", 0, now), false, "not a benchmark's");
 });
 
