@@ -14,7 +14,10 @@
  *   waitEnded {rooms, timeoutMs}            until each room's session, services and sandbox are gone
  *   waitPool                                until the pool of ready namespaces is full
  *   held                                    sizes of the per-room / per-session structures
+ *   snapshot {path}                         full GCs, then a V8 heap snapshot written to path
+ *                                           (bench/experiments/session-heap-diff.ts)
  */
+import { writeHeapSnapshot } from "node:v8";
 import { pino } from "pino";
 import { createDockerRuntime, createSandboxRuntime, type Runtime } from "@roomservice/runtime";
 import { startRoomServer } from "@roomservice/server";
@@ -138,7 +141,15 @@ serve(
       while (((runtime as { pooled?: number }).pooled ?? poolSize) < poolSize && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       return null;
     },
-    held: () => ({ rooms: server.rooms.list().length, activity: server.activity.held, streams: server.streams.size }),
+    snapshot: async (a: { path: string }) => {
+      await usage(true); // full GCs first, so the snapshot holds live objects only
+      return writeHeapSnapshot(a.path);
+    },
+    held: () => ({
+      rooms: server.rooms.list().length, activity: server.activity.held, streams: server.streams.size,
+      // Previous CPU readings the runtime keeps for sampled services (0 once their sessions ended).
+      statsTracked: (runtime as { statsTracked?: number }).statsTracked ?? null,
+    }),
     close: async () => {
       // server.close() closes the runtime too; a fresh one (no pool) reaps whatever is left.
       await server.close();

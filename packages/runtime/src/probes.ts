@@ -32,15 +32,25 @@ export const PORT_PROBE_TIMINGS = {
   successThreshold: 1,
 } as const;
 
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function realTimer(fn: () => void, ms: number): () => void {
+  const t = setTimeout(fn, ms);
+  return () => clearTimeout(t);
+}
+
+/**
+ * Resolves after `ms` (on `setTimer`, default the real setTimeout) or when `signal` aborts,
+ * whichever comes first. Its abort listener is removed either way: a long-lived signal (a
+ * service run's, a follower's) waited on in a loop must not collect one listener per wait.
+ */
+export function sleep(ms: number, signal: AbortSignal, setTimer: (fn: () => void, ms: number) => () => void = realTimer): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const done = () => {
-      clearTimeout(t);
+      cancel();
       signal.removeEventListener("abort", done);
       resolve();
     };
-    const t = setTimeout(done, ms);
+    const cancel = setTimer(done, ms);
     signal.addEventListener("abort", done, { once: true });
   });
 }

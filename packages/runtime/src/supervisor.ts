@@ -6,10 +6,10 @@
  */
 import { EventEmitter } from "node:events";
 import { LineSplitter, maskSpec, secretsToMask, type MaskSpec } from "./logs.ts";
-import { ProbeSet, type CheckResult } from "./probes.ts";
+import { ProbeSet, sleep, type CheckResult } from "./probes.ts";
 import type {
   Clock, EventReason, Logger, ProbeAction, ServiceEvent, ServiceHandle, ServiceHandleEvents, ServiceLaunchSpec,
-  ServiceRuntimeState, ServiceStateName, StopResult,
+  ServiceRuntimeState, ServiceStateName, StopOptions, StopResult,
 } from "./types.ts";
 import { recordServiceEvent } from "./service-events.ts";
 
@@ -142,6 +142,8 @@ export class ServiceSupervisor implements ServiceHandle {
   private loopDone: Promise<void> = Promise.resolve();
   private halting: Promise<StopResult | null> | null = null;
   private stopRequested = false;
+  /** stop({ kill: true }) was asked: no grace period from now on (see StopOptions). */
+  private killNow = false;
   private wake: (() => void) | null = null;
   private launching: Promise<RunningInstance | null> | null = null;
   private current: RunningInstance | null = null;
@@ -202,6 +204,7 @@ export class ServiceSupervisor implements ServiceHandle {
   /** Begins the lifecycle (called by the sandbox right after construction). */
   start(): void {
     this.stopRequested = false;
+    this.killNow = false;
     this.halting = null;
     this.loopDone = this.loop().catch((err) => {
       this.log.error({ err }, "service supervisor failed");
@@ -209,8 +212,13 @@ export class ServiceSupervisor implements ServiceHandle {
     });
   }
 
-  async stop(): Promise<void> {
+  async stop(o: StopOptions = {}): Promise<void> {
     this.intent = "stop";
+    if (o.kill === true && !this.killNow) {
+      this.killNow = true;
+      // A stop already in its grace period ends now too.
+      if (this.current !== null && this.currentExit === null) await this.current.signal("SIGKILL").catch(() => undefined);
+    }
     await this.halt();
   }
 
@@ -426,11 +434,7 @@ export class ServiceSupervisor implements ServiceHandle {
         kill: (message) => void this.killForHealth(inst, message),
       },
       {
-        wait: (ms, signal) => new Promise<void>((resolve) => {
-          if (signal.aborted) return resolve();
-          const cancel = this.setTimer(() => resolve(), ms);
-          signal.addEventListener("abort", () => { cancel(); resolve(); }, { once: true });
-        }),
+        wait: (ms, signal) => sleep(ms, signal, (fn, t) => this.setTimer(fn, t)),
       },
     );
     this.probes = probes;
@@ -461,6 +465,10 @@ export class ServiceSupervisor implements ServiceHandle {
   /** Stop signal, grace period, SIGKILL; resolves when the process has ended. */
   private async terminate(inst: RunningInstance): Promise<ExitInfo> {
     const { signal, gracePeriodMs } = this.spec.stop;
+    if (this.killNow) {
+      await inst.signal("SIGKILL");
+      return inst.exited;
+    }
     await inst.signal(signal || "SIGTERM");
     let cancel = () => {};
     const graceOver = new Promise<"timeout">((resolve) => (cancel = this.setTimer(() => resolve("timeout"), gracePeriodMs)));

@@ -7,6 +7,7 @@ export { mintParticipantToken, verifyParticipantToken, defaultApiScope, parseDur
 export type { Principal, Role } from "./auth/tokens.ts";
 export { loadProjectSecret } from "./auth/secret.ts";
 export type { RoomEvent, Session } from "./rooms/room.ts";
+export { InstallationState } from "./store/installation-state.ts";
 export { Store, StoreOpenError, isUniqueViolation, type StoreDialect, type StoreOptions, type Database } from "./store/db.ts";
 export { MIGRATIONS, type Migration } from "./store/migrations.ts";
 export { WriteQueue } from "./store/write-queue.ts";
@@ -20,4 +21,4 @@ export { SessionStore, RoomSettingsStore, type SessionRecord, type SessionEndRea
 export { LlmStore, type LlmUpstream, type LlmUsage } from "./llm/llm-store.ts";
 export type { ImagePreparer } from "./services/image-preparer.ts";
 export { ExampleImages, REPO_ROOT, EXAMPLE_REPO, DEMO_REPO, exampleImageTag, exampleContextHash, exampleDependencies, copyPackageClosure, buildExampleImage } from "./demo/example-images.ts";
-export { setUpDemo, demoManifest, DEMO_ROOM, DEMO_EXAMPLES, DEMO_VOICE, DEMO_MARKER, type DemoResult } from "./demo/demo-project.ts";
+export { setUpDemo, demoManifest, DEMO_ROOM, DEMO_EXAMPLES, DEMO_VOICE, DEMO_MARKER, DEMO_STATE, type DemoResult } from "./demo/demo-project.ts";

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer } from "./helpers.ts";
 import { systemClock } from "../src/index.ts";
+import type { BrowserSessions } from "../src/auth/browser-sessions.ts";
 
 /** A clock whose wall time can be moved forward (timers still run in real time). */
 function movableClock() {
@@ -116,7 +117,7 @@ test("browser sessions are bounded and expire when idle", async (t) => {
   const clock = movableClock();
   const ts = await startTestServer({ clock });
   t.after(() => ts.close());
-  const sessions = ts.server.browserSessions;
+  const sessions = ts.server.browserSessions as BrowserSessions; // one node: in memory
   const opened = Array.from({ length: sessions.limits.maxSessions + 50 }, () => sessions.create("admin", null).id);
   assert.equal(sessions.size, sessions.limits.maxSessions, "the oldest sessions are forgotten beyond the bound");
   assert.equal(sessions.get(opened[0]!), undefined);

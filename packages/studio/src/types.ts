@@ -10,7 +10,7 @@ export type {
 export interface RoomInfo {
   id?: string;
   name: string;
-  live?: null | { session_id: string; started_at: string; participants: number; health: "ready" | "starting" | "unhealthy" | "failed" | "none" };
+  live?: null | { session_id: string; started_at: string; participants: number; health: "ready" | "starting" | "unhealthy" | "failed" | "none" | "unknown" };
 }
 
 export interface SessionInfo {

@@ -119,6 +119,11 @@ export class DockerRuntime implements Runtime {
     this.prepared.prepare(room, specs);
   }
 
+  /** See Runtime.preparedRoomNames. */
+  preparedRoomNames(): string[] {
+    return this.prepared.roomNames();
+  }
+
   /** Whether `room`'s next session is prepared and ready (tests, benchmarks). */
   isPrepared(room: string): boolean {
     return this.prepared.isReady(room);
@@ -147,6 +152,16 @@ export class DockerRuntime implements Runtime {
   /** CPU and memory of a running container (docker/stats.ts); null once it is gone. */
   stats(containerId: string): Promise<ResourceUsage | null> {
     return this.statsSampler.sample(containerId);
+  }
+
+  /** Drops the previous CPU reading kept for `containerId` (the caller stopped sampling it). */
+  forgetStats(containerId: string): void {
+    this.statsSampler.forget(containerId);
+  }
+
+  /** Containers whose previous CPU reading is kept (tests assert it returns to 0 after sessions). */
+  get statsTracked(): number {
+    return this.statsSampler.tracked;
   }
 
   private ensurePauseImage(): Promise<string> {
@@ -360,6 +375,37 @@ export class DockerRuntime implements Runtime {
     const result = { containers: removedContainers, networks: removedNetworks, files };
     if (removedContainers + removedNetworks + files > 0) this.log.info(result, "removed leftovers of an earlier run");
     return result;
+  }
+
+  /**
+   * Removes `room`'s service and pause containers labelled with another owner (a cluster node
+   * that lost the room's lease; docs/scaling.md) from this engine, services first, at once
+   * (no grace: the room runs here now): every container labelled with that owner and room
+   * (its prepared ones for the room too: it no longer holds the room), and the pause
+   * containers they name (a pooled one carries no room label). Nothing is found when that
+   * owner uses another engine.
+   */
+  async reapRoom(ownerId: string, room: string): Promise<ReapResult> {
+    if (ownerId === this.ownerId) throw new Error("reapRoom is for another owner's containers");
+    const filters = JSON.stringify({ label: [`${LABEL.owner}=${ownerId}`, `${LABEL.room}=${room}`] });
+    const containers = await this.docker.json<{ Id: string; Labels: Record<string, string> }[]>({ method: "GET", path: "/containers/json", query: { all: 1, filters } });
+    const services = containers.filter((c) => c.Labels[LABEL.role] !== "pause").map((c) => c.Id);
+    const pauses = new Set([
+      ...containers.filter((c) => c.Labels[LABEL.role] === "pause").map((c) => c.Id),
+      ...containers.flatMap((c) => (c.Labels[LABEL.pause] ? [c.Labels[LABEL.pause]!] : [])),
+    ]);
+    let removed = 0;
+    // Services before pause containers: a service's namespace is its pause container's.
+    for (const id of [...services, ...pauses]) {
+      try {
+        await this.docker.json({ method: "DELETE", path: `/containers/${id}`, query: { force: 1, v: 1 } });
+        removed++;
+      } catch (err) {
+        if (!(err instanceof DockerError && (err.status === 404 || err.status === 409))) throw err;
+      }
+    }
+    if (removed > 0) this.log.info({ owner: ownerId, room, containers: removed }, "removed another node's containers of a room now served here");
+    return { containers: removed, networks: 0, files: 0 };
   }
 
   /** Removes pooled namespaces and releases the HTTP agent; live sandboxes are not stopped. */

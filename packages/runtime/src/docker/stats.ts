@@ -3,7 +3,8 @@
  * &one-shot=true` (API 1.41) returns one reading at once instead of waiting a second for a
  * second one; CPU % comes from our own previous reading (CpuMeter). Memory is computed as the
  * `docker stats` CLI does: usage minus page cache (`total_inactive_file` on cgroup v1,
- * `inactive_file` on v2).
+ * `inactive_file` on v2). When the daemon runs on this host the same numbers are read from the
+ * container's cgroup files instead (cgroup-stats.ts): no API call, no dockerd CPU.
  */
 import { CpuMeter, type ResourceUsage } from "../stats.ts";
 import { DockerError, type DockerEngine } from "./engine.ts";
@@ -26,6 +27,16 @@ export class DockerStatsSampler {
   constructor(docker: DockerEngine, cgroups = new CgroupStatsReader()) {
     this.docker = docker;
     this.cgroups = cgroups;
+  }
+
+  /** Forgets the previous reading of `containerId` (no longer sampled). */
+  forget(containerId: string): void {
+    this.meter.forget(containerId);
+  }
+
+  /** Containers with a previous reading kept (tests assert it returns to 0). */
+  get tracked(): number {
+    return this.meter.size;
   }
 
   async sample(containerId: string): Promise<ResourceUsage | null> {

@@ -132,6 +132,16 @@ export class SandboxRuntime implements Runtime {
     return this.statsSampler.sample(containerId);
   }
 
+  /** Drops the previous CPU reading kept for `containerId` (the caller stopped sampling it). */
+  forgetStats(containerId: string): void {
+    this.statsSampler.forget(containerId);
+  }
+
+  /** Containers whose previous CPU reading is kept (tests assert it returns to 0 after sessions). */
+  get statsTracked(): number {
+    return this.statsSampler.tracked;
+  }
+
   constructor(o: SandboxRuntimeOptions) {
     this.ownerId = o.ownerId;
     this.log = o.logger.child({ runtime: "sandbox" });

@@ -35,13 +35,34 @@ export const DEFAULT_BROWSER_SESSION_LIMITS: BrowserSessionLimits = {
 const sha256 = (s: string) => createHash("sha256").update(s).digest();
 
 /**
+ * Where Studio's sign-in sessions live: in this process (BrowserSessions, one node) or in the
+ * shared database (SharedBrowserSessions, `serve --cluster`: a sign-in on one node works on
+ * every node). Results may be promises; callers await them. `issueLoginCode` stays
+ * synchronous because `serve` prints the code at once.
+ */
+export interface BrowserSessionBackend {
+  readonly limits: BrowserSessionLimits;
+  /** Opens a session; returns its id (the cookie value) and the session. */
+  create(identity: string, apiKeyId: string | null): { id: string; session: BrowserSession } | Promise<{ id: string; session: BrowserSession }>;
+  /** The live session for a cookie value (touching it), or undefined when unknown or expired. */
+  get(id: string): BrowserSession | undefined | Promise<BrowserSession | undefined>;
+  delete(id: string): void | Promise<void>;
+  /** Forgets every session opened with an API key (the key was deleted). */
+  revokeApiKey(apiKeyId: string): void | Promise<void>;
+  /** A one-time login code: works once, for `limits.loginCodeMs`. */
+  issueLoginCode(): string;
+  /** Consumes a login code: true once for a valid, unexpired code, false ever after. */
+  redeemLoginCode(code: string): boolean | Promise<boolean>;
+}
+
+/**
  * Studio's sign-in sessions, kept server-side in memory (bounded, expiring): the browser holds
  * only an opaque id in an HttpOnly SameSite=Strict cookie, never the API key. Ids and login
  * codes are stored hashed so a heap dump does not hand out live sessions. Each session has a
  * CSRF token that cookie-authenticated writes must echo in `X-CSRF-Token` (OWASP's
  * "synchronizer token" pattern; SameSite=Strict alone leaves same-site subdomains).
  */
-export class BrowserSessions {
+export class BrowserSessions implements BrowserSessionBackend {
   /** By sha256(id) hex; Map order = least recently used first. */
   private readonly sessions = new Map<string, BrowserSession>();
   /** sha256(code) hex → expiry (ms). */
