@@ -15,6 +15,7 @@ export { ServiceStore, type ServiceRecord } from "./services/service-store.ts";
 export { portConflictWarnings, type PortWarning } from "./services/port-conflicts.ts";
 export { SecretStore } from "./services/secret-store.ts";
 export { ApiKeyStore } from "./services/api-keys.ts";
+export { SharedBrowserSessions } from "./auth/shared-browser-sessions.ts";
 export { roomNameError } from "./rooms/room-manager.ts";
 export { selectRuntime, parseRuntimeMode, ownerIdFor, helperSpawnConfigFromEnv, HELPER_SPAWN_ENV, type RuntimeMode, type HelperSpawnConfig } from "./services/select-runtime.ts";
 export { SessionStore, RoomSettingsStore, type SessionRecord, type SessionEndReason } from "./store/sessions.ts";

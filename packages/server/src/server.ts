@@ -26,7 +26,7 @@ import { registerRoomsRest } from "./http/rooms-rest.ts";
 import { registerStudioRest } from "./http/studio-rest.ts";
 import { DEFAULT_STREAM_LIMITS, registerRoomStreams, type StreamLimits } from "./http/room-stream.ts";
 import type { SseClient } from "./http/sse.ts";
-import { BrowserSessions, type BrowserSessionBackend } from "./auth/browser-sessions.ts";
+import type { BrowserSessionBackend } from "./auth/browser-sessions.ts";
 import { SharedBrowserSessions } from "./auth/shared-browser-sessions.ts";
 import { Activity, type ActivityLimits } from "./services/activity.ts";
 import { SessionEventStore } from "./store/session-events.ts";
@@ -194,7 +194,9 @@ async function startWithStore(
   const events = new SessionEventStore(store, logger.child({ component: "store" }));
   const activity = new Activity({ ctx, rooms, launcher, services, runtime: opts.runtime ?? null, events, ...(opts.activityLimits ? { limits: opts.activityLimits } : {}) });
   // In a cluster a sign-in must work on every node (no cookie affinity): sessions in the database.
-  const browserSessions: BrowserSessionBackend = cluster === null ? new BrowserSessions(clock) : new SharedBrowserSessions(store, clock, logger.child({ component: "auth" }));
+  // In the database on every server (SQLite or PostgreSQL): a sign-in survives a restart, and a
+  // cluster's nodes share them (no load-balancer affinity needed).
+  const browserSessions: BrowserSessionBackend = new SharedBrowserSessions(store, clock, logger.child({ component: "auth" }));
   const streams = new Set<SseClient>();
   const authDeps = { ctx, apiKeys, browserSessions };
   registerAuthSessionRoutes(app, authDeps);

@@ -14,9 +14,10 @@ const TOUCH_EVERY_MS = 60_000;
 
 /**
  * Studio's sign-in sessions in the control-plane database (`browser_sessions`, `login_codes`;
- * migration 6), for `serve --cluster`: a browser signed in through one node is signed in on
- * every node, so a load balancer needs no cookie affinity. Same rules as the in-memory
- * BrowserSessions: only SHA-256 of the cookie value and of login codes is stored (a database
+ * migration 6; SQLite or PostgreSQL): a sign-in survives a server restart, and a browser
+ * signed in through one node of `serve --cluster` is signed in on every node, so a load
+ * balancer needs no cookie affinity. The browser holds only an opaque id in an HttpOnly
+ * SameSite=Strict cookie, never the API key. Only SHA-256 of the cookie value and of login codes is stored (a database
  * dump hands out no live session), idle and absolute expiry, a bound on live sessions
  * (least recently seen dropped first), sessions die with the API key that opened them, a
  * login code works once (one DELETE … RETURNING: two nodes cannot both redeem it). Times are
@@ -82,17 +83,30 @@ export class SharedBrowserSessions implements BrowserSessionBackend {
   /** Returns the code at once; its row is written in the background (redeem waits for it on this node). */
   issueLoginCode(): string {
     const code = randomBytes(24).toString("base64url");
-    const now = this.clock.now();
-    const write = (async () => {
-      await this.store.db.deleteFrom("login_codes").where("expires_at", "<", now).execute();
-      await this.store.db.insertInto("login_codes").values({ code_hash: sha256hex(code), expires_at: now + this.limits.loginCodeMs }).execute();
-      const rows = await this.store.db.selectFrom("login_codes").select(["code_hash"]).orderBy("expires_at", "desc").orderBy("code_hash").execute();
-      const drop = rows.slice(this.limits.maxLoginCodes).map((r) => r.code_hash);
-      if (drop.length > 0) await this.store.db.deleteFrom("login_codes").where("code_hash", "in", drop).execute();
-    })().catch((err: Error) => this.log.error({ err: err.message }, "could not store a Studio login code; it will not work"));
+    const write = this.storeLoginCode(code).catch((err: Error) => this.log.error({ err: err.message }, "could not store a Studio login code; it will not work"));
     this.pendingCodes.add(write);
     void write.finally(() => this.pendingCodes.delete(write));
     return code;
+  }
+
+  /**
+   * A login code whose row is written before this resolves: for `roomservice login-link`,
+   * which writes into the server's database and exits (a running server redeems it).
+   */
+  async createLoginCode(): Promise<string> {
+    const code = randomBytes(24).toString("base64url");
+    await this.storeLoginCode(code);
+    return code;
+  }
+
+  /** Stores sha256(code) with its expiry; the newest `maxLoginCodes` are kept. */
+  private async storeLoginCode(code: string): Promise<void> {
+    const now = this.clock.now();
+    await this.store.db.deleteFrom("login_codes").where("expires_at", "<", now).execute();
+    await this.store.db.insertInto("login_codes").values({ code_hash: sha256hex(code), expires_at: now + this.limits.loginCodeMs }).execute();
+    const rows = await this.store.db.selectFrom("login_codes").select(["code_hash"]).orderBy("expires_at", "desc").orderBy("code_hash").execute();
+    const drop = rows.slice(this.limits.maxLoginCodes).map((r) => r.code_hash);
+    if (drop.length > 0) await this.store.db.deleteFrom("login_codes").where("code_hash", "in", drop).execute();
   }
 
   async redeemLoginCode(code: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { BrowserSessions, type BrowserSession, type BrowserSessionBackend } from "../auth/browser-sessions.ts";
+import { csrfMatches, type BrowserSession, type BrowserSessionBackend } from "../auth/browser-sessions.ts";
 import type { ServerContext } from "../context.ts";
 import { roomNameError } from "../rooms/room-manager.ts";
 import { verifyAdminCredential, type AdminPrincipal } from "../services/admin-auth.ts";
@@ -60,7 +60,7 @@ export async function authenticate(d: AuthDeps, req: FastifyRequest): Promise<Ad
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
       const presented = req.headers[CSRF_HEADER];
-      if (!BrowserSessions.csrfMatches(s, typeof presented === "string" ? presented : undefined)) {
+      if (!csrfMatches(s, typeof presented === "string" ? presented : undefined)) {
         throw new RoomserviceError(403, "csrf", `missing or wrong ${CSRF_HEADER} header (use the csrf_token from GET /auth/session)`);
       }
     }
@@ -114,7 +114,7 @@ export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): vo
     let opened: { id: string; session: BrowserSession };
     if (typeof login === "string" && login !== "") {
       if (!(await d.browserSessions.redeemLoginCode(login))) {
-        throw new RoomserviceError(401, "unauthenticated", "this sign-in link was already used or has expired: restart `roomservice serve` for a new one, or sign in with an API key");
+        throw new RoomserviceError(401, "unauthenticated", "this sign-in link was already used or has expired: get a new one with `roomservice login-link` (on the server's machine), or sign in with an API key");
       }
       opened = await d.browserSessions.create("admin", null);
     } else if (typeof apiKey === "string" && apiKey.trim() !== "") {
@@ -140,7 +140,7 @@ export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): vo
     if (cookie !== undefined && cookie !== "") {
       const s = await d.browserSessions.get(cookie);
       // Signing out is a write: a cross-site page must not be able to sign the user out either.
-      if (s !== undefined && !BrowserSessions.csrfMatches(s, typeof req.headers[CSRF_HEADER] === "string" ? (req.headers[CSRF_HEADER] as string) : undefined)) {
+      if (s !== undefined && !csrfMatches(s, typeof req.headers[CSRF_HEADER] === "string" ? (req.headers[CSRF_HEADER] as string) : undefined)) {
         throw new RoomserviceError(403, "csrf", `missing or wrong ${CSRF_HEADER} header`);
       }
       await d.browserSessions.delete(cookie);
