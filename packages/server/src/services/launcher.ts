@@ -178,7 +178,9 @@ export class ServiceLauncher {
 
   private onRoomEvent(e: RoomEvent): void {
     if (e.type === "session.started") this.startSession(e.room, e.sessionId);
-    else if (e.type === "session.ended") void this.stopSession(e.room, e.sessionId);
+    // A lost lease means another node may already run the room's services: ours are killed
+    // at once instead of being given their grace period (docs/scaling.md, overlap on loss).
+    else if (e.type === "session.ended") void this.stopSession(e.room, e.sessionId, e.reason === "lease_lost");
   }
 
   private failService(session: LiveSession, s: LiveService, error: string): void {
@@ -384,7 +386,7 @@ export class ServiceLauncher {
     });
   }
 
-  private async stopSession(room: string, sessionId: string): Promise<void> {
+  private async stopSession(room: string, sessionId: string, kill = false): Promise<void> {
     const session = this.live.get(room);
     if (session === undefined || session.sessionId !== sessionId) return;
     session.ended = true;
@@ -395,7 +397,7 @@ export class ServiceLauncher {
         await p;
         if (p === session.starting) break;
       }
-      await Promise.allSettled([...session.services.values()].map((s) => handleOf(s)?.stop()));
+      await Promise.allSettled([...session.services.values()].map((s) => handleOf(s)?.stop(kill ? { kill: true } : undefined)));
       await session.sandbox?.stop();
       session.roomApi?.close();
       this.log.info({ room, session: sessionId }, "services stopped");
