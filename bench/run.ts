@@ -23,6 +23,7 @@ import { BENCH_DIR, ROOT_DIR } from "./lib/proc.ts";
 import { sdkVersion } from "./lib/sdk.ts";
 import { RS_SERVER_SCRIPT } from "./lib/util.ts";
 import { summarizeProfile, formatTopFrames } from "./lib/cpuprofile.ts";
+import { reapDeadBenchRuns } from "./lib/leftovers.ts";
 import type { BenchContext, Figure, FigureResult, Row } from "./lib/types.ts";
 
 const { values: opts } = parseArgs({
@@ -103,6 +104,10 @@ process.on("unhandledRejection", (err) => {
   warnings.push(text);
   console.log(`   warning: unhandled rejection: ${text}`);
 });
+
+// A killed earlier run's containers (pool, prepared rooms) would hold CPU and memory during
+// this one and never go away: reap every benchmark owner whose runner is gone (lib/leftovers.ts).
+await reapDeadBenchRuns((m) => console.log(m));
 
 const outcomes: Outcome[] = [];
 const started = Date.now();

@@ -26,7 +26,6 @@
  *               it stops; docs/benchmarks.md, figure 6), which a slope over all samples counts
  *               as a leak.
  */
-import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { Child, stopAll } from "../lib/proc.ts";
 import { row, type BenchContext, type Figure, type FigureResult, type Row } from "../lib/types.ts";
@@ -35,6 +34,7 @@ import { scratchDir, newSecret } from "../lib/util.ts";
 import { sdkClient, disposeSdkClient } from "../lib/sdk.ts";
 import type { Usage } from "../lib/rpc.ts";
 import { mintParticipantToken } from "@roomservice/server";
+import { benchOwnerId } from "../lib/leftovers.ts";
 
 const KiB = 1024;
 const live = (m: NodeJS.MemoryUsage) => m.heapUsed + m.external;
@@ -57,7 +57,7 @@ export async function startRuntimeServer(ctx: BenchContext, name: string, o: { r
   const secret = newSecret();
   try {
     const child = await Child.start(name, "children/rs-server-runtime.ts", {
-      env: { RS_SECRET: secret, RS_DATA_DIR: dir.path, RS_RUNTIME: o.runtime, RS_POOL: String(o.pool ?? 2), RS_OWNER: `bench-${name}-${randomBytes(3).toString("hex")}` },
+      env: { RS_SECRET: secret, RS_DATA_DIR: dir.path, RS_RUNTIME: o.runtime, RS_POOL: String(o.pool ?? 2), RS_OWNER: benchOwnerId(name) },
       execArgv: o.gc === true ? ["--expose-gc"] : [],
       profileDir: ctx.profileDir,
       // Reaping and filling the pool before it is ready take long on a loaded machine.

@@ -20,7 +20,7 @@ export { DockerStatsSampler } from "./docker/stats.ts";
 export { SandboxStatsSampler, readProcessTree, pidOfSandboxId } from "./sandbox/stats.ts";
 export { buildDebianImage, debianRecipeTag, probeDebianMirror, hostDebianMirror, hostDebianSuite, debianRecipeHash, DebianImageError, DEBIAN_PRESETS, DEBIAN_LABEL, type BuildDebianOptions, type DebianImageResult, type DebianRecipe } from "./docker/debian-image.ts";
 export { NetnsConnector } from "./netns/connector.ts";
-export { HelperSpawnLimit, type HelperSpawnLimitOptions, type ReleaseSlot } from "./netns/spawn-limit.ts";
+export { HelperSpawnLimit, HELPER_SPAWN_BOUNDS, validateHelperSpawnOptions, type HelperSpawnLimitOptions, type ReleaseSlot } from "./netns/spawn-limit.ts";
 export { PodRuntime, PodRoomSandbox, type PodRuntimeOptions } from "./kube/runtime.ts";
 export { buildPodManifests, kubeProbe, podRestartPolicy, labelValue, dnsLabel, podName, ownerPrefix, sessionPrefix, KUBE_LABEL, GATEWAY_CONTAINER, LAUNCHER_CONTAINER, LAUNCHER_VOLUME, type PodPlan, type PodManifests, type GatewayTarget, type ImageConfig } from "./kube/manifest.ts";
 export { PodGateway, type GatewayListen } from "./kube/gateway.ts";

@@ -193,6 +193,14 @@ export class ServiceSupervisor implements ServiceHandle {
     this.emitter.off(event, fn);
   }
 
+  /**
+   * A hint that the service may have become ready (a process of its room connected to the
+   * Room API): probes that have not yet succeeded check now (ProbeSet.nudge).
+   */
+  nudgeProbes(): void {
+    this.probes?.nudge();
+  }
+
   /** Begins the lifecycle (called by the sandbox right after construction). */
   start(): void {
     this.stopRequested = false;
@@ -532,6 +540,8 @@ export class ServiceSupervisor implements ServiceHandle {
 
   /** `line` is already masked (by the run's LineSplitter). */
   private emitLog(stream: "stdout" | "stderr", line: string): void {
+    // Services print when they come up ("listening on 8080"): look now, not after the backoff.
+    this.probes?.nudge();
     this.recentLines.push(line);
     if (this.recentLines.length > RECENT_LINES) this.recentLines.shift();
     this.emit("log", { serviceId: this.serviceId, stream, line, timestamp: this.clock.now() });

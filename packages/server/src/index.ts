@@ -17,7 +17,7 @@ export { SecretStore } from "./services/secret-store.ts";
 export { ApiKeyStore } from "./services/api-keys.ts";
 export { SharedBrowserSessions } from "./auth/shared-browser-sessions.ts";
 export { roomNameError } from "./rooms/room-manager.ts";
-export { selectRuntime, parseRuntimeMode, ownerIdFor, type RuntimeMode } from "./services/select-runtime.ts";
+export { selectRuntime, parseRuntimeMode, ownerIdFor, helperSpawnConfigFromEnv, HELPER_SPAWN_ENV, type RuntimeMode, type HelperSpawnConfig } from "./services/select-runtime.ts";
 export { SessionStore, RoomSettingsStore, type SessionRecord, type SessionEndReason } from "./store/sessions.ts";
 export { LlmStore, type LlmUpstream, type LlmUsage } from "./llm/llm-store.ts";
 export type { ImagePreparer } from "./services/image-preparer.ts";

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, StoreOpenError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer, type ClusterOptions } from "@roomservice/server";
+import { startRoomServer, selectRuntime, parseRuntimeMode, helperSpawnConfigFromEnv, DataDirLockedError, StoreOpenError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer, type ClusterOptions } from "@roomservice/server";
 import { ExampleImages, setUpDemo, DEMO_EXAMPLES, DEMO_ROOM, DEMO_VOICE, REPO_ROOT } from "@roomservice/server";
 import type { DockerEngine } from "@roomservice/runtime";
 import { createLogger } from "../logger.ts";
@@ -71,7 +71,13 @@ export function registerServe(program: Command): void {
         throw new CliError(`--runtime: ${(err as Error).message}`);
       }
       const poolSize = process.env.ROOMSERVICE_ROOM_POOL === undefined ? undefined : parseIntOption("ROOMSERVICE_ROOM_POOL", process.env.ROOMSERVICE_ROOM_POOL, 0, 64);
-      const runtime = await selectRuntime({ mode, dataDir, logger, ...(poolSize === undefined ? {} : { poolSize }) }).catch((err: Error) => {
+      let helperSpawns;
+      try {
+        helperSpawns = helperSpawnConfigFromEnv(process.env);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
+      const runtime = await selectRuntime({ mode, dataDir, logger, helperSpawns, ...(poolSize === undefined ? {} : { poolSize }) }).catch((err: Error) => {
         throw new CliError(err.message);
       });
       // In a cluster the demo's record is the shared store's: the nodes set it up once between them.
