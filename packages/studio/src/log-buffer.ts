@@ -54,6 +54,24 @@ export class LogBuffer {
     this.notify();
   }
 
+  /**
+   * The room's live session is now `sessionId`: lines of earlier sessions are let go (the
+   * live page shows the current session; older ones are on their session pages). They are
+   * evicted from the front like the oldest lines, which keeps the viewer's indices valid.
+   */
+  startSession(sessionId: string): void {
+    let cut = 0;
+    while (cut < this.lines.length && this.lines[cut]!.session_id !== sessionId) cut++;
+    if (cut === 0) return;
+    this.lines = this.lines.slice(cut);
+    this.dropped += cut;
+    this.gaps.clear();
+    this.skipped = 0;
+    for (const key of this.lastLineNo.keys()) if (!key.startsWith(`${sessionId}\u0000`)) this.lastLineNo.delete(key);
+    this.version++;
+    this.notify();
+  }
+
   pushAll(lines: LogLine[]): void {
     for (const l of lines) this.push(l);
   }

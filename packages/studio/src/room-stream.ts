@@ -79,6 +79,7 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
           fn(JSON.parse(m.data) as T);
         });
       on<RoomLive>("snapshot", (live) => {
+        if (live.session !== null) logs.startSession(live.session.id);
         setState((st) => ({ ...st, connection: "open", live }));
         if (live.session !== null) backfill(live.session.id);
       });
@@ -96,13 +97,15 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
           return { ...st, live: { ...st.live, session: { ...st.live.session, participants } } };
         }),
       );
-      on<{ action: "started" | "ended"; session_id: string; at: string }>("session", (s) =>
+      on<{ action: "started" | "ended"; session_id: string; at: string }>("session", (s) => {
+        // A new session's page starts with its own lines; an ended one's stay until then.
+        if (s.action === "started") logs.startSession(s.session_id);
         setState((st) => {
           if (st.live === null) return st;
           const session = s.action === "started" ? { id: s.session_id, started_at: s.at, participants: [] } : null;
           return { ...st, live: { ...st.live, session } };
-        }),
-      );
+        });
+      });
       on<Stats>("stats", (s) =>
         setState((st) => {
           const stats = new Map(st.stats);

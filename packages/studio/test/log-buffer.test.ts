@@ -46,3 +46,20 @@ test("gap markers go with the lines they mark when the buffer drops its oldest l
   assert.equal(b.gaps.size, 0, "the marked line was dropped, and its marker with it");
   assert.equal(b.skipped, 3, "the count of skipped lines stays");
 });
+
+test("a new live session lets the earlier sessions' lines go, as evictions from the front", () => {
+  const b = new LogBuffer();
+  b.push(line("a", 1, "old"));
+  b.push(line("a", 5, "old")); // a gap in the old session
+  assert.equal(b.skipped, 3);
+  const before = b.dropped;
+  b.startSession("new");
+  assert.deepEqual(b.lines, [], "no line of the ended session stays on the live page");
+  assert.equal(b.dropped, before + 2, "the viewer's absolute indices stay valid");
+  assert.equal(b.skipped, 0, "the old session's gaps are not the new one's");
+  b.push(line("a", 1, "new"));
+  b.push(line("a", 2, "new"));
+  b.startSession("new"); // the snapshot after a reconnect names the same session
+  assert.deepEqual(b.lines.map((l) => l.text), ["a 1", "a 2"]);
+  assert.equal(b.skipped, 0);
+});
