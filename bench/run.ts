@@ -54,8 +54,10 @@ const selected = figures.filter((f) => only.length === 0 || only.includes(f.name
 const profileRoot = opts.profile ? join(BENCH_DIR, "results", "profiles") : null;
 if (profileRoot) rmSync(profileRoot, { recursive: true, force: true });
 
-// Bounded: a hung benchmark ends the run instead of holding CI (children exit with us).
-const watchdogMs = opts.quick ? 5 * 60_000 : 45 * 60_000;
+// Bounded: a hung benchmark ends the run instead of holding CI (children exit with us). Quick
+// mode takes ~3 min on a quiet 2-core machine; 10 min leaves room for a loaded one (a 5 min
+// bound was hit at load average ~30) while a hang still ends well inside CI's budget.
+const watchdogMs = opts.quick ? 10 * 60_000 : 45 * 60_000;
 setTimeout(() => {
   console.error(`benchmarks did not finish within ${watchdogMs / 60_000} min; aborting`);
   process.exit(1);
