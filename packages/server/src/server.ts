@@ -194,7 +194,7 @@ async function startWithStore(
   // The REST API: one scope, one auth hook (API key, admin JWT or Studio's session cookie).
   await app.register(async (api) => {
     installAuthHook(api, authDeps);
-    registerRestRoutes(api, { ctx, services, secrets, apiKeys });
+    registerRestRoutes(api, { ctx, services, secrets, apiKeys, ...imageCheck(opts.runtime ?? null) });
     registerRoomsRest(api, { ctx, rooms, roomStore: new RoomStore(store), events, activity, apiKeys, browserSessions });
     registerStudioRest(api, { ctx, services, launcher, activity, ...imageCheck(opts.runtime ?? null) });
     registerKeptLogs(api, launcher);

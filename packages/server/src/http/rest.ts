@@ -1,18 +1,20 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { validateManifestObject, type ManifestError } from "@roomservice/manifest";
+import { validateManifestObject, type ManifestError, type ManifestWarning } from "@roomservice/manifest";
 import { mintParticipantToken, defaultApiScope } from "../auth/tokens.ts";
 import type { ServerContext } from "../context.ts";
 import type { ApiKeyStore } from "../services/api-keys.ts";
 import type { SecretInfo, SecretStore } from "../services/secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "../services/service-store.ts";
 import { badRequest, notFound, RoomserviceError } from "./errors.ts";
-import { portConflictWarnings } from "../services/port-conflicts.ts";
+import { serviceWarnings, type ImageExists } from "../services/service-warnings.ts";
 
 export interface RestDeps {
   ctx: ServerContext;
   services: ServiceStore;
   secrets: SecretStore;
   apiKeys: ApiKeyStore;
+  /** Whether an image exists where services run (Docker runtime only); absent: not checked. */
+  imageExists?: ImageExists;
 }
 
 type Params = { project: string; room?: string; id?: string };
@@ -56,7 +58,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
   /** The room of a room-scoped route (already validated by the scope's hook), or null. */
   const roomOf = (req: Req): string | null => req.params.room ?? null;
 
-  function parseService(body: unknown): { name: string; spec: Record<string, unknown> } {
+  function parseService(body: unknown): { name: string; spec: Record<string, unknown>; warnings: readonly ManifestWarning[] } {
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("request body must be a service manifest (JSON object)");
     const spec = { ...(body as Record<string, unknown>) };
     // What this API adds to a service (serviceJson) is not part of the manifest: a client that
@@ -68,8 +70,11 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
         errors: manifestErrorsJson(r.errors),
       });
     }
-    return { name: r.manifest.metadata.name, spec };
+    return { name: r.manifest.metadata.name, spec, warnings: r.warnings };
   }
+
+  const warningsFor = (room: string | null, p: { name: string; spec: Record<string, unknown>; warnings: readonly ManifestWarning[] }) =>
+    serviceWarnings({ store: d.services, project: ctx.projectId, room, name: p.name, spec: p.spec, manifestWarnings: p.warnings, imageExists: d.imageExists });
 
   async function findService(id: string, room: string | null): Promise<ServiceRecord> {
     const s = await d.services.get(id);
@@ -83,11 +88,11 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
     app.post(`${prefix}/services`, async (req: Req, reply) => {
       const g = { admin: req.admin!, room: roomOf(req) };
       const parsed = parseService(req.body);
-      // Checked before the insert, so the new service is not its own neighbour.
-      const warnings = await portConflictWarnings(d.services, ctx.projectId, g.room, parsed.name, parsed.spec);
+      // The same warnings as POST …/services/validate (missing image, shared port, ignored fields).
+      const warnings = await warningsFor(g.room, parsed);
       const s = await d.services.create(ctx.projectId, g.room, parsed.name, parsed.spec, ctx.clock.now());
       ctx.logger.info({ service: s.id, name: s.name, room: g.room, by: g.admin.identity }, "service created");
-      if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service shares a port with another service of its room");
+      if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service stored with warnings");
       return reply.code(201).send({ id: s.id, warnings });
     });
     app.get(`${prefix}/services`, async (req: Req) => {
@@ -102,11 +107,12 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const g = { admin: req.admin!, room: roomOf(req) };
       await findService(req.params.id!, g.room);
       const parsed = parseService(req.body);
+      const warnings = await warningsFor(g.room, parsed);
       const s = await d.services.update(req.params.id!, parsed.name, parsed.spec, ctx.clock.now());
       ctx.logger.info({ service: s.id, version: s.version, by: g.admin.identity }, "service updated (applies at the next session)");
-      const warnings = await portConflictWarnings(d.services, ctx.projectId, g.room, s.name, parsed.spec);
-      if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service shares a port with another service of its room");
-      return reply.code(204).send();
+      if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service stored with warnings");
+      // 200 with the warnings (the SDK ignores update bodies; the CLI and Studio show them).
+      return reply.code(200).send({ id: s.id, revision: s.version, warnings });
     });
     app.delete(`${prefix}/services/:id`, async (req: Req, reply) => {
       const g = { admin: req.admin!, room: roomOf(req) };
