@@ -21,6 +21,8 @@ export interface StudioRestDeps {
   activity: Activity;
   /** Whether an image exists where services run (Docker runtime only); absent: not checked. */
   imageExists?: (image: string) => Promise<boolean>;
+  /** Throws the 404 for a room the server has never seen (rooms-rest.ts roomNotFound). */
+  requireRoom: (room: string) => Promise<void>;
 }
 
 type Req = FastifyRequest<{ Params: { project: string; room?: string; id?: string; sid?: string }; Querystring: Record<string, string | undefined>; Body: unknown }>;
@@ -64,7 +66,10 @@ export function registerStudioRest(app: FastifyInstance, d: StudioRestDeps): voi
     return s;
   };
 
-  app.get("/rooms/:room/live", async (req: Req) => await d.activity.snapshot(req.params.room!));
+  app.get("/rooms/:room/live", async (req: Req) => {
+    await d.requireRoom(req.params.room!);
+    return await d.activity.snapshot(req.params.room!);
+  });
 
   for (const action of ["restart", "stop"] as const) {
     app.post(`/rooms/:room/services/:id/${action}`, async (req: Req, reply) => {
