@@ -51,9 +51,22 @@ async function lookUp(name) {
 }
 
 const room = new RoomClient();
+let threads = null;
+// The stop handler is set before anything awaits: a stop that comes while connecting must
+// still end with exit code 0 (without a handler Node dies of the SIGTERM: code 143).
+process.on("SIGTERM", async () => {
+  setTimeout(() => process.exit(0), 3000).unref();
+  await threads?.closeAll().catch(() => undefined);
+  try {
+    room.dispose();
+  } catch {
+    // already closed by the server ending the session
+  }
+  process.exit(0);
+});
 await room.start();
 room.messaging.enable();
-const threads = new ThreadCache(room);
+threads = new ThreadCache(room);
 
 /** The answer to one chat text: a look-up, or how to ask for one. */
 const answer = (text) => {
@@ -88,8 +101,3 @@ onThreadMessage(room, async (m) => {
   }
 });
 console.log(`crm-sync ready in room ${process.env.MESHAGENT_ROOM}; CRM at ${CRM_BASE_URL}`);
-process.on("SIGTERM", async () => {
-  await threads.closeAll().catch(() => undefined);
-  room.dispose();
-  process.exit(0);
-});

@@ -17,6 +17,16 @@ const PROGRESS_MS = 1000;
 const PROGRESS_STEP = 2;
 
 const room = new RoomClient();
+// The stop handler is set before anything awaits: a stop that comes while connecting must
+// still end with exit code 0 (without a handler Node dies of the SIGTERM: code 143).
+process.on("SIGTERM", () => {
+  try {
+    room.dispose();
+  } catch {
+    // already closed by the server ending the session
+  }
+  process.exit(0);
+});
 await room.start();
 room.messaging.enable();
 
@@ -116,7 +126,3 @@ try {
   console.error("could not list inbox/:", err.message);
 }
 console.log("pipeline ready: drop CSV files into inbox/");
-process.on("SIGTERM", () => {
-  room.dispose();
-  process.exit(0);
-});
