@@ -9,6 +9,7 @@
 // answers with a deterministic built-in responder ("you said: …") and says so in the chat.
 // A plain messaging `chat` without a path gets a plain messaging answer, and each person who
 // joins (not other agents) is greeted once (what the services tests look for).
+import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { onThreadMessage, setBusy, ThreadCache } from "@roomservice/agent-kit";
 
@@ -16,6 +17,13 @@ const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
 const WORD_DELAY_MS = Number(process.env.WORD_DELAY_MS ?? 40);
 
 const room = new RoomClient();
+// Readiness that means "joined the room": the manifest's readiness probe asks GET /ready on
+// READY_PORT, answered 200 only once this agent is connected with messaging on. Without it a
+// service with no ports counts as ready a second after its process starts, long before a cold
+// agent has joined, and the first chat message of a session goes to nobody.
+let joined = false;
+createServer((req, res) => res.writeHead(joined ? 200 : 503).end(joined ? "joined" : "joining"))
+  .listen(Number(process.env.READY_PORT ?? 9201), "127.0.0.1");
 let threads = null;
 // Set before anything awaits: a stop that comes while connecting must still end with 0. With
 // no handler, Node dies of the SIGTERM and the service shows "exited with code 143".
@@ -33,6 +41,10 @@ process.on("SIGTERM", async () => {
 await room.start();
 room.messaging.enable();
 threads = new ThreadCache(room);
+// Joined once the server has enabled messaging for us (others have been told we are here).
+room.messaging.on("message", (e) => {
+  if (e.message.type === "messaging.enabled") joined = true;
+});
 
 // As MeshAgent's agents do: OPENAI_BASE_URL / OPENAI_API_KEY win when set.
 const LLM_BASE_URL = (process.env.OPENAI_BASE_URL ?? `${process.env.MESHAGENT_API_URL}/openai/v1`).replace(/\/+$/, "");
