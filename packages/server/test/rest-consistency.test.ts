@@ -102,10 +102,12 @@ test("a room the server has never seen is 404 on every route about the room; wri
   }
   // A room service makes the room known: the room, its live state and its sessions answer.
   const api = new sdk.Meshagent({ baseUrl: ts.url, token: key });
-  await api.createRoomService("default", "nosuchroom", { version: "v1", kind: "Service", metadata: { name: "web" }, container: { image: "a" } });
+  await api.createRoomService("default", "nosuchroom", { version: "v1", kind: "Service", metadata: { name: "web" }, container: { image: "a" }, ports: [{ num: 9100, type: "http", liveness: "/healthz" }] });
   for (const path of ["/rooms/nosuchroom", "/rooms/nosuchroom/live", "/rooms/nosuchroom/sessions"]) assert.equal((await call("GET", path)).status, 200, path);
   const services = await runCli(["room", "services", "nosuchroom", ...remote]);
   assert.equal(services.code, 0, services.err);
   assert.match(services.out, /room nosuchroom: no session/);
-  assert.match(services.out, /web\s+stopped/);
+  // An idle room's services are stopped; their ports show no liveness status ("not_ready" misled).
+  assert.match(services.out, /web\s+stopped\s+0\s+-\s+9100\/http\s/);
+  assert.doesNotMatch(services.out, /not_ready/);
 });

@@ -9,7 +9,10 @@ import { registerRoomWatch } from "./room-watch.ts";
 
 function stateRow(s: ServiceState, now: number): string[] {
   const exit = s.last_exit === null ? "-" : s.last_exit.reason === "exit" ? `exit ${s.last_exit.code}` : s.last_exit.reason === "oom" ? "oom" : `signal${s.last_exit.code === null ? "" : ` (${s.last_exit.code})`}`;
-  const ports = s.ports.map((p) => `${p.num}/${p.type}:${p.liveness_status === "not_configured" ? "-" : p.liveness_status}`).join(",") || "-";
+  // A port's liveness means something only while the service runs: a stopped service (every
+  // service of an idle room) shows its ports without a status rather than "not_ready".
+  const running = s.state !== "stopped" && s.state !== "pending" && s.state !== "exited" && s.state !== "failed";
+  const ports = s.ports.map((p) => `${p.num}/${p.type}${!running ? "" : `:${p.liveness_status === "not_configured" ? "-" : p.liveness_status}`}`).join(",") || "-";
   return [s.name, s.state, String(s.restart_count), exit, ports, s.started_at === null ? "-" : age(s.started_at, now), s.image];
 }
 
