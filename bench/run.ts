@@ -23,6 +23,7 @@ import { BENCH_DIR, ROOT_DIR } from "./lib/proc.ts";
 import { sdkVersion } from "./lib/sdk.ts";
 import { RS_SERVER_SCRIPT } from "./lib/util.ts";
 import { summarizeProfile, formatTopFrames } from "./lib/cpuprofile.ts";
+import { reapDeadBenchRuns } from "./lib/leftovers.ts";
 import type { BenchContext, Figure, FigureResult, Row } from "./lib/types.ts";
 
 const { values: opts } = parseArgs({
@@ -53,8 +54,10 @@ const selected = figures.filter((f) => only.length === 0 || only.includes(f.name
 const profileRoot = opts.profile ? join(BENCH_DIR, "results", "profiles") : null;
 if (profileRoot) rmSync(profileRoot, { recursive: true, force: true });
 
-// Bounded: a hung benchmark ends the run instead of holding CI (children exit with us).
-const watchdogMs = opts.quick ? 5 * 60_000 : 45 * 60_000;
+// Bounded: a hung benchmark ends the run instead of holding CI (children exit with us). Quick
+// mode takes ~3 min on a quiet 2-core machine; 10 min leaves room for a loaded one (a 5 min
+// bound was hit at load average ~30) while a hang still ends well inside CI's budget.
+const watchdogMs = opts.quick ? 10 * 60_000 : 45 * 60_000;
 setTimeout(() => {
   console.error(`benchmarks did not finish within ${watchdogMs / 60_000} min; aborting`);
   process.exit(1);
@@ -103,6 +106,10 @@ process.on("unhandledRejection", (err) => {
   warnings.push(text);
   console.log(`   warning: unhandled rejection: ${text}`);
 });
+
+// A killed earlier run's containers (pool, prepared rooms) would hold CPU and memory during
+// this one and never go away: reap every benchmark owner whose runner is gone (lib/leftovers.ts).
+await reapDeadBenchRuns((m) => console.log(m));
 
 const outcomes: Outcome[] = [];
 const started = Date.now();

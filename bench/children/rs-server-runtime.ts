@@ -14,7 +14,10 @@
  *   waitEnded {rooms, timeoutMs}            until each room's session, services and sandbox are gone
  *   waitPool                                until the pool of ready namespaces is full
  *   held                                    sizes of the per-room / per-session structures
+ *   snapshot {path}                         full GCs, then a V8 heap snapshot written to path
+ *                                           (bench/experiments/session-heap-diff.ts)
  */
+import { writeHeapSnapshot } from "node:v8";
 import { pino } from "pino";
 import { createDockerRuntime, createSandboxRuntime, type Runtime } from "@roomservice/runtime";
 import { startRoomServer } from "@roomservice/server";
@@ -31,10 +34,6 @@ const logger = pino({ level: "silent" });
 const runtime: Runtime = kind === "docker" ? await createDockerRuntime({ ownerId, logger, poolSize }) : await createSandboxRuntime({ ownerId, logger, poolSize });
 const server = await startRoomServer({ host: "127.0.0.1", port: 0, dataDir, secret, logger, runtime, departureTimeoutMs: 0 });
 
-const running = async (room: string, n: number) => {
-  const st = (await server.launcher.list(room)).service_states;
-  return st.length === n && st.every((s) => s.state === "running");
-};
 const ended = (room: string) => server.rooms.get(room) === undefined && server.launcher.liveSession(room) === undefined;
 
 /** Polls `done(room)` every 2 ms for each room; returns ms until each was done. */
@@ -53,6 +52,74 @@ async function until(rooms: string[], done: (room: string) => boolean | Promise<
   return out;
 }
 
+/**
+ * Until each room has `n` services running, from the launcher's own events (no polling: a poll
+ * of 50 rooms every few ms was CPU this child spent for the benchmark, counted as the
+ * server's). With allowFailed a room is done, as -1, when one of its services fails to start,
+ * or its session ends (its participant's connection was lost) before they run, or at the
+ * timeout; without it the timeout rejects. Returns per-room ms from the call, measured here.
+ */
+function waitRunning(a: { rooms: string[]; n: number; timeoutMs: number; allowFailed?: boolean }): Promise<Record<string, number>> {
+  const t0 = performance.now();
+  const out: Record<string, number> = {};
+  const pending = new Set(a.rooms);
+  const running = new Map<string, Set<string>>(a.rooms.map((r) => [r, new Set()]));
+  return new Promise((resolve, reject) => {
+    const cleanup: (() => void)[] = [];
+    const end = (err?: Error) => {
+      for (const c of cleanup) c();
+      if (err !== undefined) reject(err);
+      else resolve(out);
+    };
+    const finish = (room: string, v: number) => {
+      if (!pending.delete(room)) return;
+      out[room] = v;
+      if (pending.size === 0) end();
+    };
+    const onState = (room: string, st: { service_id: string; state: string }) => {
+      if (!pending.has(room)) return;
+      const set = running.get(room)!;
+      if (st.state === "running") set.add(st.service_id);
+      else set.delete(st.service_id);
+      if (set.size >= a.n) finish(room, performance.now() - t0);
+      else if (st.state === "failed" && a.allowFailed === true) finish(room, -1);
+    };
+    const onStarted = (e: { room: string; handle: { on(ev: "state", fn: (s: { service_id: string; state: string }) => void): void; off(ev: "state", fn: (s: { service_id: string; state: string }) => void): void; status(): { service_id: string; state: string } } }) => {
+      if (!pending.has(e.room)) return;
+      const fn = (st: { service_id: string; state: string }) => onState(e.room, st);
+      e.handle.on("state", fn);
+      cleanup.push(() => e.handle.off("state", fn));
+      onState(e.room, e.handle.status());
+    };
+    const onFailed = (e: { room: string }) => {
+      if (a.allowFailed === true) finish(e.room, -1);
+    };
+    const onRoom = (e: { type: string; room: string }) => {
+      if (e.type === "session.ended" && a.allowFailed === true) finish(e.room, -1);
+    };
+    server.launcher.serviceStarted.on("started", onStarted);
+    // Services already launched before this call (a participant that joined first).
+    for (const room of a.rooms) {
+      for (const svc of server.launcher.liveSession(room)?.services ?? []) {
+        if (svc.handle !== null) onStarted({ room, handle: svc.handle });
+        else if (svc.launchError !== null) onFailed({ room });
+      }
+    }
+    server.launcher.activity.on("failed", onFailed);
+    server.rooms.events.on("event", onRoom);
+    cleanup.push(() => server.launcher.serviceStarted.off("started", onStarted), () => server.launcher.activity.off("failed", onFailed), () => server.rooms.events.off("event", onRoom));
+    const timer = setTimeout(() => {
+      if (a.allowFailed === true) {
+        for (const r of [...pending]) finish(r, -1);
+        return;
+      }
+      const late = [...pending];
+      void server.launcher.list(late[0]!).then((l) => end(new Error(`${late.length} of ${a.rooms.length} rooms not running within ${a.timeoutMs} ms (e.g. ${late[0]}: ${JSON.stringify(l.service_states.map((st) => [st.state, st.last_start_error]))})`)));
+    }, a.timeoutMs);
+    cleanup.push(() => clearTimeout(timer));
+  });
+}
+
 serve(
   {
     usage: (a: { gc?: boolean } | null) => usage(a?.gc === true),
@@ -60,22 +127,7 @@ serve(
       await server.services.create("default", a.room, a.name, a.manifest, Date.now());
       return null;
     },
-    waitRunning: async (a: { rooms: string[]; n: number; timeoutMs: number; allowFailed?: boolean }) => {
-      // Failed = a service could not start, or the room's session came and went (its
-      // participant's connection was lost) before the service ran.
-      const seen = new Set<string>();
-      const failed = async (r: string) => {
-        if (server.launcher.liveSession(r) !== undefined) seen.add(r);
-        else if (seen.has(r)) return true;
-        return (await server.launcher.list(r)).service_states.some((s) => s.state === "failed");
-      };
-      const out = await until(a.rooms, async (r) => (await running(r, a.n)) || (a.allowFailed === true && (await failed(r))), a.timeoutMs, "running", a.allowFailed === true);
-      // With allowFailed, a room whose service failed to start is reported as -1 (with why).
-      if (a.allowFailed === true) {
-        for (const r of a.rooms) if (!(await running(r, a.n))) out[r] = -1;
-      }
-      return out;
-    },
+    waitRunning: (a: { rooms: string[]; n: number; timeoutMs: number; allowFailed?: boolean }) => waitRunning(a),
     /** Why the services of `room` failed to start (last_start_error of each failed one). */
     failures: async (a: { room: string }) => {
       const errors = (await server.launcher.list(a.room)).service_states.filter((s) => s.state === "failed").map((s) => s.last_start_error);
@@ -89,7 +141,17 @@ serve(
       while (((runtime as { pooled?: number }).pooled ?? poolSize) < poolSize && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       return null;
     },
-    held: () => ({ rooms: server.rooms.list().length, activity: server.activity.held, streams: server.streams.size }),
+    snapshot: async (a: { path: string }) => {
+      await usage(true); // full GCs first, so the snapshot holds live objects only
+      return writeHeapSnapshot(a.path);
+    },
+    held: () => ({
+      rooms: server.rooms.list().length, activity: server.activity.held, streams: server.streams.size,
+      // Previous CPU readings the runtime keeps for sampled services (0 once their sessions ended).
+      statsTracked: (runtime as { statsTracked?: number }).statsTracked ?? null,
+      // Timers, sockets, handles still open (a count that grows with the sessions is a leak).
+      resources: process.getActiveResourcesInfo().reduce<Record<string, number>>((m, r) => ((m[r] = (m[r] ?? 0) + 1), m), {}),
+    }),
     close: async () => {
       // server.close() closes the runtime too; a fresh one (no pool) reaps whatever is left.
       await server.close();

@@ -15,10 +15,11 @@ import { pino } from "pino";
 import { createSandboxRuntime } from "@roomservice/runtime";
 import { startRoomServer, mintParticipantToken } from "@roomservice/server";
 import { sdkClient, disposeSdkClient } from "../lib/sdk.ts";
+import { benchOwnerId } from "../lib/leftovers.ts";
 
 const N = Number(process.argv[2] ?? 200);
 const logger = process.env.LEAK_DEBUG ? pino({ level: "debug" }, pino.destination("/tmp/perfmisc-leak.log")) : pino({ level: "silent" });
-const ownerId = `bench-leak-${randomBytes(3).toString("hex")}`;
+const ownerId = benchOwnerId("leak");
 const runtime = await createSandboxRuntime({ ownerId, logger, poolSize: 2 });
 const dataDir = await mkdtemp(join(tmpdir(), "rs-leak-"));
 const secret = randomBytes(24).toString("hex");

@@ -14,18 +14,18 @@
  *
  * Rounds alternate which side goes first; sizes run small to large.
  */
-import { randomBytes } from "node:crypto";
 import { pino } from "pino";
 import { createDockerRuntime, HelperSpawnLimit, NetnsProber, type DockerRuntime } from "@roomservice/runtime";
 import { mintParticipantToken } from "@roomservice/server";
 import { stopAll } from "../lib/proc.ts";
 import { row, type BenchContext, type Figure, type FigureResult, type Row } from "../lib/types.ts";
 import { median, round } from "../lib/stats.ts";
-import { sdkClient, disposeSdkClient } from "../lib/sdk.ts";
+import { sdkClient, disposeSdkClient, watchSocket, type SocketWatch } from "../lib/sdk.ts";
 import { cpuDeltaUs } from "../lib/util.ts";
 import type { Usage } from "../lib/rpc.ts";
 import { ensureHttpImage, httpService, HTTP_IMAGE } from "../lib/docker-env.ts";
 import { startRuntimeServer } from "./memory.ts";
+import { benchOwnerId } from "../lib/leftovers.ts";
 
 const quiet = pino({ level: "silent" });
 
@@ -87,7 +87,7 @@ export const concurrency: Figure = {
   async run(ctx: BenchContext): Promise<FigureResult> {
     const sizes = ctx.quick ? [1, 5] : [1, 10, 50];
     const reps = ctx.quick ? 1 : 3;
-    const ownerId = `bench-cc-${randomBytes(4).toString("hex")}`;
+    const ownerId = benchOwnerId("cc");
     const runtime = await createDockerRuntime({ ownerId, logger: quiet });
     await ensureHttpImage(runtime);
     const started = await startRuntimeServer(ctx, "concurrency-rs-server", { runtime: "docker" });
@@ -101,6 +101,10 @@ export const concurrency: Figure = {
     let roomSeq = 0;
     const failures: { n: number; rooms: number; error: string | null }[] = [];
     details.failures = failures;
+    const disconnects: { n: number; clients: number; codes: string[]; pinged: number }[] = [];
+    const pings: { n: number; pinged: number; of: number }[] = [];
+    details.disconnects = disconnects;
+    details.pings = pings;
     const rsRound = async (n: number): Promise<Round> => {
       const rooms = Array.from({ length: n }, () => `cc-${roomSeq++}`);
       await child.call("waitPool", null, 60_000);
@@ -110,6 +114,9 @@ export const concurrency: Figure = {
       const ready = child.call<Record<string, number>>("waitRunning", { rooms, n: 1, timeoutMs: 180_000, allowFailed: true }, 240_000);
       const joined = await Promise.allSettled(rooms.map((room, i) => sdkClient(url, room, tokens[i]!)));
       const clients = joined.flatMap((j) => (j.status === "fulfilled" ? [j.value] : []));
+      // Disconnects before the round ends (issue #10: close 1006 at N = 50) are counted, with
+      // whether the server had pinged the client (it pings a connection silent for 15 s).
+      const sockets = clients.map((c) => watchSocket(c)).filter((w): w is SocketWatch => w !== null);
       if (clients.length < n) ctx.log(`  ${n - clients.length} of ${n} participants could not connect: ${(joined.find((j) => j.status === "rejected") as PromiseRejectedResult).reason}`);
       const offsets = await ready;
       const after = await child.call<Usage>("usage");
@@ -121,6 +128,13 @@ export const concurrency: Figure = {
         ctx.log(`  ${failedRooms.length} of ${n} rooms failed to start their service: ${why[0] ?? "?"}`);
         failures.push({ n, rooms: failedRooms.length, error: why[0] ?? null });
       }
+      const dropped = sockets.filter((w) => w.close !== null);
+      if (dropped.length > 0) {
+        const codes = [...new Set(dropped.map((w) => `${w.close!.code}${w.close!.reason ? ` (${w.close!.reason})` : ""}`))];
+        ctx.log(`  ${dropped.length} of ${n} participants were disconnected before the round ended: ${codes.join("; ")}`);
+        disconnects.push({ n, clients: dropped.length, codes, pinged: dropped.filter((w) => w.pings > 0).length });
+      }
+      pings.push({ n, pinged: sockets.filter((w) => w.pings > 0).length, of: sockets.length });
       await Promise.all(clients.map((c) => disposeSdkClient(c)));
       await child.call("waitEnded", { rooms, timeoutMs: 180_000 }, 240_000);
       const ok = Object.values(offsets).filter((v) => v >= 0).sort((a, b) => a - b);

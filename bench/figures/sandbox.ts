@@ -23,6 +23,7 @@ import { row, type BenchContext, type Figure, type FigureResult } from "../lib/t
 import { summarize, roundSummary, round } from "../lib/stats.ts";
 import { sdkClient, disposeSdkClient } from "../lib/sdk.ts";
 import { quietLogger, waitUntil } from "../lib/docker-env.ts";
+import { benchOwnerId } from "../lib/leftovers.ts";
 
 const run = promisify(execFile);
 const POOL = 2;
@@ -70,7 +71,7 @@ export const sandbox: Figure = {
   title: "Sandbox runtime cold start (1 service) vs raw ip netns + bubblewrap",
   async run(ctx: BenchContext): Promise<FigureResult> {
     const reps = ctx.quick ? 3 : 20;
-    const ownerId = `bench-sbx-${randomBytes(4).toString("hex")}`;
+    const ownerId = benchOwnerId("sbx");
     let runtime;
     try {
       runtime = await createSandboxRuntime({ ownerId, logger: quietLogger, poolSize: POOL });

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { buildBaseImage, buildImage, createDockerRuntime, type DockerRuntime } from "@roomservice/runtime";
 import { startRoomServer, type RoomServer } from "@roomservice/server";
+import { benchOwnerId } from "./leftovers.ts";
 
 export const HTTP_IMAGE = "roomservice-bench/http-echo:1";
 const EXAMPLE = fileURLToPath(new URL("../../examples/http-echo", import.meta.url));
@@ -31,7 +32,7 @@ export async function ensureHttpImage(runtime: DockerRuntime): Promise<void> {
 }
 
 export async function startDockerServer(o: { poolSize: number; preparedRooms?: number }): Promise<DockerBenchEnv> {
-  const ownerId = `bench-${randomBytes(4).toString("hex")}`;
+  const ownerId = benchOwnerId("docker");
   const runtime = await createDockerRuntime({ ownerId, logger: quietLogger, poolSize: o.poolSize, preparedRooms: o.preparedRooms ?? 0 });
   await ensureHttpImage(runtime);
   const dataDir = await mkdtemp(join(tmpdir(), "rs-bench-docker-"));

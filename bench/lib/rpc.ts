@@ -5,6 +5,7 @@
  * away the child exits too, so nothing outlives a run.
  */
 import { monitorEventLoopDelay, type ELDHistogram } from "node:perf_hooks";
+import { getHeapSpaceStatistics } from "node:v8";
 
 type Handler = (arg: any) => unknown;
 
@@ -67,6 +68,12 @@ export interface Usage {
   at: number;
   /** Event-loop delay since the previous sample, in ms (null when not monitored). */
   loopDelayMs: { p50: number; p99: number; max: number } | null;
+  /**
+   * Bytes used per V8 heap space (v8.getHeapSpaceStatistics: old_space, code_space,
+   * trusted_space, …): tells V8's compiled code and bytecode (code and trusted spaces) from
+   * the program's objects (old space).
+   */
+  spaces: Record<string, number>;
 }
 
 /**
@@ -89,5 +96,6 @@ export async function usage(gc: boolean): Promise<Usage> {
     loopDelayMs = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
     loopDelay.reset();
   }
-  return { cpuUserUs: cpu.user, cpuSystemUs: cpu.system, mem: process.memoryUsage(), at: performance.now(), loopDelayMs };
+  const spaces = Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, x.space_used_size]));
+  return { cpuUserUs: cpu.user, cpuSystemUs: cpu.system, mem: process.memoryUsage(), at: performance.now(), loopDelayMs, spaces };
 }

@@ -37,3 +37,34 @@ export async function disposeSdkClient(client: any, ms = 2000): Promise<void> {
     // already closed
   }
 }
+
+/** What happened to an SDK client's WebSocket: server pings seen, and how it closed (if it did). */
+export interface SocketWatch {
+  pings: number;
+  close: { code: number; reason: string; atMs: number } | null;
+}
+
+/**
+ * Watches the WebSocket under an SDK RoomClient (found by shape: the `ws` socket somewhere in
+ * the client's protocol objects; the SDK exposes no close event of its own). For diagnosing
+ * disconnects in figures: close 1006 = the TCP connection ended without a close frame.
+ * Returns null when no socket was found (another SDK version).
+ */
+export function watchSocket(client: any): SocketWatch | null {
+  const seen = new Set<unknown>();
+  const queue: { v: any; depth: number }[] = [{ v: client, depth: 0 }];
+  while (queue.length > 0) {
+    const { v, depth } = queue.shift()!;
+    if (v === null || typeof v !== "object" || seen.has(v)) continue;
+    seen.add(v);
+    if (typeof v.ping === "function" && typeof v.on === "function" && "readyState" in v) {
+      const w: SocketWatch = { pings: 0, close: null };
+      v.on("ping", () => w.pings++);
+      v.on("close", (code: number, reason: Buffer) => (w.close = { code, reason: reason.toString(), atMs: performance.now() }));
+      return w;
+    }
+    if (depth >= 4) continue;
+    for (const k of Object.keys(v)) queue.push({ v: v[k], depth: depth + 1 });
+  }
+  return null;
+}

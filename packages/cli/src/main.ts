@@ -15,6 +15,7 @@ const groups: Record<string, () => Promise<Register>> = {
   secret: async () => (await import("./commands/secret.ts")).registerSecret,
   room: async () => (await import("./commands/room.ts")).registerRoom,
   apikey: async () => (await import("./commands/apikey.ts")).registerApiKey,
+  "login-link": async () => (await import("./commands/login-link.ts")).registerLoginLink,
   llm: async () => (await import("./commands/llm.ts")).registerLlm,
   image: async () => (await import("./commands/image.ts")).registerImage,
   test: async () => (await import("./commands/test.ts")).registerTest,

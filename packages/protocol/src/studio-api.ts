@@ -41,6 +41,12 @@ export interface ActivityLogLine {
   service_name: string;
   stream: "stdout" | "stderr";
   text: string;
+  /**
+   * The line's number in its service's output during this session (1, 2, 3, ...). A client
+   * that sees a service's numbers jump knows how many lines it missed. Absent for output a
+   * service printed after its session's records were released.
+   */
+  line_no?: number;
 }
 
 /** A resource sample of one service (CPU % of one core: 100 = one full core). */

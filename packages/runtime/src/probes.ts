@@ -4,9 +4,14 @@
  * readiness only flips the service between running and unhealthy; MeshAgent's per-port
  * `liveness` path only drives the port's liveness_status.
  *
- * Until a probe first succeeds it polls every `startIntervalMs` (20 ms by default, so a room is ready as soon as its services answer),
- * but the failure budget is still `failureThreshold × periodMs` as in Kubernetes — polling
- * faster must not make a slow starter fail sooner.
+ * Until a probe first succeeds it checks soon and often: the first wait is `startIntervalMs`
+ * (20 ms by default, so a room is ready as soon as its services answer), and each further wait
+ * doubles up to START_BACKOFF_MAX_MS — a service that takes seconds to load is not checked
+ * every 20 ms through the room's helper process, whose CPU the service itself needs
+ * (docs/benchmarks.md, issue #10). What the service does cuts a wait short: an output line
+ * or a connection to the Room API (`ProbeSet.nudge()`) triggers a check at once, still never
+ * more often than every `startIntervalMs`. The failure budget is unchanged, `failureThreshold
+ * × periodMs` as in Kubernetes — checking faster must not make a slow starter fail sooner.
  */
 import type { LivenessStatus, Probe, ProbeAction } from "./types.ts";
 
@@ -27,18 +32,92 @@ export const PORT_PROBE_TIMINGS = {
   successThreshold: 1,
 } as const;
 
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function realTimer(fn: () => void, ms: number): () => void {
+  const t = setTimeout(fn, ms);
+  return () => clearTimeout(t);
+}
+
+/**
+ * Resolves after `ms` (on `setTimer`, default the real setTimeout) or when `signal` aborts,
+ * whichever comes first. Its abort listener is removed either way: a long-lived signal (a
+ * service run's, a follower's) waited on in a loop must not collect one listener per wait.
+ */
+export function sleep(ms: number, signal: AbortSignal, setTimer: (fn: () => void, ms: number) => () => void = realTimer): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const done = () => {
-      clearTimeout(t);
+      cancel();
       signal.removeEventListener("abort", done);
       resolve();
     };
-    const t = setTimeout(done, ms);
+    const cancel = setTimer(done, ms);
     signal.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * The longest wait between checks before a probe's first success (the waits start at
+ * `startIntervalMs` and double up to this, or to `periodMs` when that is shorter).
+ */
+export const START_BACKOFF_MAX_MS = 500;
+
+/**
+ * The wait after the `checks`-th failed check (1-based) before the probe's first success:
+ * `startIntervalMs × 2^(checks-1)`, capped at min(periodMs, START_BACKOFF_MAX_MS) but never
+ * below the first wait. `startIntervalMs` 0 means "no fast start": every wait is `periodMs`.
+ */
+export function startPhaseDelay(p: Pick<Probe, "startIntervalMs" | "periodMs">, checks: number): number {
+  const first = p.startIntervalMs > 0 ? Math.min(p.startIntervalMs, p.periodMs) : p.periodMs;
+  const cap = Math.max(first, Math.min(p.periodMs, START_BACKOFF_MAX_MS));
+  return Math.min(cap, first * 2 ** Math.min(Math.max(checks, 1) - 1, 30));
+}
+
+/** Resolves after ms, or at once when `signal` aborts. */
+export type Wait = (ms: number, signal: AbortSignal) => Promise<void>;
+
+/**
+ * "Something happened, check now": cuts short the waits of probes that have not yet
+ * succeeded. `generation` counts nudges, so a nudge that arrives while a check runs is not
+ * lost (the loop compares it before and after).
+ */
+export class ProbeNudge {
+  private gen = 0;
+  private readonly wakers = new Set<() => void>();
+
+  get generation(): number {
+    return this.gen;
+  }
+
+  fire(): void {
+    this.gen++;
+    for (const wake of [...this.wakers]) wake();
+  }
+
+  /** Waits `ms` with `wait`, ending early at the next fire() or when `signal` aborts. */
+  async sleep(ms: number, signal: AbortSignal, wait: Wait): Promise<void> {
+    if (ms <= 0 || signal.aborted) return;
+    const ctl = new AbortController();
+    const wake = () => ctl.abort();
+    this.wakers.add(wake);
+    signal.addEventListener("abort", wake, { once: true });
+    try {
+      await wait(ms, ctl.signal);
+    } finally {
+      this.wakers.delete(wake);
+      signal.removeEventListener("abort", wake);
+    }
+  }
+}
+
+/** Time for a probe loop: its waits and its clock (the supervisor's, so tests need not sleep). */
+export interface LoopTiming {
+  wait: Wait;
+  now(): number;
+  /** Nudges that cut short the waits before the first success. */
+  nudge?: ProbeNudge;
+}
+
+const REAL_TIMING: LoopTiming = { wait: sleep, now: () => Date.now() };
 
 interface LoopHooks {
   /** Every check, for last_checked_at / last_error. */
@@ -49,19 +128,23 @@ interface LoopHooks {
 
 /**
  * Runs one probe until `signal` aborts (or, with `untilFirstVerdict`, until it first goes up
- * or down). `up`/`down` fire on transitions only.
+ * or down). `up`/`down` fire on transitions only. Before the first success the waits back off
+ * (startPhaseDelay) and `timing.nudge` cuts them short; afterwards every wait is `periodMs`.
  */
-export async function probeLoop(p: Probe, check: Checker, signal: AbortSignal, hooks: LoopHooks, untilFirstVerdict = false): Promise<void> {
-  await sleep(p.initialDelayMs, signal);
-  const startedAt = Date.now();
+export async function probeLoop(p: Probe, check: Checker, signal: AbortSignal, hooks: LoopHooks, untilFirstVerdict = false, timing: LoopTiming = REAL_TIMING): Promise<void> {
+  await timing.wait(p.initialDelayMs, signal);
+  const startedAt = timing.now();
   let everUp = false;
   let budgetSpent = false;
   let state: "unknown" | "up" | "down" = "unknown";
   let successes = 0;
   let failures = 0;
+  let checks = 0;
   while (!signal.aborted) {
+    const nudgesBefore = timing.nudge?.generation ?? 0;
     const r = await check(p.action, p.timeoutMs);
     if (signal.aborted) return;
+    checks++;
     hooks.checked?.(r.ok, r.error);
     if (r.ok) {
       failures = 0;
@@ -77,7 +160,7 @@ export async function probeLoop(p: Probe, check: Checker, signal: AbortSignal, h
       failures++;
       const error = r.error ?? "check failed";
       // Before the first success the budget is time-based (see the header comment).
-      const exhausted = everUp ? failures >= Math.max(1, p.failureThreshold) : Date.now() - startedAt >= Math.max(1, p.failureThreshold) * p.periodMs;
+      const exhausted = everUp ? failures >= Math.max(1, p.failureThreshold) : timing.now() - startedAt >= Math.max(1, p.failureThreshold) * p.periodMs;
       if (exhausted && state !== "down") {
         state = "down";
         budgetSpent = true;
@@ -85,8 +168,18 @@ export async function probeLoop(p: Probe, check: Checker, signal: AbortSignal, h
         if (untilFirstVerdict) return;
       }
     }
-    const fast = !everUp && !budgetSpent;
-    await sleep(fast ? Math.min(p.startIntervalMs > 0 ? p.startIntervalMs : p.periodMs, p.periodMs) : p.periodMs, signal);
+    if (everUp || budgetSpent) {
+      await timing.wait(p.periodMs, signal);
+      continue;
+    }
+    // Fast start: at least the first interval between checks, then the backed-off rest of
+    // the wait unless a nudge (now or during the check) says to look again.
+    const delay = startPhaseDelay(p, checks);
+    const min = Math.min(delay, startPhaseDelay(p, 1));
+    await timing.wait(min, signal);
+    if (timing.nudge === undefined) {
+      if (delay > min) await timing.wait(delay - min, signal);
+    } else if (timing.nudge.generation === nudgesBefore) await timing.nudge.sleep(delay - min, signal, timing.wait);
   }
 }
 
@@ -125,18 +218,21 @@ export class ProbeSet {
   private readonly hooks: ProbeSetHooks;
 
   private readonly minReadyMs: number;
-  private readonly wait: (ms: number, signal: AbortSignal) => Promise<void>;
+  private readonly wait: Wait;
+  private readonly nudges = new ProbeNudge();
+  private readonly timing: LoopTiming;
 
   /**
    * `minReadyMs`: see MIN_READY_MS_WITHOUT_PROBES. `wait` resolves after ms or at abort (the
    * supervisor passes one on its injected clock, so tests need not sleep).
    */
-  constructor(spec: ProbeSet["spec"], check: Checker, hooks: ProbeSetHooks, o: { minReadyMs?: number; wait?: (ms: number, signal: AbortSignal) => Promise<void> } = {}) {
+  constructor(spec: ProbeSet["spec"], check: Checker, hooks: ProbeSetHooks, o: { minReadyMs?: number; wait?: Wait } = {}) {
     this.minReadyMs = o.minReadyMs ?? MIN_READY_MS_WITHOUT_PROBES;
     this.wait = o.wait ?? sleep;
     this.spec = spec;
     this.check = check;
     this.hooks = hooks;
+    this.timing = { wait: this.wait, now: () => hooks.now(), nudge: this.nudges };
     this.readinessOk = spec.probes.readiness === undefined;
     this.ports = spec.ports.map((p) => ({
       num: p.num,
@@ -178,7 +274,7 @@ export class ProbeSet {
           this.hooks.unhealthy(`Port ${port.num} liveness check failed: ${error}`);
           this.hooks.changed();
         },
-      });
+      }, false, this.timing);
     });
   }
 
@@ -203,6 +299,7 @@ export class ProbeSet {
         },
       },
       true,
+      this.timing,
     );
   }
 
@@ -225,7 +322,7 @@ export class ProbeSet {
           this.hooks.unhealthy(`Readiness probe failed: ${error}`);
           if (was) this.hooks.changed();
         },
-      });
+      }, false, this.timing);
     }
     const liveness = this.spec.probes.liveness;
     if (liveness !== undefined) {
@@ -235,8 +332,17 @@ export class ProbeSet {
           this.hooks.unhealthy(`Liveness probe failed: ${error}`);
           this.hooks.kill(`Container failed liveness probe, will be restarted`);
         },
-      });
+      }, false, this.timing);
     }
+  }
+
+  /**
+   * Something suggests the service may be ready (it printed a line, or a process of its room
+   * connected to the Room API): probes that have not yet succeeded check now instead of
+   * finishing their backed-off wait. Cheap enough to call for every output line.
+   */
+  nudge(): void {
+    this.nudges.fire();
   }
 
   stop(): void {

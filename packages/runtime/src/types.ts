@@ -159,8 +159,12 @@ export interface ServiceHandle {
   off<E extends keyof ServiceHandleEvents>(event: E, fn: ServiceHandleEvents[E]): void;
   /** Stops the current run (gracefully) and starts again, with `spec` if given. */
   restart(spec?: ServiceLaunchSpec): Promise<void>;
-  /** Stop signal, grace period, SIGKILL; removes the container. Idempotent. */
-  stop(): Promise<void>;
+  /**
+   * Stop signal, grace period, SIGKILL; removes the container. Idempotent. `kill`: SIGKILL at
+   * once, no grace (also to a stop already in its grace period) — the room moved to another
+   * node, whose copy of the service may already run.
+   */
+  stop(o?: StopOptions): Promise<void>;
   /** How the latest run ended (after stop(): how the stop went); null if none has ended. */
   lastExit(): StopResult | null;
 }
@@ -203,6 +207,11 @@ export interface RoomSandbox {
   openConnector?(log: Logger): ServiceConnector;
 }
 
+/** How ServiceHandle.stop ends a service. */
+export interface StopOptions {
+  kill?: boolean;
+}
+
 export interface ReapResult {
   containers: number;
   networks: number;
@@ -213,6 +222,12 @@ export interface Runtime {
   readonly kind: "docker" | "sandbox" | "kubernetes" | "podman";
   /** Removes what an earlier run of `ownerId` (default: this runtime's owner) left behind. */
   reapOrphans(ownerId?: string): Promise<ReapResult>;
+  /**
+   * Removes one room's service and namespace containers of another owner (a cluster node that
+   * lost the room's lease) from this runtime's engine, if any are there; pooled and prepared
+   * ones are left to that owner. For runtimes whose services live on a shared engine (Docker).
+   */
+  reapRoom?(ownerId: string, room: string): Promise<ReapResult>;
   createRoomSandbox(o: { room: string; sessionId: string }): Promise<RoomSandbox>;
   /**
    * Makes the Room API reachable from the sandbox's services: sockets they open to the
@@ -230,4 +245,11 @@ export interface Runtime {
    * list drops it. Best effort: a session whose specs differ starts those services normally.
    */
   prepareRoom?(room: string, specs: ServiceLaunchSpec[]): void;
+  /**
+   * Rooms whose next session is prepared or being prepared (bounded by the runtime), least
+   * recently prepared first; with `prepareRoom`. A project-wide configuration change
+   * re-prepares exactly these (the caller keeps no list of its own, which would grow with
+   * every room that ever had a session).
+   */
+  preparedRoomNames?(): string[];
 }

@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  buildPodManifests, dnsLabel, GATEWAY_CONTAINER, KUBE_LABEL, kubeProbe, labelValue, podName, podRestartPolicy, sessionPrefix, ownerPrefix,
+  buildPodManifests, dnsLabel, GATEWAY_CONTAINER, KUBE_LABEL, kubeProbe, LAUNCHER_CONTAINER, LAUNCHER_VOLUME, labelValue, podName, podRestartPolicy, sessionPrefix, ownerPrefix,
   type PodPlan, type ServiceLaunchSpec,
 } from "../src/index.ts";
 import { spec, tcpProbe } from "./helpers.ts";
@@ -89,6 +89,50 @@ test("secrets live only in per-service Secrets, mounted read-only at /run/secret
   assert.ok(!web.volumeMounts!.some((v) => v.mountPath === "/run/secrets"), "a neighbour mounts no one else's secrets");
 
   assert.throws(() => buildPodManifests(plan([spec("x", "secret.js", { secretFiles: { "bad name": "v" } })])), /service "x": secret "bad name" is not a valid Kubernetes Secret key/);
+});
+
+test("session values and secret env: Secret keys exported by the launcher (an init container installs it); nothing of them in the Pod", () => {
+  const token = "eyJ.session-token.sig";
+  const sid = "0b6f0c1e-session";
+  const svc = spec("agent", "client.js", {
+    command: undefined, env: { MESHAGENT_TOKEN: token, MESHAGENT_SESSION_ID: sid, MESHAGENT_ROOM: "Demo.Room" },
+    sessionEnv: ["MESHAGENT_TOKEN", "MESHAGENT_SESSION_ID"], secretFiles: { API_KEY: "sk-1234567890" }, secretEnv: ["API_KEY"],
+  });
+  const m = buildPodManifests(plan([svc, spec("plain", "http.js")], { imageConfigs: { "roomservice-test/app:1": { entrypoint: ["/entry"], cmd: ["/usr/local/bin/node", "/app/client.js"] } } }));
+  const podText = JSON.stringify(m.pod);
+  for (const v of [token, sid, "sk-1234567890"]) assert.ok(!podText.includes(v), `${v} is not in the Pod spec`);
+  const agent = m.pod.spec!.containers.find((c) => c.name === "agent")!;
+  assert.deepEqual(agent.command, ["/run/roomservice/envexec"], "the launcher is the command");
+  assert.deepEqual(agent.args, ["/entry", "/usr/local/bin/node", "/app/client.js"], "the image's ENTRYPOINT + CMD are its arguments");
+  assert.deepEqual(agent.env, [
+    { name: "MESHAGENT_ROOM", value: "Demo.Room" },
+    { name: "ROOMSERVICE_SECRET_ENV", value: "MESHAGENT_SESSION_ID,MESHAGENT_TOKEN,API_KEY" },
+    { name: "ROOMSERVICE_INIT", value: "1" },
+  ]);
+  const secret = m.secrets.find((s) => s.metadata?.name === `${m.pod.metadata!.name}-agent`)!;
+  assert.deepEqual(secret.stringData, { API_KEY: "sk-1234567890", MESHAGENT_SESSION_ID: sid, MESHAGENT_TOKEN: token });
+  assert.deepEqual(agent.volumeMounts!.map((v) => [v.mountPath, v.readOnly]), [["/run/secrets", true], ["/run/roomservice", true]]);
+  // A service with a command of its own keeps the image's ENTRYPOINT in front of it.
+  const plain = m.pod.spec!.containers.find((c) => c.name === "plain")!;
+  assert.deepEqual(plain.args, ["/entry", "/usr/local/bin/node", "/app/http.js"]);
+  assert.deepEqual(plain.env, [{ name: "ROOMSERVICE_INIT", value: "1" }], "every service runs under the launcher (stop signal to its process group)");
+  const init = m.pod.spec!.initContainers!;
+  assert.equal(init.length, 1);
+  assert.equal(init[0]!.name, LAUNCHER_CONTAINER);
+  assert.equal(init[0]!.image, "registry.example/roomservice/pod-gateway:1", "the launcher comes from the gateway image");
+  assert.deepEqual(init[0]!.command, ["/usr/local/bin/node", "/app/install-launcher.js", "/run/roomservice/envexec"]);
+  assert.deepEqual(m.pod.spec!.volumes!.find((v) => v.name === LAUNCHER_VOLUME)?.emptyDir, { medium: "Memory", sizeLimit: "16Mi" });
+  assert.throws(() => buildPodManifests(plan([spec(LAUNCHER_CONTAINER, "http.js")])), /already used in this Pod/);
+  assert.throws(() => buildPodManifests(plan([spec("x", "http.js", { command: undefined })], { imageConfigs: { "roomservice-test/app:1": { entrypoint: [], cmd: [] } } })), /service "x": image roomservice-test\/app:1 has no entrypoint or command/);
+
+  // Image config unknown (a cluster's registry): the command runs directly; the values are secretKeyRef env.
+  const k = buildPodManifests(plan([svc]));
+  assert.ok(!JSON.stringify(k.pod).includes(token));
+  const ka = k.pod.spec!.containers.find((c) => c.name === "agent")!;
+  assert.equal(ka.command, undefined);
+  assert.equal(k.pod.spec!.initContainers, undefined);
+  const ref = (key: string) => ({ name: key, valueFrom: { secretKeyRef: { name: `${k.pod.metadata!.name}-agent`, key } } });
+  assert.deepEqual(ka.env, [{ name: "MESHAGENT_ROOM", value: "Demo.Room" }, ref("MESHAGENT_SESSION_ID"), ref("MESHAGENT_TOKEN"), ref("API_KEY")]);
 });
 
 test("probes map to Kubernetes probes, durations rounded up to whole seconds", () => {

@@ -46,3 +46,34 @@ test("listeners go through the runtime's helper start-up limit: queued while it 
     await sb.stop();
   }
 });
+
+test("a room's probe helper also opens its listeners: one helper process per namespace, and the socket answers inside it", async () => {
+  const { readdirSync, readFileSync, statSync } = await import("node:fs");
+  const { NetnsProber } = await import("../src/index.ts");
+  const sb = await env.runtime.createRoomSandbox({ room: "api-room", sessionId: "s-api-4" });
+  try {
+    const server = await env.runtime.openRoomApiListener(sb, 9126);
+    server.on("connection", (s) => s.end());
+    const ns = statSync(sb.netnsPath).ino;
+    const helpers = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).flatMap((pid) => {
+      try {
+        if (statSync(`/proc/${pid}/ns/net`).ino !== ns) return [];
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        return /probe-child|listen-child|connect-child/.test(cmd) && !cmd.startsWith("nsenter") ? [cmd.split("\0").at(-2) ?? cmd] : [];
+      } catch {
+        return [];
+      }
+    });
+    assert.equal(helpers.length, 1, `helpers in the namespace: ${JSON.stringify(helpers)}`);
+    assert.match(helpers[0]!, /probe-child\.js$/);
+    const prober = new NetnsProber(sb.netnsPath, { info() {}, warn() {}, error() {}, debug() {}, child() { return this; } }, new HelperSpawnLimit());
+    try {
+      assert.deepEqual(await prober.check({ kind: "tcp", port: 9126 }, 2000), { ok: true, error: undefined, status: undefined });
+    } finally {
+      prober.close();
+    }
+    await new Promise((r) => server.close(r));
+  } finally {
+    await sb.stop();
+  }
+});

@@ -159,3 +159,17 @@ test("a failing start releases its slot to the next waiter; releasing twice free
   (await third)();
   assert.equal(limit.active, 0);
 });
+
+test("bounds out of range are refused with the field, the range and the value; the runtimes pass them through", async () => {
+  assert.throws(() => new HelperSpawnLimit({ maxConcurrent: 0 }), { name: "RangeError", message: "helperSpawns.maxConcurrent: expected an integer from 1 to 1024, got 0" });
+  assert.throws(() => new HelperSpawnLimit({ maxWaiters: 1.5 }), /helperSpawns\.maxWaiters: expected an integer from 0 to 1000000, got 1\.5/);
+  assert.throws(() => new HelperSpawnLimit({ queueTimeoutMs: 10 }), /helperSpawns\.queueTimeoutMs: expected an integer from 1000 to 3600000, got 10/);
+  const limit = new HelperSpawnLimit({ maxConcurrent: 3, maxWaiters: 7, queueTimeoutMs: 5000 });
+  assert.deepEqual([limit.maxConcurrent, limit.maxWaiters, limit.queueTimeoutMs], [3, 7, 5000]);
+  // The sandbox runtime hands its options to its limit (the docker runtime does the same).
+  const { SandboxRuntime } = await import("../src/index.ts");
+  const rt = new SandboxRuntime({ ownerId: "test-limits", logger: { info() {}, warn() {}, error() {}, debug() {}, child() { return this; } }, helperSpawns: { maxConcurrent: 5, queueTimeoutMs: 2000 } });
+  assert.deepEqual([rt.helperSpawns.maxConcurrent, rt.helperSpawns.maxWaiters, rt.helperSpawns.queueTimeoutMs], [5, 1000, 2000]);
+  assert.throws(() => new SandboxRuntime({ ownerId: "test-limits", logger: { info() {}, warn() {}, error() {}, debug() {}, child() { return this; } }, helperSpawns: { maxConcurrent: -1 } }), /helperSpawns\.maxConcurrent/);
+  await rt.close();
+});

@@ -5,6 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { backoffDelay, LaunchFailure, ServiceSupervisor, startOrRestart } from "../src/supervisor.ts";
 import type { LogLine } from "../src/index.ts";
 import { FakeClock, FakeDriver, fakeSpec, quietLogger, settle } from "./fake-driver.ts";
@@ -161,6 +162,10 @@ test("issue 12 #17: a run with nothing to probe is Ready only after staying up 1
   await steady.clock.advance(1);
   assert.equal(steady.sup.status().state, "running");
   assert.deepEqual(steady.sup.status().events.filter((e) => e.reason === "Ready").map((e) => e.message), ["Service is ready"]);
+  // The 1 s wait's abort listener is gone once the wait is over: the run's signal lives as
+  // long as the run, and must not keep one listener per wait (issue 10 figure 6).
+  const signal = (steady.sup as unknown as { probes: { ctl: AbortController } }).probes.ctl.signal;
+  assert.equal(getEventListeners(signal, "abort").length, 0, "no abort listener left on the run's signal");
   await steady.sup.stop();
 });
 

@@ -26,7 +26,8 @@ import { registerRoomsRest, roomKnown, roomNotFound } from "./http/rooms-rest.ts
 import { registerStudioRest } from "./http/studio-rest.ts";
 import { DEFAULT_STREAM_LIMITS, registerRoomStreams, type StreamLimits } from "./http/room-stream.ts";
 import type { SseClient } from "./http/sse.ts";
-import { BrowserSessions } from "./auth/browser-sessions.ts";
+import type { BrowserSessionBackend } from "./auth/browser-sessions.ts";
+import { SharedBrowserSessions } from "./auth/shared-browser-sessions.ts";
 import { Activity, type ActivityLimits } from "./services/activity.ts";
 import { SessionEventStore } from "./store/session-events.ts";
 import { RoomStore } from "./store/rooms.ts";
@@ -44,6 +45,8 @@ import { LlmStore } from "./llm/llm-store.ts";
 import { registerLlmProxy } from "./llm/proxy.ts";
 import { registerLlmRoutes } from "./llm/routes.ts";
 import { startClusterSide, type ClusterNode } from "./cluster/index.ts";
+import { ClusterListings, registerClusterRoutes } from "./cluster/listings.ts";
+import { localRoomLive } from "./http/rooms-rest.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -59,7 +62,8 @@ export interface RoomServer {
   launcher: ServiceLauncher;
   /** Session timelines, live room streams and stats (Studio). */
   activity: Activity;
-  browserSessions: BrowserSessions;
+  /** Studio sign-in sessions: in memory, or in the shared database when clustered. */
+  browserSessions: BrowserSessionBackend;
   /** A one-time Studio sign-in code (10 min, single use): `serve` prints `<url>/?login=<code>`. */
   issueLoginCode(): string;
   /** Open SSE streams (diagnostics and tests). */
@@ -166,15 +170,17 @@ async function startWithStore(
   installErrorHandler(app, logger.child({ component: "http" }), { bytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, setting: MAX_BODY_SETTING });
   // Before any route: live-room REST calls are forwarded to the owner before auth runs here.
   const cluster = opts.cluster === undefined ? null : await startClusterSide({
-    options: opts.cluster, dataDir: opts.dataDir, ctx, rooms, app,
+    options: opts.cluster, dataDir: opts.dataDir, ctx, rooms, app, runtime: opts.runtime ?? null,
     liveSessionOf: (room) => launcher.liveSession(room) !== undefined,
-    revokeApiKey: (id) => browserSessions.revokeApiKey(id),
+    revokeApiKey: async (id) => browserSessions.revokeApiKey(id),
     reloadRoomSettings: () => ctx.roomSettings.load(),
   }).catch((err) => {
     store.close();
     throw err;
   });
-  app.get("/healthz", async () => ({ ok: true, rooms: rooms.list().length, ...(cluster ? { node: cluster.nodeId } : {}) }));
+  // Clustered, listings answer the same from every node (live leases, open sessions; owners asked for details).
+  const listing = cluster === null ? undefined : new ClusterListings(cluster, { projectId: ctx.projectId, secret: ctx.secret, clock, logger, localRooms: () => rooms.list().length });
+  app.get("/healthz", async () => (listing !== undefined ? listing.health() : { ok: true, rooms: rooms.list().length }));
   registerStorageRoutes(app, ctx, rooms);
   registerStudioRoutes(app, opts.studioDir === undefined ? {} : { dir: opts.studioDir });
   const launcher = new ServiceLauncher({
@@ -187,7 +193,10 @@ async function startWithStore(
   registerLlmProxy(app, { ctx, rooms, llm, secrets });
   const events = new SessionEventStore(store, logger.child({ component: "store" }));
   const activity = new Activity({ ctx, rooms, launcher, services, runtime: opts.runtime ?? null, events, ...(opts.activityLimits ? { limits: opts.activityLimits } : {}) });
-  const browserSessions = new BrowserSessions(clock);
+  // In a cluster a sign-in must work on every node (no cookie affinity): sessions in the database.
+  // In the database on every server (SQLite or PostgreSQL): a sign-in survives a restart, and a
+  // cluster's nodes share them (no load-balancer affinity needed).
+  const browserSessions: BrowserSessionBackend = new SharedBrowserSessions(store, clock, logger.child({ component: "auth" }));
   const streams = new Set<SseClient>();
   const authDeps = { ctx, apiKeys, browserSessions };
   registerAuthSessionRoutes(app, authDeps);
@@ -196,7 +205,8 @@ async function startWithStore(
     installAuthHook(api, authDeps);
     registerRestRoutes(api, { ctx, services, secrets, apiKeys, ...imageCheck(opts.runtime ?? null) });
     const roomStore = new RoomStore(store);
-    registerRoomsRest(api, { ctx, rooms, roomStore, events, activity, apiKeys, browserSessions });
+    registerRoomsRest(api, { ctx, rooms, roomStore, events, activity, apiKeys, browserSessions, ...(listing ? { listing } : {}) });
+    if (listing !== undefined) registerClusterRoutes(api, (room) => localRoomLive(activity, room));
     const requireRoom = async (room: string) => {
       if (!(await roomKnown(rooms, roomStore, room))) throw roomNotFound(room);
     };

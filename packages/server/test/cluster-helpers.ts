@@ -19,6 +19,8 @@ export interface ClusterNodeProc {
   nodeId: string;
   child: ChildProcess;
   output(): string;
+  /** What the node printed on stdout (its URL, the Studio login link). */
+  stdout(): string;
   kill(signal: NodeJS.Signals): Promise<void>;
   restart(): Promise<void>;
 }
@@ -40,17 +42,20 @@ export interface TestCluster {
   close(): Promise<void>;
 }
 
-async function spawnNode(name: string, dataDir: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+async function spawnNode(name: string, dataDir: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string; stdout: () => string }> {
   // Under `setpriv --pdeathsig KILL` (it execs node: the pid is the server's): a test process
   // that dies takes its nodes with it instead of leaving them running.
   const child = spawn("setpriv", ["--pdeathsig", "KILL", process.execPath, join(root, "packages/cli/src/main.ts"), "serve", "--port", "0", "--host", "127.0.0.1", "--data", dataDir, "--cluster"], {
-    env: { ...process.env, ROOMSERVICE_LOG_LEVEL: process.env.ROOMSERVICE_TEST_LOG ?? "warn", ROOMSERVICE_RUNTIME: "none", ...env },
+    // The demo room is off unless a test asks for it (ROOMSERVICE_DEMO in `env`).
+    env: { ...process.env, ROOMSERVICE_LOG_LEVEL: process.env.ROOMSERVICE_TEST_LOG ?? "warn", ROOMSERVICE_RUNTIME: "none", ROOMSERVICE_DEMO: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
+  let stdout = "";
   child.stderr!.on("data", (d) => (out = (out + d).slice(-20000)));
+  child.stdout!.on("data", (d) => (stdout = (stdout + d).slice(-20000)));
   const url = await waitForServerUrl(child, name, 60_000, () => out);
-  return { child, url, output: () => out };
+  return { child, url, output: () => out, stdout: () => stdout };
 }
 
 export async function startTestCluster(o: { nodes: number; leaseTtlSeconds?: number; env?: Record<string, string> }): Promise<TestCluster> {
@@ -72,7 +77,7 @@ export async function startTestCluster(o: { nodes: number; leaseTtlSeconds?: num
     const started = await spawnNode(name, dataDir, env);
     const health = (await (await fetch(`${started.url}/healthz`)).json()) as { node: string };
     const n: ClusterNodeProc = {
-      name, dataDir, url: started.url, nodeId: health.node, child: started.child, output: started.output,
+      name, dataDir, url: started.url, nodeId: health.node, child: started.child, output: started.output, stdout: started.stdout,
       async kill(signal) {
         if (n.child.exitCode !== null || n.child.signalCode !== null) return;
         const exited = new Promise((r) => n.child.once("exit", r));
@@ -84,6 +89,7 @@ export async function startTestCluster(o: { nodes: number; leaseTtlSeconds?: num
         n.child = again.child;
         n.url = again.url;
         n.output = again.output;
+        n.stdout = again.stdout;
       },
     };
     return n;

@@ -88,3 +88,18 @@ test("a configuration change made through one node reaches the other at once (LI
   // Node b's in-memory settings were reloaded on the notification, with no request to b.
   await eventually(() => b.server.ctx.roomSettings.departureTimeoutMs("tuned") === 42_000, 10_000, "node b sees the new departure timeout");
 });
+
+test("an owner that does not answer is listed from the store: its session, open participants, health unknown", { timeout: 120_000 }, async (t) => {
+  const { a, b, db } = await twoNodes(t);
+  const client = await a.client("quiet-owner", "alice");
+  const admin = await mintParticipantToken(a.secret, { room: "admin", identity: "admin", role: "user", ttlSeconds: 600, api: { admin: {} } as never });
+  const listThroughB = async () => ((await (await fetch(`${b.url}/accounts/projects/default/rooms`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { rooms: { name: string; live: any }[] }).rooms.find((r) => r.name === "quiet-owner")?.live;
+  // Asked of the owner: its own view.
+  await eventually(async () => (await listThroughB())?.health === "none", 20_000, "node b lists the room as node a sees it");
+  // Node a's advertised address now leads nowhere (a port nothing listens on).
+  await db.query("UPDATE cluster_nodes SET url = 'http://127.0.0.1:9' WHERE node_id = $1", [a.server.cluster!.nodeId]);
+  await eventually(async () => {
+    const live = await listThroughB();
+    return live?.session_id === client.sessionId && live.health === "unknown" && live.participants === 1;
+  }, 30_000, "node b falls back to the store's record of the room");
+});

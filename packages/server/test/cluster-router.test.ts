@@ -108,3 +108,19 @@ test("an idle room's lease is given back after the grace; a busy one is kept and
   assert.equal(again.kind, "local");
   assert.ok(again.kind === "local" && Number(again.token) > 1);
 });
+
+test("a renewal stuck on a silent database does not delay the loss: the watchdog ends the room when its trust window closes", async () => {
+  const { router, leases, clock, lost } = setup();
+  await router.route("r");
+  // The database stops answering: the renewal never returns.
+  leases.renew = () => new Promise(() => undefined);
+  void router.tick();
+  clock.advance(7_000); // < ttl - renewInterval (7.5 s): still trusted
+  router.expireOverdue();
+  assert.deepEqual(lost, []);
+  assert.ok(router.token("r"));
+  clock.advance(600);
+  router.expireOverdue();
+  assert.deepEqual(lost, ["r"], "ended while the renewal is still pending");
+  assert.equal(router.token("r"), null);
+});

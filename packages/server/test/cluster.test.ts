@@ -46,15 +46,33 @@ test("three nodes: 30 rooms spread over them; clients on different nodes share o
   assert.equal(new TextDecoder().decode((await carol.storage.download("notes/hello.txt")).data), "from node2");
 
   // Only the owner holds the room: the others forwarded and created nothing of their own.
-  const live = async (url: string) => ((await (await fetch(`${url}/healthz`)).json()) as { rooms: number }).rooms;
+  const live = async (url: string) => ((await (await fetch(`${url}/healthz`)).json()) as { local_rooms: number }).local_rooms;
   assert.equal(await live(n1.url), 10, "node1 hosts its 10 rooms");
   assert.equal(await live(n2.url), 10, "node2 hosts its 10 rooms, none forwarded to node1");
   assert.equal(await live(n3.url), 10);
 
-  // REST calls that need the live room are forwarded to the owner: the live snapshot through
-  // node3, and ending room-1 (owned by node2) through node1 by its session id.
+  // Listings are the cluster's, whichever node answers (gap 2): every node lists the 30 live
+  // rooms with the owners' sessions, details asked of the owners (room-0's four participants
+  // and its services' badge "none" come from node1; the store alone would say "unknown").
   const admin = await mintParticipantToken(cl.secret, { room: "admin", identity: "admin", role: "user", ttlSeconds: 600, api: { admin: {} } as never });
   const auth = { authorization: `Bearer ${admin}` };
+  const get = async (node: typeof n1, path: string) => (await (await fetch(`${node.url}${path}`, { headers: auth })).json()) as any;
+  const sessionOf = new Map(first.map((c, i) => [`room-${i}`, c.sessionId as string]));
+  for (const node of cl.nodes) {
+    await eventually(async () => {
+      const h = await get(node, "/healthz");
+      return h.rooms === 30 && h.local_rooms === 10 && h.nodes === 3;
+    }, 20_000, `${node.name}'s /healthz counts the cluster's 30 rooms and 3 nodes`);
+    const listed = (await get(node, "/accounts/projects/default/rooms?limit=100")).rooms as { name: string; live: { session_id: string; participants: number; health: string } | null }[];
+    assert.deepEqual(new Map(listed.filter((r) => r.live !== null).map((r) => [r.name, r.live!.session_id])), sessionOf, `${node.name} lists every live room with its owner's session`);
+    const room0 = listed.find((r) => r.name === "room-0")!.live!;
+    assert.deepEqual([room0.participants, room0.health], [4, "none"], `${node.name}: room-0 as its owner sees it`);
+    const active = (await get(node, "/accounts/projects/default/sessions/active")).sessions as { id: string }[];
+    assert.deepEqual(active.map((s) => s.id).sort(), [...sessionOf.values()].sort(), `${node.name}: /sessions/active is the cluster's`);
+  }
+
+  // REST calls that need the live room are forwarded to the owner: the live snapshot through
+  // node3, and ending room-1 (owned by node2) through node1 by its session id.
   const snap = await fetch(`${n3.url}/accounts/projects/default/rooms/room-0/live`, { headers: auth });
   assert.equal(snap.status, 200);
   assert.ok(JSON.stringify(await snap.json()).includes(first[0].sessionId), "node3 answers with node1's live session");

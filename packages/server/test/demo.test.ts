@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -18,7 +18,7 @@ import { createDockerRuntime, type DockerEngine } from "@roomservice/runtime";
 import { sdk, collectMessages, eventually, settle, startTestServer } from "./helpers.ts";
 import { spawnServer, waitExit } from "./process.ts";
 import { buildExampleImages, docker, manifest, waitUntil, labelled } from "./services-env.ts";
-import { loadProjectSecret, mintParticipantToken, ExampleImages, REPO_ROOT as REPO, setUpDemo, demoManifest, DEMO_MARKER, type ImagePreparer } from "../src/index.ts";
+import { loadProjectSecret, mintParticipantToken, ExampleImages, REPO_ROOT as REPO, setUpDemo, demoManifest, DEMO_STATE, InstallationState, type ImagePreparer } from "../src/index.ts";
 import { THREAD_SCHEMA_PATH } from "../src/toolkits/sync/index.ts";
 
 const quietLog = console.log;
@@ -246,7 +246,7 @@ test("setUpDemo: voice is opt-in and can be added later; nothing else is created
   const ts = await startTestServer({});
   t.after(() => ts.close());
   const deps = {
-    dataDir: ts.dataDir, projectId: "default", services: ts.server.services, secrets: ts.server.secrets,
+    dataDir: ts.dataDir, store: ts.server.ctx.store, projectId: "default", services: ts.server.services, secrets: ts.server.secrets,
     logger: pino({ level: "silent" }), imageFor: (e: string) => `roomservice-demo/${e}:latest`, root: REPO,
   };
   const first = await setUpDemo(deps);
@@ -260,7 +260,7 @@ test("setUpDemo: voice is opt-in and can be added later; nothing else is created
   const standin = (await ts.server.services.findByName("default", "demo", "crm-standin"))!;
   const env = (standin.spec.container as { environment: { name: string; value: string }[] }).environment;
   assert.equal(env.find((e) => e.name === "CRM_KEY_SHA256")!.value, createHash("sha256").update(key).digest("hex"));
-  await writeFile(join(ts.dataDir, DEMO_MARKER), "{not json");
+  await new InstallationState(ts.server.ctx.store).put(DEMO_STATE, "{not json", Date.now());
   const again = await setUpDemo({ ...deps, voice: true });
   assert.deepEqual([again.created, again.kept.length], [[], 6]);
   assert.equal((await ts.server.services.forRoom("default", "demo")).length, 6);

@@ -206,3 +206,26 @@ test("item 20: an SDK client whose process is stopped (SIGSTOP) is dropped, and 
   await eventually(() => events.some((e) => e.type === "session.ended" && e.room === "stopped"), 5000, "session end");
   child.kill("SIGKILL");
 });
+
+test("a stall of the server's own event loop does not drop a client whose pong arrived during it (issue #10: 1006 under load)", async (t) => {
+  // Real clock, short bounds: the client's pong reaches the server while the process is
+  // blocked, and the keepalive timer is overdue when the loop resumes. Timers run before
+  // sockets are read; the verdict must wait for the read.
+  const ts = await startTestServer({ departureTimeoutMs: 1000, limits: { idlePingMs: 200, pingTimeoutMs: 200 } });
+  t.after(() => ts.close());
+  const client = await connectRaw(ts.wsUrl, "stall", await ts.token("stall", "slow-server"));
+  t.after(() => client.ws.terminate());
+  const room = ts.server.rooms.get("stall")!;
+  await eventually(() => room.connections.size === 1, 5000, "connected");
+  let stalls = 0;
+  client.ws.on("ping", () => {
+    // ws has queued the pong already; now hold this whole process (server included) past the ping timeout.
+    if (stalls++ >= 3) return;
+    const until = Date.now() + 400;
+    while (Date.now() < until) { /* a blocked event loop */ }
+  });
+  await eventually(() => stalls >= 3, 10_000, "three pings answered across stalls");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(room.connections.size, 1, "still connected: the pongs were read before the verdict");
+  assert.equal(client.ws.readyState, client.ws.OPEN);
+});

@@ -4,7 +4,10 @@
  * the Room API at ws://127.0.0.1:8078 through the gateway sidecar (a WebSocket over the
  * sidecar's relay into this server) and greets the room; the MCP example in the same Pod
  * becomes a room toolkit (the bridge connects into the Pod through the sidecar) and its tool
- * reads room storage (a hostPath mount); the session's end removes the Pod.
+ * reads room storage (a hostPath mount); no token of the session is anywhere in what podman
+ * shows about the Pod (they are Secret files the launcher exports); restarting one service from
+ * the server restarts its container inside the same Pod (the agent keeps its run); the
+ * session's end removes the Pod.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -47,8 +50,8 @@ test("pods on podman: the SDK agent in the room's Pod reaches the Room API throu
     await runtime.reapOrphans(ownerId);
     await runtime.close();
   });
-  await ts.server.services.create("default", "pods", "agent", manifest("agent", IMAGES.chat), Date.now());
-  await ts.server.services.create("default", "pods", "tools", manifest("tools", IMAGES.mcp, {
+  const agentRec = await ts.server.services.create("default", "pods", "agent", manifest("agent", IMAGES.chat), Date.now());
+  const toolsRec = await ts.server.services.create("default", "pods", "tools", manifest("tools", IMAGES.mcp, {
     container: { storage: { room: [{ path: "/data" }] } },
     ports: [{ num: 8090, type: "http", liveness: "/healthz", endpoints: [{ path: "/mcp", mcp: { label: "data-tools" } }] }],
   }), Date.now());
@@ -75,6 +78,29 @@ test("pods on podman: the SDK agent in the room's Pod reaches the Room API throu
   const report = await alice.invoke({ toolkit: "data-tools", tool: "markdown_report", input: { title: "Orders" } });
   assert.match(JSON.stringify(report), /orders\.csv/);
   assert.equal(pods(ownerId).length, 1, "one Pod for the session, both services in it");
+  // The agent greeted the room with its MESHAGENT_TOKEN; no token (a JWT: "eyJ…") is in the
+  // Pod's or its containers' inspect output, nor in the Pod YAML podman reconstructs.
+  const [pod] = pods(ownerId);
+  const podJson = execFileSync("podman", ["pod", "inspect", pod!], { encoding: "utf8" });
+  const ids = (JSON.parse(podJson) as { Containers: { Id: string }[] }).Containers.map((c) => c.Id);
+  const view = [podJson, execFileSync("podman", ["container", "inspect", ...ids], { encoding: "utf8" }),
+    execFileSync("podman", ["kube", "generate", pod!], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })].join("\n");
+  assert.match(view, /MESHAGENT_ROOM_URL/, "the inspect output holds the services' env");
+  assert.match(view, /ROOMSERVICE_SECRET_ENV=MESHAGENT_SESSION_ID,MESHAGENT_TOKEN|"ROOMSERVICE_SECRET_ENV"/);
+  assert.doesNotMatch(view, /eyJ[A-Za-z0-9_-]{10,}/, "no token in podman inspect");
+
+  // Studio's Restart of one service (a new token, the same configuration) restarts its
+  // container inside the same Pod; the agent's run is untouched.
+  const states = async () => (await alice.invoke({ toolkit: "services", tool: "list", input: {} })).json.service_states as any[];
+  const agentBefore = (await states()).find((x) => x.service_id === agentRec.id);
+  await ts.server.launcher.restart("pods", toolsRec.id);
+  await waitUntil("tools running again", async () => {
+    const t2 = (await states()).find((x) => x.service_id === toolsRec.id);
+    return t2.restart_count >= 1 && t2.state === "running";
+  }, 60_000);
+  const agentAfter = (await states()).find((x) => x.service_id === agentRec.id);
+  assert.deepEqual([agentAfter.container_id, agentAfter.started_at, agentAfter.state], [agentBefore.container_id, agentBefore.started_at, "running"]);
+  assert.deepEqual(pods(ownerId), [pod], "the same Pod");
   assert.equal(ts.server.launcher.runtimeKind, "podman");
 
   const stopped = new Promise<void>((r) => ts.server.launcher.stopped.once("stopped", () => r()));

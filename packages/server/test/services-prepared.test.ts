@@ -185,3 +185,32 @@ test("closing the server removes prepared rooms: nothing labelled remains", asyn
   assert.deepEqual(labelled(env.ownerId), []);
   await env.close();
 });
+
+test("a project-wide edit re-prepares only the rooms the runtime still holds, not every room ever prepared (issue 10 figure 6)", async (t) => {
+  // The launcher used to keep its own list of every room it had prepared: one entry per room
+  // that ever had a session (growing for as long as the server ran), and a project-wide edit
+  // re-prepared all of them — containers created for rooms the runtime evicts at once.
+  const env = await startServicesServer({ poolSize: 0, preparedRooms: 1 });
+  t.after(() => env.close());
+  const runtime = env.runtime as DockerRuntime;
+  const rooms = ["many-a", "many-b", "many-c"];
+  for (const room of rooms) {
+    await env.addService(room, webManifest());
+    await waitUntil(`${room} prepared`, () => runtime.isPrepared(room), 90_000);
+  }
+  // One prepared room at most: the last.
+  await waitUntil("earlier rooms evicted", () => runtime.preparing === 0 && labelled(env.ownerId, "many-a").length === 0 && labelled(env.ownerId, "many-b").length === 0, 90_000);
+  assert.deepEqual(runtime.preparedRoomNames(), ["many-c"]);
+  const asked: string[] = [];
+  const prepare = runtime.prepareRoom.bind(runtime);
+  runtime.prepareRoom = (room, specs) => {
+    asked.push(room);
+    prepare(room, specs);
+  };
+  await env.addService(null, manifest("side", IMAGES.http));
+  await waitUntil("many-c re-prepared with the project-wide service", () => asked.includes("many-c") && runtime.isPrepared("many-c") && runtime.preparing === 0, 90_000);
+  // The edit schedules every re-preparation at once (in the order the rooms are known), so
+  // any other room would have been asked for long before many-c's containers are ready.
+  assert.deepEqual(asked, ["many-c"], "only the room the runtime holds prepared is prepared again");
+  assert.deepEqual(labelled(env.ownerId, "many-a"), [], "nothing created for an evicted room");
+});

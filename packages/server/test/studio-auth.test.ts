@@ -2,6 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer } from "./helpers.ts";
 import { systemClock } from "../src/index.ts";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { SharedBrowserSessions } from "../src/auth/shared-browser-sessions.ts";
 
 /** A clock whose wall time can be moved forward (timers still run in real time). */
 function movableClock() {
@@ -112,17 +116,48 @@ test("one-time login codes: work once, expire after 10 minutes, and open an admi
   assert.equal((await post({ login: "made-up" })).status, 401);
 });
 
-test("browser sessions are bounded and expire when idle", async (t) => {
+test("browser sessions are kept in the server's database: bounded, expire when idle", async (t) => {
   const clock = movableClock();
   const ts = await startTestServer({ clock });
   t.after(() => ts.close());
-  const sessions = ts.server.browserSessions;
-  const opened = Array.from({ length: sessions.limits.maxSessions + 50 }, () => sessions.create("admin", null).id);
-  assert.equal(sessions.size, sessions.limits.maxSessions, "the oldest sessions are forgotten beyond the bound");
-  assert.equal(sessions.get(opened[0]!), undefined);
-  assert.ok(sessions.get(opened.at(-1)!) !== undefined);
+  const sessions = ts.server.browserSessions as SharedBrowserSessions;
+  const opened: string[] = [];
+  for (let i = 0; i < sessions.limits.maxSessions + 5; i++) {
+    opened.push((await sessions.create("admin", null)).id);
+    clock.advance(1); // distinct last-seen times: the least recently seen go first
+  }
+  assert.equal(await sessions.get(opened[0]!), undefined, "the oldest sessions are forgotten beyond the bound");
+  assert.equal(await sessions.get(opened[4]!), undefined);
+  assert.ok((await sessions.get(opened[5]!)) !== undefined);
+  assert.ok((await sessions.get(opened.at(-1)!)) !== undefined);
   clock.advance(sessions.limits.idleMs + 1000);
-  assert.equal(sessions.get(opened.at(-1)!), undefined, "idle sessions expire");
+  assert.equal(await sessions.get(opened.at(-1)!), undefined, "idle sessions expire");
+});
+
+test("a Studio sign-in and an unused login code survive a server restart on the same data directory", async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), "rs-signin-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const secret = "restart-secret";
+  const first = await startTestServer({ dataDir, secret });
+  const key = (await first.server.apiKeys.create("default", "studio", Date.now())).key;
+  const res = await fetch(`${first.url}/auth/session`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ api_key: key }) });
+  assert.equal(res.status, 200);
+  const cookie = cookieOf(res);
+  const { csrf_token: csrf } = await res.json().then(anyJson);
+  const code = first.server.issueLoginCode();
+  await first.close();
+
+  const second = await startTestServer({ dataDir, secret });
+  t.after(() => second.close());
+  const rooms = await fetch(`${second.url}/accounts/projects/default/rooms`, { headers: { cookie } });
+  assert.equal(rooms.status, 200, "the cookie from before the restart still signs in");
+  const who = await fetch(`${second.url}/auth/session`, { headers: { cookie } });
+  assert.equal((await who.json().then(anyJson)).csrf_token, csrf, "same session, same CSRF token");
+  const login = await fetch(`${second.url}/auth/session`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ login: code }) });
+  assert.equal(login.status, 200, "a link printed before the restart still works once");
+  const signedOut = await fetch(`${second.url}/auth/session`, { method: "DELETE", headers: { cookie, "x-csrf-token": csrf } });
+  assert.ok(signedOut.status < 300, `sign-out: ${signedOut.status}`);
+  assert.equal((await fetch(`${second.url}/accounts/projects/default/rooms`, { headers: { cookie } })).status, 401, "signed out stays signed out");
 });
 
 test("Bearer and ?token= auth: query tokens only on stream routes; errors carry a stable code", async (t) => {

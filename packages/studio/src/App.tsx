@@ -5,6 +5,7 @@ import { SignIn } from "./pages/SignIn.tsx";
 import { RoomsPage } from "./pages/Rooms.tsx";
 import { ServicesPage } from "./pages/Services.tsx";
 import { SecretsPage } from "./pages/Secrets.tsx";
+import { LogoIcon } from "./components/icons.tsx";
 
 // The heavy pages load on demand: the room page carries the MeshAgent SDK and uPlot, the
 // editor CodeMirror; the first paint of the light pages does not wait for them.
@@ -86,7 +87,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
       <a className="skip" href="#main">Skip to content</a>
       <header className="topbar">
         <NavLink to="/rooms" className="brand" aria-label="Roomservice Studio home">
-          <span className="logo" aria-hidden="true">◆</span> <span className="brand-text">Studio</span>
+          <LogoIcon /> <span className="brand-text">Studio</span>
         </NavLink>
         <nav aria-label="Main">
           <NavLink to="/rooms">Rooms</NavLink>

@@ -66,7 +66,12 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
       const url = api.room(room, "/stream") + (lastId === null ? "" : `?last_event_id=${encodeURIComponent(lastId)}`);
       es = new EventSource(url, { withCredentials: true });
       es.onopen = () => setState((st) => ({ ...st, connection: "open" }));
-      es.onerror = () => setState((st) => ({ ...st, connection: "reconnecting" }));
+      es.onerror = () => {
+        // EventSource reconnects by itself, with Last-Event-ID; the events missed meanwhile
+        // are asked for again at its next snapshot.
+        backfilled = null;
+        setState((st) => ({ ...st, connection: "reconnecting" }));
+      };
       const on = <T,>(name: string, fn: (data: T) => void) =>
         es!.addEventListener(name, (e) => {
           const m = e as MessageEvent;
@@ -74,6 +79,7 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
           fn(JSON.parse(m.data) as T);
         });
       on<RoomLive>("snapshot", (live) => {
+        if (live.session !== null) logs.startSession(live.session.id);
         setState((st) => ({ ...st, connection: "open", live }));
         if (live.session !== null) backfill(live.session.id);
       });
@@ -91,13 +97,15 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
           return { ...st, live: { ...st.live, session: { ...st.live.session, participants } } };
         }),
       );
-      on<{ action: "started" | "ended"; session_id: string; at: string }>("session", (s) =>
+      on<{ action: "started" | "ended"; session_id: string; at: string }>("session", (s) => {
+        // A new session's page starts with its own lines; an ended one's stay until then.
+        if (s.action === "started") logs.startSession(s.session_id);
         setState((st) => {
           if (st.live === null) return st;
           const session = s.action === "started" ? { id: s.session_id, started_at: s.at, participants: [] } : null;
           return { ...st, live: { ...st.live, session } };
-        }),
-      );
+        });
+      });
       on<Stats>("stats", (s) =>
         setState((st) => {
           const stats = new Map(st.stats);
@@ -109,9 +117,12 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
       on<LogLine>("log", (l) => logs.push(l));
       on<{ reason: string }>("dropped", () => {
         // The server dropped us for falling behind: reconnect, resuming after the last
-        // message seen from what the server still buffers (a fresh EventSource cannot set
-        // Last-Event-ID, so the id goes in ?last_event_id=). Lines already seen are skipped.
+        // message seen (a fresh EventSource cannot set Last-Event-ID, so the id goes in
+        // ?last_event_id=). The server catches us up from the session's kept log files; a
+        // line it could not (LogBuffer counts the jumps in line_no) is reported as skipped.
+        // Events missed meanwhile are asked for again (merged by seq).
         es?.close();
+        backfilled = null;
         setState((st) => ({ ...st, connection: "reconnecting" }));
         if (!closed) retry = setTimeout(connect, 200);
       });

@@ -10,7 +10,7 @@ export type {
 export interface RoomInfo {
   id?: string;
   name: string;
-  live?: null | { session_id: string; started_at: string; participants: number; health: "ready" | "starting" | "unhealthy" | "failed" | "none" };
+  live?: null | { session_id: string; started_at: string; participants: number; health: "ready" | "starting" | "unhealthy" | "failed" | "none" | "unknown" };
 }
 
 export interface SessionInfo {
@@ -26,10 +26,14 @@ export interface SessionInfo {
   services?: { id: string; name: string }[];
 }
 
-/** A stored service: its manifest plus id, version and scope (GET .../services). */
+/**
+ * A stored service: its manifest plus id, revision and scope (GET .../services). `version`
+ * is the manifest's own format version ("v1"); `revision` counts edits (1, 2, …).
+ */
 export interface ServiceRecord {
   id: string;
-  version: number;
+  version?: string;
+  revision: number;
   room: string | null;
   created_at: string;
   updated_at: string;

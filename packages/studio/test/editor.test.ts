@@ -70,8 +70,29 @@ test("the YAML editor shows a located validation error at the right line, and Sa
     await page.getByText("starts at the next session of every room").waitFor();
     await w.shot("editor-yaml-saved");
 
+    // The form's Save sits at the foot of the page: a refusal (here 409, the name is taken)
+    // is brought into view instead of appearing, unseen, at the head.
+    await page.setViewportSize({ width: 1000, height: 420 });
+    await page.goto(`${ts.url}/services/new`);
+    await page.getByLabel("Name", { exact: true }).fill("broken");
+    await page.getByLabel("Image", { exact: true }).fill("example/web:1");
+    await page.getByRole("button", { name: "Save" }).scrollIntoViewIfNeeded();
+    await page.getByRole("button", { name: "Save" }).click();
+    const refusal = page.getByRole("alert").filter({ hasText: "already exists" });
+    await refusal.waitFor();
+    // (a string: this file is typechecked without the DOM's types)
+    await page.waitForFunction(`(() => {
+      const el = [...document.querySelectorAll('[role="alert"]')].find((e) => e.textContent.includes("already exists"));
+      const r = el?.getBoundingClientRect();
+      return r !== undefined && r.top >= 0 && r.bottom <= window.innerHeight;
+    })()`, undefined, { timeout: 5000 });
+    await w.shot("editor-form-refusal-in-view");
+    await page.setViewportSize({ width: 1280, height: 800 });
+
     // The list: disable, enable, delete with confirmation.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Services" }).click();
+    // The edit count, not the manifest's format version ("v1" once showed as "vv1").
+    await page.getByRole("cell", { name: "rev 1", exact: true }).waitFor();
     await page.getByRole("button", { name: "Disable broken" }).click();
     await page.getByText("broken disabled; this applies at the next session.").waitFor();
     await page.getByRole("cell", { name: "disabled" }).waitFor();
@@ -83,6 +104,6 @@ test("the YAML editor shows a located validation error at the right line, and Sa
     await w.shot("services-confirm-delete");
     await page.getByRole("button", { name: "Delete broken", exact: true }).click();
     await page.getByText("No services yet.").waitFor();
-    w.assertClean();
+    w.assertClean((s) => /409: POST .*\/services$/.test(s)); // the refused duplicate above
   });
 });

@@ -15,9 +15,11 @@ import { join } from "node:path";
 import type { DockerEngine } from "@roomservice/runtime";
 import { buildVoiceImage } from "../../server/test/voice-image.ts";
 import { launchBrowser, signInWithKey, signedOutProbe, watchedPage, withFailureShot } from "./browser.ts";
-import { manifest, startStudioEnv } from "./studio-env.ts";
+import { manifest, startStudioEnv, waitUntil } from "./studio-env.ts";
 
 const ROOM = "mic";
+/** The thread Studio opens with the voice service (docs/chat.md path convention). */
+const THREAD = ".threads/voice-studio-test.thread";
 /**
  * What the fake microphone says. Not the voice test's "the quick brown fox": in a host sweep
  * through this page's resampling path (22.05 → 48 → 16 kHz) PocketSphinx heard that phrase
@@ -106,16 +108,28 @@ test("microphone: Studio streams a (fake) microphone to the voice service and sh
     // The file plays once (%noloop: a loop would pile up audio for a loaded machine's slow
     // recogniser to work through, and PocketSphinx hears later utterances of a stream worse).
     // Wait for the transcript (the recogniser runs at 1–5× real time under load).
-    const lines = chat.getByRole("list", { name: "Chat messages" }).locator("li.mine");
+    // The chunks carry the thread's path in their `thread` header: the voice service appends
+    // what it heard to this thread, as "<speaker>: <text>".
+    await chat.getByText(THREAD).waitFor();
+    const lines = chat.getByRole("list", { name: "Chat messages" }).locator('li[data-author="voice"] .text');
     let heard: string[] = [];
     const deadline = Date.now() + 4 * 60_000;
     while (Date.now() < deadline) {
-      heard = (await lines.allTextContents()).filter((x) => x.startsWith("you (spoken)"));
+      heard = (await lines.allTextContents()).filter((x) => x.startsWith("studio-test: "));
       if (heard.some((x) => wordsFound(x).length >= 3)) break;
       await page.waitForTimeout(500);
     }
     t.diagnostic(`transcripts shown: ${JSON.stringify(heard)}`);
-    assert.ok(heard.some((x) => wordsFound(x).length >= 3), `a transcript with at least 3 of the 4 words of "${PHRASE}" appears in the chat; saw ${JSON.stringify(heard)}`);
+    assert.ok(heard.some((x) => wordsFound(x).length >= 3), `a transcript with at least 3 of the 4 words of "${PHRASE}" appears in the thread; saw ${JSON.stringify(heard)}`);
+    // The page also says what the microphone call returned.
+    await chat.getByText(/^Heard: /).first().waitFor();
+    // ...and the thread document itself holds it, read back through the SDK.
+    const reader = await s.env.ts.client(ROOM, "reader");
+    const doc = await reader.sync.open(THREAD);
+    const inDoc = () => (doc.root.getChildren().find((c: any) => c.tagName === "messages")?.getChildren() ?? [])
+      .filter((m: any) => m.getAttribute("author_name") === "voice").map((m: any) => String(m.getAttribute("text")));
+    await waitUntil("the transcript in the thread document", () => inDoc().some((x: string) => x.startsWith("studio-test: ") && wordsFound(x).length >= 3), 10_000);
+    await reader.sync.close(THREAD);
     await w.shot("microphone-recording");
 
     // Chromium's fake device keeps capturing (silence) after the file: stop it.
@@ -125,10 +139,21 @@ test("microphone: Studio streams a (fake) microphone to the voice service and sh
     await chat.getByRole("status").waitFor({ state: "detached", timeout: 8 * 60_000 });
     assert.ok(await mic.isEnabled(), "the microphone can be used again");
     assert.equal(await chat.getByRole("alert").count(), 0, "no error after stopping");
-    // The voice service's own broadcast of our transcript is not shown a second time.
-    const others = await chat.getByRole("list", { name: "Chat messages" }).locator("li:not(.mine)").allTextContents();
-    assert.ok(!others.some((x) => x.startsWith("voice") && wordsFound(x).length >= 3), `the service's copy of our transcript is not repeated: ${JSON.stringify(others)}`);
+    // The voice service's room-wide broadcast of our transcript is not shown a second time.
+    const notices = await chat.getByRole("list", { name: "Room messages" }).locator("li").allTextContents().catch(() => [] as string[]);
+    assert.ok(!notices.some((x) => wordsFound(x).length >= 3), `the service's broadcast of our transcript is not repeated: ${JSON.stringify(notices)}`);
     await w.shot("microphone-stopped");
+
+    // A typed message in the voice thread is spoken: the reply carries the speech as a WAV
+    // attachment, which the page offers to play.
+    await chat.getByRole("textbox", { name: "Message" }).fill("good morning");
+    await chat.getByRole("button", { name: "Send" }).click();
+    const spoken = chat.getByRole("list", { name: "Chat messages" }).locator('li[data-author="voice"]', { hasText: "good morning" });
+    const play = spoken.getByRole("button", { name: /^Play speech-.*\.wav$/ });
+    await play.waitFor({ timeout: 60_000 });
+    await play.click();
+    assert.equal(await chat.getByRole("alert").count(), 0, "the attachment plays");
+    await w.shot("microphone-spoken-reply");
   });
 
   // A browser that does not auto-accept the permission prompt (no --use-fake-ui-for-media-stream):

@@ -103,7 +103,7 @@ test("progress: the pipeline's progress, row errors, done and failed appear live
     await gone.getByText("failed", { exact: true }).waitFor({ timeout: 60_000 });
     await gone.getByRole("alert").getByText(/Failed: .*(ENOENT|no such file)/).waitFor();
     // The storage panel follows the room's files: the outputs' folder appears without a Refresh.
-    await page.getByRole("region", { name: "Storage" }).getByRole("button", { name: "📁 outbox", exact: true }).waitFor({ timeout: 15_000 });
+    await page.getByRole("region", { name: "Storage" }).getByRole("button", { name: "outbox", exact: true }).waitFor({ timeout: 15_000 });
     await w.shot("progress-done");
     w.assertClean();
   });

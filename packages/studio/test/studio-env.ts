@@ -19,10 +19,10 @@ export interface StudioEnv {
   close(): Promise<void>;
 }
 
-/** `browserArgs` are extra chromium flags (the microphone test's fake audio device). */
-export async function startStudioEnv(o: { departureTimeoutMs?: number; browserArgs?: string[] } = {}): Promise<StudioEnv> {
+/** `browserArgs` are extra chromium flags (the microphone test's fake audio device); `server`, server options (limits). */
+export async function startStudioEnv(o: { departureTimeoutMs?: number; browserArgs?: string[]; server?: NonNullable<Parameters<typeof startServicesServer>[0]>["server"] } = {}): Promise<StudioEnv> {
   ensureStudioBuilt();
-  const env = await startServicesServer({ departureTimeoutMs: o.departureTimeoutMs ?? 500 });
+  const env = await startServicesServer({ departureTimeoutMs: o.departureTimeoutMs ?? 500, ...(o.server === undefined ? {} : { server: o.server }) });
   const apiKey = (await env.ts.server.apiKeys.create("default", "studio-test", Date.now())).key;
   const browser = await launchBrowser(o.browserArgs);
   return {

@@ -53,13 +53,13 @@ test("walk-through: sign in, add a service, join, ready, live logs, chat, edit e
     const log = page.getByRole("region", { name: "Logs" }).getByRole("log");
     await log.getByText("API_KEY from env is first-value").waitFor({ timeout: 30_000 });
 
-    // Chat: the agent greets us and answers a direct message.
+    // Chat: the agent greets the room and answers in its thread (chat.test.ts has the details).
     const chat = page.getByRole("region", { name: "Chat" });
     await chat.getByText(`hello from ${ROOM}`).first().waitFor({ timeout: 60_000 });
-    await chat.getByLabel("Send to").selectOption({ label: "agent" });
+    await chat.getByLabel("Thread with").selectOption({ label: "agent" });
     await chat.getByRole("textbox", { name: "Message" }).fill("ping");
     await chat.getByRole("button", { name: "Send" }).click();
-    await chat.getByText("you said: ping").waitFor({ timeout: 15_000 });
+    await chat.getByRole("list", { name: "Chat messages" }).getByText("you said: ping").waitFor({ timeout: 15_000 });
     // The server's view of who is here.
     await page.getByRole("region", { name: "Participants" }).getByText("studio-test", { exact: false }).first().waitFor();
     await page.getByRole("region", { name: "Events" }).getByText("Ready").first().waitFor();

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { existsSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
-import { startRoomServer, selectRuntime, parseRuntimeMode, DataDirLockedError, StoreOpenError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer, type ClusterOptions } from "@roomservice/server";
+import { startRoomServer, selectRuntime, parseRuntimeMode, helperSpawnConfigFromEnv, DataDirLockedError, StoreOpenError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer, type ClusterOptions } from "@roomservice/server";
 import { ExampleImages, setUpDemo, DEMO_EXAMPLES, DEMO_ROOM, DEMO_VOICE, REPO_ROOT } from "@roomservice/server";
 import type { DockerEngine } from "@roomservice/runtime";
 import { createLogger } from "../logger.ts";
@@ -55,7 +55,7 @@ export function registerServe(program: Command): void {
     .option("--shared-dir <dir>", "room storage every node shares (env ROOMSERVICE_SHARED_DIR); required with --cluster")
     .option("--advertise-url <url>", "URL other nodes reach this one at (env ROOMSERVICE_ADVERTISE_URL, default the listening address)")
     .option("--lease-ttl <seconds>", "room lease lifetime: a dead node's rooms move within this bound (env ROOMSERVICE_LEASE_TTL, default 10)")
-    .option("--no-demo", "do not set up the demo room (env ROOMSERVICE_DEMO=0; never set up by a --cluster node)")
+    .option("--no-demo", "do not set up the demo room (env ROOMSERVICE_DEMO=0; a cluster sets it up once, recorded in its database)")
     .option("--demo-voice", "add the voice example to the demo room (its Debian image takes minutes to build on first use; env ROOMSERVICE_DEMO_VOICE=1)")
     .action(async (o: ServeFlags) => {
       const port = parseIntOption("--port", o.port ?? process.env.ROOMSERVICE_PORT ?? String(DEFAULT_PORT), 0, 65535);
@@ -74,18 +74,24 @@ export function registerServe(program: Command): void {
       }
       const poolSize = process.env.ROOMSERVICE_ROOM_POOL === undefined ? undefined : parseIntOption("ROOMSERVICE_ROOM_POOL", process.env.ROOMSERVICE_ROOM_POOL, 0, 64);
       const maxBodyBytes = process.env.ROOMSERVICE_MAX_BODY_BYTES === undefined ? undefined : parseIntOption("ROOMSERVICE_MAX_BODY_BYTES", process.env.ROOMSERVICE_MAX_BODY_BYTES, 1024, 1024 ** 3);
+      let helperSpawns;
+      try {
+        helperSpawns = helperSpawnConfigFromEnv(process.env);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
       const db = databaseUrlFrom(o.database);
       if (port !== 0) await checkPortFree(host, port);
       const removeCreated = () => {
         if (created) rmSync(dataDir, { recursive: true, force: true });
       };
       const logger = createLogger();
-      const runtime = await selectRuntime({ mode, dataDir, logger, ...(poolSize === undefined ? {} : { poolSize }) }).catch((err: Error) => {
+      const runtime = await selectRuntime({ mode, dataDir, logger, helperSpawns, ...(poolSize === undefined ? {} : { poolSize }) }).catch((err: Error) => {
         removeCreated();
         throw new CliError(err.message);
       });
-      // A cluster's nodes share one project: the demo is a single-machine convenience.
-      const demo = o.demo && cluster === undefined && !/^(0|false|no|off)$/i.test(process.env.ROOMSERVICE_DEMO ?? "");
+      // In a cluster the demo's record is the shared store's: the nodes set it up once between them.
+      const demo = o.demo && !/^(0|false|no|off)$/i.test(process.env.ROOMSERVICE_DEMO ?? "");
       const demoVoice = o.demoVoice === true || /^(1|true|yes|on)$/i.test(process.env.ROOMSERVICE_DEMO_VOICE ?? "");
       // The examples' images are built on first use (a service naming roomservice-demo/<example>:latest
       // waits, pending with a Building event, while it builds): Docker only.
@@ -113,7 +119,7 @@ export function registerServe(program: Command): void {
       if (demo && images === undefined) {
         process.stdout.write(`room ${DEMO_ROOM}: not set up — its services need Docker (runtime: ${runtime?.kind ?? "none"})\n`);
       } else if (demo && images !== undefined) {
-        const r = await setUpDemo({ dataDir, projectId: server.ctx.projectId, services: server.services, secrets: server.secrets, logger, imageFor: (e) => images.tagFor(e), root: REPO_ROOT, voice: demoVoice });
+        const r = await setUpDemo({ dataDir, store: server.ctx.store, projectId: server.ctx.projectId, services: server.services, secrets: server.secrets, logger, imageFor: (e) => images.tagFor(e), root: REPO_ROOT, voice: demoVoice });
         const names = [...r.created, ...r.kept];
         if (names.length > 0) {
           const link = `${server.url}/rooms/${DEMO_ROOM}${isLoopback(host) ? `?login=${server.issueLoginCode()}` : ""}`;

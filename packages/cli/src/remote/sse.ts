@@ -120,12 +120,16 @@ export async function followSse(client: ApiClient, path: string, o: FollowOption
   }
 }
 
+/** Resolves after `ms` or at abort; the abort listener goes away either way (one per reconnect otherwise piled up on the follower's signal). */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
+    if (signal.aborted) return resolve();
+    const done = () => {
       clearTimeout(t);
+      signal.removeEventListener("abort", done);
       resolve();
-    }, { once: true });
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
   });
 }

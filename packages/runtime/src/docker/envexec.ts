@@ -11,6 +11,12 @@
  * then be created and started before its session exists; the session writes its values into
  * the (bind-mounted, tmpfs) directory, then the start file, and the real command runs.
  *
+ * Pods (kube/): there is no tini in a Pod's container, so with ROOMSERVICE_INIT=1 the launcher
+ * stays as PID 1 instead of exec'ing: it runs the command as the leader of its own process
+ * group, forwards the stop signals to that whole group (as tini with TINI_KILL_PROCESS_GROUP
+ * does under docker), reaps every child, and exits with the command's status (128+N when a
+ * signal ended it).
+ *
  * The launcher is C compiled once with the host's cc (-static, so it runs in FROM-scratch
  * images); without a compiler, ensureEnvexec() returns null and the caller falls back to
  * plain env, logging that the values will be visible to `docker inspect`.
@@ -24,6 +30,8 @@ import { join } from "node:path";
 
 export const ENVEXEC_MOUNT = "/run/roomservice/envexec";
 export const SECRET_ENV_VAR = "ROOMSERVICE_SECRET_ENV";
+/** Set to "1": stay PID 1 (fork the command, forward signals to its process group, reap). Pods only. */
+export const INIT_ENV_VAR = "ROOMSERVICE_INIT";
 /** Set to "1": wait for START_FILE before reading the files and exec'ing the command. */
 export const HOLD_ENV_VAR = "ROOMSERVICE_HOLD";
 /** Written last, into the service's secrets directory, by the session that takes a held container. */
@@ -36,8 +44,10 @@ const SOURCE = String.raw`
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
 #include <time.h>
 #include <sys/inotify.h>
+#include <sys/wait.h>
 
 /* With ROOMSERVICE_HOLD=1: block until /run/secrets/.roomservice-start exists. inotify sees
    files the host creates in the bind-mounted directory; polling is the fallback. */
@@ -55,6 +65,46 @@ static void hold(void) {
     }
   }
   if (fd >= 0) close(fd);
+}
+
+/* ROOMSERVICE_INIT=1 (a Pod's container has no tini): stay PID 1, run the command as the leader
+   of its own process group, forward the stop signals to the whole group, reap every child
+   (orphans are re-parented to PID 1), exit with the command's status. */
+static volatile pid_t group = 0;
+static const int FORWARDED[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+static void forward(int sig) { if (group > 0) kill(-group, sig); }
+
+static int run_as_init(char **argv) {
+  sigset_t all, old;
+  sigfillset(&all);
+  /* Blocked until the group is known: a stop signal that arrives during the fork is kept, not lost. */
+  sigprocmask(SIG_BLOCK, &all, &old);
+  pid_t pid = fork();
+  if (pid < 0) { fprintf(stderr, "envexec: fork: %s\n", strerror(errno)); return 126; }
+  if (pid == 0) {
+    setpgid(0, 0);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    execvp(argv[0], argv);
+    fprintf(stderr, "envexec: cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  group = pid;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = forward;
+  sigfillset(&sa.sa_mask);
+  for (size_t i = 0; i < sizeof FORWARDED / sizeof FORWARDED[0]; i++) sigaction(FORWARDED[i], &sa, NULL);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  for (;;) {
+    int st;
+    pid_t w = waitpid(-1, &st, 0);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return 126;
+    }
+    if (w == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
 }
 
 /* envexec CMD ARGS...: export /run/secrets/<NAME> for each NAME in $ROOMSERVICE_SECRET_ENV, then exec. */
@@ -85,6 +135,11 @@ int main(int argc, char **argv) {
       setenv(n, buf, 1);
     }
     unsetenv("ROOMSERVICE_SECRET_ENV");
+  }
+  const char *init = getenv("ROOMSERVICE_INIT");
+  if (init != NULL && strcmp(init, "1") == 0) {
+    unsetenv("ROOMSERVICE_INIT");
+    return run_as_init(argv + 1);
   }
   execvp(argv[1], argv + 1);
   fprintf(stderr, "envexec: cannot run %s: %s\n", argv[1], strerror(errno));

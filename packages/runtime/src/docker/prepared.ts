@@ -112,6 +112,11 @@ export class PreparedRooms {
     return this.rooms.get(room)?.state.kind === "ready";
   }
 
+  /** Rooms with an entry (preparing or ready), least recently prepared first. */
+  roomNames(): string[] {
+    return [...this.rooms.keys()];
+  }
+
   /** Session labels and secrets dirs of entries waiting here (reapOrphans must keep them). */
   liveIds(): string[] {
     return [...this.rooms.values()].flatMap((e) => (e.id !== null ? [e.id] : []));

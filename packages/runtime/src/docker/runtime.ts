@@ -5,9 +5,9 @@
  */
 import type { Server, Socket } from "node:net";
 import { NetnsProber } from "../netns/prober.ts";
-import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
+import { roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
 import { NetnsConnector } from "../netns/connector.ts";
-import { HelperSpawnLimit } from "../netns/spawn-limit.ts";
+import { HelperSpawnLimit, type HelperSpawnLimitOptions } from "../netns/spawn-limit.ts";
 import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
 import type { Clock, Logger, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
@@ -49,6 +49,12 @@ export interface DockerRuntimeOptions {
    * it. Only with network "none" and when the envexec launcher can be compiled.
    */
   preparedRooms?: number;
+  /**
+   * Bounds on namespace helpers starting at once (netns/spawn-limit.ts): how many start at
+   * the same time (default 2 × CPUs), how many may wait (1000) and for how long (120 s).
+   * Out-of-range values throw a RangeError naming the field.
+   */
+  helperSpawns?: Pick<HelperSpawnLimitOptions, "maxConcurrent" | "maxWaiters" | "queueTimeoutMs">;
 }
 
 /** A ready room namespace waiting for a session. */
@@ -95,7 +101,7 @@ export class DockerRuntime implements Runtime {
     this.ownerId = o.ownerId;
     this.log = o.logger.child({ runtime: "docker" });
     this.clock = o.clock ?? systemClock;
-    this.helperSpawns = new HelperSpawnLimit({ clock: this.clock });
+    this.helperSpawns = new HelperSpawnLimit({ ...o.helperSpawns, clock: this.clock });
     this.secretsRoot = o.secretsRoot ?? defaultSecretsRoot();
     this.network = o.network ?? "none";
     this.poolSize = this.network === "none" ? Math.max(0, o.poolSize ?? 0) : 0;
@@ -111,6 +117,11 @@ export class DockerRuntime implements Runtime {
   prepareRoom(room: string, specs: ServiceLaunchSpec[]): void {
     void this.events.start();
     this.prepared.prepare(room, specs);
+  }
+
+  /** See Runtime.preparedRoomNames. */
+  preparedRoomNames(): string[] {
+    return this.prepared.roomNames();
   }
 
   /** Whether `room`'s next session is prepared and ready (tests, benchmarks). */
@@ -131,9 +142,9 @@ export class DockerRuntime implements Runtime {
     const poolId = `prep-${Math.random().toString(36).slice(2, 10)}`;
     const labels = { [LABEL.owner]: this.ownerId, [LABEL.room]: room, [LABEL.session]: poolId, [LABEL.role]: "pause", [LABEL.pool]: poolId };
     const { pauseId, netnsPath } = await this.startPause(labels, containerName(room, "pause"), null);
+    // One helper per namespace: the probe helper also opens the Room API listener.
     const prober = new NetnsProber(netnsPath, this.log, this.helperSpawns);
-    prober.warm();
-    const listener = openListenerInNetns(this.helperSpawns, netnsPath, "127.0.0.1", 8078);
+    const listener = prober.listen("127.0.0.1", ROOM_API_PORT);
     listener.catch(() => undefined);
     return { pauseId, netnsPath, poolId, prober, listener };
   }
@@ -141,6 +152,16 @@ export class DockerRuntime implements Runtime {
   /** CPU and memory of a running container (docker/stats.ts); null once it is gone. */
   stats(containerId: string): Promise<ResourceUsage | null> {
     return this.statsSampler.sample(containerId);
+  }
+
+  /** Drops the previous CPU reading kept for `containerId` (the caller stopped sampling it). */
+  forgetStats(containerId: string): void {
+    this.statsSampler.forget(containerId);
+  }
+
+  /** Containers whose previous CPU reading is kept (tests assert it returns to 0 after sessions). */
+  get statsTracked(): number {
+    return this.statsSampler.tracked;
   }
 
   private ensurePauseImage(): Promise<string> {
@@ -192,9 +213,8 @@ export class DockerRuntime implements Runtime {
         .then(({ pauseId, netnsPath }) => {
           if (this.closed) return this.docker.json({ method: "DELETE", path: `/containers/${pauseId}`, query: { force: 1 } }).then(() => {}, () => {});
           const prober = new NetnsProber(netnsPath, this.log, this.helperSpawns);
-          prober.warm();
           const entry: PoolEntry = { pauseId, netnsPath, poolId, prober, listener: null };
-          entry.listener = openListenerInNetns(this.helperSpawns, netnsPath, "127.0.0.1", 8078);
+          entry.listener = prober.listen("127.0.0.1", ROOM_API_PORT);
           entry.listener.catch(() => undefined);
           this.pool.push(entry);
         })
@@ -303,12 +323,16 @@ export class DockerRuntime implements Runtime {
   openRoomApiListener(sandbox: DockerRoomSandbox, port: number, host = "127.0.0.1"): Promise<Server> {
     // A pooled namespace already has its 8078 listener open.
     const pre = sandbox.takePreopenedListener(port, host);
-    return pre ?? openListenerInNetns(this.helperSpawns, sandbox.netnsPath, host, port);
+    return pre ?? sandbox.listen(host, port);
   }
 
   openRoomApi(sandbox: RoomSandbox, onSocket: (s: Socket) => void): Promise<RoomApiEndpoint> {
     if (!(sandbox instanceof DockerRoomSandbox)) return Promise.reject(new Error("openRoomApi: not a sandbox of the docker runtime"));
-    return roomApiFromListener(this.openRoomApiListener(sandbox, ROOM_API_PORT), onSocket);
+    // A connection from the room is a sign a service is up: its probes look now (ProbeSet.nudge).
+    return roomApiFromListener(this.openRoomApiListener(sandbox, ROOM_API_PORT), (s) => {
+      sandbox.nudgeProbes();
+      onSocket(s);
+    });
   }
 
   /**
@@ -351,6 +375,37 @@ export class DockerRuntime implements Runtime {
     const result = { containers: removedContainers, networks: removedNetworks, files };
     if (removedContainers + removedNetworks + files > 0) this.log.info(result, "removed leftovers of an earlier run");
     return result;
+  }
+
+  /**
+   * Removes `room`'s service and pause containers labelled with another owner (a cluster node
+   * that lost the room's lease; docs/scaling.md) from this engine, services first, at once
+   * (no grace: the room runs here now): every container labelled with that owner and room
+   * (its prepared ones for the room too: it no longer holds the room), and the pause
+   * containers they name (a pooled one carries no room label). Nothing is found when that
+   * owner uses another engine.
+   */
+  async reapRoom(ownerId: string, room: string): Promise<ReapResult> {
+    if (ownerId === this.ownerId) throw new Error("reapRoom is for another owner's containers");
+    const filters = JSON.stringify({ label: [`${LABEL.owner}=${ownerId}`, `${LABEL.room}=${room}`] });
+    const containers = await this.docker.json<{ Id: string; Labels: Record<string, string> }[]>({ method: "GET", path: "/containers/json", query: { all: 1, filters } });
+    const services = containers.filter((c) => c.Labels[LABEL.role] !== "pause").map((c) => c.Id);
+    const pauses = new Set([
+      ...containers.filter((c) => c.Labels[LABEL.role] === "pause").map((c) => c.Id),
+      ...containers.flatMap((c) => (c.Labels[LABEL.pause] ? [c.Labels[LABEL.pause]!] : [])),
+    ]);
+    let removed = 0;
+    // Services before pause containers: a service's namespace is its pause container's.
+    for (const id of [...services, ...pauses]) {
+      try {
+        await this.docker.json({ method: "DELETE", path: `/containers/${id}`, query: { force: 1, v: 1 } });
+        removed++;
+      } catch (err) {
+        if (!(err instanceof DockerError && (err.status === 404 || err.status === 409))) throw err;
+      }
+    }
+    if (removed > 0) this.log.info({ owner: ownerId, room, containers: removed }, "removed another node's containers of a room now served here");
+    return { containers: removed, networks: 0, files: 0 };
   }
 
   /** Removes pooled namespaces and releases the HTTP agent; live sandboxes are not stopped. */
@@ -500,6 +555,16 @@ export class DockerRoomSandbox implements RoomSandbox {
 
   services(): ServiceHandle[] {
     return [...this.handles.values()];
+  }
+
+  /** A listening server on host:port in the room's namespace, opened by its probe helper. */
+  listen(host: string, port: number): Promise<Server> {
+    return this.prober.listen(host, port);
+  }
+
+  /** Every service's probes that have not yet succeeded check now (see ServiceSupervisor.nudgeProbes). */
+  nudgeProbes(): void {
+    for (const h of this.handles.values()) h.nudgeProbes();
   }
 
   stop(): Promise<void> {

@@ -3,10 +3,12 @@
  * &one-shot=true` (API 1.41) returns one reading at once instead of waiting a second for a
  * second one; CPU % comes from our own previous reading (CpuMeter). Memory is computed as the
  * `docker stats` CLI does: usage minus page cache (`total_inactive_file` on cgroup v1,
- * `inactive_file` on v2).
+ * `inactive_file` on v2). When the daemon runs on this host the same numbers are read from the
+ * container's cgroup files instead (cgroup-stats.ts): no API call, no dockerd CPU.
  */
 import { CpuMeter, type ResourceUsage } from "../stats.ts";
 import { DockerError, type DockerEngine } from "./engine.ts";
+import { CgroupStatsReader } from "./cgroup-stats.ts";
 
 interface DockerStats {
   read?: string;
@@ -19,12 +21,30 @@ export class DockerStatsSampler {
   private readonly meter = new CpuMeter();
   /** Physical memory of the Docker host: a container "limit" equal to it means no limit. */
   private hostMemory: number | null = null;
+  private readonly cgroups: CgroupStatsReader;
 
-  constructor(docker: DockerEngine) {
+  /** `cgroups`: where container cgroups are read first (tests pass a fake tree). */
+  constructor(docker: DockerEngine, cgroups = new CgroupStatsReader()) {
     this.docker = docker;
+    this.cgroups = cgroups;
+  }
+
+  /** Forgets the previous reading of `containerId` (no longer sampled). */
+  forget(containerId: string): void {
+    this.meter.forget(containerId);
+  }
+
+  /** Containers with a previous reading kept (tests assert it returns to 0). */
+  get tracked(): number {
+    return this.meter.size;
   }
 
   async sample(containerId: string): Promise<ResourceUsage | null> {
+    const local = this.cgroups.read(containerId);
+    if (local !== null) {
+      const cpuPercent = this.meter.percent(containerId, { cpuNs: local.cpuNs, atNs: Date.now() * 1e6 });
+      return { cpuPercent, memoryBytes: local.memoryBytes, memoryLimitBytes: local.memoryLimitBytes };
+    }
     let s: DockerStats;
     try {
       s = await this.docker.json<DockerStats>({

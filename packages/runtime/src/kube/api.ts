@@ -5,6 +5,7 @@
  * use Kubernetes' own vocabulary (ContainerStatus: waiting/running/terminated, ready,
  * restartCount, lastState), converted to epoch milliseconds.
  */
+import type { V1Secret } from "@kubernetes/client-node";
 import type { PodManifests } from "./manifest.ts";
 
 export type ContainerState =
@@ -67,6 +68,21 @@ export interface PodApi {
    * to read their exit codes from).
    */
   stop(namespace: string, pod: string, graceSeconds: number): Promise<void>;
+  /**
+   * Restarts one container of a running Pod in place (stop signal, grace period, SIGKILL, then
+   * the same container again, reading its Secret files anew); resolves once it runs again.
+   * Absent where the engine cannot (Kubernetes restarts a container only by itself): the
+   * runtime then replaces the Pod.
+   */
+  restartContainer?(namespace: string, pod: string, container: string, graceSeconds: number): Promise<void>;
+  /**
+   * Stops one container of a running Pod (stop signal, grace period, SIGKILL) and leaves it in
+   * the Pod, stopped and not restarted by the policy, until `restartContainer`. Absent where the
+   * engine cannot (Kubernetes): the runtime then replaces the Pod.
+   */
+  stopContainer?(namespace: string, pod: string, container: string, graceSeconds: number): Promise<void>;
+  /** Replaces a Secret's values (same name, same keys), as its mounted files show them. With `restartContainer`. */
+  updateSecret?(secret: V1Secret): Promise<void>;
   /** Removes what `stop` left (podman: the stopped Pod). Idempotent. */
   remove(namespace: string, pod: string): Promise<void>;
   deleteSecrets(namespace: string, names: string[]): Promise<void>;

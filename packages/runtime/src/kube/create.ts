@@ -2,26 +2,61 @@
  * Constructors of the Pod runtime for its two engines, and the gateway sidecar's image.
  */
 import { execFile, spawn } from "node:child_process";
+import { copyFile, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { DockerEngine } from "../docker/engine.ts";
+import { ensureEnvexec } from "../docker/envexec.ts";
 import { buildBaseImage, buildImage } from "../docker/images.ts";
 import type { Clock, Logger } from "../types.ts";
 import type { GatewayListen } from "./gateway.ts";
+import type { ImageConfig } from "./manifest.ts";
 import type { KubernetesPodApi } from "./k8s-api.ts";
 import { PodmanPodApi, type PodmanApiOptions } from "./podman-api.ts";
 import { PodRuntime } from "./runtime.ts";
 
 const run = promisify(execFile);
 
-/** The gateway sidecar's image tag (bump with gateway-image/gateway.js). */
-export const GATEWAY_IMAGE = "roomservice/pod-gateway:2";
+/** The gateway sidecar's image tag (bump with gateway-image/ or the envexec launcher's source). */
+export const GATEWAY_IMAGE = "roomservice/pod-gateway:3";
 export const GATEWAY_IMAGE_DIR = fileURLToPath(new URL("./gateway-image", import.meta.url));
 
-/** Builds the gateway image with Docker (FROM the node base image). A cluster pulls it from a registry you push it to. */
+/**
+ * Builds the gateway image with Docker (FROM the node base image): the Room API sidecar, and
+ * the envexec launcher the Pod's init container installs for the services (manifest.ts). A
+ * cluster pulls it from a registry you push it to. Throws when the launcher cannot be
+ * compiled (it needs a C compiler: apt-get install gcc libc6-dev).
+ */
 export async function buildGatewayImage(docker: DockerEngine): Promise<string> {
+  const launcher = await ensureEnvexec();
+  if (launcher === null) throw new Error("the Pod gateway image needs the envexec launcher, which could not be compiled: install a C compiler (apt-get install gcc libc6-dev)");
   await buildBaseImage(docker);
-  return buildImage(docker, GATEWAY_IMAGE_DIR, GATEWAY_IMAGE);
+  const ctx = await mkdtemp(join(tmpdir(), "rs-gateway-image-"));
+  try {
+    for (const f of await readdir(GATEWAY_IMAGE_DIR)) await copyFile(join(GATEWAY_IMAGE_DIR, f), join(ctx, f));
+    await copyFile(launcher, join(ctx, "envexec"));
+    return await buildImage(docker, ctx, GATEWAY_IMAGE);
+  } finally {
+    await rm(ctx, { recursive: true, force: true });
+  }
+}
+
+/**
+ * An `imageConfig` resolver reading the images' ENTRYPOINT and CMD from a Docker daemon (where
+ * the images were built before being pushed under the same name); null for an image Docker
+ * does not have, or when Docker cannot be asked (then the service runs without the launcher).
+ */
+export function dockerImageConfig(docker: DockerEngine): (image: string) => Promise<ImageConfig | null> {
+  return async (image) => {
+    try {
+      const img = await docker.json<{ Config?: { Entrypoint?: string[] | null; Cmd?: string[] | null } }>({ method: "GET", path: `/images/${encodeURIComponent(image)}/json` });
+      return { entrypoint: img.Config?.Entrypoint ?? [], cmd: img.Config?.Cmd ?? [] };
+    } catch {
+      return null;
+    }
+  };
 }
 
 export interface KubernetesRuntimeOptions {
@@ -35,6 +70,14 @@ export interface KubernetesRuntimeOptions {
   gateway: Extract<GatewayListen, { kind: "tcp" }>;
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   api?: KubernetesPodApi;
+  /**
+   * An image's ENTRYPOINT and CMD (e.g. from your registry or `docker image inspect`), so a
+   * service runs under the envexec launcher (session values as files, stop signal to the
+   * process group). Without it, or when it answers null, the service runs its command
+   * directly and gets its session values and secret env through secretKeyRef (still only in
+   * the Secret, never in the Pod spec).
+   */
+  imageConfig?: (image: string) => Promise<ImageConfig | null>;
 }
 
 /**
@@ -47,6 +90,7 @@ export async function createKubernetesRuntime(o: KubernetesRuntimeOptions): Prom
     ownerId: o.ownerId, logger: o.logger, api, gatewayImage: o.gatewayImage, gateway: o.gateway,
     ...(o.clock ? { clock: o.clock } : {}), ...(o.namespace ? { namespace: o.namespace } : {}),
     ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
+    ...(o.imageConfig ? { imageConfig: o.imageConfig } : {}),
   });
 }
 
@@ -66,6 +110,7 @@ export async function createPodmanRuntime(o: PodmanRuntimeOptions): Promise<PodR
   return new PodRuntime({
     ownerId: o.ownerId, logger: o.logger, api, gatewayImage: o.gatewayImage ?? GATEWAY_IMAGE, imagePullPolicy: "Never",
     gateway: { kind: "unix", dir: o.socketDir ?? `/run/roomservice-pods/${o.ownerId}` },
+    imageConfig: (image) => api.imageConfig(image),
     ...(o.clock ? { clock: o.clock } : {}),
   });
 }

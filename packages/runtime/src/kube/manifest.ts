@@ -3,14 +3,24 @@
  * session, every service a container of it (containers of a Pod share one network namespace,
  * so services reach each other on 127.0.0.1 — the shape the docker and sandbox runtimes give a
  * room), plus the gateway sidecar that serves the Room API at 127.0.0.1:8078 by dialling back
- * to the owning node, and one Secret per service that has secret files (mounted read-only at
- * /run/secrets, so a service sees only its own).
+ * to the owning node, and one Secret per service that has secret files or session values
+ * (mounted read-only at /run/secrets, so a service sees only its own).
+ *
+ * Session values (spec.sessionEnv: its tokens, its session id) and secret env never appear in
+ * the Pod spec: they are keys of the service's Secret, and the service's command runs under
+ * the envexec launcher (docker/envexec.ts), which an init container copies from the gateway
+ * image into a shared in-memory volume; the launcher exports the named files as environment
+ * variables and stays PID 1, forwarding the stop signal to the command's process group. The
+ * launcher needs the image's ENTRYPOINT and CMD (`imageConfigs`); for an image whose config is
+ * not known the command runs directly and those values are secretKeyRef env — a reference in
+ * the Pod spec, the value still only in the Secret.
  *
  * Field names and rules follow the Kubernetes core/v1 API (Pod, Container, Probe, Secret,
  * Volume) and its name rules (RFC 1123 labels for container names, 63-character label values).
  */
 import { createHash } from "node:crypto";
 import type { V1Container, V1EnvVar, V1Pod, V1Probe, V1Secret, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import { ENVEXEC_MOUNT, INIT_ENV_VAR, SECRET_ENV_VAR } from "../docker/envexec.ts";
 import { SECRETS_MOUNT } from "../secrets.ts";
 import type { Probe, ServiceLaunchSpec } from "../types.ts";
 
@@ -32,6 +42,18 @@ export const GATEWAY_CONTAINER = "roomservice-gateway";
 /** Where the gateway finds its session key (a file of its own Secret). */
 export const GATEWAY_KEY_FILE = "/run/roomservice-gateway/key";
 
+/** The init container that installs the envexec launcher, and the volume it installs it into. */
+export const LAUNCHER_CONTAINER = "roomservice-launcher";
+export const LAUNCHER_VOLUME = "roomservice-launcher";
+/** The launcher's directory in every service container (ENVEXEC_MOUNT is the binary in it). */
+export const LAUNCHER_DIR = ENVEXEC_MOUNT.slice(0, ENVEXEC_MOUNT.lastIndexOf("/"));
+
+/** An image's ENTRYPOINT and CMD, as its config has them (Docker/OCI image config). */
+export interface ImageConfig {
+  entrypoint: string[];
+  cmd: string[];
+}
+
 /** How the gateway sidecar reaches the owning node's gateway listener (kube/gateway.ts). */
 export type GatewayTarget =
   /** A real cluster: the node's address as Pods can reach it. */
@@ -50,11 +72,13 @@ export interface PodPlan {
   gateway: { image: string; target: GatewayTarget; key: string };
   /** "Never" where images are loaded locally (podman, kind); default "IfNotPresent". */
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** By image reference: the images whose config is known run their services under the launcher. */
+  imageConfigs?: Record<string, ImageConfig>;
 }
 
 export interface PodManifests {
   pod: V1Pod;
-  /** One per service with secret files, and the gateway's (its session key). */
+  /** One per service with secret files or session values, and the gateway's (its session key). */
   secrets: V1Secret[];
   /** container name → service id */
   containers: Record<string, string>;
@@ -162,29 +186,46 @@ export function buildPodManifests(plan: PodPlan): PodManifests {
   // Sorted: the same plan always gives the same manifest (and diffable YAML).
   const specs = [...plan.specs].sort((a, b) => a.serviceId.localeCompare(b.serviceId));
   let hostMounts = 0;
+  let launcherUsed = false;
   for (const spec of specs) {
     const cname = dnsLabel(spec.serviceId, 50);
-    if (cname === GATEWAY_CONTAINER || byContainer[cname] !== undefined) {
+    if (cname === GATEWAY_CONTAINER || cname === LAUNCHER_CONTAINER || byContainer[cname] !== undefined) {
       throw new Error(`service ${JSON.stringify(spec.serviceId)}: container name ${cname} is already used in this Pod`);
     }
     byContainer[cname] = spec.serviceId;
-    const env: V1EnvVar[] = Object.keys(spec.env).sort().map((k) => ({ name: k, value: spec.env[k]! }));
+    const secretEnv = (spec.secretEnv ?? []).filter((k) => k in spec.secretFiles);
+    const sessionNames = new Set((spec.sessionEnv ?? []).filter((k) => k in spec.env && !(k in spec.secretFiles)));
+    const image = plan.imageConfigs?.[spec.image];
+    const launch = image !== undefined ? [...image.entrypoint, ...(spec.command ?? image.cmd)] : null;
+    if (launch !== null && launch.length === 0) {
+      throw new Error(`service ${JSON.stringify(spec.serviceId)}: image ${spec.image} has no entrypoint or command, and the manifest gives no command`);
+    }
+    const env: V1EnvVar[] = Object.keys(spec.env).filter((k) => !sessionNames.has(k)).sort().map((k) => ({ name: k, value: spec.env[k]! }));
     const mounts: V1VolumeMount[] = [];
-    const secretNames = Object.keys(spec.secretFiles).sort();
-    if (secretNames.length > 0) {
-      for (const k of secretNames) {
+    const data: Record<string, string> = { ...spec.secretFiles };
+    for (const k of sessionNames) data[k] = spec.env[k]!;
+    const keys = Object.keys(data).sort();
+    if (keys.length > 0) {
+      for (const k of keys) {
         if (!SECRET_KEY.test(k)) throw new Error(`service ${JSON.stringify(spec.serviceId)}: secret ${JSON.stringify(k)} is not a valid Kubernetes Secret key (letters, digits, "-", "_", ".")`);
       }
       const secretName = `${name}-${cname}`.slice(0, 253);
-      secrets.push(secretObject(secretName, "service", Object.fromEntries(secretNames.map((k) => [k, spec.secretFiles[k]!]))));
+      secrets.push(secretObject(secretName, "service", Object.fromEntries(keys.map((k) => [k, data[k]!]))));
       const vol = `secrets-${cname}`.slice(0, 63);
       // optional: false spelled out — podman 4.3's kube play dereferences it unchecked.
       volumes.push({ name: vol, secret: { secretName, defaultMode: 0o400, optional: false } });
       mounts.push({ name: vol, mountPath: SECRETS_MOUNT, readOnly: true });
-      // Secret env: a reference in the Pod spec, the value only in the Secret (never in the Pod).
-      for (const k of spec.secretEnv ?? []) {
-        if (k in spec.secretFiles) env.push({ name: k, valueFrom: { secretKeyRef: { name: secretName, key: k } } });
+      if (launch === null) {
+        // No launcher: a reference in the Pod spec, the value only in the Secret.
+        for (const k of [...[...sessionNames].sort(), ...secretEnv]) env.push({ name: k, valueFrom: { secretKeyRef: { name: secretName, key: k } } });
       }
+    }
+    if (launch !== null) {
+      launcherUsed = true;
+      const names = [...[...sessionNames].sort(), ...secretEnv];
+      if (names.length > 0) env.push({ name: SECRET_ENV_VAR, value: names.join(",") });
+      env.push({ name: INIT_ENV_VAR, value: "1" });
+      mounts.push({ name: LAUNCHER_VOLUME, mountPath: LAUNCHER_DIR, readOnly: true });
     }
     for (const m of spec.mounts) {
       const vol = `storage-${hostMounts++}`;
@@ -199,8 +240,10 @@ export function buildPodManifests(plan: PodPlan): PodManifests {
       image: spec.image,
       imagePullPolicy: pull,
       env,
-      // `args`, not `command`: like docker's Cmd, it keeps the image's ENTRYPOINT.
-      ...(spec.command !== undefined ? { args: spec.command } : {}),
+      // Under the launcher: it is the command, the image's ENTRYPOINT + CMD (or the manifest's
+      // command) its arguments. Without it `args`, not `command`: like docker's Cmd, it keeps
+      // the image's ENTRYPOINT.
+      ...(launch !== null ? { command: [ENVEXEC_MOUNT], args: launch } : spec.command !== undefined ? { args: spec.command } : {}),
       ...(spec.workingDir !== undefined ? { workingDir: spec.workingDir } : {}),
       ports: spec.ports.map((p) => ({ containerPort: p.num, protocol: "TCP" })),
       volumeMounts: mounts,
@@ -238,6 +281,21 @@ export function buildPodManifests(plan: PodPlan): PodManifests {
     readinessProbe: { tcpSocket: { port: 8078 }, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1 },
   });
 
+  const initContainers: V1Container[] = [];
+  if (launcherUsed) {
+    // In memory, one small binary; filled before any service container starts.
+    volumes.push({ name: LAUNCHER_VOLUME, emptyDir: { medium: "Memory", sizeLimit: "16Mi" } });
+    initContainers.push({
+      name: LAUNCHER_CONTAINER,
+      image: plan.gateway.image,
+      imagePullPolicy: pull,
+      command: ["/usr/local/bin/node", "/app/install-launcher.js", ENVEXEC_MOUNT],
+      volumeMounts: [{ name: LAUNCHER_VOLUME, mountPath: LAUNCHER_DIR }],
+      securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
+      resources: { limits: { memory: String(64 * 1024 * 1024), cpu: "200m" } },
+    });
+  }
+
   const grace = Math.max(1, ...specs.map((s) => seconds(s.stop.gracePeriodMs, 0)));
   const pod: V1Pod = {
     apiVersion: "v1",
@@ -254,6 +312,7 @@ export function buildPodManifests(plan: PodPlan): PodManifests {
       // Services reach the room only through the gateway; no API credentials in the Pod.
       automountServiceAccountToken: false,
       enableServiceLinks: false,
+      ...(initContainers.length > 0 ? { initContainers } : {}),
       containers,
       volumes,
     },

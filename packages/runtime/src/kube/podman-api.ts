@@ -13,27 +13,34 @@
  *   written at all, and `data` values are written still base64-encoded, mode 0644, on disk;
  *   `secretKeyRef` env fails ("secret … is not valid JSON", #16269). So this backend writes each
  *   Secret's values itself as 0400 files in a tmpfs directory (as the docker runtime does) and
- *   mounts that directory where the Secret volume was (a hostPath volume); secret env is
- *   refused with that reason. The manifests a cluster gets keep the real Secrets.
+ *   mounts that directory where the Secret volume was (a hostPath volume). Secret env and the
+ *   session's values come from those files through the envexec launcher (the manifest does
+ *   that whenever the image's config is known, which it always is here: `imageConfig`), so no
+ *   secretKeyRef is ever played. The manifests a cluster gets keep the real Secrets.
+ * - Init containers get the Pod's restartPolicy (an `Always` Pod restarts its init container
+ *   for ever, and the Pod never starts). The only one the runtime makes installs the launcher
+ *   into an emptyDir; this backend drops it and mounts the host's launcher binary there instead.
  * - Annotations: values over 63 characters are refused (a label rule applied to annotations),
  *   so the Pod's annotations (for operators only) are dropped.
  * - Ports: `containerPort` becomes a published port (refused without a bridge), so it is dropped.
- * - Probes: readiness probes are ignored, so this backend runs them itself from the Pod's own
- *   readinessProbe fields (podman-readiness.ts); liveness and startup probes become
- *   healthchecks that only systemd timers run, and are not run here.
+ * - Probes: readiness probes are ignored, and liveness and startup probes become healthchecks
+ *   that only systemd timers run; so this backend takes them out of the played Pod and runs
+ *   all three itself from the Pod's own probe fields, the kubelet's way (podman-probes.ts),
+ *   recording the kubelet's Unhealthy and Killing events (`events`).
  */
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { ContainerObservation, PodApi, PodEvent, PodObservation } from "./api.ts";
-import type { V1Pod, V1Probe } from "@kubernetes/client-node";
+import type { V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "../types.ts";
-import { PodReadiness } from "./podman-readiness.ts";
+import { PodProbes, type ContainerProbes } from "./podman-probes.ts";
 import { HelperSpawnLimit } from "../netns/spawn-limit.ts";
-import type { PodManifests } from "./manifest.ts";
-import { KUBE_LABEL } from "./manifest.ts";
+import type { ImageConfig, PodManifests } from "./manifest.ts";
+import { KUBE_LABEL, LAUNCHER_CONTAINER, LAUNCHER_VOLUME } from "./manifest.ts";
+import { ensureEnvexec, ENVEXEC_MOUNT } from "../docker/envexec.ts";
 import { defaultSecretsRoot } from "../secrets.ts";
 
 export interface PodmanApiOptions {
@@ -82,7 +89,7 @@ function ms(iso: string): number {
 
 export class PodmanPodApi implements PodApi {
   readonly kind = "podman" as const;
-  /** Readiness probes, yes (run by this backend); liveness and startup probes are not run. */
+  /** Yes: readiness, liveness and startup probes, run by this backend (podman-probes.ts). */
   readonly evaluatesProbes = true;
   private readonly bin: string;
   private readonly env: NodeJS.ProcessEnv;
@@ -92,8 +99,10 @@ export class PodmanPodApi implements PodApi {
   private readonly log: Logger;
   /** Bounds concurrent probe-helper start-ups across this backend's Pods. */
   private readonly helperSpawns = new HelperSpawnLimit();
-  /** Readiness per live Pod, by Pod name. */
-  private readonly readiness = new Map<string, PodReadiness>();
+  /** Probes per live Pod, by Pod name. */
+  private readonly probes = new Map<string, PodProbes>();
+  /** Events this backend records (podman has no event API for probes), by Pod name; bounded. */
+  private readonly podEvents = new Map<string, PodEvent[]>();
 
   constructor(o: PodmanApiOptions = {}) {
     this.log = o.logger ?? silent;
@@ -132,29 +141,42 @@ export class PodmanPodApi implements PodApi {
       // Informational in Kubernetes, but podman 4.3 turns containerPort into a host port
       // mapping, which `--network none` refuses ("PortMappings can only be used with Bridge").
       delete c.ports;
+      // Only for an image whose config was not known (podman always knows it: imageConfig).
       const ref = c.env?.find((e) => e.valueFrom?.secretKeyRef !== undefined);
-      if (ref !== undefined) throw new PodmanError(`container ${c.name}: secret env (${ref.name}) is not supported on podman 4.3 (kube play cannot read secretKeyRef); use the secret as a file`);
+      if (ref !== undefined) throw new PodmanError(`container ${c.name}: secretKeyRef env (${ref.name}) is not supported on podman 4.3 (kube play cannot read it); the launcher delivers it when the image's config is known`);
     }
+    await this.replaceLauncherInit(pod);
     // Secret values as 0400 files on tmpfs, mounted where the Secret volume was (see the module comment).
     for (const s of m.secrets) {
       const name = s.metadata!.name!;
-      const dir = join(this.secretsRoot, name);
-      await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      for (const [k, v] of Object.entries(s.stringData ?? {})) {
-        await writeFile(join(dir, k), v, { mode: 0o400 });
-        await chmod(join(dir, k), 0o400);
-      }
+      const dir = await this.writeSecret(s, true);
       for (const vol of pod.spec?.volumes ?? []) {
         if (vol.secret?.secretName !== name) continue;
         delete vol.secret;
         vol.hostPath = { path: dir, type: "Directory" };
       }
     }
-    const probes = new Map<string, V1Probe>();
-    for (const c of pod.spec?.containers ?? []) if (c.readinessProbe) probes.set(c.name, c.readinessProbe);
-    this.readiness.get(pod.metadata!.name!)?.close();
-    this.readiness.set(pod.metadata!.name!, new PodReadiness(probes, this.log, (id, cmd, ms) => this.execCheck(id, cmd, ms), this.helperSpawns));
+    // The probes run here (podman-probes.ts), so podman gets none to turn into healthchecks.
+    const probes = new Map<string, ContainerProbes>();
+    for (const c of pod.spec?.containers ?? []) {
+      const cp: ContainerProbes = {};
+      if (c.startupProbe) cp.startup = c.startupProbe;
+      if (c.readinessProbe) cp.readiness = c.readinessProbe;
+      if (c.livenessProbe) cp.liveness = c.livenessProbe;
+      if (Object.keys(cp).length > 0) probes.set(c.name, cp);
+      delete c.startupProbe;
+      delete c.readinessProbe;
+      delete c.livenessProbe;
+    }
+    const podName = pod.metadata!.name!;
+    const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
+    this.probes.get(podName)?.close();
+    this.podEvents.set(podName, []);
+    this.probes.set(podName, new PodProbes(probes, this.log, {
+      exec: (id, cmd, ms) => this.execCheck(id, cmd, ms),
+      kill: (id, startedAt, signal) => this.killRun(id, startedAt, grace, signal),
+      event: (container, type, reason, message) => this.recordEvent(podName, container, type, reason, message),
+    }, this.helperSpawns));
     const tmp = await mkdtemp(join(tmpdir(), "rs-kube-"));
     const file = join(tmp, "pod.yaml");
     try {
@@ -166,6 +188,41 @@ export class PodmanPodApi implements PodApi {
     }
   }
 
+  /**
+   * A Secret's values as 0400 files in its tmpfs directory (returned). `fresh`: a new
+   * directory; otherwise the files of the existing one (bind-mounted into a running container)
+   * are replaced one by one, each written under a temporary name and renamed.
+   */
+  private async writeSecret(s: V1Secret, fresh: boolean): Promise<string> {
+    const dir = join(this.secretsRoot, s.metadata!.name!);
+    if (fresh) {
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    }
+    for (const [k, v] of Object.entries(s.stringData ?? {})) {
+      const tmp = join(dir, `.${k}.tmp`);
+      await writeFile(tmp, v, { mode: 0o400 });
+      await chmod(tmp, 0o400);
+      await rename(tmp, join(dir, k));
+    }
+    return dir;
+  }
+
+  async updateSecret(s: V1Secret): Promise<void> {
+    if (!existsSync(join(this.secretsRoot, s.metadata!.name!))) throw new PodmanError(`secret ${s.metadata!.name} does not exist`);
+    await this.writeSecret(s, false);
+  }
+
+  /** `podman container restart`: the container's stop signal, the grace period, SIGKILL, then a new run. */
+  async restartContainer(_ns: string, pod: string, container: string, graceSeconds: number): Promise<void> {
+    await this.run(["container", "restart", "-t", String(graceSeconds), `${pod}-${container}`]);
+  }
+
+  /** `podman container stop`: stopped by the user, so the restart policy leaves it stopped. */
+  async stopContainer(_ns: string, pod: string, container: string, graceSeconds: number): Promise<void> {
+    await this.run(["container", "stop", "-t", String(graceSeconds), `${pod}-${container}`]);
+  }
+
   async read(_ns: string, pod: string): Promise<PodObservation | null> {
     const p = await this.run(["pod", "inspect", pod], [0, 125]);
     if (p.code !== 0) return null;
@@ -174,9 +231,9 @@ export class PodmanPodApi implements PodApi {
     if (ids.length === 0) return { phase: "Pending", containers: [] };
     const c = await this.run(["container", "inspect", ...ids], [0, 125]);
     const all = JSON.parse(c.stdout || "[]") as InspectedContainer[];
-    const readiness = this.readiness.get(pod);
+    const probes = this.probes.get(pod);
     const infraPid = all.find((x) => x.Id === info.InfraContainerID)?.State.Pid;
-    if (readiness !== undefined && infraPid !== undefined && infraPid > 0) readiness.setNetns(`/proc/${infraPid}/ns/net`);
+    if (probes !== undefined && infraPid !== undefined && infraPid > 0) probes.setNetns(`/proc/${infraPid}/ns/net`);
     const list = all.filter((x) => x.Id !== info.InfraContainerID);
     const now = Date.now();
     const containers: ContainerObservation[] = list.map((x) => {
@@ -187,14 +244,92 @@ export class PodmanPodApi implements PodApi {
         : st.Status === "exited" || st.Status === "stopped"
           ? { kind: "terminated", exitCode: st.ExitCode, reason: st.OOMKilled ? "OOMKilled" : st.ExitCode === 0 ? "Completed" : "Error", startedAt: ms(st.StartedAt), finishedAt: ms(st.FinishedAt) }
           : { kind: "waiting", reason: "ContainerCreating", message: st.Status };
-      const ready = state.kind === "running" && (readiness?.ready(name, x.Id, state.startedAt, now) ?? true);
+      const ready = state.kind === "running" && (probes?.ready(name, x.Id, state.startedAt, now) ?? true);
       return { name, id: x.Id, state, ready, restartCount: x.RestartCount ?? 0, last: null };
     });
     return { phase: info.State, containers };
   }
 
-  async events(): Promise<PodEvent[]> {
-    return [];
+  /** The probe events this backend recorded for the Pod (podman keeps no Kubernetes Events). */
+  async events(_ns: string, pod: string): Promise<PodEvent[]> {
+    return (this.podEvents.get(pod) ?? []).map((e) => ({ ...e }));
+  }
+
+  /** Kubernetes-style: the same container, reason and message again only counts up (at most 100 kept per Pod). */
+  private recordEvent(pod: string, container: string, type: "Normal" | "Warning", reason: string, message: string): void {
+    const list = this.podEvents.get(pod);
+    if (list === undefined) return;
+    const now = Date.now();
+    const same = list.find((e) => e.container === container && e.reason === reason && e.message === message);
+    if (same !== undefined) {
+      same.count++;
+      same.lastTimestamp = now;
+      return;
+    }
+    list.push({ container, type, reason, message, count: 1, firstTimestamp: now, lastTimestamp: now });
+    if (list.length > 100) list.shift();
+  }
+
+  /**
+   * Kills one run of a container as the kubelet does after a failed liveness or startup probe:
+   * SIGTERM (the launcher forwards it to the command's process group), the Pod's grace
+   * period, then SIGKILL. `podman kill`, not `podman stop`: a stopped container counts as
+   * stopped by the user and is not restarted; a killed one is, per the restart policy.
+   */
+  private async killRun(containerId: string, startedAt: number, graceSeconds: number, signal: AbortSignal): Promise<void> {
+    const sameRun = async () => {
+      // The Pod is being stopped (the probes closed): the stop owns the container now.
+      if (signal.aborted) return false;
+      const r = await this.run(["container", "inspect", containerId], [0, 125]);
+      if (r.code !== 0) return false;
+      const [c] = JSON.parse(r.stdout || "[]") as InspectedContainer[];
+      return c !== undefined && c.State.Status === "running" && ms(c.State.StartedAt) === startedAt;
+    };
+    // A check that raced a restart must not kill the new run.
+    if (!(await sameRun())) return;
+    await this.run(["kill", "--signal", "TERM", containerId], [0, 125]);
+    const deadline = Date.now() + graceSeconds * 1000;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      if (!(await sameRun())) return;
+    }
+    await this.run(["kill", "--signal", "KILL", containerId], [0, 125]);
+  }
+
+  /** An image's ENTRYPOINT and CMD from podman's store; throws when podman does not have it. */
+  async imageConfig(image: string): Promise<ImageConfig> {
+    const r = await this.run(["image", "inspect", image], [0, 125]);
+    if (r.code !== 0) throw new PodmanError(`image ${image} is not in podman's store (no registry is used): load it with \`docker save ${image} | podman load\``);
+    const [img] = JSON.parse(r.stdout) as { Config?: { Entrypoint?: string[] | null; Cmd?: string[] | null } }[];
+    return { entrypoint: img?.Config?.Entrypoint ?? [], cmd: img?.Config?.Cmd ?? [] };
+  }
+
+  /**
+   * Drops the init container that copies the launcher into its emptyDir (podman 4.3 restarts
+   * init containers with the Pod's policy) and mounts a host directory holding the same
+   * launcher binary (compiled here from the same source) in place of that emptyDir.
+   */
+  private async replaceLauncherInit(pod: V1Pod): Promise<void> {
+    const spec = pod.spec;
+    if (spec === undefined) return;
+    const vol = spec.volumes?.find((v) => v.name === LAUNCHER_VOLUME);
+    spec.initContainers = spec.initContainers?.filter((c) => c.name !== LAUNCHER_CONTAINER);
+    if (spec.initContainers?.length === 0) delete spec.initContainers;
+    if (vol === undefined) return;
+    const bin = await ensureEnvexec();
+    if (bin === null) throw new PodmanError("the envexec launcher could not be compiled: install a C compiler (apt-get install gcc libc6-dev)");
+    // <dir of the binary>/pod-<its hash>/envexec: a directory holding just the launcher, under its mounted name.
+    const dir = join(dirname(bin), `pod-${basename(bin)}`);
+    const target = join(dir, basename(ENVEXEC_MOUNT));
+    if (!existsSync(target)) {
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      const tmp = `${target}.${process.pid}.tmp`;
+      await copyFile(bin, tmp);
+      await chmod(tmp, 0o555);
+      await rename(tmp, target);
+    }
+    delete vol.emptyDir;
+    vol.hostPath = { path: dir, type: "Directory" };
   }
 
   followLogs(_ns: string, _pod: string, _container: string, containerId: string, sinceMs: number | null,
@@ -217,17 +352,29 @@ export class PodmanPodApi implements PodApi {
   }
 
   async stop(_ns: string, pod: string, graceSeconds: number): Promise<void> {
+    // No probe may kill (and so restart) a container while the Pod is being stopped.
+    this.probes.get(pod)?.close();
     // `pod stop -t` sends each container its stop signal, waits, then SIGKILLs, like a Pod deletion.
     await this.run(["pod", "stop", "-t", String(graceSeconds), pod], [0, 125]);
   }
 
   async remove(_ns: string, pod: string): Promise<void> {
-    this.readiness.get(pod)?.close();
-    this.readiness.delete(pod);
-    await this.run(["pod", "rm", "-f", pod], [0, 125]);
+    this.probes.get(pod)?.close();
+    this.probes.delete(pod);
+    this.podEvents.delete(pod);
+    // 125 is podman's code for "no such pod" and for any other failure (a container caught
+    // restarting by its policy): check that the Pod is gone, and try again while it is not.
+    let last = "";
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const r = await this.run(["pod", "rm", "-f", pod], [0, 125]).catch((err: Error) => ({ stdout: err.message, code: -1 }));
+      if ((await this.run(["pod", "exists", pod], [0, 1])).code === 1) return;
+      last = r.stdout.trim();
+      await new Promise((res) => setTimeout(res, 300 * (attempt + 1)));
+    }
+    throw new PodmanError(`podman pod rm -f ${pod} left the Pod in place${last ? `: ${last}` : ""}`);
   }
 
-  /** An exec readiness check: `podman exec` with a timeout (the exec is killed when it passes). */
+  /** An exec probe check: `podman exec` with a timeout (the exec is killed when it passes). */
   private execCheck(containerId: string, command: string[], timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
     return new Promise((resolve) => {
       const child = spawn(this.bin, ["exec", containerId, ...command], { env: this.env, stdio: "ignore" });
@@ -252,7 +399,7 @@ export class PodmanPodApi implements PodApi {
 
   close(): void {
     for (const stop of [...this.followers]) stop();
-    for (const r of this.readiness.values()) r.close();
-    this.readiness.clear();
+    for (const r of this.probes.values()) r.close();
+    this.probes.clear();
   }
 }

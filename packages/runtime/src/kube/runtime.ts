@@ -8,15 +8,21 @@
  * API (kind "kubernetes") or `podman kube play` (kind "podman", one machine, no cluster).
  *
  * A Pod's container list is fixed once created. The launcher hands a session's services over
- * in one synchronous run, so the first Pod has them all; a later change (a service restarted
- * with a new spec, started late, or stopped alone) replaces the Pod with a new generation,
- * which restarts the room's other services too — the cost of "one Pod per room".
+ * in one synchronous run, so the first Pod has them all. A restart whose spec differs from the
+ * running one only in values (session tokens, secret values: the same `specKey`) restarts that
+ * one container in place where the engine can (podman: its Secret files rewritten, then
+ * `podman container restart`), and a service stopped alone is stopped in place (its container
+ * stays in the Pod, stopped, until it is started again). Any other change (a new
+ * configuration, a service started late; on a cluster also a plain restart or a stop of one
+ * service) replaces the Pod with a new generation, which restarts the room's other services too — the cost of "one Pod per room"; each of them
+ * gets a `Killing` event saying which change replaced the Pod (docs/decisions.md).
  */
 import type { Socket } from "node:net";
 import type { Clock, Logger, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 import type { PodApi, PodObservation } from "./api.ts";
 import { PodGateway, type GatewayListen } from "./gateway.ts";
-import { buildPodManifests, labelValue, ownerPrefix, sessionPrefix, type PodManifests } from "./manifest.ts";
+import { specKey } from "../docker/plan.ts";
+import { buildPodManifests, labelValue, ownerPrefix, sessionPrefix, type ImageConfig, type PodManifests } from "./manifest.ts";
 import { PodServiceHandle, type PodServiceOwner } from "./service.ts";
 
 export interface PodRuntimeOptions {
@@ -33,6 +39,12 @@ export interface PodRuntimeOptions {
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   /** How often a live Pod's status is read, ms (default 500). */
   pollMs?: number;
+  /**
+   * An image's ENTRYPOINT and CMD, so its services run under the envexec launcher (see
+   * manifest.ts); null (or no resolver) runs them directly. A rejection fails the Pod's start
+   * with its message (podman: the image is not in its store).
+   */
+  imageConfig?: (image: string) => Promise<ImageConfig | null>;
 }
 
 const systemClock: Clock = { now: () => Date.now() };
@@ -90,9 +102,13 @@ export class PodRuntime implements Runtime {
     let containers = 0;
     for (const name of owned.pods) {
       if (isLive(name)) continue;
-      await this.api.stop(this.namespace, name, 0);
-      await this.api.remove(this.namespace, name);
-      containers++;
+      try {
+        await this.api.stop(this.namespace, name, 0);
+        await this.api.remove(this.namespace, name);
+        containers++;
+      } catch (err) {
+        this.log.warn({ err, pod: name }, "could not remove a leftover Pod; the next reap tries again");
+      }
     }
     await this.gateway.reapStaleSockets();
     const secrets = owned.secrets.filter((n) => !isLive(n));
@@ -189,12 +205,13 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
   restartService(h: PodServiceHandle, spec: ServiceLaunchSpec | undefined): Promise<void> {
     if (this.stopping !== null) return Promise.resolve();
     if (spec !== undefined) h.spec = spec;
-    // Same spec: the Pod must still be replaced (Kubernetes restarts a container only by itself).
-    this.forceReplace = true;
+    // Same spec: the container must still restart (in place where the engine can, else a new Pod).
+    this.restartAsked.add(h);
     return this.schedule();
   }
 
-  private forceReplace = false;
+  /** Services asked to restart since the last reconcile (a restart with the same spec must still happen). */
+  private readonly restartAsked = new Set<PodServiceHandle>();
 
   followLogs(h: PodServiceHandle, containerId: string, sinceMs: number | null): () => void {
     if (this.pod.kind !== "up") return () => {};
@@ -225,17 +242,53 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
   private async reconcile(): Promise<void> {
     const want = [...this.handles.values()].filter((h) => h.intent === "run");
     const cur = this.pod;
-    if (cur.kind === "up" && !this.forceReplace) {
+    const asked = new Set(this.restartAsked);
+    this.restartAsked.clear();
+    let why = "";
+    if (cur.kind === "up") {
       const inPod = new Set(cur.containers.values());
-      if (want.length === inPod.size && want.every((h) => inPod.has(h) && this.specInPod.get(h) === h.spec)) return;
+      const added = want.filter((h) => !inPod.has(h));
+      const removed = [...inPod].filter((h) => !want.includes(h) && !this.stoppedInPod.has(h));
+      // A service stopped in place and wanted again is a restart of its (stopped) container.
+      const changed = want.filter((h) => inPod.has(h) && (this.specInPod.get(h) !== h.spec || asked.has(h) || this.stoppedInPod.has(h)));
+      if (added.length + removed.length + changed.length === 0) return;
+      const api = this.rt.api;
+      // (Once no service is left to run, the Pod goes: no room keeps an idle Pod.)
+      const inPlace = !this.replaceNext && added.length === 0 && want.length > 0 && api.restartContainer !== undefined
+        && api.stopContainer !== undefined && api.updateSecret !== undefined && changed.every((h) => specKey(this.specInPod.get(h)!) === specKey(h.spec));
+      this.replaceNext = false;
+      if (inPlace) {
+        await this.stopInPlace(cur, removed);
+        if (changed.length > 0) await this.restartInPlace(cur, [...inPod], changed);
+        return;
+      }
+      const ids = (hs: PodServiceHandle[]) => hs.map((h) => JSON.stringify(h.serviceId)).join(", ");
+      why = [
+        added.length > 0 ? `${ids(added)} started` : "",
+        removed.length > 0 ? `${ids(removed)} stopped` : "",
+        changed.length > 0 ? `${ids(changed)} restarted` : "",
+      ].filter(Boolean).join(", ");
+      // The siblings restart only because a Pod's containers cannot change: say so on each.
+      for (const h of want) {
+        if (inPod.has(h) && !changed.includes(h)) h.notice("Killing", `Stopping container: the room's Pod is replaced because ${why} (a Pod's containers cannot be changed one at a time)`);
+      }
+      await this.removePod(cur, [...cur.containers.values()]);
+      this.stoppedInPod.clear();
     }
-    this.forceReplace = false;
-    if (cur.kind === "up") await this.removePod(cur, [...cur.containers.values()]);
     if (want.length === 0) return;
     this.generation++;
     let manifests: PodManifests;
     try {
+      const imageConfigs: Record<string, ImageConfig> = {};
+      const resolve = this.rt.o.imageConfig;
+      if (resolve !== undefined) {
+        for (const image of new Set(want.map((h) => h.spec.image))) {
+          const c = await resolve(image);
+          if (c !== null) imageConfigs[image] = c;
+        }
+      }
       manifests = buildPodManifests({
+        imageConfigs,
         namespace: this.rt.namespace, ownerId: this.rt.ownerId, room: this.room, sessionId: this.sessionId, generation: this.generation,
         specs: want.map((h) => h.spec), gateway: { image: this.rt.o.gatewayImage, target: this.target, key: this.gatewayKey.key },
         ...(this.rt.o.imagePullPolicy ? { imagePullPolicy: this.rt.o.imagePullPolicy } : {}),
@@ -261,11 +314,78 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
       return;
     }
     this.pod = { kind: "up", name, manifests, containers };
-    this.log.debug({ pod: name, services: want.length }, "room Pod created");
+    this.log.debug({ pod: name, services: want.length, ...(why ? { replacedBecause: why } : {}) }, "room Pod created");
     this.startPolling();
   }
 
   private readonly specInPod = new WeakMap<PodServiceHandle, ServiceLaunchSpec>();
+  /** An in-place restart failed: the next reconcile replaces the Pod instead. */
+  private replaceNext = false;
+  /** Services of the current Pod whose containers were stopped alone (still in the Pod, not running). */
+  private readonly stoppedInPod = new Set<PodServiceHandle>();
+
+  /**
+   * Stops services alone inside the running Pod (their containers stay in it, stopped), where
+   * the engine can; a later start of one restarts that container (restartInPlace).
+   */
+  private async stopInPlace(cur: Extract<PodState, { kind: "up" }>, hs: PodServiceHandle[]): Promise<void> {
+    if (hs.length === 0) return;
+    const grace = cur.manifests.pod.spec?.terminationGracePeriodSeconds ?? 10;
+    await Promise.all(hs.map(async (h) => {
+      const cname = [...cur.containers].find(([, x]) => x === h)![0];
+      h.stopping();
+      this.stoppedInPod.add(h);
+      try {
+        await this.rt.api.stopContainer!(this.rt.namespace, cur.name, cname, grace);
+      } catch (err) {
+        this.log.warn({ err, service: h.serviceId }, "stopping a container in place failed");
+      }
+    }));
+    await this.pollOnce(cur); // the exits, as the engine reports them
+    for (const h of hs) h.stopped();
+  }
+
+  /**
+   * Restarts `changed` (whose new specs differ from the running ones only in values) inside
+   * the running Pod: their Secrets rewritten with the new values, then each container
+   * restarted (stop signal, grace period, SIGKILL); the Pod and its other containers stay.
+   */
+  private async restartInPlace(cur: Extract<PodState, { kind: "up" }>, inPod: PodServiceHandle[], changed: PodServiceHandle[]): Promise<void> {
+    const api = this.rt.api;
+    let manifests: PodManifests;
+    try {
+      // Same generation: the same Pod and Secret names, the new values.
+      manifests = buildPodManifests({
+        namespace: this.rt.namespace, ownerId: this.rt.ownerId, room: this.room, sessionId: this.sessionId, generation: this.generation,
+        specs: inPod.map((h) => h.spec), gateway: { image: this.rt.o.gatewayImage, target: this.target, key: this.gatewayKey.key },
+        imageConfigs: {}, ...(this.rt.o.imagePullPolicy ? { imagePullPolicy: this.rt.o.imagePullPolicy } : {}),
+      });
+    } catch (err) {
+      for (const h of changed) h.failStart(`the service's new values cannot be written: ${(err as Error).message}`);
+      return;
+    }
+    const grace = cur.manifests.pod.spec?.terminationGracePeriodSeconds ?? 10;
+    await Promise.all(changed.map(async (h) => {
+      const cname = [...cur.containers].find(([, x]) => x === h)![0];
+      const c = manifests.pod.spec!.containers.find((x) => x.name === cname);
+      const volumes = new Set(c?.volumeMounts?.map((m) => m.name));
+      const secretName = manifests.pod.spec!.volumes?.find((v) => volumes.has(v.name) && v.secret !== undefined)?.secret?.secretName;
+      const secret = manifests.secrets.find((x) => x.metadata?.name === secretName);
+      this.specInPod.set(h, h.spec);
+      this.stoppedInPod.delete(h);
+      h.restartingInPlace(h.spec, cname);
+      try {
+        if (secret !== undefined) await api.updateSecret!(secret);
+        await api.restartContainer!(this.rt.namespace, cur.name, cname, grace);
+      } catch (err) {
+        // Fall back to what always works: a new Pod (the next reconcile, scheduled here).
+        this.log.warn({ err, service: h.serviceId }, "restarting a container in place failed; replacing the room's Pod");
+        this.replaceNext = true;
+        this.restartAsked.add(h);
+        void this.schedule();
+      }
+    }));
+  }
 
   /** Deletes a Pod generation (grace period: the longest of its services') and its Secrets. */
   private async removePod(p: Extract<PodState, { kind: "up" }>, hs: PodServiceHandle[]): Promise<void> {

@@ -110,6 +110,26 @@ export class PodServiceHandle implements ServiceHandle {
     this.setState("pending");
   }
 
+  /**
+   * The container is being restarted inside the running Pod (runtime.ts restartInPlace): a
+   * new run of the same container follows, counted as a restart.
+   */
+  restartingInPlace(spec: ServiceLaunchSpec, container: string): void {
+    this.spec = spec;
+    this.restartBase += this.lastRestartCount + 1;
+    // podman's restart starts the container's own count over.
+    this.lastRestartCount = 0;
+    this.st.restart_count = this.restartBase;
+    this.st.last_start_error = null;
+    this.event("Killing", `Stopping container ${container}: restarting it in place (the room's other services keep running)`);
+    this.setState("stopping");
+  }
+
+  /** An event the sandbox has to say about this service (e.g. why its Pod is replaced). */
+  notice(reason: EventReason, message: string): void {
+    this.event(reason, message);
+  }
+
   /** The container could not be created at all (the Pod was refused). */
   failStart(message: string): void {
     this.st.last_start_error = message;
@@ -157,7 +177,8 @@ export class PodServiceHandle implements ServiceHandle {
       this.st.container_id = c.id;
       this.event("Created", `Created container ${c.name}`);
     }
-    const key = `${c.id}/${c.restartCount}`;
+    // The start time too: a container restarted in place keeps its id and (podman) restarts its count.
+    const key = `${c.id}/${c.restartCount}/${s.startedAt}`;
     if (s.kind === "running") {
       if (this.run?.key !== key) {
         this.endRun();
@@ -201,8 +222,10 @@ export class PodServiceHandle implements ServiceHandle {
   }
 
   private recordExit(exitCode: number, reason: string, at: number, key: string): void {
-    if (this.seenTermination.has(key)) return;
-    this.seenTermination.add(key);
+    // One run ends once: seen as terminated and later as lastState, it has the same end time.
+    const id = at > 0 ? `end@${at}` : key;
+    if (this.seenTermination.has(id)) return;
+    this.seenTermination.add(id);
     const oom = reason === "OOMKilled";
     const result: StopResult = { exitCode, reason: oom ? "oom" : exitCode > 128 && exitCode <= 192 ? "signal" : "exit" };
     this.lastStop = result;

@@ -1,9 +1,13 @@
 // A long-lived checker inside a room's network namespace (spawned via nsenter by prober.ts):
-// performs HTTP and TCP checks against the room's 127.0.0.1 on request. One process per room
+// performs HTTP and TCP checks against the room's 127.0.0.1 on request, and opens listening
+// sockets there for the parent (`{listen: {host, port}}`). One process per room
 // instead of one nsenter per check, because a node start costs ~40 ms and checks run every 100 ms
 // while a room comes up. Plain JavaScript so it starts without type stripping.
 import http from "node:http";
 import net from "node:net";
+
+// Refused connects are the common answer while a room starts; their stacks are never read.
+Error.stackTraceLimit = 0;
 
 function check(req) {
   return new Promise((resolve) => {
@@ -42,7 +46,19 @@ function check(req) {
   });
 }
 
+// Opens a listening socket in this namespace and hands it to the parent (the room's Room API
+// listener, 127.0.0.1:8078): the same helper as the probes, so a room costs one Node start-up,
+// not two. The parent keeps the only descriptor once the handle is sent.
+function listen(req) {
+  const server = net.createServer();
+  server.on("error", (err) => process.send({ id: req.id, ok: false, error: `${err.code ?? ""} ${err.message}`.trim() }));
+  server.listen({ host: req.listen.host, port: req.listen.port }, () => {
+    process.send({ id: req.id, ok: true }, server, () => server.close());
+  });
+}
+
 process.on("message", async (req) => {
+  if (req.listen !== undefined) return listen(req);
   const r = await check(req);
   if (process.connected) process.send({ id: req.id, ...r });
 });

@@ -1,13 +1,14 @@
 /**
  * HTTP/TCP checks against a room's 127.0.0.1, performed by one long-lived helper process
- * inside the room's network namespace (probe-child.js). Spawned lazily, respawned if it dies,
- * killed by close().
+ * inside the room's network namespace (probe-child.js), which also opens the room's listening
+ * sockets (listen()). Spawned lazily, respawned if it dies, killed by close().
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Logger, ProbeAction } from "../types.ts";
 import type { HelperSpawnLimit } from "./spawn-limit.ts";
-import { HELPER_START_TIMEOUT_MS } from "./listener.ts";
+import { HELPER_START_TIMEOUT_MS, NetnsError } from "./listener.ts";
+import type { Server } from "node:net";
 
 const CHILD = fileURLToPath(new URL("./probe-child.js", import.meta.url));
 
@@ -26,6 +27,8 @@ export class NetnsProber {
   private child: ChildProcess | null = null;
   private ready: Promise<ChildProcess> | null = null;
   private readonly pending = new Map<number, (r: CheckResult) => void>();
+  /** listen() requests in flight: their answer carries a socket handle. */
+  private readonly listens = new Map<number, (r: CheckResult, handle?: unknown) => void>();
   private nextId = 1;
   private closed = false;
 
@@ -55,6 +58,42 @@ export class NetnsProber {
       };
       this.pending.set(id, done);
       child.send({ id, action, timeoutMs });
+    });
+  }
+
+  /**
+   * A listening server on `host`:`port` inside the namespace, opened by this helper and
+   * handed over (the room's Room API listener): one helper per room for both jobs, so a room
+   * costs one Node start-up instead of two. `timeoutMs` counts once the helper runs. Rejects
+   * with NetnsError, as openListenerInNetns does.
+   */
+  async listen(host: string, port: number, timeoutMs = HELPER_START_TIMEOUT_MS): Promise<Server> {
+    const fail = (why: string) => new NetnsError(`cannot listen on ${host}:${port} in ${this.netnsPath}: ${why}. ` +
+      "Entering a namespace needs root or CAP_SYS_ADMIN, nsenter (util-linux), and a live sandbox.");
+    if (this.closed) throw fail("sandbox is closed");
+    let child: ChildProcess;
+    try {
+      child = await this.start();
+    } catch (err) {
+      throw fail((err as Error).message);
+    }
+    const id = this.nextId++;
+    return new Promise<Server>((resolve, reject) => {
+      const timer = setTimeout(() => done({ ok: false, error: `no answer within ${timeoutMs} ms` }), timeoutMs);
+      const done = (r: CheckResult, handle?: unknown) => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        this.listens.delete(id);
+        if (r.ok && handle !== undefined) resolve(handle as Server);
+        else {
+          // A socket that arrives too late must not stay open (it would hold the namespace).
+          (handle as Server | undefined)?.close?.();
+          reject(fail(r.error ?? "no socket handle received"));
+        }
+      };
+      this.pending.set(id, (r) => done(r));
+      this.listens.set(id, done);
+      child.send({ id, listen: { host, port } });
     });
   }
 
@@ -90,7 +129,7 @@ export class NetnsProber {
         child.kill("SIGKILL");
       }, HELPER_START_TIMEOUT_MS);
       child.on("error", (err) => reject(new Error(`cannot start the probe helper: ${err.message}`)));
-      child.on("message", (m: { ready?: boolean; id?: number } & CheckResult) => {
+      child.on("message", (m: { ready?: boolean; id?: number } & CheckResult, handle?: unknown) => {
         if (m.ready === true) {
           // Checks keep the helper busy; between them it must not hold the server's event loop open.
           child.unref();
@@ -98,7 +137,11 @@ export class NetnsProber {
           clearTimeout(startTimer);
           return resolve(child);
         }
-        if (m.id !== undefined) this.pending.get(m.id)?.({ ok: m.ok, error: m.error, status: m.status });
+        if (m.id === undefined) return;
+        const listen = this.listens.get(m.id);
+        if (listen !== undefined) return listen({ ok: m.ok, error: m.error }, handle);
+        if (handle !== undefined) (handle as Server).close?.(); // an answer nobody waits for any more
+        this.pending.get(m.id)?.({ ok: m.ok, error: m.error, status: m.status });
       });
       child.on("exit", (code, signal) => {
         clearTimeout(startTimer);

@@ -27,6 +27,26 @@ export interface HelperSpawnLimitOptions {
   clock?: Clock;
 }
 
+/** The configurable bounds of HelperSpawnLimitOptions, with the ranges they must fall in. */
+export const HELPER_SPAWN_BOUNDS = {
+  maxConcurrent: { min: 1, max: 1024 },
+  maxWaiters: { min: 0, max: 1_000_000 },
+  queueTimeoutMs: { min: 1000, max: 3_600_000 },
+} as const;
+
+/**
+ * Checks the configurable bounds; throws a RangeError naming the field, the range expected
+ * and the value given (`helperSpawns.maxConcurrent: expected an integer from 1 to 1024, got 0`).
+ */
+export function validateHelperSpawnOptions(o: Pick<HelperSpawnLimitOptions, "maxConcurrent" | "maxWaiters" | "queueTimeoutMs">, path = "helperSpawns"): void {
+  for (const key of ["maxConcurrent", "maxWaiters", "queueTimeoutMs"] as const) {
+    const v = o[key];
+    if (v === undefined) continue;
+    const { min, max } = HELPER_SPAWN_BOUNDS[key];
+    if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${path}.${key}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+}
+
 /** Lets the holder of a slot give it back; calling it more than once is harmless. */
 export type ReleaseSlot = () => void;
 
@@ -46,7 +66,9 @@ export class HelperSpawnLimit {
   private running = 0;
   private readonly waiters: Waiter[] = [];
 
+  /** Throws a RangeError for a bound out of HELPER_SPAWN_BOUNDS (validateHelperSpawnOptions). */
   constructor(o: HelperSpawnLimitOptions = {}) {
+    validateHelperSpawnOptions(o);
     this.maxConcurrent = Math.max(1, o.maxConcurrent ?? 2 * availableParallelism());
     this.maxWaiters = Math.max(0, o.maxWaiters ?? 1000);
     this.queueTimeoutMs = o.queueTimeoutMs ?? 120_000;

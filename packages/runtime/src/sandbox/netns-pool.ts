@@ -17,7 +17,6 @@ import { existsSync } from "node:fs";
 import type { Server } from "node:net";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
-import { openListenerInNetns } from "../netns/listener.ts";
 import { NetnsProber } from "../netns/prober.ts";
 import type { HelperSpawnLimit } from "../netns/spawn-limit.ts";
 import type { Logger } from "../types.ts";
@@ -108,9 +107,9 @@ export class NetnsPool {
       this.filling.add(name);
       const fill: Promise<void> = createNetns(name)
         .then(async () => {
+          // One helper per namespace: the probe helper also opens the Room API listener.
           const prober = new NetnsProber(`${NETNS_DIR}/${name}`, this.log, this.spawns);
-          prober.warm();
-          const listener = openListenerInNetns(this.spawns, `${NETNS_DIR}/${name}`, POOLED_LISTENER.host, POOLED_LISTENER.port);
+          const listener = prober.listen(POOLED_LISTENER.host, POOLED_LISTENER.port);
           listener.catch(() => undefined); // observed when taken (or discarded)
           const entry: ReadyNetns = { name, prober, listener };
           if (this.closed) await discardReady(entry, this.log);

@@ -23,10 +23,10 @@ import { SandboxStatsSampler } from "./stats.ts";
 import { createNetns, deleteNetns, NetnsPool, NETNS_DIR, POOLED_LISTENER } from "./netns-pool.ts";
 import { formatSeconds } from "../docker/container.ts";
 import { killTree, processTree } from "../proc.ts";
-import { openListenerInNetns, roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
+import { roomApiFromListener, ROOM_API_PORT } from "../netns/listener.ts";
 import { NetnsConnector } from "../netns/connector.ts";
 import { NetnsProber } from "../netns/prober.ts";
-import { HelperSpawnLimit } from "../netns/spawn-limit.ts";
+import { HelperSpawnLimit, type HelperSpawnLimitOptions } from "../netns/spawn-limit.ts";
 import type { CheckResult } from "../probes.ts";
 import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SECRETS_MOUNT, SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
@@ -46,6 +46,12 @@ export interface SandboxRuntimeOptions {
    * one idle Node process (the probe helper) and an empty namespace.
    */
   poolSize?: number;
+  /**
+   * Bounds on namespace helpers starting at once (netns/spawn-limit.ts): how many start at
+   * the same time (default 2 × CPUs), how many may wait (1000) and for how long (120 s).
+   * Out-of-range values throw a RangeError naming the field.
+   */
+  helperSpawns?: Pick<HelperSpawnLimitOptions, "maxConcurrent" | "maxWaiters" | "queueTimeoutMs">;
 }
 
 /** Checks for bwrap, ip and nsenter and the privilege to use them; throws saying what is missing. */
@@ -126,11 +132,21 @@ export class SandboxRuntime implements Runtime {
     return this.statsSampler.sample(containerId);
   }
 
+  /** Drops the previous CPU reading kept for `containerId` (the caller stopped sampling it). */
+  forgetStats(containerId: string): void {
+    this.statsSampler.forget(containerId);
+  }
+
+  /** Containers whose previous CPU reading is kept (tests assert it returns to 0 after sessions). */
+  get statsTracked(): number {
+    return this.statsSampler.tracked;
+  }
+
   constructor(o: SandboxRuntimeOptions) {
     this.ownerId = o.ownerId;
     this.log = o.logger.child({ runtime: "sandbox" });
     this.clock = o.clock ?? { now: () => Date.now() };
-    this.helperSpawns = new HelperSpawnLimit({ clock: this.clock });
+    this.helperSpawns = new HelperSpawnLimit({ ...o.helperSpawns, clock: this.clock });
     this.secretsRoot = o.secretsRoot ?? defaultSecretsRoot();
     this.pool = new NetnsPool({ size: o.poolSize ?? 0, prefix: this.prefix(this.ownerId), log: this.log, spawns: this.helperSpawns });
   }
@@ -205,12 +221,16 @@ export class SandboxRuntime implements Runtime {
    */
   openRoomApiListener(sandbox: SandboxRoom, port: number, host = "127.0.0.1"): Promise<Server> {
     const pre = sandbox.takePreopenedListener(port, host);
-    return pre?.catch(() => openListenerInNetns(this.helperSpawns, sandbox.netnsPath, host, port)) ?? openListenerInNetns(this.helperSpawns, sandbox.netnsPath, host, port);
+    return pre?.catch(() => sandbox.listen(host, port)) ?? sandbox.listen(host, port);
   }
 
   openRoomApi(sandbox: RoomSandbox, onSocket: (s: Socket) => void): Promise<RoomApiEndpoint> {
     if (!(sandbox instanceof SandboxRoom)) return Promise.reject(new Error("openRoomApi: not a sandbox of the sandbox runtime"));
-    return roomApiFromListener(this.openRoomApiListener(sandbox, ROOM_API_PORT), onSocket);
+    // A connection from the room is a sign a service is up: its probes look now (ProbeSet.nudge).
+    return roomApiFromListener(this.openRoomApiListener(sandbox, ROOM_API_PORT), (s) => {
+      sandbox.nudgeProbes();
+      onSocket(s);
+    });
   }
 
   /**
@@ -324,6 +344,16 @@ export class SandboxRoom implements RoomSandbox, ServiceDriver {
 
   services(): ServiceHandle[] {
     return [...this.handles.values()];
+  }
+
+  /** A listening server on host:port in the room's namespace, opened by its probe helper. */
+  listen(host: string, port: number): Promise<Server> {
+    return this.prober.listen(host, port);
+  }
+
+  /** Every service's probes that have not yet succeeded check now (see ServiceSupervisor.nudgeProbes). */
+  nudgeProbes(): void {
+    for (const h of this.handles.values()) h.nudgeProbes();
   }
 
   stop(): Promise<void> {

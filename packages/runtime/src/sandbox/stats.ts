@@ -59,6 +59,16 @@ export function readProcessTree(root: number, maxProcesses = 4096): { ticks: num
 export class SandboxStatsSampler {
   private readonly meter = new CpuMeter();
 
+  /** Forgets the previous reading of `containerId` (no longer sampled). */
+  forget(containerId: string): void {
+    this.meter.forget(containerId);
+  }
+
+  /** Containers with a previous reading kept (tests assert it returns to 0). */
+  get tracked(): number {
+    return this.meter.size;
+  }
+
   async sample(containerId: string): Promise<ResourceUsage | null> {
     const pid = pidOfSandboxId(containerId);
     if (pid === null) return null;

@@ -10,8 +10,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   buildBaseImage, buildGatewayImage, buildImage, createDockerRuntime, createKubernetesRuntime, createPodmanRuntime,
-  DockerEngine, defaultSecretsRoot, GATEWAY_IMAGE, LABEL, loadIntoPodman, ownerPrefix, type Runtime, type ServiceLaunchSpec,
+  DockerEngine, defaultSecretsRoot, GATEWAY_IMAGE, LABEL, loadIntoPodman, ownerPrefix, type RoomSandbox, type Runtime, type ServiceLaunchSpec,
 } from "../../src/index.ts";
+import type { PodRoomSandbox } from "../../src/kube/runtime.ts";
 import { createSandboxRuntime } from "../../src/index.ts";
 import { APP_IMAGE, NODE, spec as dockerSpec, testLogger } from "../helpers.ts";
 
@@ -26,6 +27,19 @@ export interface Capabilities {
   separatesStderr: boolean;
   /** Two rooms cannot reach each other's localhost ports; a string says why it is not checked. */
   isolatesRooms: true | string;
+  /**
+   * Everything the engine shows about a room's containers to whoever may inspect them
+   * (`docker inspect`, `podman pod/container inspect` + `podman kube generate`, the Pod object
+   * as `kubectl get pod -o yaml` shows it), as text; a string says why there is none.
+   */
+  engineView: ((sb: RoomSandbox) => Promise<string>) | string;
+  /**
+   * A restart whose spec changes only values (a new token, a new secret value), and stopping
+   * one service, leave the room's other services running untouched; a string says why not.
+   */
+  restartsInPlace: true | string;
+  /** A changed configuration restarts the room's other services too (one Pod per room). */
+  siblingsRestartOnChange: boolean;
 }
 
 export interface Harness {
@@ -99,6 +113,15 @@ export async function makeRuntime(kind: RuntimeKind, ownerId: string): Promise<R
   }
   return createKubernetesRuntime({
     ownerId, logger, namespace: process.env.RS_KUBE_NAMESPACE ?? "default", gatewayImage: process.env.RS_KUBE_GATEWAY_IMAGE!,
+    // The test images are built here and pushed: their config is the local one.
+    imageConfig: async (image) => {
+      try {
+        const c = JSON.parse(execFileSync("docker", ["image", "inspect", "--format", "{{json .Config}}", image], { encoding: "utf8" })) as { Entrypoint?: string[] | null; Cmd?: string[] | null };
+        return { entrypoint: c.Entrypoint ?? [], cmd: c.Cmd ?? [] };
+      } catch {
+        return null;
+      }
+    },
     gateway: { kind: "tcp", host: "0.0.0.0", port: Number(process.env.RS_KUBE_NODE_PORT ?? 0), advertiseHost: process.env.RS_KUBE_NODE_HOST! },
   });
 }
@@ -111,7 +134,14 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
     const docker = (runtime as unknown as { docker: DockerEngine }).docker;
     return {
       ...base,
-      caps: { evaluatesProbes: true, separatesStderr: true, isolatesRooms: true },
+      caps: {
+        evaluatesProbes: true, separatesStderr: true, isolatesRooms: true, restartsInPlace: true, siblingsRestartOnChange: false,
+        async engineView(sb) {
+          const room = (sb as unknown as { room: string }).room;
+          const cs = await docker.json<{ Id: string }[]>({ method: "GET", path: "/containers/json", query: { all: 1, filters: JSON.stringify({ label: [`${LABEL.owner}=${ownerId}`, `${LABEL.room}=${room}`] }) } });
+          return JSON.stringify(await Promise.all(cs.map((c) => docker.json({ method: "GET", path: `/containers/${c.Id}/json` }))));
+        },
+      },
       spec: (id, script, over = {}) => dockerSpec(id, script, over),
       async leftovers() {
         const cs = await docker.json<{ Id: string }[]>({ method: "GET", path: "/containers/json", query: { all: 1, filters: JSON.stringify({ label: [`${LABEL.owner}=${ownerId}`] }) } });
@@ -122,7 +152,7 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
   if (kind === "sandbox") {
     return {
       ...base,
-      caps: { evaluatesProbes: true, separatesStderr: true, isolatesRooms: true },
+      caps: { evaluatesProbes: true, separatesStderr: true, isolatesRooms: true, restartsInPlace: true, siblingsRestartOnChange: false, engineView: "the env and Room API parts ran; the sandbox keeps no container configuration to inspect: env goes straight into bwrap's environment" },
       spec: (id, script, over = {}) => dockerSpec(id, script, { image: "host", command: [process.execPath, `${APP_DIR}/${script}`], resources: {}, ...over }),
       async leftovers() {
         const prefix = (runtime as unknown as { prefix(o: string): string }).prefix(ownerId);
@@ -142,6 +172,24 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
       evaluatesProbes: true,
       separatesStderr: kind === "podman",
       isolatesRooms: kind === "podman" ? true : "a cluster's Pods reach each other unless a NetworkPolicy forbids it (deploy/ has one); not checked here",
+      restartsInPlace: kind === "podman" ? true : "Kubernetes cannot restart or stop one container of a Pod on request: the Pod is replaced (docs/decisions.md)",
+      siblingsRestartOnChange: true,
+      async engineView(sb) {
+        const pod = (sb as PodRoomSandbox).podName;
+        if (pod === null) throw new Error("the room has no Pod");
+        if (kind === "podman") {
+          const podJson = execFileSync("podman", ["pod", "inspect", pod], { encoding: "utf8" });
+          const ids = (JSON.parse(podJson) as { Containers?: { Id: string }[] }).Containers?.map((c) => c.Id) ?? [];
+          const containers = execFileSync("podman", ["container", "inspect", ...ids], { encoding: "utf8" });
+          // What podman reconstructs as the Pod's YAML: the `kubectl get pod -o yaml` of this engine.
+          const yaml = execFileSync("podman", ["kube", "generate", pod], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+          return `${podJson}\n${containers}\n${yaml}`;
+        }
+        const { CoreV1Api } = await import("@kubernetes/client-node");
+        const rt = runtime as unknown as { api: { kc: import("@kubernetes/client-node").KubeConfig }; namespace: string };
+        const core = rt.api.kc.makeApiClient(CoreV1Api);
+        return JSON.stringify(await core.readNamespacedPod({ name: pod, namespace: rt.namespace }));
+      },
     },
     spec: (id, script, over = {}) => dockerSpec(id, script, {
       ...(kind === "kubernetes" ? { image: process.env.RS_KUBE_APP_IMAGE! } : {}), command: [NODE, `/app/${script}`], ...over,

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import { fileURLToPath } from "node:url";
 import type { RoomSandbox } from "../../src/index.ts";
@@ -126,6 +126,97 @@ export function runtimeConformance(kind: RuntimeKind): void {
       await sb.stop();
     });
 
+    test("session values (tokens) and secret env reach the process env and the Room API, and appear nowhere in what the engine shows", async (t) => {
+      const sb = await room("conf-session");
+      const token = `tok-${randomBytes(12).toString("hex")}`;
+      const sessionId = `sess-${randomBytes(6).toString("hex")}`;
+      const apiKey = `sk-env-${randomBytes(8).toString("hex")}`;
+      const marker = `visible-${randomBytes(4).toString("hex")}`;
+      const app = http.createServer((req, res) => res.end(req.headers.authorization === `Bearer ${token}` ? "token accepted" : `token refused: ${req.headers.authorization ?? "none"}`));
+      const api = await h.runtime.openRoomApi(sb, (s) => app.emit("connection", s));
+      const session = { MESHAGENT_TOKEN: token, MESHAGENT_SESSION_ID: sessionId };
+      try {
+        const shower = sb.startService(h.spec("shower", "env.js", {
+          env: { ...session, SHOW: "MESHAGENT_TOKEN,MESHAGENT_SESSION_ID,API_KEY,PLAIN", HASH: "1", PLAIN: marker },
+          sessionEnv: ["MESHAGENT_TOKEN", "MESHAGENT_SESSION_ID"], secretFiles: { API_KEY: apiKey }, secretEnv: ["API_KEY"],
+        }));
+        const caller = sb.startService(h.spec("caller", "client.js", {
+          env: { ...session, HTTP_PORT: "8078", AUTH_ENV: "MESHAGENT_TOKEN", TRIES: "600" }, sessionEnv: ["MESHAGENT_TOKEN", "MESHAGENT_SESSION_ID"],
+        }));
+        const shown = collectLogs(shower);
+        const called = collectLogs(caller);
+        const line = await waitFor("ENV line", () => shown.find((l) => l.line.startsWith("ENV ")), WAIT_MS);
+        const sha = (v: string) => createHash("sha256").update(v).digest("hex");
+        assert.deepEqual(JSON.parse(line.line.slice(4)), { MESHAGENT_TOKEN: sha(token), MESHAGENT_SESSION_ID: sha(sessionId), API_KEY: sha(apiKey), PLAIN: sha(marker) });
+        const r = await resultLine(called);
+        assert.deepEqual(r.http, { ok: true, body: "token accepted" });
+        if (typeof h.caps.engineView === "string") return t.skip(h.caps.engineView);
+        const view = await h.caps.engineView(sb);
+        assert.ok(view.includes(marker), "the engine's view holds the services' env (so the check below can fail)");
+        for (const [what, v] of Object.entries({ token, sessionId, apiKey })) {
+          for (const form of [v, Buffer.from(v).toString("base64"), Buffer.from(v).toString("hex")]) {
+            assert.ok(!view.includes(form), `the ${what} (or its base64/hex) appears in what ${kind} shows about the room's containers`);
+          }
+        }
+      } finally {
+        api.close();
+        app.close();
+        await sb.stop();
+      }
+    });
+
+    test("the stop signal reaches a program a wrapper forked (the command's whole process group), which exits cleanly", async () => {
+      const sb = await room("conf-group");
+      const h1 = sb.startService(h.spec("wrapped", "wrapper.js", { env: { CHILD: "polite.js" }, stop: { signal: "SIGTERM", gracePeriodMs: 10_000 } }));
+      const h2 = sb.startService(h.spec("wrapped-env", "wrapper.js", {
+        env: { CHILD: "polite.js" }, secretFiles: { TOK: "tok-value-1234" }, secretEnv: ["TOK"], stop: { signal: "SIGTERM", gracePeriodMs: 10_000 },
+      }));
+      const l1 = collectLogs(h1);
+      const l2 = collectLogs(h2);
+      await waitFor("children up", () => (l1.some((l) => l.line === "polite up") && l2.some((l) => l.line === "polite up")) || h2.status().state === "failed", WAIT_MS);
+      assert.equal(h2.status().last_start_error, null, "with secret env (the launcher in front) too");
+      await sb.stop();
+      for (const [x, lines] of [[h1, l1], [h2, l2]] as const) {
+        assert.ok(lines.some((l) => l.line === "polite got SIGTERM"), `${x.serviceId}: ${lines.map((l) => l.line).join("\n")}`);
+        assert.deepEqual(x.lastExit(), { exitCode: 0, reason: "exit" }, x.serviceId);
+      }
+    });
+
+    test("a liveness probe that fails kills the service (Unhealthy, Killing) and it is restarted", async (t) => {
+      if (!h.caps.evaluatesProbes) return t.skip(`${kind} does not run probes`);
+      const sb = await room("conf-liveness");
+      // Listens on 9100; the liveness probe asks 9101, where nothing listens.
+      const svc = sb.startService(h.spec("sick", "http.js", {
+        env: { PORT: "9100" },
+        probes: { liveness: { ...tcpProbe(9101), periodMs: 1000, failureThreshold: 2 } },
+        restart: { policy: "always", initialBackoffMs: 100, maxBackoffMs: 1000, resetAfterMs: 60_000 },
+        stop: { signal: "SIGTERM", gracePeriodMs: 1000 },
+      }));
+      await waitFor("restarted after failing liveness", () => svc.status().restart_count >= 1, WAIT_MS);
+      const reasons = svc.status().events.map((e) => e.reason);
+      assert.ok(reasons.includes("Unhealthy") && reasons.includes("Killing"), JSON.stringify(svc.status().events));
+      assert.match(svc.status().events.find((e) => e.reason === "Unhealthy")!.message, /^Liveness probe failed: /);
+      await sb.stop();
+    });
+
+    test("a startup probe gates readiness: one that passes lets the service become ready, one that never passes kills it", async (t) => {
+      if (!h.caps.evaluatesProbes) return t.skip(`${kind} does not run probes`);
+      const sb = await room("conf-startup");
+      // A generous budget for the one that passes (a loaded machine boots node slowly), a short one for the other.
+      const startup = (port: number, failureThreshold: number) => ({ ...tcpProbe(port), periodMs: 1000, startIntervalMs: 200, failureThreshold });
+      const ok = sb.startService(h.spec("ok", "http.js", { env: { PORT: "9100" }, probes: { startup: startup(9100, 60) } }));
+      const never = sb.startService(h.spec("never", "tcp.js", {
+        env: { PORT: "9300" }, probes: { startup: startup(9301, 2) },
+        restart: { policy: "always", initialBackoffMs: 100, maxBackoffMs: 1000, resetAfterMs: 60_000 },
+        stop: { signal: "SIGTERM", gracePeriodMs: 1000 },
+      }));
+      await waitFor("ok ready", () => ok.status().state === "running", WAIT_MS);
+      await waitFor("never killed by its startup probe", () => never.status().events.some((e) => e.reason === "Killing"), WAIT_MS);
+      assert.match(never.status().events.find((e) => e.reason === "Unhealthy")!.message, /^Startup probe failed: /);
+      assert.ok(!never.status().events.some((e) => e.reason === "Ready"), JSON.stringify(never.status().events));
+      await sb.stop();
+    });
+
     test("declared environment variables reach the service", async () => {
       const sb = await room("conf-env");
       const svc = sb.startService(h.spec("env", "env.js", { env: { SHOW: "GREETING,MULTI,EMPTY", GREETING: "hello room", MULTI: "a=b c\"d'", EMPTY: "" } }));
@@ -146,10 +237,52 @@ export function runtimeConformance(kind: RuntimeKind): void {
       await waitFor("running again", () => svc.status().state === "running", WAIT_MS);
       assert.ok(svc.status().restart_count >= 1, JSON.stringify(svc.status()));
       await waitFor("other running", () => other.status().state === "running", WAIT_MS);
+      const killing = other.status().events.filter((e) => e.reason === "Killing");
+      if (h.caps.siblingsRestartOnChange) {
+        // One Pod per room: the neighbour was restarted with it, and its events say why.
+        assert.ok(killing.some((e) => e.message.includes(`the room's Pod is replaced because "env" restarted`)), JSON.stringify(other.status().events));
+      } else {
+        assert.deepEqual(killing, [], "the neighbour was not touched");
+      }
+      const otherBefore = other.status();
       await svc.stop();
       assert.equal(svc.status().state, "stopped");
       assert.equal(svc.lastExit()?.exitCode, 0);
       await waitFor("other running after its neighbour stopped", () => other.status().state === "running", WAIT_MS);
+      if (h.caps.restartsInPlace === true) {
+        const o = other.status();
+        assert.deepEqual([o.container_id, o.started_at], [otherBefore.container_id, otherBefore.started_at], "stopping one service left its neighbour's run alone");
+      }
+      // Started again, same configuration, after stopping alone (podman: the Pod's stopped container restarts in place).
+      sb.startService(h.spec("env", "env.js", { env: { SHOW: "GREETING", GREETING: "second" } }));
+      await waitFor("second, again", () => lines.filter((l) => l.line === 'ENV {"GREETING":"second"}').length >= 2, WAIT_MS);
+      await waitFor("running once more", () => svc.status().state === "running", WAIT_MS);
+      await sb.stop();
+    });
+
+    test("a restart that only changes values (a new token) restarts that service alone; its neighbour keeps its run", async (t) => {
+      if (h.caps.restartsInPlace !== true) return t.skip(h.caps.restartsInPlace);
+      const sb = await room("conf-inplace");
+      const withToken = (token: string) => h.spec("agent", "env.js", {
+        env: { SHOW: "MESHAGENT_TOKEN", HASH: "1", MESHAGENT_TOKEN: token }, sessionEnv: ["MESHAGENT_TOKEN"], secretFiles: { API_KEY: `key-${token}` },
+      });
+      const sha = (v: string) => createHash("sha256").update(v).digest("hex");
+      const first = `tok-${randomBytes(8).toString("hex")}`;
+      const second = `tok-${randomBytes(8).toString("hex")}`;
+      const agent = sb.startService(withToken(first));
+      const other = sb.startService(h.spec("other", "http.js", { env: { PORT: "9100" }, probes: { readiness: tcpProbe(9100) } }));
+      const lines = collectLogs(agent);
+      await waitFor("first token", () => lines.some((l) => l.line === `ENV {"MESHAGENT_TOKEN":"${sha(first)}"}`), WAIT_MS);
+      await waitFor("other running", () => other.status().state === "running", WAIT_MS);
+      const before = other.status();
+      await agent.restart(withToken(second));
+      await waitFor("second token", () => lines.some((l) => l.line === `ENV {"MESHAGENT_TOKEN":"${sha(second)}"}`), WAIT_MS);
+      await waitFor("agent running again", () => agent.status().state === "running", WAIT_MS);
+      assert.ok(agent.status().restart_count >= 1, JSON.stringify(agent.status()));
+      const after = other.status();
+      assert.equal(after.state, "running");
+      assert.deepEqual([after.container_id, after.started_at, after.restart_count], [before.container_id, before.started_at, before.restart_count], "the neighbour's run is the same");
+      assert.ok(!after.events.some((e) => e.reason === "Killing"), JSON.stringify(after.events));
       await sb.stop();
     });
 

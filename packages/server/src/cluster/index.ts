@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { ServerContext } from "../context.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
+import type { Runtime } from "../services/runtime-port.ts";
 import { ownerIdFor } from "../services/select-runtime.ts";
 import { RoomStorage } from "../storage/room-storage.ts";
 import { ToolError } from "../toolkits/types.ts";
@@ -19,16 +20,18 @@ export { DEFAULT_LEASE_TIMING, type LeaseTiming } from "./router.ts";
  */
 export async function startClusterSide(d: {
   options: ClusterOptions; dataDir: string; ctx: ServerContext; rooms: RoomManager; app: FastifyInstance;
+  /** The node's container runtime (other nodes' leftovers on a shared engine are removed through it). */
+  runtime: Runtime | null;
   /** True while the launcher still has the room's session (its services may still be stopping). */
   liveSessionOf: (room: string) => boolean;
   /** Drops Studio sessions opened with an API key another node deleted. */
-  revokeApiKey: (id: string) => void;
+  revokeApiKey: (id: string) => Promise<void>;
   /** Re-reads the per-room settings cache (another node changed a setting). */
   reloadRoomSettings: () => Promise<void>;
 }): Promise<ClusterNode> {
   const { ctx, rooms } = d;
   const node = await ClusterNode.create({
-    options: d.options, nodeId: ownerIdFor(d.dataDir), logger: ctx.logger, clock: ctx.clock,
+    options: d.options, nodeId: ownerIdFor(d.dataDir), logger: ctx.logger, clock: ctx.clock, runtime: d.runtime,
     isBusy: (room) => rooms.get(room) !== undefined || d.liveSessionOf(room),
     onLeaseLost: (room) => rooms.get(room)?.endSession("lease_lost"),
     onAcquired: async (room) => {
@@ -52,7 +55,7 @@ export async function startClusterSide(d: {
     }
     if (c.kind === "change" && c.method === "DELETE") {
       const m = /\/api-keys\/([^/?]+)$/.exec(c.path);
-      if (m !== null) d.revokeApiKey(decodeURIComponent(m[1]!));
+      if (m !== null) d.revokeApiKey(decodeURIComponent(m[1]!)).catch((err: Error) => ctx.logger.warn({ err: err.message }, "could not revoke the Studio sessions of a deleted API key"));
     }
   });
   return node;

@@ -1,3 +1,4 @@
+import type pg from "pg";
 import type { Pool } from "pg";
 
 /** A lease this node holds on a room. `token` is the fencing token (strictly increasing per room). */
@@ -6,22 +7,41 @@ export interface HeldLease {
   token: string;
 }
 
+/**
+ * The node that held a room's lease before this node took it (its lease had expired, or it
+ * was released without the row being deleted). `dead`: its heartbeat is older than the lease
+ * TTL and it holds no other live lease — it is gone, not merely slow, so everything it left
+ * on a shared container engine may go (cluster/reaper.ts).
+ */
+export interface PreviousOwner {
+  nodeId: string;
+  dead: boolean;
+}
+
+/** A lease just taken; `previous` is the node it was taken from (null: free, or ours already). */
+export interface AcquiredLease extends HeldLease {
+  previous?: PreviousOwner | null;
+}
+
 /** Who owns a room right now, as the database sees it. */
 export type LeaseOwner =
   | { kind: "none" }
   | { kind: "node"; nodeId: string; url: string; token: string };
 
 /**
- * The `room_leases` table (see schema.ts). Every comparison uses the database's clock
+ * The `room_leases` table (store migration 6). Every comparison uses the database's clock
  * (`now()`), so a lease means the same thing to every node whatever their clocks say.
  */
 export class LeaseTable {
   private readonly pool: Pool;
   private readonly nodeId: string;
+  /** Bound on a renewal statement (ms): a hung database must fail the round, not stall it. */
+  private readonly roundTimeoutMs: number;
 
-  constructor(pool: Pool, nodeId: string) {
+  constructor(pool: Pool, nodeId: string, roundTimeoutMs = 10_000) {
     this.pool = pool;
     this.nodeId = nodeId;
+    this.roundTimeoutMs = roundTimeoutMs;
   }
 
   /**
@@ -29,18 +49,41 @@ export class LeaseTable {
    * asking again gets a new token). Returns the token, or null when another node holds a
    * live lease. One statement, so two nodes racing for a free room cannot both win.
    */
-  async acquire(room: string, ttlMs: number): Promise<HeldLease | null> {
-    const r = await this.pool.query<{ token: string }>(
-      `INSERT INTO room_leases (room, node_id, token, acquired_at, expires_at)
+  async acquire(room: string, ttlMs: number): Promise<AcquiredLease | null> {
+    // `prev` reads the row as it was before the upsert (one snapshot): whose lease this was.
+    const r = await this.pool.query<{ token: string; previous: string | null; previous_dead: boolean | null }>(
+      `WITH prev AS (
+         SELECT l.node_id,
+                NOT EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.node_id = l.node_id AND n.last_seen > now() - $3 * interval '1 millisecond')
+                AND NOT EXISTS (SELECT 1 FROM room_leases o WHERE o.node_id = l.node_id AND o.room <> l.room AND o.expires_at > now()) AS dead
+         FROM room_leases l WHERE l.room = $1
+       )
+       INSERT INTO room_leases (room, node_id, token, acquired_at, expires_at)
        VALUES ($1, $2, nextval('room_lease_token'), now(), now() + $3 * interval '1 millisecond')
        ON CONFLICT (room) DO UPDATE SET node_id = EXCLUDED.node_id, token = EXCLUDED.token,
          acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at
        WHERE room_leases.expires_at <= now() OR room_leases.node_id = EXCLUDED.node_id
-       RETURNING token::text AS token`,
+       RETURNING token::text AS token, (SELECT node_id FROM prev) AS previous, (SELECT dead FROM prev) AS previous_dead`,
       [room, this.nodeId, ttlMs],
     );
     const row = r.rows[0];
-    return row === undefined ? null : { room, token: row.token };
+    if (row === undefined) return null;
+    const previous = row.previous === null || row.previous === this.nodeId ? null : { nodeId: row.previous, dead: row.previous_dead === true };
+    return { room, token: row.token, previous };
+  }
+
+  /**
+   * Nodes that are gone: heartbeat older than `staleMs` (database time) and no live lease.
+   * `lastSeen` (ms since epoch) tells a node that came back and died again from the last time.
+   */
+  async deadNodes(staleMs: number): Promise<{ nodeId: string; lastSeen: number }[]> {
+    const r = await this.pool.query<{ node_id: string; last_seen: Date }>(
+      `SELECT n.node_id, n.last_seen FROM cluster_nodes n
+       WHERE n.node_id <> $1 AND n.last_seen < now() - $2 * interval '1 millisecond'
+         AND NOT EXISTS (SELECT 1 FROM room_leases l WHERE l.node_id = n.node_id AND l.expires_at > now())`,
+      [this.nodeId, staleMs],
+    );
+    return r.rows.map((x) => ({ nodeId: x.node_id, lastSeen: x.last_seen.getTime() }));
   }
 
   /** The live owner of a room (an expired lease counts as none). */
@@ -61,12 +104,13 @@ export class LeaseTable {
    */
   async renew(leases: HeldLease[], ttlMs: number): Promise<Set<string>> {
     if (leases.length === 0) return new Set();
-    const r = await this.pool.query<{ room: string }>(
-      `UPDATE room_leases SET expires_at = now() + $2 * interval '1 millisecond'
+    const r = await this.pool.query<{ room: string }>({
+      text: `UPDATE room_leases SET expires_at = now() + $2 * interval '1 millisecond'
        WHERE node_id = $1 AND (room, token) IN (SELECT * FROM unnest($3::text[], $4::bigint[]))
        RETURNING room`,
-      [this.nodeId, ttlMs, leases.map((l) => l.room), leases.map((l) => l.token)],
-    );
+      values: [this.nodeId, ttlMs, leases.map((l) => l.room), leases.map((l) => l.token)],
+      query_timeout: this.roundTimeoutMs,
+    } as pg.QueryConfig);
     return new Set(r.rows.map((x) => x.room));
   }
 

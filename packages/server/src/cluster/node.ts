@@ -3,12 +3,13 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { Clock } from "../config.ts";
+import type { Runtime } from "../services/runtime-port.ts";
 import { ConfigBus } from "./config-bus.ts";
+import { ForeignReaper } from "./reaper.ts";
 import { FORWARDED_BY_HEADER, forwardUpgrade } from "./forward.ts";
 import { LeaseTable } from "./leases.ts";
 import { NodeRegistry } from "./nodes.ts";
 import { DEFAULT_LEASE_TIMING, RoomRouter, type LeaseTiming } from "./router.ts";
-import { ensureClusterSchema } from "./schema.ts";
 
 /** What `serve --cluster` adds to a server (issue 11 §2; docs/scaling.md). */
 export interface ClusterOptions {
@@ -33,6 +34,8 @@ interface ClusterNodeDeps {
   isBusy: (room: string) => boolean;
   onLeaseLost: (room: string) => void;
   onAcquired: (room: string) => Promise<void>;
+  /** This node's container runtime: other nodes' leftovers on a shared engine are removed through it. */
+  runtime: Runtime | null;
 }
 
 type LoopState = { kind: "stopped" } | { kind: "running"; timer: { cancel(): void } | null; inFlight: Promise<void> | null };
@@ -49,10 +52,13 @@ export class ClusterNode {
   readonly nodes: NodeRegistry;
   readonly router: RoomRouter;
   readonly config: ConfigBus;
+  readonly reaper: ForeignReaper;
   readonly timing: LeaseTiming;
   private readonly log: Logger;
   private readonly clock: Clock;
   private loop: LoopState = { kind: "stopped" };
+  /** The trust-window watchdog (RoomRouter.expireOverdue), independent of the lease round. */
+  private watchdog: { cancel(): void } | null = null;
   private url: string | null = null;
 
   private constructor(d: ClusterNodeDeps, pool: pg.Pool) {
@@ -64,25 +70,37 @@ export class ClusterNode {
     if (this.timing.renewIntervalMs * 2 > this.timing.leaseTtlMs) {
       throw new Error(`cluster lease timing: renewIntervalMs (${this.timing.renewIntervalMs}) must be at most half of leaseTtlMs (${this.timing.leaseTtlMs})`);
     }
-    this.leases = new LeaseTable(pool, d.nodeId);
-    this.nodes = new NodeRegistry(pool, d.nodeId);
+    this.leases = new LeaseTable(pool, d.nodeId, roundTimeoutMs(this.timing));
+    this.nodes = new NodeRegistry(pool, d.nodeId, roundTimeoutMs(this.timing));
     this.router = new RoomRouter({
       leases: this.leases, nodeId: d.nodeId, clock: d.clock, logger: d.logger, timing: this.timing,
-      isBusy: d.isBusy, onLeaseLost: d.onLeaseLost, onAcquired: d.onAcquired,
+      isBusy: d.isBusy, onLeaseLost: d.onLeaseLost,
+      // The previous owner's containers go first (before anything else, so they cannot write
+      // the room's storage any more), then the room's own leftovers (uploads, session rows).
+      onAcquired: async (room, previous) => {
+        await this.reaper.onTakeover(room, previous);
+        await d.onAcquired(room);
+      },
     });
     this.config = new ConfigBus({ databaseUrl: d.options.databaseUrl, nodeId: d.nodeId, logger: this.log, clock: d.clock, pool });
+    // Dead nodes are looked for once per lease TTL; "dead" = silent for a whole TTL, no live lease.
+    this.reaper = new ForeignReaper({ leases: this.leases, runtime: d.runtime, clock: d.clock, logger: this.log, intervalMs: this.timing.leaseTtlMs, staleMs: this.timing.leaseTtlMs });
   }
 
   /**
-   * Connects, creates the cluster tables if needed, drops this node id's leftover leases (the
+   * Connects (the tables are store migration 6), drops this node id's leftover leases (the
    * data directory lock proves no other process runs as this node) and starts listening for
    * configuration changes. Throws with the database's reason when it cannot connect.
    */
   static async create(d: ClusterNodeDeps): Promise<ClusterNode> {
-    const pool = new pg.Pool({ connectionString: d.options.databaseUrl, max: 8 });
+    // The tables are the store's (migration 6), which the server opened and migrated first.
+    // Getting a connection is bounded, and so are the lease round's statements (LeaseTable,
+    // NodeRegistry): a database that stops answering (a black-holed network, not a refused
+    // connection) must not hang the lease loop for good.
+    const timing = { ...DEFAULT_LEASE_TIMING, ...d.options.timing };
+    const pool = new pg.Pool({ connectionString: d.options.databaseUrl, max: 8, connectionTimeoutMillis: roundTimeoutMs(timing) });
     pool.on("error", (err) => d.logger.warn({ err: err.message }, "idle database connection failed"));
     try {
-      await ensureClusterSchema(pool);
       const node = new ClusterNode(d, pool);
       const dropped = await node.leases.releaseAllOfThisNode();
       if (dropped > 0) node.log.warn({ leases: dropped }, "dropped room leases left by an earlier run of this node");
@@ -100,6 +118,8 @@ export class ClusterNode {
     await this.nodes.register(this.url);
     this.loop = { kind: "running", timer: null, inFlight: null };
     this.schedule();
+    this.watch();
+    this.reaper.start();
     this.log.info({ url: this.url, leaseTtlMs: this.timing.leaseTtlMs, renewIntervalMs: this.timing.renewIntervalMs }, "cluster node registered");
   }
 
@@ -119,6 +139,19 @@ export class ClusterNode {
         this.schedule();
       });
     }, this.timing.renewIntervalMs);
+  }
+
+  /**
+   * Every quarter renewal interval, ends the rooms whose trust window closed — even while the
+   * lease round is stuck waiting for the database — so their services are killed well before
+   * another node may take the lease (the window ends a renewal interval before the lease does).
+   */
+  private watch(): void {
+    if (this.loop.kind !== "running") return;
+    this.watchdog = this.clock.setTimeout(() => {
+      this.router.expireOverdue();
+      this.watch();
+    }, Math.max(Math.floor(this.timing.renewIntervalMs / 4), 50));
   }
 
   /**
@@ -151,11 +184,25 @@ export class ClusterNode {
     this.loop = { kind: "stopped" };
     if (loop.kind === "running") {
       loop.timer?.cancel();
+      this.watchdog?.cancel();
+      this.watchdog = null;
       await loop.inFlight;
     }
     await this.router.releaseAll().catch(() => undefined);
     if (this.url !== null) await this.nodes.deregister().catch(() => undefined);
+    await this.reaper.close();
     await this.config.close();
     await this.pool.end().catch(() => undefined);
   }
+}
+
+/**
+ * How long one statement of the lease round may take: a lease TTL. Losing a lease does not
+ * wait for it (the watchdog ends rooms when their trust window closes, whatever the round is
+ * doing); the bound only keeps one hung statement from stalling every later round, which may
+ * succeed once the database answers again. Shorter would turn a loaded database's slow
+ * answers into lost rooms.
+ */
+function roundTimeoutMs(t: LeaseTiming): number {
+  return t.leaseTtlMs;
 }

@@ -1,3 +1,4 @@
+import type pg from "pg";
 import type { Pool } from "pg";
 
 /** A node as the cluster sees it. `live`: its heartbeat is younger than the staleness bound. */
@@ -9,14 +10,18 @@ export interface NodeInfo {
   live: boolean;
 }
 
-/** The `cluster_nodes` table: registration and heartbeat (database time, see schema.ts). */
+/** The `cluster_nodes` table: registration and heartbeat (store migration 6; database time). */
 export class NodeRegistry {
   private readonly pool: Pool;
   readonly nodeId: string;
 
-  constructor(pool: Pool, nodeId: string) {
+  /** Bound on a heartbeat (ms): a hung database must fail the lease round, not stall it. */
+  private readonly roundTimeoutMs: number;
+
+  constructor(pool: Pool, nodeId: string, roundTimeoutMs = 10_000) {
     this.pool = pool;
     this.nodeId = nodeId;
+    this.roundTimeoutMs = roundTimeoutMs;
   }
 
   /** Registers (or re-registers after a restart) this node with its internal URL. */
@@ -29,7 +34,7 @@ export class NodeRegistry {
   }
 
   async heartbeat(): Promise<void> {
-    await this.pool.query("UPDATE cluster_nodes SET last_seen = now() WHERE node_id = $1", [this.nodeId]);
+    await this.pool.query({ text: "UPDATE cluster_nodes SET last_seen = now() WHERE node_id = $1", values: [this.nodeId], query_timeout: this.roundTimeoutMs } as pg.QueryConfig);
   }
 
   /** Removes this node's row (graceful shutdown). */

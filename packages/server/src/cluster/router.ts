@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Clock } from "../config.ts";
-import type { HeldLease, LeaseTable } from "./leases.ts";
+import type { HeldLease, LeaseTable, PreviousOwner } from "./leases.ts";
 
 /**
  * Lease timing. A node renews every lease it holds each `renewIntervalMs`; a lease that is
@@ -52,9 +52,10 @@ export interface RoomRouterDeps {
   onLeaseLost: (room: string) => void;
   /**
    * Runs after a lease was taken and before the room is served here: clears what a previous
-   * owner (perhaps killed) left half-done in the shared directory, such as partial uploads.
+   * owner (perhaps killed; `previous`, null when the room was free) left behind — partial
+   * uploads in the shared directory, its containers of the room on a shared engine.
    */
-  onAcquired: (room: string) => Promise<void>;
+  onAcquired: (room: string, previous: PreviousOwner | null) => Promise<void>;
 }
 
 /**
@@ -110,7 +111,7 @@ export class RoomRouter {
       if (got !== null) {
         this.held.set(room, { lease: got, validUntil: this.validFrom(sent), lastUsed: this.d.clock.now(), releasing: null });
         this.log.debug({ room, token: got.token }, "room lease acquired");
-        await this.d.onAcquired(room);
+        await this.d.onAcquired(room, got.previous ?? null);
         return { kind: "local", token: got.token };
       }
       const owner = await this.d.leases.owner(room);
@@ -157,6 +158,18 @@ export class RoomRouter {
       for (const h of renewing) if (this.held.get(h.lease.room) === h && h.validUntil <= after) this.lose(h, "lease could not be renewed in time");
     }
     await Promise.all(releases);
+  }
+
+  /**
+   * Ends every room whose trust window has closed. Called by a watchdog timer of its own
+   * (ClusterNode), not by tick(): a renewal stuck on a database that stopped answering must
+   * not delay the loss past the window, so the room's services are killed before any other
+   * node can take the lease (docs/scaling.md). A renewal that succeeds later finds the room
+   * gone here and leaves it so (the lease lapses or is released).
+   */
+  expireOverdue(): void {
+    const now = this.d.clock.now();
+    for (const h of [...this.held.values()]) if (h.releasing === null && h.validUntil <= now) this.lose(h, "lease could not be renewed in time");
   }
 
   private lose(h: LocalLease, why: string): void {

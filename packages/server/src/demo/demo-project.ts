@@ -5,20 +5,30 @@
  * shows the product working at once. Their images are built on first use by ExampleImages.
  *
  * Idempotent across restarts, and it never takes back what the operator changed: each demo
- * service is created once (recorded in `<data>/demo.json`); one that exists by name is left
- * alone, one the operator deleted is not recreated, edits are never overwritten.
+ * service is created once (recorded in the store's `installation_state` row `demo`, next to
+ * the services themselves, so the nodes of a cluster sharing one PostgreSQL set the demo up
+ * once between them); one that exists by name is left alone, one the operator deleted is not
+ * recreated, edits are never overwritten. Releases before schema 6 kept the marker in
+ * `<data>/demo.json`: it is moved into the store on the first run.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { formatErrors, parseManifest, validateManifestObject } from "@roomservice/manifest";
 import type { SecretStore } from "../services/secret-store.ts";
 import type { ServiceStore } from "../services/service-store.ts";
+import type { Store } from "../store/db.ts";
+import { InstallationState } from "../store/installation-state.ts";
 
 export const DEMO_ROOM = "demo";
-/** Records which demo services were created (by name → service id), so they are created once. */
+/**
+ * Where releases before schema 6 recorded which demo services were created, in the data
+ * directory; now only read once, to move it into the store (DEMO_STATE).
+ */
 export const DEMO_MARKER = "demo.json";
+/** The `installation_state` row recording which demo services were created (name → id). */
+export const DEMO_STATE = "demo";
 /** The room secret the demo's crm-sync reads and its stand-in CRM checks (by SHA-256). */
 export const DEMO_CRM_SECRET = "crm-api-key";
 
@@ -41,7 +51,10 @@ interface DemoMarker {
 }
 
 export interface DemoDeps {
+  /** Where a pre-schema-6 `demo.json` may still be (moved into the store, then removed). */
   dataDir: string;
+  /** The control plane: the marker lives there, and the set-up runs under its lock. */
+  store: Store;
   projectId: string;
   services: ServiceStore;
   secrets: SecretStore;
@@ -65,10 +78,10 @@ export interface DemoResult {
   invalid: { name: string; error: string }[];
 }
 
-function readMarker(file: string): DemoMarker | null {
-  if (!existsSync(file)) return null;
+function parseMarker(text: string | undefined): DemoMarker | null {
+  if (text === undefined) return null;
   try {
-    const m = JSON.parse(readFileSync(file, "utf8")) as Partial<DemoMarker>;
+    const m = JSON.parse(text) as Partial<DemoMarker>;
     if (typeof m.services === "object" && m.services !== null) return { room: m.room ?? DEMO_ROOM, services: m.services, updated_at: m.updated_at ?? "" };
   } catch {
     // damaged: treated as absent; services that exist by name are still never duplicated
@@ -76,10 +89,11 @@ function readMarker(file: string): DemoMarker | null {
   return null;
 }
 
-function writeMarker(file: string, m: DemoMarker): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(m, null, 2) + "\n", { mode: 0o600 });
-  renameSync(tmp, file);
+/** The stored marker; a pre-schema-6 `<data>/demo.json` when the store has none yet. */
+async function readMarker(state: InstallationState, legacyFile: string): Promise<DemoMarker | null> {
+  const stored = await state.get(DEMO_STATE);
+  if (stored !== undefined) return parseMarker(stored);
+  return existsSync(legacyFile) ? parseMarker(readFileSync(legacyFile, "utf8")) : null;
 }
 
 /**
@@ -113,11 +127,20 @@ async function crmKeyHash(d: DemoDeps, now: number): Promise<string> {
   return createHash("sha256").update(key).digest("hex");
 }
 
-/** Creates the demo room's services that were never created before (see the module comment). */
-export async function setUpDemo(d: DemoDeps): Promise<DemoResult> {
+/**
+ * Creates the demo room's services that were never created before (see the module comment).
+ * Runs under the store's `demo` lock: nodes starting together on one database take turns,
+ * and the later ones find the services by name (kept) instead of racing to create them.
+ */
+export function setUpDemo(d: DemoDeps): Promise<DemoResult> {
+  return d.store.exclusive("demo", () => setUpDemoLocked(d));
+}
+
+async function setUpDemoLocked(d: DemoDeps): Promise<DemoResult> {
   const now = (d.now ?? Date.now)();
-  const markerFile = join(d.dataDir, DEMO_MARKER);
-  const marker: DemoMarker = readMarker(markerFile) ?? { room: DEMO_ROOM, services: {}, updated_at: "" };
+  const state = new InstallationState(d.store);
+  const legacyFile = join(d.dataDir, DEMO_MARKER);
+  const marker: DemoMarker = (await readMarker(state, legacyFile)) ?? { room: DEMO_ROOM, services: {}, updated_at: "" };
   const result: DemoResult = { room: DEMO_ROOM, created: [], kept: [], removed: [], invalid: [] };
   const existing = await d.services.forRoom(d.projectId, DEMO_ROOM);
   for (const example of d.voice === true ? [...DEMO_EXAMPLES, DEMO_VOICE] : DEMO_EXAMPLES) {
@@ -143,7 +166,9 @@ export async function setUpDemo(d: DemoDeps): Promise<DemoResult> {
     result.created.push(example);
   }
   marker.updated_at = new Date(now).toISOString();
-  writeMarker(markerFile, marker);
+  await state.put(DEMO_STATE, JSON.stringify(marker), now);
+  // Moved into the store: the file would only mislead (the store is the record now).
+  rmSync(legacyFile, { force: true });
   if (result.created.length > 0) d.logger.info({ room: DEMO_ROOM, created: result.created }, `demo: room ${DEMO_ROOM} set up with ${result.created.join(", ")} (serve --no-demo turns the demo off)`);
   if (result.removed.length > 0) d.logger.info({ room: DEMO_ROOM, removed: result.removed }, "demo: services you deleted from the demo room are not recreated");
   return result;

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { BrowserSessions, type BrowserSession } from "../auth/browser-sessions.ts";
+import { csrfMatches, type BrowserSession, type BrowserSessionBackend } from "../auth/browser-sessions.ts";
 import type { ServerContext } from "../context.ts";
 import { roomNameError } from "../rooms/room-manager.ts";
 import { verifyAdminCredential, type AdminPrincipal } from "../services/admin-auth.ts";
@@ -24,7 +24,7 @@ declare module "fastify" {
 export interface AuthDeps {
   ctx: ServerContext;
   apiKeys: ApiKeyStore;
-  browserSessions: BrowserSessions;
+  browserSessions: BrowserSessionBackend;
 }
 
 /** The value of one cookie in a Cookie header (RFC 6265 syntax; no dependency needed). */
@@ -53,15 +53,15 @@ export async function authenticate(d: AuthDeps, req: FastifyRequest): Promise<Ad
   if (req.routeOptions.config?.queryToken === true && typeof q === "string" && q !== "") return verifyAdminCredential(d.ctx, d.apiKeys, q);
   const cookie = cookieValue(req.headers.cookie, SESSION_COOKIE);
   if (cookie !== undefined && cookie !== "") {
-    const s = d.browserSessions.get(cookie);
+    const s = await d.browserSessions.get(cookie);
     if (s === undefined) throw new RoomserviceError(401, "unauthenticated", "your sign-in has expired: sign in again");
     if (s.apiKeyId !== null && !(await d.apiKeys.exists(s.apiKeyId))) {
-      d.browserSessions.delete(cookie);
+      await d.browserSessions.delete(cookie);
       throw new RoomserviceError(401, "unauthenticated", "the API key you signed in with was deleted: sign in again");
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
       const presented = req.headers[CSRF_HEADER];
-      if (!BrowserSessions.csrfMatches(s, typeof presented === "string" ? presented : undefined)) {
+      if (!csrfMatches(s, typeof presented === "string" ? presented : undefined)) {
         throw new RoomserviceError(403, "csrf", `missing or wrong ${CSRF_HEADER} header (use the csrf_token from GET /auth/session)`);
       }
     }
@@ -113,13 +113,13 @@ export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): vo
     const { api_key: apiKey, login } = parseBody(signInBody, req.body, "sign-in", "{\"api_key\": \"...\"} or {\"login\": \"<code>\"}");
     let opened: { id: string; session: BrowserSession };
     if (typeof login === "string" && login !== "") {
-      if (!d.browserSessions.redeemLoginCode(login)) {
-        throw new RoomserviceError(401, "unauthenticated", "this sign-in link was already used or has expired: restart `roomservice serve` for a new one, or sign in with an API key");
+      if (!(await d.browserSessions.redeemLoginCode(login))) {
+        throw new RoomserviceError(401, "unauthenticated", "this sign-in link was already used or has expired: get a new one with `roomservice login-link` (on the server's machine), or sign in with an API key");
       }
-      opened = d.browserSessions.create("admin", null);
+      opened = await d.browserSessions.create("admin", null);
     } else if (typeof apiKey === "string" && apiKey.trim() !== "") {
       const p = await verifyAdminCredential(d.ctx, d.apiKeys, apiKey.trim());
-      opened = d.browserSessions.create(p.identity, p.apiKeyId);
+      opened = await d.browserSessions.create(p.identity, p.apiKeyId);
     } else {
       throw new RoomserviceError(400, "bad_request", "body must have api_key (a non-empty string) or login (a one-time code)");
     }
@@ -130,7 +130,7 @@ export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): vo
 
   app.get("/auth/session", async (req) => {
     const cookie = cookieValue(req.headers.cookie, SESSION_COOKIE);
-    const s = cookie === undefined || cookie === "" ? undefined : d.browserSessions.get(cookie);
+    const s = cookie === undefined || cookie === "" ? undefined : await d.browserSessions.get(cookie);
     if (s === undefined || (s.apiKeyId !== null && !(await d.apiKeys.exists(s.apiKeyId)))) throw new RoomserviceError(401, "unauthenticated", "not signed in");
     return sessionJson(d, s);
   });
@@ -138,12 +138,12 @@ export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): vo
   app.delete("/auth/session", async (req, reply) => {
     const cookie = cookieValue(req.headers.cookie, SESSION_COOKIE);
     if (cookie !== undefined && cookie !== "") {
-      const s = d.browserSessions.get(cookie);
+      const s = await d.browserSessions.get(cookie);
       // Signing out is a write: a cross-site page must not be able to sign the user out either.
-      if (s !== undefined && !BrowserSessions.csrfMatches(s, typeof req.headers[CSRF_HEADER] === "string" ? (req.headers[CSRF_HEADER] as string) : undefined)) {
+      if (s !== undefined && !csrfMatches(s, typeof req.headers[CSRF_HEADER] === "string" ? (req.headers[CSRF_HEADER] as string) : undefined)) {
         throw new RoomserviceError(403, "csrf", `missing or wrong ${CSRF_HEADER} header`);
       }
-      d.browserSessions.delete(cookie);
+      await d.browserSessions.delete(cookie);
     }
     setCookie(req, reply, "", 0);
     return reply.code(204).send();

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { BrowserSessions } from "../auth/browser-sessions.ts";
+import type { BrowserSessionBackend } from "../auth/browser-sessions.ts";
 import type { ServerContext } from "../context.ts";
 import { roomNameError, type RoomManager } from "../rooms/room-manager.ts";
 import type { Activity } from "../services/activity.ts";
@@ -19,7 +19,35 @@ export interface RoomsRestDeps {
   events: SessionEventStore;
   activity: Activity;
   apiKeys: ApiKeyStore;
-  browserSessions: BrowserSessions;
+  browserSessions: BrowserSessionBackend;
+  /** `serve --cluster`: rooms and sessions live on other nodes too (cluster/listings.ts). */
+  listing?: RoomsListing;
+}
+
+/** The `live` part of a room in `GET /rooms`: its session and badge, null when not live. */
+export interface RoomLiveJson {
+  session_id: string;
+  started_at: string;
+  participants: number;
+  health: ReturnType<typeof roomHealth> | "unknown";
+}
+
+/**
+ * Where the live parts of listings come from when rooms run on several nodes: `live` answers
+ * for each named room wherever it runs (`local` computes it for a room served here), and
+ * `activeSessionIds` names the sessions open on every node.
+ */
+export interface RoomsListing {
+  live(names: string[], local: (name: string) => Promise<RoomLiveJson | null>): Promise<Map<string, RoomLiveJson | null>>;
+  activeSessionIds(): Promise<string[]>;
+}
+
+/** A room's live part as this node sees it (its own Room object and services). */
+export async function localRoomLive(activity: Activity, room: string): Promise<RoomLiveJson | null> {
+  const live = await activity.snapshot(room);
+  return live.session === null ? null : {
+    session_id: live.session.id, started_at: live.session.started_at, participants: live.session.participants.length, health: roomHealth(live),
+  };
 }
 
 /**
@@ -85,15 +113,14 @@ type Req = FastifyRequest<{ Params: { project: string; room?: string; sid?: stri
 export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void {
   const { ctx } = d;
 
-  const roomJson = async (r: RoomInfo): Promise<Record<string, unknown>> => {
-    const live = await d.activity.snapshot(r.name);
-    return {
-      id: r.name, name: r.name, metadata: r.metadata, annotations: r.annotations, created_at: iso(r.createdAt),
-      live: live.session === null ? null : {
-        session_id: live.session.id, started_at: live.session.started_at, participants: live.session.participants.length, health: roomHealth(live),
-      },
-    };
-  };
+  const local = (room: string) => localRoomLive(d.activity, room);
+  /** The live parts of a page of rooms: this node's, or, clustered, every node's. */
+  const liveOf = async (names: string[]): Promise<Map<string, RoomLiveJson | null>> =>
+    d.listing !== undefined ? d.listing.live(names, local) : new Map(await Promise.all(names.map(async (n) => [n, await local(n)] as const)));
+  const roomJson = (r: RoomInfo, live: RoomLiveJson | null): Record<string, unknown> => ({
+    id: r.name, name: r.name, metadata: r.metadata, annotations: r.annotations, created_at: iso(r.createdAt), live,
+  });
+  const oneRoomJson = async (r: RoomInfo) => roomJson(r, (await liveOf([r.name])).get(r.name) ?? null);
 
   const findSession = async (sid: string): Promise<SessionRecord> => {
     const s = await ctx.sessions.get(sid);
@@ -107,7 +134,9 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
     const limit = intQuery(req.query.limit, "limit", 50, 1, 1000);
     const offset = intQuery(req.query.offset, "offset", 0, 0, Number.MAX_SAFE_INTEGER);
     // Live rooms are known even before their first row lands (a session starts synchronously).
-    return { rooms: await Promise.all((await d.roomStore.list(limit, offset)).map(roomJson)) };
+    const page = await d.roomStore.list(limit, offset);
+    const live = await liveOf(page.map((r) => r.name));
+    return { rooms: page.map((r) => roomJson(r, live.get(r.name) ?? null)) };
   });
 
   app.post("/rooms", async (req: Req, reply) => {
@@ -117,13 +146,13 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
     const existing = await d.roomStore.get(body.name);
     if (existing !== undefined && body.if_not_exists !== true) throw new RoomserviceError(409, "conflict", `room ${JSON.stringify(body.name)} already exists (pass if_not_exists to get it instead)`);
     const created = await d.roomStore.create(body.name, body.metadata ?? {}, body.annotations ?? {}, ctx.clock.now());
-    return reply.code(existing === undefined && created ? 201 : 200).send(await roomJson((await d.roomStore.get(body.name))!));
+    return reply.code(existing === undefined && created ? 201 : 200).send(await oneRoomJson((await d.roomStore.get(body.name))!));
   });
 
   app.get("/rooms/:room", async (req: Req) => {
     const r = (await d.roomStore.get(req.params.room!)) ?? (d.rooms.get(req.params.room!) !== undefined ? { name: req.params.room!, metadata: {}, annotations: {}, createdAt: ctx.clock.now() } : undefined);
     if (r === undefined) throw roomNotFound(req.params.room!);
-    return await roomJson(r);
+    return await oneRoomJson(r);
   });
 
   app.get("/rooms/:room/sessions", async (req: Req) => {
@@ -140,8 +169,10 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
   });
 
   app.get("/sessions/active", async () => {
-    const active = d.rooms.list().flatMap((r) => (r.session === null ? [] : [r.session.id]));
-    const found = (await Promise.all(active.map((id) => ctx.sessions.get(id)))).filter((s) => s !== undefined);
+    const active = new Set(d.rooms.list().flatMap((r) => (r.session === null ? [] : [r.session.id])));
+    // Clustered: every node's open sessions (those whose room a live lease covers).
+    if (d.listing !== undefined) for (const id of await d.listing.activeSessionIds()) active.add(id);
+    const found = (await Promise.all([...active].map((id) => ctx.sessions.get(id)))).filter((s) => s !== undefined);
     return { sessions: await Promise.all(found.map((s) => sessionJson(s, d.events))) };
   });
 
@@ -191,7 +222,7 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
     const id = req.params.id!;
     if (!(await d.apiKeys.list(ctx.projectId)).some((k) => k.id === id)) throw notFound(`API key ${JSON.stringify(id)} not found`);
     await d.apiKeys.delete(id);
-    d.browserSessions.revokeApiKey(id);
+    await d.browserSessions.revokeApiKey(id);
     ctx.logger.info({ key: id, by: req.admin?.identity }, "API key deleted");
     return reply.code(204).send();
   });

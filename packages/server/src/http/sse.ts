@@ -65,6 +65,41 @@ export class SseClient {
     return this.res.writableLength;
   }
 
+  /** The per-client bound, in bytes queued. */
+  get maxBytes(): number {
+    return this.maxBufferedBytes;
+  }
+
+  /**
+   * Resolves once at most `bytes` are queued for the client (at once when that is so already),
+   * or it closes. A client that takes nothing for `timeoutMs` is dropped (and this resolves):
+   * whoever paces its writes on this never waits on a dead reader for ever. Polls every
+   * 25 ms besides listening for `drain`: Node emits `drain` only after a write went past the
+   * socket's high-water mark, which a bound below it never reaches.
+   */
+  async drainedTo(bytes: number, timeoutMs: number): Promise<void> {
+    let least = this.res.writableLength;
+    let progressAt = this.clock.now();
+    while (this.open && this.res.writableLength > bytes) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          timer.cancel();
+          this.res.off("drain", done);
+          this.res.off("close", done);
+          resolve();
+        };
+        const timer = this.clock.setTimeout(done, 25);
+        this.res.on("drain", done);
+        this.res.on("close", done);
+      });
+      const now = this.clock.now();
+      if (this.res.writableLength < least) {
+        least = this.res.writableLength;
+        progressAt = now;
+      } else if (this.open && now - progressAt >= timeoutMs) this.drop(`the client read nothing for ${timeoutMs} ms`);
+    }
+  }
+
   send(m: SseMessage): void {
     this.raw(formatSse(m));
   }

@@ -116,6 +116,8 @@ export class Connection {
   /** Set while a ping is unanswered: when it was sent. */
   private pingSentAt: number | null = null;
   private keepaliveTimer: { cancel(): void } | null = null;
+  /** Set while a missed pong's verdict waits one event-loop turn (see keepaliveCheck). */
+  private verdictDeferred = false;
 
   constructor(args: { ws: WebSocket; participantId: string; principal: Principal; limits: Limits; clock: Clock; log: Logger }) {
     this.ws = args.ws;
@@ -157,6 +159,16 @@ export class Connection {
     if (this.closed) return;
     const now = this.clock.now();
     if (this.pingSentAt !== null && this.lastHeardAt < this.pingSentAt) {
+      // Judge only after one more turn of the event loop: timers run before sockets are read,
+      // so after a stall of the server's own loop (a burst of room starts on a loaded machine)
+      // the pong may be waiting unread in the socket — dropping then blamed the peer for our
+      // stall (close 1006 of SDK participants, docs/benchmarks.md figure 7). A 0 ms timer runs
+      // after the loop's next poll for I/O.
+      if (!this.verdictDeferred) {
+        this.verdictDeferred = true;
+        this.keepaliveTimer = this.clock.setTimeout(() => this.keepaliveCheck(), 0);
+        return;
+      }
       const reason = `no answer to a ping within ${this.limits.pingTimeoutMs / 1000} s; connection presumed dead`;
       this.log.info({ silentMs: now - this.lastHeardAt }, reason);
       this.closed = true;
@@ -165,6 +177,7 @@ export class Connection {
       return;
     }
     this.pingSentAt = null;
+    this.verdictDeferred = false;
     const idle = now - this.lastHeardAt;
     if (idle < this.limits.idlePingMs) {
       this.armKeepalive(this.limits.idlePingMs - idle);

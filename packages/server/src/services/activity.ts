@@ -13,15 +13,18 @@ import type { LaunchSpec, Runtime, ServiceHandle, ServiceStateJson } from "./run
 import { serviceStateJson } from "./service-state.ts";
 import type { ServiceRecord, ServiceStore } from "./service-store.ts";
 import { StatsPoller } from "./stats-poller.ts";
+import { DEFAULT_CATCH_UP_LIMITS, KeptLogReader, sessionLogFiles, type CatchUpLimits } from "./log-catchup.ts";
 
 export interface ActivityLimits extends FeedLimits {
   /** Timeline events kept per session in SQLite; past it, one warning says so. */
   maxEventsPerSession: number;
   /** How often running services are sampled for CPU and memory. */
   statsIntervalMs: number;
+  /** Catching a resuming stream client up from the kept log files. */
+  catchUp: CatchUpLimits;
 }
 
-export const DEFAULT_ACTIVITY_LIMITS: ActivityLimits = { ...DEFAULT_FEED_LIMITS, maxEventsPerSession: 10_000, statsIntervalMs: 2000 };
+export const DEFAULT_ACTIVITY_LIMITS: ActivityLimits = { ...DEFAULT_FEED_LIMITS, maxEventsPerSession: 10_000, statsIntervalMs: 2000, catchUp: DEFAULT_CATCH_UP_LIMITS };
 
 /** A service as one session knows it; `record`/`spec` change when a restart applies an edit. */
 interface SessionService {
@@ -40,6 +43,8 @@ interface SessionActivity {
   files: Map<string, WriteStream>;
   eventsStored: number;
   stats: StatsPoller<SessionService> | null;
+  /** Lines each service printed so far in this session (their `line_no`). */
+  lineNo: Map<string, number>;
 }
 
 export interface ActivityDeps {
@@ -158,7 +163,7 @@ export class Activity {
   private onRoomEvent(e: RoomEvent): void {
     const f = this.feed(e.room);
     if (e.type === "session.started") {
-      const s: SessionActivity = { room: e.room, sessionId: e.sessionId, services: new Map(), files: new Map(), eventsStored: 0, stats: null };
+      const s: SessionActivity = { room: e.room, sessionId: e.sessionId, services: new Map(), files: new Map(), eventsStored: 0, stats: null, lineNo: new Map() };
       this.sessions.set(e.sessionId, s);
       if (this.d.runtime?.stats !== undefined) {
         s.stats = new StatsPoller<SessionService>({
@@ -252,10 +257,13 @@ export class Activity {
   }
 
   private onLog(a: LauncherActivity["log"][0]): void {
+    const s = this.sessions.get(a.sessionId);
+    const n = s === undefined ? undefined : (s.lineNo.get(a.record.id) ?? 0) + 1;
+    if (n !== undefined) s!.lineNo.set(a.record.id, n);
     const line: ActivityLogLine = {
       seq: this.nextSeq(), at: iso(a.at), session_id: a.sessionId, service_id: a.record.id, service_name: a.record.name, stream: a.stream, text: a.text,
+      ...(n === undefined ? {} : { line_no: n }),
     };
-    const s = this.sessions.get(a.sessionId);
     if (s !== undefined) this.logFile(s, a.record.id).write(JSON.stringify(line) + "\n");
     this.devBus(a.room, a.sessionId)?.publish({
       type: "service.log",
@@ -304,10 +312,23 @@ export class Activity {
     return serviceStateJson(rec, st, null);
   }
 
-  /** The room as Studio shows it now (docs/studio-api.md `RoomLive`). */
+  /**
+   * The room as Studio shows it now (docs/studio-api.md `RoomLive`). A session's services are
+   * listed from the moment it starts: its services are read from the store as it starts, and
+   * a snapshot taken before that read answered waits for it (else it would list none). When
+   * the session changes while the store is read (one started or ended), it reads again.
+   */
   async snapshot(room: string): Promise<RoomLive> {
-    // The store is read first, so everything below describes one moment.
-    const configured = this.d.launcher.liveSession(room) === undefined ? await this.d.services.forRoom(this.d.ctx.projectId, room) : null;
+    let configured: ServiceRecord[] | null = null;
+    for (let attempt = 0; ; attempt++) {
+      const before = this.d.launcher.liveSession(room);
+      if (before === undefined) configured = await this.d.services.forRoom(this.d.ctx.projectId, room);
+      else await before.loaded;
+      const after = this.d.launcher.liveSession(room);
+      // Three tries: sessions do not start and end faster than the store answers, and a
+      // snapshot must answer; the last try describes whatever it finds.
+      if (after?.sessionId === before?.sessionId || attempt === 2) break;
+    }
     const now = this.d.ctx.clock.now();
     const live = this.d.launcher.liveSession(room);
     const r = this.d.rooms.get(room);
@@ -328,7 +349,10 @@ export class Activity {
 
   /**
    * Attaches a stream client to a room: `snapshot` first (room stream only), then what it
-   * missed (after `lastEventId`) or the session's recent log lines, then live messages.
+   * missed (after `lastEventId`) or the session's recent log lines, then live messages. A
+   * client resuming after messages the room no longer keeps is caught up from the session's
+   * log files first (services/log-catchup.ts), then sent a fresh snapshot (service states it
+   * missed), then switched to live. Returns the function that detaches it.
    */
   subscribe(room: string, client: SseClient, o: {
     lastEventId: number | null; serviceId?: string; /** logs and events only (no snapshot) */ onlyLogs?: boolean; maxReplayBytes: number;
@@ -338,14 +362,74 @@ export class Activity {
     const f = this.feed(room);
     const accepts: FeedSubscriber["accepts"] = (m, serviceId) =>
       (o.serviceId === undefined || serviceId === o.serviceId) && (o.onlyLogs !== true || m.event === "log" || m.event === "event");
-    if (o.onlyLogs !== true && o.snapshot !== undefined) client.send({ id: this.seqValue, event: "snapshot", data: JSON.stringify(o.snapshot) });
-    for (const m of f.replay(o.lastEventId, accepts, o.maxReplayBytes)) client.send(m);
+    // A resuming client's snapshot carries the id it resumes after: dropped again before the
+    // first replayed message, it resumes from the same place (not from "now").
+    if (o.onlyLogs !== true && o.snapshot !== undefined) client.send({ id: o.lastEventId ?? this.seqValue, event: "snapshot", data: JSON.stringify(o.snapshot) });
     const sub: FeedSubscriber = { client, accepts };
-    f.subscribers.add(sub);
+    let detached = false;
+    const attach = (after: number | null) => {
+      for (const m of f.replay(after, accepts, o.maxReplayBytes)) client.send(m);
+      f.subscribers.add(sub);
+    };
+    const sessionId = f.sessionId;
+    if (o.lastEventId === null || f.keepsAllAfter(o.lastEventId) || sessionId === null) attach(o.lastEventId);
+    else {
+      void this.catchUp(f, sessionId, client, o.lastEventId, o, () => detached).then(
+        (after) => {
+          if (!detached && client.open) attach(after);
+        },
+        (err: unknown) => {
+          this.d.ctx.logger.warn({ err, room }, "catching a stream client up from the kept logs failed");
+          if (!detached && client.open) attach(o.lastEventId);
+        },
+      );
+    }
     return () => {
+      detached = true;
       f.subscribers.delete(sub);
       this.dropFeedIfIdle(f);
     };
+  }
+
+  /**
+   * Sends the log lines after `after` from the session's kept files, paced by the client's
+   * socket, until the room's resume buffer holds everything newer and it fits the replay
+   * bound; sends a fresh snapshot (room stream). Resolves with the id to replay after.
+   */
+  private async catchUp(f: RoomFeed, sessionId: string, client: SseClient, after: number, o: { serviceId?: string; onlyLogs?: boolean; maxReplayBytes: number }, detached: () => boolean): Promise<number> {
+    const lim = this.limits.catchUp;
+    const dir = dirname(this.d.launcher.sessionLogFile(f.room, sessionId, "x"));
+    const reader = new KeptLogReader();
+    let sent = 0;
+    for (;;) {
+      if (detached() || !client.open) return after;
+      await this.flushLogs(sessionId);
+      const batch = await reader.next(await sessionLogFiles(dir, o.serviceId), after, lim.batchLines);
+      for (const line of batch) {
+        if (detached() || !client.open) return after;
+        client.send({ id: line.seq, event: "log", data: JSON.stringify(line) });
+        after = line.seq;
+        if (client.bufferedBytes > client.maxBytes / 2) await client.drainedTo(client.maxBytes / 4, lim.stallMs);
+      }
+      sent += batch.length;
+      // Past the bound, the client resumes live: line_no tells it how many it skipped.
+      if (sent >= lim.maxLines) break;
+      if (batch.length === lim.batchLines) continue;
+      // The files had nothing newer: done once the buffer holds the rest and it fits.
+      const snapshot = o.onlyLogs === true ? null : await this.snapshot(f.room);
+      if (detached() || !client.open) return after;
+      if (f.sessionId === sessionId && (!f.keepsAllAfter(after) || f.bytesAfter(after) > o.maxReplayBytes)) continue;
+      if (snapshot !== null) client.send({ id: after, event: "snapshot", data: JSON.stringify(snapshot) });
+      return after;
+    }
+    return after;
+  }
+
+  /** Resolves once every log line of the session written so far is in its files. */
+  private async flushLogs(sessionId: string): Promise<void> {
+    const s = this.sessions.get(sessionId);
+    if (s === undefined) return;
+    await Promise.all([...s.files.values()].map((w) => new Promise<void>((r) => (w.writable ? w.write("", () => r()) : r()))));
   }
 
   /** Ends every stream (server shutdown): clients see the end instead of a hang. */

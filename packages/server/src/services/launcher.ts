@@ -116,8 +116,6 @@ export class ServiceLauncher {
 
   /** Rooms whose next session is to be prepared shortly (coalesces bursts of edits). */
   private readonly prepareTimers = new Map<string, NodeJS.Timeout>();
-  /** Rooms handed to runtime.prepareRoom with services (re-prepared when a project service changes). */
-  private readonly preparedRooms = new Set<string>();
   private closing = false;
 
   constructor(d: ServiceLauncher["d"]) {
@@ -127,7 +125,9 @@ export class ServiceLauncher {
     d.services.changes.on("changed", (c) => {
       if (c.project !== d.ctx.projectId) return;
       if (c.room !== null) this.schedulePrepare(c.room);
-      else for (const room of this.preparedRooms) this.schedulePrepare(room);
+      // Only the rooms the runtime holds prepared (bounded): a list kept here grew by one
+      // room per room that ever had a session, and re-prepared all of them on every edit.
+      else for (const room of d.runtime?.preparedRoomNames?.() ?? []) this.schedulePrepare(room);
     });
   }
 
@@ -169,8 +169,6 @@ export class ServiceLauncher {
       if (spec !== null) specs.push(spec);
     }
     if (this.closing || this.running(room)) return;
-    if (specs.length > 0) this.preparedRooms.add(room);
-    else this.preparedRooms.delete(room);
     runtime.prepareRoom(room, specs);
   }
 
@@ -180,7 +178,9 @@ export class ServiceLauncher {
 
   private onRoomEvent(e: RoomEvent): void {
     if (e.type === "session.started") this.startSession(e.room, e.sessionId);
-    else if (e.type === "session.ended") void this.stopSession(e.room, e.sessionId);
+    // A lost lease means another node may already run the room's services: ours are killed
+    // at once instead of being given their grace period (docs/scaling.md, overlap on loss).
+    else if (e.type === "session.ended") void this.stopSession(e.room, e.sessionId, e.reason === "lease_lost");
   }
 
   private failService(session: LiveSession, s: LiveService, error: string): void {
@@ -386,7 +386,7 @@ export class ServiceLauncher {
     });
   }
 
-  private async stopSession(room: string, sessionId: string): Promise<void> {
+  private async stopSession(room: string, sessionId: string, kill = false): Promise<void> {
     const session = this.live.get(room);
     if (session === undefined || session.sessionId !== sessionId) return;
     session.ended = true;
@@ -397,7 +397,7 @@ export class ServiceLauncher {
         await p;
         if (p === session.starting) break;
       }
-      await Promise.allSettled([...session.services.values()].map((s) => handleOf(s)?.stop()));
+      await Promise.allSettled([...session.services.values()].map((s) => handleOf(s)?.stop(kill ? { kill: true } : undefined)));
       await session.sandbox?.stop();
       session.roomApi?.close();
       this.log.info({ room, session: sessionId }, "services stopped");
@@ -529,13 +529,15 @@ export class ServiceLauncher {
 
   /**
    * The live session's id and its services' records, handles, start errors and image builds
-   * in progress (`building`: the image and since when, ms) — Studio's room view.
+   * in progress (`building`: the image and since when, ms) — Studio's room view. `services`
+   * is empty until the store has answered the session's start; `loaded` resolves then.
    */
-  liveSession(room: string): { sessionId: string; services: { record: ServiceRecord; handle: ServiceHandle | null; launchError: string | null; building: { image: string; since: number } | null }[] } | undefined {
+  liveSession(room: string): { sessionId: string; loaded: Promise<void>; services: { record: ServiceRecord; handle: ServiceHandle | null; launchError: string | null; building: { image: string; since: number } | null }[] } | undefined {
     const session = this.live.get(room);
     if (session === undefined) return undefined;
     return {
       sessionId: session.sessionId,
+      loaded: session.loaded,
       services: [...session.services.values()].map((s) => ({
         record: s.record, handle: handleOf(s), launchError: s.phase.kind === "failed" ? s.phase.error : null,
         building: s.phase.kind === "building" ? { image: s.phase.image, since: s.phase.since } : null,

@@ -6,7 +6,8 @@
  */
 import type { Logger } from "pino";
 import {
-  buildGatewayImage, createDockerRuntime, createKubernetesRuntime, createPodmanRuntime, GATEWAY_IMAGE, loadIntoPodman, type Runtime,
+  buildGatewayImage, createDockerRuntime, createKubernetesRuntime, createPodmanRuntime, DockerEngine, dockerImageConfig, GATEWAY_IMAGE, loadIntoPodman,
+  type Runtime,
 } from "@roomservice/runtime";
 
 /** Reads `host:port`; throws naming the variable when it is not one. */
@@ -24,9 +25,16 @@ export async function createPodRuntimeFromEnv(mode: "kubernetes" | "podman", own
     if (!address) throw new Error("ROOMSERVICE_RUNTIME=kubernetes needs ROOMSERVICE_KUBE_GATEWAY_ADDRESS: host:port at which Pods reach this node's gateway (e.g. the node's Pod IP and a port)");
     const adv = hostPort("ROOMSERVICE_KUBE_GATEWAY_ADDRESS", address);
     const listen = env.ROOMSERVICE_KUBE_GATEWAY_LISTEN ? hostPort("ROOMSERVICE_KUBE_GATEWAY_LISTEN", env.ROOMSERVICE_KUBE_GATEWAY_LISTEN) : { host: "0.0.0.0", port: adv.port };
+    const imageConfig = env.ROOMSERVICE_KUBE_IMAGE_CONFIG;
+    if (imageConfig !== undefined && imageConfig !== "docker" && imageConfig !== "none") {
+      throw new Error(`ROOMSERVICE_KUBE_IMAGE_CONFIG must be "docker" or "none", got ${JSON.stringify(imageConfig)}`);
+    }
     const rt = await createKubernetesRuntime({
       ownerId, logger: log, gatewayImage: image, namespace: env.ROOMSERVICE_KUBE_NAMESPACE ?? "default",
       gateway: { kind: "tcp", host: listen.host, port: listen.port, advertiseHost: adv.host },
+      // "docker": the images' ENTRYPOINT/CMD from this node's Docker (built here, then pushed), so
+      // services run under the launcher (session values from Secret files, stop signal to the group).
+      ...(imageConfig === "docker" ? { imageConfig: dockerImageConfig(new DockerEngine()) } : {}),
     });
     log.info({ ownerId, namespace: rt.namespace }, "using the kubernetes runtime");
     return rt;

@@ -20,26 +20,33 @@ export interface FeedSubscriber {
   accepts(m: SseMessage, serviceId: string | undefined): boolean;
 }
 
-/** A bounded FIFO by count and bytes. */
+/** A bounded FIFO by count and bytes; `onEvict` hears of every item that leaves unread. */
 class Ring<T> {
   items: T[] = [];
   private bytes = 0;
   private readonly size: (t: T) => number;
   private readonly maxItems: number;
   private readonly maxBytes: number;
-  constructor(maxItems: number, maxBytes: number, size: (t: T) => number) {
+  private readonly onEvict: (t: T) => void;
+  constructor(maxItems: number, maxBytes: number, size: (t: T) => number, onEvict: (t: T) => void = () => undefined) {
     this.maxItems = maxItems;
     this.maxBytes = maxBytes;
     this.size = size;
+    this.onEvict = onEvict;
   }
   push(t: T): void {
     this.items.push(t);
     this.bytes += this.size(t);
     let drop = 0;
-    while ((this.items.length - drop > this.maxItems || this.bytes > this.maxBytes) && drop < this.items.length) this.bytes -= this.size(this.items[drop++]!);
+    while ((this.items.length - drop > this.maxItems || this.bytes > this.maxBytes) && drop < this.items.length) {
+      const gone = this.items[drop++]!;
+      this.bytes -= this.size(gone);
+      this.onEvict(gone);
+    }
     if (drop > 0) this.items.splice(0, drop);
   }
   clear(): void {
+    for (const t of this.items) this.onEvict(t);
     this.items = [];
     this.bytes = 0;
   }
@@ -60,11 +67,19 @@ export class RoomFeed {
   readonly participants = new Map<string, Participant>();
   readonly subscribers = new Set<FeedSubscriber>();
   private readonly resume: Ring<SseMessage & { serviceId: string | undefined }>;
+  /**
+   * The highest id of a message no longer kept for resume (-1: none). A client resuming
+   * after an id below it missed messages the feed cannot replay (their log lines are on disk:
+   * Activity catches the client up from there).
+   */
+  evictedThrough = -1;
   private readonly tail: Ring<{ line: ActivityLogLine; message: SseMessage }>;
 
   constructor(room: string, limits: FeedLimits) {
     this.room = room;
-    this.resume = new Ring(limits.resumeMessages, limits.resumeBytes, (m) => m.data.length + 64);
+    this.resume = new Ring(limits.resumeMessages, limits.resumeBytes, (m) => m.data.length + 64, (m) => {
+      if (m.id > this.evictedThrough) this.evictedThrough = m.id;
+    });
     this.tail = new Ring(limits.tailLines, limits.tailBytes, (t) => t.message.data.length + 64);
   }
 
@@ -77,6 +92,18 @@ export class RoomFeed {
     this.resume.push({ ...m, serviceId });
     if (line !== undefined) this.tail.push({ line, message: m });
     for (const s of [...this.subscribers]) if (s.client.open && s.accepts(m, serviceId)) s.client.send(m);
+  }
+
+  /** Bytes (as the replay bound counts them) of the messages kept after `lastId`. */
+  bytesAfter(lastId: number): number {
+    let bytes = 0;
+    for (const m of this.resume.items) if (m.id > lastId) bytes += m.data.length + 64;
+    return bytes;
+  }
+
+  /** Whether every message after `lastId` is still kept for resume. */
+  keepsAllAfter(lastId: number): boolean {
+    return this.evictedThrough <= lastId;
   }
 
   /**

@@ -11,5 +11,10 @@ export type {
 /**
  * A runtime, optionally able to sample a running container's resource use (Studio's
  * diagnostics). `stats` resolves null when the container is gone or cannot be measured.
+ * `forgetStats` drops what the runtime keeps to compute the next sample of a container (its
+ * previous CPU reading): the sampler calls it once it stops sampling that container.
  */
-export type Runtime = BaseRuntime & { stats?(containerId: string): Promise<ResourceUsage | null> };
+export type Runtime = BaseRuntime & {
+  stats?(containerId: string): Promise<ResourceUsage | null>;
+  forgetStats?(containerId: string): void;
+};

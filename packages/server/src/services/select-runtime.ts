@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { createDockerRuntime, createSandboxRuntime, type Runtime } from "@roomservice/runtime";
+import { createDockerRuntime, createSandboxRuntime, HELPER_SPAWN_BOUNDS, type HelperSpawnLimitOptions, type Runtime } from "@roomservice/runtime";
 import { createPodRuntimeFromEnv } from "./pod-runtime-config.ts";
 
 export type RuntimeMode = "auto" | "docker" | "sandbox" | "kubernetes" | "podman" | "none";
@@ -20,6 +20,45 @@ export const DEFAULT_ROOM_POOL = 2;
  * Each costs its services' idle launchers (a few hundred KiB each) and a pause process.
  */
 export const DEFAULT_PREPARED_ROOMS = 4;
+
+/** The bounds on namespace-helper start-ups a runtime takes (netns/spawn-limit.ts). */
+export type HelperSpawnConfig = Pick<HelperSpawnLimitOptions, "maxConcurrent" | "maxWaiters" | "queueTimeoutMs">;
+
+/**
+ * Environment variables for HelperSpawnLimit's bounds (docker and sandbox runtimes):
+ * `ROOMSERVICE_HELPER_STARTS` helpers starting at once (default 2 × CPUs),
+ * `ROOMSERVICE_HELPER_QUEUE` start-ups allowed to wait (default 1000),
+ * `ROOMSERVICE_HELPER_QUEUE_TIMEOUT` seconds one may wait (default 120).
+ */
+export const HELPER_SPAWN_ENV = {
+  maxConcurrent: "ROOMSERVICE_HELPER_STARTS",
+  maxWaiters: "ROOMSERVICE_HELPER_QUEUE",
+  queueTimeoutMs: "ROOMSERVICE_HELPER_QUEUE_TIMEOUT",
+} as const;
+
+/**
+ * Reads HELPER_SPAWN_ENV from `env`; unset variables keep the runtime's defaults. Throws an
+ * Error naming the variable, the range expected and the value given, e.g.
+ * `ROOMSERVICE_HELPER_STARTS: expected an integer from 1 to 1024, got "0"`.
+ */
+export function helperSpawnConfigFromEnv(env: Record<string, string | undefined>): HelperSpawnConfig {
+  const out: HelperSpawnConfig = {};
+  for (const key of ["maxConcurrent", "maxWaiters", "queueTimeoutMs"] as const) {
+    const name = HELPER_SPAWN_ENV[key];
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === "") continue;
+    // The timeout is given in seconds; the runtime takes ms.
+    const scale = key === "queueTimeoutMs" ? 1000 : 1;
+    const min = HELPER_SPAWN_BOUNDS[key].min / scale;
+    const max = HELPER_SPAWN_BOUNDS[key].max / scale;
+    const n = Number(raw.trim());
+    if (!/^\d+$/.test(raw.trim()) || n < min || n > max) {
+      throw new Error(`${name}: expected an integer from ${min} to ${max}${scale === 1000 ? " (seconds)" : ""}, got ${JSON.stringify(raw)}`);
+    }
+    out[key] = n * scale;
+  }
+  return out;
+}
 
 /**
  * The owner id labels everything this installation creates (containers, namespaces, secret
@@ -39,14 +78,14 @@ export function ownerIdFor(dataDir: string): string {
  * Picks the runtime: Docker when its Engine API answers, else the bubblewrap sandbox when
  * usable, else none (rooms work; services report FailedStart). ROOMSERVICE_RUNTIME forces one.
  */
-export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; logger: Logger; poolSize?: number; preparedRooms?: number }): Promise<Runtime | null> {
+export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; logger: Logger; poolSize?: number; preparedRooms?: number; helperSpawns?: HelperSpawnConfig }): Promise<Runtime | null> {
   const ownerId = ownerIdFor(o.dataDir);
   const log = o.logger.child({ component: "runtime" });
   if (o.mode === "none") return null;
   if (o.mode === "kubernetes" || o.mode === "podman") return createPodRuntimeFromEnv(o.mode, ownerId, log);
   if (o.mode === "docker" || o.mode === "auto") {
     try {
-      const rt = await createDockerRuntime({ ownerId, logger: log, poolSize: o.poolSize ?? DEFAULT_ROOM_POOL, preparedRooms: o.preparedRooms ?? DEFAULT_PREPARED_ROOMS });
+      const rt = await createDockerRuntime({ ownerId, logger: log, poolSize: o.poolSize ?? DEFAULT_ROOM_POOL, preparedRooms: o.preparedRooms ?? DEFAULT_PREPARED_ROOMS, ...(o.helperSpawns === undefined ? {} : { helperSpawns: o.helperSpawns }) });
       log.info({ ownerId }, "using the docker runtime");
       return rt;
     } catch (err) {
@@ -57,7 +96,7 @@ export async function selectRuntime(o: { mode: RuntimeMode; dataDir: string; log
   let rt: Runtime;
   try {
     // The sandbox runtime checks its own prerequisites (root, bwrap, ip, nsenter).
-    rt = await createSandboxRuntime({ ownerId, logger: log, poolSize: o.poolSize ?? DEFAULT_ROOM_POOL });
+    rt = await createSandboxRuntime({ ownerId, logger: log, poolSize: o.poolSize ?? DEFAULT_ROOM_POOL, ...(o.helperSpawns === undefined ? {} : { helperSpawns: o.helperSpawns }) });
   } catch (err) {
     const why = (err as Error).message;
     if (o.mode === "sandbox") throw new Error(`ROOMSERVICE_RUNTIME=sandbox but ${why}`, { cause: err });

@@ -7,6 +7,12 @@ export const STATS_KEEP_ALL = 1800;
 /** ...then one in 15 (every 30 s), up to this many in all. Live streams get every sample. */
 export const STATS_KEEP_MAX = 5000;
 const STATS_THIN_EVERY = 15;
+/**
+ * A service still `starting` is sampled only once it has been starting this long (ms): a room
+ * start is CPU-bound on small machines, and its first seconds need no chart — but a service
+ * stuck starting (a probe that never passes) still gets its CPU and memory shown.
+ */
+export const STATS_STARTING_GRACE_MS = 10_000;
 
 interface Target {
   handle: ServiceHandle | null;
@@ -15,8 +21,12 @@ interface Target {
 
 /**
  * Samples CPU and memory of a session's running services every `intervalMs` through the
- * runtime's `stats()` (Docker stats API, or /proc for the sandbox). One round at a time: a
- * slow Docker never stacks up requests. Says for each sample whether to keep it (bounded).
+ * runtime's `stats()` (cgroup files or the Docker stats API, or /proc for the sandbox). One
+ * round at a time: a slow Docker never stacks up requests. Says for each sample whether to
+ * keep it (bounded). Services that are only just starting are skipped (STATS_STARTING_GRACE_MS).
+ * The runtime keeps a previous CPU reading per container sampled; the poller tells it to
+ * forget a container once it stops sampling it (a restart's new container replaced it, or
+ * the poller stopped), so nothing per container outlives its session.
  */
 export class StatsPoller<T extends Target = Target> {
   private readonly o: {
@@ -26,6 +36,8 @@ export class StatsPoller<T extends Target = Target> {
   private timer: { cancel(): void } | null = null;
   private state: "idle" | "running" | "stopped" = "idle";
   private readonly counts = new Map<string, number>();
+  /** The container last sampled per target (record id), to forget when it changes or at stop. */
+  private readonly sampled = new Map<string, string>();
   private warned = false;
 
   constructor(o: StatsPoller<T>["o"]) {
@@ -42,6 +54,12 @@ export class StatsPoller<T extends Target = Target> {
     this.state = "stopped";
     this.timer?.cancel();
     this.timer = null;
+    for (const id of this.sampled.values()) this.forget(id);
+    this.sampled.clear();
+  }
+
+  private forget(containerId: string): void {
+    this.o.runtime.forgetStats?.call(this.o.runtime, containerId);
   }
 
   private schedule(): void {
@@ -56,10 +74,20 @@ export class StatsPoller<T extends Target = Target> {
     for (const t of this.o.targets()) {
       const st = t.handle?.status();
       if (st === undefined || st.container_id === null || !(st.state === "running" || st.state === "unhealthy" || st.state === "starting")) continue;
+      if (st.state === "starting" && (st.started_at === null || this.o.clock.now() - st.started_at < STATS_STARTING_GRACE_MS)) continue;
+      const containerId = st.container_id;
+      const before = this.sampled.get(t.record.id);
+      if (before !== containerId) {
+        if (before !== undefined) this.forget(before);
+        this.sampled.set(t.record.id, containerId);
+      }
       work.push(
-        stats.call(this.o.runtime, st.container_id).then(
+        stats.call(this.o.runtime, containerId).then(
           (u) => {
-            if (u === null || this.state !== "running") return;
+            // Stopped while this sample was under way: stop() has already forgotten the
+            // container, and this reading put it back.
+            if (this.state !== "running") return this.forget(containerId);
+            if (u === null) return;
             const n = (this.counts.get(t.record.id) ?? 0) + 1;
             this.counts.set(t.record.id, n);
             const store = n <= STATS_KEEP_ALL || (n % STATS_THIN_EVERY === 0 && STATS_KEEP_ALL + (n - STATS_KEEP_ALL) / STATS_THIN_EVERY <= STATS_KEEP_MAX);

@@ -121,6 +121,28 @@ export class Store {
     this.drains.add(settled);
   }
 
+  /**
+   * Runs `fn` while holding the installation-wide lock `name`: on PostgreSQL a session
+   * advisory lock on one pooled connection (so nodes of a cluster sharing the database run
+   * such sections one at a time; `fn` itself may use any connection); on SQLite `fn` runs
+   * as is, since the data directory's lock already admits one process. Used for one-time
+   * set-ups that read, decide and write (the demo room).
+   */
+  async exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    if (this.pgPool === null) return fn();
+    const client = await this.pgPool.connect();
+    try {
+      await client.query("SELECT pg_advisory_lock(hashtext($1))", [`roomservice:${name}`]);
+      try {
+        return await fn();
+      } finally {
+        await client.query("SELECT pg_advisory_unlock(hashtext($1))", [`roomservice:${name}`]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
   /** Resolves when every registered writer's queued writes are applied. */
   async settled(): Promise<void> {
     for (const d of this.drains) await d().catch(() => {});

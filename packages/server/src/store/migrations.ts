@@ -145,6 +145,31 @@ const SQLITE: string[] = [
    );
    CREATE INDEX session_stats_session ON session_stats(session_id, at);
    ALTER TABLE api_keys ADD COLUMN description TEXT NOT NULL DEFAULT '';`,
+  // 6: state a cluster's nodes must share (docs/scaling.md). Studio sign-in sessions and
+  // one-time login codes (by SHA-256 of the cookie value / code; used when clustered, so a
+  // sign-in on one node works on every node), and `installation_state`: small documents the
+  // installation keeps once, such as the demo room's marker. The cluster tables
+  // (cluster_nodes, room_leases) exist only in PostgreSQL: a cluster needs it (decisions.md).
+  `CREATE TABLE browser_sessions (
+     id_hash TEXT PRIMARY KEY,
+     identity TEXT NOT NULL,
+     api_key_id TEXT,
+     csrf_token TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     last_seen_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE INDEX browser_sessions_key ON browser_sessions(api_key_id);
+   CREATE INDEX browser_sessions_seen ON browser_sessions(last_seen_at);
+   CREATE TABLE login_codes (
+     code_hash TEXT PRIMARY KEY,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE TABLE installation_state (
+     name TEXT PRIMARY KEY,
+     value TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   );`,
 ];
 
 const POSTGRES: string[] = [
@@ -260,6 +285,46 @@ const POSTGRES: string[] = [
    );
    CREATE INDEX session_stats_session ON session_stats(session_id, at);
    ALTER TABLE api_keys ADD COLUMN description TEXT NOT NULL DEFAULT '';`,
+  // 6: the cluster's tables (issue 11), which releases up to schema version 5 created outside
+  // the numbered migrations (cluster/schema.ts, CREATE … IF NOT EXISTS at each node's start):
+  // IF NOT EXISTS here too, so a database those releases used upgrades in place with its
+  // nodes and leases kept. Then the shared Studio sessions and installation state (SQLite's
+  // entry 6). Only database time (now()) is ever compared with expires_at / last_seen.
+  `CREATE TABLE IF NOT EXISTS cluster_nodes (
+     node_id TEXT PRIMARY KEY,
+     url TEXT NOT NULL,
+     started_at TIMESTAMPTZ NOT NULL,
+     last_seen TIMESTAMPTZ NOT NULL
+   );
+   CREATE SEQUENCE IF NOT EXISTS room_lease_token;
+   CREATE TABLE IF NOT EXISTS room_leases (
+     room TEXT PRIMARY KEY,
+     node_id TEXT NOT NULL,
+     token BIGINT NOT NULL,
+     acquired_at TIMESTAMPTZ NOT NULL,
+     expires_at TIMESTAMPTZ NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS room_leases_node ON room_leases(node_id);
+   CREATE TABLE browser_sessions (
+     id_hash TEXT COLLATE "C" PRIMARY KEY,
+     identity TEXT NOT NULL,
+     api_key_id TEXT COLLATE "C",
+     csrf_token TEXT NOT NULL,
+     created_at BIGINT NOT NULL,
+     last_seen_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL
+   );
+   CREATE INDEX browser_sessions_key ON browser_sessions(api_key_id);
+   CREATE INDEX browser_sessions_seen ON browser_sessions(last_seen_at);
+   CREATE TABLE login_codes (
+     code_hash TEXT COLLATE "C" PRIMARY KEY,
+     expires_at BIGINT NOT NULL
+   );
+   CREATE TABLE installation_state (
+     name TEXT COLLATE "C" PRIMARY KEY,
+     value TEXT NOT NULL,
+     updated_at BIGINT NOT NULL
+   );`,
 ];
 
 if (SQLITE.length !== POSTGRES.length) throw new Error("store migrations: the SQLite and PostgreSQL lists must have the same length");

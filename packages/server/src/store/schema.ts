@@ -19,6 +19,9 @@ export interface Database {
   session_events: SessionEventsTable;
   session_participants: SessionParticipantsTable;
   session_stats: SessionStatsTable;
+  browser_sessions: BrowserSessionsTable;
+  login_codes: LoginCodesTable;
+  installation_state: InstallationStateTable;
 }
 
 export interface SessionsTable {
@@ -139,4 +142,32 @@ export interface SessionStatsTable {
   memory_limit_bytes: number | null;
   cpu_limit_cores: number | null;
   rowid: Generated<number>;
+}
+
+/**
+ * A Studio sign-in session (migration 6), stored when clustered so any node accepts the
+ * cookie. `id_hash`: SHA-256 hex of the cookie value (the value itself is never stored).
+ * Times in ms; `expires_at` is the absolute end (sign-in + the absolute lifetime).
+ */
+export interface BrowserSessionsTable {
+  id_hash: string;
+  identity: string;
+  api_key_id: string | null;
+  csrf_token: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+}
+
+/** A one-time Studio login code by SHA-256 hex; `expires_at` in ms. */
+export interface LoginCodesTable {
+  code_hash: string;
+  expires_at: number;
+}
+
+/** Small JSON documents an installation keeps once (e.g. `demo`: the demo room's marker). */
+export interface InstallationStateTable {
+  name: string;
+  value: string;
+  updated_at: number;
 }

@@ -1,53 +1,50 @@
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { RemoteParticipant, RoomClient, RoomMessageEvent } from "@meshagent/meshagent";
 import { useApi } from "../App.tsx";
 import { errorText } from "../api.ts";
-import { MicButton, useVoiceToolkit } from "./MicButton.tsx";
+import { agentChoices, nameOf, THREADS_FOLDER, threadPath } from "../thread-doc.ts";
+import { Thread } from "./Thread.tsx";
 
-interface ChatLine {
+/** A chat message sent to the room outside any thread (an agent's greeting, say). */
+interface Notice {
   id: number;
   from: string;
   text: string;
-  at: number;
-  mine: boolean;
 }
 
 type Connection =
   | { kind: "idle" }
   | { kind: "joining" }
-  | { kind: "joined"; client: RoomClient }
+  | { kind: "joined"; client: RoomClient; me: string }
   | { kind: "error"; message: string };
 
-/** Display name of an SDK participant (its `name` attribute, else its id). */
-function nameOf(p: RemoteParticipant | null | undefined, fallback: string): string {
-  const n = p?.getAttribute("name");
-  return typeof n === "string" && n !== "" ? n : fallback;
-}
+/** How many room-wide notices are kept on screen. */
+const MAX_NOTICES = 20;
 
 /**
  * Joins the room in the browser as the signed-in user: a participant token from
  * `POST .../rooms/{room}/connect`, then the public `@meshagent/meshagent` SDK's RoomClient
- * over the Room API WebSocket. Messages are MeshAgent `chat` messages, so agents answer.
- * The joined client is handed up (`onClient`) so the storage panel can use it too.
+ * over the Room API WebSocket. The conversation is a thread document with one agent at a time
+ * (docs/chat.md: `.threads/<agent>-<user>.thread`), as in MeshAgent's own clients; chat
+ * messages sent to the whole room outside a thread (greetings) show above it. The joined
+ * client is handed up (`onClient`) so the storage and progress panels can use it too.
  */
 export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClient | null) => void }) {
   const api = useApi();
   const [conn, setConn] = useState<Connection>({ kind: "idle" });
-  const [lines, setLines] = useState<ChatLine[]>([]);
+  const [notices, setNotices] = useState<Notice[]>([]);
   const [people, setPeople] = useState<RemoteParticipant[]>([]);
-  const [to, setTo] = useState("");
-  const [draft, setDraft] = useState("");
+  const [threadFiles, setThreadFiles] = useState<string[]>([]);
+  const [agent, setAgent] = useState<string | null>(null);
   const nextId = useRef(1);
-  const listRef = useRef<HTMLOListElement>(null);
   const clientRef = useRef<RoomClient | null>(null);
-
-  const add = (l: Omit<ChatLine, "id">) => setLines((ls) => [...ls.slice(-499), { ...l, id: nextId.current++ }]);
 
   const leave = () => {
     const c = clientRef.current;
     clientRef.current = null;
     onClient(null);
     setPeople([]);
+    setAgent(null);
     setConn({ kind: "idle" });
     c?.dispose();
   };
@@ -56,12 +53,6 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
     clientRef.current?.dispose();
     clientRef.current = null;
   }, []);
-  // Keep the newest message in view by scrolling the list itself (scrollIntoView would also
-  // scroll the page under the reader's eyes).
-  useEffect(() => {
-    const el = listRef.current;
-    if (el !== null) el.scrollTop = el.scrollHeight;
-  }, [lines.length]);
 
   const join = async () => {
     setConn({ kind: "joining" });
@@ -80,41 +71,37 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
       client.messaging.on("participant_removed", refresh);
       client.messaging.on("participant_attributes_updated", refresh);
       client.messaging.on("messaging_enabled", refresh);
+      const me = nameOf(client.localParticipant, api.session.identity);
       client.messaging.on("message", (e: RoomMessageEvent) => {
         const m = e.message;
         if (m.type !== "chat" || m.local) return;
-        // The voice service posts what it heard from us as a transcript; the microphone
-        // already showed it, as it arrived from the transcribe stream.
-        if (m.message?.transcript === true && m.message.speaker === client.localParticipant?.getAttribute("name")) return;
-        const from = client.messaging.getParticipant(m.fromParticipantId);
-        add({ from: nameOf(from, m.fromParticipantId), text: String(m.message?.text ?? ""), at: Date.now(), mine: false });
+        // A thread's notice: its message is in the document, which the thread view shows.
+        if (typeof m.message?.path === "string") return;
+        // The voice service broadcasts what it heard from us; the thread shows it already.
+        if (m.message?.transcript === true && m.message.speaker === me) return;
+        const from = nameOf(client.messaging.getParticipant(m.fromParticipantId), m.fromParticipantId);
+        setNotices((ns) => [...ns.slice(-(MAX_NOTICES - 1)), { id: nextId.current++, from, text: String(m.message?.text ?? "") }]);
       });
       client.messaging.enable();
       clientRef.current = client;
       onClient(client);
-      setConn({ kind: "joined", client });
+      setConn({ kind: "joined", client, me });
       refresh();
+      // Threads this user already has (with agents that may not be here now).
+      client.storage.list(THREADS_FOLDER).then((l) => setThreadFiles(l.filter((f) => !f.isFolder).map((f) => f.name)), () => setThreadFiles([]));
     } catch (err) {
       setConn({ kind: "error", message: `Could not join: ${errorText(err)}` });
     }
   };
 
-  const send = async (e: FormEvent) => {
-    e.preventDefault();
-    if (conn.kind !== "joined" || draft.trim() === "") return;
-    const text = draft.trim();
-    setDraft("");
-    try {
-      const target = to === "" ? null : conn.client.messaging.getParticipant(to);
-      if (target === null) await conn.client.messaging.broadcastMessage({ type: "chat", message: { text } });
-      else await conn.client.messaging.sendMessage({ to: target, type: "chat", message: { text } });
-      add({ from: "you", text, at: Date.now(), mine: true });
-    } catch (err) {
-      add({ from: "Studio", text: `Not sent: ${errorText(err)}`, at: Date.now(), mine: false });
-    }
-  };
+  const joined = conn.kind === "joined" ? conn : null;
+  const choices = joined === null ? [] : agentChoices(people.filter((p) => p.role === "agent").map((p) => nameOf(p)), threadFiles, joined.me);
+  // The first agent to show up is talked to until the user picks another.
+  useEffect(() => {
+    if (agent === null && choices.length > 0) setAgent(choices[0]!);
+  }, [agent, choices.join("\u0000")]);
 
-  if (conn.kind !== "joined") {
+  if (joined === null) {
     return (
       <div className="chat idle">
         <p className="muted">Join the room as <strong>{api.session.identity}</strong> to see who is here and talk to its agents. Joining starts a session: the room's services start the moment you join.</p>
@@ -124,40 +111,37 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
       </div>
     );
   }
+  const path = agent === null ? null : threadPath(agent, joined.me);
   return (
     <div className="chat">
       <div className="chat-head">
         <span className="badge tone-ok">joined</span>
-        <span className="muted small">as {api.session.identity}{conn.client.sessionId ? ` · session ${conn.client.sessionId}` : ""}</span>
+        <span className="muted small">as {joined.me}{joined.client.sessionId ? ` · session ${joined.client.sessionId}` : ""}</span>
         <button type="button" onClick={leave}>Leave room</button>
       </div>
       <ul className="chat-people" aria-label="People in chat">
         {people.length === 0 ? <li className="muted">Nobody else is here yet.</li> : people.map((p) => (
-          <li key={p.id}><span className={`dot ${p.online === false ? "" : "on"}`} aria-hidden="true" />{nameOf(p, p.id)} <span className="muted small">{p.role}</span></li>
+          <li key={p.id}><span className={`dot ${p.online === false ? "" : "on"}`} aria-hidden="true" />{nameOf(p)} <span className="muted small">{p.role}</span></li>
         ))}
       </ul>
-      <ol ref={listRef} className="chat-lines" aria-label="Chat messages" aria-live="polite">
-        {lines.map((l) => (
-          <li key={l.id} className={l.mine ? "mine" : ""}>
-            <span className="from">{l.from}</span> <span className="text">{l.text}</span>
-          </li>
-        ))}
-        {lines.length === 0 && <li className="hint-line muted">Messages to and from the room appear here.</li>}
-      </ol>
-      <form className="chat-send" onSubmit={send}>
-        <select aria-label="Send to" value={to} onChange={(e) => setTo(e.target.value)}>
-          <option value="">Everyone</option>
-          {people.map((p) => <option key={p.id} value={p.id}>{nameOf(p, p.id)}</option>)}
-        </select>
-        <input aria-label="Message" placeholder="Message" value={draft} onChange={(e) => setDraft(e.target.value)} />
-        <button type="submit" className="primary" disabled={draft.trim() === ""}>Send</button>
-        <VoiceInput client={conn.client} onTranscript={(text) => add({ from: "you (spoken)", text, at: Date.now(), mine: true })} />
-      </form>
+      {notices.length > 0 && (
+        <ol className="chat-notices" aria-label="Room messages">
+          {notices.map((n) => <li key={n.id}><span className="from">{n.from}</span> <span className="text">{n.text}</span></li>)}
+        </ol>
+      )}
+      <div className="thread-bar">
+        <label className="inline">
+          <span className="small muted">Thread with</span>{" "}
+          <select aria-label="Thread with" value={agent ?? ""} onChange={(e) => setAgent(e.target.value === "" ? null : e.target.value)} disabled={choices.length === 0}>
+            {choices.length === 0 && <option value="">no agent here yet</option>}
+            {choices.map((a) => <option key={a} value={a}>{a}</option>)}
+          </select>
+        </label>
+        {path !== null && <span className="mono small muted thread-path" title="The thread document in room storage">{path}</span>}
+      </div>
+      {path === null || agent === null
+        ? <p className="muted small">An agent's thread opens here once an agent is in the room.</p>
+        : <Thread key={path} client={joined.client} path={path} me={joined.me} agent={agent} people={people} />}
     </div>
   );
-}
-
-/** The microphone button, shown while the room has the `voice` toolkit. */
-function VoiceInput({ client, onTranscript }: { client: RoomClient; onTranscript: (text: string) => void }) {
-  return <MicButton client={client} available={useVoiceToolkit(client)} onTranscript={onTranscript} />;
 }

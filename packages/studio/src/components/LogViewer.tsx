@@ -3,7 +3,9 @@ import { useVirtualizer } from "@tanstack/react-virtual";
 import Anser from "anser";
 import type { LogBuffer } from "../log-buffer.ts";
 import type { LogLine } from "../types.ts";
+import { WrapIcon } from "./icons.tsx";
 
+/** One line of text; a wrapped line is a multiple of it (measured). */
 const ROW_HEIGHT = 20;
 
 /** Filtered view over a LogBuffer, extended incrementally as lines arrive (no full rescans). */
@@ -41,7 +43,8 @@ function AnsiText({ text }: { text: string }) {
 /**
  * The log viewer: one service or all combined, follow/pause (pausing never loses a line: the
  * buffer keeps filling and the view just stops moving), text filter, stdout/stderr told apart,
- * timestamps, ANSI colours, download. Rows are virtualized, so 100,000 lines stay smooth.
+ * timestamps, ANSI colours, download, long lines wrapped (or, unwrapped, scrolled sideways).
+ * Rows are virtualized with measured heights, so 100,000 lines stay smooth.
  */
 export function LogViewer({ buffer, services, fileName, label = "Log lines" }: {
   buffer: LogBuffer;
@@ -54,6 +57,8 @@ export function LogViewer({ buffer, services, fileName, label = "Log lines" }: {
   const [filter, setFilter] = useState("");
   const [follow, setFollow] = useState(true);
   const [pausedAt, setPausedAt] = useState(0);
+  // Long lines wrap by default (every character on screen); unwrapped, they scroll sideways.
+  const [wrap, setWrap] = useState(true);
   const cache = useRef<FilterCache>({ key: "", indices: [], scanned: 0 });
   const scroller = useRef<HTMLDivElement>(null);
 
@@ -80,12 +85,17 @@ export function LogViewer({ buffer, services, fileName, label = "Log lines" }: {
   c.scanned = end;
   const count = c.indices.length;
 
+  // Rows are measured as they render (a wrapped line is taller), keyed by the line itself so
+  // a measurement stays with its line when the filter changes which lines are shown.
   const virtualizer = useVirtualizer({
     count,
     getScrollElement: () => scroller.current,
     estimateSize: () => ROW_HEIGHT,
+    getItemKey: (i) => c.indices[i] ?? -1 - i,
     overscan: 20,
   });
+  // Wrapping changes every row's height: measure again.
+  useEffect(() => virtualizer.measure(), [wrap, virtualizer]);
 
   useEffect(() => {
     if (follow && count > 0) virtualizer.scrollToIndex(count - 1, { align: "end" });
@@ -125,12 +135,20 @@ export function LogViewer({ buffer, services, fileName, label = "Log lines" }: {
         <button type="button" className={follow ? "following" : ""} title={follow ? "Stop scrolling; new lines are kept" : "Scroll with new lines"} onClick={() => (follow ? pause() : setFollow(true))}>
           {follow ? "Pause" : newWhilePaused > 0 ? `Follow (${newWhilePaused.toLocaleString()} new)` : "Follow"}
         </button>
+        <button type="button" aria-pressed={wrap} onClick={() => setWrap((x) => !x)} title={wrap ? "Long lines wrap; press to keep one line per row and scroll sideways" : "Long lines scroll sideways; press to wrap them"}>
+          <WrapIcon /> Wrap
+        </button>
         <button type="button" onClick={download} disabled={count === 0}>Download</button>
         <span className="muted small" aria-live="off">{count.toLocaleString()} lines</span>
+        {buffer.skipped > 0 && (
+          <span className="badge tone-warn small" role="status" title="The stream fell behind further than the server could make up; the kept session log has every line">
+            {buffer.skipped.toLocaleString()} lines skipped
+          </span>
+        )}
       </div>
       <div
         ref={scroller}
-        className="logscroll"
+        className={`logscroll ${wrap ? "wrapped" : "unwrapped"}`}
         role="log"
         aria-label={label}
         tabIndex={0}
@@ -141,16 +159,19 @@ export function LogViewer({ buffer, services, fileName, label = "Log lines" }: {
         {count === 0 ? (
           <p className="empty">{buffer.lines.length === 0 ? "No log lines yet." : "No lines match."}</p>
         ) : (
-          <div style={{ height: virtualizer.getTotalSize(), position: "relative", minWidth: "100%" }}>
+          <div className="logrows" style={{ height: virtualizer.getTotalSize() }}>
             {virtualizer.getVirtualItems().map((v) => {
               const l = buffer.lines[c.indices[v.index] - buffer.dropped];
               if (l === undefined) return null;
               return (
-                <div key={v.key} className={`logrow ${l.stream}`} style={{ transform: `translateY(${v.start}px)` }}>
+                <div key={v.key} ref={virtualizer.measureElement} data-index={v.index} className={`logrow ${l.stream}`} style={{ transform: `translateY(${v.start}px)` }}>
                   <time dateTime={l.at}>{time(l.at)}</time>
                   {service === "" && <span className="svc">{l.service_name}</span>}
                   <span className="stream" title={l.stream}>{l.stream === "stderr" ? "err" : "out"}</span>
-                  <span className="text"><AnsiText text={l.text} /></span>
+                  <span className="text">
+                    {buffer.gaps.has(l.seq) && <span className="gap">{buffer.gaps.get(l.seq)!.toLocaleString()} lines skipped before this one</span>}
+                    <AnsiText text={l.text} />
+                  </span>
                 </div>
               );
             })}

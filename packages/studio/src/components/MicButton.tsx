@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import type { RoomClient } from "@meshagent/meshagent";
 import { errorText } from "../api.ts";
 import { MicrophoneError, openMicrophone, type Microphone } from "../audio/microphone.ts";
+import { MicIcon } from "./icons.tsx";
 
 /** The microphone's lifecycle; the button and the status line are drawn from it. */
 type MicState =
@@ -45,10 +46,12 @@ export function useVoiceToolkit(client: RoomClient): boolean {
  * The chat panel's microphone: press to stream the microphone (16 kHz s16le mono, see
  * audio/microphone.ts) into the `voice` toolkit's streaming `transcribe` tool, press again to
  * stop; each transcript (one per utterance, as the service hears it) goes to `onTranscript`.
+ * With a `thread` (a thread document's path) every chunk carries it in its `thread` header,
+ * and the voice service appends what it heard to that thread (examples/voice).
  * Shown while the room has the voice toolkit (`available`); a recording in progress, and the
  * error that ends it when the service leaves, stay on screen after the toolkit is gone.
  */
-export function MicButton({ client, available, onTranscript }: { client: RoomClient; available: boolean; onTranscript: (text: string) => void }) {
+export function MicButton({ client, available, thread, onTranscript }: { client: RoomClient; available: boolean; thread: string | null; onTranscript: (text: string) => void }) {
   const [state, setState] = useState<MicState>({ kind: "idle" });
   const micRef = useRef<Microphone | null>(null);
   // Leaving the room (or the page) stops the microphone.
@@ -67,7 +70,7 @@ export function MicButton({ client, available, onTranscript }: { client: RoomCli
     try {
       const { BinaryContent, JsonContent, ErrorContent } = await import("@meshagent/meshagent");
       const input = (async function* () {
-        for await (const pcm of mic.chunks) yield new BinaryContent({ data: pcm, headers: { sample_rate: 16000, channels: 1 } });
+        for await (const pcm of mic.chunks) yield new BinaryContent({ data: pcm, headers: { sample_rate: 16000, channels: 1, ...(thread === null ? {} : { thread }) } });
       })();
       let output: AsyncIterable<unknown>;
       try {
@@ -114,9 +117,7 @@ export function MicButton({ client, available, onTranscript }: { client: RoomCli
         disabled={busy}
         onClick={recording ? stop : () => void start()}
       >
-        <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
-          <path fill="currentColor" d="M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.92V21h2v-3.08A7 7 0 0 0 19 11h-2z" />
-        </svg>
+        <MicIcon />
       </button>
       {state.kind === "starting" && <span className="mic-status muted small" role="status">Opening the microphone…</span>}
       {recording && <span className="mic-status small recording" role="status">Recording — speak, then press stop</span>}

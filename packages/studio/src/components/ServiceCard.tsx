@@ -1,8 +1,9 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Link } from "react-router-dom";
 import { useApi } from "../App.tsx";
 import { errorText } from "../api.ts";
 import type { ServiceState } from "../types.ts";
+import { intentLabel, startMark, type Intent } from "../service-intent.ts";
 
 /** Badge colour family per state. */
 export function stateTone(state: string): string {
@@ -28,20 +29,27 @@ function ago(at: string): string {
  */
 export function ServiceCard({ room, s, sessionLive }: { room: string; s: ServiceState; sessionLive: boolean }) {
   const api = useApi();
-  const [busy, setBusy] = useState<string | null>(null);
-  const [note, setNote] = useState<string | null>(null);
+  const [intent, setIntent] = useState<Intent>({ kind: "none" });
+  const [error, setError] = useState<string | null>(null);
   const headingId = `svc-${s.service_id}`;
+  const label = intentLabel(intent, s, sessionLive);
+  // Forget a fulfilled intent, so a later state (the next restart by the supervisor) never
+  // brings its label back.
+  useEffect(() => {
+    if (intent.kind !== "none" && label === null) setIntent({ kind: "none" });
+  }, [intent, label]);
 
   const act = async (what: "restart" | "stop") => {
-    setBusy(what);
-    setNote(null);
+    const sent: Intent = { kind: "sent", what, was: startMark(s) };
+    setIntent(sent);
+    setError(null);
     try {
       await api.post(api.room(room, `/services/${encodeURIComponent(s.service_id)}/${what}`));
-      setNote(what === "restart" ? "Restarting with the latest version…" : "Stopping…");
+      // Only the request still in flight becomes accepted: an outcome already seen cleared it.
+      setIntent((cur) => (cur === sent ? { ...sent, kind: "accepted" } : cur));
     } catch (err) {
-      setNote(errorText(err));
-    } finally {
-      setBusy(null);
+      setIntent({ kind: "none" });
+      setError(errorText(err));
     }
   };
 
@@ -73,11 +81,12 @@ export function ServiceCard({ room, s, sessionLive }: { room: string; s: Service
       {lastEvent !== undefined && s.last_start_error === null && (
         <p className="muted small last-event">{lastEvent.reason}: {lastEvent.message}{lastEvent.count > 1 ? ` (×${lastEvent.count})` : ""}</p>
       )}
-      {note !== null && <p className="small" role="status">{note}</p>}
+      {label !== null && <p className="small" role="status">{label}</p>}
+      {error !== null && <p className="small error" role="alert">{error}</p>}
       <footer>
-        <button type="button" onClick={() => act("restart")} disabled={!sessionLive || busy !== null}
+        <button type="button" onClick={() => act("restart")} disabled={!sessionLive || intent.kind === "sent"}
           title={sessionLive ? "Restart now with the latest saved version" : "The room has no live session"}>Restart</button>
-        <button type="button" onClick={() => act("stop")} disabled={!sessionLive || busy !== null || s.state === "stopped"}>Stop</button>
+        <button type="button" onClick={() => act("stop")} disabled={!sessionLive || intent.kind === "sent" || s.state === "stopped"}>Stop</button>
         <Link className="button ghost" to={editHref} aria-label={`Edit ${s.name}`}>Edit</Link>
       </footer>
     </section>

@@ -1,5 +1,6 @@
 import type { ReactNode } from "react";
 import { emptyEnv, emptyMount, emptyPort, type FormModel, type ProbeRow } from "../manifest-form.ts";
+import { CloseIcon } from "./icons.tsx";
 
 function Field({ label, id, hint, children }: { label: string; id: string; hint?: string; children: ReactNode }) {
   return (
@@ -63,7 +64,7 @@ export function ServiceForm({ value: f, onChange, secrets }: { value: FormModel;
                 </select>
               </>
             )}
-            <button type="button" className="ghost" aria-label={`Remove variable ${i + 1}`} onClick={() => removeRow("env", i)}>✕</button>
+            <button type="button" className="ghost" aria-label={`Remove variable ${i + 1}`} onClick={() => removeRow("env", i)}><CloseIcon /></button>
           </div>
         ))}
         <button type="button" onClick={() => set("env", [...f.env, emptyEnv()])}>Add variable</button>
@@ -80,7 +81,7 @@ export function ServiceForm({ value: f, onChange, secrets }: { value: FormModel;
               <option value="tcp">tcp</option>
             </select>
             <input aria-label={`Port ${i + 1} liveness path`} placeholder="/healthz (http)" value={p.liveness} disabled={p.type === "tcp"} onChange={(ev) => setRow("ports", i, { liveness: ev.target.value })} />
-            <button type="button" className="ghost" aria-label={`Remove port ${i + 1}`} onClick={() => removeRow("ports", i)}>✕</button>
+            <button type="button" className="ghost" aria-label={`Remove port ${i + 1}`} onClick={() => removeRow("ports", i)}><CloseIcon /></button>
           </div>
         ))}
         <button type="button" onClick={() => set("ports", [...f.ports, emptyPort()])}>Add port</button>
@@ -110,7 +111,7 @@ export function ServiceForm({ value: f, onChange, secrets }: { value: FormModel;
             <input aria-label={`Mount ${i + 1} path`} placeholder="/reports" value={m.path} onChange={(ev) => setRow("mounts", i, { path: ev.target.value })} />
             <input aria-label={`Mount ${i + 1} subpath`} placeholder="subfolder (optional)" value={m.subpath} onChange={(ev) => setRow("mounts", i, { subpath: ev.target.value })} />
             <label className="check"><input type="checkbox" checked={m.readOnly} onChange={(ev) => setRow("mounts", i, { readOnly: ev.target.checked })} /> read-only</label>
-            <button type="button" className="ghost" aria-label={`Remove mount ${i + 1}`} onClick={() => removeRow("mounts", i)}>✕</button>
+            <button type="button" className="ghost" aria-label={`Remove mount ${i + 1}`} onClick={() => removeRow("mounts", i)}><CloseIcon /></button>
           </div>
         ))}
         <button type="button" onClick={() => set("mounts", [...f.mounts, emptyMount()])}>Add mount</button>

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import type { RoomClient, StorageEntry } from "@meshagent/meshagent";
 import { errorText } from "../api.ts";
 import { bytes } from "./StatsChart.tsx";
+import { FileIcon, FolderIcon } from "./icons.tsx";
 
 /**
  * The room's files through the Room API's storage toolkit (the joined SDK client): browse
@@ -112,8 +113,8 @@ export function Storage({ client }: { client: RoomClient | null }) {
             {entries.map((e) => (
               <tr key={e.name}>
                 <td>{e.isFolder
-                  ? <button type="button" className="link" onClick={() => setPath(join(e.name))}>📁 {e.name}</button>
-                  : <span className="mono">{e.name}</span>}</td>
+                  ? <button type="button" className="link" onClick={() => setPath(join(e.name))}><FolderIcon /> {e.name}</button>
+                  : <span className="mono"><FileIcon /> {e.name}</span>}</td>
                 <td>{e.isFolder || e.size === null ? "" : bytes(e.size)}</td>
                 <td className="actions">
                   {!e.isFolder && <button type="button" onClick={() => download(e.name)} aria-label={`Download ${e.name}`}>Download</button>}

@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { useApi } from "../App.tsx";
@@ -9,7 +9,9 @@ import { emptyForm, fromManifest, manifestOfRecord, toManifest, type FormModel, 
 import type { ManifestError, RoomLive, SecretInfo, ServiceRecord } from "../types.ts";
 
 type Mode = "form" | "yaml";
-type Saved = { kind: "created"; name: string } | { kind: "updated"; name: string; id: string };
+/** What the server said it will not catch until the next session (e.g. an image not on the host). */
+type SaveWarning = { path: string; message: string };
+type Saved = { kind: "created"; name: string; warnings: SaveWarning[] } | { kind: "updated"; name: string; id: string; warnings: SaveWarning[] };
 
 
 /**
@@ -31,13 +33,22 @@ export function ServiceEditPage() {
   const [problem, setProblem] = useState<string | null>(null);
   const location = useLocation();
   // After "Add", the page moves to the new service's own URL and still says what happens next.
-  const created = (location.state as { created?: string } | null)?.created;
-  const [saved, setSaved] = useState<Saved | null>(created === undefined ? null : { kind: "created", name: created });
+  const createdState = location.state as { created?: string; warnings?: SaveWarning[] } | null;
+  const created = createdState?.created;
+  const [saved, setSaved] = useState<Saved | null>(created === undefined ? null : { kind: "created", name: created, warnings: createdState?.warnings ?? [] });
   const [restartNote, setRestartNote] = useState<string | null>(null);
   const [liveSession, setLiveSession] = useState(false);
   const [secrets, setSecrets] = useState<string[]>([]);
   const [busy, setBusy] = useState(false);
   const [loaded, setLoaded] = useState(id === undefined);
+  // Save is at the foot of a long form and its outcome at the head: bring the outcome into
+  // view (and focus, for screen readers) whenever it changes, or Save looks like it did nothing.
+  const outcome = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (problem === null && saved === null) return;
+    outcome.current?.scrollIntoView?.({ block: "nearest" });
+    outcome.current?.focus({ preventScroll: true });
+  }, [problem, saved, errors]);
 
   useEffect(() => {
     document.title = `${id === undefined ? "Add service" : "Edit service"} · Studio`;
@@ -118,13 +129,14 @@ export function ServiceEditPage() {
       }
       const name = String((manifest.metadata as { name?: string } | undefined)?.name ?? "");
       if (id === undefined) {
-        const r = await api.post<{ id: string }>(`${scope}/services`, manifest);
-        navigate(`${listHref}/${encodeURIComponent(r.id)}`, { replace: true, state: { created: name } });
-        setSaved({ kind: "created", name });
+        const r = await api.post<{ id: string; warnings?: SaveWarning[] }>(`${scope}/services`, manifest);
+        const warnings = r.warnings ?? [];
+        navigate(`${listHref}/${encodeURIComponent(r.id)}`, { replace: true, state: { created: name, warnings } });
+        setSaved({ kind: "created", name, warnings });
       } else {
-        await api.put(`${scope}/services/${encodeURIComponent(id)}`, manifest);
+        const r = await api.put<{ warnings?: SaveWarning[] } | undefined>(`${scope}/services/${encodeURIComponent(id)}`, manifest);
         setBase(manifest);
-        setSaved({ kind: "updated", name, id });
+        setSaved({ kind: "updated", name, id, warnings: r?.warnings ?? [] });
       }
     } catch (err) {
       if (err instanceof ApiError && err.errors.length > 0) {
@@ -140,7 +152,9 @@ export function ServiceEditPage() {
     if (room === undefined || id === undefined) return;
     try {
       await api.post(api.room(room, `/services/${encodeURIComponent(id)}/restart`));
-      setRestartNote("Restarting with the new version now.");
+      // A fact, not a progress label: this page does not follow the service's state (the
+      // room page does), so it never claims a restart is still going on.
+      setRestartNote("Restart requested: the live session starts the new version. Its progress is on the room page.");
     } catch (err) {
       setRestartNote(errorText(err));
     }
@@ -164,6 +178,7 @@ export function ServiceEditPage() {
         </div>
       </header>
 
+      <div ref={outcome} tabIndex={-1} className="outcome">
       {saved !== null && (
         <div className="notice ok" role="status">
           {saved.kind === "created" ? (
@@ -174,7 +189,13 @@ export function ServiceEditPage() {
               {room !== undefined && liveSession && <> Or <button type="button" onClick={restartNow}>Restart now</button> to apply it to the live session.</>}
             </p>
           )}
-          {restartNote !== null && <p className="small">{restartNote}</p>}
+          {restartNote !== null && <p className="small">{restartNote}{room !== undefined && <> <Link to={`/rooms/${encodeURIComponent(room)}`}>Open room {room}</Link></>}</p>}
+        </div>
+      )}
+      {saved !== null && saved.warnings.length > 0 && (
+        <div className="notice warn" role="alert" aria-label="Warnings">
+          <p>Saved, but it will not start as is:</p>
+          <ul>{saved.warnings.map((w, i) => <li key={i}><code>{w.path}</code>: {w.message}</li>)}</ul>
         </div>
       )}
       {problem !== null && <div className="notice bad" role="alert"><p>{problem}</p></div>}
@@ -183,6 +204,7 @@ export function ServiceEditPage() {
           {errors.map((e, i) => <li key={i}>{e.line !== undefined ? `Line ${e.line}${e.column !== undefined ? `, column ${e.column}` : ""}: ` : ""}{manifestErrorText(e)}</li>)}
         </ul>
       )}
+      </div>
 
       {!loaded ? <p className="muted">Loading…</p> : (
         <form onSubmit={save} className="panel editor" aria-label={id === undefined ? "Add service" : "Edit service"}>

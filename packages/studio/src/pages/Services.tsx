@@ -70,14 +70,14 @@ export function ServicesPage() {
         {list.data !== null && list.data.length === 0 && <p className="empty">No services yet. <Link to={`${base}/new`}>Add the first one.</Link></p>}
         {list.data !== null && list.data.length > 0 && (
           <table className="grid-table">
-            <thead><tr><th scope="col">Name</th><th scope="col">Image</th><th scope="col">Status</th><th scope="col">Version</th><th scope="col">Updated</th><th scope="col"><span className="sr-only">Actions</span></th></tr></thead>
+            <thead><tr><th scope="col">Name</th><th scope="col">Image</th><th scope="col">Status</th><th scope="col">Revision</th><th scope="col">Updated</th><th scope="col"><span className="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.data.map((s) => (
                 <tr key={s.id}>
                   <td><Link to={`${base}/${encodeURIComponent(s.id)}`}>{s.metadata.name}</Link></td>
                   <td className="mono small">{s.container.image}</td>
                   <td><span className={`badge tone-${s.enabled === false ? "idle" : "ok"}`}>{s.enabled === false ? "disabled" : "enabled"}</span></td>
-                  <td>v{s.version}</td>
+                  <td>rev {s.revision}</td>
                   <td>{dateTime(s.updated_at)}</td>
                   <td className="actions">
                     <button type="button" onClick={() => toggle(s)} aria-label={`${s.enabled === false ? "Enable" : "Disable"} ${s.metadata.name}`}>{s.enabled === false ? "Enable" : "Disable"}</button>

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { errorText, signIn, type AuthSession } from "../api.ts";
+import { LogoIcon } from "../components/icons.tsx";
 
 /** Sign-in with an API key (`roomservice apikey create`); the key goes to the server once. */
 export function SignIn({ initialError, onSignedIn }: { initialError: string | null; onSignedIn: (s: AuthSession) => void }) {
@@ -25,7 +26,7 @@ export function SignIn({ initialError, onSignedIn }: { initialError: string | nu
   return (
     <main className="signin" id="main">
       <form className="card signin-card" onSubmit={submit} aria-labelledby="signin-title">
-        <div className="brand big"><span className="logo" aria-hidden="true">◆</span> Roomservice Studio</div>
+        <div className="brand big"><LogoIcon size={22} /> Roomservice Studio</div>
         <h1 id="signin-title">Sign in</h1>
         <p className="muted">
           Use an API key from <code>roomservice apikey create</code>, or open the sign-in link

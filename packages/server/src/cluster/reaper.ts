@@ -1,0 +1,104 @@
+import type { Logger } from "pino";
+import type { Clock } from "../config.ts";
+import type { Runtime } from "../services/runtime-port.ts";
+import type { LeaseTable, PreviousOwner } from "./leases.ts";
+
+type ReaperState = { kind: "idle" } | { kind: "running"; timer: { cancel(): void } | null; sweep: Promise<void> | null } | { kind: "closed" };
+
+/**
+ * Removes other nodes' service containers from this node's container engine when those
+ * nodes no longer hold the rooms (issue 11 gap 4). A killed node's containers outlive it
+ * (they are the engine's children) and keep their storage mount; when nodes share an engine
+ * (one Docker daemon, one Kubernetes namespace) the node that takes a room over removes them:
+ *
+ * - at takeover (before the room is served here, so old and new services never overlap on
+ *   one engine): a dead previous owner's leftovers all go (`reapOrphans(its id)`); a live one
+ *   that merely lost the lease loses that room's containers only (`reapRoom`, where the
+ *   runtime has it);
+ * - every `intervalMs`, the leftovers of every dead node (stale heartbeat, no live lease) —
+ *   rooms nobody connects to again would otherwise keep its containers until it restarts.
+ *
+ * Nodes on separate engines find nothing to remove: there, a dead node's containers run
+ * until it restarts (it reaps its own at start), and only the storage fence protects the
+ * room's files (docs/scaling.md).
+ */
+export class ForeignReaper {
+  private readonly d: { leases: LeaseTable; runtime: Runtime | null; clock: Clock; logger: Logger; intervalMs: number; staleMs: number };
+  /** Dead node id → its heartbeat when last reaped (a node that returns and dies again is reaped again). */
+  private readonly reaped = new Map<string, number>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private state: ReaperState = { kind: "idle" };
+
+  constructor(d: ForeignReaper["d"]) {
+    this.d = d;
+  }
+
+  /** Before a room taken from `previous` is served here. Never throws (reaping is best effort). */
+  async onTakeover(room: string, previous: PreviousOwner | null): Promise<void> {
+    const rt = this.d.runtime;
+    if (rt === null || previous === null) return;
+    try {
+      if (previous.dead) await this.reapNode(previous.nodeId);
+      else if (rt.reapRoom !== undefined) {
+        const r = await rt.reapRoom(previous.nodeId, room);
+        if (r.containers > 0) this.d.logger.warn({ room, previous: previous.nodeId, containers: r.containers }, "removed the room's containers left by the node that lost its lease");
+      }
+    } catch (err) {
+      this.d.logger.warn({ room, previous: previous.nodeId, err: (err as Error).message }, "could not remove the previous owner's containers of the room");
+    }
+  }
+
+  /** Starts the periodic sweep for dead nodes' leftovers. */
+  start(): void {
+    if (this.state.kind !== "idle" || this.d.runtime === null) return;
+    this.state = { kind: "running", timer: null, sweep: null };
+    this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    const st = this.state;
+    if (st.kind !== "running") return;
+    st.timer = this.d.clock.setTimeout(() => {
+      st.sweep = this.sweep().finally(() => {
+        st.sweep = null;
+        this.schedule(this.d.intervalMs);
+      });
+    }, ms);
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      for (const n of await this.d.leases.deadNodes(this.d.staleMs)) {
+        if (this.reaped.get(n.nodeId) === n.lastSeen) continue;
+        await this.reapNode(n.nodeId);
+        this.reaped.set(n.nodeId, n.lastSeen);
+      }
+    } catch (err) {
+      this.d.logger.warn({ err: (err as Error).message }, "could not look for dead nodes' leftovers");
+    }
+  }
+
+  /** One reap per dead node at a time (many of its rooms may be taken over at once). */
+  private reapNode(nodeId: string): Promise<void> {
+    let p = this.inFlight.get(nodeId);
+    if (p === undefined) {
+      p = (async () => {
+        const r = await this.d.runtime!.reapOrphans(nodeId);
+        if (r.containers + r.networks + r.files > 0) this.d.logger.warn({ node: nodeId, reaped: r }, "removed the leftovers of a dead node from this node's container engine");
+      })().finally(() => this.inFlight.delete(nodeId));
+      this.inFlight.set(nodeId, p);
+    }
+    return p;
+  }
+
+  /** Stops the sweep (waits for one in progress). */
+  async close(): Promise<void> {
+    const st = this.state;
+    this.state = { kind: "closed" };
+    if (st.kind === "running") {
+      st.timer?.cancel();
+      await st.sweep;
+    }
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+}

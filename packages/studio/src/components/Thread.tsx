@@ -1,0 +1,223 @@
+import { useEffect, useRef, useState, type FormEvent } from "react";
+import type { RemoteParticipant, RoomClient } from "@meshagent/meshagent";
+import { errorText } from "../api.ts";
+import { appendMessage, busyText, nameOf, ensureMembers, readThread, THREAD_SCHEMA_PATH, type ThreadDoc, type ThreadView } from "../thread-doc.ts";
+import { FileIcon, SpeakerIcon, CloseIcon } from "./icons.tsx";
+import { MicButton, useVoiceToolkit } from "./MicButton.tsx";
+
+/** The thread document's lifecycle in this panel. */
+type DocState =
+  | { kind: "opening" }
+  | { kind: "open"; doc: ThreadDoc }
+  | { kind: "no_schema" }
+  | { kind: "error"; message: string };
+
+/** Where attachments are uploaded, as MeshAgent's useChat does (`uploaded-files/<name>`). */
+const UPLOAD_FOLDER = "uploaded-files";
+/** `typing` notices are sent at most this often while the user types (docs/chat.md). */
+const TYPING_EVERY_MS = 1000;
+
+/** A UUID, also outside secure contexts (Studio served over plain HTTP to another host has no crypto.randomUUID). */
+function uuid(): string {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+const isAudio = (path: string) => /\.(wav|mp3|ogg|oga|m4a|webm)$/i.test(path);
+const baseName = (path: string) => path.slice(path.lastIndexOf("/") + 1);
+function clock(iso: string): string {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? "" : new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+}
+
+/**
+ * Opens the thread at `path` (waiting for nothing but the room's thread schema, as
+ * MeshAgent's useDocumentConnection does), lists `me` and `agent` as members, and follows the
+ * document: every change (a message appended, an agent's reply growing token by token) is
+ * read into `view`. Closes the document when unmounted.
+ */
+function useThreadDoc(client: RoomClient, path: string, me: string, agent: string): { state: DocState; view: ThreadView } {
+  const [state, setState] = useState<DocState>({ kind: "opening" });
+  const [view, setView] = useState<ThreadView>({ members: [], messages: [] });
+  useEffect(() => {
+    let alive = true;
+    let opened = false;
+    let sub: { unsubscribe(): void } | null = null;
+    void (async () => {
+      try {
+        if (!(await client.storage.exists(THREAD_SCHEMA_PATH))) {
+          if (alive) setState({ kind: "no_schema" });
+          return;
+        }
+        const doc = (await client.sync.open(path, { create: true })) as unknown as ThreadDoc & { listen(fn: () => void): { unsubscribe(): void } };
+        opened = true;
+        if (!alive) return void client.sync.close(path).catch(() => undefined);
+        ensureMembers(doc, [{ name: me, type: "user" }, { name: agent, type: "agent" }]);
+        const read = () => setView(readThread(doc));
+        sub = doc.listen(read);
+        read();
+        setState({ kind: "open", doc });
+        // MeshAgent's Flutter client tells the agent it opened the thread (docs/chat.md).
+        const p = client.messaging.remoteParticipants.find((x) => nameOf(x) === agent);
+        if (p !== undefined) await client.messaging.sendMessage({ to: p, type: "opened", message: { path } }).catch(() => undefined);
+      } catch (err) {
+        if (alive) setState({ kind: "error", message: `Could not open the thread ${path}: ${errorText(err)}` });
+      }
+    })();
+    return () => {
+      alive = false;
+      sub?.unsubscribe();
+      if (opened) void client.sync.close(path).catch(() => undefined);
+    };
+  }, [client, path, me, agent]);
+  return { state, view };
+}
+
+/**
+ * One chat thread (docs/chat.md) between the signed-in user and an agent: the messages of the
+ * thread document (people's and agents', an agent's reply growing as it streams, attached
+ * files to play or download), the agent's busy status, and a composer that appends a message
+ * to the document and then sends `chat {path, text, attachments}` to the thread's online
+ * members, as MeshAgent's useChat does. The microphone streams to `voice.transcribe` with this
+ * thread in its `thread` header, so the voice service posts what it heard here.
+ */
+export function Thread({ client, path, me, agent, people }: { client: RoomClient; path: string; me: string; agent: string; people: RemoteParticipant[] }) {
+  const { state, view } = useThreadDoc(client, path, me, agent);
+  const [draft, setDraft] = useState("");
+  const [files, setFiles] = useState<string[]>([]);
+  const [uploading, setUploading] = useState<string | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [heard, setHeard] = useState<string | null>(null);
+  const listRef = useRef<HTMLOListElement>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const lastTyping = useRef(0);
+  const voice = useVoiceToolkit(client);
+
+  const memberNames = new Set(view.members.map((m) => m.name));
+  const online = people.filter((p) => p.online !== false && memberNames.has(nameOf(p)) && nameOf(p) !== me);
+  const busy = online.map((p) => ({ name: nameOf(p), text: busyText((n) => p.getAttribute(n), path) })).filter((b) => b.text !== null);
+  const last = view.messages[view.messages.length - 1];
+
+  // Keep the newest message in view (the list scrolls, never the page under the reader's eyes).
+  useEffect(() => {
+    const el = listRef.current;
+    if (el !== null) el.scrollTop = el.scrollHeight;
+  }, [view.messages.length, last?.text]);
+
+  const notify = async (type: string, message: Record<string, unknown>) => {
+    for (const to of online) await client.messaging.sendMessage({ to, type, message: { path, ...message } });
+  };
+
+  const typed = (text: string) => {
+    setDraft(text);
+    const now = Date.now();
+    if (text === "" || now - lastTyping.current < TYPING_EVERY_MS) return;
+    lastTyping.current = now;
+    void notify("typing", {}).catch(() => undefined);
+  };
+
+  const attach = async (list: FileList | null) => {
+    for (const f of Array.from(list ?? [])) {
+      const dest = `${UPLOAD_FOLDER}/${f.name}`;
+      setUploading(f.name);
+      try {
+        await client.storage.upload(dest, new Uint8Array(await f.arrayBuffer()), { overwrite: true });
+        setFiles((fs) => (fs.includes(dest) ? fs : [...fs, dest]));
+      } catch (err) {
+        setProblem(`Could not attach ${f.name}: ${errorText(err)}`);
+      }
+    }
+    setUploading(null);
+    if (fileInput.current) fileInput.current.value = "";
+  };
+
+  const send = async (e: FormEvent) => {
+    e.preventDefault();
+    const text = draft.trim();
+    if (state.kind !== "open" || (text === "" && files.length === 0)) return;
+    setProblem(null);
+    try {
+      appendMessage(state.doc, { id: uuid(), text, authorName: me, files, now: new Date() });
+    } catch (err) {
+      setProblem(`Not sent: ${errorText(err)}`);
+      return;
+    }
+    const sentFiles = files;
+    setDraft("");
+    setFiles([]);
+    try {
+      await notify("chat", { text, attachments: sentFiles.map((p) => ({ path: p })) });
+    } catch (err) {
+      setProblem(`Your message is in the thread, but telling ${agent} failed: ${errorText(err)}`);
+    }
+  };
+
+  const open = async (file: string) => {
+    try {
+      const url = await client.storage.downloadUrl(file);
+      if (isAudio(file)) await new Audio(url).play();
+      else {
+        const a = document.createElement("a");
+        a.href = url;
+        a.download = baseName(file);
+        a.click();
+      }
+    } catch (err) {
+      setProblem(`Could not open ${file}: ${errorText(err)}`);
+    }
+  };
+
+  if (state.kind === "no_schema") return <p role="alert" className="error">This room has no thread schema ({THREAD_SCHEMA_PATH} in its storage), so its chat threads cannot be opened.</p>;
+  if (state.kind === "error") return <p role="alert" className="error">{state.message}</p>;
+  return (
+    <div className="thread" aria-busy={state.kind === "opening"}>
+      <ol ref={listRef} className="chat-lines" aria-label="Chat messages" aria-live="polite">
+        {view.messages.map((m, i) => (
+          <li key={m.id === "" ? `#${i}` : m.id} className={m.authorName === me ? "mine" : ""} data-author={m.authorName}>
+            <span className="from">{m.authorName === me ? "you" : m.authorName}</span>{" "}
+            <time className="muted small" dateTime={m.createdAt}>{clock(m.createdAt)}</time>{" "}
+            <span className="text">{m.text}</span>
+            {m.files.length > 0 && (
+              <span className="attachments">
+                {m.files.map((f) => (
+                  <button key={f} type="button" className="attachment" onClick={() => void open(f)} aria-label={`${isAudio(f) ? "Play" : "Download"} ${baseName(f)}`} title={f}>
+                    {isAudio(f) ? <SpeakerIcon /> : <FileIcon />} {baseName(f)}
+                  </button>
+                ))}
+              </span>
+            )}
+          </li>
+        ))}
+        {state.kind === "opening" && <li className="hint-line muted">Opening the thread…</li>}
+        {state.kind === "open" && view.messages.length === 0 && <li className="hint-line muted">No messages yet: say something to {agent}.</li>}
+      </ol>
+      <p className="thread-busy small muted" aria-live="polite">
+        {busy.map((b) => <span key={b.name}>{b.name}: {b.text}… </span>)}
+        {busy.length === 0 && !online.some((p) => nameOf(p) === agent) && <span>{agent} is not in the room; it reads the thread when it is.</span>}
+      </p>
+      {files.length > 0 && (
+        <ul className="pending-files" aria-label="Attachments to send">
+          {files.map((f) => (
+            <li key={f}><FileIcon /> {baseName(f)} <button type="button" className="ghost" aria-label={`Remove attachment ${baseName(f)}`} onClick={() => setFiles((fs) => fs.filter((x) => x !== f))}><CloseIcon size={12} /></button></li>
+          ))}
+        </ul>
+      )}
+      {problem !== null && <p role="alert" className="error small">{problem}</p>}
+      <form className="chat-send" onSubmit={send}>
+        <input aria-label="Message" placeholder={`Message ${agent}`} value={draft} onChange={(e) => typed(e.target.value)} disabled={state.kind !== "open"} />
+        <label className="button" title="Attach files (uploaded to uploaded-files/ in room storage)">
+          <FileIcon /><span className="sr-only">Attach files</span>
+          <input ref={fileInput} type="file" multiple className="sr-only" onChange={(e) => void attach(e.target.files)} disabled={state.kind !== "open"} />
+        </label>
+        <button type="submit" className="primary" disabled={state.kind !== "open" || uploading !== null || (draft.trim() === "" && files.length === 0)}>Send</button>
+        <MicButton client={client} available={voice} thread={path} onTranscript={setHeard} />
+      </form>
+      {uploading !== null && <p className="small muted">Uploading {uploading}…</p>}
+      {heard !== null && <p className="small muted mic-heard">Heard: “{heard}”</p>}
+    </div>
+  );
+}
