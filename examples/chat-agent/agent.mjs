@@ -7,8 +7,9 @@
 // server's LLM proxy ($MESHAGENT_API_URL/openai/v1, authenticated with this service's own
 // MESHAGENT_TOKEN: the provider's key never enters this container). With none configured it
 // answers with a deterministic built-in responder ("you said: …") and says so in the chat.
-// A plain messaging `chat` without a path gets a plain messaging answer, and everyone who
-// joins is greeted (what the services tests look for).
+// A plain messaging `chat` without a path gets a plain messaging answer, and each person who
+// joins (not other agents) is greeted once (what the services tests look for).
+import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { onThreadMessage, setBusy, ThreadCache } from "@roomservice/agent-kit";
 
@@ -16,9 +17,34 @@ const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
 const WORD_DELAY_MS = Number(process.env.WORD_DELAY_MS ?? 40);
 
 const room = new RoomClient();
+// Readiness that means "joined the room": the manifest's readiness probe asks GET /ready on
+// READY_PORT, answered 200 only once this agent is connected with messaging on. Without it a
+// service with no ports counts as ready a second after its process starts, long before a cold
+// agent has joined, and the first chat message of a session goes to nobody.
+let joined = false;
+createServer((req, res) => res.writeHead(joined ? 200 : 503).end(joined ? "joined" : "joining"))
+  .listen(Number(process.env.READY_PORT ?? 9201), "127.0.0.1");
+let threads = null;
+// Set before anything awaits: a stop that comes while connecting must still end with 0. With
+// no handler, Node dies of the SIGTERM and the service shows "exited with code 143".
+process.on("SIGTERM", async () => {
+  const forced = setTimeout(() => process.exit(0), 3000);
+  forced.unref();
+  await threads?.closeAll().catch(() => undefined);
+  try {
+    room.dispose();
+  } catch {
+    // already closed by the server ending the session
+  }
+  process.exit(0);
+});
 await room.start();
 room.messaging.enable();
-const threads = new ThreadCache(room);
+threads = new ThreadCache(room);
+// Joined once the server has enabled messaging for us (others have been told we are here).
+room.messaging.on("message", (e) => {
+  if (e.message.type === "messaging.enabled") joined = true;
+});
 
 // As MeshAgent's agents do: OPENAI_BASE_URL / OPENAI_API_KEY win when set.
 const LLM_BASE_URL = (process.env.OPENAI_BASE_URL ?? `${process.env.MESHAGENT_API_URL}/openai/v1`).replace(/\/+$/, "");
@@ -134,18 +160,31 @@ function modelConfigured() {
   return answer;
 }
 
-// Greet whoever is here, and everyone who joins later; say when no model is configured.
-const greet = async () => {
-  await room.messaging.broadcastMessage({ type: "chat", message: { text: `hello from ${process.env.MESHAGENT_ROOM}` } });
-  if (!(await modelConfigured())) {
-    await room.messaging.broadcastMessage({ type: "chat", message: { text: "No model is configured on this server (roomservice llm set --base-url URL --api-key-secret NAME), so I answer with a built-in responder that repeats what you say." } });
+// Greet each person here, and each who joins later, once per session (this process lives one
+// session) and to them alone: other agents (role agent or tool) are not greeted, and a
+// broadcast would reach everyone again at every join. Say when no model is configured.
+const greeted = new Set();
+const greet = async (p) => {
+  if (p === undefined || p.role === "agent" || p.role === "tool") return;
+  const who = p.getAttribute("name") ?? p.id;
+  if (greeted.has(who)) return;
+  greeted.add(who);
+  try {
+    await room.messaging.sendMessage({ to: p, type: "chat", message: { text: `hello from ${process.env.MESHAGENT_ROOM}` } });
+    if (!(await modelConfigured())) {
+      await room.messaging.sendMessage({ to: p, type: "chat", message: { text: "No model is configured on this server (roomservice llm set --base-url URL --api-key-secret NAME), so I answer with a built-in responder that repeats what you say." } });
+    }
+  } catch (err) {
+    console.log(`could not greet ${who}: ${err.message}`); // they left meanwhile
   }
 };
-room.messaging.on("participant_added", () => void greet());
-await greet();
-console.log("chat-agent connected to", process.env.MESHAGENT_ROOM, "session", process.env.MESHAGENT_SESSION_ID);
-process.on("SIGTERM", async () => {
-  await threads.closeAll().catch(() => undefined);
-  room.dispose();
-  process.exit(0);
+const greetEveryone = () => {
+  for (const p of room.messaging.remoteParticipants) void greet(p);
+};
+room.messaging.on("participant_added", (e) => void greet(room.messaging.remoteParticipants.find((p) => p.id === e.message.message?.id)));
+// Who was here already is known once messaging is enabled (its answer lists them).
+room.messaging.on("message", (e) => {
+  if (e.message.type === "messaging.enabled") greetEveryone();
 });
+greetEveryone();
+console.log("chat-agent connected to", process.env.MESHAGENT_ROOM, "session", process.env.MESHAGENT_SESSION_ID);

@@ -4,6 +4,7 @@
 // Answers go where the question was asked: into the thread document (docs/chat.md, through
 // @roomservice/agent-kit, as Studio's chat and MeshAgent's useChat send them), or as a plain
 // messaging reply to a plain messaging `chat`.
+import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { onThreadMessage, setBusy, ThreadCache } from "@roomservice/agent-kit";
@@ -51,9 +52,33 @@ async function lookUp(name) {
 }
 
 const room = new RoomClient();
+// Readiness that means "joined the room": the manifest's readiness probe asks GET /ready on
+// READY_PORT, answered 200 only once this agent is connected with messaging on. Without it a
+// service with no ports counts as ready a second after its process starts, long before a cold
+// agent has joined, and the first chat message of a session goes to nobody.
+let joined = false;
+createServer((req, res) => res.writeHead(joined ? 200 : 503).end(joined ? "joined" : "joining"))
+  .listen(Number(process.env.READY_PORT ?? 9202), "127.0.0.1");
+let threads = null;
+// The stop handler is set before anything awaits: a stop that comes while connecting must
+// still end with exit code 0 (without a handler Node dies of the SIGTERM: code 143).
+process.on("SIGTERM", async () => {
+  setTimeout(() => process.exit(0), 3000).unref();
+  await threads?.closeAll().catch(() => undefined);
+  try {
+    room.dispose();
+  } catch {
+    // already closed by the server ending the session
+  }
+  process.exit(0);
+});
 await room.start();
 room.messaging.enable();
-const threads = new ThreadCache(room);
+threads = new ThreadCache(room);
+// Joined once the server has enabled messaging for us (others have been told we are here).
+room.messaging.on("message", (e) => {
+  if (e.message.type === "messaging.enabled") joined = true;
+});
 
 /** The answer to one chat text: a look-up, or how to ask for one. */
 const answer = (text) => {
@@ -88,8 +113,3 @@ onThreadMessage(room, async (m) => {
   }
 });
 console.log(`crm-sync ready in room ${process.env.MESHAGENT_ROOM}; CRM at ${CRM_BASE_URL}`);
-process.on("SIGTERM", async () => {
-  await threads.closeAll().catch(() => undefined);
-  room.dispose();
-  process.exit(0);
-});

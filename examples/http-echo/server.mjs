@@ -27,4 +27,8 @@ const server = http.createServer(async (req, res) => {
   res.end(JSON.stringify({ service: "http-echo", url: req.url, room: process.env.MESHAGENT_ROOM }));
 });
 server.listen(port, "0.0.0.0", () => console.log(`http-echo listening on ${port}`));
-process.on("SIGTERM", () => server.close(() => process.exit(0)));
+process.on("SIGTERM", () => {
+  server.close(() => process.exit(0));
+  // A keep-alive request in flight must not hold the stop until the grace period's SIGKILL.
+  setTimeout(() => process.exit(0), 2000).unref();
+});

@@ -141,4 +141,11 @@ const httpServer = http.createServer(async (req, res) => {
 });
 
 httpServer.listen(PORT, "127.0.0.1", () => console.log(`mcp-tools listening on 127.0.0.1:${PORT}/mcp`));
-for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => httpServer.close(() => process.exit(0)));
+for (const sig of ["SIGTERM", "SIGINT"]) {
+  process.on(sig, () => {
+    httpServer.close(() => process.exit(0));
+    // An open MCP stream must not hold the stop until the grace period's SIGKILL.
+    httpServer.closeAllConnections?.();
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+}

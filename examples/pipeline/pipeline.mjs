@@ -2,6 +2,7 @@
 // (the Room API's storage events tell us: no polling), it becomes outbox/<name>.jsonl and
 // outbox/<name>.summary.json, one file at a time, with progress sent to the room as
 // `progress` messages (Studio shows them as a progress bar) and developer log entries.
+import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { mkdir } from "node:fs/promises";
 import { join, basename } from "node:path";
@@ -17,8 +18,27 @@ const PROGRESS_MS = 1000;
 const PROGRESS_STEP = 2;
 
 const room = new RoomClient();
+// Readiness that means "joined the room": the manifest's readiness probe asks GET /ready on
+// READY_PORT, answered 200 only once this service is connected with messaging on.
+let joined = false;
+createServer((req, res) => res.writeHead(joined ? 200 : 503).end(joined ? "joined" : "joining"))
+  .listen(Number(process.env.READY_PORT ?? 9203), "127.0.0.1");
+// The stop handler is set before anything awaits: a stop that comes while connecting must
+// still end with exit code 0 (without a handler Node dies of the SIGTERM: code 143).
+process.on("SIGTERM", () => {
+  try {
+    room.dispose();
+  } catch {
+    // already closed by the server ending the session
+  }
+  process.exit(0);
+});
 await room.start();
 room.messaging.enable();
+// Joined once the server has enabled messaging for us (others have been told we are here).
+room.messaging.on("message", (e) => {
+  if (e.message.type === "messaging.enabled") joined = true;
+});
 
 // Messages leave in order, one at a time; progress is throttled, so this chain stays short.
 let outgoing = Promise.resolve();
@@ -116,7 +136,3 @@ try {
   console.error("could not list inbox/:", err.message);
 }
 console.log("pipeline ready: drop CSV files into inbox/");
-process.on("SIGTERM", () => {
-  room.dispose();
-  process.exit(0);
-});

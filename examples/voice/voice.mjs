@@ -31,9 +31,29 @@ const log = (msg) => console.log(`[voice] ${msg}`);
 
 const recognizers = new Recognizers(recognizer);
 const room = new RoomClient();
+let threads = null;
+let toolkit = null;
+// The stop handler is set before anything awaits: a stop that comes while connecting must
+// still end with exit code 0 (without a handler Node dies of the SIGTERM: code 143).
+let stopping = false;
+process.on("SIGTERM", async () => {
+  if (stopping) return;
+  stopping = true;
+  log("stopping");
+  setTimeout(() => process.exit(0), 5000).unref();
+  await toolkit?.stop().catch(() => undefined);
+  await threads?.closeAll().catch(() => undefined);
+  recognizers.close();
+  try {
+    room.dispose();
+  } catch {
+    // already closed by the server ending the session
+  }
+  process.exit(0);
+});
 await room.start();
 room.messaging.enable();
-const threads = new ThreadCache(room);
+threads = new ThreadCache(room);
 
 /** Streams PCM for `text` through `output` in CHUNK_BYTES pieces; returns bytes sent. */
 async function speakInto(text, output, seq = { n: 0 }) {
@@ -120,7 +140,7 @@ const tools = {
   },
 };
 
-const toolkit = new StreamingToolkit(room, {
+toolkit = new StreamingToolkit(room, {
   name: "voice",
   title: "Voice",
   description: "speech synthesis (espeak-ng) and recognition (PocketSphinx or an OpenAI-compatible endpoint), offline",
@@ -210,14 +230,3 @@ onThreadMessage(room, async (m) => {
 
 log(`connected to room ${process.env.MESHAGENT_ROOM} (session ${process.env.MESHAGENT_SESSION_ID}); recognizer ${recognizer.kind}, voice ${voice.voice} at ${voice.rate} wpm`);
 
-let stopping = false;
-process.on("SIGTERM", async () => {
-  if (stopping) return;
-  stopping = true;
-  log("stopping");
-  await toolkit.stop().catch(() => undefined);
-  await threads.closeAll().catch(() => undefined);
-  recognizers.close();
-  room.dispose();
-  process.exit(0);
-});

@@ -125,7 +125,7 @@ test("#12.30: secret set errors are messages, bad room names and unknown rooms e
 
   const unknown = await cliAsync(["room", "sessions", "never-used"], o);
   assert.notEqual(unknown.code, 0);
-  assert.match(unknown.err, /no room "never-used" on the server at .*: it has never had a session/);
+  assert.match(unknown.err, /no room "never-used" on the server at .*: it has no sessions, services, secrets or settings/);
 
   const set = await cliAsync(["room", "set-departure-timeout", "lobby", "3"], o);
   assert.equal(set.code, 0, set.err);

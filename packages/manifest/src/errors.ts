@@ -231,7 +231,7 @@ function rangeWords(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): s
 }
 
 /** Translates zod issues for `input` (the raw document) into manifest errors. */
-export function issuesToErrors(issues: readonly z.core.$ZodIssue[], input: unknown, schema: z.ZodType): LocatedError[] {
+export function issuesToErrors(issues: readonly z.core.$ZodIssue[], input: unknown, schema: z.ZodType, expectedByPath: Readonly<Record<string, string>> = EXPECTED_BY_PATH): LocatedError[] {
   const out: LocatedError[] = [];
   const seen = new Set<string>();
   let path: PathSegment[] = [];
@@ -246,7 +246,7 @@ export function issuesToErrors(issues: readonly z.core.$ZodIssue[], input: unkno
     path = issue.path.filter((s): s is PathSegment => typeof s === "string" || typeof s === "number");
     const value = valueAt(input, path);
     const pathText = formatPath(path);
-    const expectedOverride = EXPECTED_BY_PATH[patternOf(path)];
+    const expectedOverride = expectedByPath[patternOf(path)];
     const received = describeValue(value);
     switch (issue.code) {
       case "unrecognized_keys": {

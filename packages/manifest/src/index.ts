@@ -6,6 +6,7 @@
 export { parseManifest, validateManifestObject, MAX_MANIFEST_BYTES, type ParseResult, type ParseOptions } from "./parse.ts";
 export { formatErrors, formatError, formatWarnings, formatPath, type ManifestError, type ManifestWarning } from "./errors.ts";
 export { manifestJsonSchema, MANIFEST_SCHEMA_ID } from "./json-schema.ts";
+export { checkAgainst, type CheckResult } from "./check.ts";
 export {
   normalizeManifest,
   SECRETS_DIR,

@@ -15,7 +15,7 @@ test("a container without an image is refused at container.image", () => {
 test("an empty image or name is refused", () => {
   const r = validateManifestObject({ version: "v1", kind: "Service", metadata: { name: " " }, container: { image: "" } });
   assert.equal(errorAt(r, "container.image").message, "must not be empty");
-  assert.equal(errorAt(r, "metadata.name").expected, "a non-empty string");
+  assert.match(errorAt(r, "metadata.name").expected, /lowercase letters, digits and "-"/);
 });
 
 test("a manifest without a container (or with an external service) is refused with the reason", () => {

@@ -51,7 +51,7 @@ ports: [{ num: 9000, type: tcp }, { num: 8000 }]
 roomservice:
   probes:
     startup: { tcpSocket: {}, periodSeconds: 2, startIntervalSeconds: 0.05 }
-    readiness: { httpGet: { path: ready } }
+    readiness: { httpGet: { path: /ready } }
     liveness: { exec: { command: [node, health.js] }, timeoutSeconds: 2.5 }
   restart: { policy: never }
   stop: { signal: SIGQUIT, gracePeriodSeconds: 0.5 }

@@ -249,6 +249,13 @@ export class ProbeSet {
 
   start(): void {
     const signal = this.ctl.signal;
+    // Port liveness checks wait for the startup probe like the other checks (Kubernetes'
+    // semantics): a slow start on a loaded machine is not reported as Unhealthy.
+    if (this.spec.probes.startup === undefined) this.startPortChecks(signal);
+    this.startProbes(signal);
+  }
+
+  private startPortChecks(signal: AbortSignal): void {
     this.spec.ports.forEach((port, i) => {
       if (port.livenessPath === undefined) return;
       const status = this.ports[i];
@@ -269,6 +276,9 @@ export class ProbeSet {
         },
       }, false, this.timing);
     });
+  }
+
+  private startProbes(signal: AbortSignal): void {
     const startup = this.spec.probes.startup;
     const nothingToProbe = startup === undefined && this.spec.probes.readiness === undefined && this.spec.ports.every((p) => p.livenessPath === undefined);
     if (nothingToProbe) {
@@ -298,6 +308,7 @@ export class ProbeSet {
     this.startupPassed = true;
     this.hooks.changed();
     const signal = this.ctl.signal;
+    if (this.spec.probes.startup !== undefined) this.startPortChecks(signal);
     const readiness = this.spec.probes.readiness;
     if (readiness !== undefined) {
       void probeLoop(readiness, this.check, signal, {

@@ -84,11 +84,21 @@ export interface ServerOptions {
   databaseUrl?: string;
   /** Where databaseUrl came from, named in its error messages (default "the database URL"). */
   databaseUrlSource?: string;
+  /**
+   * Largest REST request body (a manifest, a secret) in bytes; default
+   * DEFAULT_MAX_BODY_BYTES. `serve` takes it from ROOMSERVICE_MAX_BODY_BYTES. Larger bodies
+   * answer 413 naming the limit and this setting.
+   */
+  maxBodyBytes?: number;
   /** MCP bridge timeouts in ms (connect attempt, retry window, tool call); defaults in mcp/endpoint.ts. */
   mcpTimeouts?: { connectMs?: number; connectRetryForMs?: number; callMs?: number };
 }
 
 export const DEFAULT_DEPARTURE_TIMEOUT_MS = 15_000;
+/** The REST API's request body limit (ServerOptions.maxBodyBytes): manifests and secrets are small. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** The setting that raises the REST body limit, named in 413 answers. */
+export const MAX_BODY_SETTING = "ROOMSERVICE_MAX_BODY_BYTES (environment of `roomservice serve`)";
 export const DEFAULT_PORT = 8080;
 /**
  * Loopback by default (security by default, and `serve` then prints Studio's one-click

@@ -2,7 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { loadProjectSecret } from "./auth/secret.ts";
-import { DEFAULT_DEPARTURE_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_LIMITS, systemClock, type ServerOptions } from "./config.ts";
+import { DEFAULT_DEPARTURE_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_LIMITS, DEFAULT_MAX_BODY_BYTES, MAX_BODY_SETTING, systemClock, type ServerOptions } from "./config.ts";
 import type { ServerContext } from "./context.ts";
 import { RoomSocketServer } from "./http/upgrade.ts";
 import { registerStorageRoutes } from "./http/storage-routes.ts";
@@ -22,7 +22,7 @@ import { registerRestRoutes } from "./http/rest.ts";
 import { registerKeptLogs } from "./http/log-stream.ts";
 import { installErrorHandler } from "./http/errors.ts";
 import { installAuthHook, registerAuthSessionRoutes } from "./http/auth.ts";
-import { registerRoomsRest } from "./http/rooms-rest.ts";
+import { registerRoomsRest, roomKnown, roomNotFound } from "./http/rooms-rest.ts";
 import { registerStudioRest } from "./http/studio-rest.ts";
 import { DEFAULT_STREAM_LIMITS, registerRoomStreams, type StreamLimits } from "./http/room-stream.ts";
 import type { SseClient } from "./http/sse.ts";
@@ -166,8 +166,8 @@ async function startWithStore(
   const secrets = new SecretStore(store, ctx.secret);
   const apiKeys = new ApiKeyStore(store);
 
-  const app = Fastify({ loggerInstance: logger.child({ component: "http" }, { level: "warn" }) as unknown as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
-  installErrorHandler(app, logger.child({ component: "http" }));
+  const app = Fastify({ loggerInstance: logger.child({ component: "http" }, { level: "warn" }) as unknown as FastifyBaseLogger, bodyLimit: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES });
+  installErrorHandler(app, logger.child({ component: "http" }), { bytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, setting: MAX_BODY_SETTING });
   // Before any route: live-room REST calls are forwarded to the owner before auth runs here.
   const cluster = opts.cluster === undefined ? null : await startClusterSide({
     options: opts.cluster, dataDir: opts.dataDir, ctx, rooms, app, runtime: opts.runtime ?? null,
@@ -203,10 +203,14 @@ async function startWithStore(
   // The REST API: one scope, one auth hook (API key, admin JWT or Studio's session cookie).
   await app.register(async (api) => {
     installAuthHook(api, authDeps);
-    registerRestRoutes(api, { ctx, services, secrets, apiKeys });
-    registerRoomsRest(api, { ctx, rooms, roomStore: new RoomStore(store), events, activity, apiKeys, browserSessions, ...(listing ? { listing } : {}) });
+    registerRestRoutes(api, { ctx, services, secrets, apiKeys, ...imageCheck(opts.runtime ?? null) });
+    const roomStore = new RoomStore(store);
+    registerRoomsRest(api, { ctx, rooms, roomStore, events, activity, apiKeys, browserSessions, ...(listing ? { listing } : {}) });
     if (listing !== undefined) registerClusterRoutes(api, (room) => localRoomLive(activity, room));
-    registerStudioRest(api, { ctx, services, launcher, activity, ...imageCheck(opts.runtime ?? null) });
+    const requireRoom = async (room: string) => {
+      if (!(await roomKnown(rooms, roomStore, room))) throw roomNotFound(room);
+    };
+    registerStudioRest(api, { ctx, services, launcher, activity, requireRoom, ...imageCheck(opts.runtime ?? null) });
     registerKeptLogs(api, launcher);
     registerRoomStreams(api, { ctx, activity, services, clients: streams, limits: { ...DEFAULT_STREAM_LIMITS, ...opts.streamLimits } });
     registerLlmRoutes(api, { ctx, llm, secrets });

@@ -71,7 +71,8 @@ export function registerRoomWatch(room: Command): void {
       checkRoom(name);
       const tail = o.tail === undefined ? null : parseIntOption("--tail", o.tail, 1, 100_000);
       const c = connect(o);
-      const live = await roomLive(c, name);
+      // Following may wait for a room's first session; printing what was needs the room to exist.
+      const live = await roomLive(c, name, { idleIfUnknown: o.follow === true });
       const only = ref === undefined ? null : findLiveService(live, ref);
       const wanted = (l: LogLine) => only === null || l.service_id === only.service_id;
       if (!o.follow) {
@@ -116,7 +117,7 @@ export function registerRoomWatch(room: Command): void {
         return;
       }
       let lastSeq = -1;
-      await follow(c, name, describe(name, await roomLive(c, name)), (event, data) => {
+      await follow(c, name, describe(name, await roomLive(c, name, { idleIfUnknown: true })), (event, data) => {
         if (event !== "event") return;
         const e = data as RoomEventJson;
         if (e.seq <= lastSeq) return;

@@ -1,29 +1,18 @@
 import type { Command } from "commander";
 import { CliError, parseIntOption } from "../options.ts";
 import { age, table } from "../format.ts";
-import { isMissingRoute, type ApiClient } from "../remote/client.ts";
 import { addRemoteOptions, checkRoom, connect, roomPath } from "../remote/options.ts";
 import type { RemoteOpts } from "../remote/target.ts";
 import { sessionRow, type ServiceState } from "../remote/types.ts";
-import { findLiveService, listRooms, roomLive } from "../remote/rooms.ts";
+import { findLiveService, isUnknownRoom, listRooms, roomLive, unknownRoomError } from "../remote/rooms.ts";
 import { registerRoomWatch } from "./room-watch.ts";
-
-/**
- * Whether the server knows the room (`getRoom`): "unknown" only on a 404 from that route;
- * "no-route" when the server predates it.
- */
-async function roomKnown(c: ApiClient, room: string): Promise<"known" | "unknown" | "no-route"> {
-  const path = `${await c.projectBase()}${roomPath(room)}`;
-  const res = await c.fetch("GET", path, {});
-  const text = await res.text();
-  if (res.ok) return "known";
-  if (res.status === 404) return isMissingRoute(text) ? "no-route" : "unknown";
-  throw c.httpError("GET", path, res.status, text);
-}
 
 function stateRow(s: ServiceState, now: number): string[] {
   const exit = s.last_exit === null ? "-" : s.last_exit.reason === "exit" ? `exit ${s.last_exit.code}` : s.last_exit.reason === "oom" ? "oom" : `signal${s.last_exit.code === null ? "" : ` (${s.last_exit.code})`}`;
-  const ports = s.ports.map((p) => `${p.num}/${p.type}:${p.liveness_status === "not_configured" ? "-" : p.liveness_status}`).join(",") || "-";
+  // A port's liveness means something only while the service runs: a stopped service (every
+  // service of an idle room) shows its ports without a status rather than "not_ready".
+  const running = s.state !== "stopped" && s.state !== "pending" && s.state !== "exited" && s.state !== "failed";
+  const ports = s.ports.map((p) => `${p.num}/${p.type}${!running ? "" : `:${p.liveness_status === "not_configured" ? "-" : p.liveness_status}`}`).join(",") || "-";
   return [s.name, s.state, String(s.restart_count), exit, ports, s.started_at === null ? "-" : age(s.started_at, now), s.image];
 }
 
@@ -76,12 +65,12 @@ export function registerRoom(program: Command): void {
     .action(async (name: string, o: RemoteOpts & { json?: boolean }) => {
       checkRoom(name);
       const c = connect(o);
-      const body = await c.request<{ sessions: Record<string, unknown>[] }>("GET", `${await c.projectBase()}${roomPath(name)}/sessions`);
-      const rows = body.sessions.map(sessionRow);
-      if (rows.length === 0) {
-        const known = await roomKnown(c, name);
-        if (known !== "known") throw new CliError(`no room ${JSON.stringify(name)} on the server at ${c.target.url}: it has never had a session (see "roomservice room list")`);
-      }
+      const path = `${await c.projectBase()}${roomPath(name)}/sessions`;
+      const res = await c.fetch("GET", path, {});
+      const text = await res.text();
+      if (isUnknownRoom(res.status, text)) throw unknownRoomError(c, name);
+      if (!res.ok) throw c.httpError("GET", path, res.status, text);
+      const rows = (JSON.parse(text) as { sessions: Record<string, unknown>[] }).sessions.map(sessionRow);
       if (o.json) return void process.stdout.write(JSON.stringify(rows, null, 2) + "\n");
       if (rows.length === 0) return void process.stdout.write(`room ${name}: no sessions yet\n`);
       process.stdout.write(table(["SESSION", "STARTED", "ENDED", "REASON", "PARTICIPANTS"], rows.map((r) => [r.id, r.started_at, r.ended_at ?? "(running)", r.end_reason ?? "-", r.participants.join(",") || "-"])));

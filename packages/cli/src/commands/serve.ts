@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { startRoomServer, selectRuntime, parseRuntimeMode, helperSpawnConfigFromEnv, DataDirLockedError, StoreOpenError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer, type ClusterOptions } from "@roomservice/server";
 import { ExampleImages, setUpDemo, DEMO_EXAMPLES, DEMO_ROOM, DEMO_VOICE, REPO_ROOT } from "@roomservice/server";
@@ -61,8 +62,9 @@ export function registerServe(program: Command): void {
       const host = o.host ?? process.env.ROOMSERVICE_HOST ?? DEFAULT_HOST;
       const dataDir = resolve(o.data ?? process.env.ROOMSERVICE_DATA ?? ".roomservice");
       const created = !existsSync(dataDir);
+      // Cheap preconditions first: a bad flag or a taken port must not leave a new data
+      // directory behind. Whatever fails later removes the directory this run created.
       const departure = o.departureTimeout === undefined ? undefined : parseIntOption("--departure-timeout", o.departureTimeout, 0, 86400) * 1000;
-      const logger = createLogger();
       const cluster = clusterOptions(o);
       let mode;
       try {
@@ -71,13 +73,21 @@ export function registerServe(program: Command): void {
         throw new CliError(`--runtime: ${(err as Error).message}`);
       }
       const poolSize = process.env.ROOMSERVICE_ROOM_POOL === undefined ? undefined : parseIntOption("ROOMSERVICE_ROOM_POOL", process.env.ROOMSERVICE_ROOM_POOL, 0, 64);
+      const maxBodyBytes = process.env.ROOMSERVICE_MAX_BODY_BYTES === undefined ? undefined : parseIntOption("ROOMSERVICE_MAX_BODY_BYTES", process.env.ROOMSERVICE_MAX_BODY_BYTES, 1024, 1024 ** 3);
       let helperSpawns;
       try {
         helperSpawns = helperSpawnConfigFromEnv(process.env);
       } catch (err) {
         throw new CliError((err as Error).message);
       }
+      const db = databaseUrlFrom(o.database);
+      if (port !== 0) await checkPortFree(host, port);
+      const removeCreated = () => {
+        if (created) rmSync(dataDir, { recursive: true, force: true });
+      };
+      const logger = createLogger();
       const runtime = await selectRuntime({ mode, dataDir, logger, helperSpawns, ...(poolSize === undefined ? {} : { poolSize }) }).catch((err: Error) => {
+        removeCreated();
         throw new CliError(err.message);
       });
       // In a cluster the demo's record is the shared store's: the nodes set it up once between them.
@@ -87,14 +97,16 @@ export function registerServe(program: Command): void {
       // waits, pending with a Building event, while it builds): Docker only.
       const docker = runtime?.kind === "docker" ? (runtime as unknown as { docker: DockerEngine }).docker : null;
       const images = docker === null ? undefined : new ExampleImages({ docker, logger, examples: [...DEMO_EXAMPLES, DEMO_VOICE] });
-      const db = databaseUrlFrom(o.database);
       const server = await startRoomServer({
         dataDir, port, host, logger, runtime, ...(images === undefined ? {} : { images }), ...(cluster === undefined ? {} : { cluster }),
         ...(db.url === undefined ? {} : { databaseUrl: db.url, databaseUrlSource: db.source }),
         projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
         ...(departure === undefined ? {} : { departureTimeoutMs: departure }),
+        ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
       }).catch(async (err: NodeJS.ErrnoException) => {
         await runtime?.close().catch(() => {});
+        // A data directory held by another server was not created by this run: kept.
+        if (!(err instanceof DataDirLockedError)) removeCreated();
         if (err instanceof DataDirLockedError || err instanceof StoreOpenError) throw new CliError(err.message);
         if (err.code === "EADDRINUSE") throw new CliError(`port ${port} is already in use; pick another with --port or ROOMSERVICE_PORT`);
         throw err;
@@ -139,6 +151,24 @@ export function registerServe(program: Command): void {
       process.on("SIGINT", () => stop("SIGINT"));
       process.on("SIGTERM", () => stop("SIGTERM"));
     });
+}
+
+/**
+ * Fails when `host:port` cannot be bound (in use, or not an address of this machine),
+ * before anything is created. The server binds it again moments later; losing that race
+ * is still reported, and the directory this run created is removed.
+ */
+async function checkPortFree(host: string, port: number): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EADDRINUSE") reject(new CliError(`port ${port} is already in use; pick another with --port or ROOMSERVICE_PORT`));
+      else if (err.code === "EADDRNOTAVAIL") reject(new CliError(`--host ${host}: not an address of this machine`));
+      else if (err.code === "EACCES") reject(new CliError(`port ${port}: permission denied (ports below 1024 need privileges); pick another with --port`));
+      else reject(err);
+    });
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
 
 interface ServeFlags {

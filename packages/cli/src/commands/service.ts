@@ -33,7 +33,7 @@ function scope(o: ScopeOpts): string | null {
 }
 
 /** Reads and checks a manifest file (the manifest package is loaded only here: it is large). */
-async function readManifest(file: string | undefined): Promise<{ name: string; spec: Record<string, unknown> }> {
+async function readManifest(file: string | undefined): Promise<{ name: string; spec: Record<string, unknown>; warned: Set<string> }> {
   if (file === undefined) throw new CliError("-f <file>: the manifest to read (meshagent.yaml or .json)");
   let text: string;
   try {
@@ -46,7 +46,19 @@ async function readManifest(file: string | undefined): Promise<{ name: string; s
   if (!r.ok) throw new CliError(`${file} is not a valid service manifest:\n${formatErrors(r.errors, { filename: file })}`);
   // Accepted but worth knowing (fields Roomservice ignores, a command that needs a shell...).
   if (r.warnings.length > 0) process.stderr.write(`warning: ${formatWarnings(r.warnings, { filename: file }).split("\n").join("\nwarning: ")}\n`);
-  return { name: r.manifest.metadata.name, spec: r.raw as Record<string, unknown> };
+  return { name: r.manifest.metadata.name, spec: r.raw as Record<string, unknown>, warned: new Set(r.warnings.map((w) => `${w.path}\n${w.message}`)) };
+}
+
+type ServerWarning = { path: string; message: string };
+
+/**
+ * Prints the server's warnings for a stored manifest (missing image, a port another service
+ * uses, …), except the manifest's own ones readManifest already printed.
+ */
+function printServerWarnings(file: string, warned: Set<string>, warnings: readonly ServerWarning[] | undefined): void {
+  for (const w of warnings ?? []) {
+    if (!warned.has(`${w.path}\n${w.message}`)) process.stderr.write(`warning: ${file}: ${w.path}: ${w.message}\n`);
+  }
 }
 
 /** `.../services` of one room, or of the project (room null). */
@@ -127,13 +139,13 @@ export function registerService(program: Command): void {
         const existing = byRef(await listIn(c, room), m.name);
         if (verb === "create") {
           if (existing !== undefined) throw new CliError(`service ${JSON.stringify(m.name)} already exists in ${where} (id ${existing.id}); use "service update"`);
-          const r = await c.request<{ id: string; warnings?: { path: string; message: string }[] }>("POST", path, m.spec);
-          // The server's own warnings, e.g. a port another service of the room also uses.
-          for (const w of r.warnings ?? []) process.stderr.write(`warning: ${o.file}: ${w.path}: ${w.message}\n`);
+          const r = await c.request<{ id: string; warnings?: ServerWarning[] }>("POST", path, m.spec);
+          printServerWarnings(o.file, m.warned, r.warnings);
           process.stdout.write(`created service ${m.name} in ${where} (id ${r.id}); it starts with the next session\n`);
         } else {
           if (existing === undefined) throw new CliError(`no service named ${JSON.stringify(m.name)} in ${where}; use "service create"`);
-          await c.request("PUT", `${path}/${encodeURIComponent(existing.id)}`, m.spec);
+          const r = await c.request<{ warnings?: ServerWarning[] } | undefined>("PUT", `${path}/${encodeURIComponent(existing.id)}`, m.spec);
+          printServerWarnings(o.file, m.warned, r?.warnings);
           const now = await c.request<ServiceJson>("GET", `${path}/${encodeURIComponent(existing.id)}`);
           process.stdout.write(`updated service ${m.name} to revision ${now.revision}; it applies at the next session (or: roomservice room restart R ${m.name})\n`);
         }

@@ -71,3 +71,64 @@ export function subPath(description: string) {
 
 /** `Record<string, string>` for annotations and headers. */
 export const stringMap = z.record(z.string(), z.string());
+
+/**
+ * A service name: a DNS label (RFC 1123, as Kubernetes names its objects), because the name
+ * becomes part of container, Pod and log names and is typed into CLI commands and URLs.
+ * MeshAgent's own templates and examples use such names ("chat-agent").
+ */
+export const SERVICE_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** The rules of {@link SERVICE_NAME_RE} in words, for error messages and docs. */
+export const SERVICE_NAME_RULES = 'lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters (e.g. "chat-agent")';
+
+/** A DNS-label-like name (service names, volume names); see {@link SERVICE_NAME_RE}. */
+export function dnsLabel(description: string) {
+  return z
+    .string()
+    .superRefine((n, ctx) => {
+      if (!SERVICE_NAME_RE.test(n)) ctx.addIssue(customIssue("is not a valid name", { expected: SERVICE_NAME_RULES }));
+    })
+    .describe(description);
+}
+
+/**
+ * An HTTP path on the service's own port (probe paths, endpoint paths). Must start with "/":
+ * "healthz" would otherwise be joined to the host as "http://host:9100healthz".
+ */
+export function httpPath(description: string) {
+  return z
+    .string()
+    .superRefine((p, ctx) => {
+      if (!p.startsWith("/")) {
+        ctx.addIssue(customIssue(`must start with "/" (write "/${p}")`, { expected: 'an HTTP path starting with "/", such as "/healthz"' }));
+      } else if (/[\s\u0000-\u001f\u007f]/.test(p)) {
+        ctx.addIssue(customIssue("must not contain spaces or control characters", { expected: 'an HTTP path such as "/healthz" (percent-encode other characters)' }));
+      }
+    })
+    .describe(description);
+}
+
+/** An HTTP header name (RFC 9110 token). */
+export const headerName = z
+  .string()
+  .superRefine((n, ctx) => {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(n)) ctx.addIssue(customIssue("is not a valid HTTP header name", { expected: 'letters, digits and "-" (an RFC 9110 token), e.g. "X-Api-Key"' }));
+  });
+
+/**
+ * A file path inside room storage: relative to the room's root (a leading "/" means that root,
+ * as MeshAgent's own manifests write it), no ".." and no empty or "." segments.
+ */
+export function storagePath(description: string) {
+  return z
+    .string()
+    .superRefine((p, ctx) => {
+      const rel = p.startsWith("/") ? p.slice(1) : p;
+      const parts = rel.split("/");
+      if (rel === "" || parts.some((s) => s === "" || s === "." || s === "..") || p.includes("\\") || /[\u0000-\u001f]/.test(p)) {
+        ctx.addIssue(customIssue("is not a path inside room storage", { expected: 'a file path in room storage without "..", "." or empty segments, such as "inbox/readme.txt"' }));
+      }
+    })
+    .describe(description);
+}

@@ -9,7 +9,7 @@
  * ../warnings.ts, never dropped silently.
  */
 import { z } from "zod";
-import { containerPath, customIssue, nullable, stringMap, subPath, withDefault } from "./helpers.ts";
+import { containerPath, customIssue, dnsLabel, headerName, httpPath, nullable, storagePath, stringMap, subPath, withDefault } from "./helpers.ts";
 
 /** The in-room API listens here in every room; a service cannot take it. */
 export const ROOM_API_PORT = 8078;
@@ -115,7 +115,7 @@ const projectMountSchema = z.strictObject({
 });
 
 const volumeMountSchema = z.strictObject({
-  name: z.string().min(1),
+  name: dnsLabel("the volume's name"),
   path: containerPath("mount point"),
   subpath: nullable(subPath("mount only this folder")),
   read_only: withDefault(z.boolean(), false, "mount read-only"),
@@ -144,7 +144,7 @@ const emptyDirMountSchema = z
   .describe("a writable scratch directory, emptied at every start");
 
 const configMountSchema = z.strictObject({
-  path: withDefault(z.string(), "/var/run/meshagent", "folder for MeshAgent runtime files (spec.json, members.json)"),
+  path: withDefault(containerPath("folder for MeshAgent runtime files"), "/var/run/meshagent", "folder for MeshAgent runtime files (spec.json, members.json)"),
 });
 
 export const storageSchema = z
@@ -209,7 +209,7 @@ const mcpEndpointSchema = z
     allowed_tools: nullable(
       z.array(z.strictObject({ tool_names: nullable(z.array(z.string())), read_only: nullable(z.boolean()) })),
     ).describe("limit which tools are exposed"),
-    headers: nullable(stringMap).describe("HTTP headers sent with every MCP request"),
+    headers: nullable(z.record(headerName, z.string())).describe("HTTP headers sent with every MCP request"),
     require_approval: nullable(z.enum(["always", "never"])),
     oauth: nullable(
       z.strictObject({
@@ -234,7 +234,7 @@ const meshagentEndpointSchema = z
   .describe("call this endpoint when the service starts so it can join the room as an agent or toolkit");
 
 const endpointSchema = z.strictObject({
-  path: z.string().describe("HTTP path of the endpoint, e.g. /mcp"),
+  path: httpPath("HTTP path of the endpoint, e.g. /mcp"),
   mcp: nullable(mcpEndpointSchema),
   meshagent: nullable(meshagentEndpointSchema),
   annotations: nullable(stringMap),
@@ -254,7 +254,7 @@ export const portSchema = z
       })
       .describe(`the port the service listens on inside the room (1-65535; ${ROOM_API_PORT} is the in-room API)`),
     type: withDefault(z.enum(["http", "tcp"]), "http", "protocol spoken on the port"),
-    liveness: nullable(z.string()).describe("HTTP path answering 200-399 when the port is ready; drives the port's liveness_status"),
+    liveness: nullable(httpPath("HTTP path answering 200-399 when the port is ready")).describe("HTTP path answering 200-399 when the port is ready; drives the port's liveness_status"),
     endpoints: withDefault(z.array(endpointSchema), [], "HTTP endpoints on this port: MCP servers and MeshAgent agent/toolkit handoffs"),
     host_port: nullable(z.number().int().positive()).describe("MeshAgent host publishing; ignored by Roomservice"),
     published: nullable(z.boolean()).describe("MeshAgent internet routing; ignored by Roomservice"),
@@ -267,7 +267,7 @@ export const portSchema = z
 // metadata, agents, files, external
 
 export const metadataSchema = z.strictObject({
-  name: z.string().trim().min(1).describe("the service name, unique in a room"),
+  name: dnsLabel("the service name, unique in a room: a DNS label (lowercase letters, digits and -)"),
   description: nullable(z.string()),
   repo: nullable(z.string()),
   icon: nullable(z.string()),
@@ -288,7 +288,7 @@ export const agentSchema = z.strictObject({
 });
 
 export const serviceFileSchema = z
-  .strictObject({ path: z.string().min(1), text: z.string() })
+  .strictObject({ path: storagePath("where the file goes in room storage"), text: z.string() })
   .describe("a file created in room storage if it does not exist yet");
 
 export const externalSchema = z

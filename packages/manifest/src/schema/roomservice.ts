@@ -10,7 +10,7 @@
  */
 import { z } from "zod";
 import { parseCpus, parseQuantity, QuantityError } from "../quantity.ts";
-import { customIssue } from "./helpers.ts";
+import { customIssue, headerName, httpPath } from "./helpers.ts";
 
 export const PROBE_DEFAULTS = {
   initialDelaySeconds: 0,
@@ -45,9 +45,9 @@ const probeSchema = z
   .strictObject({
     httpGet: z
       .strictObject({
-        path: z.string().default("/").describe("HTTP path; a 200-399 answer is a success"),
+        path: httpPath("HTTP path; a 200-399 answer is a success").default("/"),
         port: port.optional().describe("defaults to the first http port in ports"),
-        httpHeaders: z.array(z.strictObject({ name: z.string().min(1), value: z.string() })).optional(),
+        httpHeaders: z.array(z.strictObject({ name: headerName, value: z.string() })).optional(),
       })
       .optional()
       .describe("succeed when an HTTP GET answers 200-399"),

@@ -5,6 +5,7 @@ import { roomNameError } from "../rooms/room-manager.ts";
 import { verifyAdminCredential, type AdminPrincipal } from "../services/admin-auth.ts";
 import type { ApiKeyStore } from "../services/api-keys.ts";
 import { RoomserviceError } from "./errors.ts";
+import { parseBody, signInBody } from "./bodies.ts";
 
 export const SESSION_COOKIE = "rs_session";
 export const CSRF_HEADER = "x-csrf-token";
@@ -107,10 +108,9 @@ export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): vo
   const setCookie = (req: FastifyRequest, reply: FastifyReply, value: string, maxAgeSeconds: number) =>
     reply.header("set-cookie", `${SESSION_COOKIE}=${value}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAgeSeconds}${req.protocol === "https" ? "; Secure" : ""}`);
 
-  app.post("/auth/session", async (req, reply) => {
-    const b = req.body;
-    if (typeof b !== "object" || b === null || Array.isArray(b)) throw new RoomserviceError(400, "bad_request", "body must be {\"api_key\": \"...\"} or {\"login\": \"<code>\"}");
-    const { api_key: apiKey, login } = b as Record<string, unknown>;
+  // A sign-in body is two short strings: nothing bigger is read before the key is checked.
+  app.post("/auth/session", { bodyLimit: 16 * 1024 }, async (req, reply) => {
+    const { api_key: apiKey, login } = parseBody(signInBody, req.body, "sign-in", "{\"api_key\": \"...\"} or {\"login\": \"<code>\"}");
     let opened: { id: string; session: BrowserSession };
     if (typeof login === "string" && login !== "") {
       if (!(await d.browserSessions.redeemLoginCode(login))) {

@@ -10,6 +10,7 @@ import type { RoomInfo, RoomStore } from "../store/rooms.ts";
 import type { SessionEventStore } from "../store/session-events.ts";
 import type { SessionRecord } from "../store/sessions.ts";
 import { badRequest, notFound, RoomserviceError } from "./errors.ts";
+import { apiKeyCreateBody, parseBody, roomCreateBody } from "./bodies.ts";
 
 export interface RoomsRestDeps {
   ctx: ServerContext;
@@ -84,12 +85,23 @@ const intQuery = (v: unknown, name: string, def: number, min: number, max: numbe
   return n;
 };
 
-const objectField = (b: Record<string, unknown>, name: string): Record<string, unknown> => {
-  const v = b[name];
-  if (v === undefined || v === null) return {};
-  if (typeof v !== "object" || Array.isArray(v)) throw badRequest(`${name}: expected a JSON object, got ${JSON.stringify(v)}`);
-  return v as Record<string, unknown>;
-};
+/**
+ * Rooms are implicit: a room exists once anything refers to it — a session, a service, a
+ * secret, a setting, or `POST …/rooms`. Writes (creating a service or secret, settings,
+ * connect) make a room known; routes that describe a room itself (the room, its live state,
+ * its sessions) answer 404 for a name the server has never seen, all with this message.
+ * Lists of configuration for a room name (services, secrets) answer [] (configuration may
+ * be added before the room's first session), and the room's stream waits for its first
+ * session (Studio opens a new room's page before anyone joins).
+ */
+export function roomNotFound(room: string): RoomserviceError {
+  return notFound(`room ${JSON.stringify(room)} not found (it has no sessions, services, secrets or settings, and was not created)`);
+}
+
+/** Whether the server knows `room` (see {@link roomNotFound}): live now, or stored. */
+export async function roomKnown(rooms: RoomManager, roomStore: RoomStore, room: string): Promise<boolean> {
+  return rooms.get(room) !== undefined || (await roomStore.get(room)) !== undefined;
+}
 
 type Req = FastifyRequest<{ Params: { project: string; room?: string; sid?: string; id?: string }; Querystring: Record<string, string | undefined>; Body: unknown }>;
 
@@ -128,26 +140,24 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
   });
 
   app.post("/rooms", async (req: Req, reply) => {
-    const b = req.body;
-    if (typeof b !== "object" || b === null || Array.isArray(b)) throw badRequest("body must be {\"name\": \"...\", \"if_not_exists\"?, \"metadata\"?, \"annotations\"?}");
-    const body = b as Record<string, unknown>;
-    if (typeof body.name !== "string") throw badRequest(`name: expected a string, got ${JSON.stringify(body.name)}`);
+    const body = parseBody(roomCreateBody, req.body, "room", "a JSON object {name, if_not_exists?, metadata?, annotations?}");
     const err = roomNameError(body.name);
     if (err !== null) throw new RoomserviceError(400, "invalid_room_name", err);
     const existing = await d.roomStore.get(body.name);
     if (existing !== undefined && body.if_not_exists !== true) throw new RoomserviceError(409, "conflict", `room ${JSON.stringify(body.name)} already exists (pass if_not_exists to get it instead)`);
-    const created = await d.roomStore.create(body.name, objectField(body, "metadata"), objectField(body, "annotations"), ctx.clock.now());
+    const created = await d.roomStore.create(body.name, body.metadata ?? {}, body.annotations ?? {}, ctx.clock.now());
     return reply.code(existing === undefined && created ? 201 : 200).send(await oneRoomJson((await d.roomStore.get(body.name))!));
   });
 
   app.get("/rooms/:room", async (req: Req) => {
     const r = (await d.roomStore.get(req.params.room!)) ?? (d.rooms.get(req.params.room!) !== undefined ? { name: req.params.room!, metadata: {}, annotations: {}, createdAt: ctx.clock.now() } : undefined);
-    if (r === undefined) throw notFound(`room ${JSON.stringify(req.params.room)} not found (it has no sessions, services, secrets or settings, and was not created)`);
+    if (r === undefined) throw roomNotFound(req.params.room!);
     return await oneRoomJson(r);
   });
 
   app.get("/rooms/:room/sessions", async (req: Req) => {
     const limit = intQuery(req.query.limit, "limit", 100, 1, 1000);
+    if (!(await roomKnown(d.rooms, d.roomStore, req.params.room!))) throw roomNotFound(req.params.room!);
     return { sessions: await Promise.all((await ctx.sessions.list(req.params.room!, limit)).map((s) => sessionJson(s, d.events))) };
   });
 
@@ -196,14 +206,12 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
   // ---- API keys ----
 
   app.post("/api-keys", async (req: Req, reply) => {
-    const b = (typeof req.body === "object" && req.body !== null ? req.body : {}) as Record<string, unknown>;
-    if (typeof b.name !== "string" || b.name.trim() === "" || b.name.length > 200) throw badRequest(`name: expected a non-empty string of at most 200 characters, got ${JSON.stringify(b.name)}`);
-    if (b.description !== undefined && b.description !== null && typeof b.description !== "string") throw badRequest(`description: expected a string, got ${JSON.stringify(b.description)}`);
+    const b = parseBody(apiKeyCreateBody, req.body, "API key", "a JSON object {name, description?}");
     const now = ctx.clock.now();
-    const k = await d.apiKeys.create(ctx.projectId, b.name.trim(), now, typeof b.description === "string" ? b.description : "");
+    const k = await d.apiKeys.create(ctx.projectId, b.name, now, b.description ?? "");
     ctx.logger.info({ key: k.id, name: b.name, by: req.admin?.identity }, "API key created");
     // The key's value is shown this once; only its hash is stored.
-    return reply.code(201).send({ id: k.id, name: b.name.trim(), description: b.description ?? "", created_at: iso(now), value: k.key });
+    return reply.code(201).send({ id: k.id, name: b.name, description: b.description ?? "", created_at: iso(now), value: k.key });
   });
 
   app.get("/api-keys", async () => ({

@@ -12,6 +12,7 @@ import type { ServiceLauncher } from "../services/launcher.ts";
 import type { ServiceRecord, ServiceStore } from "../services/service-store.ts";
 import { badRequest, notFound, RoomserviceError } from "./errors.ts";
 import { manifestErrorsJson } from "./rest.ts";
+import { manifestWarningsJson, missingImageWarning } from "../services/service-warnings.ts";
 
 export interface StudioRestDeps {
   ctx: ServerContext;
@@ -20,6 +21,8 @@ export interface StudioRestDeps {
   activity: Activity;
   /** Whether an image exists where services run (Docker runtime only); absent: not checked. */
   imageExists?: (image: string) => Promise<boolean>;
+  /** Throws the 404 for a room the server has never seen (rooms-rest.ts roomNotFound). */
+  requireRoom: (room: string) => Promise<void>;
 }
 
 type Req = FastifyRequest<{ Params: { project: string; room?: string; id?: string; sid?: string }; Querystring: Record<string, string | undefined>; Body: unknown }>;
@@ -63,7 +66,10 @@ export function registerStudioRest(app: FastifyInstance, d: StudioRestDeps): voi
     return s;
   };
 
-  app.get("/rooms/:room/live", async (req: Req) => await d.activity.snapshot(req.params.room!));
+  app.get("/rooms/:room/live", async (req: Req) => {
+    await d.requireRoom(req.params.room!);
+    return await d.activity.snapshot(req.params.room!);
+  });
 
   for (const action of ["restart", "stop"] as const) {
     app.post(`/rooms/:room/services/:id/${action}`, async (req: Req, reply) => {
@@ -114,16 +120,9 @@ export function registerStudioRest(app: FastifyInstance, d: StudioRestDeps): voi
     if (typeof b !== "object" || b === null || Array.isArray(b)) throw badRequest("body must be {\"yaml\": \"<manifest text>\"} or a manifest object");
     const body = b as Record<string, unknown>;
     const r = typeof body.yaml === "string" && Object.keys(body).length === 1 ? parseManifest(body.yaml) : validateManifestObject(body);
-    const warnings: Record<string, unknown>[] = r.warnings.map((w) => ({ path: w.path, message: w.message, ...(w.line === undefined ? {} : { line: w.line, column: w.column ?? 1 }) }));
-    if (!r.ok) return { ok: false, errors: manifestErrorsJson(r.errors), warnings };
-    // Valid is not enough when the image is missing: the service would only fail at the next session.
-    const image = r.manifest.container?.image;
-    if (typeof image === "string" && d.imageExists !== undefined && !(await d.imageExists(image).catch(() => true))) {
-      warnings.push({
-        path: "container.image",
-        message: `image ${image} is not on this Docker host (no registry is used): build it with \`roomservice image build <dir> -t ${image}\` before the next session`,
-      });
-    }
-    return { ok: true, warnings };
+    if (!r.ok) return { ok: false, errors: manifestErrorsJson(r.errors), warnings: manifestWarningsJson(r.warnings) };
+    // Valid is not enough when the image is missing: the service would only fail at the next
+    // session. The same check runs on create and update (services/service-warnings.ts).
+    return { ok: true, warnings: [...manifestWarningsJson(r.warnings), ...await missingImageWarning(r.manifest.container?.image, d.imageExists)] };
   });
 }

@@ -95,10 +95,21 @@ export function registerLlmProxy(app: FastifyInstance, d: LlmProxyDeps): void {
     // except the model name peeked at below.
     sub.removeAllContentTypeParsers();
     sub.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: LLM_MAX_BODY_BYTES }, (_req, body, done) => done(null, body));
-
-    sub.all("/openai/v1/*", async (req, reply) => {
+    // The token is checked before the body is read: a caller with a wrong token gets 401,
+    // not 413, and the server reads nothing for it.
+    const principals = new WeakMap<FastifyRequest, Principal>();
+    sub.addHook("onRequest", async (req, reply) => {
       const p = await authenticate(req, reply);
       if (p === undefined) return reply;
+      principals.set(req, p);
+    });
+    sub.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+      if (err.statusCode !== 413) throw err;
+      return openaiError(reply, 413, "request_too_large", `request body is too large: the LLM proxy's limit is ${LLM_MAX_BODY_BYTES / (1024 * 1024)} MiB (${LLM_MAX_BODY_BYTES} bytes)`);
+    });
+
+    sub.all("/openai/v1/*", { bodyLimit: LLM_MAX_BODY_BYTES }, async (req, reply) => {
+      const p = principals.get(req)!;
       const room = p.room!;
       const upstream = await d.llm.getUpstream(d.ctx.projectId);
       if (upstream === undefined) {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ServerContext } from "../context.ts";
 import { badRequest } from "../http/errors.ts";
+import { llmUpstreamBody, parseBody } from "../http/bodies.ts";
 import type { SecretStore } from "../services/secret-store.ts";
 import type { LlmStore, LlmUpstream } from "./llm-store.ts";
 
@@ -36,11 +37,7 @@ export function registerLlmRoutes(app: FastifyInstance, d: LlmRoutesDeps): void 
   });
 
   app.put(base, async (req: Req) => {
-    const b = req.body;
-    if (typeof b !== "object" || b === null || Array.isArray(b)) {
-      throw badRequest("request body must be a JSON object {base_url, api_key_secret}");
-    }
-    const { base_url: baseUrl, api_key_secret: secret } = b as Record<string, unknown>;
+    const { base_url: baseUrl, api_key_secret: secret } = parseBody(llmUpstreamBody, req.body, "LLM upstream", "a JSON object {base_url, api_key_secret?}");
     let url: URL;
     try {
       if (typeof baseUrl !== "string") throw new Error("missing");
@@ -51,9 +48,6 @@ export function registerLlmRoutes(app: FastifyInstance, d: LlmRoutesDeps): void 
     }
     if (url.username !== "" || url.password !== "") {
       throw badRequest("base_url: credentials in the URL are not allowed (they would be shown by every API); put the key in a secret and name it in api_key_secret");
-    }
-    if (secret !== undefined && secret !== null && (typeof secret !== "string" || secret === "")) {
-      throw badRequest(`api_key_secret: expected the name of a project secret, got ${JSON.stringify(secret)}`);
     }
     const secretName = typeof secret === "string" ? secret : null;
     if (secretName !== null && (await d.secrets.findByName(d.ctx.projectId, null, secretName)) === undefined) {

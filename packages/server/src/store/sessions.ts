@@ -76,11 +76,28 @@ export class SessionStore {
     return this.writes.settled();
   }
 
-  /** Sessions left open by a crash are closed with reason "server_restart" at start-up. */
+  /**
+   * Sessions left open by a crash are closed with reason "server_restart" at start-up, with
+   * what a normal end records too: a `SessionEnded` event ending the session's timeline
+   * (the same kind, type and message the live room gives) and its participants marked left
+   * at `endedAt`. One transaction: a second crash leaves either all of it or none.
+   */
   async closeDangling(endedAt: number): Promise<number> {
     const reason: SessionEndReason = "server_restart";
-    const r = await this.store.db.updateTable("sessions").set({ ended_at: endedAt, end_reason: reason }).where("ended_at", "is", null).executeTakeFirst();
-    return Number(r.numUpdatedRows);
+    return await this.store.db.transaction().execute(async (trx) => {
+      const open = await trx.selectFrom("sessions").select("id").where("ended_at", "is", null).execute();
+      for (const { id } of open) {
+        const last = await trx.selectFrom("session_events").select((eb) => eb.fn.max("seq").as("seq")).where("session_id", "=", id).executeTakeFirst();
+        const seq = Number(last?.seq ?? 0) + 1;
+        await trx.insertInto("session_events").values({
+          session_id: id, seq, at: endedAt, kind: "session", type: "Normal", reason: "SessionEnded",
+          message: `Session ended (${reason}: the server stopped without closing it)`, service_id: null, service_name: null, participant: null,
+        }).onConflict((oc) => oc.columns(["session_id", "seq"]).doNothing()).execute();
+        await trx.updateTable("session_participants").set({ left_at: endedAt }).where("session_id", "=", id).where("left_at", "is", null).execute();
+      }
+      const r = await trx.updateTable("sessions").set({ ended_at: endedAt, end_reason: reason }).where("ended_at", "is", null).executeTakeFirst();
+      return Number(r.numUpdatedRows);
+    });
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
