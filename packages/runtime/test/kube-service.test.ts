@@ -12,11 +12,15 @@ import { spec, testLogger } from "./helpers.ts";
 
 function harness(evaluatesProbes = true) {
   let now = 1_000_000;
-  const follows: { containerId: string; since: number | null }[] = [];
+  const follows: { containerId: string; since: number | null; onEnd?: () => void; stopped: boolean }[] = [];
   const owner: PodServiceOwner = {
     stopService: async () => {},
     restartService: async () => {},
-    followLogs: (_h, containerId, since) => (follows.push({ containerId, since }), () => {}),
+    followLogs: (_h, containerId, since, onEnd) => {
+      const f = { containerId, since, onEnd, stopped: false };
+      follows.push(f);
+      return () => void (f.stopped = true);
+    },
   };
   const s = spec("web", "http.js", { ports: [{ num: 9100, type: "http", livenessPath: "/healthz" }], secretFiles: { K: "s3cret-value" } });
   const h = new PodServiceHandle(s, owner, testLogger(), { now: () => now }, evaluatesProbes);
@@ -37,7 +41,7 @@ test("a run: Created, Started, then Ready only when the kubelet says ready; unre
   h.observe(running());
   assert.equal(h.status().state, "starting");
   assert.deepEqual(h.status().events.map((e) => e.reason), ["Created", "Started"]);
-  assert.deepEqual(follows, [{ containerId: "containerd://aaa", since: null }]);
+  assert.deepEqual(follows.map((f) => ({ containerId: f.containerId, since: f.since })), [{ containerId: "containerd://aaa", since: null }]);
   h.observe(running({ ready: true }));
   assert.equal(h.status().state, "running");
   assert.deepEqual(h.status().events.map((e) => e.reason), ["Created", "Started", "Ready"]);
@@ -63,7 +67,7 @@ test("a crash loop: restartCount and lastState give the exits; CrashLoopBackOff 
   h.observe(running({ id: "containerd://bbb", restartCount: 1, state: { kind: "running", startedAt: 1_010_000 }, last: { exitCode: 3, reason: "Error", finishedAt: 1_000_500 } }));
   assert.equal(exits.length, 1, "the same lastState is one exit");
   assert.equal(h.status().container_id, "containerd://bbb");
-  assert.deepEqual(follows.at(-1), { containerId: "containerd://bbb", since: 1_010_000 });
+  assert.deepEqual({ containerId: follows.at(-1)!.containerId, since: follows.at(-1)!.since }, { containerId: "containerd://bbb", since: 1_010_000 });
   const ev = h.status().events;
   assert.equal(ev.find((e) => e.reason === "Exited")?.message, "Container exited with code 3");
   assert.equal(ev.find((e) => e.reason === "Started")?.count, 2);
@@ -125,4 +129,25 @@ test("log lines of a run are masked before they are split, per stream", () => {
   h.stopped();
   assert.deepEqual(lines, ["stdout:key **** done", "stderr:oops", "stdout:second"]);
   assert.equal(h.status().state, "stopped");
+});
+
+test("a run's last lines that the log stream delivers after its exit was observed are kept, not cut off", () => {
+  const { h, follows } = harness();
+  const lines: string[] = [];
+  h.on("log", (l) => lines.push(l.line));
+  h.observe(running());
+  h.output("stdout", Buffer.from("up\n"));
+  // The exit is observable before podman's `logs -f` has read the last words.
+  h.observe({ ...running(), state: { kind: "terminated", exitCode: 0, reason: "Completed", startedAt: 1_000_100, finishedAt: 1_002_000 } });
+  assert.equal(follows[0]!.stopped, false, "the ended run's stream is still followed");
+  h.output("stdout", Buffer.from("got SIGTERM\nbye"));
+  follows[0]!.onEnd?.(); // the stream ends by itself
+  assert.equal(follows[0]!.stopped, true);
+  assert.deepEqual(lines, ["up", "got SIGTERM", "bye"]);
+  // Output after a new run began belongs to the new run only.
+  h.observe(running({ id: "containerd://bbb", restartCount: 1, state: { kind: "running", startedAt: 1_003_000 } }));
+  h.output("stdout", Buffer.from("second run\n"));
+  assert.deepEqual(lines, ["up", "got SIGTERM", "bye", "second run"]);
+  h.stopped();
+  assert.equal(follows[1]!.stopped, true, "the Pod is gone: its stream is no longer followed");
 });

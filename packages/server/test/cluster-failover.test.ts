@@ -105,7 +105,9 @@ test("a room's service runs once, on the owner; SIGKILL of the owner: clients re
   assert.ok(node1Containers.length > 0);
   for (const id of node1Containers) assert.ok(!labelled(n1.nodeId).includes(id), `node1's container ${id.slice(0, 12)} was removed at takeover`);
   assert.deepEqual(labelled(n1.nodeId), [], "nothing of the dead node is left on the shared daemon");
-  assert.match(survivor.output(), /removed the (leftovers of a dead node|room's containers left by)/, "the new owner did it");
+  // The new owner removes them at takeover, unless another live node's periodic sweep of dead
+  // nodes got there first: either way a live node did it, and says so.
+  assert.match(n2.output() + n3.output(), /removed the (leftovers of a dead node|room's containers left by)/, "a live node removed them and logged it");
   // node1 restarts (reaping its own leftovers at start: none are left) and touches nothing of the new owner's.
   const survivorContainers = labelled(survivor.nodeId, "busy");
   await n1.restart();

@@ -213,12 +213,12 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
   /** Services asked to restart since the last reconcile (a restart with the same spec must still happen). */
   private readonly restartAsked = new Set<PodServiceHandle>();
 
-  followLogs(h: PodServiceHandle, containerId: string, sinceMs: number | null): () => void {
+  followLogs(h: PodServiceHandle, containerId: string, sinceMs: number | null, onEnd: () => void = () => {}): () => void {
     if (this.pod.kind !== "up") return () => {};
     const cname = [...this.pod.containers].find(([, x]) => x === h)?.[0];
     if (cname === undefined) return () => {};
     return this.rt.api.followLogs(this.rt.namespace, this.pod.name, cname, containerId, sinceMs,
-      (stream, chunk) => h.output(stream, chunk), () => {});
+      (stream, chunk) => h.output(stream, chunk), onEnd);
   }
 
   /** Runs reconcile after the current synchronous run (and after any reconcile in flight). */

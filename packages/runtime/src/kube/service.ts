@@ -22,11 +22,17 @@ const KUBE_REASONS: Record<string, EventReason> = {
 const START_FAILURES = new Set(["ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "RunContainerError"]);
 
 /** The hooks a service gives its sandbox: stop and restart replace the room's Pod (see runtime.ts). */
+/** How long an ended run's log stream may go on delivering its last lines (ms). */
+const LOG_DRAIN_MS = 2000;
+
 export interface PodServiceOwner {
   stopService(h: PodServiceHandle): Promise<void>;
   restartService(h: PodServiceHandle, spec: ServiceLaunchSpec | undefined): Promise<void>;
-  /** Starts following a run's output; returns a function that stops following. */
-  followLogs(h: PodServiceHandle, containerId: string, sinceMs: number | null): () => void;
+  /**
+   * Starts following a run's output; returns a function that stops following. `onEnd` is
+   * called when the engine's stream ends by itself (the container exited and its output was read).
+   */
+  followLogs(h: PodServiceHandle, containerId: string, sinceMs: number | null, onEnd?: () => void): () => void;
 }
 
 export class PodServiceHandle implements ServiceHandle {
@@ -42,6 +48,12 @@ export class PodServiceHandle implements ServiceHandle {
   private lastStop: StopResult | null = null;
   /** The run being observed: container id + restart count; a change means a new run. */
   private run: { key: string; ready: boolean; everReady: boolean; stopLogs: () => void; splitters: Record<"stdout" | "stderr", LineSplitter> } | null = null;
+  /**
+   * A run that ended while the engine's log stream may still carry its last lines (podman's
+   * `logs -f` reads them after the exit is observable): kept until that stream ends, the next
+   * run begins, the Pod is gone, or LOG_DRAIN_MS pass — so a service's last words are not lost.
+   */
+  private draining: { splitters: Record<"stdout" | "stderr", LineSplitter>; stopLogs: () => void; cancelTimer: () => void } | null = null;
   private seenTermination = new Set<string>();
   private seenEvents = new Map<string, number>();
   /** Restart counts of earlier Pods of the session (a new Pod starts its own count at 0). */
@@ -148,6 +160,8 @@ export class PodServiceHandle implements ServiceHandle {
       // Not observed terminating: the Pod was deleted under it (stop signal, then SIGKILL).
       this.endRun();
     }
+    this.finishDrain(); // the Pod is gone: its log streams have said all they will
+
     if (this.st.state !== "failed") this.setState("stopped");
   }
 
@@ -242,24 +256,45 @@ export class PodServiceHandle implements ServiceHandle {
       stdout: new LineSplitter((line) => this.emitLog("stdout", line), masking),
       stderr: new LineSplitter((line) => this.emitLog("stderr", line), masking),
     };
+    this.finishDrain(); // an earlier run's late lines must not land in this one
     this.run = { key, ready: false, everReady: false, splitters, stopLogs: () => {} };
     const run = this.run;
-    run.stopLogs = this.owner.followLogs(this, containerId, this.st.restart_count > 0 ? startedAt : null);
+    run.stopLogs = this.owner.followLogs(this, containerId, this.st.restart_count > 0 ? startedAt : null, () => {
+      if (this.draining?.splitters === splitters) this.finishDrain();
+    });
   }
 
-  /** Raw output of the current run (from the engine's log stream). */
+  /** Raw output of the current run, or of the run that just ended (from the engine's log stream). */
   output(stream: "stdout" | "stderr", chunk: Uint8Array): void {
-    this.run?.splitters[stream].push(chunk);
+    (this.run ?? this.draining)?.splitters[stream].push(chunk);
   }
 
   private endRun(): void {
     const r = this.run;
     if (r === null) return;
     this.run = null;
-    r.stopLogs();
-    r.splitters.stdout.flush();
-    r.splitters.stderr.flush();
+    this.finishDrain();
+    const finish = () => this.finishDrain();
+    let cancelTimer: () => void;
+    if (this.clock.setTimer !== undefined) cancelTimer = this.clock.setTimer(finish, LOG_DRAIN_MS);
+    else {
+      const t = setTimeout(finish, LOG_DRAIN_MS);
+      t.unref();
+      cancelTimer = () => clearTimeout(t);
+    }
+    this.draining = { splitters: r.splitters, stopLogs: r.stopLogs, cancelTimer };
     this.setPorts("not_ready");
+  }
+
+  /** Stops following the ended run's output and flushes its last partial lines. */
+  private finishDrain(): void {
+    const d = this.draining;
+    if (d === null) return;
+    this.draining = null;
+    d.cancelTimer();
+    d.stopLogs();
+    d.splitters.stdout.flush();
+    d.splitters.stderr.flush();
   }
 
   private setPorts(status: "ready" | "not_ready"): void {
