@@ -1,4 +1,6 @@
+import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -147,4 +149,18 @@ export function refusableClient(roomUrl: string, token: string): any {
   const client = new sdk.RoomClient({ protocolFactory: guardedFactory(roomUrl, token), reconnectTimeout: 0 });
   client.ready.catch(() => undefined);
   return client;
+}
+
+const cliMain = fileURLToPath(new URL("../../cli/src/main.ts", import.meta.url));
+
+/** Runs the real CLI (`roomservice …`) with a bare environment; resolves with its exit code and output. */
+export function runCli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [cliMain, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "", HOME: tmpdir() } });
+    let out = "";
+    let err = "";
+    c.stdout.on("data", (d) => (out += d));
+    c.stderr.on("data", (d) => (err += d));
+    c.on("exit", (code) => resolve({ code, out, err }));
+  });
 }

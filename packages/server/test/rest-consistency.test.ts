@@ -1,22 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { tmpdir } from "node:os";
-import { fileURLToPath } from "node:url";
-import { startTestServer, sdk } from "./helpers.ts";
+import { runCli, startTestServer, sdk } from "./helpers.ts";
 
-const cliMain = fileURLToPath(new URL("../../cli/src/main.ts", import.meta.url));
 
-function runCli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [cliMain, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "", HOME: tmpdir() } });
-    let out = "";
-    let err = "";
-    c.stdout.on("data", (d) => (out += d));
-    c.stderr.on("data", (d) => (err += d));
-    c.on("exit", (code) => resolve({ code, out, err }));
-  });
-}
 
 async function setup(t: { after(fn: () => unknown): void }, o: Parameters<typeof startTestServer>[0] = {}) {
   const ts = await startTestServer(o);

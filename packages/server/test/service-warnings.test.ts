@@ -1,25 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { IMAGES, manifest, startServicesServer } from "./services-env.ts";
+import { runCli } from "./helpers.ts";
 
-const cliMain = fileURLToPath(new URL("../../cli/src/main.ts", import.meta.url));
 const GHOST = "roomservice-example/never-built:1";
 
-function runCli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [cliMain, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "", HOME: tmpdir() } });
-    let out = "";
-    let err = "";
-    c.stdout.on("data", (d) => (out += d));
-    c.stderr.on("data", (d) => (err += d));
-    c.on("exit", (code) => resolve({ code, out, err }));
-  });
-}
 
 test("create and update answer the same warnings as validate: a missing image is said through REST and the CLI", async (t) => {
   const env = await startServicesServer();
