@@ -72,7 +72,9 @@ export function readThread(doc: ThreadDoc): ThreadView {
   const members = (child(doc.root, "members")?.getChildren() ?? []).filter(isElement).filter((m) => m.tagName === "member").map((m): ThreadMember => {
     const type = m.getAttribute("type");
     return { name: str(m.getAttribute("name")), type: type === "user" || type === "agent" ? type : null };
-  }).filter((m) => m.name !== "");
+  }).filter((m, i, all) => m.name !== "" && all.findIndex((o) => o.name === m.name) === i);
+  // (once per name: Studio and the agent may both add a missing member at the same moment,
+  // and a CRDT keeps both inserts)
   const messages = (child(doc.root, "messages")?.getChildren() ?? []).filter(isElement).filter((m) => m.tagName === "message").map((m) => ({
     id: str(m.getAttribute("id")),
     text: str(m.getAttribute("text")),

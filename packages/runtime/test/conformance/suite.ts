@@ -192,8 +192,13 @@ export function runtimeConformance(kind: RuntimeKind): void {
         restart: { policy: "always", initialBackoffMs: 100, maxBackoffMs: 1000, resetAfterMs: 60_000 },
         stop: { signal: "SIGTERM", gracePeriodMs: 1000 },
       }));
-      await waitFor("restarted after failing liveness", () => svc.status().restart_count >= 1, WAIT_MS);
-      const reasons = svc.status().events.map((e) => e.reason);
+      // The restart and the probe's events may be observed in either order (podman: separate polls).
+      const reasonsNow = () => svc.status().events.map((e) => e.reason);
+      await waitFor("restarted after failing liveness, with Unhealthy and Killing events", () => svc.status().restart_count >= 1 && reasonsNow().includes("Unhealthy") && reasonsNow().includes("Killing"), WAIT_MS).catch(async (err) => {
+        await sb.stop(); // the later tests check that nothing is left behind
+        throw new Error(`${(err as Error).message}: ${JSON.stringify(svc.status().events)}`);
+      });
+      const reasons = reasonsNow();
       assert.ok(reasons.includes("Unhealthy") && reasons.includes("Killing"), JSON.stringify(svc.status().events));
       assert.match(svc.status().events.find((e) => e.reason === "Unhealthy")!.message, /^Liveness probe failed: /);
       await sb.stop();
