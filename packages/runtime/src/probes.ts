@@ -32,7 +32,7 @@ export const PORT_PROBE_TIMINGS = {
   successThreshold: 1,
 } as const;
 
-function realTimer(fn: () => void, ms: number): () => void {
+export function realTimer(fn: () => void, ms: number): () => void {
   const t = setTimeout(fn, ms);
   return () => clearTimeout(t);
 }

@@ -13,6 +13,7 @@ import type {
 } from "../types.ts";
 import type { ContainerObservation, PodEvent } from "./api.ts";
 import { recordServiceEvent } from "../service-events.ts";
+import { realTimer } from "../probes.ts";
 
 /** Kubernetes event reasons shown on the service; the rest (Scheduled, Pulled, ...) are engine chatter. */
 const KUBE_REASONS: Record<string, EventReason> = {
@@ -275,13 +276,7 @@ export class PodServiceHandle implements ServiceHandle {
     this.run = null;
     this.finishDrain();
     const finish = () => this.finishDrain();
-    let cancelTimer: () => void;
-    if (this.clock.setTimer !== undefined) cancelTimer = this.clock.setTimer(finish, LOG_DRAIN_MS);
-    else {
-      const t = setTimeout(finish, LOG_DRAIN_MS);
-      t.unref();
-      cancelTimer = () => clearTimeout(t);
-    }
+    const cancelTimer = (this.clock.setTimer ?? realTimer)(finish, LOG_DRAIN_MS);
     this.draining = { splitters: r.splitters, stopLogs: r.stopLogs, cancelTimer };
     this.setPorts("not_ready");
   }
