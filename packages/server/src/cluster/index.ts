@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ServerContext } from "../context.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
 import type { Runtime } from "../services/runtime-port.ts";
@@ -31,6 +31,8 @@ export async function startClusterSide(d: {
   revokeApiKey: (id: string) => Promise<void>;
   /** Re-reads the per-room settings cache (another node changed a setting). */
   reloadRoomSettings: () => Promise<void>;
+  /** The REST API's credential check (throws RoomserviceError 401/403): run before a request is forwarded. */
+  authenticate: (req: FastifyRequest) => Promise<void>;
 }): Promise<ClusterNode> {
   const { ctx, rooms } = d;
   const node: ClusterNode = await ClusterNode.create({
@@ -55,7 +57,7 @@ export async function startClusterSide(d: {
       throw new ToolError(`room ${room} is no longer served by this node (its lease moved or lapsed); reconnect`, 503);
     }
   };
-  installClusterHttp(d.app, node);
+  installClusterHttp(d.app, node, d.authenticate);
   node.config.on("change", (c) => {
     if (c.kind === "resync" || c.scope === "rooms/settings") {
       d.reloadRoomSettings().catch((err: Error) => ctx.logger.warn({ err: err.message }, "could not reload room settings"));

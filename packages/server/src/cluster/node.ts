@@ -86,8 +86,9 @@ export class ClusterNode {
       },
     });
     this.config = new ConfigBus({ databaseUrl: d.options.databaseUrl, nodeId: d.nodeId, logger: this.log, clock: d.clock, pool });
-    // Dead nodes are looked for once per lease TTL; "dead" = silent for a whole TTL, no live lease.
-    this.reaper = new ForeignReaper({ leases: this.leases, runtime: d.runtime, onDeadNode: d.onDeadNode, clock: d.clock, logger: this.log, intervalMs: this.timing.leaseTtlMs, staleMs: this.timing.leaseTtlMs });
+    // Dead nodes are looked for every renewal interval (one small query); "dead" = silent for a
+    // whole TTL, no live lease. So a dead node's leftovers go within TTL + TTL/4 of its death.
+    this.reaper = new ForeignReaper({ leases: this.leases, runtime: d.runtime, onDeadNode: d.onDeadNode, clock: d.clock, logger: this.log, intervalMs: this.timing.renewIntervalMs, staleMs: this.timing.leaseTtlMs });
   }
 
   /**

@@ -166,7 +166,8 @@ async function writeBatch(trx: Transaction<Database>, batch: Write[]): Promise<v
         .onConflict((oc) => oc.columns(["session_id", "participant_id"]).doUpdateSet({ left_at: null }))
         .execute();
     } else if (w.kind === "left") {
-      await trx.updateTable("session_participants").set({ left_at: w.at }).where("session_id", "=", w.sessionId).where("participant_id", "=", w.participantId).execute();
+      // Only one still in: a session another node already ended keeps the left_at it recorded.
+      await trx.updateTable("session_participants").set({ left_at: w.at }).where("session_id", "=", w.sessionId).where("participant_id", "=", w.participantId).where("left_at", "is", null).execute();
     } else if (w.kind === "closeAll") {
       await trx.updateTable("session_participants").set({ left_at: w.at }).where("session_id", "=", w.sessionId).where("left_at", "is", null).execute();
     } else {
