@@ -178,6 +178,7 @@ async function startWithStore(
   const cluster = opts.cluster === undefined ? null : await startClusterSide({
     options: opts.cluster, dataDir: opts.dataDir, ctx, rooms, app, runtime: opts.runtime ?? null,
     liveSessionOf: (room) => launcher.liveSession(room) !== undefined,
+    killServices: (room) => launcher.killRoom(room),
     revokeApiKey: async (id) => browserSessions.revokeApiKey(id),
     // Forwarded requests are authenticated here first (the owner checks again): requests come only after listen.
     authenticate: async (req) => void (await authenticate(authDeps, req)),

@@ -27,6 +27,8 @@ export async function startClusterSide(d: {
   runtime: Runtime | null;
   /** True while the launcher still has the room's session (its services may still be stopping). */
   liveSessionOf: (room: string) => boolean;
+  /** Kills whatever services the launcher still has for the room (a stop in its grace is cut short). */
+  killServices: (room: string) => void;
   /** Drops Studio sessions opened with an API key another node deleted. */
   revokeApiKey: (id: string) => Promise<void>;
   /** Re-reads the per-room settings cache (another node changed a setting). */
@@ -38,9 +40,16 @@ export async function startClusterSide(d: {
   const node: ClusterNode = await ClusterNode.create({
     options: d.options, nodeId: ownerIdFor(d.dataDir), logger: ctx.logger, clock: ctx.clock, runtime: d.runtime,
     isBusy: (room) => rooms.get(room) !== undefined || d.liveSessionOf(room),
-    onLeaseLost: (room) => rooms.get(room)?.endSession("lease_lost"),
+    onLeaseLost: (room) => {
+      rooms.get(room)?.endSession("lease_lost");
+      // A session that had already ended (its services in their stop grace) is not ended
+      // again above: its services are killed here, as a lost lease's always are.
+      d.killServices(room);
+    },
     onAcquired: async (room, previous) => {
       // Nobody else runs the room now: an open session row of it is a dead or fenced owner's.
+      // This node's own earlier session of the room (ended, its row still queued) is written first.
+      await ctx.sessions.settled();
       const closed = await endSessionsOfRoom(node, ctx.store, ctx.clock.now(), room, rooms.get(room)?.session?.id ?? "", previous);
       if (closed > 0) ctx.logger.warn({ room, sessions: closed, previous: previous?.nodeId }, "closed the room's session left open by its previous node");
       await new RoomStorage(rooms.roomDir(room)).discardIncompleteUploads();
