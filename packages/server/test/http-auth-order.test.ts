@@ -80,9 +80,8 @@ function send(base: string, method: string, path: string, kind: Kind, headers: R
 /** Methods a Node client can send and a Fastify route can take with a body (CONNECT is a tunnel, not a request). */
 const sendable = (m: string) => METHODS.includes(m) && m !== "CONNECT";
 
-test("every route checks the credential before the body: no token and a big or malformed body get 401 (or the public route's own answer)", { timeout: 120_000 }, async (t) => {
-  const s = await startTestServer({ maxBodyBytes: 64 * 1024 });
-  t.after(() => s.close());
+/** Every route of `s` called without a credential, with each kind of body: what answered otherwise than it must. */
+async function walk(s: TestServer): Promise<string[]> {
   const routes = s.server.routes.filter((r) => sendable(r.method));
   assert.ok(routes.length > 40, `the server lists its routes (${routes.length})`);
   assert.ok(routes.some((r) => r.url.startsWith("/accounts/projects/:project/")) && routes.some((r) => r.url.startsWith("/openai/v1/")), "REST and LLM proxy routes are among them");
@@ -100,10 +99,16 @@ test("every route checks the credential before the body: no token and a big or m
     const status = await send(s.url, "POST", "/accounts/projects/default/no-such-route", kind);
     if (status !== 401) wrong.push(`POST /accounts/projects/default/no-such-route (${kind} body): ${status}, expected 401`);
   }
-  assert.deepEqual(wrong, []);
+  return wrong;
+}
+
+test("every route checks the credential before the body: no token and a big or malformed body get 401 (or the public route's own answer)", { timeout: 120_000 }, async (t) => {
+  const s = await startTestServer({ maxBodyBytes: 64 * 1024 });
+  t.after(() => s.close());
+  assert.deepEqual(await walk(s), []);
 });
 
-test("a cluster node checks the credential before forwarding a live-room request: 401 without one even when the owner is unreachable", { timeout: 120_000 }, async (t) => {
+test("a cluster node checks the credential first on every route, and before forwarding a live-room request: 401 without one even when the owner is unreachable", { timeout: 120_000 }, async (t) => {
   const pgs = await startPgServer();
   const databaseUrl = await pgs.createDatabase("authorder");
   const shared = await mkdtemp(join(tmpdir(), "rs-cluster-shared-"));
@@ -127,7 +132,8 @@ test("a cluster node checks the credential before forwarding a live-room request
   const forwarded = b.server.routes.filter((r) => sendable(r.method) && livePathOf(concrete(r.url, params)) !== null);
   assert.ok(forwarded.some((r) => r.url.endsWith("/terminate")) && forwarded.some((r) => r.url.endsWith("/stream")), `the live-room routes: ${forwarded.map((r) => r.url).join(", ")}`);
   const admin = await mintParticipantToken(secret, { room: "admin", identity: "admin", role: "user", ttlSeconds: 600, api: { admin: {} } as never });
-  const wrong: string[] = [];
+  // Every route of a cluster node (its own internal route included) first, as on a single server.
+  const wrong = await walk(b);
   for (const r of forwarded) {
     const path = concrete(r.url, params);
     for (const kind of ["oversized", "malformed"] as const) {
