@@ -30,7 +30,7 @@ type Kind = "oversized" | "malformed";
  */
 const PUBLIC: { match: (method: string, url: string) => boolean; why: string; expect: (kind: Kind) => number[] }[] = [
   {
-    match: (m, u) => (m === "GET" || m === "HEAD") && (u === "/healthz" || u === "/assets/*" || STUDIO_PAGE_ROUTES.includes(u)),
+    match: (m, u) => (m === "GET" || m === "HEAD") && (u === "/healthz" || u === "/assets/*" || (STUDIO_PAGE_ROUTES as readonly string[]).includes(u)),
     why: "liveness and Studio's static files (503 when Studio is not built); GET/HEAD bodies are never read",
     expect: () => [200, 404, 503],
   },
