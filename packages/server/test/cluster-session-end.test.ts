@@ -31,9 +31,11 @@ test("a stalled or killed node's sessions end with the SessionEnded event, the r
   };
   const events = async (node: ClusterNodeProc, sid: string) => (await get<{ events: Ev[] }>(node, `/sessions/${sid}/events`)).events;
   const ended = (evs: Ev[]) => evs.filter((e) => e.kind === "session" && e.reason === "SessionEnded");
-  /** Waits until `name` is recorded in the session (joins are written in batches). */
-  const joined = (sid: string, name: string) => eventually(async () =>
-    (await get<Detail>(n2, `/sessions/${sid}`)).participants_detail.some((p) => p.name === name && p.left_at === null), 20_000, `${name}'s join recorded`);
+  /** Waits until `name` is recorded in the session, as node2 reads the database (node1 writes in batches). */
+  const joined = (sid: string, name: string) => eventually(async () => {
+    const r = await fetch(`${n2.url}/accounts/projects/default/sessions/${sid}`, { headers: { authorization: `Bearer ${admin}` } });
+    return r.status === 200 && ((await r.json()) as Detail).participants_detail.some((p) => p.name === name && p.left_at === null);
+  }, 20_000, `${name}'s join recorded`);
 
   // ---- A stalled owner: node1 holds "stalled", freezes, and its lease of the room lapses. ----
   const dave = await cl.client(n1, "stalled", "dave");
