@@ -126,6 +126,12 @@ async function processFile(path) {
 room.storage.on("file.updated", (e) => enqueue(e.path));
 room.storage.on("file.moved", (e) => enqueue(e.destinationPath));
 
+// Both folders exist from the first start, so a newcomer sees where to drop files (Studio's
+// file panel, room.storage.list) instead of having to create inbox/ first.
+for (const dir of [INBOX, OUTBOX]) {
+  await mkdir(join(DATA, dir), { recursive: true }).catch((err) => console.error(`could not create ${dir} in ${DATA}:`, err.message));
+}
+
 // Catch up once at start: files that arrived while no session (and so no pipeline) was running.
 try {
   const done = new Set((await room.storage.list(OUTBOX).catch(() => [])).map((f) => f.name));

@@ -21,6 +21,18 @@ const groups: Record<string, () => Promise<Register>> = {
   test: async () => (await import("./commands/test.ts")).registerTest,
 };
 
+/**
+ * A reader that closes early (`roomservice service list | head -1`) is not an error: exit
+ * quietly with 0 as git and ls do, for every command at once, instead of an unhandled EPIPE
+ * stack trace from whichever write came next. Other stdout errors are still reported.
+ */
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
+}
+
 const program = new Command();
 program
   .name("roomservice")

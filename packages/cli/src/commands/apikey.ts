@@ -25,7 +25,8 @@ export function registerApiKey(program: Command): void {
         } else if (action === "list") {
           for (const k of await s.apiKeys.list(s.project)) process.stdout.write(`${k.id}  ${k.name}  ${new Date(k.createdAt).toISOString()}\n`);
         } else {
-          if (ref === undefined || !(await s.apiKeys.delete(ref))) throw new CliError(`no API key ${JSON.stringify(ref)}`);
+          if (ref === undefined) throw new CliError("apikey delete: which key? pass its id (roomservice apikey list shows them)");
+          if (!(await s.apiKeys.delete(ref))) throw new CliError(`no API key with id ${JSON.stringify(ref)} (roomservice apikey list shows them)`);
           process.stdout.write("deleted\n");
         }
       } finally {

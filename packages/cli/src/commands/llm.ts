@@ -54,8 +54,10 @@ export function registerLlm(program: Command): void {
   addRemoteOptions(llm.command("clear").description("remove the upstream (services then get 503 from the proxy)"))
     .action(async (o: RemoteOpts) => {
       const c = connect(o);
-      await c.request("DELETE", `${await c.projectBase()}/llm`);
-      process.stdout.write("llm upstream removed\n");
+      const path = `${await c.projectBase()}/llm`;
+      const before = await c.request<UpstreamJson>("GET", path);
+      await c.request("DELETE", path);
+      process.stdout.write(before.configured ? `llm upstream removed (was ${before.base_url})\n` : "no llm upstream was configured; nothing removed\n");
     });
   addRemoteOptions(llm.command("usage").description("requests and tokens per room"))
     .option("--room <room>", "one room only")

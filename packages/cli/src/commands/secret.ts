@@ -13,6 +13,8 @@ interface SecretJson {
   updated_at: string;
 }
 
+type Warning = { path: string; message: string };
+
 interface SecretOpts extends RemoteOpts {
   room?: string;
 }
@@ -57,8 +59,23 @@ export function registerSecret(program: Command): void {
       const value = await readValue(name, o);
       if (value.length === 0) throw new CliError("the secret value is empty; pass --value, --from-file or pipe it on standard input");
       const c = connect(o);
-      const r = await c.request<{ id: string }>("POST", await secretsPath(c, o), { name, type: o.type, data_base64: value.toString("base64") });
-      process.stdout.write(`stored secret ${name}${o.room === undefined ? "" : ` in room ${o.room}`} (id ${r.id}, ${value.length} bytes)\n`);
+      const path = await secretsPath(c, o);
+      const body = { type: o.type, data_base64: value.toString("base64") };
+      // Replace in place (PUT) when the name exists, so the secret is never missing in between.
+      const existing = async () => (await c.request<{ secrets: SecretJson[] }>("GET", path)).secrets.find((x) => x.name === name);
+      let found = await existing();
+      let r: { id: string; warnings?: Warning[] } | undefined;
+      if (found === undefined) {
+        try {
+          r = await c.request<{ id: string; warnings?: Warning[] }>("POST", path, { name, ...body });
+        } catch (err) {
+          // Created by someone else since the list: replace that one.
+          if (!(err instanceof CliError) || !/: 409 /.test(err.message) || (found = await existing()) === undefined) throw err;
+        }
+      }
+      if (found !== undefined) r = { id: found.id, ...(await c.request<{ warnings?: Warning[] } | undefined>("PUT", `${path}/${encodeURIComponent(found.id)}`, body)) };
+      for (const w of r!.warnings ?? []) process.stderr.write(`warning: secret ${name}: ${w.message}\n`);
+      process.stdout.write(`${found === undefined ? "stored" : "replaced"} secret ${name}${o.room === undefined ? "" : ` in room ${o.room}`} (id ${r!.id}, ${value.length} bytes)\n`);
     });
 
   addRemoteOptions(sec.command("list").description("list secret names (never values)"))

@@ -6,6 +6,7 @@ import type { ApiClient } from "../remote/client.ts";
 import { addRemoteOptions, connect, roomPath } from "../remote/options.ts";
 import type { RemoteOpts } from "../remote/target.ts";
 import { listRooms } from "../remote/rooms.ts";
+import { table } from "../format.ts";
 
 interface ScopeOpts extends RemoteOpts {
   room?: string;
@@ -33,7 +34,15 @@ function scope(o: ScopeOpts): string | null {
 }
 
 /** Reads and checks a manifest file (the manifest package is loaded only here: it is large). */
-async function readManifest(file: string | undefined): Promise<{ name: string; spec: Record<string, unknown>; warned: Set<string> }> {
+/**
+ * Fields `service get` prints that the server sets (not part of a manifest). `update -f` and
+ * `create -f` accept and ignore them, so `service get X > f; edit f; service update -f f`
+ * works; a disagreeing id, room or revision is noted (the server's copy wins).
+ */
+const SERVER_SET_FIELDS = ["id", "room", "revision", "created_at", "updated_at"] as const;
+type ServerSet = Partial<Record<(typeof SERVER_SET_FIELDS)[number], unknown>>;
+
+async function readManifest(file: string | undefined): Promise<{ name: string; spec: Record<string, unknown>; warned: Set<string>; serverSet: ServerSet }> {
   if (file === undefined) throw new CliError("-f <file>: the manifest to read (meshagent.yaml or .json)");
   let text: string;
   try {
@@ -41,15 +50,34 @@ async function readManifest(file: string | undefined): Promise<{ name: string; s
   } catch (err) {
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const { parseManifest, formatErrors, formatWarnings } = await import("@roomservice/manifest");
-  const r = parseManifest(text, { filename: file });
+  const { parseManifest, validateManifestObject, formatErrors, formatWarnings } = await import("@roomservice/manifest");
+  let r = parseManifest(text, { filename: file });
+  const serverSet: ServerSet = {};
+  const { parseDocument, isMap } = await import("yaml");
+  const doc = parseDocument(text);
+  if (doc.errors.length === 0 && isMap(doc.contents) && SERVER_SET_FIELDS.some((k) => doc.has(k))) {
+    // `service get` output: validate the manifest without the server's fields (the positions
+    // of errors are then not known, their field paths are).
+    for (const k of SERVER_SET_FIELDS) if (doc.has(k)) (serverSet[k] = doc.get(k), doc.delete(k));
+    r = validateManifestObject(doc.toJS());
+  }
   if (!r.ok) throw new CliError(`${file} is not a valid service manifest:\n${formatErrors(r.errors, { filename: file })}`);
   // Accepted but worth knowing (fields Roomservice ignores, a command that needs a shell...).
-  if (r.warnings.length > 0) process.stderr.write(`warning: ${formatWarnings(r.warnings, { filename: file }).split("\n").join("\nwarning: ")}\n`);
-  return { name: r.manifest.metadata.name, spec: r.raw as Record<string, unknown>, warned: new Set(r.warnings.map((w) => `${w.path}\n${w.message}`)) };
+  // formatWarnings says "file:line:col: warning: …" on each line already.
+  if (r.warnings.length > 0) process.stderr.write(`${formatWarnings(r.warnings, { filename: file })}\n`);
+  return { name: r.manifest.metadata.name, spec: r.raw as Record<string, unknown>, warned: new Set(r.warnings.map((w) => `${w.path}\n${w.message}`)), serverSet };
 }
 
 type ServerWarning = { path: string; message: string };
+
+/** Says where `service get` fields in the file disagree with the service being replaced. */
+function noteServerSet(file: string, f: ServerSet, existing: ServiceJson): void {
+  const notes: string[] = [];
+  if (f.id !== undefined && f.id !== existing.id) notes.push(`id ${JSON.stringify(f.id)} (updating ${existing.id}, matched by metadata.name)`);
+  if (f.room !== undefined && f.room !== existing.room) notes.push(`room ${JSON.stringify(f.room)} (updating the one in ${existing.room === null ? "the project" : `room ${existing.room}`})`);
+  if (f.revision !== undefined && f.revision !== existing.revision) notes.push(`revision ${JSON.stringify(f.revision)} (the server is at ${existing.revision}: it was changed since; replacing it anyway)`);
+  for (const n of notes) process.stderr.write(`note: ${file}: ignoring ${n}\n`);
+}
 
 /**
  * Prints the server's warnings for a stored manifest (missing image, a port another service
@@ -144,6 +172,7 @@ export function registerService(program: Command): void {
           process.stdout.write(`created service ${m.name} in ${where} (id ${r.id}); it starts with the next session\n`);
         } else {
           if (existing === undefined) throw new CliError(`no service named ${JSON.stringify(m.name)} in ${where}; use "service create"`);
+          noteServerSet(o.file, m.serverSet, existing);
           const r = await c.request<{ warnings?: ServerWarning[] } | undefined>("PUT", `${path}/${encodeURIComponent(existing.id)}`, m.spec);
           printServerWarnings(o.file, m.warned, r?.warnings);
           const now = await c.request<ServiceJson>("GET", `${path}/${encodeURIComponent(existing.id)}`);
@@ -161,10 +190,14 @@ export function registerService(program: Command): void {
       const rows = o.room !== undefined || o.global ? await listIn(c, scope(o)) : await listEverywhere(c);
       if (o.json) process.stdout.write(JSON.stringify(rows, null, 2) + "\n");
       else if (rows.length === 0) process.stdout.write("no services\n");
-      else for (const r of rows) process.stdout.write(`${r.id}  ${r.metadata.name}  ${r.room === null ? "(global)" : `room=${r.room}`}  rev${r.revision}  image=${String(r.container?.image ?? "")}\n`);
+      else {
+        process.stdout.write(table(["ID", "NAME", "SCOPE", "ENABLED", "REVISION", "IMAGE"], rows.map((r) => [
+          r.id, r.metadata.name, r.room === null ? "(global)" : `room ${r.room}`, r.enabled === false ? "no" : "yes", String(r.revision), String(r.container?.image ?? "-"),
+        ])));
+      }
     });
 
-  addRemoteOptions(svc.command("get <name-or-id>").description("print a service as JSON: its manifest (version \"v1\"), id, room and revision"))
+  addRemoteOptions(svc.command("get <name-or-id>").description("print a service as JSON: its manifest (version \"v1\"), id, room and revision; \"service update -f\" takes this output back (id, room, revision and the times are ignored)"))
     .option("--room <room>")
     .option("--global")
     .action(async (ref: string, o: ScopeOpts) => {

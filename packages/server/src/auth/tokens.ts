@@ -22,6 +22,14 @@ export class AuthError extends Error {
 }
 
 /**
+ * The credential is not a JWT at all (a mistyped or truncated key): the message says what was
+ * expected; callers that also take API keys (REST, Studio sign-in) say so in their own words.
+ */
+export class MalformedTokenError extends AuthError {
+  override name = "MalformedTokenError";
+}
+
+/**
  * Default api scopes for `roomservice token`, mirroring the SDK's ApiScope.agentDefault /
  * userDefault (empty objects mean "granted with defaults").
  */
@@ -76,6 +84,9 @@ export async function verifyParticipantToken(secret: string, jwt: string, nowSec
     if (err instanceof joseErrors.JWTExpired) throw new AuthError("token expired");
     if (err instanceof joseErrors.JWSSignatureVerificationFailed) throw new AuthError("token signature invalid (signed with a different secret?)");
     if (err instanceof joseErrors.JOSEAlgNotAllowed) throw new AuthError("token algorithm not allowed; use HS256");
+    if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) {
+      throw new MalformedTokenError(`token is not a valid JWT (${(err as Error).message}): expected a JWT signed with the project secret (header.payload.signature, as "roomservice token" prints)`);
+    }
     throw new AuthError(`token invalid: ${(err as Error).message}`);
   }
   const name = payload.name;

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { validateManifestObject, type ManifestWarning } from "@roomservice/manifest";
+import type { ManifestWarning } from "@roomservice/manifest";
 import { mintParticipantToken, defaultApiScope } from "../auth/tokens.ts";
 import type { ServerContext } from "../context.ts";
 import type { ApiKeyStore } from "../services/api-keys.ts";
@@ -8,6 +8,11 @@ import type { ServiceRecord, ServiceStore } from "../services/service-store.ts";
 import { badRequest, manifestErrorsJson, notFound, RoomserviceError } from "./errors.ts";
 import { parseBody, roomSettingsBody, secretCreateBody, secretUpdateBody } from "./bodies.ts";
 import { serviceWarnings, type ImageExists } from "../services/service-warnings.ts";
+import { MANIFEST_BODY_FORMS, manifestFromBody } from "./manifest-body.ts";
+import { MIN_MASKED_SECRET_BYTES } from "../services/launch-spec.ts";
+
+/** Fields the API adds to a service (serviceJson), ignored when a client sends them back. */
+export const SERVER_SET_FIELDS = ["id", "version_number", "revision", "room", "created_at", "updated_at"] as const;
 
 export interface RestDeps {
   ctx: ServerContext;
@@ -32,6 +37,15 @@ function serviceJson(s: ServiceRecord): Record<string, unknown> {
   return { ...s.spec, id: s.id, revision: s.version, room: s.room, created_at: new Date(s.createdAt).toISOString(), updated_at: new Date(s.updatedAt).toISOString() };
 }
 
+/**
+ * A value shorter than MIN_MASKED_SECRET_BYTES is not masked in logs (masking every "on" or
+ * "1" in every line would hide ordinary output), so storing one is worth a warning.
+ */
+function shortSecretWarnings(value: Buffer | undefined): { path: string; message: string }[] {
+  if (value === undefined || value.length === 0 || value.length >= MIN_MASKED_SECRET_BYTES) return [];
+  return [{ path: "data_base64", message: `the value is ${value.length} byte${value.length === 1 ? "" : "s"}: values under ${MIN_MASKED_SECRET_BYTES} bytes are not masked (****) in service logs` }];
+}
+
 /** Secret values are write-only: data_base64 is always empty (the SDK requires the field). */
 function secretJson(s: SecretInfo): Record<string, unknown> {
   return { id: s.id, name: s.name, type: s.type, room: s.room, data_base64: "", redacted: true, created_at: new Date(s.createdAt).toISOString(), updated_at: new Date(s.updatedAt).toISOString() };
@@ -51,12 +65,14 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
   const roomOf = (req: Req): string | null => req.params.room ?? null;
 
   function parseService(body: unknown): { name: string; spec: Record<string, unknown>; warnings: readonly ManifestWarning[] } {
-    if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("request body must be a service manifest (JSON object)");
-    const spec = { ...(body as Record<string, unknown>) };
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest(`request body must be ${MANIFEST_BODY_FORMS}`);
+    const obj = { ...(body as Record<string, unknown>) };
     // What this API adds to a service (serviceJson) is not part of the manifest: a client that
     // GETs a service and PUTs it back unchanged must succeed. The URL is authoritative for the id.
-    for (const k of ["id", "version_number", "revision", "room", "created_at", "updated_at"]) delete spec[k];
-    const r = validateManifestObject(spec);
+    for (const k of SERVER_SET_FIELDS) delete obj[k];
+    // The same body forms as POST …/services/validate: a manifest object or {yaml}.
+    const r = manifestFromBody(obj)!;
+    const spec = r.ok ? r.raw : obj;
     if (!r.ok) {
       throw new RoomserviceError(400, "invalid_manifest", `invalid service manifest: ${r.errors.map((e) => `${e.path || "(root)"}: ${e.message}`).join("; ")}`, {
         errors: manifestErrorsJson(r.errors),
@@ -126,7 +142,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const b = parseBody(secretCreateBody, req.body, "secret", SECRET_BODY);
       const s = await d.secrets.create(ctx.projectId, g.room, b.name, b.type ?? "opaque", secretValue(b.data_base64)!, ctx.clock.now());
       ctx.logger.info({ secret: s.id, name: s.name, room: g.room, by: g.admin.identity }, "secret stored");
-      return reply.code(201).send({ id: s.id });
+      return reply.code(201).send({ id: s.id, warnings: shortSecretWarnings(secretValue(b.data_base64)) });
     });
     app.get(`${prefix}/secrets`, async (req: Req) => {
       const g = { admin: req.admin!, room: roomOf(req) };
@@ -145,7 +161,8 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       if (b.name !== undefined) fields.name = b.name;
       if (b.data_base64 !== undefined) fields.value = secretValue(b.data_base64);
       await d.secrets.update(req.params.id!, fields, ctx.clock.now()); // SecretError: 400/404/409 via the error handler
-      return reply.code(204).send();
+      // 200 with the warnings (the SDK ignores update bodies; the CLI shows them).
+      return reply.code(200).send({ id: req.params.id!, warnings: shortSecretWarnings(fields.value) });
     });
     app.delete(`${prefix}/secrets/:id`, async (req: Req, reply) => {
       const g = { admin: req.admin!, room: roomOf(req) };

@@ -3,15 +3,15 @@ import { createReadStream, existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { createInterface } from "node:readline";
-import { parseManifest, validateManifestObject } from "@roomservice/manifest";
 import type { ServerContext } from "../context.ts";
 import type { Activity } from "../services/activity.ts";
 import type { ActivityLogLine } from "@roomservice/protocol";
-import { LaunchError } from "../services/launch-spec.ts";
+import { disabledMessage, LaunchError } from "../services/launch-spec.ts";
 import type { ServiceLauncher } from "../services/launcher.ts";
 import type { ServiceRecord, ServiceStore } from "../services/service-store.ts";
 import { badRequest, notFound, RoomserviceError } from "./errors.ts";
 import { manifestErrorsJson } from "./rest.ts";
+import { MANIFEST_BODY_FORMS, manifestFromBody } from "./manifest-body.ts";
 import { manifestWarningsJson, missingImageWarning } from "../services/service-warnings.ts";
 
 export interface StudioRestDeps {
@@ -75,6 +75,8 @@ export function registerStudioRest(app: FastifyInstance, d: StudioRestDeps): voi
     app.post(`/rooms/:room/services/:id/${action}`, async (req: Req, reply) => {
       const room = req.params.room!;
       const rec = await serviceOfRoom(room, req.params.id!);
+      // A disabled service never runs: a restart must not start it behind its manifest's back.
+      if (action === "restart" && rec.spec.enabled === false) throw new RoomserviceError(409, "conflict", disabledMessage(rec));
       if (d.launcher.liveSession(room) === undefined) {
         throw new RoomserviceError(409, "no_session", `room ${room} has no live session: the service starts with the room's next session`);
       }
@@ -116,10 +118,8 @@ export function registerStudioRest(app: FastifyInstance, d: StudioRestDeps): voi
   });
 
   app.post("/services/validate", async (req: Req) => {
-    const b = req.body;
-    if (typeof b !== "object" || b === null || Array.isArray(b)) throw badRequest("body must be {\"yaml\": \"<manifest text>\"} or a manifest object");
-    const body = b as Record<string, unknown>;
-    const r = typeof body.yaml === "string" && Object.keys(body).length === 1 ? parseManifest(body.yaml) : validateManifestObject(body);
+    const r = manifestFromBody(req.body);
+    if (r === null) throw badRequest(`body must be ${MANIFEST_BODY_FORMS}`);
     if (!r.ok) return { ok: false, errors: manifestErrorsJson(r.errors), warnings: manifestWarningsJson(r.warnings) };
     // Valid is not enough when the image is missing: the service would only fail at the next
     // session. The same check runs on create and update (services/service-warnings.ts).

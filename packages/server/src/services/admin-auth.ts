@@ -1,4 +1,4 @@
-import { AuthError, verifyParticipantToken } from "../auth/tokens.ts";
+import { AuthError, MalformedTokenError, verifyParticipantToken } from "../auth/tokens.ts";
 import type { ServerContext } from "../context.ts";
 import { RoomserviceError } from "../http/errors.ts";
 import type { ApiKeyStore } from "./api-keys.ts";
@@ -35,6 +35,9 @@ export async function verifyAdminCredential(ctx: ServerContext, keys: ApiKeyStor
     }
     return { identity: p.identity, via: "jwt", apiKeyId: null };
   } catch (err) {
+    if (err instanceof MalformedTokenError) {
+      throw new RoomserviceError(401, "unauthenticated", "credential not recognized: expected an API key (rsk_…, from \"roomservice apikey create\") or a JWT signed with the project secret; got neither (mistyped or truncated?)");
+    }
     if (err instanceof AuthError) throw new RoomserviceError(401, "unauthenticated", err.message);
     throw err;
   }

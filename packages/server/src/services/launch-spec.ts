@@ -11,8 +11,23 @@ import { ToolError } from "../toolkits/types.ts";
 
 export const ROOM_API_PORT = 8078;
 
+/**
+ * Secret values shorter than this are not masked in logs: masking every "on" or "yes" in
+ * every line would hide ordinary output. (A secret set that short gets a warning.)
+ */
+export const MIN_MASKED_SECRET_BYTES = 4;
+
 export class LaunchError extends Error {
   override name = "LaunchError";
+}
+
+/**
+ * Why a service with `enabled: false` is not started (restart, REST, CLI), and how to run it.
+ */
+export function disabledMessage(rec: { name: string; room: string | null }): string {
+  const scope = rec.room === null ? "--global" : `--room ${rec.room}`;
+  return `service ${rec.name} is disabled (enabled: false in its manifest), so it is not started; ` +
+    `to run it, set enabled: true and apply it (roomservice service update -f FILE ${scope}), then restart it or start a new session`;
 }
 
 export interface LaunchContext {
@@ -84,7 +99,7 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
         value = picked;
       }
       secretFiles[e.name] = value;
-      if (value.length >= 4) secretValues.push(value);
+      if (value.length >= MIN_MASKED_SECRET_BYTES) secretValues.push(value);
       // Never put into `env`: the runtime exports it inside the container so that
       // `docker inspect` does not show it.
       if (e.asEnv) secretEnv.push(e.name);

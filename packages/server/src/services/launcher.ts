@@ -5,7 +5,7 @@ import type { ServerContext } from "../context.ts";
 import type { RoomEvent } from "../rooms/room.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
 import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
-import { buildLaunchSpec, LaunchError } from "./launch-spec.ts";
+import { buildLaunchSpec, disabledMessage, LaunchError } from "./launch-spec.ts";
 import type { LaunchSpec, LogLine, ServiceStateJson, Runtime, RoomApiEndpoint, RoomSandbox, ServiceHandle } from "./runtime-port.ts";
 import type { SecretStore } from "./secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "./service-store.ts";
@@ -471,6 +471,7 @@ export class ServiceLauncher {
     await session.starting;
     const rec = await this.d.services.get(serviceId);
     if (rec === undefined || (rec.room !== null && rec.room !== room)) throw new LaunchError(`service ${serviceId} is not configured for room ${room}`);
+    if (rec.spec.enabled === false) throw new LaunchError(disabledMessage(rec));
     let s = session.services.get(serviceId);
     if (s === undefined) session.services.set(serviceId, (s = { record: rec, phase: { kind: "not_started" } }));
     s.record = rec;
