@@ -54,10 +54,18 @@ export function registerRoom(program: Command): void {
       checkRoom(name);
       const c = connect(o);
       const live = await roomLive(c, name);
-      const s = findLiveService(live, ref);
-      if (live.session === null) throw new CliError(`room ${name} has no session, so nothing runs to restart; ${s.name} starts with the next session (when a participant connects)`);
-      await c.request("POST", `${await c.projectBase()}${roomPath(name)}/services/${encodeURIComponent(s.service_id)}/restart`, {});
-      process.stdout.write(`restarting ${s.name} in room ${name} (session ${live.session.id}); follow it with: roomservice room events ${name} -f\n`);
+      // A disabled service is not part of a live session's list: the server still knows it by
+      // name and says why it is not started (409), or that the room has no such service (404).
+      const s = live.session === null ? findLiveService(live, ref) : live.services.find((x) => x.name === ref || x.service_id === ref);
+      const path = `${await c.projectBase()}${roomPath(name)}/services/${encodeURIComponent(s?.service_id ?? ref)}/restart`;
+      const res = await c.fetch("POST", path, { body: "{}", headers: { "content-type": "application/json" } });
+      const text = await res.text();
+      if (!res.ok) {
+        const noSession = res.status === 409 && /"code":"no_session"/.test(text);
+        if (noSession && s !== undefined) throw new CliError(`room ${name} has no session, so nothing runs to restart; ${s.name} starts with the next session (when a participant connects)`);
+        throw c.httpError("POST", path, res.status, text);
+      }
+      process.stdout.write(`restarting ${s?.name ?? ref} in room ${name} (session ${live.session?.id}); follow it with: roomservice room events ${name} -f\n`);
     });
 
   addRemoteOptions(room.command("sessions <room>").description("recent sessions of a room (id, start, end, reason, participants)"))
