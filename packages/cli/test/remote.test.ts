@@ -53,7 +53,7 @@ test("#7/#12.29: server commands talk to the running server with the key serve w
   // Elsewhere, with --data pointing at it.
   const listed = await cliAsync(["service", "list", "--room", "lobby", "--data", srv.dataDir]);
   assert.equal(listed.code, 0, listed.err);
-  assert.match(listed.out, /web\s+room=lobby\s+rev1\s+image=example\/web:1/);
+  assert.match(listed.out, /web\s+room lobby\s+yes\s+1\s+example\/web:1/);
 
   // The file's key goes only to the URL written beside it, never to another server.
   const other = await cliAsync(["service", "list", "--data", srv.dataDir, "--url", `http://127.0.0.1:${await deadPort()}`]);

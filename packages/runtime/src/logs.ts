@@ -185,3 +185,31 @@ export function secretsToMask(spec: { secretValues?: string[]; secretFiles: Reco
   }
   return [...out].filter((v) => v.length >= MIN_SECRET);
 }
+
+/** The longest reason (in characters) an Exited event quotes from a run's output. */
+export const EXIT_REASON_MAX_CHARS = 200;
+
+/**
+ * Keeps the last non-empty stderr line of one run (already masked by its LineSplitter), so
+ * that an Exited/BackOff event can say why a run failed — `envexec: cannot run /bin/sh: No
+ * such file or directory` — instead of only its exit code. Bounded to EXIT_REASON_MAX_CHARS.
+ */
+export class LastErrorLine {
+  private line: string | null = null;
+
+  /** Records a log line of the run; stdout lines are ignored. */
+  see(stream: "stdout" | "stderr", line: string): void {
+    if (stream !== "stderr") return;
+    const t = line.trim();
+    if (t !== "") this.line = t.length > EXIT_REASON_MAX_CHARS ? `${t.slice(0, EXIT_REASON_MAX_CHARS - 1)}…` : t;
+  }
+
+  /** `": <line>"` to append to an exit message, or "" when the run wrote nothing to stderr. */
+  note(): string {
+    return this.line === null ? "" : `: ${this.line}`;
+  }
+
+  reset(): void {
+    this.line = null;
+  }
+}

@@ -5,7 +5,7 @@
  * MeshAgent-shaped state, events and logs from this class.
  */
 import { EventEmitter } from "node:events";
-import { LineSplitter, maskSpec, secretsToMask, type MaskSpec } from "./logs.ts";
+import { LastErrorLine, LineSplitter, maskSpec, secretsToMask, type MaskSpec } from "./logs.ts";
 import { ProbeSet, sleep, type CheckResult } from "./probes.ts";
 import type {
   Clock, EventReason, Logger, ProbeAction, ServiceEvent, ServiceHandle, ServiceHandleEvents, ServiceLaunchSpec,
@@ -153,6 +153,8 @@ export class ServiceSupervisor implements ServiceHandle {
   private failures = 0;
   private lastStop: StopResult | null = null;
   private recentLines: string[] = [];
+  /** The current run's last stderr line: the reason an Exited event gives for a failed run. */
+  private readonly lastError = new LastErrorLine();
   /** The current run's output splitters (masking, line cutting). */
   private splitters: { stdout: LineSplitter; stderr: LineSplitter } | null = null;
   /** False after a failed start that nothing can fix (the session ended). */
@@ -295,13 +297,17 @@ export class ServiceSupervisor implements ServiceHandle {
       this.st.last_exit_code = exit.exitCode;
       this.st.last_exit_at = now;
       const failed = exit.exitCode !== 0 || result.reason === "oom" || this.killReason !== null;
-      // Why a crash happened, when a taken port explains it (said in Exited and BackOff).
-      const why = failed && !this.stopRequested && this.killReason === null ? await this.portTakenNote() : "";
-      if (result.reason === "oom") this.event("OOMKilled", `Container was killed for exceeding its memory limit (exit code ${exit.exitCode})`);
-      else this.event("Exited", `Container exited with code ${exit.exitCode}${result.reason === "signal" ? ` (signal ${exit.exitCode - 128})` : ""}${why}`, exit.exitCode === 0 || this.stopRequested ? "Normal" : "Warning");
-      this.emit("exit", { ...result, serviceId: this.serviceId, containerId: inst.id });
+      // The run's last output arrives until the container is removed (remove() waits for it):
+      // its last stderr line is the reason a failed run gives in Exited.
       await inst.remove().catch((err) => this.log.warn({ err, container: inst.id }, "could not remove container"));
       this.flushOutput();
+      const crashed = failed && !this.stopRequested && this.killReason === null;
+      // Why a crash happened, when a taken port explains it (said in Exited and BackOff).
+      const why = crashed ? await this.portTakenNote() : "";
+      const said = crashed && why === "" && exit.exitCode !== 0 ? this.lastError.note() : "";
+      if (result.reason === "oom") this.event("OOMKilled", `Container was killed for exceeding its memory limit (exit code ${exit.exitCode})`);
+      else this.event("Exited", `Container exited with code ${exit.exitCode}${result.reason === "signal" ? ` (signal ${exit.exitCode - 128})` : ""}${why}${said}`, exit.exitCode === 0 || this.stopRequested ? "Normal" : "Warning");
+      this.emit("exit", { ...result, serviceId: this.serviceId, containerId: inst.id });
       this.current = null;
       if (this.stopRequested) return;
 
@@ -310,7 +316,7 @@ export class ServiceSupervisor implements ServiceHandle {
         this.setState("exited");
         return;
       }
-      if (!(await this.backoff(now, startedAt, `restarting ${failed ? "failed " : ""}container${why}`, false))) return;
+      if (!(await this.backoff(now, startedAt, `restarting ${failed ? "failed " : ""}container${why}${said}`, false))) return;
     }
   }
 
@@ -348,6 +354,7 @@ export class ServiceSupervisor implements ServiceHandle {
     };
     this.splitters = splitters;
     this.recentLines = [];
+    this.lastError.reset();
     let inst: RunningInstance | null = null;
     try {
       inst = await this.driver.launch(this.spec, {
@@ -542,6 +549,7 @@ export class ServiceSupervisor implements ServiceHandle {
   private emitLog(stream: "stdout" | "stderr", line: string): void {
     // Services print when they come up ("listening on 8080"): look now, not after the backoff.
     this.probes?.nudge();
+    this.lastError.see(stream, line);
     this.recentLines.push(line);
     if (this.recentLines.length > RECENT_LINES) this.recentLines.shift();
     this.emit("log", { serviceId: this.serviceId, stream, line, timestamp: this.clock.now() });

@@ -6,7 +6,7 @@
  * Events, see api.ts) into the same states and events the ServiceSupervisor produces.
  */
 import { EventEmitter } from "node:events";
-import { LineSplitter, maskSpec, secretsToMask } from "../logs.ts";
+import { LastErrorLine, LineSplitter, maskSpec, secretsToMask } from "../logs.ts";
 import type {
   Clock, EventReason, Logger, ServiceEvent, ServiceHandle, ServiceHandleEvents, ServiceLaunchSpec, ServiceRuntimeState,
   ServiceStateName, StopResult,
@@ -48,6 +48,8 @@ export class PodServiceHandle implements ServiceHandle {
   private readonly st: ServiceRuntimeState;
   private lastStop: StopResult | null = null;
   /** The run being observed: container id + restart count; a change means a new run. */
+  /** The last stderr line of the current (or just ended) run: the reason an Exited event gives. */
+  private readonly lastError = new LastErrorLine();
   private run: { key: string; ready: boolean; everReady: boolean; stopLogs: () => void; splitters: Record<"stdout" | "stderr", LineSplitter> } | null = null;
   /**
    * A run that ended while the engine's log stream may still carry its last lines (podman's
@@ -247,7 +249,9 @@ export class PodServiceHandle implements ServiceHandle {
     this.st.last_exit_code = exitCode;
     this.st.last_exit_at = at;
     if (oom) this.event("OOMKilled", "Container was killed by the kernel for exceeding its memory limit");
-    else this.event("Exited", `Container exited with code ${exitCode}`, exitCode === 0 ? "Normal" : "Warning");
+    // The run's last stderr line, when its log stream has delivered it by now (the pod status
+    // and the log stream are separate watches; a late line leaves the reason out).
+    else this.event("Exited", `Container exited with code ${exitCode}${exitCode === 0 ? "" : this.lastError.note()}`, exitCode === 0 ? "Normal" : "Warning");
     this.emit("exit", { ...result, serviceId: this.serviceId, containerId: this.st.container_id ?? "" });
   }
 
@@ -258,6 +262,7 @@ export class PodServiceHandle implements ServiceHandle {
       stderr: new LineSplitter((line) => this.emitLog("stderr", line), masking),
     };
     this.finishDrain(); // an earlier run's late lines must not land in this one
+    this.lastError.reset();
     this.run = { key, ready: false, everReady: false, splitters, stopLogs: () => {} };
     const run = this.run;
     run.stopLogs = this.owner.followLogs(this, containerId, this.st.restart_count > 0 ? startedAt : null, () => {
@@ -324,6 +329,7 @@ export class PodServiceHandle implements ServiceHandle {
   }
 
   private emitLog(stream: "stdout" | "stderr", line: string): void {
+    this.lastError.see(stream, line);
     this.emit("log", { serviceId: this.serviceId, stream, line, timestamp: this.clock.now() });
   }
 }

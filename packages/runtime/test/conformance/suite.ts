@@ -108,6 +108,34 @@ export function runtimeConformance(kind: RuntimeKind): void {
       }
     });
 
+    test("a failed run's Exited and BackOff events carry its last stderr line, masked like its logs", async () => {
+      const sb = await room("conf-exitwhy");
+      const secret = `sk-why-${randomBytes(6).toString("hex")}`;
+      const code = "const fs = require('fs'); console.log('starting'); console.error('fatal: key ' + fs.readFileSync('/run/secrets/API_KEY', 'utf8') + ' was refused'); process.exit(3)";
+      const svc = sb.startService(h.spec("why", "env.js", {
+        command: ["/usr/local/bin/node", "-e", code], secretFiles: { API_KEY: secret },
+        restart: { policy: "always", initialBackoffMs: 60_000, maxBackoffMs: 60_000, resetAfterMs: 600_000 },
+      }));
+      const backoff = await waitFor("BackOff", () => svc.status().events.find((e) => e.reason === "BackOff"), WAIT_MS);
+      const exited = svc.status().events.find((e) => e.reason === "Exited");
+      assert.equal(exited?.message, "Container exited with code 3: fatal: key **** was refused");
+      assert.match(backoff.message, /^Back-off \S+ restarting failed container: fatal: key \*\*\*\* was refused$/);
+      await sb.stop();
+    });
+
+    test("a command that needs /bin/sh on an image without one: Exited says so, not only the code", async (t) => {
+      if (kind !== "docker") return t.skip(`${kind}: the launcher that reports a missing program is Docker's (envexec); others fail the start instead`);
+      const sb = await room("conf-nosh");
+      // Without env secrets tini runs the command; with them, the envexec launcher does.
+      const plain = sb.startService(h.spec("nosh", "env.js", { command: ["/bin/sh", "-c", "echo hi"] }));
+      const viaEnvexec = sb.startService(h.spec("nosh-env", "env.js", { command: ["/bin/sh", "-c", "echo hi"], secretFiles: { TOKEN: "tok-123456" }, secretEnv: ["TOKEN"] }));
+      const exited = await waitFor("Exited", () => plain.status().events.find((e) => e.reason === "Exited"), WAIT_MS);
+      assert.match(exited.message, /^Container exited with code 127: \[FATAL tini \(\d+\)\] exec \/bin\/sh failed: No such file or directory$/);
+      const launcher = await waitFor("Exited", () => viaEnvexec.status().events.find((e) => e.reason === "Exited"), WAIT_MS);
+      assert.match(launcher.message, /^Container exited with code 127: envexec: cannot run \/bin\/sh: No such file or directory$/);
+      await sb.stop();
+    });
+
     test("secrets arrive as files only: /run/secrets/NAME, 0400, read-only, not in env, masked in logs", async () => {
       const sb = await room("conf-secret");
       const secret = `sk-conf-${randomBytes(6).toString("hex")}`;
