@@ -47,6 +47,7 @@ import { registerLlmRoutes } from "./llm/routes.ts";
 import { startClusterSide, type ClusterNode } from "./cluster/index.ts";
 import { ClusterListings, registerClusterRoutes } from "./cluster/listings.ts";
 import { localRoomLive } from "./http/rooms-rest.ts";
+import { deleteRoomData } from "./rooms/room-delete.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -205,7 +206,16 @@ async function startWithStore(
     installAuthHook(api, authDeps);
     registerRestRoutes(api, { ctx, services, secrets, apiKeys, ...imageCheck(opts.runtime ?? null) });
     const roomStore = new RoomStore(store);
-    registerRoomsRest(api, { ctx, rooms, roomStore, events, activity, apiKeys, browserSessions, ...(listing ? { listing } : {}) });
+    registerRoomsRest(api, {
+      ctx, rooms, roomStore, events, activity, apiKeys, browserSessions, ...(listing ? { listing } : {}),
+      deleteRoomData: async (room) => {
+        await events.flush();
+        const report = await deleteRoomData({ store, roomsDir: rooms.roomsDir, queues: queueDb }, room);
+        await ctx.roomSettings.load();
+        services.changes.emit("changed", { project: ctx.projectId, room });
+        return report;
+      },
+    });
     if (listing !== undefined) registerClusterRoutes(api, (room) => localRoomLive(activity, room));
     const requireRoom = async (room: string) => {
       if (!(await roomKnown(rooms, roomStore, room))) throw roomNotFound(room);
@@ -215,6 +225,7 @@ async function startWithStore(
     registerRoomStreams(api, { ctx, activity, services, clients: streams, limits: { ...DEFAULT_STREAM_LIMITS, ...opts.streamLimits } });
     registerLlmRoutes(api, { ctx, llm, secrets });
   }, { prefix: "/accounts/projects/:project" });
+  // Declared after the routes that use it (deleteRoomData): they run only once the server listens.
   const queueDb = openQueueDatabase(store, opts.dataDir);
   const sync = createSyncService({ rooms, clock, logger: logger.child({ toolkit: "sync" }), limits: opts.syncLimits });
   const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher), sync.toolkit,

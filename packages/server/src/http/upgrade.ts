@@ -106,6 +106,7 @@ export class RoomSocketServer {
       const decision = await this.router(roomName, req, socket, head, (status, reason) => rejectUpgrade(socket, status, reason));
       if (decision === "handled") return;
     }
+    if (this.rooms.deleting.has(roomName)) return rejectUpgrade(socket, 409, `room ${JSON.stringify(roomName)} is being deleted`);
     // Only look: a refused handshake must not create a room (issue #12 item 5). The room is
     // created in accept(), and Room.admit drops it again if it refuses after all.
     const room = this.rooms.get(roomName);
@@ -122,6 +123,10 @@ export class RoomSocketServer {
 
   private accept(ws: WebSocket, roomName: string, principal: Principal, baseUrl: string): void {
     const participantId = randomUUID();
+    if (this.rooms.deleting.has(roomName)) {
+      ws.close(1013, "room is being deleted");
+      return;
+    }
     // Look the room up again: it may have gone idle while the handshake was in flight.
     const room = this.rooms.getOrCreate(roomName);
     const conn = new Connection({
