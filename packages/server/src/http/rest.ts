@@ -32,7 +32,10 @@ function serviceJson(s: ServiceRecord): Record<string, unknown> {
   return { ...s.spec, id: s.id, revision: s.version, room: s.room, created_at: new Date(s.createdAt).toISOString(), updated_at: new Date(s.updatedAt).toISOString() };
 }
 
-/** Secret values are write-only: data_base64 is always empty (the SDK requires the field). */
+/**
+ * Secret values are write-only: data_base64 is always empty (the SDK requires the field), and a
+ * PUT with an empty or absent data_base64 keeps the stored value (so GET-then-PUT is safe).
+ */
 function secretJson(s: SecretInfo): Record<string, unknown> {
   return { id: s.id, name: s.name, type: s.type, room: s.room, data_base64: "", redacted: true, created_at: new Date(s.createdAt).toISOString(), updated_at: new Date(s.updatedAt).toISOString() };
 }
@@ -143,7 +146,10 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const fields: { name?: string; type?: string; value?: Buffer } = {};
       if (b.type !== undefined) fields.type = b.type;
       if (b.name !== undefined) fields.name = b.name;
-      if (b.data_base64 !== undefined) fields.value = secretValue(b.data_base64);
+      // No value (absent, or empty as the SDK sends back what GET showed): keep the stored one.
+      // Values are write-only, so a get-then-update round trip must not blank the secret.
+      const value = secretValue(b.data_base64);
+      if (value !== undefined && value.length > 0) fields.value = value;
       await d.secrets.update(req.params.id!, fields, ctx.clock.now()); // SecretError: 400/404/409 via the error handler
       return reply.code(204).send();
     });
