@@ -48,6 +48,7 @@ import { startClusterSide, type ClusterNode } from "./cluster/index.ts";
 import { ClusterListings, registerClusterRoutes } from "./cluster/listings.ts";
 import { localRoomLive } from "./http/rooms-rest.ts";
 import { deleteRoomData } from "./rooms/room-delete.ts";
+import { AgentWebhooks } from "./services/agent-webhooks.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -232,6 +233,7 @@ async function startWithStore(
     createQueuesToolkit({ db: queueDb, rooms, clock, logger, limits: opts.queueLimits })]);
   const mcp = new McpBridge({ ctx, rooms, launcher, reservedNames: dispatcher.reservedNames, ...(opts.mcpTimeouts ? { timeouts: opts.mcpTimeouts } : {}) });
   dispatcher.addProvider(mcp);
+  const agentWebhooks = new AgentWebhooks({ ctx, rooms, launcher });
   const mountEvents = new MountEvents({ rooms, launcher, logger });
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
@@ -292,6 +294,7 @@ async function startWithStore(
         await launcher.stopAll();
         activity.closeAll();
         await mcp.close();
+        agentWebhooks.close();
         mountEvents.close();
         await opts.runtime?.close();
         // Every room here has ended and its services stopped: only now may other nodes take them.
