@@ -49,6 +49,7 @@ import { ClusterListings, registerClusterRoutes } from "./cluster/listings.ts";
 import { localRoomLive } from "./http/rooms-rest.ts";
 import { deleteRoomData } from "./rooms/room-delete.ts";
 import { AgentWebhooks } from "./services/agent-webhooks.ts";
+import { parsePublicUrl } from "./http/public-url.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -150,6 +151,7 @@ async function startWithStore(
     roomSettings: new RoomSettingsStore(store),
     departureTimeoutMs: opts.departureTimeoutMs ?? DEFAULT_DEPARTURE_TIMEOUT_MS,
     ...(opts.cluster ? { roomsDir: join(opts.cluster.sharedDir, "rooms") } : {}),
+    ...(opts.publicUrl === undefined ? {} : { publicUrl: parsePublicUrl(opts.publicUrl, "publicUrl") }),
   };
   await ctx.roomSettings.load();
   // In a cluster, open sessions of other nodes are live: each is closed when its room's lease

@@ -7,6 +7,7 @@ import type { SecretInfo, SecretStore } from "../services/secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "../services/service-store.ts";
 import { badRequest, manifestErrorsJson, notFound, RoomserviceError } from "./errors.ts";
 import { parseBody, roomSettingsBody, secretCreateBody, secretUpdateBody } from "./bodies.ts";
+import { externalHttpBase, roomWsUrl } from "./public-url.ts";
 import { serviceWarnings, type ImageExists } from "../services/service-warnings.ts";
 
 export interface RestDeps {
@@ -169,8 +170,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       room, identity, role: "user", api: defaultApiScope("user"), ttlSeconds: 3600, projectId: ctx.projectId,
       nowSeconds: Math.floor(ctx.clock.now() / 1000),
     });
-    const host = req.headers.host ?? "127.0.0.1";
-    return { jwt, room_name: room, project_id: ctx.projectId, room_url: `ws://${host}/rooms/${encodeURIComponent(room)}` };
+    return { jwt, room_name: room, project_id: ctx.projectId, room_url: roomWsUrl(externalHttpBase(ctx.publicUrl, req.headers.host), room) };
   });
 
   app.put(`${base}/rooms/:room/settings`, async (req: Req, reply) => {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import { externalHttpBase, roomWsUrl } from "./public-url.ts";
 import { randomUUID } from "node:crypto";
 import { WebSocketServer, type WebSocket } from "ws";
 import { MessageType } from "@roomservice/protocol";
@@ -117,8 +118,10 @@ export class RoomSocketServer {
     if (svc !== undefined && room?.session?.id !== svc.sessionId) {
       return rejectUpgrade(socket, 403, `service token belongs to session ${svc.sessionId}, which has ended`);
     }
-    const host = req.headers.host ?? `127.0.0.1`;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, roomName, principal, `http://${host}`));
+    // A service's connection (inside its room, at 127.0.0.1:8078) gets URLs it can reach from
+    // there; everyone else the public URL when one is set (http/public-url.ts).
+    const base = svc !== undefined ? `http://${req.headers.host ?? "127.0.0.1:8078"}` : externalHttpBase(this.ctx.publicUrl, req.headers.host);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, roomName, principal, base));
   }
 
   private accept(ws: WebSocket, roomName: string, principal: Principal, baseUrl: string): void {
@@ -145,7 +148,7 @@ export class RoomSocketServer {
     });
     conn.sendEvent(MessageType.roomReady, {
       room_name: roomName,
-      room_url: `${baseUrl.replace(/^http/, "ws")}/rooms/${encodeURIComponent(roomName)}`,
+      room_url: roomWsUrl(baseUrl, roomName),
       session_id: room.session?.id,
     });
     conn.sendEvent(MessageType.connected, { type: "init", participantId, attributes: conn.attributes });
