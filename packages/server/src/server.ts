@@ -20,7 +20,7 @@ import { createQueuesToolkit, type QueueLimits } from "./toolkits/queues/index.t
 import { openQueueDatabase } from "./toolkits/queues/queue-db.ts";
 import { registerRestRoutes } from "./http/rest.ts";
 import { registerKeptLogs } from "./http/log-stream.ts";
-import { installErrorHandler } from "./http/errors.ts";
+import { installErrorHandler, RoomserviceError } from "./http/errors.ts";
 import { installAuthHook, registerAuthSessionRoutes } from "./http/auth.ts";
 import { registerRoomsRest, roomKnown, roomNotFound } from "./http/rooms-rest.ts";
 import { registerStudioRest } from "./http/studio-rest.ts";
@@ -114,6 +114,25 @@ export async function startRoomServer(opts: StartOptions): Promise<RoomServer> {
     lock.release();
     throw err;
   }
+}
+
+/** Resolves once the room has no session in the launcher (its services stopped); 409 after `ms`. */
+function servicesStopped(launcher: ServiceLauncher, room: string, ms: number): Promise<void> {
+  if (launcher.liveSession(room) === undefined) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      launcher.stopped.off("stopped", onStopped);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onStopped = () => {
+      if (launcher.liveSession(room) === undefined) done();
+    };
+    const timer = setTimeout(() => done(new RoomserviceError(409, "conflict", `room ${JSON.stringify(room)}: the services of its last session are still stopping; try again shortly`)), ms);
+    launcher.stopped.on("stopped", onStopped);
+    onStopped();
+  });
 }
 
 async function startLocked(
@@ -212,6 +231,9 @@ async function startWithStore(
     registerRoomsRest(api, {
       ctx, rooms, roomStore, events, activity, apiKeys, browserSessions, ...(listing ? { listing } : {}),
       deleteRoomData: async (room) => {
+        // An ended session's services may still be stopping (grace period) and writing their
+        // kept logs into the room's directory: wait for them, bounded.
+        await servicesStopped(launcher, room, launcher.longestGracePeriodMs() + 10_000);
         await events.flush();
         const report = await deleteRoomData({ store, roomsDir: rooms.roomsDir, queues: queueDb }, room);
         await ctx.roomSettings.load();
