@@ -131,7 +131,8 @@ export function registerServe(program: Command): void {
         const r = await setUpDemo({ dataDir, store: server.ctx.store, projectId: server.ctx.projectId, services: server.services, secrets: server.secrets, logger, imageFor: (e) => images.tagFor(e), root: REPO_ROOT, voice: demoVoice });
         const names = [...r.created, ...r.kept];
         if (names.length > 0) {
-          const link = `${server.url}/rooms/${DEMO_ROOM}${isLoopback(host) ? `?login=${server.issueLoginCode()}` : ""}`;
+          // Behind a proxy people open the public address; the one-click login stays loopback-only.
+          const link = isLoopback(host) ? `${server.url}/rooms/${DEMO_ROOM}?login=${server.issueLoginCode()}` : `${server.ctx.publicUrl ?? server.url}/rooms/${DEMO_ROOM}`;
           process.stdout.write(`room ${DEMO_ROOM}: open ${link} and press Join room — chat-agent answers in the chat (services: ${names.join(", ")}; off: serve --no-demo)\n`);
         }
         // Build what is missing now, so the first join finds the images ready (progress in the log).
