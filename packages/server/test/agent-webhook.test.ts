@@ -68,6 +68,16 @@ test("room.call webhook: signed, retried while the service starts, and the servi
   assert.ok(cid);
   assert.ok(!docker("inspect", cid!).includes("MESHAGENT_WEBHOOK_SECRET="), "not in docker inspect");
   assert.ok(!env.logs.some((l) => /eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/.test(l)), "no JWT in the server's logs");
+
+  // A restarted service (a new process: its room connection died with the old one) is called again.
+  const calledCount = async () => {
+    const s = (await alice.invoke({ toolkit: "services", tool: "list", input: {} })).json.service_states.find((x: any) => x.service_id === serviceId);
+    return s.events.filter((e: any) => e.reason === "WebhookCalled").reduce((n: number, e: any) => n + e.count, 0);
+  };
+  assert.equal(await calledCount(), 1);
+  await env.ts.server.launcher.restart(room, serviceId);
+  await waitUntil("the second room.call", async () => ((await calledCount()) >= 2 ? true : undefined), 60_000);
+  await waitUntil("the webhook agent back in the room", () => alice.messaging.remoteParticipants.find((p: any) => p.getAttribute("name") === "webhook-agent" && p.id !== agent.id), 60_000);
   await settle(alice);
 });
 

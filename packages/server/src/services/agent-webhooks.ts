@@ -16,8 +16,8 @@
  *
  * Retries (our choice; MeshAgent's sender does not retry): while the service is running,
  * connection errors and 408/429/5xx answers are retried with exponential backoff (250 ms
- * doubling to 5 s) for up to {@link WEBHOOK_RETRY_WINDOW_MS}; other answers end it. The outcome
- * is a service event (`WebhookCalled` / `WebhookFailed`); the token is never logged. A service
+ * doubling to 2 s: a starting process is usually seconds from listening) for up to
+ * {@link WEBHOOK_RETRY_WINDOW_MS}; other answers end it. The outcome is a service event (`WebhookCalled` / `WebhookFailed`); the token is never logged. A service
  * that restarts (leaves running and comes back) is called again: its earlier connection died
  * with the old process.
  */
@@ -35,7 +35,7 @@ import type { ServiceLauncher, ServiceStartedEvent } from "./launcher.ts";
 /** How long a call is retried while its service starts (ms). */
 export const WEBHOOK_RETRY_WINDOW_MS = 60_000;
 const FIRST_BACKOFF_MS = 250;
-const MAX_BACKOFF_MS = 5_000;
+const MAX_BACKOFF_MS = 2_000;
 /** Each attempt's own limit (ms): an agent host answers the webhook before it joins. */
 const ATTEMPT_TIMEOUT_MS = 10_000;
 const MAX_EVENTS = 50;
