@@ -115,7 +115,7 @@ export function runtimeConformance(kind: RuntimeKind): void {
       const sb = await room("conf-exitwhy");
       const secret = `sk-why-${randomBytes(6).toString("hex")}`;
       const code = "const fs = require('fs'); console.log('starting'); console.error('fatal: key ' + fs.readFileSync('/run/secrets/API_KEY', 'utf8') + ' was refused'); process.exit(3)";
-      const node = h.spec("why", "env.js").command[0]!; // where this runtime's node is
+      const node = h.spec("why", "env.js").command![0]!; // where this runtime's node is
       const svc = sb.startService(h.spec("why", "env.js", {
         command: [node, "-e", code], secretFiles: { API_KEY: secret },
         restart: { policy: "always", initialBackoffMs: 60_000, maxBackoffMs: 60_000, resetAfterMs: 600_000 },
