@@ -84,16 +84,46 @@ function fail(e: Omit<ManifestError, "path">): ParseResult {
   return { ok: false, errors: [{ path: "", ...e }], warnings: [] };
 }
 
+/**
+ * The innermost `[` or `{` still open at `end` (an offset into `text`), skipping comments and
+ * quoted scalars; null when every one is closed. Only used to place an "end with a ]" error.
+ */
+function unclosedOpener(text: string, end: number): { offset: number; char: string } | null {
+  const open: { offset: number; char: string }[] = [];
+  for (let i = 0; i < end && i < text.length; i++) {
+    const c = text[i]!;
+    const prev = i === 0 ? "\n" : text[i - 1]!;
+    if (c === "#" && /\s/.test(prev)) {
+      while (i < end && text[i] !== "\n") i++;
+    } else if ((c === '"' || c === "'") && /[\s[{,:]/.test(prev)) {
+      // A quoted scalar: skip to its closing quote ('' and \" escapes).
+      for (i++; i < end && i < text.length; i++) {
+        if (c === '"' && text[i] === "\\") i++;
+        else if (text[i] === c && !(c === "'" && text[i + 1] === "'")) break;
+        else if (c === "'" && text[i] === "'") i++;
+      }
+    } else if (c === "[" || c === "{") open.push({ offset: i, char: c });
+    else if ((c === "]" || c === "}") && open.length > 0) open.pop();
+  }
+  return open.at(-1) ?? null;
+}
+
 function parseYaml(text: string): ParseResult {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { version: "1.1", lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const errors: ManifestError[] = doc.errors.map((e) => {
-      const pos = lineCounter.linePos(e.pos[0]);
+      const noticed = lineCounter.linePos(e.pos[0]);
+      // An unclosed [ or { is noticed where the next line starts; the fix is at the opener.
+      const opener = /end with a [\]}]/.test(e.message) ? unclosedOpener(text, e.pos[0]) : null;
+      const pos = opener === null ? noticed : lineCounter.linePos(opener.offset);
       const lineText = text.split(/\r?\n/)[pos.line - 1] ?? "";
+      const what = opener === null
+        ? `YAML syntax error at line ${pos.line}, column ${pos.col}`
+        : `YAML syntax error: the "${opener.char}" at line ${pos.line}, column ${pos.col} is never closed (noticed at line ${noticed.line}, column ${noticed.col})`;
       return {
         path: "",
-        message: `YAML syntax error at line ${pos.line}, column ${pos.col}: ${firstLine(e.message)}`,
+        message: `${what}: ${firstLine(e.message)}`,
         expected: "valid YAML",
         received: lineText.trim() === "" ? "a blank line" : JSON.stringify(lineText.trim().slice(0, 80)),
         line: pos.line,

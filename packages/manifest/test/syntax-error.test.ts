@@ -15,9 +15,18 @@ test("a YAML syntax error gives line and column", () => {
   assert.equal(typeof e.column, "number");
 });
 
-test("an unclosed flow sequence points at the line", () => {
+test("an unclosed flow sequence or map points at its opening bracket, and says where the parser noticed", () => {
+  // The yaml library reports the start of the next line (3:1); the fix belongs at the "[".
   const e = errorAt(parseManifest("version: v1\nports: [1,\nkind: Service\n"), "");
-  assert.equal(e.line, 3);
+  assert.deepEqual([e.line, e.column], [2, 8]);
+  assert.match(e.message, /^YAML syntax error: the "\[" at line 2, column 8 is never closed \(noticed at line 3, column 1\): /);
+  assert.equal(e.received, JSON.stringify("ports: [1,"));
+  const map = errorAt(parseManifest("version: v1\nmetadata: {name: web\nkind: Service\n"), "");
+  assert.deepEqual([map.line, map.column], [2, 11]);
+  assert.match(map.message, /the "\{" at line 2, column 11 is never closed/);
+  // Brackets in quoted scalars and comments, and closed ones, are not the culprit.
+  const quoted = errorAt(parseManifest("version: v1 # [x\nmetadata: {name: '[it''s'}\nports: [\"]\", 2,\nkind: Service\n"), "");
+  assert.deepEqual([quoted.line, quoted.column], [3, 8]);
 });
 
 test("duplicate keys are a syntax error (MeshAgent's loader would silently keep the last)", () => {
