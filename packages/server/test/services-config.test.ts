@@ -54,4 +54,9 @@ test("a config edit during a session leaves it alone and applies at the next ses
   });
   assert.notEqual(after.container, before.container, "a new container runs the new configuration");
   await assert.rejects(bob.services.restart({ serviceId: "no-such-service" }), /not configured for room conf/);
+
+  // A disabled service is never started by a restart (the live one keeps its session's run).
+  await env.ts.server.services.update(id, "web", { ...web("v4"), enabled: false }, Date.now());
+  await assert.rejects(bob.services.restart({ serviceId: id }), /service web is disabled \(enabled: false in its manifest\), so it is not started/);
+  assert.equal((await greetingOf(bob)).container, after.container, "the running container was left alone");
 });
