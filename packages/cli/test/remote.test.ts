@@ -137,7 +137,7 @@ test("#12.30: secret set errors are messages, bad room names and unknown rooms e
   assert.equal(ok.code, 0, ok.err);
   assert.match(ok.out, /stored secret api-key \(id [0-9a-f-]+, 21 bytes\)/);
   const l = await cliAsync(["secret", "list"], o);
-  assert.match(l.out, /api-key\s+type=opaque/);
+  assert.match(l.out, /^ID\s+NAME\s+TYPE\s+UPDATED\n.*api-key\s+opaque/);
   assert.ok(!l.out.includes("super-secret-value-42"));
   assert.match((await cliAsync(["secret", "set", "bad name!", "--value", "x"], o)).err, /400 name: "bad name!" is invalid: use 1-128 letters/);
   assert.match((await cliAsync(["secret", "delete", "api-key"], o)).out, /deleted secret api-key/);

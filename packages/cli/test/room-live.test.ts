@@ -131,5 +131,5 @@ test("#12.30: on a terminal, secret set NAME prompts for the value without echoi
   assert.match(screen, new RegExp(`stored secret typed \\(id [0-9a-f-]+, ${value.length} bytes\\)`));
   assert.match(screen, /exit=0/);
   assert.ok(!screen.includes(value), `the typed value was echoed:\n${screen}`);
-  assert.match((await cliAsync(["secret", "list"], { cwd: srv.home })).out, /\btyped\s+type=opaque/);
+  assert.match((await cliAsync(["secret", "list"], { cwd: srv.home })).out, /\btyped\s+opaque/);
 });

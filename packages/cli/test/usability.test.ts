@@ -55,7 +55,9 @@ test("secret set replaces an existing secret in place (same id), and warns about
   assert.equal(again.code, 0, again.err);
   assert.match(again.out, new RegExp(`replaced secret token \\(id ${id}, 12 bytes\\)`));
   const listed = await cliAsync(["secret", "list"], o);
-  assert.equal(listed.out.trim().split("\n").length, 1, listed.out);
+  const rows = listed.out.trim().split("\n");
+  assert.match(rows[0]!, /^ID\s+NAME\s+TYPE\s+UPDATED$/);
+  assert.equal(rows.length, 2, listed.out);
 
   // Room secrets too.
   assert.equal((await cliAsync(["secret", "set", "token", "--room", "lobby", "--value", "abcdef"], o)).code, 0);

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { CliError } from "../options.ts";
+import { table } from "../format.ts";
 import { openLocalStores, DATA_OPTION, DATABASE_OPTION } from "./common.ts";
 
 /**
@@ -23,7 +24,8 @@ export function registerApiKey(program: Command): void {
           const k = await s.apiKeys.create(s.project, ref ?? "default", Date.now());
           process.stdout.write(k.key + "\n");
         } else if (action === "list") {
-          for (const k of await s.apiKeys.list(s.project)) process.stdout.write(`${k.id}  ${k.name}  ${new Date(k.createdAt).toISOString()}\n`);
+          const keys = await s.apiKeys.list(s.project);
+          process.stdout.write(keys.length === 0 ? "no API keys\n" : table(["ID", "NAME", "CREATED"], keys.map((k) => [k.id, k.name, new Date(k.createdAt).toISOString()])));
         } else {
           if (ref === undefined) throw new CliError("apikey delete: which key? pass its id (roomservice apikey list shows them)");
           if (!(await s.apiKeys.delete(ref))) throw new CliError(`no API key with id ${JSON.stringify(ref)} (roomservice apikey list shows them)`);

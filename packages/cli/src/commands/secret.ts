@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { CliError } from "../options.ts";
 import { promptHidden } from "../prompt.ts";
+import { table } from "../format.ts";
 import type { ApiClient } from "../remote/client.ts";
 import { addRemoteOptions, checkRoom, connect, roomPath } from "../remote/options.ts";
 import type { RemoteOpts } from "../remote/target.ts";
@@ -84,7 +85,7 @@ export function registerSecret(program: Command): void {
       const c = connect(o);
       const { secrets } = await c.request<{ secrets: SecretJson[] }>("GET", await secretsPath(c, o));
       if (secrets.length === 0) process.stdout.write("no secrets\n");
-      for (const r of secrets) process.stdout.write(`${r.id}  ${r.name}  type=${r.type}  updated=${r.updated_at}\n`);
+      else process.stdout.write(table(["ID", "NAME", "TYPE", "UPDATED"], secrets.map((r) => [r.id, r.name, r.type, r.updated_at])));
     });
 
   addRemoteOptions(sec.command("delete <name>").description("delete a secret by name or id"))
