@@ -121,6 +121,11 @@ test("pipeline: a 200 MB CSV in inbox/ becomes correct JSON Lines and statistics
     for await (const e of alice.developer.logs()) logs.push(e);
   })().catch(() => {});
   await waitUntil("the pipeline participant", () => alice.messaging.getParticipantByName("pipeline"), 60_000);
+  // The service makes inbox/ and outbox/ at start: a newcomer sees where to drop files.
+  await waitUntil("inbox/ and outbox/ in room storage", async () => {
+    const names = (await alice.storage.list("")).filter((f: any) => f.isFolder).map((f: any) => f.name);
+    return names.includes("inbox") && names.includes("outbox");
+  }, 60_000);
 
   // Drop the big file, then a small one while the first is being processed.
   await alice.storage.uploadStream("inbox/big.csv", createReadStream(bigPath, { highWaterMark: 1 << 20 }), { size: bytes });
