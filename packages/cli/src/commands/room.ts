@@ -63,6 +63,7 @@ export function registerRoom(program: Command): void {
       if (!res.ok) {
         const noSession = res.status === 409 && /"code":"no_session"/.test(text);
         if (noSession && s !== undefined) throw new CliError(`room ${name} has no session, so nothing runs to restart; ${s.name} starts with the next session (when a participant connects)`);
+        if (res.status === 404 && s === undefined) findLiveService(live, ref); // throws: names the room's services
         throw c.httpError("POST", path, res.status, text);
       }
       process.stdout.write(`restarting ${s?.name ?? ref} in room ${name} (session ${live.session?.id}); follow it with: roomservice room events ${name} -f\n`);
