@@ -165,10 +165,11 @@ test("the LISTEN connection behind a network that drops packets silently: the li
   const bus = new ConfigBus({ databaseUrl: viaProxy, nodeId: "n1", logger, clock: systemClock, pool, liveness: { intervalMs: 200, timeoutMs: 1000 } });
   const held = new Set<Socket>();
   t.after(async () => {
-    await bus.close();
-    await pool.end();
+    // The black-holed sockets first: a client still on one would wait for ever to end politely.
     for (const s of held) s.destroy();
     for (const p of live) { p.c.destroy(); p.u.destroy(); }
+    await bus.close();
+    await pool.end();
     await new Promise((r) => proxy.close(r));
     await pgs.stop();
   });
