@@ -59,7 +59,7 @@ export class ForeignReaper {
     try {
       if (rt.reapRoom !== undefined) {
         const r = await rt.reapRoom(previous.nodeId, room);
-        if (r.containers > 0) this.d.logger.warn({ room, previous: previous.nodeId, dead: previous.dead, containers: r.containers }, "removed the room's containers left by its previous owner");
+        if (r.containers > 0) this.d.logger.warn({ room, previous: previous.nodeId, containers: r.containers }, previous.dead ? "removed the room's containers left by its dead previous owner" : "removed the room's containers left by the node that lost its lease");
         // The rest of a dead node's leftovers: the sweep, now rather than at its next tick.
         if (previous.dead) this.wake();
       } else if (previous.dead) await this.reapNode(previous.nodeId);
