@@ -1,6 +1,7 @@
 /**
  * Per-service secret files on tmpfs: <root>/<owner>/<session>/<service>/<NAME>, mode 0400,
- * bind-mounted read-only at /run/secrets. Keeping them out of env keeps them out of
+ * bind-mounted read-only at /run/secrets (and, beside them, the files of the services' file
+ * mounts: <root>/<owner>/<session>/.files/<service>/, see file-mounts.ts). Keeping them out of env keeps them out of
  * `docker inspect`; keeping them on tmpfs keeps them off disk. The owner/session directory
  * layout is the files' "label": reapOrphans deletes what a dead run of the same owner left.
  */
@@ -40,6 +41,15 @@ export class SessionSecrets {
   }
 
   /**
+   * Where a service's file mounts live (file-mounts.ts): beside its secrets dir, never inside
+   * it (that is the container's /run/secrets). safeName never starts with ".", so no service
+   * dir can be named ".files".
+   */
+  filesDir(serviceId: string): string {
+    return join(this.dir, ".files", safeName(serviceId));
+  }
+
+  /**
    * Writes files into a service's existing directory without replacing it (a running
    * container has it bind-mounted: a new directory would not be seen). Each file is written
    * under a temporary name and renamed, so a reader never sees half a value; `start`, if
@@ -75,8 +85,10 @@ export class SessionSecrets {
     return dir;
   }
 
+  /** Removes a service's secret files and its file mounts' files. */
   async release(serviceId: string): Promise<void> {
     await rm(join(this.dir, safeName(serviceId)), { recursive: true, force: true });
+    await rm(this.filesDir(serviceId), { recursive: true, force: true });
   }
 
   async removeAll(): Promise<void> {
