@@ -162,6 +162,12 @@ function mountErrors(m: Manifest): LocatedError[] {
       out.push(err(mnt.at, `is inside the file mounted by ${where(file)}`, "a path outside every file mount", JSON.stringify(mnt.path)));
       continue;
     }
+    // Its mount point would have to be made in a directory that is read-only from the start.
+    const roDir = valid.find((d) => d.kind === "empty_dirs" && d !== mnt && (storage?.empty_dirs?.[d.at[3] as number]?.read_only ?? false) && within(mnt.norm, d.norm));
+    if (roDir !== undefined) {
+      out.push(err(mnt.at, `is inside the read-only empty dir ${where(roDir)}, where no mount point can be made`, "a path outside every read-only empty dir", JSON.stringify(mnt.path)));
+      continue;
+    }
     if (mnt.kind !== "files" && mnt.kind !== "empty_dirs") continue;
     const room = rooms.find((r) => r.norm !== mnt.norm && within(mnt.norm, r.norm));
     if (room !== undefined) {

@@ -69,6 +69,8 @@ test("mount paths that collide (after cleaning), nest inside a file, or hide wha
   assert.equal(errorAt(dirLike, "container.storage.files[0].path").expected, 'a file path such as "/etc/app/config.yaml"');
   const control = withStorage({ files: [{ path: "/etc/a\nb", text: "1" }] });
   assert.equal(errorAt(control, "container.storage.files[0].path").message, "must not contain control characters");
+  const inRo = withStorage({ empty_dirs: [{ path: "/cache", read_only: true }], files: [{ path: "/cache/x", text: "" }] });
+  assert.match(errorAt(inRo, "container.storage.files[0].path").message, /inside the read-only empty dir container\.storage\.empty_dirs\[0\]/);
   // /tmp is allowed: an empty dir there replaces the runtime's own /tmp.
   assert.ok(withStorage({ empty_dirs: [{ path: "/tmp" }], files: [{ path: "/tmp/x", text: "" }] }).ok);
 });

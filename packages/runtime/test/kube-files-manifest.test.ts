@@ -43,11 +43,12 @@ test("file mounts: one Secret of the files per service (0444), each file mounted
   assert.deepEqual(vols["rwfiles-web"]!.emptyDir, { sizeLimit: String(EMPTY_DIR_SIZE_BYTES) });
   const web = m.pod.spec!.containers.find((c) => c.name === "web")!;
   const mounts = web.volumeMounts!.filter((x) => x.name.includes("files") || x.name.startsWith("empty"));
+  // Parents before children: sorted by depth.
   assert.deepEqual(mounts, [
-    { name: "files-web", mountPath: "/etc/app/a.conf", subPath: "f0", readOnly: true },
-    { name: "rwfiles-web", mountPath: "/var/lib/app/state.json", subPath: "f1" },
     { name: "empty-web-0", mountPath: "/scratch", readOnly: false },
     { name: "empty-web-1", mountPath: "/cache", readOnly: true },
+    { name: "files-web", mountPath: "/etc/app/a.conf", subPath: "f0", readOnly: true },
+    { name: "rwfiles-web", mountPath: "/var/lib/app/state.json", subPath: "f1" },
   ]);
   assert.deepEqual(vols["empty-web-0"]!.emptyDir, { sizeLimit: String(EMPTY_DIR_SIZE_BYTES) });
   const init = m.pod.spec!.initContainers!.find((c) => c.name === FILES_CONTAINER)!;

@@ -313,6 +313,9 @@ export function buildPodManifests(plan: PodPlan): PodManifests {
       volumes.push({ name: vol, emptyDir: { sizeLimit: String(EMPTY_DIR_SIZE_BYTES) } });
       mounts.push({ name: vol, mountPath: d.containerPath, readOnly: d.readOnly });
     });
+    // Parents first (a file mount inside an empty dir): not every engine orders them itself.
+    const depth = (p: string) => p.split("/").filter(Boolean).length;
+    mounts.sort((a, b) => depth(a.mountPath) - depth(b.mountPath));
     const limits: Record<string, string> = {};
     if (spec.resources.memoryBytes !== undefined) limits.memory = String(spec.resources.memoryBytes);
     if (spec.resources.nanoCpus !== undefined) limits.cpu = cpuQuantity(spec.resources.nanoCpus);
