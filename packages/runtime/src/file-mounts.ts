@@ -9,6 +9,9 @@
  * container cannot write through a read-only bind mount. Writable ones are 0666 (the service
  * may run as any user) and rewritten before every container start, so each run starts from
  * the manifest's text; the directory itself stays 0700, so other host users cannot reach them.
+ * What a service writes into a writable one is host memory (tmpfs) charged to the writer's
+ * memory cgroup: under Docker the service's memory limit bounds it (an OOM kill past it,
+ * checked by hand), under the sandbox runtime, which sets no limits, nothing does.
  */
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
