@@ -27,7 +27,7 @@ console.log(JSON.stringify({
 }))`;
 const CHANGE = `const fs=require("fs");fs.appendFileSync("/var/lib/app/state.json","+changed");fs.writeFileSync("/scratch/left","x");console.log("ok")`;
 
-const filesManifest = (name: string, port: number, o: { state?: string; roomText?: string } = {}) => manifest(name, IMAGES.http, {
+const filesManifest = (name: string, port: number, o: { state?: string; roomText?: string; more?: { path: string; text: string }[] } = {}) => manifest(name, IMAGES.http, {
   container: {
     image: IMAGES.http,
     environment: [{ name: "PORT", value: String(port) }],
@@ -39,7 +39,7 @@ const filesManifest = (name: string, port: number, o: { state?: string; roomText
       empty_dirs: [{ path: "/scratch" }],
     },
   },
-  files: [{ path: "/notes/welcome.md", text: o.roomText ?? `welcome from ${name}` }, { path: "kept.md", text: "the manifest's text" }],
+  files: [{ path: "/notes/welcome.md", text: o.roomText ?? `welcome from ${name}` }, { path: "kept.md", text: "the manifest's text" }, ...(o.more ?? [])],
   ports: [{ num: port, type: "http", liveness: "/healthz" }],
 });
 
@@ -95,6 +95,15 @@ test("a room's services see their file mounts and empty dirs; room files are cre
   const inspect = JSON.parse(docker("inspect", c2))[0];
   assert.ok(!JSON.stringify(inspect.Config).includes("service: alpha"));
   assert.ok(inspect.HostConfig.Tmpfs["/scratch"], JSON.stringify(inspect.HostConfig.Tmpfs));
+
+  // A service restarted with a version declaring a new room file: created then, and announced.
+  const updated: string[] = [];
+  alice.storage.on("file.updated", (e: any) => updated.push(`${e.path} by ${e.participantId}`));
+  await ts.server.services.update(zulu.id, "zulu", filesManifest("zulu", 8081, { more: [{ path: "zulu/added.txt", text: "added later" }] }), Date.now());
+  await ts.server.launcher.restart(room, zulu.id);
+  assert.equal(await readFile(join(storage, "zulu/added.txt"), "utf8"), "added later");
+  await waitUntil("announced", () => updated.includes("zulu/added.txt by null"));
+  assert.equal(await readFile(join(storage, "notes/welcome.md"), "utf8"), "welcome from alpha", "still alpha's");
   await settle(alice);
   alice.dispose();
 });
