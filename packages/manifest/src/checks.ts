@@ -217,6 +217,12 @@ function fileErrors(m: Manifest): LocatedError[] {
   }
 
   const roomFiles = (m.files ?? []).map((f, i) => ({ rel: roomFilePath(f.path), at: ["files", i, "path"] as PathSegment[], path: f.path }));
+  // The rules RoomStorage applies (server storage/paths.ts), caught here rather than at a session.
+  for (const f of roomFiles) {
+    const long = f.rel.split("/").find((seg) => Buffer.byteLength(seg, "utf8") > 255);
+    if (long !== undefined) out.push(err(f.at, `has a name of ${Buffer.byteLength(long, "utf8")} bytes`, "names of at most 255 UTF-8 bytes", JSON.stringify(f.path)));
+    else if (!f.path.isWellFormed()) out.push(err(f.at, "contains a lone UTF-16 surrogate, which has no UTF-8 form", "a path of well-formed Unicode", JSON.stringify(f.path)));
+  }
   const byPath = new Map<string, PathSegment[]>();
   for (const f of roomFiles) {
     const prev = byPath.get(f.rel);

@@ -92,4 +92,6 @@ test("room files: the same path twice (with or without the leading /) or one ins
   assert.match(errorAt(r, "files[2].path").message, /is inside files\[0\] \("\/a\.txt"\), which is a file/);
   const bad = validateManifestObject({ ...base, container: { image: "a" }, files: [{ path: "../escape", text: "" }] });
   assert.match(errorAt(bad, "files[0].path").message, /not a path inside room storage/);
+  const long = validateManifestObject({ ...base, container: { image: "a" }, files: [{ path: `d/${"é".repeat(128)}`, text: "" }] });
+  assert.equal(errorAt(long, "files[0].path").message, "has a name of 256 bytes");
 });
