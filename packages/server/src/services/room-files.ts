@@ -90,9 +90,10 @@ function roomFilesOf(spec: Record<string, unknown>): Array<{ path: string; text:
  * Create/update-time warnings (like port-conflicts.ts): room files of `spec` that another
  * enabled service running in the same room declares with other text — only the first by
  * name creates it. A room service is checked against the room's and the project's services;
- * a project service against every service of the project.
+ * a project service against every service of the project. `selfId`: the service being
+ * updated (left out of its own neighbours).
  */
-export async function roomFileConflictWarnings(store: ServiceStore, project: string, room: string | null, name: string, spec: Record<string, unknown>): Promise<Array<{ path: string; message: string }>> {
+export async function roomFileConflictWarnings(store: ServiceStore, project: string, room: string | null, name: string, spec: Record<string, unknown>, selfId?: string): Promise<Array<{ path: string; message: string }>> {
   const mine = roomFilesOf(spec);
   if (mine.length === 0) return [];
   const neighbours: ServiceRecord[] = room === null
@@ -101,7 +102,9 @@ export async function roomFileConflictWarnings(store: ServiceStore, project: str
   const out: Array<{ path: string; message: string }> = [];
   mine.forEach((f, i) => {
     for (const other of neighbours) {
-      if ((other.name === name && other.room === room) || other.spec.enabled === false) continue;
+      // Itself: by id on an update (as port-conflicts.ts), by name otherwise.
+      if (selfId !== undefined ? other.id === selfId : other.name === name && other.room === room) continue;
+      if (other.spec.enabled === false) continue;
       const theirs = roomFilesOf(other.spec).find((x) => x.path === f.path);
       if (theirs === undefined || theirs.text === f.text) continue;
       const winner = [name, other.name].sort((a, b) => a.localeCompare(b))[0];
