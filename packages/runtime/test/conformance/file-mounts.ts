@@ -5,26 +5,25 @@
  * image is not changed.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import http from "node:http";
 import { join } from "node:path";
 import { defaultSecretsRoot, ownerPrefix, safeName, type RoomSandbox } from "../../src/index.ts";
 import { collectLogs, NODE, waitFor } from "../helpers.ts";
 import type { Harness } from "./harness.ts";
 
 /**
- * Reads every mount, then tries to change each; prints FILES <json>; its first run (counted
- * in /state) crashes when the test creates /state/crash.
+ * Reads every mount, then tries to change each; prints FILES <json>; then asks the Room API
+ * (the test's server at 127.0.0.1:8078, reachable in every runtime, a cluster's Pods too)
+ * whether to crash, and exits 3 when told to, to be restarted by its restart policy.
  */
 const SCRIPT = `
 const fs = require("fs");
 const e = process.env;
 const tryDo = (f) => { try { f(); return "ok"; } catch (err) { return err.code || String(err); } };
 const read = (p) => { try { return fs.readFileSync(p, "utf8"); } catch (err) { return "ERR " + err.code; } };
-const run = Number(read("/state/runs").replace(/^ERR.*/, "0")) + 1;
-fs.writeFileSync("/state/runs", String(run));
 const s = {
-  run, ro: read(e.RO), roMode: (fs.statSync(e.RO).mode & 0o777).toString(8), rw: read(e.RW), inner: read(e.INNER),
+  ro: read(e.RO), roMode: (fs.statSync(e.RO).mode & 0o777).toString(8), rw: read(e.RW), inner: read(e.INNER),
   dir: fs.readdirSync(e.DIR).sort(), roDir: fs.readdirSync(e.RO_DIR),
 };
 s.roWrite = tryDo(() => fs.writeFileSync(e.RO, "changed"));
@@ -32,8 +31,9 @@ s.rwWrite = tryDo(() => fs.appendFileSync(e.RW, "+changed"));
 s.dirWrite = tryDo(() => fs.writeFileSync(e.DIR + "/left-over", "x"));
 s.roDirWrite = tryDo(() => fs.writeFileSync(e.RO_DIR + "/x", "x"));
 console.log("FILES " + JSON.stringify(s));
-// The first run crashes once the test has its line (so no engine can lose it), to be restarted.
-setInterval(() => { if (run === 1 && fs.existsSync("/state/crash")) process.exit(3); }, 50);
+const ask = () => fetch("http://127.0.0.1:8078/crash").then((r) => r.text()).then((t) => (t === "yes" ? process.exit(3) : t === "no" ? undefined : setTimeout(ask, 100)), () => setTimeout(ask, 100));
+ask();
+setInterval(() => {}, 1 << 30);
 process.on("SIGTERM", () => process.exit(0));
 `.trim(); // podman 4.3's kube play cannot read back a multi-line string whose first line starts blank
 
@@ -42,13 +42,20 @@ export const FILE_TEXT = { ro: "read-only: ünïcode ✓\nline 2\n", rw: '{"coun
 const PATHS = { RO: "/rs-conf/etc/app.conf", RW: "/rs-conf/state.json", DIR: "/rs-conf/scratch", INNER: "/rs-conf/scratch/inner.txt", RO_DIR: "/rs-conf/ro-scratch" };
 
 export async function fileMountsConformance(h: Harness, sb: RoomSandbox, waitMs: number): Promise<void> {
-  const state = mkdtempSync(join(tmpdir(), "rs-conf-state-"));
+  // "wait" until the test has the first run's line (so no engine can lose it), then "yes"
+  // once — that run crashes — then "no": the second run stays up.
+  let crash: "wait" | "yes" | "no" = "wait";
+  const app = http.createServer((req, res) => {
+    const answer = req.url === "/crash" ? crash : "no";
+    if (answer === "yes") crash = "no";
+    res.end(answer);
+  });
+  const api = await h.runtime.openRoomApi(sb, (sock) => app.emit("connection", sock));
   try {
     const node = h.kind === "sandbox" ? process.execPath : NODE;
     const svc = sb.startService(h.spec("files", "env.js", {
       command: [node, "-e", SCRIPT],
       env: { ...PATHS },
-      mounts: [{ hostPath: state, containerPath: "/state", readOnly: false }],
       fileMounts: [
         { containerPath: PATHS.RO, text: FILE_TEXT.ro, readOnly: true },
         { containerPath: PATHS.RW, text: FILE_TEXT.rw, readOnly: false },
@@ -59,7 +66,7 @@ export async function fileMountsConformance(h: Harness, sb: RoomSandbox, waitMs:
     }));
     const lines = collectLogs(svc);
     await waitFor("the first run's line", () => lines.some((l) => l.line.startsWith("FILES ")), waitMs);
-    writeFileSync(join(state, "crash"), "");
+    crash = "yes";
     const runs = await waitFor("two runs", () => {
       const found = lines.filter((l) => l.line.startsWith("FILES ")).map((l) => JSON.parse(l.line.slice(6)) as Record<string, unknown>);
       return found.length >= 2 ? found : null;
@@ -69,17 +76,18 @@ export async function fileMountsConformance(h: Harness, sb: RoomSandbox, waitMs:
       ro: FILE_TEXT.ro, roMode: "444", inner: FILE_TEXT.inner, roDir: [],
       roWrite: "EROFS", rwWrite: "ok", dirWrite: "ok", roDirWrite: "EROFS",
     };
-    assert.deepEqual(first, { ...common, run: 1, rw: FILE_TEXT.rw, dir: ["inner.txt"] }, "first run");
+    assert.deepEqual(first, { ...common, rw: FILE_TEXT.rw, dir: ["inner.txt"] }, "first run");
     if (h.caps.emptyDirsSurviveRestart === true) {
       // A Kubernetes emptyDir (and a writable file copied into one) lives as long as its Pod.
-      assert.deepEqual(second, { ...common, run: 2, rw: `${FILE_TEXT.rw}+changed`, dir: ["inner.txt", "left-over"] }, "second run, same Pod");
+      assert.deepEqual(second, { ...common, rw: `${FILE_TEXT.rw}+changed`, dir: ["inner.txt", "left-over"] }, "second run, same Pod");
     } else {
-      assert.deepEqual(second, { ...common, run: 2, rw: FILE_TEXT.rw, dir: ["inner.txt"] }, "second run: a new container starts from the manifest's text");
+      assert.deepEqual(second, { ...common, rw: FILE_TEXT.rw, dir: ["inner.txt"] }, "second run: a new container starts from the manifest's text");
     }
     await waitFor("running after its restart", () => svc.status().state === "running", waitMs);
   } finally {
+    api.close();
+    app.close();
     await sb.stop();
-    rmSync(state, { recursive: true, force: true });
   }
 }
 
