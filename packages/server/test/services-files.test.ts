@@ -4,15 +4,18 @@
  * (read-only file not writable, writable file its own, empty dir empty — again after a
  * restart), room files created before the services start and never overwritten (the first
  * service by name wins a path two declare), and held containers of prepared rooms keyed on
- * the files' text, never carrying another session's changes.
+ * the files' text, never carrying another session's changes. The same fields under the
+ * sandbox runtime; podman and every runtime's reaping: the runtime conformance suite.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { DockerRuntime } from "@roomservice/runtime";
+import { randomBytes } from "node:crypto";
+import { pino } from "pino";
+import { createSandboxRuntime, type DockerRuntime } from "@roomservice/runtime";
 import { RoomStorage } from "../src/storage/room-storage.ts";
-import { settle } from "./helpers.ts";
+import { settle, startTestServer } from "./helpers.ts";
 import { docker, execNode, IMAGES, labelled, manifest, startServicesServer, waitUntil } from "./services-env.ts";
 
 async function states(client: any): Promise<any[]> {
@@ -147,4 +150,42 @@ test("prepared rooms: the held container has the files of its configuration, a s
   assert.equal(JSON.parse((await execNode(web3.container_id, LOOK)).out).state, '{"n":2}');
   await settle(carol);
   carol.dispose();
+});
+
+test("sandbox runtime: the same manifest fields, from the host's filesystem", async (t) => {
+  const ownerId = `test-sbxf-${randomBytes(4).toString("hex")}`;
+  const logger = pino({ level: "warn" }, { write: () => {} });
+  const runtime = await createSandboxRuntime({ ownerId, logger });
+  const ts = await startTestServer({ runtime, logger, departureTimeoutMs: 300 });
+  t.after(async () => {
+    await ts.close();
+    await runtime.reapOrphans(ownerId);
+  });
+  const script = `const fs=require("fs");const t=(f)=>{try{f();return "ok"}catch(e){return e.code}};
+console.log("FILES "+JSON.stringify({ config: fs.readFileSync("/rs-app/config.yaml","utf8"), configWrite: t(()=>fs.writeFileSync("/rs-app/config.yaml","x")),
+  state: fs.readFileSync("/rs-app/state.json","utf8"), stateWrite: t(()=>fs.appendFileSync("/rs-app/state.json","+")), scratch: fs.readdirSync("/rs-app/scratch") }));
+setInterval(()=>{},1<<30);`;
+  await ts.server.services.create("default", "sbx-files", "files", {
+    version: "v1", kind: "Service", metadata: { name: "files" },
+    container: {
+      image: "host", command: [process.execPath, "-e", script],
+      storage: {
+        // The sandbox makes mount points only where no host directory must change: /rs-app is a new top-level directory.
+        files: [{ path: "/rs-app/config.yaml", text: "from the manifest\n" }, { path: "/rs-app/state.json", text: "{}", read_only: false }],
+        empty_dirs: [{ path: "/rs-app/scratch" }],
+      },
+    },
+    files: [{ path: "sbx/created.md", text: "room file" }],
+  }, Date.now());
+  const alice = await ts.client("sbx-files", "alice");
+  const lines: string[] = [];
+  void (async () => {
+    for await (const e of alice.developer.logs()) if (e.type === "service.log") lines.push(String((e.data as { line: string }).line));
+  })().catch(() => undefined);
+  const line = await waitUntil("the FILES line", () => lines.find((l) => l.startsWith("FILES ")), 30_000);
+  const seen = JSON.parse(line.slice("FILES ".length));
+  assert.deepEqual(seen, { config: "from the manifest\n", configWrite: "EROFS", state: "{}", stateWrite: "ok", scratch: [] });
+  assert.equal(await readFile(join(ts.server.rooms.roomDir("sbx-files"), "storage", "sbx/created.md"), "utf8"), "room file");
+  await settle(alice);
+  alice.dispose();
 });
