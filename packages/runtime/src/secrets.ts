@@ -1,9 +1,10 @@
 /**
  * Per-service secret files on tmpfs: <root>/<owner>/<session>/<service>/<NAME>, mode 0400,
- * bind-mounted read-only at /run/secrets (and, beside them, the files of the services' file
- * mounts: <root>/<owner>/<session>/.files/<service>/, see file-mounts.ts). Keeping them out of env keeps them out of
- * `docker inspect`; keeping them on tmpfs keeps them off disk. The owner/session directory
- * layout is the files' "label": reapOrphans deletes what a dead run of the same owner left.
+ * bind-mounted read-only at /run/secrets; beside them the files of the services' file mounts
+ * (<root>/<owner>/<session>/.files/<service>/, file-mounts.ts). Keeping secrets out of env
+ * keeps them out of `docker inspect`; keeping them on tmpfs keeps them off disk. The
+ * owner/session directory layout is the files' "label": reapOrphans deletes what a dead run
+ * of the same owner left.
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
