@@ -284,11 +284,12 @@ async function startWithStore(
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
-        // Open streams would keep app.close() waiting forever (issue #12 case 13).
-        for (const c of [...streams]) c.end();
         // Ending the sessions closed every sync stream; wait for the documents' last writes.
         await sync.flushAll();
         await launcher.stopAll();
+        // Only now: a watcher sees the services' last lines (what they print on SIGTERM). Open
+        // streams would keep app.close() waiting forever (issue #12 case 13).
+        for (const c of [...streams]) c.end();
         activity.closeAll();
         await mcp.close();
         mountEvents.close();
