@@ -1,5 +1,6 @@
 import { dirname } from "node:path";
-import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
+import { normalizeManifest } from "@roomservice/manifest";
+import { checkStoredManifest } from "./stored-manifest.ts";
 import { mintParticipantToken, defaultApiScope, type Role } from "../auth/tokens.ts";
 import type { ApiScope } from "../auth/scope.ts";
 import type { ServerContext } from "../context.ts";
@@ -32,7 +33,8 @@ export interface LaunchContext {
  * as env only when asked) and room storage mounts.
  */
 export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Promise<LaunchSpec> {
-  const v = validateManifestObject(rec.spec);
+  // A name stored before the current rules is kept (stored-manifest.ts); other errors fail the start.
+  const v = checkStoredManifest(rec.spec);
   if (!v.ok) throw new LaunchError(`stored manifest is invalid: ${v.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
   const m = normalizeManifest(v.manifest);
   const now = Math.floor(lc.ctx.clock.now() / 1000);
