@@ -4,7 +4,8 @@ import type { Logger } from "pino";
 import type { ServerContext } from "../context.ts";
 import type { RoomEvent } from "../rooms/room.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
-import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
+import { normalizeManifest } from "@roomservice/manifest";
+import { checkStoredManifest } from "./stored-manifest.ts";
 import { buildLaunchSpec, LaunchError } from "./launch-spec.ts";
 import type { LaunchSpec, LogLine, ServiceStateJson, Runtime, RoomApiEndpoint, RoomSandbox, ServiceHandle } from "./runtime-port.ts";
 import type { SecretStore } from "./secret-store.ts";
@@ -391,6 +392,8 @@ export class ServiceLauncher {
     if (session === undefined || session.sessionId !== sessionId) return;
     session.ended = true;
     session.markEnded();
+    // A kill asked while a graceful stop runs ends that stop's grace period too (StopOptions).
+    if (kill && session.stopping !== null) for (const s of session.services.values()) void handleOf(s)?.stop({ kill: true });
     session.stopping ??= (async () => {
       // A sandbox rebuild may replace `starting` while we wait: wait until it settles for good.
       for (let p = session.starting; ; p = session.starting) {
@@ -510,7 +513,7 @@ export class ServiceLauncher {
     let most = 0;
     for (const session of this.live.values()) {
       for (const s of session.services.values()) {
-        const v = validateManifestObject(s.record.spec);
+        const v = checkStoredManifest(s.record.spec);
         most = Math.max(most, v.ok ? normalizeManifest(v.manifest).stop.gracePeriodMs : 0);
       }
     }
