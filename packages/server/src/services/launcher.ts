@@ -392,8 +392,6 @@ export class ServiceLauncher {
     if (session === undefined || session.sessionId !== sessionId) return;
     session.ended = true;
     session.markEnded();
-    // A kill asked while a graceful stop runs ends that stop's grace period too (StopOptions).
-    if (kill && session.stopping !== null) for (const s of session.services.values()) void handleOf(s)?.stop({ kill: true });
     session.stopping ??= (async () => {
       // A sandbox rebuild may replace `starting` while we wait: wait until it settles for good.
       for (let p = session.starting; ; p = session.starting) {
