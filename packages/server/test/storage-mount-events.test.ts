@@ -53,3 +53,27 @@ test("writes into room storage outside the API raise file.updated / file.deleted
   assert.ok(!events.some((e) => e.path.includes(".tmp")));
   assert.ok(!events.some((e) => e.path === "out/link.txt"));
 });
+
+test("a service mounts room storage when its launch spec does: the implicit /data of the agent template counts, template none without storage does not", async () => {
+  const { mountsRoomStorage } = await import("../src/storage/mount-events.ts");
+  const base = { version: "v1", kind: "Service", metadata: { name: "s" } };
+  assert.equal(mountsRoomStorage({ ...base, container: { image: "i" } }), true, "no storage declared: the agent template mounts /data");
+  assert.equal(mountsRoomStorage({ ...base, container: { image: "i", storage: { room: [{ path: "/files" }] } } }), true);
+  assert.equal(mountsRoomStorage({ ...base, container: { image: "i", template: "none" } }), false);
+  assert.equal(mountsRoomStorage({ ...base, container: {} }), false, "an invalid manifest mounts nothing");
+});
+
+test("documents the server saves (sync) raise storage.file.updated, with participant_id null", async (t) => {
+  const ts = await startTestServer();
+  t.after(() => ts.close());
+  const alice = await ts.client("saved", "alice");
+  const bob = await ts.client("saved", "bob");
+  const events: { path: string; by: unknown }[] = [];
+  bob.storage.on("file.updated", (e: any) => events.push({ path: e.path, by: e.participantId }));
+  const doc: any = await alice.sync.open("notes/plan.thread", { create: true });
+  const members = doc.root.getChildren().find((c: any) => c.tagName === "members") ?? doc.root.createChildElement("members", {});
+  members.createChildElement("member", { name: "alice" });
+  await eventually(() => events.some((e) => e.path === "notes/plan.thread"), 10_000, "the saved document announced");
+  assert.ok(events.filter((e) => e.path === "notes/plan.thread").every((e) => e.by === null), JSON.stringify(events));
+  await alice.sync.close("notes/plan.thread");
+});

@@ -23,6 +23,18 @@ export function mergeEvents(a: StudioEvent[], b: StudioEvent[]): StudioEvent[] {
 }
 
 /**
+ * Samples of both lists, once each (by `at`), oldest first, the newest MAX_STATS: live
+ * samples and those asked for after a reconnect (listSessionMetrics) may overlap.
+ */
+export function mergeStats(a: Stats[], b: Stats[]): Stats[] {
+  if (b.length === 0) return a;
+  const byAt = new Map<string, Stats>();
+  for (const s of a) byAt.set(s.at, s);
+  for (const s of b) byAt.set(s.at, s);
+  return [...byAt.values()].sort((x, y) => Date.parse(x.at) - Date.parse(y.at)).slice(-MAX_STATS);
+}
+
+/**
  * Subscribes to `GET .../rooms/{room}/stream` (docs/studio-api.md). EventSource resumes with
  * `Last-Event-ID` by itself; after `dropped` (we fell behind) it reconnects explicitly.
  * Log lines go to a LogBuffer (not React state) so 100,000 lines never re-render the page.
@@ -62,6 +74,34 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
       );
     };
 
+    // Stats samples are not resent by a stream that reconnects (only log lines are caught
+    // up): at every snapshot — the first, and each reconnect's — each service's samples after
+    // the newest one the page has are asked for (listSessionMetrics, `after` + `limit`:
+    // bounded by MAX_STATS per service) and merged by time, so the chart has no hole. A page
+    // opened mid-session gets the session's last MAX_STATS samples the same way.
+    let stats = new Map<string, Stats[]>();
+    const backfillStats = (live: RoomLive) => {
+      const sessionId = live.session?.id;
+      if (sessionId === undefined) return;
+      for (const svc of live.services) {
+        const have = (stats.get(svc.service_id) ?? []).filter((x) => x.session_id === sessionId);
+        const last = have[have.length - 1]?.at;
+        const q = new URLSearchParams({ service: svc.service_id, limit: String(MAX_STATS), ...(last === undefined ? {} : { after: last }) });
+        api.get<{ metrics: Stats[] }>(api.project(`/sessions/${encodeURIComponent(sessionId)}/metrics?${q}`)).then(
+          ({ metrics }) => {
+            if (closed || metrics.length === 0) return;
+            setState((st) => {
+              const next = new Map(st.stats);
+              next.set(svc.service_id, mergeStats(next.get(svc.service_id) ?? [], metrics));
+              stats = next;
+              return { ...st, stats: next };
+            });
+          },
+          () => undefined, // the live samples still come; the chart then starts at page load
+        );
+      }
+    };
+
     const connect = () => {
       const url = api.room(room, "/stream") + (lastId === null ? "" : `?last_event_id=${encodeURIComponent(lastId)}`);
       es = new EventSource(url, { withCredentials: true });
@@ -82,6 +122,7 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
         if (live.session !== null) logs.startSession(live.session.id);
         setState((st) => ({ ...st, connection: "open", live }));
         if (live.session !== null) backfill(live.session.id);
+        backfillStats(live);
       });
       on<ServiceState>("service", (s) => setState((st) => ({ ...st, live: upsertService(st.live, s) })));
       on<StudioEvent>("event", (ev) => {
@@ -108,10 +149,14 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
       });
       on<Stats>("stats", (s) =>
         setState((st) => {
-          const stats = new Map(st.stats);
-          const prev = stats.get(s.service_id) ?? [];
-          stats.set(s.service_id, [...prev.slice(-(MAX_STATS - 1)), s]);
-          return { ...st, stats };
+          const next = new Map(st.stats);
+          const prev = next.get(s.service_id) ?? [];
+          // In order (the usual case) it is appended; a sample older than the newest one kept
+          // (a backfill answered first) is merged in.
+          const newest = prev[prev.length - 1];
+          next.set(s.service_id, newest === undefined || Date.parse(newest.at) < Date.parse(s.at) ? [...prev.slice(-(MAX_STATS - 1)), s] : mergeStats(prev, [s]));
+          stats = next;
+          return { ...st, stats: next };
         }),
       );
       on<LogLine>("log", (l) => logs.push(l));

@@ -14,6 +14,7 @@
  * - Events carry `participant_id: null`: the writer is a container, not a participant.
  */
 import { watch, type FSWatcher } from "node:fs";
+import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
 import { sep } from "node:path";
 import type { Logger } from "pino";
 import type { RoomManager } from "../rooms/room-manager.ts";
@@ -31,6 +32,16 @@ interface Watch {
   pending: Map<string, NodeJS.Timeout>;
 }
 
+/**
+ * Whether a stored manifest's service gets room storage mounted: its mounts as the launcher
+ * computes them (normalizeManifest), so the implicit `/data` of an agent-template service —
+ * every service that declares no storage — counts, not only `container.storage.room`.
+ */
+export function mountsRoomStorage(spec: unknown): boolean {
+  const v = validateManifestObject(spec);
+  return v.ok && normalizeManifest(v.manifest).storageMounts.length > 0;
+}
+
 export class MountEvents {
   private readonly rooms: RoomManager;
   private readonly log: Logger;
@@ -40,8 +51,7 @@ export class MountEvents {
     this.rooms = d.rooms;
     this.log = d.logger.child({ component: "mount-events" });
     d.launcher.serviceStarted.on("started", (e) => {
-      const storage = (e.record.spec.container as { storage?: { room?: unknown[] | null } } | undefined)?.storage;
-      if (Array.isArray(storage?.room) && storage.room.length > 0) this.start(e.room, e.sessionId);
+      if (mountsRoomStorage(e.record.spec)) this.start(e.room, e.sessionId);
     });
     d.rooms.events.on("event", (e) => {
       if (e.type === "session.ended") this.stop(e.room, e.sessionId);
