@@ -24,7 +24,7 @@ test("writes into room storage outside the API raise file.updated / file.deleted
   // What the launcher announces when it starts a service whose manifest mounts room storage.
   ts.server.launcher.serviceStarted.emit("started", {
     room: "mounted", sessionId: room.session!.id, sandbox: {} as never,
-    record: { spec: { container: { storage: { room: [{ path: "/data" }] } } } } as never, handle: {} as never,
+    record: { spec: { version: "v1", kind: "Service", metadata: { name: "writer" }, container: { image: "i", storage: { room: [{ path: "/data" }] } } } } as never, handle: {} as never,
   });
 
   // An API upload: bob hears it once, from alice, and the watcher does not repeat it.
@@ -42,7 +42,8 @@ test("writes into room storage outside the API raise file.updated / file.deleted
   await eventually(() => events.some((e) => e.path === "marker.txt"), 10_000, "marker announced");
 
   const aliceId = alice.localParticipant.id;
-  assert.deepEqual(events.filter((e) => e.path !== "out/a.txt" || e.kind === "deleted").sort((x, y) => x.path.localeCompare(y.path)), [
+  // (.schemas/thread.json: the server seeds it as the session starts and announces it itself)
+  assert.deepEqual(events.filter((e) => (e.path !== "out/a.txt" || e.kind === "deleted") && e.path !== ".schemas/thread.json").sort((x, y) => x.path.localeCompare(y.path)), [
     { kind: "updated", path: "marker.txt", by: null },
     { kind: "deleted", path: "out/a.txt", by: null },
     { kind: "updated", path: "out/b.txt", by: null },
@@ -70,6 +71,8 @@ test("documents the server saves (sync) raise storage.file.updated, with partici
   const bob = await ts.client("saved", "bob");
   const events: { path: string; by: unknown }[] = [];
   bob.storage.on("file.updated", (e: any) => events.push({ path: e.path, by: e.participantId }));
+  // The thread schema is seeded as the session starts: a `.thread` document needs it.
+  await eventually(async () => (await alice.storage.exists(".schemas/thread.json")) as boolean, 10_000, "the thread schema");
   const doc: any = await alice.sync.open("notes/plan.thread", { create: true });
   const members = doc.root.getChildren().find((c: any) => c.tagName === "members") ?? doc.root.createChildElement("members", {});
   members.createChildElement("member", { name: "alice" });

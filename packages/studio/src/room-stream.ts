@@ -1,11 +1,14 @@
 import { useEffect, useRef, useState } from "react";
-import type { Api } from "./api.ts";
+import { ApiError, errorText, type Api } from "./api.ts";
 import { LogBuffer } from "./log-buffer.ts";
 import type { LogLine, Participant, RoomLive, ServiceState, Stats, StudioEvent } from "./types.ts";
 
 /** What the room page knows live, from the room's SSE stream. */
 export interface RoomStreamState {
-  connection: "connecting" | "open" | "reconnecting";
+  /** `failed`: the server refused the stream (an invalid room name, signed out): see `error`. */
+  connection: "connecting" | "open" | "reconnecting" | "failed";
+  /** Why the stream was refused (the server's own words), when `failed`. */
+  error: string | null;
   live: RoomLive | null;
   events: StudioEvent[];
   /** Stats samples per service id, oldest first, bounded. */
@@ -42,7 +45,7 @@ export function mergeStats(a: Stats[], b: Stats[]): Stats[] {
 export function useRoomStream(api: Api, room: string): { state: RoomStreamState; logs: LogBuffer } {
   const logsRef = useRef<LogBuffer | null>(null);
   if (logsRef.current === null) logsRef.current = new LogBuffer();
-  const [state, setState] = useState<RoomStreamState>({ connection: "connecting", live: null, events: [], stats: new Map() });
+  const [state, setState] = useState<RoomStreamState>({ connection: "connecting", error: null, live: null, events: [], stats: new Map() });
 
   useEffect(() => {
     const logs = logsRef.current!;
@@ -50,6 +53,8 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
     let retry: ReturnType<typeof setTimeout> | null = null;
     let closed = false;
     let lastEventSeq = -1;
+    /** Refused connects in a row (backoff). */
+    let refusals = 0;
     // The id of the last message seen, to resume after a drop (what the server still buffers).
     let lastId: string | null = null;
 
@@ -105,12 +110,36 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
     const connect = () => {
       const url = api.room(room, "/stream") + (lastId === null ? "" : `?last_event_id=${encodeURIComponent(lastId)}`);
       es = new EventSource(url, { withCredentials: true });
-      es.onopen = () => setState((st) => ({ ...st, connection: "open" }));
+      es.onopen = () => {
+        refusals = 0;
+        setState((st) => ({ ...st, connection: "open", error: null }));
+      };
+      const self = es;
       es.onerror = () => {
         // EventSource reconnects by itself, with Last-Event-ID; the events missed meanwhile
         // are asked for again at its next snapshot.
         backfilled = null;
         setState((st) => ({ ...st, connection: "reconnecting" }));
+        // ...except after an answer other than 200 (a 400 for an invalid room name, a 401 once
+        // signed out, a 5xx while the server starts): then it gives up. Ask the room's live
+        // state why; a refusal is shown, anything else is tried again (backing off to 10 s).
+        if (self.readyState !== EventSource.CLOSED || closed) return;
+        api.get<RoomLive>(api.room(room, "/live")).then(
+          () => {
+            if (closed) return;
+            refusals++;
+            retry = setTimeout(connect, Math.min(10_000, 500 * 2 ** refusals));
+          },
+          (err: unknown) => {
+            if (closed) return;
+            if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 404) {
+              setState((st) => ({ ...st, connection: "failed", error: errorText(err) }));
+            } else {
+              refusals++;
+              retry = setTimeout(connect, Math.min(10_000, 500 * 2 ** refusals));
+            }
+          },
+        );
       };
       const on = <T,>(name: string, fn: (data: T) => void) =>
         es!.addEventListener(name, (e) => {

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import type { RoomClient, StorageEntry } from "@meshagent/meshagent";
+import type { RoomClient, RoomEvent, StorageEntry } from "@meshagent/meshagent";
 import { errorText } from "../api.ts";
 import { bytes } from "./StatsChart.tsx";
 import { FileIcon, FolderIcon } from "./icons.tsx";
@@ -35,15 +35,20 @@ export function Storage({ client }: { client: RoomClient | null }) {
   const listed = useRef<ReadonlySet<string>>(new Set());
 
   const join = (name: string) => (path === "" ? name : `${path}/${name}`);
+  // The folder on screen: a listing of another one that answers late is dropped.
+  const current = useRef(path);
+  current.current = path;
   const load = useCallback(async () => {
     if (client === null) return;
     try {
       const list = await client.storage.list(path);
+      if (current.current !== path) return;
       list.sort((a, b) => Number(b.isFolder) - Number(a.isFolder) || byName.compare(a.name, b.name));
       listed.current = new Set(list.map((e) => e.name));
       setError(null);
       setEntries(list);
     } catch (err) {
+      if (current.current !== path) return;
       listed.current = new Set();
       setEntries([]);
       setError(errorText(err));
@@ -60,8 +65,12 @@ export function Storage({ client }: { client: RoomClient | null }) {
     if (client === null) return;
     const reloads = new ReloadScheduler(load, { timers: browserTimers, quietMs: QUIET_MS });
     const concerns = (p: unknown) => typeof p === "string" && touchesFolder(path, p, listed.current);
-    const onFile = (e: { path?: unknown }) => void (concerns(e.path) && reloads.changed());
-    const onMove = (e: { sourcePath?: unknown; destinationPath?: unknown }) => void ((concerns(e.sourcePath) || concerns(e.destinationPath)) && reloads.changed());
+    // FileUpdatedEvent / FileDeletedEvent carry `path`, FileMovedEvent both paths.
+    const onFile = (e: RoomEvent) => void (concerns((e as { path?: unknown }).path) && reloads.changed());
+    const onMove = (e: RoomEvent) => {
+      const m = e as { sourcePath?: unknown; destinationPath?: unknown };
+      if (concerns(m.sourcePath) || concerns(m.destinationPath)) reloads.changed();
+    };
     client.storage.on("file.updated", onFile);
     client.storage.on("file.deleted", onFile);
     client.storage.on("file.moved", onMove);

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import type { RemoteParticipant, RoomClient } from "@meshagent/meshagent";
+import type { RemoteParticipant, RoomClient, RoomEvent } from "@meshagent/meshagent";
 import { errorText } from "../api.ts";
 import { appendMessage, busyText, nameOf, ensureMembers, readThread, THREAD_SCHEMA_PATH, type ThreadDoc, type ThreadView } from "../thread-doc.ts";
 import { FileIcon, SpeakerIcon, CloseIcon } from "./icons.tsx";
@@ -85,7 +85,7 @@ function useThreadDoc(client: RoomClient, path: string, me: string, agent: strin
     };
     openRef.current = open;
     // Written by someone else meanwhile (another tab, the voice service): follow it.
-    const onWritten = (e: { path?: unknown }) => void (e.path === path && opening === null && open().catch(() => undefined));
+    const onWritten = (e: RoomEvent) => void ((e as { path?: unknown }).path === path && opening === null && open().catch(() => undefined));
     client.storage.on("file.updated", onWritten);
     void (async () => {
       try {

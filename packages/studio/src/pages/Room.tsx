@@ -50,7 +50,7 @@ export function RoomPage() {
           <p className="crumbs"><Link to="/rooms">Rooms</Link> /</p>
           <h1>{room}</h1>
           <p className="muted">
-            {live === null ? "Connecting…" : session === null ? "No live session — join the room to start one." : (
+            {state.connection === "failed" ? "Not available." : live === null ? "Connecting…" : session === null ? "No live session — join the room to start one." : (
               <>Session <span className="mono">{session.id}</span> · up {duration(now - Date.parse(session.started_at))}</>
             )}
             {state.connection === "reconnecting" && <span className="badge tone-warn" role="status"> reconnecting</span>}
@@ -61,6 +61,8 @@ export function RoomPage() {
           <Link className="button primary" to={`/rooms/${encodeURIComponent(room)}/services/new`}>Add service</Link>
         </div>
       </header>
+
+      {state.error !== null && <p role="alert" className="error">{state.error}</p>}
 
       <TaskProgress client={client} />
 
