@@ -11,7 +11,7 @@
 // joins (not other agents) is greeted once (what the services tests look for).
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
-import { advertiseChat, onThreadMessage, setBusy, ThreadCache } from "@roomservice/agent-kit";
+import { advertiseChat, quietDocumentLogs, onThreadMessage, setBusy, ThreadCache } from "@roomservice/agent-kit";
 
 const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
 const WORD_DELAY_MS = Number(process.env.WORD_DELAY_MS ?? 40);
@@ -38,6 +38,8 @@ process.on("SIGTERM", async () => {
   }
   process.exit(0);
 });
+// The SDK prints a line per document change it applies (a streamed reply: one per token).
+quietDocumentLogs();
 await room.start();
 // It answers in chat threads: clients offer a thread only with agents that say so.
 advertiseChat(room);

@@ -7,7 +7,7 @@
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
-import { advertiseChat, onThreadMessage, setBusy, ThreadCache } from "@roomservice/agent-kit";
+import { advertiseChat, quietDocumentLogs, onThreadMessage, setBusy, ThreadCache } from "@roomservice/agent-kit";
 const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
 
 const CRM_BASE_URL = (process.env.CRM_BASE_URL ?? "http://127.0.0.1:9100").replace(/\/+$/, "");
@@ -72,6 +72,8 @@ process.on("SIGTERM", async () => {
   }
   process.exit(0);
 });
+// The SDK prints a line per document change it applies (a streamed reply: one per token).
+quietDocumentLogs();
 await room.start();
 // It answers in chat threads: clients offer a thread only with agents that say so.
 advertiseChat(room, "Ask me about a CRM account");

@@ -14,7 +14,7 @@
 //     `chat {text, transcript: true, speaker}` broadcast.
 import { createRequire } from "node:module";
 import { randomUUID } from "node:crypto";
-import { advertiseChat, onThreadMessage, ThreadCache } from "@roomservice/agent-kit";
+import { advertiseChat, quietDocumentLogs, onThreadMessage, ThreadCache } from "@roomservice/agent-kit";
 import { PCM, PCM_MIME, PCM_BYTES_PER_SECOND, AudioInput, toWav } from "./lib/pcm.mjs";
 import { synthesize, voiceSettings } from "./lib/synth.mjs";
 import { recognizerConfig, Recognizers } from "./lib/recognize.mjs";
@@ -51,6 +51,8 @@ process.on("SIGTERM", async () => {
   }
   process.exit(0);
 });
+// The SDK prints a line per document change it applies (a streamed reply: one per token).
+quietDocumentLogs();
 await room.start();
 // It answers in chat threads: clients offer a thread only with agents that say so.
 advertiseChat(room, "Type, or press the microphone and speak");

@@ -19,6 +19,9 @@ export declare const CHAT_ATTRIBUTE: "empty_state_title";
 /** Says this agent answers in chat threads: sets `empty_state_title` (default "How can I help you?"). */
 export declare function advertiseChat(room: RoomClient, title?: string): void;
 
+/** Drops the SDK's "Applying changes to doc" debug lines from console.log. */
+export declare function quietDocumentLogs(): void;
+
 export declare class ThreadMessage {
   readonly element: unknown;
   readonly id: string;

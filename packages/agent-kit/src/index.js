@@ -44,6 +44,20 @@ export function advertiseChat(room, title = "How can I help you?") {
   room.localParticipant.setAttribute(CHAT_ATTRIBUTE, title);
 }
 
+/**
+ * Drops the SDK's per-change debug line ("Applying changes to doc: …", printed by
+ * @meshagent/meshagent 0.39.9 for every document update it applies: one per token of a
+ * streamed reply) from this process's console.log, so the service's log shows what it does.
+ * Other lines pass through unchanged.
+ */
+export function quietDocumentLogs() {
+  const log = console.log;
+  console.log = (...args) => {
+    if (typeof args[0] === "string" && args[0].startsWith("Applying changes to doc")) return;
+    log(...args);
+  };
+}
+
 function participantName(room) {
   const name = room.localParticipant?.getAttribute("name");
   return typeof name === "string" && name !== "" ? name : "agent";

@@ -80,31 +80,44 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
     };
 
     // Stats samples are not resent by a stream that reconnects (only log lines are caught
-    // up): at every snapshot — the first, and each reconnect's — each service's samples after
-    // the newest one the page has are asked for (listSessionMetrics, `after` + `limit`:
-    // bounded by MAX_STATS per service) and merged by time, so the chart has no hole. A page
-    // opened mid-session gets the session's last MAX_STATS samples the same way.
+    // up). As LogBuffer does with `line_no`, each service's `sample_no` is followed: a jump
+    // means samples were missed, and they are asked for (listSessionMetrics, `after` the
+    // newest sample the page has, `limit` MAX_STATS) and merged by time, so the chart has no
+    // hole. Every snapshot (first connect, each reconnect) asks too, which also gives a page
+    // opened mid-session the session's earlier samples. One request per service at a time;
+    // a reason to ask during one makes exactly one more after it.
     let stats = new Map<string, Stats[]>();
+    const lastNo = new Map<string, number>();
+    const asking = new Map<string, "asking" | "again">();
+    const backfillService = (sessionId: string, serviceId: string) => {
+      if (closed) return;
+      if (asking.has(serviceId)) {
+        asking.set(serviceId, "again");
+        return;
+      }
+      asking.set(serviceId, "asking");
+      const have = (stats.get(serviceId) ?? []).filter((x) => x.session_id === sessionId);
+      const last = have[have.length - 1]?.at;
+      const q = new URLSearchParams({ service: serviceId, limit: String(MAX_STATS), ...(last === undefined ? {} : { after: last }) });
+      api.get<{ metrics: Stats[] }>(api.project(`/sessions/${encodeURIComponent(sessionId)}/metrics?${q}`)).then(
+        ({ metrics }) => {
+          if (closed || metrics.length === 0) return;
+          const next = new Map(stats);
+          next.set(serviceId, mergeStats(next.get(serviceId) ?? [], metrics));
+          stats = next;
+          setState((st) => ({ ...st, stats }));
+        },
+        () => undefined, // the live samples still come; the chart then has its hole
+      ).finally(() => {
+        const again = asking.get(serviceId) === "again";
+        asking.delete(serviceId);
+        if (again) backfillService(sessionId, serviceId);
+      });
+    };
     const backfillStats = (live: RoomLive) => {
       const sessionId = live.session?.id;
       if (sessionId === undefined) return;
-      for (const svc of live.services) {
-        const have = (stats.get(svc.service_id) ?? []).filter((x) => x.session_id === sessionId);
-        const last = have[have.length - 1]?.at;
-        const q = new URLSearchParams({ service: svc.service_id, limit: String(MAX_STATS), ...(last === undefined ? {} : { after: last }) });
-        api.get<{ metrics: Stats[] }>(api.project(`/sessions/${encodeURIComponent(sessionId)}/metrics?${q}`)).then(
-          ({ metrics }) => {
-            if (closed || metrics.length === 0) return;
-            setState((st) => {
-              const next = new Map(st.stats);
-              next.set(svc.service_id, mergeStats(next.get(svc.service_id) ?? [], metrics));
-              stats = next;
-              return { ...st, stats: next };
-            });
-          },
-          () => undefined, // the live samples still come; the chart then starts at page load
-        );
-      }
+      for (const svc of live.services) backfillService(sessionId, svc.service_id);
     };
 
     const connect = () => {
@@ -176,18 +189,22 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
           return { ...st, live: { ...st.live, session } };
         });
       });
-      on<Stats>("stats", (s) =>
-        setState((st) => {
-          const next = new Map(st.stats);
-          const prev = next.get(s.service_id) ?? [];
-          // In order (the usual case) it is appended; a sample older than the newest one kept
-          // (a backfill answered first) is merged in.
-          const newest = prev[prev.length - 1];
-          next.set(s.service_id, newest === undefined || Date.parse(newest.at) < Date.parse(s.at) ? [...prev.slice(-(MAX_STATS - 1)), s] : mergeStats(prev, [s]));
-          stats = next;
-          return { ...st, stats: next };
-        }),
-      );
+      on<Stats>("stats", (s) => {
+        const prev = stats.get(s.service_id) ?? [];
+        const newest = prev[prev.length - 1];
+        // A jump in sample_no (same session): samples were missed; ask after the newest one
+        // the page has (computed before this one is added).
+        const before = lastNo.get(s.service_id);
+        const jumped = s.sample_no !== undefined && before !== undefined && s.sample_no > before + 1 && newest?.session_id === s.session_id;
+        if (s.sample_no !== undefined) lastNo.set(s.service_id, s.sample_no);
+        // In order (the usual case) it is appended; a sample older than the newest one kept
+        // (a backfill answered first) is merged in.
+        const next = new Map(stats);
+        next.set(s.service_id, newest === undefined || Date.parse(newest.at) < Date.parse(s.at) ? [...prev.slice(-(MAX_STATS - 1)), s] : mergeStats(prev, [s]));
+        if (jumped) backfillService(s.session_id, s.service_id);
+        stats = next;
+        setState((st) => ({ ...st, stats }));
+      });
       on<LogLine>("log", (l) => logs.push(l));
       on<{ reason: string }>("dropped", () => {
         // The server dropped us for falling behind: reconnect, resuming after the last

@@ -59,6 +59,7 @@ test("chat: only agents that chat are offered; a thread's file is created by the
     await chat.getByText(THREAD).waitFor();
     const lines = chat.getByRole("list", { name: "Chat messages" });
     await lines.getByText("No messages yet").waitFor({ timeout: 15_000 });
+    assert.equal(await chat.getByText("is not in the room").count(), 0, "the agent is here (not yet a member of a thread that does not exist)");
     await chat.getByRole("textbox", { name: "Message" }).waitFor({ state: "visible" });
     assert.ok(await chat.getByRole("textbox", { name: "Message" }).isEnabled());
     const reader = await s.env.ts.client(ROOM, "reader");
@@ -72,6 +73,8 @@ test("chat: only agents that chat are offered; a thread's file is created by the
     await lines.locator('li[data-author="agent"]').getByText("you said: hello agent", { exact: true }).waitFor({ timeout: 30_000 });
     await waitUntil("the thread's file", exists, 10_000);
     assert.deepEqual(await lines.locator("li").locator(".from").allTextContents(), ["you", "agent"]);
+    // The agent's log says what it does, not every document change its SDK applied.
+    assert.equal(await page.getByRole("region", { name: "Logs" }).getByText(/Applying changes to doc/).count(), 0);
 
     // A spoken reply (the voice example's wire format, written here through the SDK) shows a
     // speaker icon in place of the emoji.

@@ -35,6 +35,8 @@ test("storage panel: follows uploads, a service's writes through its mount, docu
   const s = await startStudioEnv();
   t.after(() => s.close());
   await s.env.addService(ROOM, manifest("writer", IMAGES.http, { container: { image: IMAGES.http, command: ["node", "-e", SCRIPT] } }));
+  const t0 = Date.now();
+  const step = (what: string) => t.diagnostic(`${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const w = await watchedPage(s.browser, { expected: signedOutProbe });
   const { page } = w;
   await withFailureShot(w, "storage-live", async () => {
@@ -57,6 +59,7 @@ test("storage panel: follows uploads, a service's writes through its mount, docu
     await row("made.txt").waitFor({ timeout: 60_000 });
     await folderRow("bulk").waitFor();
     await row("make").waitFor({ state: "detached", timeout: 30_000 });
+    step("the service's files shown");
     await w.shot("storage-live-root");
 
     // A folder of 3,000 files: 500 rows, and more on request.
@@ -69,6 +72,7 @@ test("storage panel: follows uploads, a service's writes through its mount, docu
     assert.equal(await files.locator("tbody tr").count(), 1000);
     assert.equal((await files.locator("tbody tr").first().getByRole("cell").first().textContent())?.trim(), "f-00001.txt");
     await w.shot("storage-live-bulk");
+    step("the folder of 3,000");
     await storage.getByRole("navigation", { name: "Folder" }).getByRole("button", { name: "/", exact: true }).click();
     await folderRow("bulk").waitFor();
 
@@ -81,6 +85,7 @@ test("storage panel: follows uploads, a service's writes through its mount, docu
     await row("plan.thread").waitFor();
     await reader.sync.close("notes/plan.thread");
     await w.shot("storage-live-document");
+    step("the saved document shown");
 
     // Deleted by another participant while on screen: the row goes.
     await storage.getByRole("navigation", { name: "Folder" }).getByRole("button", { name: "/", exact: true }).click();

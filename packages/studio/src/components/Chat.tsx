@@ -125,7 +125,7 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
         <button type="button" onClick={leave}>Leave room</button>
       </div>
       <ul className="chat-people" aria-label="People in chat">
-        {people.length === 0 ? <li className="muted">Nobody else is here yet.</li> : people.map((p) => (
+        {people.length === 0 ? <li className="muted">Nobody else is in the chat yet.</li> : people.map((p) => (
           <li key={p.id}><span className={`dot ${p.online === false ? "" : "on"}`} aria-hidden="true" />{nameOf(p)} <span className="muted small">{p.role}</span></li>
         ))}
       </ul>

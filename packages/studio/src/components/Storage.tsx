@@ -140,12 +140,13 @@ export function Storage({ client }: { client: RoomClient | null }) {
       {error !== null && <p role="alert" className="error">{error}</p>}
       {entries !== null && entries.length === 0 && error === null && <p className="empty">This folder is empty.</p>}
       {entries !== null && entries.length > 0 && (
+        <div className="files-scroll">
         <table className="files">
           <thead><tr><th scope="col">Name</th><th scope="col">Size</th><th scope="col"><span className="sr-only">Actions</span></th></tr></thead>
           <tbody>
             {entries.slice(0, shown).map((e) => (
               <tr key={e.name}>
-                <td>{e.isFolder
+                <td className="name">{e.isFolder
                   ? <button type="button" className="link" onClick={() => setPath(join(e.name))}><FolderIcon /> {e.name}</button>
                   : <span className="mono"><FileIcon /> {e.name}</span>}</td>
                 <td>{e.isFolder || e.size === null ? "" : bytes(e.size)}</td>
@@ -164,6 +165,7 @@ export function Storage({ client }: { client: RoomClient | null }) {
             ))}
           </tbody>
         </table>
+        </div>
       )}
       {entries !== null && entries.length > shown && (
         <p className="small muted" role="status">

@@ -243,7 +243,7 @@ export function Thread({ client, path, me, agent, people }: { client: RoomClient
       </ol>
       <p className="thread-busy small muted" aria-live="polite">
         {busy.map((b) => <span key={b.name}>{b.name}: {b.text}… </span>)}
-        {busy.length === 0 && !online.some((p) => nameOf(p) === agent) && <span>{agent} is not in the room; it reads the thread when it is.</span>}
+        {busy.length === 0 && !people.some((p) => p.online !== false && nameOf(p) === agent) && <span>{agent} is not in the room; it reads the thread when it is.</span>}
       </p>
       {files.length > 0 && (
         <ul className="pending-files" aria-label="Attachments to send">
