@@ -43,6 +43,22 @@ export function RoomPage() {
     document.title = `${room} · Studio`;
   }, [room]);
 
+  // Refused (an invalid room name, signed out): the reason, and nothing to act on.
+  if (state.connection === "failed") {
+    return (
+      <div className="page room-page">
+        <header className="page-head">
+          <div>
+            <p className="crumbs"><Link to="/rooms">Rooms</Link> /</p>
+            <h1>{room}</h1>
+          </div>
+        </header>
+        <p role="alert" className="error">{state.error}</p>
+        <p><Link to="/rooms">Back to the rooms</Link></p>
+      </div>
+    );
+  }
+
   return (
     <div className="page room-page">
       <header className="page-head">
@@ -50,7 +66,7 @@ export function RoomPage() {
           <p className="crumbs"><Link to="/rooms">Rooms</Link> /</p>
           <h1>{room}</h1>
           <p className="muted">
-            {state.connection === "failed" ? "Not available." : live === null ? "Connecting…" : session === null ? "No live session — join the room to start one." : (
+            {live === null ? "Connecting…" : session === null ? "No live session — join the room to start one." : (
               <>Session <span className="mono">{session.id}</span> · up {duration(now - Date.parse(session.started_at))}</>
             )}
             {state.connection === "reconnecting" && <span className="badge tone-warn" role="status"> reconnecting</span>}
@@ -61,8 +77,6 @@ export function RoomPage() {
           <Link className="button primary" to={`/rooms/${encodeURIComponent(room)}/services/new`}>Add service</Link>
         </div>
       </header>
-
-      {state.error !== null && <p role="alert" className="error">{state.error}</p>}
 
       <TaskProgress client={client} />
 
