@@ -13,6 +13,12 @@ export declare function statusAttributeNames(path: string): { status: string; te
 /** Publishes this participant's busy status for a thread; `text: null` clears it. */
 export declare function setBusy(room: RoomClient, path: string, text: string | null, options?: { now?: () => Date }): void;
 
+/** The attribute a chat agent publishes on itself (MeshAgent's ChatBot: `empty_state_title`). */
+export declare const CHAT_ATTRIBUTE: "empty_state_title";
+
+/** Says this agent answers in chat threads: sets `empty_state_title` (default "How can I help you?"). */
+export declare function advertiseChat(room: RoomClient, title?: string): void;
+
 export declare class ThreadMessage {
   readonly element: unknown;
   readonly id: string;

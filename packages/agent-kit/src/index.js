@@ -56,6 +56,21 @@ export function setBusy(room, path, text, { now = () => new Date() } = {}) {
   p.setAttribute(n.startedAt, text === null ? null : now().toISOString());
 }
 
+/**
+ * The participant attribute a chat agent publishes on itself: MeshAgent's ChatBot sets
+ * `empty_state_title` (the line its chat UIs show above an empty thread) when it starts, and
+ * only chat agents do. Clients offer a thread only with agents that have it (Studio does).
+ */
+export const CHAT_ATTRIBUTE = "empty_state_title";
+
+/**
+ * Says this agent answers in chat threads, as MeshAgent's ChatBot does at start: sets
+ * `empty_state_title` to `title` (shown above an empty thread). Call once after `room.start()`.
+ */
+export function advertiseChat(room, title = "How can I help you?") {
+  room.localParticipant.setAttribute(CHAT_ATTRIBUTE, title);
+}
+
 function participantName(room) {
   const name = room.localParticipant?.getAttribute("name");
   return typeof name === "string" && name !== "" ? name : "agent";

@@ -3,6 +3,7 @@ import { validateManifestObject, type ManifestWarning } from "@roomservice/manif
 import { mintParticipantToken, defaultApiScope } from "../auth/tokens.ts";
 import type { ServerContext } from "../context.ts";
 import type { ApiKeyStore } from "../services/api-keys.ts";
+import { participantName } from "../services/admin-auth.ts";
 import type { SecretInfo, SecretStore } from "../services/secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "../services/service-store.ts";
 import { badRequest, manifestErrorsJson, notFound, RoomserviceError } from "./errors.ts";
@@ -171,7 +172,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
   app.post(`${base}/rooms/:room/connect`, async (req: Req) => {
     const g = { admin: req.admin!, room: roomOf(req) };
     const room = g.room!;
-    const identity = g.admin.via === "jwt" ? g.admin.identity : g.admin.identity.replace(/^apikey:/, "");
+    const identity = participantName(g.admin);
     const jwt = await mintParticipantToken(ctx.secret, {
       room, identity, role: "user", api: defaultApiScope("user"), ttlSeconds: 3600, projectId: ctx.projectId,
       nowSeconds: Math.floor(ctx.clock.now() / 1000),
