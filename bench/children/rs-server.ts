@@ -27,6 +27,8 @@ serve(
   {
     usage: (a: { gc?: boolean } | null) => usage(a?.gc === true),
     rooms: () => ({ rooms: server.rooms.list().length }),
+    /** Session-history transactions and writes committed so far (null on builds without the history writer). */
+    history: () => (server.ctx.store as { history?: { committed: unknown } }).history?.committed ?? null,
     /** Writes a V8 heap snapshot (for attributing per-room memory); returns its path. */
     heapSnapshot: (a: { path: string }) => ({ path: writeHeapSnapshot(a.path) }),
     apiKey: async () => ({ key: (await server.apiKeys.create("default", "bench", Date.now())).key }),
