@@ -1,7 +1,7 @@
 /**
  * Benchmark child: a Roomservice server on 127.0.0.1, port 0, no services runtime, logging
  * silenced (as in the tests). Env: RS_SECRET, RS_DATA_DIR, optional RS_STUDIO_DIR (the app
- * served at /). Answers `usage` with its own CPU time and memory so the runner measures the
+ * served at /) and RS_DEPARTURE_TIMEOUT_MS. Answers `usage` with its own CPU time and memory so the runner measures the
  * server alone, and `apiKey` with a fresh API key (for signing a browser in).
  */
 import { writeHeapSnapshot } from "node:v8";
@@ -21,6 +21,7 @@ const server = await startRoomServer({
   logger: pino({ level: "silent" }),
   runtime: null,
   ...(process.env.RS_STUDIO_DIR ? { studioDir: process.env.RS_STUDIO_DIR } : {}),
+  ...(process.env.RS_DEPARTURE_TIMEOUT_MS ? { departureTimeoutMs: Number(process.env.RS_DEPARTURE_TIMEOUT_MS) } : {}),
 });
 
 serve(

@@ -11,7 +11,8 @@
  * Two workloads, raw wire-protocol clients (bench/lib/raw-client.ts) in the runner, CONCURRENCY
  * connects in flight:
  *   one room:   P participants join one room, then all leave (one session, P joins, P leaves);
- *   many rooms: P participants each join a room of their own (P session starts), then leave.
+ *   many rooms: P participants each join a room of their own (P session starts), then leave
+ *               (P session ends: the departure timeout is 100 ms here).
  * Measured in the server child: CPU time over the join and leave phases (until every client
  * got `connected`, resp. every socket closed, plus 300 ms for writes scheduled on timers) and
  * the event-loop delay over them (bench/lib/rpc.ts: 20 ms monitor; an fsync holds the loop).
@@ -66,7 +67,8 @@ async function startServer(ctx: BenchContext, side: Side): Promise<Server> {
   const secret = newSecret();
   const child = await Child.start(`participants-${side}-server`, RS_SERVER_SCRIPT, {
     cpu: ctx.pin ? SERVER_CPU : null,
-    env: { RS_SECRET: secret, RS_DATA_DIR: dir },
+    // Sessions end 100 ms after their last participant left: inside the leave phase's window.
+    env: { RS_SECRET: secret, RS_DATA_DIR: dir, RS_DEPARTURE_TIMEOUT_MS: "100" },
     profileDir: ctx.profileDir,
   });
   return { side, child, url: String(child.info.url), secret, dir };
@@ -182,6 +184,11 @@ export const participants: Figure = {
           metric: `longest event-loop stall while joining, ${what} (ms)`,
           roomservice: round(pick((m) => m.join.loopDelayMaxMs)(d)), baseline: round(pick((m) => m.join.loopDelayMaxMs)(b)),
           unit: "ms", better: "lower", note: "monitorEventLoopDelay max over the join phase (20 ms timer)",
+        }),
+        row({
+          metric: `longest event-loop stall while leaving (and ending sessions), ${what} (ms)`,
+          roomservice: round(pick((m) => m.leave.loopDelayMaxMs)(d)), baseline: round(pick((m) => m.leave.loopDelayMaxMs)(b)),
+          unit: "ms", better: "lower",
         }),
       );
     }
