@@ -79,8 +79,8 @@ export class HistoryWriter {
 
   /**
    * Queues `op`; it commits with the others queued this turn. Never throws: a failed write is
-   * reported to `onError` (a batch that fails is retried one write at a time, so one bad
-   * write loses only itself).
+   * reported to `onError` (a batch that fails for a write's data is retried one write at a
+   * time, so one bad write loses only itself; see retryOneByOne).
    */
   push(op: HistoryOp, onError: (err: unknown) => void): void {
     if (this.target.closing) return;
@@ -138,6 +138,17 @@ export class HistoryWriter {
       this.ops += batch.length;
     } catch (err) {
       if (batch.length === 1) return batch[0]!.onError(err);
+      if (!this.retryOneByOne(err)) {
+        // Not the data's fault (PostgreSQL unreachable, say): retrying each write would wait
+        // out a connection timeout per write. The batch is lost; each writer hears it once.
+        const told = new Set<(err: unknown) => void>();
+        for (const q of batch) {
+          if (told.has(q.onError)) continue;
+          told.add(q.onError);
+          q.onError(new Error(`${batch.length} session history writes lost: ${(err as Error).message}`, { cause: err }));
+        }
+        return;
+      }
       for (const q of batch) {
         try {
           await this.transaction([q.op]);
@@ -148,6 +159,17 @@ export class HistoryWriter {
         }
       }
     }
+  }
+
+  /**
+   * Whether a failed batch is retried write by write: always on SQLite (local, cheap); on
+   * PostgreSQL only for errors of the data (SQLSTATE class 22 data exception, 23 integrity
+   * constraint violation: a duplicate id), not for a lost connection.
+   */
+  private retryOneByOne(err: unknown): boolean {
+    if (this.target.dialect === "sqlite") return true;
+    const code = (err as { code?: unknown } | null)?.code;
+    return typeof code === "string" && /^2[23]/.test(code);
   }
 
   private async transaction(ops: HistoryOp[]): Promise<void> {
