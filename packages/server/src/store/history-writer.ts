@@ -42,8 +42,9 @@ export interface HistoryTarget {
  *
  * Durability (docs/decisions.md, "Session history: group commit, no fsync per write"): every
  * history write is in one FIFO, and batches commit whole, so the store always holds a prefix
- * of the writes in call order (a session's start before its participants and events; a kill
- * at any moment leaves no participant without its session). On SQLite a history batch
+ * of the writes in call order, less any write that failed on its own (a session's start
+ * before its participants and events; a kill at any moment leaves no participant without its
+ * session). On SQLite a history batch
  * commits with synchronous=NORMAL: the WAL write reaches the OS, so a process kill loses
  * nothing committed, but it is not fsynced — a power loss or kernel crash can lose the history
  * of the last `syncMs` (the WAL is synced by a checkpoint at most that long after an unsynced
