@@ -12,6 +12,13 @@ export interface ParticipantRecord {
   left_at: string | null;
 }
 
+type Write =
+  | { kind: "event"; e: ActivityEvent }
+  | { kind: "joined"; sessionId: string; p: ParticipantRef; at: number }
+  | { kind: "left"; sessionId: string; participantId: string; at: number }
+  | { kind: "closeAll"; sessionId: string; at: number }
+  | { kind: "stats"; s: StatsSample };
+
 /**
  * What a session leaves behind for replay: its timeline (session, participant and service
  * events), who took part, and resource samples. Writes go through the store's history writer
