@@ -32,6 +32,7 @@ export const PORT_PROBE_TIMINGS = {
   successThreshold: 1,
 } as const;
 
+/** The real clock's one-shot timer: runs `fn` after `ms` milliseconds; returns its cancel. Injected where tests use a fake. */
 export function realTimer(fn: () => void, ms: number): () => void {
   const t = setTimeout(fn, ms);
   return () => clearTimeout(t);

@@ -21,7 +21,7 @@ import { openQueueDatabase } from "./toolkits/queues/queue-db.ts";
 import { registerRestRoutes } from "./http/rest.ts";
 import { registerKeptLogs } from "./http/log-stream.ts";
 import { installErrorHandler } from "./http/errors.ts";
-import { installAuthHook, registerAuthSessionRoutes } from "./http/auth.ts";
+import { authenticate, installAuthHook, registerAuthSessionRoutes } from "./http/auth.ts";
 import { registerRoomsRest, roomKnown, roomNotFound } from "./http/rooms-rest.ts";
 import { registerStudioRest } from "./http/studio-rest.ts";
 import { DEFAULT_STREAM_LIMITS, registerRoomStreams, type StreamLimits } from "./http/room-stream.ts";
@@ -72,6 +72,8 @@ export interface RoomServer {
   mcp: McpBridge;
   /** This node's cluster side (`serve --cluster`), else null. */
   cluster: ClusterNode | null;
+  /** Every route as registered (method, URL pattern with `:params`): the auth-order test walks them all. */
+  routes: readonly { method: string; url: string }[];
   close(): Promise<void>;
 }
 
@@ -168,11 +170,18 @@ async function startWithStore(
 
   const app = Fastify({ loggerInstance: logger.child({ component: "http" }, { level: "warn" }) as unknown as FastifyBaseLogger, bodyLimit: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES });
   installErrorHandler(app, logger.child({ component: "http" }), { bytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, setting: MAX_BODY_SETTING });
+  const routes: { method: string; url: string }[] = [];
+  app.addHook("onRoute", (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
   // Before any route: live-room REST calls are forwarded to the owner before auth runs here.
   const cluster = opts.cluster === undefined ? null : await startClusterSide({
     options: opts.cluster, dataDir: opts.dataDir, ctx, rooms, app, runtime: opts.runtime ?? null,
     liveSessionOf: (room) => launcher.liveSession(room) !== undefined,
+    killServices: (room) => launcher.killRoom(room),
     revokeApiKey: async (id) => browserSessions.revokeApiKey(id),
+    // Forwarded requests are authenticated here first (the owner checks again): requests come only after listen.
+    authenticate: async (req) => void (await authenticate(authDeps, req)),
     reloadRoomSettings: () => ctx.roomSettings.load(),
   }).catch((err) => {
     store.close();
@@ -271,14 +280,16 @@ async function startWithStore(
     streams,
     mcp,
     cluster,
+    routes,
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
-        // Open streams would keep app.close() waiting forever (issue #12 case 13).
-        for (const c of [...streams]) c.end();
         // Ending the sessions closed every sync stream; wait for the documents' last writes.
         await sync.flushAll();
         await launcher.stopAll();
+        // Only now: a watcher sees the services' last lines (what they print on SIGTERM). Open
+        // streams would keep app.close() waiting forever (issue #12 case 13).
+        for (const c of [...streams]) c.end();
         activity.closeAll();
         await mcp.close();
         mountEvents.close();

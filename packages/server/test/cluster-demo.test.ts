@@ -16,7 +16,7 @@ import { startPgServer } from "./pg-server.ts";
 // deleted through one node is not recreated by another. Two cluster nodes (real servers in
 // this process) on one real PostgreSQL.
 
-const timing = { leaseTtlMs: 6000, renewIntervalMs: 1000, unusedGraceMs: 1000 };
+const timing = { leaseTtlMs: 30_000, renewIntervalMs: 1000, unusedGraceMs: 1000 };
 const demoDeps = (s: TestServer) => ({
   dataDir: s.dataDir, store: s.server.ctx.store, projectId: "default", services: s.server.services, secrets: s.server.secrets,
   logger: pino({ level: "silent" }), imageFor: (e: string) => `roomservice-demo/${e}:latest`, root: REPO_ROOT,

@@ -39,6 +39,13 @@ export interface TestCluster {
   client(node: ClusterNodeProc, room: string, identity: string, o?: { reconnect?: boolean }): Promise<any>;
   /** room → owning node id, live leases only. */
   owners(): Promise<Map<string, string>>;
+  /**
+   * Time passes for a stopped or killed node, and only for it: its leases expire and its
+   * heartbeat is older than any lease TTL, as if it had been silent for an hour. Tests whose
+   * subject is a node going away use this instead of waiting out a short TTL, so the live
+   * nodes can keep a long one that no stall of a loaded machine can run out.
+   */
+  ageNode(nodeId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -58,6 +65,13 @@ async function spawnNode(name: string, dataDir: string, env: Record<string, stri
   return { child, url, output: () => out, stdout: () => stdout };
 }
 
+/**
+ * The nodes' lease TTL unless a test asks otherwise. Long on purpose: a live node stalled for
+ * `TTL − TTL/4` (a loaded CI machine, a slow database) would rightly lose its rooms mid-test.
+ * A node's death is made to count at once with `ageNode`, not by waiting for its leases to run out.
+ */
+export const TEST_LEASE_TTL_S = 30;
+
 export async function startTestCluster(o: { nodes: number; leaseTtlSeconds?: number; env?: Record<string, string> }): Promise<TestCluster> {
   const pgs = await startPgServer();
   const databaseUrl = await pgs.createDatabase("cluster");
@@ -66,7 +80,7 @@ export async function startTestCluster(o: { nodes: number; leaseTtlSeconds?: num
   const secret = "cluster-test-secret-" + Math.random().toString(36).slice(2);
   const env = {
     MESHAGENT_SECRET: secret, ROOMSERVICE_DATABASE_URL: databaseUrl, ROOMSERVICE_SHARED_DIR: sharedDir,
-    ROOMSERVICE_LEASE_TTL: String(o.leaseTtlSeconds ?? 4), ...o.env,
+    ROOMSERVICE_LEASE_TTL: String(o.leaseTtlSeconds ?? TEST_LEASE_TTL_S), ...o.env,
   };
   const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   db.on("error", () => undefined); // idle connections end when the test database stops
@@ -124,6 +138,10 @@ export async function startTestCluster(o: { nodes: number; leaseTtlSeconds?: num
     async owners() {
       const r = await db.query<{ room: string; node_id: string }>("SELECT room, node_id FROM room_leases WHERE expires_at > now()");
       return new Map(r.rows.map((x) => [x.room, x.node_id]));
+    },
+    async ageNode(nodeId) {
+      await db.query("UPDATE room_leases SET expires_at = now() - interval '1 second' WHERE node_id = $1", [nodeId]);
+      await db.query("UPDATE cluster_nodes SET last_seen = now() - interval '1 hour' WHERE node_id = $1", [nodeId]);
     },
     async close() {
       for (const cl of clients) {

@@ -94,11 +94,23 @@ test("a room taken from a live node that lost its lease: the new owner removes t
   assert.ok(!victimOutput().includes("ignoring SIGTERM"), `killed without a stop signal first: ${victimOutput()}`);
   assert.doesNotMatch(n2.output(), /grace period over/);
 
+  // ---- A lease lost while the services are in their stop grace: the session had ended for
+  // another reason (terminated), so losing the lease ends no session — the services are killed all the same. ----
+  const dan = await cl.client(n2, "winding", "dan");
+  const winding = await stubbornOn(n2, "winding");
+  const windingOutput = follow(winding);
+  const term = await fetch(`${n2.url}/accounts/projects/default/sessions/${dan.sessionId}/terminate`, { method: "POST", headers: { authorization: `Bearer ${admin}` } });
+  assert.equal(term.status, 204, await term.text());
+  await eventually(() => windingOutput().includes("ignoring SIGTERM"), 60_000, "the graceful stop under way (SIGTERM ignored, 300 s grace)");
+  await cl.db.query("UPDATE room_leases SET node_id = 'another-node', token = nextval('room_lease_token') WHERE room = 'winding'");
+  await eventually(() => !labelled(n2.nodeId, "winding").includes(winding), 60_000, "node2's service of the room it lost gone, its grace cut short");
+
   // ---- Gap 4, no takeover: node2 is killed and nobody connects to "moving" again. ----
-  // node1 finds node2 dead (silent for a lease TTL, no live lease) on its periodic sweep and
+  // node1 finds node2 dead (silent for a lease TTL, no live lease) on its periodic sweep (every renewal interval) and
   // removes its leftovers from the shared daemon; no connection is needed.
   assert.ok(labelled(n2.nodeId, "moving").length >= 1);
   await n2.kill("SIGKILL");
+  await cl.ageNode(n2.nodeId); // silent for a long while, as far as the database can tell
   // (The log line comes once the sweep also removed networks and files, after the containers.)
   await eventually(() => labelled(n2.nodeId).length === 0 && /removed the leftovers of a dead node/.test(n1.output()), 60_000, "node1 swept the dead node2's containers");
 });

@@ -39,7 +39,7 @@ class MemoryLeases {
   }
 }
 
-function setup() {
+function setup(onAcquired: (room: string) => Promise<void> = async () => undefined) {
   const clock = new FakeClock(1_000_000);
   const leases = new MemoryLeases("me");
   const lost: string[] = [];
@@ -47,7 +47,7 @@ function setup() {
   const router = new RoomRouter({
     leases: leases as unknown as LeaseTable, nodeId: "me", clock, logger: pino({ level: "silent" }),
     timing: { leaseTtlMs: 10_000, renewIntervalMs: 2_500, unusedGraceMs: 5_000 },
-    isBusy: (r) => busy.has(r), onLeaseLost: (r) => lost.push(r), onAcquired: async () => undefined,
+    isBusy: (r) => busy.has(r), onLeaseLost: (r) => lost.push(r), onAcquired,
   });
   return { clock, leases, lost, busy, router };
 }
@@ -123,4 +123,39 @@ test("a renewal stuck on a silent database does not delay the loss: the watchdog
   router.expireOverdue();
   assert.deepEqual(lost, ["r"], "ended while the renewal is still pending");
   assert.equal(router.token("r"), null);
+});
+
+test("a room being taken over is served only once the takeover finished: later connections wait, the lease is not trusted or released meanwhile", async () => {
+  let finish!: () => void;
+  const gate = new Promise<void>((r) => (finish = r));
+  const { router, leases, clock } = setup(() => gate);
+  const first = router.route("r");
+  await new Promise((r) => setImmediate(r));
+  assert.equal(leases.acquires, 1, "the lease is taken");
+  assert.equal(router.token("r"), null, "but not trusted while the previous owner's leftovers are cleared");
+  let secondDone = false;
+  const second = router.route("r").then((x) => ((secondDone = true), x));
+  clock.advance(6_000); // past the unused grace: an idle lease would be given back
+  await router.tick();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(secondDone, false, "a second connection waits for the takeover");
+  assert.ok(leases.rows.has("r"), "and the lease is not released as idle meanwhile");
+  finish();
+  assert.deepEqual(await first, { kind: "local", token: "1" });
+  assert.deepEqual(await second, { kind: "local", token: "1" });
+  assert.equal(router.token("r"), "1");
+});
+
+test("a takeover that fails gives the lease back and answers unavailable; the next connection tries again", async () => {
+  let fail = true;
+  const { router, leases } = setup(async () => {
+    if (fail) throw new Error("database unreachable");
+  });
+  const r = await router.route("r");
+  assert.equal(r.kind, "unavailable");
+  assert.match((r as { reason: string }).reason, /could not be taken over here \(database unreachable\); retry/);
+  assert.equal(leases.rows.has("r"), false, "the lease was given back");
+  assert.equal(router.token("r"), null);
+  fail = false;
+  assert.deepEqual(await router.route("r"), { kind: "local", token: "2" });
 });

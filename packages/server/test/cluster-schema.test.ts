@@ -74,7 +74,7 @@ test("a PostgreSQL database a schema-5 cluster used upgrades to migration 6: nod
 
   // A node of this build takes the dead node's expired lease with a larger token than any
   // drawn before the upgrade (fencing stays monotonic across it).
-  const node = await startTestServer({ secret: "old-cluster-secret-0123456789", cluster: { databaseUrl: url, sharedDir: shared, timing: { leaseTtlMs: 6000, renewIntervalMs: 1000, unusedGraceMs: 1000 } } });
+  const node = await startTestServer({ secret: "old-cluster-secret-0123456789", cluster: { databaseUrl: url, sharedDir: shared, timing: { leaseTtlMs: 30_000, renewIntervalMs: 1000, unusedGraceMs: 1000 } } });
   cleanup.push(() => node.close());
   const client = await node.client("lobby", "ann");
   assert.ok(client.sessionId);

@@ -36,3 +36,26 @@ test("kept lines after a seq, merged across services in seq order, batch by batc
   // A fresh reader starts from the files' beginning.
   assert.deepEqual((await new KeptLogReader().next(files, 0, 100)).map((l) => l.text).slice(0, 3), ["a@1", "b@2", "a@3"]);
 });
+
+test("a line cut before its first comma is not passed over, and a complete line that is not JSON does not hide the lines after it", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "rs-catchup-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, "a.log");
+  await writeFile(file, kept(12344, "a"));
+  const r = new KeptLogReader();
+  const seqs = async (after: number) => (await r.next([file], after, 10)).map((l) => l.seq);
+  assert.deepEqual(await seqs(0), [12344]);
+  // `{"seq":1234` (12345 cut mid-number) read as seq 123 without the comma check: not after
+  // 12344, so it was passed over and the rest of the line misread — one line lost.
+  await appendFile(file, kept(12345, "a").slice(0, 11));
+  assert.deepEqual(await seqs(12344), []);
+  await appendFile(file, kept(12345, "a").slice(11));
+  assert.deepEqual(await seqs(12344), [12345]);
+  // A crash cut a line and the next run appended after it: the joined line is not JSON; the
+  // lines around it are all returned, in one batch.
+  await appendFile(file, kept(12346, "a") + kept(12347, "a").slice(0, 30) + kept(12348, "a") + kept(12349, "a"));
+  assert.deepEqual(await seqs(12345), [12346, 12349]);
+  const fresh = new KeptLogReader();
+  assert.deepEqual((await fresh.next([file], 12345, 1)).map((l) => l.seq), [12346]);
+  assert.deepEqual((await fresh.next([file], 12346, 10)).map((l) => l.seq), [12349]);
+});

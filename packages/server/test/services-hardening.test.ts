@@ -114,6 +114,13 @@ test("issue 12 #16: creating a service on a port another service of the room dec
   }]);
   // Another room is another 127.0.0.1: no warning.
   assert.deepEqual(((await (await post("/rooms/other-room/services", manifest("web2", IMAGES.http, { ports: [{ num: 8080, type: "http" }] }))).json()) as any).warnings, []);
+  // Renaming a service is not a conflict with its own old name (it is recognised by id).
+  const { id } = (await (await post("/rooms/solo-room/services", manifest("web", IMAGES.http, { ports: [{ num: 8080, type: "http" }] }))).json()) as any;
+  const renamed = await fetch(`${env.ts.url}/accounts/projects/default/rooms/solo-room/services/${id}`, {
+    method: "PUT", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(manifest("web-renamed", IMAGES.http, { ports: [{ num: 8080, type: "http" }] })),
+  });
+  assert.equal(renamed.status, 200);
+  assert.deepEqual(((await renamed.json()) as any).warnings, []);
 });
 
 test("issue 12 #22: a room's pause container removed from outside: the sandbox is rebuilt and the services run again, with the reason in the developer log", async (t) => {

@@ -8,6 +8,7 @@ import { MIGRATIONS } from "../src/store/migrations.ts";
 import { RoomSettingsStore, SessionStore } from "../src/store/sessions.ts";
 import { RoomStore } from "../src/store/rooms.ts";
 import { SessionEventStore } from "../src/store/session-events.ts";
+import { endStoredSessions } from "../src/store/session-end.ts";
 import { ServiceConflict, ServiceStore } from "../src/services/service-store.ts";
 import { SecretError, SecretStore } from "../src/services/secret-store.ts";
 import { ApiKeyStore } from "../src/services/api-keys.ts";
@@ -75,6 +76,44 @@ export function storeConformance(dialect: string, factory: StoreFactory): void {
     assert.equal(await sessions.get("nope"), undefined);
     assert.equal(await sessions.closeDangling(T + 99), 2);
     assert.deepEqual(await sessions.get("s3"), { id: "s3", room: "beta", startedAt: T + 20, endedAt: T + 99, endReason: "server_restart", participants: [] });
+  });
+
+  withStore("ending a stored session (store/session-end.ts): row, one SessionEnded event, participants left; first ending wins over a later live one", async (s) => {
+    const sessions = new SessionStore(s, quiet);
+    const events = new SessionEventStore(s, quiet);
+    sessions.recordStart("s1", "alpha", T);
+    sessions.recordStart("s2", "beta", T);
+    sessions.recordEnd("s2", T + 1, "departure_timeout", []);
+    events.participantJoined("s1", { id: "p1", name: "ann", role: "user" }, T + 1);
+    events.participantJoined("s1", { id: "p2", name: "bob", role: "user" }, T + 1);
+    events.participantLeft("s1", "p2", T + 2);
+    const started: ActivityEvent = { seq: 5, session_id: "s1", room: "alpha", at: new Date(T).toISOString(), kind: "session", type: "Normal", reason: "SessionStarted", message: "Session started" };
+    events.addEvent(started);
+    await sessions.settled();
+    await events.flush();
+    assert.equal(await endStoredSessions(s, ["s1", "s2", "nope"], { at: T + 9, reason: "lease_lost", detail: "node n1 lost the room's lease; node n2 took it" }), 1, "only the open one ends");
+    assert.deepEqual(await sessions.get("s1"), { id: "s1", room: "alpha", startedAt: T, endedAt: T + 9, endReason: "lease_lost", participants: [] });
+    assert.equal((await sessions.get("s2"))!.endReason, "departure_timeout", "an ended session is left as it is");
+    assert.deepEqual((await events.events("s1", "alpha")).map((e) => [e.seq, e.reason, e.message]), [
+      [5, "SessionStarted", "Session started"],
+      [6, "SessionEnded", "Session ended (lease_lost: node n1 lost the room's lease; node n2 took it)"],
+    ]);
+    assert.deepEqual((await events.participants("s1")).map((p) => [p.name, p.left_at]), [["ann", new Date(T + 9).toISOString()], ["bob", new Date(T + 2).toISOString()]]);
+    assert.deepEqual(await events.events("s2", "beta"), [], "no event for a session that had ended already");
+    // The node that ran s1 comes back and ends it itself (as a fenced owner does): nothing changes.
+    sessions.recordEnd("s1", T + 20, "lease_lost", ["ann"]);
+    events.participantLeft("s1", "p1", T + 20);
+    events.addEvent({ ...started, seq: 7, reason: "SessionEnded", message: "Session ended (lease_lost)" });
+    await sessions.settled();
+    await events.flush();
+    assert.equal((await sessions.get("s1"))!.endedAt, T + 9, "first ending wins");
+    assert.deepEqual((await events.events("s1", "alpha")).map((e) => e.seq), [5, 6], "one SessionEnded per session");
+    assert.equal((await events.participants("s1"))[0]!.left_at, new Date(T + 9).toISOString());
+    assert.equal(await endStoredSessions(s, ["s1"], { at: T + 30, reason: "server_restart", detail: "again" }), 0, "ending twice is a no-op");
+    // Start-up recovery goes the same way.
+    sessions.recordStart("s3", "gamma", T + 40);
+    assert.equal(await sessions.closeDangling(T + 50), 1);
+    assert.deepEqual((await events.events("s3", "gamma")).map((e) => [e.seq, e.message]), [[1, "Session ended (server_restart: the server stopped without closing it)"]]);
   });
 
   withStore("room settings: write-through cache, reload, clear", async (s) => {

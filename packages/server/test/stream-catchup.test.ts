@@ -115,3 +115,40 @@ test("a dropped stream client resumes with Last-Event-ID and is caught up from t
   resumed.close();
   await waitUntil("the stream closed", () => ts.server.streams.size === 0, 10_000);
 });
+
+test("a client resuming after its session ended is caught up and attached (the catch-up ends when the files have nothing newer)", { timeout: 120_000 }, async (t) => {
+  const env = await startServicesServer({
+    departureTimeoutMs: 200,
+    server: { streamLimits: { heartbeatMs: 1000 }, activityLimits: { resumeMessages: 50, resumeBytes: 64 * 1024 } },
+  });
+  t.after(() => env.close());
+  const ts = env.ts;
+  // 300 numbered lines, more than the room keeps for resume, then quiet.
+  const svc = await env.addService("ended", manifest("talker", IMAGES.http, {
+    container: { image: IMAGES.http, command: node(`for(let n=1;n<=300;n++)console.log('n '+n);setInterval(()=>{},1e9)`) },
+  }));
+  const key = (await ts.server.apiKeys.create("default", "k", Date.now())).key;
+  const streamUrl = `${ts.url}/accounts/projects/default/rooms/ended/stream?token=${key}`;
+  // A second tab that stays open keeps the room's feed (and its emptied resume buffer) alive.
+  const keeper = await openSse(streamUrl);
+  t.after(() => keeper.close());
+  const alice = await ts.client("ended", "alice");
+  const line = (n: number) => keeper.waitFor((e) => e.event === "log" && e.data.service_id === svc && e.data.text === `n ${n}`, 60_000, `line ${n}`);
+  const early = await line(10);
+  await line(300);
+  alice.dispose();
+  await keeper.waitFor((e) => e.event === "service" && e.data.service_id === svc && e.data.state === "stopped", 60_000, "service stopped");
+  // The session's buffers are released (its resume buffer emptied); the keeper holds the feed.
+  await waitUntil("the session released", () => ts.server.activity.held.sessions === 0 || null, 60_000);
+  assert.equal(ts.server.activity.held.feeds, 1);
+
+  // Everything after line 10 comes from the kept files, then a fresh snapshot: the client is
+  // attached (before the fix the catch-up looped for as long as the client stayed connected).
+  const resumed = await openSse(streamUrl.replace("?token=", `?last_event_id=${early.id}&token=`));
+  t.after(() => resumed.close());
+  await resumed.waitFor((e) => e.event === "snapshot" && resumed.events.filter((x) => x.event === "snapshot").length >= 2, 60_000, "a snapshot after the kept lines");
+  const secondSnapshot = resumed.events.findIndex((e, i) => e.event === "snapshot" && i > 0);
+  assert.ok(resumed.events.findIndex((e) => e.event === "log" && e.data.text === "n 300") < secondSnapshot, "the kept lines came before the snapshot");
+  const numbers = resumed.events.filter((e) => e.event === "log" && e.data.service_id === svc).map((e) => Number(String(e.data.text).slice(2)));
+  assert.deepEqual(numbers, Array.from({ length: 290 }, (_, i) => 11 + i), "lines 11–300, once, in order");
+});

@@ -20,7 +20,12 @@ export class LogBuffer {
    */
   skipped = 0;
   readonly gaps = new Map<number, number>();
-  private lastSeq = -1;
+  /**
+   * The last seq seen per session: seqs increase within a session, but a new session may start
+   * lower (its room moved to a node whose counter is behind, a clock stepped back across a
+   * restart), and its lines must not be taken for replays.
+   */
+  private lastSeq = new Map<string, number>();
   /** The last `line_no` seen per session and service. */
   private lastLineNo = new Map<string, number>();
   private listeners = new Set<() => void>();
@@ -31,8 +36,8 @@ export class LogBuffer {
   }
 
   push(line: LogLine): void {
-    if (line.seq <= this.lastSeq) return;
-    this.lastSeq = line.seq;
+    if (line.seq <= (this.lastSeq.get(line.session_id) ?? -1)) return;
+    this.lastSeq.set(line.session_id, line.seq);
     if (line.line_no !== undefined) {
       const key = `${line.session_id}\u0000${line.service_id}`;
       const last = this.lastLineNo.get(key);
@@ -68,6 +73,7 @@ export class LogBuffer {
     this.gaps.clear();
     this.skipped = 0;
     for (const key of this.lastLineNo.keys()) if (!key.startsWith(`${sessionId}\u0000`)) this.lastLineNo.delete(key);
+    for (const key of this.lastSeq.keys()) if (key !== sessionId) this.lastSeq.delete(key);
     this.version++;
     this.notify();
   }

@@ -37,7 +37,9 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
     let es: EventSource | null = null;
     let retry: ReturnType<typeof setTimeout> | null = null;
     let closed = false;
-    let lastEventSeq = -1;
+    // Seqs increase within a session; a new one may start lower (a room moved to another
+    // node, a clock stepped back across a restart), so the replay check is per session.
+    let lastEvent = { session: "", seq: -1 };
     // The id of the last message seen, to resume after a drop (what the server still buffers).
     let lastId: string | null = null;
 
@@ -85,8 +87,8 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
       });
       on<ServiceState>("service", (s) => setState((st) => ({ ...st, live: upsertService(st.live, s) })));
       on<StudioEvent>("event", (ev) => {
-        if (ev.seq <= lastEventSeq) return;
-        lastEventSeq = ev.seq;
+        if (ev.session_id === lastEvent.session && ev.seq <= lastEvent.seq) return;
+        lastEvent = { session: ev.session_id, seq: ev.seq };
         setState((st) => ({ ...st, events: [...st.events.slice(-(MAX_EVENTS - 1)), ev] }));
       });
       on<{ action: "joined" | "left"; participant: Participant }>("participant", (p) =>

@@ -63,3 +63,15 @@ test("a new live session lets the earlier sessions' lines go, as evictions from 
   assert.deepEqual(b.lines.map((l) => l.text), ["a 1", "a 2"]);
   assert.equal(b.skipped, 0);
 });
+
+test("a new session whose seqs start lower than the last session's is shown, not taken for a replay (a room moved to another node)", () => {
+  const b = new LogBuffer();
+  const at = (s: number, session: string): LogLine => ({ ...line("a", undefined, session), seq: s });
+  b.push(at(9_000, "old"));
+  b.push(at(9_001, "old"));
+  b.startSession("new");
+  b.push(at(100, "new"));
+  b.push(at(101, "new"));
+  b.push(at(101, "new")); // a replay after a reconnect
+  assert.deepEqual(b.lines.map((l) => `${l.session_id}${l.seq}`), ["new100", "new101"]);
+});

@@ -5,6 +5,7 @@ import { addRemoteOptions, checkRoom, connect, roomPath } from "../remote/option
 import { followSse } from "../remote/sse.ts";
 import type { RemoteOpts } from "../remote/target.ts";
 import { sessionRow, type LogLine, type RoomEventJson, type RoomLive } from "../remote/types.ts";
+import { SeenPerSession } from "../remote/seen.ts";
 import { findLiveService, roomLive } from "../remote/rooms.ts";
 
 interface WatchOpts extends RemoteOpts {
@@ -88,7 +89,7 @@ export function registerRoomWatch(room: Command): void {
         for (const l of lines) printLog(l, o);
         return;
       }
-      let lastSeq = -1;
+      const seen = new SeenPerSession();
       await follow(c, name, describe(name, live), (event, data) => {
         if (event === "session") {
           const s = data as { action: string; session_id: string; reason?: string };
@@ -96,8 +97,7 @@ export function registerRoomWatch(room: Command): void {
         }
         if (event !== "log") return;
         const l = data as LogLine;
-        if (l.seq <= lastSeq || !wanted(l)) return;
-        lastSeq = l.seq;
+        if (!seen.isNew(l) || !wanted(l)) return;
         printLog(l, o);
       });
     });
@@ -116,12 +116,11 @@ export function registerRoomWatch(room: Command): void {
         for (const e of [...events].sort((a, b) => a.at.localeCompare(b.at) || a.seq - b.seq)) printEvent(e);
         return;
       }
-      let lastSeq = -1;
+      const seen = new SeenPerSession();
       await follow(c, name, describe(name, await roomLive(c, name, { idleIfUnknown: true })), (event, data) => {
         if (event !== "event") return;
         const e = data as RoomEventJson;
-        if (e.seq <= lastSeq) return;
-        lastSeq = e.seq;
+        if (!seen.isNew(e)) return;
         printEvent(e);
       });
     });

@@ -38,8 +38,12 @@ async function writeLocalAccess(server: RoomServer, dataDir: string): Promise<st
   return writeAccessFile(dataDir, { url: server.url, project_id: projectId, api_key: key, pid: process.pid, written_at: new Date().toISOString() });
 }
 
-/** Beyond the longest service grace period, how long shutdown may take before the process exits anyway. */
-const SHUTDOWN_SLACK_MS = 2000;
+/**
+ * Beyond the longest service grace period, how long shutdown may take before the process exits
+ * anyway: removing prepared rooms' held containers and the namespace pool takes seconds on a
+ * loaded machine (2 s was exceeded with no session live). A second Ctrl-C still exits at once.
+ */
+const SHUTDOWN_SLACK_MS = 10_000;
 
 export function registerServe(program: Command): void {
   program

@@ -15,8 +15,7 @@ export function unknownRoomError(c: ApiClient, room: string): CliError {
 export function isUnknownRoom(status: number, text: string): boolean {
   if (status !== 404 || isMissingRoute(text)) return false;
   try {
-    const e = (JSON.parse(text) as { error?: unknown }).error;
-    return typeof e === "string" && /^room ".*" not found/.test(e);
+    return (JSON.parse(text) as { code?: unknown }).code === "room_not_found";
   } catch {
     return false;
   }

@@ -50,8 +50,14 @@ export class ConfigBus extends EventEmitter<{ change: [ConfigChange] }> {
         this.o.logger.warn({ payload: n.payload.slice(0, 200) }, "ignoring a malformed configuration notification");
       }
     });
-    await client.connect();
-    await client.query(`LISTEN ${CONFIG_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CONFIG_CHANNEL}`);
+    } catch (err) {
+      // A connection that came up but could not LISTEN would otherwise stay open, one per retry.
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     if (this.state === "closed") {
       await client.end().catch(() => undefined);
       return;

@@ -17,6 +17,19 @@ export const FORWARDED_BY_HEADER = "x-roomservice-forwarded-by";
  */
 export const FORWARD_CONNECT_TIMEOUT_MS = 5_000;
 
+/**
+ * How long the owner may take to send a forwarded request's response head once the request
+ * was sent. Every forwarded route answers at once (202 for service actions, the SSE head before
+ * any event), so only a stalled owner (frozen process, event loop stuck) runs into it: the
+ * client gets 504 and retries instead of waiting with no bound.
+ */
+export const FORWARD_ANSWER_TIMEOUT_MS = 30_000;
+
+/** The owner accepted a forwarded request but sent no response head in time. */
+class NoAnswerError extends Error {
+  override name = "NoAnswerError";
+}
+
 /** Headers a hop must not pass on for plain HTTP (RFC 9110 §7.6.1); upgrades keep theirs. */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host"]);
 
@@ -77,7 +90,9 @@ export function forwardUpgrade(
  * SSE included: nothing is buffered beyond the pipes' own high-water marks, and the upstream
  * request is torn down when the client goes away. The owner authenticates the request itself.
  */
-export function forwardHttp(req: IncomingMessage, res: ServerResponse, ownerUrl: string, nodeId: string): void {
+export function forwardHttp(req: IncomingMessage, res: ServerResponse, ownerUrl: string, nodeId: string, o: { answerTimeoutMs?: number } = {}): void {
+  const answerTimeoutMs = o.answerTimeoutMs ?? FORWARD_ANSWER_TIMEOUT_MS;
+  let answerTimer: NodeJS.Timeout | undefined;
   const { host, port } = targetOf(ownerUrl);
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(req.headers)) {
@@ -88,6 +103,7 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, ownerUrl:
   if (req.headers.host !== undefined) headers["x-forwarded-host"] = req.headers.host;
   headers.host = req.headers.host ?? `${host}:${port}`;
   const up = httpRequest({ host, port, method: req.method, path: req.url, headers }, (r) => {
+    clearTimeout(answerTimer);
     const out: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(r.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
     res.writeHead(r.statusCode ?? 502, out);
@@ -101,12 +117,22 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, ownerUrl:
     });
     s.once("connect", () => s.setTimeout(0));
   });
+  // The wait for the head starts once the whole request went out (a slow upload is not the owner's delay).
+  up.on("finish", () => {
+    if (up.destroyed) return;
+    answerTimer = setTimeout(() => up.destroy(new NoAnswerError(`no response within ${answerTimeoutMs} ms`)), answerTimeoutMs);
+    answerTimer.unref();
+  });
   up.on("error", (err) => {
+    clearTimeout(answerTimer);
     if (!res.headersSent) {
-      res.writeHead(502, { "content-type": "application/json" });
+      res.writeHead(err instanceof NoAnswerError ? 504 : 502, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: `the node that runs this room (${ownerUrl}) did not answer: ${err.message}; retry` }));
     } else res.destroy();
   });
-  res.on("close", () => up.destroy());
+  res.on("close", () => {
+    clearTimeout(answerTimer);
+    up.destroy();
+  });
   req.pipe(up);
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { FORWARDED_BY_HEADER, forwardHttp } from "./forward.ts";
 import type { ClusterNode } from "./node.ts";
 
@@ -20,11 +20,21 @@ const CONFIG_PATH = /^\/accounts\/projects\/[^/]+\/(services|secrets|api-keys|ll
  * Installs the cluster's HTTP side on the root app: forwarding of live-room REST calls and
  * SSE streams to the owner node, and a configuration-change announcement after every
  * successful configuration write (ConfigBus; listeners drop their caches).
+ *
+ * A request is forwarded only once `authenticate` accepted it (the owner checks it again):
+ * as everywhere in the server, the credential comes first, so an unauthenticated caller gets
+ * 401 here and makes this node neither look the room up in the database nor open a
+ * connection to the owner and stream its body there.
  */
-export function installClusterHttp(app: FastifyInstance, node: ClusterNode): void {
+export function installClusterHttp(app: FastifyInstance, node: ClusterNode, authenticate: (req: FastifyRequest) => Promise<void>): void {
   app.addHook("onRequest", async (req, reply) => {
     if (req.headers[FORWARDED_BY_HEADER] !== undefined) return;
-    const room = await liveRoomOf(node, req.url);
+    const path = livePathOf(req.url);
+    if (path === null) return;
+    // A room held here is served here: the REST scope's own hook authenticates it.
+    if (path.kind === "room" && node.router.token(path.room) !== null) return;
+    await authenticate(req);
+    const room = path.kind === "room" ? path.room : await roomOfSession(node, path.sessionId);
     if (room === null || node.router.token(room) !== null) return;
     const owner = await node.leases.owner(room);
     if (owner.kind !== "node" || owner.nodeId === node.nodeId) return;
@@ -43,16 +53,20 @@ export function installClusterHttp(app: FastifyInstance, node: ClusterNode): voi
   });
 }
 
-/** The room a live-room request is about, or null when the path is not one (or names nothing). */
-async function liveRoomOf(node: ClusterNode, url: string): Promise<string | null> {
+/** What a live-room request is about, from its path alone (no I/O); null when it is not one (or is badly encoded). */
+export function livePathOf(url: string): { kind: "room"; room: string } | { kind: "session"; sessionId: string } | null {
   try {
     const m = LIVE_ROOM_PATH.exec(url);
-    if (m !== null) return decodeURIComponent(m[1]!);
+    if (m !== null) return { kind: "room", room: decodeURIComponent(m[1]!) };
     const t = TERMINATE_PATH.exec(url);
-    if (t === null) return null;
-    const r = await node.pool.query<{ room: string }>("SELECT room FROM sessions WHERE id = $1 AND ended_at IS NULL", [decodeURIComponent(t[1]!)]);
-    return r.rows[0]?.room ?? null;
+    return t === null ? null : { kind: "session", sessionId: decodeURIComponent(t[1]!) };
   } catch {
     return null; // a bad percent-encoding: the route itself answers it
   }
+}
+
+/** The room of an open session (the terminate path names the session only). */
+async function roomOfSession(node: ClusterNode, sessionId: string): Promise<string | null> {
+  const r = await node.pool.query<{ room: string }>("SELECT room FROM sessions WHERE id = $1 AND ended_at IS NULL", [sessionId]);
+  return r.rows[0]?.room ?? null;
 }

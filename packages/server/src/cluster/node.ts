@@ -7,7 +7,7 @@ import type { Runtime } from "../services/runtime-port.ts";
 import { ConfigBus } from "./config-bus.ts";
 import { ForeignReaper } from "./reaper.ts";
 import { FORWARDED_BY_HEADER, forwardUpgrade } from "./forward.ts";
-import { LeaseTable } from "./leases.ts";
+import { LeaseTable, type PreviousOwner } from "./leases.ts";
 import { NodeRegistry } from "./nodes.ts";
 import { DEFAULT_LEASE_TIMING, RoomRouter, type LeaseTiming } from "./router.ts";
 
@@ -33,7 +33,10 @@ interface ClusterNodeDeps {
   clock: Clock;
   isBusy: (room: string) => boolean;
   onLeaseLost: (room: string) => void;
-  onAcquired: (room: string) => Promise<void>;
+  /** After this node took `room`'s lease, before serving it (its previous owner's containers are gone by then). */
+  onAcquired: (room: string, previous: PreviousOwner | null) => Promise<void>;
+  /** The reaper's sweep found `nodeId` dead (stale heartbeat, no live lease): end what it left open. */
+  onDeadNode: (nodeId: string) => Promise<void>;
   /** This node's container runtime: other nodes' leftovers on a shared engine are removed through it. */
   runtime: Runtime | null;
 }
@@ -79,12 +82,13 @@ export class ClusterNode {
       // the room's storage any more), then the room's own leftovers (uploads, session rows).
       onAcquired: async (room, previous) => {
         await this.reaper.onTakeover(room, previous);
-        await d.onAcquired(room);
+        await d.onAcquired(room, previous);
       },
     });
     this.config = new ConfigBus({ databaseUrl: d.options.databaseUrl, nodeId: d.nodeId, logger: this.log, clock: d.clock, pool });
-    // Dead nodes are looked for once per lease TTL; "dead" = silent for a whole TTL, no live lease.
-    this.reaper = new ForeignReaper({ leases: this.leases, runtime: d.runtime, clock: d.clock, logger: this.log, intervalMs: this.timing.leaseTtlMs, staleMs: this.timing.leaseTtlMs });
+    // Dead nodes are looked for every renewal interval (one small query); "dead" = silent for a
+    // whole TTL, no live lease. So a dead node's leftovers go within TTL + TTL/4 of its death.
+    this.reaper = new ForeignReaper({ leases: this.leases, runtime: d.runtime, onDeadNode: d.onDeadNode, clock: d.clock, logger: this.log, intervalMs: this.timing.renewIntervalMs, staleMs: this.timing.leaseTtlMs });
   }
 
   /**

@@ -16,14 +16,19 @@ type ReaperState = { kind: "idle" } | { kind: "running"; timer: { cancel(): void
  *   that merely lost the lease loses that room's containers only (`reapRoom`, where the
  *   runtime has it);
  * - every `intervalMs`, the leftovers of every dead node (stale heartbeat, no live lease) —
- *   rooms nobody connects to again would otherwise keep its containers until it restarts.
+ *   rooms nobody connects to again would otherwise keep its containers until it restarts,
+ *   and their session rows open (`onDeadNode` ends those, runtime or not).
  *
  * Nodes on separate engines find nothing to remove: there, a dead node's containers run
  * until it restarts (it reaps its own at start), and only the storage fence protects the
  * room's files (docs/scaling.md).
  */
 export class ForeignReaper {
-  private readonly d: { leases: LeaseTable; runtime: Runtime | null; clock: Clock; logger: Logger; intervalMs: number; staleMs: number };
+  private readonly d: {
+    leases: LeaseTable; runtime: Runtime | null; clock: Clock; logger: Logger; intervalMs: number; staleMs: number;
+    /** Ends the sessions a dead node left open (run by the sweep whether or not there is a runtime). */
+    onDeadNode: (nodeId: string) => Promise<void>;
+  };
   /** Dead node id → its heartbeat when last reaped (a node that returns and dies again is reaped again). */
   private readonly reaped = new Map<string, number>();
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -50,7 +55,7 @@ export class ForeignReaper {
 
   /** Starts the periodic sweep for dead nodes' leftovers. */
   start(): void {
-    if (this.state.kind !== "idle" || this.d.runtime === null) return;
+    if (this.state.kind !== "idle") return;
     this.state = { kind: "running", timer: null, sweep: null };
     this.schedule(0);
   }
@@ -67,14 +72,26 @@ export class ForeignReaper {
   }
 
   private async sweep(): Promise<void> {
+    let dead: { nodeId: string; lastSeen: number }[];
     try {
-      for (const n of await this.d.leases.deadNodes(this.d.staleMs)) {
-        if (this.reaped.get(n.nodeId) === n.lastSeen) continue;
-        await this.reapNode(n.nodeId);
-        this.reaped.set(n.nodeId, n.lastSeen);
-      }
+      dead = await this.d.leases.deadNodes(this.d.staleMs);
     } catch (err) {
       this.d.logger.warn({ err: (err as Error).message }, "could not look for dead nodes' leftovers");
+      return;
+    }
+    // Only nodes still dead are remembered: the map stays as small as the list of dead nodes.
+    const ids = new Set(dead.map((n) => n.nodeId));
+    for (const id of [...this.reaped.keys()]) if (!ids.has(id)) this.reaped.delete(id);
+    for (const n of dead) {
+      if (this.reaped.get(n.nodeId) === n.lastSeen) continue;
+      try {
+        await this.d.onDeadNode(n.nodeId);
+        if (this.d.runtime !== null) await this.reapNode(n.nodeId);
+        this.reaped.set(n.nodeId, n.lastSeen);
+      } catch (err) {
+        // Tried again at the next sweep.
+        this.d.logger.warn({ node: n.nodeId, err: (err as Error).message }, "could not clear a dead node's leftovers");
+      }
     }
   }
 

@@ -38,6 +38,12 @@ interface LocalLease {
   lastUsed: number;
   /** Set while the row is being deleted: route() waits for it, then takes a fresh lease. */
   releasing: Promise<void> | null;
+  /**
+   * True from the acquisition until `onAcquired` finished (the previous owner's containers
+   * removed, its sessions ended): meanwhile the lease is renewed but not trusted, so no other
+   * connection is served here and the lease is not given back as idle.
+   */
+  takingOver: boolean;
 }
 
 export interface RoomRouterDeps {
@@ -84,14 +90,14 @@ export class RoomRouter {
   /** The fencing token this node holds for a room while its lease is valid here, else null. */
   token(room: string): string | null {
     const h = this.held.get(room);
-    return h !== undefined && h.releasing === null && h.validUntil > this.d.clock.now() ? h.lease.token : null;
+    return h !== undefined && usable(h, this.d.clock.now()) ? h.lease.token : null;
   }
 
   /** Where a connection for `room` goes; takes the lease when the room is free. */
   route(room: string): Promise<Route> {
     const h = this.held.get(room);
     const now = this.d.clock.now();
-    if (h !== undefined && h.releasing === null && h.validUntil > now) {
+    if (h !== undefined && usable(h, now)) {
       h.lastUsed = now;
       return Promise.resolve({ kind: "local", token: h.lease.token });
     }
@@ -109,9 +115,25 @@ export class RoomRouter {
       const sent = this.d.clock.now();
       const got = await this.d.leases.acquire(room, this.d.timing.leaseTtlMs);
       if (got !== null) {
-        this.held.set(room, { lease: got, validUntil: this.validFrom(sent), lastUsed: this.d.clock.now(), releasing: null });
+        const held: LocalLease = { lease: got, validUntil: this.validFrom(sent), lastUsed: this.d.clock.now(), releasing: null, takingOver: true };
+        this.held.set(room, held);
         this.log.debug({ room, token: got.token }, "room lease acquired");
-        await this.d.onAcquired(room, got.previous ?? null);
+        try {
+          await this.d.onAcquired(room, got.previous ?? null);
+        } catch (err) {
+          // Not served here until what the previous owner left is cleared: give the lease back
+          // (the client retries the 503, and the next acquisition tries again).
+          const why = (err as Error).message;
+          this.log.warn({ room, err: why }, "could not take the room over; lease given back");
+          if (this.held.get(room) === held) this.held.delete(room);
+          await this.d.leases.release(got).catch(() => undefined);
+          return { kind: "unavailable", reason: `room ${room} could not be taken over here (${why}); retry` };
+        }
+        held.takingOver = false;
+        held.lastUsed = this.d.clock.now();
+        if (this.held.get(room) !== held || !usable(held, this.d.clock.now())) {
+          return { kind: "unavailable", reason: `room ${room} lost its lease while being taken over; retry` };
+        }
         return { kind: "local", token: got.token };
       }
       const owner = await this.d.leases.owner(room);
@@ -134,7 +156,7 @@ export class RoomRouter {
     const now = this.d.clock.now();
     const releases: Promise<void>[] = [];
     for (const [room, h] of this.held) {
-      if (h.releasing !== null || this.d.isBusy(room) || now - h.lastUsed < this.d.timing.unusedGraceMs) continue;
+      if (h.releasing !== null || h.takingOver || this.d.isBusy(room) || now - h.lastUsed < this.d.timing.unusedGraceMs) continue;
       h.releasing = this.d.leases.release(h.lease).catch((err: Error) => {
         // Left in place it simply expires after the TTL.
         this.log.warn({ room, err: err.message }, "could not release room lease; it will expire");
@@ -184,4 +206,9 @@ export class RoomRouter {
     this.held.clear();
     await Promise.allSettled(all.map((h) => this.d.leases.release(h.lease)));
   }
+}
+
+/** A lease this node may act on now: not being given back or taken over, inside its trust window. */
+function usable(h: LocalLease, now: number): boolean {
+  return h.releasing === null && !h.takingOver && h.validUntil > now;
 }

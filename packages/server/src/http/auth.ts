@@ -135,7 +135,9 @@ export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): vo
     return sessionJson(d, s);
   });
 
-  app.delete("/auth/session", async (req, reply) => {
+  // Signing out needs no body and anyone may ask (without a cookie it does nothing): it is
+  // done in onRequest, before a body would be read, so none is ever buffered or parsed.
+  const signOut = async (req: FastifyRequest, reply: FastifyReply) => {
     const cookie = cookieValue(req.headers.cookie, SESSION_COOKIE);
     if (cookie !== undefined && cookie !== "") {
       const s = await d.browserSessions.get(cookie);
@@ -147,5 +149,6 @@ export function registerAuthSessionRoutes(app: FastifyInstance, d: AuthDeps): vo
     }
     setCookie(req, reply, "", 0);
     return reply.code(204).send();
-  });
+  };
+  app.delete("/auth/session", { onRequest: signOut }, async (_req, reply) => reply);
 }

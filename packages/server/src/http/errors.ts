@@ -9,7 +9,7 @@ import type { ManifestError } from "@roomservice/manifest";
  */
 export type ErrorCode =
   | "bad_request" | "invalid_manifest" | "invalid_room_name" | "unauthenticated" | "forbidden" | "csrf"
-  | "not_found" | "conflict" | "no_session" | "session_ended" | "payload_too_large" | "internal";
+  | "not_found" | "room_not_found" | "conflict" | "no_session" | "session_ended" | "payload_too_large" | "internal";
 
 /** The one error type of the REST layer: a status, a stable code and a message people can act on. */
 export class RoomserviceError extends Error {

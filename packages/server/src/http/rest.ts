@@ -65,8 +65,8 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
     return { name: r.manifest.metadata.name, spec, warnings: r.warnings };
   }
 
-  const warningsFor = (room: string | null, p: { name: string; spec: Record<string, unknown>; warnings: readonly ManifestWarning[] }) =>
-    serviceWarnings({ store: d.services, project: ctx.projectId, room, name: p.name, spec: p.spec, manifestWarnings: p.warnings, imageExists: d.imageExists });
+  const warningsFor = (room: string | null, p: { name: string; spec: Record<string, unknown>; warnings: readonly ManifestWarning[] }, selfId?: string) =>
+    serviceWarnings({ store: d.services, project: ctx.projectId, room, name: p.name, spec: p.spec, manifestWarnings: p.warnings, imageExists: d.imageExists, ...(selfId === undefined ? {} : { selfId }) });
 
   async function findService(id: string, room: string | null): Promise<ServiceRecord> {
     const s = await d.services.get(id);
@@ -99,7 +99,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const g = { admin: req.admin!, room: roomOf(req) };
       await findService(req.params.id!, g.room);
       const parsed = parseService(req.body);
-      const warnings = await warningsFor(g.room, parsed);
+      const warnings = await warningsFor(g.room, parsed, req.params.id!);
       const s = await d.services.update(req.params.id!, parsed.name, parsed.spec, ctx.clock.now());
       ctx.logger.info({ service: s.id, version: s.version, by: g.admin.identity }, "service updated (applies at the next session)");
       if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service stored with warnings");

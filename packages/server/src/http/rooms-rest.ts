@@ -95,7 +95,7 @@ const intQuery = (v: unknown, name: string, def: number, min: number, max: numbe
  * session (Studio opens a new room's page before anyone joins).
  */
 export function roomNotFound(room: string): RoomserviceError {
-  return notFound(`room ${JSON.stringify(room)} not found (it has no sessions, services, secrets or settings, and was not created)`);
+  return new RoomserviceError(404, "room_not_found", `room ${JSON.stringify(room)} not found (it has no sessions, services, secrets or settings, and was not created)`);
 }
 
 /** Whether the server knows `room` (see {@link roomNotFound}): live now, or stored. */

@@ -385,14 +385,20 @@ export class Activity {
     if (o.onlyLogs !== true && o.snapshot !== undefined) client.send({ id: o.lastEventId ?? this.seqValue, event: "snapshot", data: JSON.stringify(o.snapshot) });
     const sub: FeedSubscriber = { client, accepts };
     let detached = false;
+    /** The feed `sub` is (or will be) attached to. */
+    let current = f;
     const attach = (after: number | null) => {
-      for (const m of f.replay(after, accepts, o.maxReplayBytes)) client.send(m);
-      f.subscribers.add(sub);
+      // The room's feed, looked up again: while a catch-up ran, an ended session's idle feed
+      // may have been dropped and a new one made (a subscriber on the old one would hear nothing).
+      const cur = this.feed(room);
+      for (const m of cur.replay(after, accepts, o.maxReplayBytes)) client.send(m);
+      cur.subscribers.add(sub);
+      current = cur;
     };
     const sessionId = f.sessionId;
     if (o.lastEventId === null || f.keepsAllAfter(o.lastEventId) || sessionId === null) attach(o.lastEventId);
     else {
-      void this.catchUp(f, sessionId, client, o.lastEventId, o, () => detached).then(
+      void this.catchUp(f, sessionId, client, o.lastEventId, { ...o, accepts }, () => detached).then(
         (after) => {
           if (!detached && client.open) attach(after);
         },
@@ -404,8 +410,8 @@ export class Activity {
     }
     return () => {
       detached = true;
-      f.subscribers.delete(sub);
-      this.dropFeedIfIdle(f);
+      current.subscribers.delete(sub);
+      this.dropFeedIfIdle(current);
     };
   }
 
@@ -413,8 +419,14 @@ export class Activity {
    * Sends the log lines after `after` from the session's kept files, paced by the client's
    * socket, until the room's resume buffer holds everything newer and it fits the replay
    * bound; sends a fresh snapshot (room stream). Resolves with the id to replay after.
+   *
+   * Terminates: a round that finds no newer line in the files ends it, whatever the resume
+   * buffer says — what the buffer no longer holds and the files do not have (stats samples,
+   * events, other services' lines, or everything once the session's buffers were released)
+   * cannot be caught up by reading again, and the snapshot covers the states it described.
+   * Every other round sends at least one line, and `maxLines` bounds those.
    */
-  private async catchUp(f: RoomFeed, sessionId: string, client: SseClient, after: number, o: { serviceId?: string; onlyLogs?: boolean; maxReplayBytes: number }, detached: () => boolean): Promise<number> {
+  private async catchUp(f: RoomFeed, sessionId: string, client: SseClient, after: number, o: { serviceId?: string; onlyLogs?: boolean; maxReplayBytes: number; accepts: FeedSubscriber["accepts"] }, detached: () => boolean): Promise<number> {
     const lim = this.limits.catchUp;
     const dir = dirname(this.d.launcher.sessionLogFile(f.room, sessionId, "x"));
     const reader = new KeptLogReader();
@@ -436,7 +448,8 @@ export class Activity {
       // The files had nothing newer: done once the buffer holds the rest and it fits.
       const snapshot = o.onlyLogs === true ? null : await this.snapshot(f.room);
       if (detached() || !client.open) return after;
-      if (f.sessionId === sessionId && (!f.keepsAllAfter(after) || f.bytesAfter(after) > o.maxReplayBytes)) continue;
+      const stillFollowing = batch.length > 0 && this.feeds.get(f.room) === f && f.sessionId === sessionId;
+      if (stillFollowing && (!f.keepsAllAfter(after) || f.bytesAfter(after, o.accepts) > o.maxReplayBytes)) continue;
       if (snapshot !== null) client.send({ id: after, event: "snapshot", data: JSON.stringify(snapshot) });
       return after;
     }

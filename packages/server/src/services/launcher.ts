@@ -528,6 +528,19 @@ export class ServiceLauncher {
   }
 
   /**
+   * Kills the room's services that are still running or stopping, cutting a stop's grace
+   * period short (`stop({ kill: true })`). For a cluster node that lost the room's lease after
+   * its session had ended for another reason (the services were in their grace period):
+   * another node may run them already (docs/scaling.md). The session's own stop goes on and
+   * finishes as usual.
+   */
+  killRoom(room: string): void {
+    const session = this.live.get(room);
+    if (session === undefined) return;
+    for (const s of session.services.values()) void handleOf(s)?.stop({ kill: true }).catch(() => undefined);
+  }
+
+  /**
    * The live session's id and its services' records, handles, start errors and image builds
    * in progress (`building`: the image and since when, ms) — Studio's room view. `services`
    * is empty until the store has answered the session's start; `loaded` resolves then.

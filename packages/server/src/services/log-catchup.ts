@@ -1,6 +1,5 @@
 import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
-import { createInterface } from "node:readline";
 import type { ActivityLogLine } from "@roomservice/protocol";
 
 /**
@@ -25,10 +24,47 @@ export interface CatchUpLimits {
 export const DEFAULT_CATCH_UP_LIMITS: CatchUpLimits = { batchLines: 2000, maxLines: 200_000, stallMs: 30_000 };
 
 /** The `seq` of a kept line: JSON.stringify puts it first (`{"seq":123,...`); -1 when unreadable. */
-function seqOf(text: string): number {
+export function seqOf(text: string): number {
   if (!text.startsWith('{"seq":')) return -1;
-  const n = Number(text.slice(7, text.indexOf(",", 7)));
+  const comma = text.indexOf(",", 7);
+  if (comma < 0) return -1;
+  const n = Number(text.slice(7, comma));
   return Number.isSafeInteger(n) ? n : -1;
+}
+
+/**
+ * A kept line is at most MAX_LINE_BYTES (64 KiB) of text, JSON-escaped (≤ 6 bytes per byte)
+ * plus its fields; more without a newline is not a line this server wrote, and reading stops
+ * there rather than buffering it.
+ */
+const MAX_KEPT_LINE_BYTES = 1024 * 1024;
+
+/**
+ * The complete lines of `file` from byte `start`: each with the byte offset just past its
+ * newline. A last line without its newline is still being written (or was cut by a crash)
+ * and is not returned, so a reader never moves past half a line.
+ */
+async function* completeLines(file: string, start: number): AsyncGenerator<{ text: string; end: number }> {
+  const input = createReadStream(file, { start, highWaterMark: 64 * 1024 });
+  let pending: Buffer = Buffer.alloc(0);
+  let offset = start;
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      let nl: number;
+      while ((nl = pending.indexOf(10)) >= 0) {
+        const text = pending.subarray(0, nl).toString("utf8");
+        pending = pending.subarray(nl + 1);
+        offset += nl + 1;
+        yield { text, end: offset };
+      }
+      if (pending.length > MAX_KEPT_LINE_BYTES) return;
+    }
+  } catch {
+    // Removed meanwhile: it has nothing (more) to give.
+  } finally {
+    input.destroy();
+  }
 }
 
 /** The log files (`<service id>.log`) in a session's folder; [] when it has none yet. */
@@ -54,34 +90,26 @@ export class KeptLogReader {
     const found: { line: ActivityLogLine; file: string; end: number }[] = [];
     const skippedTo = new Map<string, number>();
     for (const file of files) {
-      let offset = this.pos.get(file) ?? 0;
-      const input = createReadStream(file, { encoding: "utf8", start: offset });
-      input.on("error", () => undefined); // removed meanwhile: it has nothing to give
-      const lines = createInterface({ input, crlfDelay: Infinity });
       let taken = 0;
-      try {
-        for await (const text of lines) {
-          const end = offset + Buffer.byteLength(text) + 1;
-          if (seqOf(text) <= after) {
-            offset = end;
-            skippedTo.set(file, end);
-            continue;
-          }
-          let line: ActivityLogLine;
-          try {
-            line = JSON.parse(text) as ActivityLogLine;
-          } catch {
-            // A line cut by a crash, or one still being written: read it again next time.
-            break;
-          }
-          found.push({ line, file, end });
-          offset = end;
-          // Only the first `max` of this file can be among the first `max` of all files.
-          if (++taken >= max) break;
+      for await (const { text, end } of completeLines(file, this.pos.get(file) ?? 0)) {
+        if (seqOf(text) <= after) {
+          skippedTo.set(file, end);
+          continue;
         }
-      } finally {
-        lines.close();
-        input.destroy();
+        let line: ActivityLogLine;
+        try {
+          line = JSON.parse(text) as ActivityLogLine;
+        } catch {
+          // A complete line that is not JSON (a crash cut one line and the next was appended
+          // to it): nothing in it can be replayed. The position moves past it only when no
+          // line before it in this file is pending (it must never pass lines not yet returned;
+          // otherwise a returned line after it moves it).
+          if (taken === 0) skippedTo.set(file, end);
+          continue;
+        }
+        found.push({ line, file, end });
+        // Only the first `max` of this file can be among the first `max` of all files.
+        if (++taken >= max) break;
       }
     }
     found.sort((a, b) => a.line.seq - b.line.seq);

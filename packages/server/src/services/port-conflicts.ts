@@ -21,16 +21,18 @@ function portsOf(spec: Record<string, unknown>): number[] {
 /**
  * Ports of `spec` that another enabled service running in the same room declares. A room
  * service is checked against the room's services and the project's; a project service
- * against every service of the project (it runs in every room).
+ * against every service of the project (it runs in every room). `selfId`: the service being
+ * updated (left out of its own neighbours).
  */
-export async function portConflictWarnings(store: ServiceStore, project: string, room: string | null, name: string, spec: Record<string, unknown>): Promise<PortWarning[]> {
+export async function portConflictWarnings(store: ServiceStore, project: string, room: string | null, name: string, spec: Record<string, unknown>, selfId?: string): Promise<PortWarning[]> {
   const neighbours: ServiceRecord[] = room === null
     ? [...await store.list(project, null), ...await store.allRooms(project)]
     : await store.forRoom(project, room);
   const out: PortWarning[] = [];
   portsOf(spec).forEach((port, i) => {
     for (const other of neighbours) {
-      if (other.name === name && other.room === room) continue; // itself (an update)
+      // Itself: by id on an update (a rename must not warn about its old name), by name otherwise.
+      if (selfId !== undefined ? other.id === selfId : other.name === name && other.room === room) continue;
       if (other.spec.enabled === false || !portsOf(other.spec).includes(port)) continue;
       const where = other.room === null ? "a project service, runs in every room" : `room ${JSON.stringify(other.room)}`;
       out.push({

@@ -94,10 +94,10 @@ export class RoomFeed {
     for (const s of [...this.subscribers]) if (s.client.open && s.accepts(m, serviceId)) s.client.send(m);
   }
 
-  /** Bytes (as the replay bound counts them) of the messages kept after `lastId`. */
-  bytesAfter(lastId: number): number {
+  /** Bytes (as the replay bound counts them) of the messages kept after `lastId` that `accepts` lets through. */
+  bytesAfter(lastId: number, accepts: FeedSubscriber["accepts"]): number {
     let bytes = 0;
-    for (const m of this.resume.items) if (m.id > lastId) bytes += m.data.length + 64;
+    for (const m of this.resume.items) if (m.id > lastId && accepts(m, m.serviceId)) bytes += m.data.length + 64;
     return bytes;
   }
 

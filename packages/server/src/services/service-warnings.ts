@@ -47,11 +47,13 @@ export async function missingImageWarning(image: unknown, imageExists: ImageExis
 export async function serviceWarnings(a: {
   store: ServiceStore; project: string; room: string | null; name: string; spec: Record<string, unknown>;
   manifestWarnings: readonly ManifestWarning[]; imageExists: ImageExists | undefined;
+  /** The id of the service being updated (absent on create). */
+  selfId?: string;
 }): Promise<ServiceWarning[]> {
   const image = (a.spec.container as { image?: unknown } | undefined)?.image;
   return [
     ...manifestWarningsJson(a.manifestWarnings),
     ...await missingImageWarning(image, a.imageExists),
-    ...await portConflictWarnings(a.store, a.project, a.room, a.name, a.spec),
+    ...await portConflictWarnings(a.store, a.project, a.room, a.name, a.spec, a.selfId),
   ];
 }

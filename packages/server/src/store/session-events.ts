@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { ActivityEvent, ParticipantRef, StatsSample } from "@roomservice/protocol";
 import { iso } from "@roomservice/protocol";
 import type { Database, Store } from "./db.ts";
+import { insertSessionEnded, SESSION_ENDED_REASON } from "./session-end.ts";
 
 export interface ParticipantRecord {
   id: string;
@@ -134,6 +135,11 @@ export class SessionEventStore {
 async function writeOne(trx: Transaction<Database>, w: Write): Promise<void> {
   if (w.kind === "event") {
     const e = w.e;
+    if (e.kind === "session" && e.reason === SESSION_ENDED_REASON) {
+      // At most one per session, whoever ends it (store/session-end.ts).
+      await insertSessionEnded(trx, { session_id: e.session_id, seq: e.seq, at: Date.parse(e.at), message: e.message });
+      return;
+    }
     await trx.insertInto("session_events").values({
       session_id: e.session_id, seq: e.seq, at: Date.parse(e.at), kind: e.kind, type: e.type, reason: e.reason, message: e.message,
       service_id: e.service_id ?? null, service_name: e.service_name ?? null,
@@ -145,7 +151,8 @@ async function writeOne(trx: Transaction<Database>, w: Write): Promise<void> {
       .onConflict((oc) => oc.columns(["session_id", "participant_id"]).doUpdateSet({ left_at: null }))
       .execute();
   } else if (w.kind === "left") {
-    await trx.updateTable("session_participants").set({ left_at: w.at }).where("session_id", "=", w.sessionId).where("participant_id", "=", w.participantId).execute();
+    // Only one still in: a session another node already ended keeps the left_at it recorded.
+    await trx.updateTable("session_participants").set({ left_at: w.at }).where("session_id", "=", w.sessionId).where("participant_id", "=", w.participantId).where("left_at", "is", null).execute();
   } else if (w.kind === "closeAll") {
     await trx.updateTable("session_participants").set({ left_at: w.at }).where("session_id", "=", w.sessionId).where("left_at", "is", null).execute();
   } else {

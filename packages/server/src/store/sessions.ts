@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Store } from "./db.ts";
+import { endStoredSessions } from "./session-end.ts";
 
 /**
  * Why a session ended, as the room produces it and the store keeps it (one type for both):
@@ -67,7 +68,8 @@ export class SessionStore {
   recordEnd(id: string, endedAt: number, reason: SessionEndReason, participants: string[]): void {
     const json = JSON.stringify(participants);
     this.store.history.push(
-      (trx) => trx.updateTable("sessions").set({ ended_at: endedAt, end_reason: reason, participants: json }).where("id", "=", id).execute(),
+      // First ending wins (store/session-end.ts): a session another node already closed stays so.
+      (trx) => trx.updateTable("sessions").set({ ended_at: endedAt, end_reason: reason, participants: json }).where("id", "=", id).where("ended_at", "is", null).execute(),
       this.onError,
     );
   }
@@ -79,26 +81,13 @@ export class SessionStore {
 
   /**
    * Sessions left open by a crash are closed with reason "server_restart" at start-up, with
-   * what a normal end records too: a `SessionEnded` event ending the session's timeline
-   * (the same kind, type and message the live room gives) and its participants marked left
-   * at `endedAt`. One transaction: a second crash leaves either all of it or none.
+   * what a normal end records too (endStoredSessions: the `SessionEnded` event, participants
+   * marked left at `endedAt`). One transaction: a second crash leaves either all of it or none.
    */
   async closeDangling(endedAt: number): Promise<number> {
-    const reason: SessionEndReason = "server_restart";
-    return await this.store.db.transaction().execute(async (trx) => {
-      const open = await trx.selectFrom("sessions").select("id").where("ended_at", "is", null).execute();
-      for (const { id } of open) {
-        const last = await trx.selectFrom("session_events").select((eb) => eb.fn.max("seq").as("seq")).where("session_id", "=", id).executeTakeFirst();
-        const seq = Number(last?.seq ?? 0) + 1;
-        await trx.insertInto("session_events").values({
-          session_id: id, seq, at: endedAt, kind: "session", type: "Normal", reason: "SessionEnded",
-          message: `Session ended (${reason}: the server stopped without closing it)`, service_id: null, service_name: null, participant: null,
-        }).onConflict((oc) => oc.columns(["session_id", "seq"]).doNothing()).execute();
-        await trx.updateTable("session_participants").set({ left_at: endedAt }).where("session_id", "=", id).where("left_at", "is", null).execute();
-      }
-      const r = await trx.updateTable("sessions").set({ ended_at: endedAt, end_reason: reason }).where("ended_at", "is", null).executeTakeFirst();
-      return Number(r.numUpdatedRows);
-    });
+    await this.settled();
+    const open = await this.store.db.selectFrom("sessions").select("id").where("ended_at", "is", null).execute();
+    return await endStoredSessions(this.store, open.map((r) => r.id), { at: endedAt, reason: "server_restart", detail: "the server stopped without closing it" });
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
