@@ -11,7 +11,10 @@
 // joins (not other agents) is greeted once (what the services tests look for).
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
-import { onThreadMessage, setBusy, ThreadCache } from "@roomservice/agent-kit";
+import { onThreadMessage, quietDocumentChangeLog, setBusy, ThreadCache } from "@roomservice/agent-kit";
+
+// The SDK logs every document change (thread messages included) with console.log: not in our service log.
+quietDocumentChangeLog();
 
 const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
 const WORD_DELAY_MS = Number(process.env.WORD_DELAY_MS ?? 40);

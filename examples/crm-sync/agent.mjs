@@ -7,7 +7,10 @@
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
-import { onThreadMessage, setBusy, ThreadCache } from "@roomservice/agent-kit";
+import { onThreadMessage, quietDocumentChangeLog, setBusy, ThreadCache } from "@roomservice/agent-kit";
+
+// The SDK logs every document change (thread messages included) with console.log: not in our service log.
+quietDocumentChangeLog();
 const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
 
 const CRM_BASE_URL = (process.env.CRM_BASE_URL ?? "http://127.0.0.1:9100").replace(/\/+$/, "");

@@ -14,7 +14,10 @@
 //     `chat {text, transcript: true, speaker}` broadcast.
 import { createRequire } from "node:module";
 import { randomUUID } from "node:crypto";
-import { onThreadMessage, ThreadCache } from "@roomservice/agent-kit";
+import { onThreadMessage, quietDocumentChangeLog, ThreadCache } from "@roomservice/agent-kit";
+
+// The SDK logs every document change (thread messages included) with console.log: not in our service log.
+quietDocumentChangeLog();
 import { PCM, PCM_MIME, PCM_BYTES_PER_SECOND, AudioInput, toWav } from "./lib/pcm.mjs";
 import { synthesize, voiceSettings } from "./lib/synth.mjs";
 import { recognizerConfig, Recognizers } from "./lib/recognize.mjs";

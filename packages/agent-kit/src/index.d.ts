@@ -71,3 +71,13 @@ export declare class ThreadCache {
   get(path: string): Promise<Thread>;
   closeAll(): Promise<void>;
 }
+
+/** The first argument of the MeshAgent SDK's per-document-change console.log line. */
+export declare const SDK_DOCUMENT_CHANGE_LOG: "Applying changes to doc:";
+
+/**
+ * Drops the SDK's "Applying changes to doc: {…}" console.log lines (one per document change)
+ * from this process's output; every other console.log passes through. Idempotent. Returns a
+ * function that restores the original console.log.
+ */
+export declare function quietDocumentChangeLog(target?: { log: (...args: unknown[]) => void }): () => void;
