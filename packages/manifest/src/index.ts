@@ -11,6 +11,7 @@ export {
   normalizeManifest,
   SECRETS_DIR,
   DEFAULT_ROOM_MOUNT,
+  MAX_FILE_TEXT_BYTES,
   type NormalizedService,
   type NormalizedEnv,
   type NormalizedPort,
@@ -24,6 +25,7 @@ export { parseQuantity, parseCpus, formatBytes, QuantityError } from "./quantity
 export { analyzeCommand, splitCommand, CommandSyntaxError, type CommandAnalysis } from "./command.ts";
 export { manifestSchema, type Manifest, type ManifestInput } from "./schema/manifest.ts";
 export { ROOM_API_PORT } from "./schema/meshagent.ts";
+export { SERVICE_NAME_RE, SERVICE_NAME_RULES, TOOLKIT_NAME_RE, TOOLKIT_NAME_RULES } from "./schema/helpers.ts";
 export {
   PROBE_DEFAULTS,
   RESTART_DEFAULTS,

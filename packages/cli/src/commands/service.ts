@@ -20,6 +20,8 @@ interface ServiceJson {
   revision: number;
   metadata: { name: string };
   container?: { image?: unknown };
+  /** Set when an earlier release stored a name the current rules refuse (with what to run). */
+  warnings?: ServerWarning[];
   [k: string]: unknown;
 }
 
@@ -39,7 +41,7 @@ function scope(o: ScopeOpts): string | null {
  * `create -f` accept and ignore them, so `service get X > f; edit f; service update -f f`
  * works; a disagreeing id, room or revision is noted (the server's copy wins).
  */
-const SERVER_SET_FIELDS = ["id", "room", "revision", "created_at", "updated_at"] as const;
+const SERVER_SET_FIELDS = ["id", "room", "revision", "created_at", "updated_at", "warnings"] as const;
 type ServerSet = Partial<Record<(typeof SERVER_SET_FIELDS)[number], unknown>>;
 
 async function readManifest(file: string | undefined): Promise<{ name: string; spec: Record<string, unknown>; warned: Set<string>; serverSet: ServerSet }> {
@@ -195,6 +197,20 @@ export function registerService(program: Command): void {
           r.id, r.metadata.name, r.room === null ? "(global)" : `room ${r.room}`, r.enabled === false ? "no" : "yes", String(r.revision), String(r.container?.image ?? "-"),
         ])));
       }
+      if (!o.json) for (const r of rows) for (const w of r.warnings ?? []) process.stderr.write(`warning: service ${r.metadata.name} (${r.id}): ${w.path}: ${w.message}\n`);
+    });
+
+  addRemoteOptions(svc.command("rename <name-or-id> <new-name>").description("give a service a new name (e.g. one stored by an earlier release under a name that is no longer valid)"))
+    .option("--room <room>")
+    .option("--global")
+    .action(async (ref: string, newName: string, o: ScopeOpts) => {
+      const { SERVICE_NAME_RE, SERVICE_NAME_RULES } = await import("@roomservice/manifest");
+      if (!SERVICE_NAME_RE.test(newName)) throw new CliError(`new name ${JSON.stringify(newName)} is not a valid service name: ${SERVICE_NAME_RULES}`);
+      const c = connect(o);
+      const s = await findService(c, ref, o, "delete");
+      const { id, revision: _rev, room, created_at: _c, updated_at: _u, warnings: _w, ...spec } = s;
+      const r = await c.request<{ revision?: number } | undefined>("PUT", `${await servicesPath(c, room)}/${encodeURIComponent(id)}`, { ...spec, metadata: { ...s.metadata, name: newName } });
+      process.stdout.write(`renamed service ${JSON.stringify(s.metadata.name)} to ${newName} (id ${id}${r?.revision === undefined ? "" : `, revision ${r.revision}`}); its MESHAGENT_TOKEN carries the new name from the next session\n`);
     });
 
   addRemoteOptions(svc.command("get <name-or-id>").description("print a service as JSON: its manifest (version \"v1\"), id, room and revision; \"service update -f\" takes this output back (id, room, revision and the times are ignored)"))

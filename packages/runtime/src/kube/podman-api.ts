@@ -20,6 +20,8 @@
  * - Init containers get the Pod's restartPolicy (an `Always` Pod restarts its init container
  *   for ever, and the Pod never starts). The only one the runtime makes installs the launcher
  *   into an emptyDir; this backend drops it and mounts the host's launcher binary there instead.
+ * - File mounts: no `subPath` (4.4 added it), and their copying init container would restart
+ *   for ever like the launcher's: podman-files.ts plays them as hostPath mounts of the files.
  * - Annotations: values over 63 characters are refused (a label rule applied to annotations),
  *   so the Pod's annotations (for operators only) are dropped.
  * - Ports: `containerPort` becomes a published port (refused without a bridge), so it is dropped.
@@ -37,11 +39,14 @@ import type { ContainerObservation, PodApi, PodEvent, PodObservation } from "./a
 import type { V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "../types.ts";
 import { PodProbes, type ContainerProbes } from "./podman-probes.ts";
+import { playFileMounts } from "./podman-files.ts";
 import { HelperSpawnLimit } from "../netns/spawn-limit.ts";
 import type { ImageConfig, PodManifests } from "./manifest.ts";
 import { KUBE_LABEL, LAUNCHER_CONTAINER, LAUNCHER_VOLUME } from "./manifest.ts";
 import { ensureEnvexec, ENVEXEC_MOUNT } from "../docker/envexec.ts";
 import { defaultSecretsRoot } from "../secrets.ts";
+import { EXEC_KILL_WAIT_MS, formatSeconds } from "../docker/exec-probe.ts";
+import { killTree, processesRunning } from "../proc.ts";
 
 export interface PodmanApiOptions {
   /** Path of the containers.conf to use; default: one written by `writePodmanConf` under the temp dir. */
@@ -156,6 +161,7 @@ export class PodmanPodApi implements PodApi {
         vol.hostPath = { path: dir, type: "Directory" };
       }
     }
+    await playFileMounts(pod, (msg) => new PodmanError(msg));
     // The probes run here (podman-probes.ts), so podman gets none to turn into healthchecks.
     const probes = new Map<string, ContainerProbes>();
     for (const c of pod.spec?.containers ?? []) {
@@ -199,10 +205,12 @@ export class PodmanPodApi implements PodApi {
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true, mode: 0o700 });
     }
+    // File mounts (role "files") are readable by any user of the container, as their Secret volume's defaultMode says.
+    const mode = s.metadata?.labels?.[KUBE_LABEL.role] === "files" ? 0o444 : 0o400;
     for (const [k, v] of Object.entries(s.stringData ?? {})) {
       const tmp = join(dir, `.${k}.tmp`);
-      await writeFile(tmp, v, { mode: 0o400 });
-      await chmod(tmp, 0o400);
+      await writeFile(tmp, v, { mode });
+      await chmod(tmp, mode);
       await rename(tmp, join(dir, k));
     }
     return dir;
@@ -216,6 +224,17 @@ export class PodmanPodApi implements PodApi {
   /** `podman container restart`: the container's stop signal, the grace period, SIGKILL, then a new run. */
   async restartContainer(_ns: string, pod: string, container: string, graceSeconds: number): Promise<void> {
     await this.run(["container", "restart", "-t", String(graceSeconds), `${pod}-${container}`]);
+  }
+
+  /**
+   * `podman container stop -t 0`: SIGKILL at once, and stopped by the user, so the restart
+   * policy leaves it stopped (a plain `podman kill` would be restarted by it). podman 4.3 lets
+   * a stop overtake one already in its grace period (the container is "stopping"; the lock is
+   * not held while it waits), so this also ends a `pod stop -t N` in flight for these containers.
+   */
+  async kill(_ns: string, pod: string, containers: string[]): Promise<void> {
+    if (containers.length === 0) return;
+    await this.run(["container", "stop", "-t", "0", ...containers.map((c) => `${pod}-${c}`)], [0, 125]);
   }
 
   /** `podman container stop`: stopped by the user, so the restart policy leaves it stopped. */
@@ -374,27 +393,57 @@ export class PodmanPodApi implements PodApi {
     throw new PodmanError(`podman pod rm -f ${pod} left the Pod in place${last ? `: ${last}` : ""}`);
   }
 
-  /** An exec probe check: `podman exec` with a timeout (the exec is killed when it passes). */
+  /**
+   * An exec probe check: `podman exec` with a timeout. Killing the `podman exec` client does
+   * not end the exec session in podman 4.3 (conmon keeps it), so on timeout the command's own
+   * processes in the container are killed, and the check returns only once the client has
+   * seen the session end (bounded: EXEC_KILL_WAIT_MS) — probes never pile up in a container.
+   */
   private execCheck(containerId: string, command: string[], timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
     return new Promise((resolve) => {
       const child = spawn(this.bin, ["exec", containerId, ...command], { env: this.env, stdio: "ignore" });
+      let timedOut = false;
       const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        resolve({ ok: false, error: `timed out after ${timeoutMs} ms` });
+        timedOut = true;
+        void this.killExecSession(containerId, command, child);
       }, timeoutMs);
       child.on("error", (err) => (clearTimeout(timer), resolve({ ok: false, error: err.message })));
-      child.on("close", (code) => (clearTimeout(timer), resolve(code === 0 ? { ok: true } : { ok: false, error: `command exited with ${code}` })));
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        if (timedOut) resolve({ ok: false, error: `timed out after ${formatSeconds(timeoutMs)}` });
+        else resolve(code === 0 ? { ok: true } : { ok: false, error: `command exited with ${code}` });
+      });
     });
+  }
+
+  /** Kills a timed-out probe command inside the container until its `podman exec` client ends (see execCheck). */
+  private async killExecSession(containerId: string, command: string[], client: ReturnType<typeof spawn>): Promise<void> {
+    const ended = () => client.exitCode !== null || client.signalCode !== null;
+    const r = await this.run(["container", "inspect", "--format", "{{.State.Pid}}", containerId], [0, 125]).catch(() => ({ stdout: "", code: -1 }));
+    const mainPid = Number(r.stdout.trim());
+    const deadline = Date.now() + EXEC_KILL_WAIT_MS;
+    // The session's process may not exist yet (podman starts it after the client asked): keep looking until the client ends.
+    while (!ended() && Date.now() < deadline) {
+      if (mainPid > 0) for (const pid of processesRunning(command, mainPid)) killTree(pid, "SIGKILL");
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    if (!ended()) {
+      this.log.warn({ container: containerId }, "a timed-out probe command did not end within the wait; the next check goes ahead");
+      client.kill("SIGKILL");
+    }
   }
 
   async deleteSecrets(_ns: string, names: string[]): Promise<void> {
     for (const n of names) await rm(join(this.secretsRoot, n), { recursive: true, force: true });
   }
 
-  async listOwned(_ns: string, ownerLabel: string, namePrefix: string): Promise<{ pods: string[]; secrets: string[] }> {
-    const pods = JSON.parse((await this.run(["pod", "ps", "--filter", `label=${KUBE_LABEL.owner}=${ownerLabel}`, "--format", "json"])).stdout || "[]") as { Name: string }[];
+  async listOwned(_ns: string, ownerLabel: string, namePrefix: string, roomLabel?: string): Promise<{ pods: string[]; secrets: string[] }> {
+    const all = JSON.parse((await this.run(["pod", "ps", "--filter", `label=${KUBE_LABEL.owner}=${ownerLabel}`, "--format", "json"])).stdout || "[]") as { Name: string; Labels?: Record<string, string> | null }[];
+    const pods = roomLabel === undefined ? all : all.filter((p) => p.Labels?.[KUBE_LABEL.room] === roomLabel);
+    // Secrets here are directories named after the session (no labels): those of the Pods' sessions.
+    const prefixes = roomLabel === undefined ? [namePrefix] : pods.map((p) => p.Name.replace(/g\d+$/, ""));
     const secrets = await readdir(this.secretsRoot).catch(() => [] as string[]);
-    return { pods: pods.map((p) => p.Name), secrets: secrets.filter((n) => n.startsWith(namePrefix)) };
+    return { pods: pods.map((p) => p.Name), secrets: secrets.filter((n) => prefixes.some((x) => n.startsWith(x))) };
   }
 
   close(): void {

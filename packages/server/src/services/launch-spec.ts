@@ -1,5 +1,6 @@
 import { dirname } from "node:path";
-import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
+import { normalizeManifest } from "@roomservice/manifest";
+import { checkStoredManifest } from "./stored-manifest.ts";
 import { hasMeshagentEndpoint, webhookSecretFor } from "./agent-webhooks.ts";
 import { mintParticipantToken, defaultApiScope, type Role } from "../auth/tokens.ts";
 import type { ApiScope } from "../auth/scope.ts";
@@ -45,10 +46,11 @@ export interface LaunchContext {
 /**
  * Turns a stored manifest into what the runtime launches: the injected MESHAGENT_* env,
  * declared env values, tokens minted for this service and session, secrets (always as files,
- * as env only when asked) and room storage mounts.
+ * as env only when asked), room storage mounts, file mounts and empty dirs.
  */
 export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Promise<LaunchSpec> {
-  const v = validateManifestObject(rec.spec);
+  // A name stored before the current rules is kept (stored-manifest.ts); other errors fail the start.
+  const v = checkStoredManifest(rec.spec);
   if (!v.ok) throw new LaunchError(`stored manifest is invalid: ${v.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
   const m = normalizeManifest(v.manifest);
   const now = Math.floor(lc.ctx.clock.now() / 1000);
@@ -134,6 +136,10 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
     secretFiles,
     secretEnv,
     mounts,
+    // Written by the runtime per container (never into room storage); the room files of
+    // `files:` are created by the launcher through RoomStorage (room-files.ts).
+    fileMounts: m.fileMounts.map((f) => ({ containerPath: f.path, text: f.text, readOnly: f.readOnly })),
+    emptyDirs: m.emptyDirs.map((d) => ({ containerPath: d.path, readOnly: d.readOnly })),
     ports: m.ports.map((p) => (p.liveness === undefined ? { num: p.num, type: p.type } : { num: p.num, type: p.type, livenessPath: p.liveness })),
     probes: m.probes,
     restart: m.restart,

@@ -43,6 +43,22 @@ export function RoomPage() {
     document.title = `${room} · Studio`;
   }, [room]);
 
+  // Refused (an invalid room name, signed out): the reason, and nothing to act on.
+  if (state.connection === "failed") {
+    return (
+      <div className="page room-page">
+        <header className="page-head">
+          <div>
+            <p className="crumbs"><Link to="/rooms">Rooms</Link> /</p>
+            <h1>{room}</h1>
+          </div>
+        </header>
+        <p role="alert" className="error">{state.error}</p>
+        <p><Link to="/rooms">Back to the rooms</Link></p>
+      </div>
+    );
+  }
+
   return (
     <div className="page room-page">
       <header className="page-head">

@@ -30,30 +30,40 @@ export function SecretsPage() {
     document.title = "Secrets · Studio";
   }, []);
 
-  const run = async (what: () => Promise<unknown>, done: string) => {
+  /** Runs a write; true when it succeeded (the problem is shown otherwise). */
+  const run = async (what: () => Promise<unknown>, done: string): Promise<boolean> => {
     setProblem(null);
     setNote(null);
     try {
       await what();
       setNote(done);
       list.reload();
+      return true;
     } catch (err) {
       setProblem(errorText(err));
+      return false;
     }
   };
+  // The fields are cleared once saved; a refused save (a bad name) keeps what was typed, so
+  // it can be corrected rather than typed again.
   const create = (e: FormEvent) => {
     e.preventDefault();
     const n = name.trim();
     const data = toBase64(value);
-    setValue("");
-    void run(() => api.post(api.project("/secrets"), { name: n, type: "opaque", data_base64: data }), `Secret ${n} saved. Its value cannot be shown again.`).then(() => setName(""));
+    void run(() => api.post(api.project("/secrets"), { name: n, type: "opaque", data_base64: data }), `Secret ${n} saved. Its value cannot be shown again.`).then((ok) => {
+      if (!ok) return;
+      setName("");
+      setValue("");
+    });
   };
   const update = (s: SecretInfo) => (e: FormEvent) => {
     e.preventDefault();
     const data = toBase64(newValue);
-    setNewValue("");
-    setEditing(null);
-    void run(() => api.put(api.project(`/secrets/${encodeURIComponent(s.id)}`), { data_base64: data }), `Secret ${s.name} updated; services get the new value at their next start.`);
+    void run(() => api.put(api.project(`/secrets/${encodeURIComponent(s.id)}`), { data_base64: data }), `Secret ${s.name} updated; services get the new value at their next start.`).then((ok) => {
+      if (!ok) return;
+      setNewValue("");
+      setEditing(null);
+    });
   };
 
   return (
