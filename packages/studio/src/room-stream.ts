@@ -5,7 +5,10 @@ import type { LogLine, Participant, RoomLive, ServiceState, Stats, StudioEvent }
 
 /** What the room page knows live, from the room's SSE stream. */
 export interface RoomStreamState {
-  connection: "connecting" | "open" | "reconnecting";
+  /** "refused": the server answered the stream with an error (4xx): it will not work by retrying. */
+  connection: "connecting" | "open" | "reconnecting" | "refused";
+  /** What the server said when it refused the stream (its `{error}`), else null. */
+  refusal: string | null;
   live: RoomLive | null;
   events: StudioEvent[];
   /** Stats samples per service id, oldest first, bounded. */
@@ -30,7 +33,7 @@ export function mergeEvents(a: StudioEvent[], b: StudioEvent[]): StudioEvent[] {
 export function useRoomStream(api: Api, room: string): { state: RoomStreamState; logs: LogBuffer } {
   const logsRef = useRef<LogBuffer | null>(null);
   if (logsRef.current === null) logsRef.current = new LogBuffer();
-  const [state, setState] = useState<RoomStreamState>({ connection: "connecting", live: null, events: [], stats: new Map() });
+  const [state, setState] = useState<RoomStreamState>({ connection: "connecting", live: null, events: [], stats: new Map(), refusal: null });
 
   useEffect(() => {
     const logs = logsRef.current!;
@@ -64,6 +67,33 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
       );
     };
 
+    /**
+     * The stream was answered with something other than an event stream: a 4xx is the
+     * server refusing it (an invalid room name, signed out) and is shown as such; anything
+     * else (a 5xx, the server restarting) is tried again shortly.
+     */
+    const whyClosed = async (url: string) => {
+      const ctl = new AbortController();
+      let refusal: string | null = null;
+      try {
+        const res = await fetch(url, { credentials: "same-origin", signal: ctl.signal });
+        if (res.status >= 400 && res.status < 500) {
+          const body = (await res.json().catch(() => ({}))) as { error?: string };
+          refusal = `${body.error ?? res.statusText} (HTTP ${res.status})`;
+        }
+      } catch {
+        // unreachable: tried again below
+      } finally {
+        ctl.abort(); // a 200 is an event stream that would never end
+      }
+      if (closed) return;
+      if (refusal !== null) {
+        setState((st) => ({ ...st, connection: "refused", refusal }));
+        return;
+      }
+      retry = setTimeout(connect, 2000);
+    };
+
     const connect = () => {
       const url = api.room(room, "/stream") + (lastId === null ? "" : `?last_event_id=${encodeURIComponent(lastId)}`);
       es = new EventSource(url, { withCredentials: true });
@@ -73,6 +103,9 @@ export function useRoomStream(api: Api, room: string): { state: RoomStreamState;
         // are asked for again at its next snapshot.
         backfilled = null;
         setState((st) => ({ ...st, connection: "reconnecting" }));
+        // But not after an HTTP error (or a non-stream answer): it closes for good and never
+        // says why. Ask once with fetch to read the server's reason.
+        if (es?.readyState === EventSource.CLOSED && !closed) void whyClosed(url);
       };
       const on = <T,>(name: string, fn: (data: T) => void) =>
         es!.addEventListener(name, (e) => {

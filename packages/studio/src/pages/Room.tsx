@@ -10,6 +10,7 @@ import { StatsChart } from "../components/StatsChart.tsx";
 import { Chat } from "../components/Chat.tsx";
 import { Storage } from "../components/Storage.tsx";
 import { TaskProgress } from "../components/TaskProgress.tsx";
+import { SecretList } from "../components/SecretList.tsx";
 import { dateTime, duration, useLoad, useNow } from "../hooks.ts";
 import type { SessionInfo } from "../types.ts";
 
@@ -42,6 +43,25 @@ export function RoomPage() {
   useEffect(() => {
     document.title = `${room} · Studio`;
   }, [room]);
+
+  // The server refused the room's stream (an invalid name, no access): say why, and offer
+  // nothing that would fail the same way (Add service, Join).
+  if (state.connection === "refused") {
+    return (
+      <div className="page room-page">
+        <header className="page-head">
+          <div>
+            <p className="crumbs"><Link to="/rooms">Rooms</Link> /</p>
+            <h1>{room}</h1>
+          </div>
+        </header>
+        <div className="notice bad" role="alert">
+          <p>The server refused this room: {state.refusal}</p>
+          <p><Link to="/rooms">Back to Rooms</Link></p>
+        </div>
+      </div>
+    );
+  }
 
   return (
     <div className="page room-page">
@@ -133,6 +153,12 @@ export function RoomPage() {
           <Storage client={client} />
         </section>
       </div>
+
+      <section className="panel" role="region" aria-labelledby="room-secrets-h">
+        <h2 id="room-secrets-h">Room secrets</h2>
+        <p className="muted small">Only this room's services can use them; a room secret shadows a project secret of the same name. Values are write-only.</p>
+        <SecretList scope={{ kind: "room", room }} />
+      </section>
     </div>
   );
 }

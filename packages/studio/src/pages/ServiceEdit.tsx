@@ -5,6 +5,7 @@ import { useApi } from "../App.tsx";
 import { ApiError, errorText } from "../api.ts";
 import { YamlEditor, errorText as manifestErrorText } from "../components/YamlEditor.tsx";
 import { ServiceForm } from "../components/ServiceForm.tsx";
+import { errorsByField } from "../form-errors.ts";
 import { emptyForm, fromManifest, manifestOfRecord, toManifest, type FormModel, type Manifest } from "../manifest-form.ts";
 import type { ManifestError, RoomLive, SecretInfo, ServiceRecord } from "../types.ts";
 
@@ -44,8 +45,19 @@ export function ServiceEditPage() {
   // Save is at the foot of a long form and its outcome at the head: bring the outcome into
   // view (and focus, for screen readers) whenever it changes, or Save looks like it did nothing.
   const outcome = useRef<HTMLDivElement>(null);
+  // The form as it was saved: errors name manifest paths, mapped to that form's rows.
+  const [savedForm, setSavedForm] = useState<FormModel | null>(null);
+  const byField = mode === "form" && savedForm !== null ? errorsByField(errors, savedForm) : new Map<string | null, ManifestError[]>();
+  const firstInvalid = [...byField.keys()].find((k): k is string => k !== null) ?? null;
   useEffect(() => {
     if (problem === null && saved === null) return;
+    // Errors on form fields: the first invalid field gets focus (its message is linked to it).
+    const field = firstInvalid === null ? null : document.getElementById(firstInvalid);
+    if (field !== null) {
+      field.scrollIntoView?.({ block: "center" });
+      field.focus({ preventScroll: true });
+      return;
+    }
     outcome.current?.scrollIntoView?.({ block: "nearest" });
     outcome.current?.focus({ preventScroll: true });
   }, [problem, saved, errors]);
@@ -126,6 +138,7 @@ export function ServiceEditPage() {
         manifest = parseYaml(text, { version: "1.1" }) as Manifest;
       } else {
         manifest = toManifest(form, base);
+        setSavedForm(form);
       }
       const name = String((manifest.metadata as { name?: string } | undefined)?.name ?? "");
       if (id === undefined) {
@@ -201,15 +214,20 @@ export function ServiceEditPage() {
       {problem !== null && <div className="notice bad" role="alert"><p>{problem}</p></div>}
       {errors.length > 0 && (
         <ul className="errors" aria-label="Manifest errors">
-          {errors.map((e, i) => <li key={i}>{e.line !== undefined ? `Line ${e.line}${e.column !== undefined ? `, column ${e.column}` : ""}: ` : ""}{manifestErrorText(e)}</li>)}
+          {errors.map((e, i) => {
+            const text = <>{e.line !== undefined ? `Line ${e.line}${e.column !== undefined ? `, column ${e.column}` : ""}: ` : ""}{manifestErrorText(e)}</>;
+            // In the form, each error links to its field (focus moves there).
+            const field = [...byField.entries()].find(([, errs]) => errs.includes(e))?.[0] ?? null;
+            return <li key={i}>{field === null ? text : <a href={`#${field}`} onClick={(ev) => { ev.preventDefault(); document.getElementById(field)?.focus(); }}>{text}</a>}</li>;
+          })}
         </ul>
       )}
       </div>
 
-      {!loaded ? <p className="muted">Loading…</p> : (
+      {!loaded ? (problem === null && <p className="muted" aria-busy="true">Loading…</p>) : (
         <form onSubmit={save} className="panel editor" aria-label={id === undefined ? "Add service" : "Edit service"}>
           {mode === "form" ? (
-            <ServiceForm value={form} onChange={setForm} secrets={secrets} />
+            <ServiceForm value={form} onChange={setForm} secrets={secrets} errors={byField} />
           ) : (
             <YamlEditor value={text} onChange={setText} validate={validate} />
           )}
