@@ -25,6 +25,8 @@ export function RoomPage() {
   const session = live?.session ?? null;
   const sessionId = session?.id ?? null;
   const services = live?.services ?? [];
+  // A disabled service never runs: nothing to chart.
+  const measured = services.filter((s) => s.enabled !== false);
   const serviceList = useMemo(() => services.map((s) => ({ id: s.service_id, name: s.name })), [services]);
   const sessionEvents = state.events.filter((e) => sessionId === null || e.session_id === sessionId);
 
@@ -128,9 +130,9 @@ export function RoomPage() {
 
         <section className="panel diag-panel" role="region" aria-label="Diagnostics">
           <h2>Diagnostics</h2>
-          {services.length === 0 ? <p className="empty">No services to measure.</p> : (
+          {measured.length === 0 ? <p className="empty">No services to measure.</p> : (
             <div className="charts">
-              {services.map((s) => {
+              {measured.map((s) => {
                 const samples = (state.stats.get(s.service_id) ?? []).filter((x) => sessionId === null || x.session_id === sessionId);
                 return (
                   <div key={s.service_id} className="chart-pair">
@@ -154,7 +156,7 @@ export function RoomPage() {
         </section>
       </div>
 
-      <section className="panel" role="region" aria-labelledby="room-secrets-h">
+      <section className="panel room-secrets" role="region" aria-labelledby="room-secrets-h">
         <h2 id="room-secrets-h">Room secrets</h2>
         <p className="muted small">Only this room's services can use them; a room secret shadows a project secret of the same name. Values are write-only.</p>
         <SecretList scope={{ kind: "room", room }} />
