@@ -53,10 +53,11 @@ const MODEL = process.env.OPENAI_MODEL ?? "gpt-4o-mini";
 const SYSTEM_PROMPT = process.env.SYSTEM_PROMPT ?? "You are a helpful assistant in a shared chat room. Answer briefly.";
 const HISTORY_MESSAGES = 40;
 
-/** The built-in responder: the reply, one word (token) at a time. */
-async function* builtinTokens(text) {
+/** The built-in responder: the reply, one word (token) at a time, until `signal` aborts. */
+async function* builtinTokens(text, signal) {
   for (const w of `you said: ${text}`.split(/(?<= )/)) {
     await new Promise((r) => setTimeout(r, WORD_DELAY_MS));
+    if (signal?.aborted) return;
     yield w;
   }
 }
@@ -68,9 +69,10 @@ class NoModel extends Error {}
  * Streams a chat completion through the LLM proxy: yields content deltas as they arrive.
  * `messages` are OpenAI chat messages. Throws NoModel when no upstream is configured.
  */
-async function* modelTokens(messages) {
+async function* modelTokens(messages, signal) {
   const res = await fetch(`${LLM_BASE_URL}/chat/completions`, {
     method: "POST",
+    signal, // a cancel closes the upstream request: the model stops generating (and billing)
     headers: { "content-type": "application/json", authorization: `Bearer ${LLM_KEY}` },
     body: JSON.stringify({ model: MODEL, stream: true, stream_options: { include_usage: true }, messages: [{ role: "system", content: SYSTEM_PROMPT }, ...messages] }),
   });
@@ -100,14 +102,18 @@ async function* modelTokens(messages) {
  * The reply's tokens: from the model when one is configured, else the built-in responder.
  * A model error becomes the reply's text, so the person in the chat sees what went wrong.
  */
-async function* replyTokens(history, text) {
+async function* replyTokens(history, text, signal) {
   try {
-    yield* modelTokens(history);
+    yield* modelTokens(history, signal);
   } catch (err) {
-    if (err instanceof NoModel) yield* builtinTokens(text);
+    if (signal?.aborted) return;
+    if (err instanceof NoModel) yield* builtinTokens(text, signal);
     else yield `(the model failed: ${err.message})`;
   }
 }
+
+/** Replies in progress by thread path: a `cancel {path}` notice aborts the thread's replies. */
+const replies = new Map();
 
 /** The thread's last messages as model context: this agent's are "assistant", others "user". */
 function historyOf(thread, me) {
@@ -124,6 +130,11 @@ onThreadMessage(room, async (m) => {
     await room.messaging.sendMessage({ to: m.from, type: "chat", message: { text } });
     return;
   }
+  if (m.type === "cancel") {
+    // docs/chat.md: stop the reply in progress; its message keeps what was written so far.
+    for (const r of replies.get(m.path) ?? []) r.abort();
+    return;
+  }
   if (m.type === "opened") {
     await threads.get(m.path);
     return;
@@ -134,12 +145,21 @@ onThreadMessage(room, async (m) => {
   const author = m.from?.getAttribute("name");
   await thread.waitForMessage((x) => x.authorName === author && x.text === m.text, 5000);
   const history = historyOf(thread, room.localParticipant?.getAttribute("name"));
+  const cancel = new AbortController();
+  const inThread = replies.get(m.path) ?? new Set();
+  replies.set(m.path, inThread.add(cancel));
   setBusy(room, m.path, "Thinking");
   try {
-    const reply = await thread.streamMessage(replyTokens(history, m.text));
-    await thread.notifyMembers("chat", { text: reply.text }, { agents: false });
+    const reply = await thread.streamMessage(replyTokens(history, m.text, cancel.signal), { signal: cancel.signal });
+    // A cancelled reply is not announced: the person who cancelled it is looking at it.
+    if (!cancel.signal.aborted) await thread.notifyMembers("chat", { text: reply.text }, { agents: false });
   } finally {
-    setBusy(room, m.path, null);
+    inThread.delete(cancel);
+    // Busy until the thread's last reply ends (several questions may be answered at once).
+    if (inThread.size === 0) {
+      replies.delete(m.path);
+      setBusy(room, m.path, null);
+    }
   }
 });
 

@@ -41,7 +41,8 @@ export declare class Thread {
   ensureMember(name: string, type?: "user" | "agent"): void;
   messages(): ThreadMessage[];
   appendMessage(options?: AppendOptions): ThreadMessage;
-  streamMessage(chunks: AsyncIterable<string>, options?: Omit<AppendOptions, "text">): Promise<ThreadMessage>;
+  /** Streams `chunks` into a new message; `signal` (a `cancel` notice) stops it, keeping the text so far. */
+  streamMessage(chunks: AsyncIterable<string>, options?: Omit<AppendOptions, "text"> & { signal?: AbortSignal }): Promise<ThreadMessage>;
   /** The first message matching `pred`, waiting for it to arrive (null after `timeoutMs`). */
   waitForMessage(pred: (m: ThreadMessage) => boolean, timeoutMs?: number): Promise<ThreadMessage | null>;
   onlineMembers(): Participant[];

@@ -109,14 +109,33 @@ export class Thread {
 
   /**
    * Appends a message and grows its text with each chunk of `chunks` (an async iterable of
-   * strings, e.g. model output tokens). Returns the message once the stream is done.
+   * strings, e.g. model output tokens). Returns the message once the stream is done, or as
+   * soon as `options.signal` aborts (a `cancel` notice): the message keeps the text written
+   * so far, and `chunks` is closed without waiting for its next chunk.
    */
-  async streamMessage(chunks, options = {}) {
+  async streamMessage(chunks, { signal, ...options } = {}) {
     const message = this.appendMessage({ ...options, text: "" });
+    const it = chunks[Symbol.asyncIterator]();
+    const ABORTED = Symbol("aborted");
+    let onAbort = () => {};
+    const aborted = new Promise((resolve) => (onAbort = () => resolve(ABORTED)));
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
     let text = "";
-    for await (const chunk of chunks) {
-      text += chunk;
-      message.setText(text);
+    try {
+      for (;;) {
+        const next = await Promise.race([it.next(), aborted]);
+        if (next === ABORTED) {
+          // Not awaited: an async generator runs return() only after its pending next().
+          void Promise.resolve(it.return?.()).catch(() => undefined);
+          break;
+        }
+        if (next.done) break;
+        text += next.value;
+        message.setText(text);
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
     }
     return message;
   }

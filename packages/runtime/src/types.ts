@@ -95,6 +95,8 @@ export type EventReason =
   | "Created" | "Started" | "Ready" | "Unhealthy" | "BackOff" | "Killing" | "OOMKilled" | "Exited" | "FailedStart"
   // The server's MCP bridge (packages/server/src/mcp), shown on the service that declares the endpoint.
   | "McpConnected" | "McpFailed" | "McpToolsChanged"
+  // The server's room.call webhooks to `meshagent` endpoints (packages/server/src/services/agent-webhooks.ts).
+  | "WebhookCalled" | "WebhookFailed"
   // The server building a service's image on first use (packages/server/src/services/image-preparer.ts).
   | "Building" | "Built";
 

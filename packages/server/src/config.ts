@@ -90,6 +90,12 @@ export interface ServerOptions {
    * answer 413 naming the limit and this setting.
    */
   maxBodyBytes?: number;
+  /**
+   * The base URL clients reach the server at (`https://rooms.example.com`), used for every URL
+   * handed out (connect's room_url, room_ready, download_url). `serve --public-url`, env
+   * ROOMSERVICE_PUBLIC_URL. Absent: built from the request's Host header with http/ws.
+   */
+  publicUrl?: string;
   /** MCP bridge timeouts in ms (connect attempt, retry window, tool call); defaults in mcp/endpoint.ts. */
   mcpTimeouts?: { connectMs?: number; connectRetryForMs?: number; callMs?: number };
 }

@@ -15,6 +15,8 @@ export interface ServerContext {
   sessions: SessionStore;
   roomSettings: RoomSettingsStore;
   departureTimeoutMs: number;
+  /** The public base URL (http/public-url.ts), when the operator set one; URLs handed to clients use it. */
+  publicUrl?: string;
   /** Where rooms live (`<room>/storage`, kept logs): `<data>/rooms`, or the shared directory in a cluster. */
   roomsDir?: string;
 }

@@ -3,6 +3,7 @@ export { type ClusterOptions, type LeaseTiming, DEFAULT_LEASE_TIMING } from "./c
 export { DataDirLockedError, lockDataDir, type LockInfo } from "./data-lock.ts";
 export { DEFAULT_LIMITS, DEFAULT_DEPARTURE_TIMEOUT_MS, DEFAULT_PORT, DEFAULT_HOST, systemClock } from "./config.ts";
 export type { Limits, Clock, ServerOptions } from "./config.ts";
+export { parsePublicUrl } from "./http/public-url.ts";
 export { mintParticipantToken, verifyParticipantToken, defaultApiScope, parseDuration, AuthError, ROLES } from "./auth/tokens.ts";
 export type { Principal, Role } from "./auth/tokens.ts";
 export { loadProjectSecret } from "./auth/secret.ts";

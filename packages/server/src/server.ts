@@ -21,7 +21,7 @@ import { openQueueDatabase } from "./toolkits/queues/queue-db.ts";
 import { registerRestRoutes } from "./http/rest.ts";
 import { registerServiceSourceRoutes } from "./http/service-source-routes.ts";
 import { registerKeptLogs } from "./http/log-stream.ts";
-import { installErrorHandler } from "./http/errors.ts";
+import { installErrorHandler, RoomserviceError } from "./http/errors.ts";
 import { authenticate, installAuthHook, registerAuthSessionRoutes } from "./http/auth.ts";
 import { registerRoomsRest, roomKnown, roomNotFound } from "./http/rooms-rest.ts";
 import { registerStudioRest } from "./http/studio-rest.ts";
@@ -48,6 +48,9 @@ import { registerLlmRoutes } from "./llm/routes.ts";
 import { startClusterSide, type ClusterNode } from "./cluster/index.ts";
 import { ClusterListings, registerClusterRoutes } from "./cluster/listings.ts";
 import { localRoomLive } from "./http/rooms-rest.ts";
+import { deleteRoomData } from "./rooms/room-delete.ts";
+import { AgentWebhooks } from "./services/agent-webhooks.ts";
+import { parsePublicUrl } from "./http/public-url.ts";
 
 export interface RoomServer {
   /** http://host:port */
@@ -116,6 +119,25 @@ export async function startRoomServer(opts: StartOptions): Promise<RoomServer> {
   }
 }
 
+/** Resolves once the room has no session in the launcher (its services stopped); 409 after `ms`. */
+function servicesStopped(launcher: ServiceLauncher, room: string, ms: number): Promise<void> {
+  if (launcher.liveSession(room) === undefined) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      launcher.stopped.off("stopped", onStopped);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onStopped = () => {
+      if (launcher.liveSession(room) === undefined) done();
+    };
+    const timer = setTimeout(() => done(new RoomserviceError(409, "conflict", `room ${JSON.stringify(room)}: the services of its last session are still stopping; try again shortly`)), ms);
+    launcher.stopped.on("stopped", onStopped);
+    onStopped();
+  });
+}
+
 async function startLocked(
   opts: StartOptions, clock: NonNullable<ServerOptions["clock"]>, logger: ServerOptions["logger"], lock: ReturnType<typeof lockDataDir>,
 ): Promise<RoomServer> {
@@ -151,6 +173,7 @@ async function startWithStore(
     roomSettings: new RoomSettingsStore(store),
     departureTimeoutMs: opts.departureTimeoutMs ?? DEFAULT_DEPARTURE_TIMEOUT_MS,
     ...(opts.cluster ? { roomsDir: join(opts.cluster.sharedDir, "rooms") } : {}),
+    ...(opts.publicUrl === undefined ? {} : { publicUrl: parsePublicUrl(opts.publicUrl, "publicUrl") }),
   };
   await ctx.roomSettings.load();
   // In a cluster, open sessions of other nodes are live: each is closed when its room's lease
@@ -216,7 +239,19 @@ async function startWithStore(
     registerRestRoutes(api, { ctx, services, secrets, apiKeys, ...imageCheck(opts.runtime ?? null) });
     registerServiceSourceRoutes(api, { ctx, services });
     const roomStore = new RoomStore(store);
-    registerRoomsRest(api, { ctx, rooms, roomStore, events, activity, apiKeys, browserSessions, ...(listing ? { listing } : {}) });
+    registerRoomsRest(api, {
+      ctx, rooms, roomStore, events, activity, apiKeys, browserSessions, ...(listing ? { listing } : {}),
+      deleteRoomData: async (room) => {
+        // An ended session's services may still be stopping (grace period) and writing their
+        // kept logs into the room's directory: wait for them, bounded.
+        await servicesStopped(launcher, room, launcher.longestGracePeriodMs() + 10_000);
+        await events.flush();
+        const report = await deleteRoomData({ store, roomsDir: rooms.roomsDir, queues: queueDb }, room);
+        await ctx.roomSettings.load();
+        services.changes.emit("changed", { project: ctx.projectId, room });
+        return report;
+      },
+    });
     if (listing !== undefined) registerClusterRoutes(api, (room) => localRoomLive(activity, room));
     const requireRoom = async (room: string) => {
       if (!(await roomKnown(rooms, roomStore, room))) throw roomNotFound(room);
@@ -226,12 +261,14 @@ async function startWithStore(
     registerRoomStreams(api, { ctx, activity, services, clients: streams, limits: { ...DEFAULT_STREAM_LIMITS, ...opts.streamLimits } });
     registerLlmRoutes(api, { ctx, llm, secrets });
   }, { prefix: "/accounts/projects/:project" });
+  // Declared after the routes that use it (deleteRoomData): they run only once the server listens.
   const queueDb = openQueueDatabase(store, opts.dataDir);
   const sync = createSyncService({ rooms, clock, logger: logger.child({ toolkit: "sync" }), limits: opts.syncLimits });
   const dispatcher = new Dispatcher(ctx, [messagingToolkit, storageToolkit, developerToolkit, servicesToolkit(launcher), sync.toolkit,
     createQueuesToolkit({ db: queueDb, rooms, clock, logger, limits: opts.queueLimits })]);
   const mcp = new McpBridge({ ctx, rooms, launcher, reservedNames: dispatcher.reservedNames, ...(opts.mcpTimeouts ? { timeouts: opts.mcpTimeouts } : {}) });
   dispatcher.addProvider(mcp);
+  const agentWebhooks = new AgentWebhooks({ ctx, rooms, launcher });
   const mountEvents = new MountEvents({ rooms, launcher, logger });
 
   const sockets = new RoomSocketServer(ctx, rooms, dispatcher);
@@ -286,13 +323,15 @@ async function startWithStore(
     close() {
       closing ??= (async () => {
         rooms.endAll("server_shutdown");
-        // Open streams would keep app.close() waiting forever (issue #12 case 13).
-        for (const c of [...streams]) c.end();
         // Ending the sessions closed every sync stream; wait for the documents' last writes.
         await sync.flushAll();
         await launcher.stopAll();
+        // Only now: a watcher sees the services' last lines (what they print on SIGTERM). Open
+        // streams would keep app.close() waiting forever (issue #12 case 13).
+        for (const c of [...streams]) c.end();
         activity.closeAll();
         await mcp.close();
+        agentWebhooks.close();
         mountEvents.close();
         await opts.runtime?.close();
         // Every room here has ended and its services stopped: only now may other nodes take them.

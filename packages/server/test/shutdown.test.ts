@@ -97,3 +97,46 @@ test("issue 12 #13: a second SIGTERM exits at once while the first waits for a s
   assert.equal(code, 130, `exits at once on the second signal; output:\n${server.output()}`);
   assert.ok(labelled(ownerId).length > 0, "(the stubborn container was left for the next start's reaping)");
 });
+
+test("a room stream open during shutdown gets what the services print on their way out before it ends", async (t) => {
+  const quiet = pino({ level: "silent" });
+  const builder = await createDockerRuntime({ ownerId: "image-builder", logger: quiet });
+  await buildExampleImages(builder);
+  await builder.close();
+  const dataDir = await mkdtemp(join(tmpdir(), "rs-shutdown3-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const store = Store.openSqlite(join(dataDir, "roomservice.db"));
+  await new ServiceStore(store).create("default", "bye-room", "polite", manifest("polite", IMAGES.http, {
+    container: { image: IMAGES.http, command: ["/usr/local/bin/node", "-e", "process.on('SIGTERM',()=>{console.log('got SIGTERM, bye');process.exit(0)});console.log('up');setInterval(()=>{},1000)"] },
+  }), Date.now());
+  await store.close();
+  const server = await spawnServer(dataDir, { MESHAGENT_SECRET: SECRET, ROOMSERVICE_RUNTIME: "docker", ROOMSERVICE_ROOM_POOL: "0", ROOMSERVICE_LOG_LEVEL: process.env.RS_DEBUG ?? "warn" });
+  const ownerId = (await readFile(join(dataDir, "owner-id"), "utf8")).trim();
+  t.after(async () => {
+    server.child.kill("SIGKILL");
+    await waitExit(server.child);
+    const rt = await createDockerRuntime({ ownerId, logger: quiet });
+    await rt.reapOrphans(ownerId);
+    await rt.close();
+  });
+  const admin = await mintParticipantToken(SECRET, { room: "*", identity: "ops", role: "user", api: { admin: {} } as never, ttlSeconds: 600 });
+  let text = "";
+  const streamEnded = new Promise<void>((resolve) => {
+    const req = http.get(`${server.url}/accounts/projects/default/rooms/bye-room/stream?token=${admin}`, (res) => {
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("close", () => resolve());
+    });
+    req.on("error", () => resolve());
+    t.after(() => req.destroy());
+  });
+  const token = await mintParticipantToken(SECRET, { room: "bye-room", identity: "alice", role: "user", ttlSeconds: 600 });
+  const alice = new sdk.RoomClient({ protocolFactory: sdk.WebSocketClientProtocol.createFactory({ url: `${server.url.replace(/^http/, "ws")}/rooms/bye-room`, token }), reconnectTimeout: 0 });
+  await alice.start();
+  await waitUntil("the service's handler is installed", () => text.includes('"text":"up"'), 60_000);
+  server.child.kill("SIGTERM");
+  assert.equal(await exitWithin(server.child, 30_000), 0, `the server exits on SIGTERM; output:\n${server.output()}`);
+  await streamEnded;
+  assert.ok(text.includes('"text":"got SIGTERM, bye"'), `the stream carried the service's last line before it ended; got:\n${text.slice(-2000)}`);
+  alice.dispose();
+});

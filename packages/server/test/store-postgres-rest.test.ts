@@ -8,6 +8,8 @@ import "./rest-api.test.ts";
 import "./rooms-rest.test.ts";
 import "./sessions.test.ts";
 import "./llm-proxy.test.ts";
+import "./room-update-delete.test.ts";
+import "./secret-roundtrip.test.ts";
 
 test("postgres wiring: a test server's control plane is in PostgreSQL, not in the data directory's SQLite", async (t) => {
   const ts = await startTestServer();

@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import * as Y from "yjs";
 import { startTestServer, eventually } from "./helpers.ts";
 import { rawOpen } from "./sync-helpers.ts";
-import { buildSchemaJson } from "../src/toolkits/sync/schema.ts";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildSchemaJson, threadSchemaJson } from "../src/toolkits/sync/schema.ts";
 
 /** A raw Yjs editor of a thread: applies the server state, makes a change, sends its update. */
 async function refusal(client: any, path: string, edit: (root: Y.XmlElement) => void): Promise<string> {
@@ -30,7 +32,7 @@ test("sync: updates that break the schema are refused, naming element and attrib
     const messages = (root: Y.XmlElement) => root.get(1) as Y.XmlElement;
 
     const badChild = await refusal(c, path, (root) => messages(root).push([new Y.XmlElement("bogus")]));
-    assert.match(badChild, /element "messages" does not allow child element "bogus" in "items" \(allowed: message\)/);
+    assert.match(badChild, /element "messages" does not allow child element "bogus" in "items" \(allowed: message, exec\)/);
 
     const badAttr = await refusal(c, path, (root) => {
       const m = new Y.XmlElement("message");
@@ -107,6 +109,44 @@ test("sync: schema from the request, create from JSON, and limits with clear err
     open1.close();
     open2.close();
     await assert.rejects(c.invoke({ toolkit: "sync", tool: "create", input: { path: "a.note", json: null, schema, schema_path: null } }), /"a.note" already exists/);
+  } finally {
+    await ts.close();
+  }
+});
+
+test("sync: the seeded thread schema takes MeshAgent's exec {command, result, pwd} under messages; an unchanged older seed is upgraded, an edited one kept", async () => {
+  const ts = await startTestServer();
+  try {
+    // Rooms seeded by an earlier version (no exec): one untouched, one its owner edited.
+    const old = JSON.stringify(threadSchemaJson({ exec: false }), null, 2) + "\n";
+    const edited = old.replace("the messages of this thread", "our own messages");
+    for (const [room, text] of [["old-room", old], ["edited-room", edited]] as const) {
+      const dir = join(ts.server.rooms.roomDir(room), "storage", ".schemas");
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, "thread.json"), text);
+    }
+    const c = await ts.client("old-room", "alice");
+    await eventually(() => readFileSync(join(ts.server.rooms.roomDir("old-room"), "storage", ".schemas", "thread.json"), "utf8").includes('"exec"'), 5000, "the upgraded schema");
+    const e = await ts.client("edited-room", "bob");
+    await eventually(async () => (await e.storage.exists(".schemas/thread.json")) === true, 5000, "schema");
+    assert.equal(readFileSync(join(ts.server.rooms.roomDir("edited-room"), "storage", ".schemas", "thread.json"), "utf8"), edited, "an edited schema is never replaced");
+
+    // A shell-tool ChatBot's exec element through the SDK's document API reaches another editor;
+    // an attribute MeshAgent's schema does not have is refused.
+    const path = ".threads/shell.thread";
+    const doc = await c.sync.open(path);
+    const messages = doc.root.getChildren()[1];
+    messages.createChildElement("exec", { command: "ls -la", result: "total 0", pwd: "/data" });
+    const reader = await ts.client("old-room", "carol");
+    const again = await reader.sync.open(path);
+    await eventually(() => again.root.getChildren()[1].getChildren().some((x: any) => x.tagName === "exec" && x.getAttribute("command") === "ls -la" && x.getAttribute("pwd") === "/data"), 5000, "the exec element stored and served to another editor");
+    const bad = await refusal(c, path, (root) => {
+      const x = new Y.XmlElement("exec");
+      (root.get(1) as Y.XmlElement).push([x]);
+      x.setAttribute("$id", "e2");
+      x.setAttribute("exit_code", "0");
+    });
+    assert.match(bad, /element "exec" has no attribute "exit_code" in the schema \(allowed: \$id, command, result, pwd\)/);
   } finally {
     await ts.close();
   }

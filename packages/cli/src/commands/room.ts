@@ -85,5 +85,30 @@ export function registerRoom(program: Command): void {
       process.stdout.write(s === null ? `room ${name}: departure timeout back to the server default\n` : `room ${name}: departure timeout ${s} s\n`);
     });
 
+  addRemoteOptions(room.command("end <room>").description("end the room's live session now: services stop, participants are disconnected"))
+    .action(async (name: string, o: RemoteOpts) => {
+      checkRoom(name);
+      const c = connect(o);
+      const live = await roomLive(c, name);
+      if (live.session === null) throw new CliError(`room ${name} has no live session`);
+      await c.request("POST", `${await c.projectBase()}/sessions/${encodeURIComponent(live.session.id)}/terminate`, {});
+      process.stdout.write(`room ${name}: session ${live.session.id} ended\n`);
+    });
+
+  addRemoteOptions(room.command("delete <room>").description("delete a room and everything it has: services, secrets, settings, session history, files (not project services or secrets)"))
+    .option("--yes", "confirm: the room's files and history cannot be recovered")
+    .action(async (name: string, o: RemoteOpts & { yes?: boolean }) => {
+      checkRoom(name);
+      if (o.yes !== true) throw new CliError(`room delete removes room ${name}'s services, secrets, settings, session history and files for good; add --yes to confirm`);
+      const c = connect(o);
+      const path = `${await c.projectBase()}${roomPath(name)}`;
+      const res = await c.fetch("DELETE", path, {});
+      const text = await res.text();
+      if (isUnknownRoom(res.status, text)) throw unknownRoomError(c, name);
+      if (res.status === 409 && /live session/.test(text)) throw new CliError(`room ${name} has a live session; end it first with: roomservice room end ${name}`);
+      if (!res.ok) throw c.httpError("DELETE", path, res.status, text);
+      process.stdout.write(`room ${name} deleted\n`);
+    });
+
   registerRoomWatch(room);
 }

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { existsSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
-import { startRoomServer, selectRuntime, parseRuntimeMode, helperSpawnConfigFromEnv, DataDirLockedError, StoreOpenError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer, type ClusterOptions } from "@roomservice/server";
+import { parsePublicUrl, startRoomServer, selectRuntime, parseRuntimeMode, helperSpawnConfigFromEnv, DataDirLockedError, StoreOpenError, DEFAULT_PORT, DEFAULT_HOST, type RoomServer, type ClusterOptions } from "@roomservice/server";
 import { ExampleImages, setUpDemo, DEMO_EXAMPLES, DEMO_ROOM, DEMO_VOICE, REPO_ROOT } from "@roomservice/server";
 import type { DockerEngine } from "@roomservice/runtime";
 import { createLogger } from "../logger.ts";
@@ -38,8 +38,12 @@ async function writeLocalAccess(server: RoomServer, dataDir: string): Promise<st
   return writeAccessFile(dataDir, { url: server.url, project_id: projectId, api_key: key, pid: process.pid, written_at: new Date().toISOString() });
 }
 
-/** Beyond the longest service grace period, how long shutdown may take before the process exits anyway. */
-const SHUTDOWN_SLACK_MS = 2000;
+/**
+ * Beyond the longest service grace period, how long shutdown may take before the process exits
+ * anyway: removing prepared rooms' held containers and the namespace pool takes seconds on a
+ * loaded machine (2 s was exceeded with no session live). A second Ctrl-C still exits at once.
+ */
+const SHUTDOWN_SLACK_MS = 10_000;
 
 export function registerServe(program: Command): void {
   program
@@ -55,6 +59,7 @@ export function registerServe(program: Command): void {
     .option("--shared-dir <dir>", "room storage every node shares (env ROOMSERVICE_SHARED_DIR); required with --cluster")
     .option("--advertise-url <url>", "URL other nodes reach this one at (env ROOMSERVICE_ADVERTISE_URL, default the listening address)")
     .option("--lease-ttl <seconds>", "room lease lifetime: a dead node's rooms move within this bound (env ROOMSERVICE_LEASE_TTL, default 10)")
+    .option("--public-url <url>", "base URL clients reach the server at, e.g. https://rooms.example.com behind a TLS proxy; used in every URL handed out (env ROOMSERVICE_PUBLIC_URL, default from the Host header with http/ws)")
     .option("--no-demo", "do not set up the demo room (env ROOMSERVICE_DEMO=0; a cluster sets it up once, recorded in its database)")
     .option("--demo-voice", "add the voice example to the demo room (its Debian image takes minutes to build on first use; env ROOMSERVICE_DEMO_VOICE=1)")
     .action(async (o: ServeFlags) => {
@@ -77,6 +82,13 @@ export function registerServe(program: Command): void {
       let helperSpawns;
       try {
         helperSpawns = helperSpawnConfigFromEnv(process.env);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
+      const rawPublicUrl = o.publicUrl ?? process.env.ROOMSERVICE_PUBLIC_URL;
+      let publicUrl: string | undefined;
+      try {
+        publicUrl = rawPublicUrl === undefined || rawPublicUrl === "" ? undefined : parsePublicUrl(rawPublicUrl, o.publicUrl !== undefined ? "--public-url" : "ROOMSERVICE_PUBLIC_URL");
       } catch (err) {
         throw new CliError((err as Error).message);
       }
@@ -103,6 +115,7 @@ export function registerServe(program: Command): void {
         projectId: process.env.ROOMSERVICE_PROJECT_ID ?? "default",
         ...(departure === undefined ? {} : { departureTimeoutMs: departure }),
         ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+        ...(publicUrl === undefined ? {} : { publicUrl }),
       }).catch(async (err: NodeJS.ErrnoException) => {
         await runtime?.close().catch(() => {});
         // A data directory held by another server was not created by this run: kept.
@@ -122,7 +135,8 @@ export function registerServe(program: Command): void {
         const r = await setUpDemo({ dataDir, store: server.ctx.store, projectId: server.ctx.projectId, services: server.services, secrets: server.secrets, logger, imageFor: (e) => images.tagFor(e), root: REPO_ROOT, voice: demoVoice });
         const names = [...r.created, ...r.kept];
         if (names.length > 0) {
-          const link = `${server.url}/rooms/${DEMO_ROOM}${isLoopback(host) ? `?login=${server.issueLoginCode()}` : ""}`;
+          // Behind a proxy people open the public address; the one-click login stays loopback-only.
+          const link = isLoopback(host) ? `${server.url}/rooms/${DEMO_ROOM}?login=${server.issueLoginCode()}` : `${server.ctx.publicUrl ?? server.url}/rooms/${DEMO_ROOM}`;
           process.stdout.write(`room ${DEMO_ROOM}: open ${link} and press Join room — chat-agent answers in the chat (services: ${names.join(", ")}; off: serve --no-demo)\n`);
         }
         // Build what is missing now, so the first join finds the images ready (progress in the log).
@@ -174,7 +188,7 @@ async function checkPortFree(host: string, port: number): Promise<void> {
 interface ServeFlags {
   port?: string; host?: string; data?: string; departureTimeout?: string; runtime?: string;
   cluster?: boolean; database?: string; sharedDir?: string; advertiseUrl?: string; leaseTtl?: string;
-  demo: boolean; demoVoice?: boolean;
+  demo: boolean; demoVoice?: boolean; publicUrl?: string;
 }
 
 /** The cluster options from flags and env, or undefined without --cluster; errors name the missing flag. */

@@ -62,6 +62,16 @@ export const roomCreateBody = z.strictObject({
   permissions: unsupported("room permissions"),
 });
 
+/**
+ * PUT …/rooms/{room} (the SDK's updateRoom sends `{name, metadata?, annotations?}`). A room's
+ * id is its name, so `name` must equal the room in the URL: renames are refused (rooms.md).
+ */
+export const roomUpdateBody = z.strictObject({
+  name: z.string().optional(),
+  metadata: z.record(z.string(), z.unknown()).nullish(),
+  annotations: z.record(z.string(), z.unknown()).nullish(),
+});
+
 /** POST …/api-keys (the SDK's createApiKey). */
 export const apiKeyCreateBody = z.strictObject({
   name: z.string().trim().min(1).max(200),

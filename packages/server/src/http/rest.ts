@@ -7,6 +7,7 @@ import type { SecretInfo, SecretStore } from "../services/secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "../services/service-store.ts";
 import { badRequest, manifestErrorsJson, notFound, RoomserviceError } from "./errors.ts";
 import { parseBody, roomSettingsBody, secretCreateBody, secretUpdateBody } from "./bodies.ts";
+import { externalHttpBase, roomWsUrl } from "./public-url.ts";
 import { serviceWarnings, type ImageExists } from "../services/service-warnings.ts";
 
 export interface RestDeps {
@@ -32,7 +33,10 @@ function serviceJson(s: ServiceRecord): Record<string, unknown> {
   return { ...s.spec, id: s.id, revision: s.version, room: s.room, created_at: new Date(s.createdAt).toISOString(), updated_at: new Date(s.updatedAt).toISOString() };
 }
 
-/** Secret values are write-only: data_base64 is always empty (the SDK requires the field). */
+/**
+ * Secret values are write-only: data_base64 is always empty (the SDK requires the field), and a
+ * PUT with an empty or absent data_base64 keeps the stored value (so GET-then-PUT is safe).
+ */
 function secretJson(s: SecretInfo): Record<string, unknown> {
   return { id: s.id, name: s.name, type: s.type, room: s.room, data_base64: "", redacted: true, created_at: new Date(s.createdAt).toISOString(), updated_at: new Date(s.updatedAt).toISOString() };
 }
@@ -143,7 +147,10 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const fields: { name?: string; type?: string; value?: Buffer } = {};
       if (b.type !== undefined) fields.type = b.type;
       if (b.name !== undefined) fields.name = b.name;
-      if (b.data_base64 !== undefined) fields.value = secretValue(b.data_base64);
+      // No value (absent, or empty as the SDK sends back what GET showed): keep the stored one.
+      // Values are write-only, so a get-then-update round trip must not blank the secret.
+      const value = secretValue(b.data_base64);
+      if (value !== undefined && value.length > 0) fields.value = value;
       await d.secrets.update(req.params.id!, fields, ctx.clock.now()); // SecretError: 400/404/409 via the error handler
       return reply.code(204).send();
     });
@@ -163,8 +170,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       room, identity, role: "user", api: defaultApiScope("user"), ttlSeconds: 3600, projectId: ctx.projectId,
       nowSeconds: Math.floor(ctx.clock.now() / 1000),
     });
-    const host = req.headers.host ?? "127.0.0.1";
-    return { jwt, room_name: room, project_id: ctx.projectId, room_url: `ws://${host}/rooms/${encodeURIComponent(room)}` };
+    return { jwt, room_name: room, project_id: ctx.projectId, room_url: roomWsUrl(externalHttpBase(ctx.publicUrl, req.headers.host), room) };
   });
 
   app.put(`${base}/rooms/:room/settings`, async (req: Req, reply) => {

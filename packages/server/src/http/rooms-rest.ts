@@ -10,7 +10,8 @@ import type { RoomInfo, RoomStore } from "../store/rooms.ts";
 import type { SessionEventStore } from "../store/session-events.ts";
 import type { SessionRecord } from "../store/sessions.ts";
 import { badRequest, notFound, RoomserviceError } from "./errors.ts";
-import { apiKeyCreateBody, parseBody, roomCreateBody } from "./bodies.ts";
+import { apiKeyCreateBody, parseBody, roomCreateBody, roomUpdateBody } from "./bodies.ts";
+import type { RoomDeleteReport } from "../rooms/room-delete.ts";
 
 export interface RoomsRestDeps {
   ctx: ServerContext;
@@ -22,6 +23,8 @@ export interface RoomsRestDeps {
   browserSessions: BrowserSessionBackend;
   /** `serve --cluster`: rooms and sessions live on other nodes too (cluster/listings.ts). */
   listing?: RoomsListing;
+  /** Removes a room's data once no session is live (rooms/room-delete.ts). */
+  deleteRoomData: (room: string) => Promise<RoomDeleteReport>;
 }
 
 /** The `live` part of a room in `GET /rooms`: its session and badge, null when not live. */
@@ -153,6 +156,47 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
     const r = (await d.roomStore.get(req.params.room!)) ?? (d.rooms.get(req.params.room!) !== undefined ? { name: req.params.room!, metadata: {}, annotations: {}, createdAt: ctx.clock.now() } : undefined);
     if (r === undefined) throw roomNotFound(req.params.room!);
     return await oneRoomJson(r);
+  });
+
+  // The SDK's updateRoom: metadata and annotations. A room's id is its name (the URL), and a
+  // name cannot change (sessions, storage and tokens all name the room), so renames are refused.
+  app.put("/rooms/:room", async (req: Req, reply) => {
+    const room = req.params.room!;
+    const b = parseBody(roomUpdateBody, req.body, "room", "a JSON object {name, metadata?, annotations?}");
+    if (b.name !== undefined && b.name !== room) {
+      const message = "rooms cannot be renamed: a room's id is its name; create a room with the new name instead";
+      throw badRequest(`invalid room: name: ${message} (expected ${JSON.stringify(room)}, the room in the URL, got ${JSON.stringify(b.name)})`, {
+        errors: [{ path: "name", message, expected: JSON.stringify(room), got: JSON.stringify(b.name), received: JSON.stringify(b.name) }],
+      });
+    }
+    if (!(await roomKnown(d.rooms, d.roomStore, room))) throw roomNotFound(room);
+    const fields: { metadata?: Record<string, unknown>; annotations?: Record<string, unknown> } = {};
+    if (b.metadata !== undefined) fields.metadata = b.metadata ?? {};
+    if (b.annotations !== undefined) fields.annotations = b.annotations ?? {};
+    await d.roomStore.update(room, fields, ctx.clock.now());
+    return reply.code(200).send(await oneRoomJson((await d.roomStore.get(room))!));
+  });
+
+  // The SDK's deleteRoom: everything the room has (rooms/room-delete.ts lists it), never while
+  // a session is live — ending it is a separate, deliberate act.
+  app.delete("/rooms/:room", async (req: Req, reply) => {
+    const room = req.params.room!;
+    if (!(await roomKnown(d.rooms, d.roomStore, room))) throw roomNotFound(room);
+    if (d.rooms.deleting.has(room)) throw new RoomserviceError(409, "conflict", `room ${JSON.stringify(room)} is already being deleted`);
+    d.rooms.deleting.add(room); // from here no connection is admitted (http/upgrade.ts)
+    try {
+      const live = d.rooms.get(room)?.session ?? null;
+      const elsewhere = live === null ? (await liveOf([room])).get(room) ?? null : null;
+      const sessionId = live?.id ?? elsewhere?.session_id;
+      if (sessionId !== undefined) {
+        throw new RoomserviceError(409, "conflict", `room ${JSON.stringify(room)} has a live session (${sessionId}); end it first — POST /accounts/projects/${ctx.projectId}/sessions/${sessionId}/terminate (the SDK's terminateSession, or Studio's End session) — then delete the room`);
+      }
+      const report = await d.deleteRoomData(room);
+      ctx.logger.info({ room, removed: report, by: req.admin?.identity }, "room deleted");
+      return reply.code(204).send();
+    } finally {
+      d.rooms.deleting.delete(room);
+    }
   });
 
   app.get("/rooms/:room/sessions", async (req: Req) => {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import { externalHttpBase, roomWsUrl } from "./public-url.ts";
 import { randomUUID } from "node:crypto";
 import { WebSocketServer, type WebSocket } from "ws";
 import { MessageType } from "@roomservice/protocol";
@@ -106,6 +107,7 @@ export class RoomSocketServer {
       const decision = await this.router(roomName, req, socket, head, (status, reason) => rejectUpgrade(socket, status, reason));
       if (decision === "handled") return;
     }
+    if (this.rooms.deleting.has(roomName)) return rejectUpgrade(socket, 409, `room ${JSON.stringify(roomName)} is being deleted`);
     // Only look: a refused handshake must not create a room (issue #12 item 5). The room is
     // created in accept(), and Room.admit drops it again if it refuses after all.
     const room = this.rooms.get(roomName);
@@ -116,12 +118,18 @@ export class RoomSocketServer {
     if (svc !== undefined && room?.session?.id !== svc.sessionId) {
       return rejectUpgrade(socket, 403, `service token belongs to session ${svc.sessionId}, which has ended`);
     }
-    const host = req.headers.host ?? `127.0.0.1`;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, roomName, principal, `http://${host}`));
+    // A service's connection (inside its room, at 127.0.0.1:8078) gets URLs it can reach from
+    // there; everyone else the public URL when one is set (http/public-url.ts).
+    const base = svc !== undefined ? `http://${req.headers.host ?? "127.0.0.1:8078"}` : externalHttpBase(this.ctx.publicUrl, req.headers.host);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, roomName, principal, base));
   }
 
   private accept(ws: WebSocket, roomName: string, principal: Principal, baseUrl: string): void {
     const participantId = randomUUID();
+    if (this.rooms.deleting.has(roomName)) {
+      ws.close(1013, "room is being deleted");
+      return;
+    }
     // Look the room up again: it may have gone idle while the handshake was in flight.
     const room = this.rooms.getOrCreate(roomName);
     const conn = new Connection({
@@ -140,7 +148,7 @@ export class RoomSocketServer {
     });
     conn.sendEvent(MessageType.roomReady, {
       room_name: roomName,
-      room_url: `${baseUrl.replace(/^http/, "ws")}/rooms/${encodeURIComponent(roomName)}`,
+      room_url: roomWsUrl(baseUrl, roomName),
       session_id: room.session?.id,
     });
     conn.sendEvent(MessageType.connected, { type: "init", participantId, attributes: conn.attributes });

@@ -4,6 +4,7 @@ import { readdir } from "node:fs/promises";
 import type { ServerContext } from "../context.ts";
 import { RoomStorage } from "../storage/room-storage.ts";
 import { assertProcFdAvailable } from "../storage/dir-fd.ts";
+import { removeDeletedRoomDirs } from "./room-delete.ts";
 import { Room, type RoomEvent, type SessionEndReason } from "./room.ts";
 
 // The rule lives in the protocol package so clients share it without loading the server.
@@ -19,6 +20,11 @@ export class RoomManager {
    * valid here). Checked before every storage change is committed.
    */
   fence: ((room: string) => void) | null = null;
+  /**
+   * Rooms being deleted (DELETE …/rooms/{room}): connections are refused until the delete
+   * ends, so no session starts on data that is going away.
+   */
+  readonly deleting = new Set<string>();
 
   constructor(ctx: ServerContext) {
     this.ctx = ctx;
@@ -78,6 +84,7 @@ export class RoomManager {
   async discardIncompleteUploads(): Promise<void> {
     await assertProcFdAvailable();
     const roomsDir = this.roomsDir;
+    await removeDeletedRoomDirs(roomsDir);
     const names = await readdir(roomsDir).catch(() => [] as string[]);
     await Promise.all(names.map((n) => new RoomStorage(this.roomDir(n)).discardIncompleteUploads()));
   }

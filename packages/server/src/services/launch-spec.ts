@@ -1,5 +1,6 @@
 import { dirname } from "node:path";
 import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
+import { hasMeshagentEndpoint, webhookSecretFor } from "./agent-webhooks.ts";
 import { mintParticipantToken, defaultApiScope, type Role } from "../auth/tokens.ts";
 import type { ApiScope } from "../auth/scope.ts";
 import type { ServerContext } from "../context.ts";
@@ -62,6 +63,13 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
   const secretFiles: Record<string, string> = {};
   const secretEnv: string[] = [];
   const secretValues: string[] = [];
+  // A `meshagent` endpoint's room.call webhook is signed with this (services/agent-webhooks.ts),
+  // as MeshAgent's WebhookServer expects it in its environment.
+  if (hasMeshagentEndpoint(m)) {
+    env.MESHAGENT_WEBHOOK_SECRET = webhookSecretFor(lc.ctx.secret, lc.sessionId, rec.id);
+    sessionEnv.push("MESHAGENT_WEBHOOK_SECRET");
+    secretValues.push(env.MESHAGENT_WEBHOOK_SECRET);
+  }
   for (const e of m.environment) {
     if (e.kind === "value") env[e.name] = e.value;
     else if (e.kind === "token") {

@@ -54,6 +54,18 @@ export class RoomStore {
       .executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
+
+  /**
+   * Sets a room's metadata and/or annotations (a field left undefined keeps its value),
+   * recording the room if only its sessions or configuration made it known.
+   */
+  async update(name: string, fields: { metadata?: Record<string, unknown>; annotations?: Record<string, unknown> }, now: number): Promise<void> {
+    const set: { metadata?: string; annotations?: string } = {};
+    if (fields.metadata !== undefined) set.metadata = JSON.stringify(fields.metadata);
+    if (fields.annotations !== undefined) set.annotations = JSON.stringify(fields.annotations);
+    const q = this.store.db.insertInto("rooms").values({ name, metadata: set.metadata ?? "{}", annotations: set.annotations ?? "{}", created_at: now });
+    await (Object.keys(set).length === 0 ? q.onConflict((oc) => oc.column("name").doNothing()) : q.onConflict((oc) => oc.column("name").doUpdateSet(set))).execute();
+  }
 }
 
 interface KnownRow { name: string; created_at: number; metadata: string | null; annotations: string | null }

@@ -42,7 +42,16 @@ export function createSyncService(a: { rooms: RoomManager; clock: Clock; logger:
   const filesFor = a.files ?? ((room: Room) => roomDocumentFiles(room.storage));
   const byRoom = new Map<string, RoomDocuments>();
   const streamsPerConn = new WeakMap<Connection, number>();
-  const threadSchema = Buffer.from(JSON.stringify(threadSchemaJson(), null, 2) + "\n");
+  const schemaFile = (json: Record<string, unknown>) => Buffer.from(JSON.stringify(json, null, 2) + "\n");
+  const threadSchema = schemaFile(threadSchemaJson());
+  // What earlier versions seeded (no `exec`): replaced when found unchanged, so rooms made
+  // before keep working with MeshAgent's shell-tool ChatBots. A file anyone edited is kept.
+  const previousThreadSchema = schemaFile(threadSchemaJson({ exec: false }));
+  const seed = async (files: DocumentFiles): Promise<void> => {
+    if (await files.writeIfAbsent(THREAD_SCHEMA_PATH, threadSchema)) return;
+    const current = await files.read(THREAD_SCHEMA_PATH, 1024 * 1024).catch(() => null);
+    if (current !== null && previousThreadSchema.equals(current)) await files.write(THREAD_SCHEMA_PATH, threadSchema);
+  };
 
   // Seeds in flight: flushAll() waits for them, so a server that closes right after a session
   // started never has a write land in a room directory being removed or moved.
@@ -51,7 +60,7 @@ export function createSyncService(a: { rooms: RoomManager; clock: Clock; logger:
     if (e.type !== "session.started") return;
     const room = a.rooms.get(e.room);
     if (room === undefined) return;
-    const p: Promise<void> = filesFor(room).writeIfAbsent(THREAD_SCHEMA_PATH, threadSchema)
+    const p: Promise<void> = seed(filesFor(room))
       .then(() => undefined, (err: unknown) => room.log.error({ err }, "sync: seeding .schemas/thread.json failed"))
       .finally(() => seeding.delete(p));
     seeding.add(p);

@@ -147,9 +147,13 @@ export function buildSchemaJson(rootTag: string, defs: Record<string, Def>): Rec
 /**
  * The thread schema MeshAgent's chat clients expect at `.schemas/thread.json` (elements and
  * attributes as the React `useChat` hook and the ChatBot agent use them; docs/chat.md).
- * `author_ref` is nullable because `useChat` writes null there.
+ * `author_ref` is nullable because `useChat` writes null there. `messages` also holds `exec
+ * {command, result, pwd}` — what a MeshAgent ChatBot with shell tools appends (MeshAgent's own
+ * thread.json, e.g. meshagent-tailwind's example/data/room-1/.schemas/thread.json).
+ * `o.exec: false` gives the schema seeded before `exec` was added (to recognise and upgrade it).
  */
-export function threadSchemaJson(): Record<string, unknown> {
+export function threadSchemaJson(o: { exec?: boolean } = {}): Record<string, unknown> {
+  const exec = o.exec ?? true;
   const str = (description: string, nullable = false) => ({ type: "string", description, nullable });
   return buildSchemaJson("thread", {
     thread: {
@@ -162,7 +166,7 @@ export function threadSchemaJson(): Record<string, unknown> {
       description: "a member of this thread",
       attributes: { name: str("the participant name of the member"), type: { type: "string", enum: ["user", "agent"], nullable: true, description: "the type of member" } },
     },
-    messages: { description: "the messages of this thread", children: { name: "items", tags: ["message"], description: "the messages, oldest first" } },
+    messages: { description: "the messages of this thread", children: { name: "items", tags: exec ? ["message", "exec"] : ["message"], description: "the messages, oldest first" } },
     message: {
       description: "a message sent in the conversation",
       attributes: {
@@ -175,5 +179,17 @@ export function threadSchemaJson(): Record<string, unknown> {
       children: { name: "attachments", tags: ["file"], description: "files attached to the message" },
     },
     file: { description: "a file attachment", attributes: { path: str("the path of the file in room storage") } },
+    ...(exec
+      ? {
+          exec: {
+            description: "a command execution",
+            attributes: {
+              command: str("a command that was executed"),
+              result: str("the result of the command"),
+              pwd: str("the working directory the command was executed in"),
+            },
+          },
+        }
+      : {}),
   });
 }
