@@ -11,6 +11,7 @@ export {
   normalizeManifest,
   SECRETS_DIR,
   DEFAULT_ROOM_MOUNT,
+  MAX_FILE_TEXT_BYTES,
   type NormalizedService,
   type NormalizedEnv,
   type NormalizedPort,

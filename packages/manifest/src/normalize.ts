@@ -4,15 +4,14 @@
  * so MeshAgent's spelling and defaults are decided in one place.
  */
 import { analyzeCommand } from "./command.ts";
-import { probePort } from "./checks.ts";
+import { DEFAULT_ROOM_MOUNT, MAX_FILE_TEXT_BYTES, normPath, probePort, roomFilePath } from "./checks.ts";
 import { parseCpus, parseQuantity } from "./quantity.ts";
 import type { Manifest } from "./schema/manifest.ts";
 import { PROBE_DEFAULTS, type Probe } from "./schema/roomservice.ts";
 
 /** Where secret files appear in every container (a read-only tmpfs of 0400 files). */
 export const SECRETS_DIR = "/run/secrets";
-/** Where the `agent` container template mounts room storage, as MeshAgent does. */
-export const DEFAULT_ROOM_MOUNT = "/data";
+export { DEFAULT_ROOM_MOUNT, MAX_FILE_TEXT_BYTES };
 
 /** An API scope: grant name → grant options (`{}` = defaults). Aliases folded into `dataset`. */
 export type ApiScopeSpec = Record<string, Record<string, unknown>>;
@@ -89,9 +88,17 @@ export interface NormalizedService {
   environment: NormalizedEnv[];
   /** Room storage mounts; `implicit` marks the /data mount added by the `agent` template. */
   storageMounts: Array<{ path: string; subpath: string | undefined; readOnly: boolean; implicit: boolean }>;
+  /**
+   * Files placed in the container (`container.storage.files`). A read-only one cannot be
+   * written by the service; a writable one is the container's own copy, starting from `text`.
+   */
   fileMounts: Array<{ path: string; text: string; readOnly: boolean }>;
+  /** Scratch directories (`container.storage.empty_dirs`), empty when the container starts. */
   emptyDirs: Array<{ path: string; readOnly: boolean }>;
-  /** Files to create in room storage when missing (MeshAgent's top-level `files`). */
+  /**
+   * Files to create in room storage when missing (MeshAgent's top-level `files`); `path` is
+   * relative to the room's storage root (a leading "/" is dropped). Never overwritten.
+   */
   roomFiles: Array<{ path: string; text: string }>;
   ports: NormalizedPort[];
   probes: { startup: NormalizedProbe | undefined; readiness: NormalizedProbe | undefined; liveness: NormalizedProbe | undefined };
@@ -187,9 +194,9 @@ export function normalizeManifest(m: Manifest): NormalizedService {
     readOnly: r.read_only,
     implicit: false,
   }));
-  const fileMounts = (storage?.files ?? []).map((f) => ({ path: f.path, text: f.text, readOnly: f.read_only }));
-  const emptyDirs = (storage?.empty_dirs ?? []).map((d) => ({ path: d.path, readOnly: d.read_only }));
-  const taken = new Set([...storageMounts, ...fileMounts, ...emptyDirs].map((x) => x.path.replace(/\/+$/, "")));
+  const fileMounts = (storage?.files ?? []).map((f) => ({ path: normPath(f.path), text: f.text, readOnly: f.read_only }));
+  const emptyDirs = (storage?.empty_dirs ?? []).map((d) => ({ path: normPath(d.path), readOnly: d.read_only }));
+  const taken = new Set([...storageMounts, ...fileMounts, ...emptyDirs].map((x) => normPath(x.path)));
   if (c.template === "agent" && !taken.has(DEFAULT_ROOM_MOUNT)) {
     storageMounts.push({ path: DEFAULT_ROOM_MOUNT, subpath: undefined, readOnly: false, implicit: true });
   }
@@ -238,7 +245,7 @@ export function normalizeManifest(m: Manifest): NormalizedService {
     storageMounts,
     fileMounts,
     emptyDirs,
-    roomFiles: (m.files ?? []).map((f) => ({ path: f.path, text: f.text })),
+    roomFiles: (m.files ?? []).map((f) => ({ path: roomFilePath(f.path), text: f.text })),
     ports,
     probes: {
       startup: normalizeProbe(m, rs.probes.startup),

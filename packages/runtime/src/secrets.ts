@@ -1,8 +1,10 @@
 /**
  * Per-service secret files on tmpfs: <root>/<owner>/<session>/<service>/<NAME>, mode 0400,
- * bind-mounted read-only at /run/secrets. Keeping them out of env keeps them out of
- * `docker inspect`; keeping them on tmpfs keeps them off disk. The owner/session directory
- * layout is the files' "label": reapOrphans deletes what a dead run of the same owner left.
+ * bind-mounted read-only at /run/secrets; beside them the files of the services' file mounts
+ * (<root>/<owner>/<session>/.files/<service>/, file-mounts.ts). Keeping secrets out of env
+ * keeps them out of `docker inspect`; keeping them on tmpfs keeps them off disk. The
+ * owner/session directory layout is the files' "label": reapOrphans deletes what a dead run
+ * of the same owner left.
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -37,6 +39,15 @@ export class SessionSecrets {
   /** The directory a service's files live in (and that is bind-mounted at /run/secrets). */
   serviceDir(serviceId: string): string {
     return join(this.dir, safeName(serviceId));
+  }
+
+  /**
+   * Where a service's file mounts live (file-mounts.ts): beside its secrets dir, never inside
+   * it (that is the container's /run/secrets). safeName never starts with ".", so no service
+   * dir can be named ".files".
+   */
+  filesDir(serviceId: string): string {
+    return join(this.dir, ".files", safeName(serviceId));
   }
 
   /**
@@ -75,8 +86,10 @@ export class SessionSecrets {
     return dir;
   }
 
+  /** Removes a service's secret files and its file mounts' files. */
   async release(serviceId: string): Promise<void> {
     await rm(join(this.dir, safeName(serviceId)), { recursive: true, force: true });
+    await rm(this.filesDir(serviceId), { recursive: true, force: true });
   }
 
   async removeAll(): Promise<void> {

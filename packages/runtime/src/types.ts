@@ -67,6 +67,19 @@ export interface ServiceLaunchSpec {
    */
   secretEnv?: string[];
   mounts: { hostPath: string; containerPath: string; readOnly: boolean }[];
+  /**
+   * Files placed in the container (MeshAgent `container.storage.files`), `text` as UTF-8. A
+   * read-only one cannot be written by the service; a writable one is the container's own
+   * copy and starts from `text` at every container start (Pods: whenever the Pod is made).
+   * Docker and sandbox keep them as per-session files beside the secret files (file-mounts.ts).
+   */
+  fileMounts?: { containerPath: string; text: string; readOnly: boolean }[];
+  /**
+   * Scratch directories (MeshAgent `container.storage.empty_dirs`), empty at every container
+   * start — except in a Pod, where (as a Kubernetes emptyDir) one survives a restart of its
+   * container and is emptied when the Pod is made. Bounded by EMPTY_DIR_SIZE_BYTES.
+   */
+  emptyDirs?: { containerPath: string; readOnly: boolean }[];
   /** `livenessPath` drives the port's liveness_status (HTTP GET, 200–399); it never restarts. */
   ports: { num: number; type: "http" | "tcp"; livenessPath?: string }[];
   probes: { startup?: Probe | undefined; readiness?: Probe | undefined; liveness?: Probe | undefined };

@@ -88,6 +88,10 @@ test("a configuration change made through one node reaches the other at once (LI
   assert.ok(r.ok, await r.text());
   // Node b's in-memory settings were reloaded on the notification, with no request to b.
   await eventually(() => b.server.ctx.roomSettings.departureTimeoutMs("tuned") === 42_000, 10_000, "node b sees the new departure timeout");
+  // Deleting the room deletes its settings: node b forgets them too.
+  const del = await fetch(`${a.url}/accounts/projects/default/rooms/tuned`, { method: "DELETE", headers: { authorization: `Bearer ${admin}` } });
+  assert.ok(del.ok, await del.text());
+  await eventually(() => b.server.ctx.roomSettings.departureTimeoutMs("tuned") === undefined, 10_000, "node b forgot the deleted room's departure timeout");
 });
 
 test("an owner that does not answer is listed from the store: its session, open participants, health unknown", { timeout: 120_000 }, async (t) => {

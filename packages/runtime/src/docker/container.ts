@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
 import { createContainer, heldFiles, planContainer } from "./plan.ts";
+import { fileMountBinds, writeFileMounts } from "../file-mounts.ts";
 import { START_FILE } from "./envexec.ts";
 import type { HeldContainer } from "./prepared.ts";
 import type { CheckResult } from "../probes.ts";
@@ -65,12 +66,18 @@ export class DockerServiceDriver implements ServiceDriver {
     const { docker } = this.c;
     const plan = await planContainer(docker, spec, {
       ownerId: this.c.ownerId, room: this.c.room, sessionLabel: this.c.sessionId, pauseId: this.c.pauseId,
-      secretsDir: this.c.secrets.serviceDir(spec.serviceId), hold: false,
+      secretsDir: this.c.secrets.serviceDir(spec.serviceId), hold: false, fileBinds: fileMountBinds(this.c.secrets, spec),
     });
     try {
       await this.c.secrets.write(spec.serviceId, plan.files);
     } catch (err) {
       throw new LaunchFailure(`could not write secret files: ${(err as Error).message}`);
+    }
+    try {
+      // Every run starts from the manifest's text (a writable file the last run changed is reset).
+      await writeFileMounts(this.c.secrets, spec);
+    } catch (err) {
+      throw new LaunchFailure(`could not write the file mounts' files: ${(err as Error).message}`);
     }
     const id = await createContainer(docker, containerName(this.c.room, spec.name), spec, plan.body);
     hooks.created(id);

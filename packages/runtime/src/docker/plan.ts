@@ -4,12 +4,17 @@
  * (create + start when the session asks) and held containers (docker/prepared.ts: created and
  * started before the session, waiting in the envexec launcher for those files).
  *
+ * File mounts are bind mounts of per-session host files (file-mounts.ts) and empty dirs are
+ * tmpfs mounts, both in the body; their text is part of specKey, so a held container is only
+ * used by a session whose manifest gives the same files.
+ *
  * Session-specific values (spec.sessionEnv: tokens, the session id) never go into the create
  * body: they are files the launcher exports, so `docker inspect` does not show them and the
  * body is the same for every session of a configuration — which is what lets a container be
  * made ahead of its session.
  */
 import { createHash } from "node:crypto";
+import { EMPTY_DIR_SIZE_BYTES, type FileBind } from "../file-mounts.ts";
 import { SECRETS_MOUNT } from "../secrets.ts";
 import { LaunchFailure } from "../supervisor.ts";
 import type { ServiceLaunchSpec } from "../types.ts";
@@ -30,6 +35,18 @@ export const LABEL = {
 
 /** A writable /tmp even on a read-only root: most runtimes need scratch space. */
 const TMP_MOUNT = { "/tmp": "rw,nosuid,nodev,size=64m" };
+
+/**
+ * The container's tmpfs mounts: /tmp, and one per empty dir (fresh at every container
+ * start, which is every run: a restart is a new container). An empty dir, or any other
+ * mount, at /tmp itself replaces the default one (Docker refuses two mounts at one path).
+ */
+function tmpfsMounts(spec: ServiceLaunchSpec, binds: FileBind[]): Record<string, string> {
+  const targets = [...spec.mounts.map((m) => m.containerPath), ...binds.map((b) => b.containerPath)];
+  const out: Record<string, string> = targets.includes("/tmp") ? {} : { ...TMP_MOUNT };
+  for (const d of spec.emptyDirs ?? []) out[d.containerPath] = `${d.readOnly ? "ro" : "rw"},nosuid,nodev,size=${EMPTY_DIR_SIZE_BYTES},mode=1777`;
+  return out;
+}
 /** Bounded json-file logs: a chatty service must not fill the host's disk. */
 const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file": "2" } };
 
@@ -57,7 +74,8 @@ export async function inspectImage(docker: DockerEngine, image: string): Promise
 
 /**
  * Identifies a service configuration as a container sees it: everything of the spec except
- * session values and secret values (secret *names* count: they are in the body). Two specs
+ * session values and secret values (secret *names* count: they are in the body); file
+ * mounts with their text and empty dirs count. Two specs
  * with the same key and the same image id get identical containers.
  */
 export function specKey(spec: ServiceLaunchSpec): string {
@@ -68,6 +86,9 @@ export function specKey(spec: ServiceLaunchSpec): string {
     sessionEnv: [...session].sort(),
     secretFiles: Object.keys(spec.secretFiles).sort(),
     secretValues: undefined,
+    // Files and their text count (a held container's files are written when it is made).
+    fileMounts: spec.fileMounts ?? [],
+    emptyDirs: spec.emptyDirs ?? [],
   };
   return createHash("sha256").update(JSON.stringify(stable)).digest("hex");
 }
@@ -80,6 +101,8 @@ export interface PlanContext {
   pauseId: string;
   /** Host directory bind-mounted read-only at /run/secrets. */
   secretsDir: string;
+  /** The spec's file mounts as host files (file-mounts.ts), written before the container is created. */
+  fileBinds: FileBind[];
   /** Wait in the launcher for the start file (a held container). Needs envexec. */
   hold: boolean;
   /** Extra labels (the pool id of a held container). */
@@ -147,9 +170,10 @@ export async function planContainer(docker: DockerEngine, spec: ServiceLaunchSpe
       // tini as PID 1 forwards the stop signal; without it node as PID 1 ignores SIGTERM.
       Init: true,
       ReadonlyRootfs: !spec.writableRootFs,
-      Tmpfs: TMP_MOUNT,
+      Tmpfs: tmpfsMounts(spec, c.fileBinds),
       Mounts: [
         ...spec.mounts.map((m) => ({ Type: "bind", Source: m.hostPath, Target: m.containerPath, ReadOnly: m.readOnly })),
+        ...c.fileBinds.map((b) => ({ Type: "bind", Source: b.hostPath, Target: b.containerPath, ReadOnly: b.readOnly })),
         { Type: "bind", Source: c.secretsDir, Target: SECRETS_MOUNT, ReadOnly: true },
         ...(binary !== null ? [{ Type: "bind", Source: binary, Target: ENVEXEC_MOUNT, ReadOnly: true }] : []),
       ],

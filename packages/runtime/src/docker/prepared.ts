@@ -8,14 +8,16 @@
  *
  * Held containers are single-use: made for one session, removed with it (a second run of a
  * service, a restart, is an ordinary launch). They never see another session's values.
- * An entry is keyed per service by specKey (the configuration as the container sees it) and
- * the image id; a session whose spec differs launches that service normally and the held
- * container is removed. Every container carries the owner label and the entry id as its
+ * An entry is keyed per service by specKey (the configuration as the container sees it, file
+ * mounts' text included: their files are written into the entry's own directory when the
+ * container is made) and the image id; a session whose spec differs launches that service
+ * normally and the held container is removed. Every container carries the owner label and the entry id as its
  * session and pool labels, so reapOrphans removes what a killed server left.
  */
 import type { Server } from "node:net";
 import type { Readable } from "node:stream";
 import type { NetnsProber } from "../netns/prober.ts";
+import { writeFileMounts } from "../file-mounts.ts";
 import { SessionSecrets } from "../secrets.ts";
 import type { Logger, ServiceLaunchSpec } from "../types.ts";
 import { containerName } from "./container.ts";
@@ -161,9 +163,12 @@ export class PreparedRooms {
     await Promise.all(specs.map(async (spec) => {
       try {
         await secrets.write(spec.serviceId, {});
+        // The entry's own copies (its dir goes with it): nothing runs in the container before
+        // its session, so a writable file still holds the manifest's text when the session starts.
+        const fileBinds = await writeFileMounts(secrets, spec);
         const plan = await planContainer(docker, spec, {
           ownerId: this.d.ownerId, room: entry.room, sessionLabel: ns.poolId, pauseId: ns.pauseId,
-          secretsDir: secrets.serviceDir(spec.serviceId), hold: true, labels: { [LABEL.pool]: ns.poolId },
+          secretsDir: secrets.serviceDir(spec.serviceId), hold: true, labels: { [LABEL.pool]: ns.poolId }, fileBinds,
         });
         if (entry.state.kind === "dropped") return;
         const id = await createContainer(docker, containerName(entry.room, spec.name), spec, plan.body);

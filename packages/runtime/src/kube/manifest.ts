@@ -4,7 +4,8 @@
  * so services reach each other on 127.0.0.1 — the shape the docker and sandbox runtimes give a
  * room), plus the gateway sidecar that serves the Room API at 127.0.0.1:8078 by dialling back
  * to the owning node, and one Secret per service that has secret files or session values
- * (mounted read-only at /run/secrets, so a service sees only its own).
+ * (mounted read-only at /run/secrets, so a service sees only its own). File mounts come from
+ * one more Secret per service (fileVolumes), empty dirs are emptyDir volumes.
  *
  * Session values (spec.sessionEnv: its tokens, its session id) and secret env never appear in
  * the Pod spec: they are keys of the service's Secret, and the service's command runs under
@@ -21,6 +22,7 @@
 import { createHash } from "node:crypto";
 import type { V1Container, V1EnvVar, V1Pod, V1Probe, V1Secret, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import { ENVEXEC_MOUNT, INIT_ENV_VAR, SECRET_ENV_VAR } from "../docker/envexec.ts";
+import { EMPTY_DIR_SIZE_BYTES } from "../file-mounts.ts";
 import { SECRETS_MOUNT } from "../secrets.ts";
 import type { Probe, ServiceLaunchSpec } from "../types.ts";
 
@@ -47,6 +49,69 @@ export const LAUNCHER_CONTAINER = "roomservice-launcher";
 export const LAUNCHER_VOLUME = "roomservice-launcher";
 /** The launcher's directory in every service container (ENVEXEC_MOUNT is the binary in it). */
 export const LAUNCHER_DIR = ENVEXEC_MOUNT.slice(0, ENVEXEC_MOUNT.lastIndexOf("/"));
+
+/**
+ * The init container that copies the writable file mounts out of their Secret into each
+ * service's own emptyDir (a Secret volume is read-only whatever the mount says), and the
+ * folders it sees them in: /rs-files/<container> (the Secret) and /rs-rw/<container>.
+ */
+export const FILES_CONTAINER = "roomservice-files";
+export const FILES_SRC_DIR = "/rs-files";
+export const FILES_DST_DIR = "/rs-rw";
+/** Its program, run by the gateway image's node: argv is "<src>=<dst>" pairs; copies are 0666 (any user may write). */
+export const COPY_FILES_JS = 'const fs=require("fs");for(const a of process.argv.slice(1)){const i=a.indexOf("=");const d=a.slice(i+1);fs.copyFileSync(a.slice(0,i),d);fs.chmodSync(d,0o666)}';
+
+/** A service's writable files: copied by FILES_CONTAINER from the `from` volume (its Secret) into `to` (its emptyDir). */
+interface FileCopy {
+  cname: string;
+  from: string;
+  to: string;
+  keys: string[];
+}
+
+/**
+ * A service's file mounts as a Pod sees them: one Secret `<pod>-<container>.files` (a dot:
+ * no container name has one, so it never meets a service's own Secret's name) with key f<i>
+ * per file, mounted file by file with subPath — read-only ones straight from the Secret
+ * volume (0444), writable ones from the service's emptyDir after FILES_CONTAINER copied them
+ * there. Like any emptyDir, a writable file keeps its changes over a restart of its
+ * container and starts again from the text when the Pod is made. Null without file mounts.
+ */
+function fileVolumes(spec: ServiceLaunchSpec, cname: string, podName: string): { secretName: string; data: Record<string, string>; volumes: V1Volume[]; mounts: V1VolumeMount[]; copy: FileCopy | null } | null {
+  const files = spec.fileMounts ?? [];
+  if (files.length === 0) return null;
+  const secretName = `${podName}-${cname}.files`.slice(0, 253);
+  const from = dnsLabel(`files-${cname}`);
+  const to = dnsLabel(`rwfiles-${cname}`);
+  // optional: false spelled out — podman 4.3's kube play dereferences it unchecked.
+  const volumes: V1Volume[] = [{ name: from, secret: { secretName, defaultMode: 0o444, optional: false } }];
+  const writable = files.flatMap((f, i) => (f.readOnly ? [] : [`f${i}`]));
+  if (writable.length > 0) volumes.push({ name: to, emptyDir: { sizeLimit: String(EMPTY_DIR_SIZE_BYTES) } });
+  return {
+    secretName,
+    data: Object.fromEntries(files.map((f, i) => [`f${i}`, f.text])),
+    volumes,
+    mounts: files.map((f, i): V1VolumeMount => (f.readOnly
+      ? { name: from, mountPath: f.containerPath, subPath: `f${i}`, readOnly: true }
+      : { name: to, mountPath: f.containerPath, subPath: `f${i}` })),
+    copy: writable.length > 0 ? { cname, from, to, keys: writable } : null,
+  };
+}
+
+function filesInitContainer(image: string, pull: string, copies: FileCopy[]): V1Container {
+  return {
+    name: FILES_CONTAINER,
+    image,
+    imagePullPolicy: pull,
+    command: ["/usr/local/bin/node", "-e", COPY_FILES_JS, ...copies.flatMap((c) => c.keys.map((k) => `${FILES_SRC_DIR}/${c.cname}/${k}=${FILES_DST_DIR}/${c.cname}/${k}`))],
+    volumeMounts: copies.flatMap((c) => [
+      { name: c.from, mountPath: `${FILES_SRC_DIR}/${c.cname}`, readOnly: true },
+      { name: c.to, mountPath: `${FILES_DST_DIR}/${c.cname}` },
+    ]),
+    securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
+    resources: { limits: { memory: String(64 * 1024 * 1024), cpu: "200m" } },
+  };
+}
 
 /** An image's ENTRYPOINT and CMD, as its config has them (Docker/OCI image config). */
 export interface ImageConfig {
@@ -78,7 +143,10 @@ export interface PodPlan {
 
 export interface PodManifests {
   pod: V1Pod;
-  /** One per service with secret files or session values, and the gateway's (its session key). */
+  /**
+   * One per service with secret files or session values (role "service"), one per service
+   * with file mounts (role "files"), and the gateway's (its session key).
+   */
   secrets: V1Secret[];
   /** container name → service id */
   containers: Record<string, string>;
@@ -187,9 +255,10 @@ export function buildPodManifests(plan: PodPlan): PodManifests {
   const specs = [...plan.specs].sort((a, b) => a.serviceId.localeCompare(b.serviceId));
   let hostMounts = 0;
   let launcherUsed = false;
+  const fileCopies: FileCopy[] = [];
   for (const spec of specs) {
     const cname = dnsLabel(spec.serviceId, 50);
-    if (cname === GATEWAY_CONTAINER || cname === LAUNCHER_CONTAINER || byContainer[cname] !== undefined) {
+    if (cname === GATEWAY_CONTAINER || cname === LAUNCHER_CONTAINER || cname === FILES_CONTAINER || byContainer[cname] !== undefined) {
       throw new Error(`service ${JSON.stringify(spec.serviceId)}: container name ${cname} is already used in this Pod`);
     }
     byContainer[cname] = spec.serviceId;
@@ -232,6 +301,21 @@ export function buildPodManifests(plan: PodPlan): PodManifests {
       volumes.push({ name: vol, hostPath: { path: m.hostPath, type: "Directory" } });
       mounts.push({ name: vol, mountPath: m.containerPath, readOnly: m.readOnly });
     }
+    const files = fileVolumes(spec, cname, name);
+    if (files !== null) {
+      secrets.push(secretObject(files.secretName, "files", files.data));
+      volumes.push(...files.volumes);
+      mounts.push(...files.mounts);
+      if (files.copy !== null) fileCopies.push(files.copy);
+    }
+    (spec.emptyDirs ?? []).forEach((d, i) => {
+      const vol = dnsLabel(`empty-${cname}-${i}`);
+      volumes.push({ name: vol, emptyDir: { sizeLimit: String(EMPTY_DIR_SIZE_BYTES) } });
+      mounts.push({ name: vol, mountPath: d.containerPath, readOnly: d.readOnly });
+    });
+    // Parents first (a file mount inside an empty dir): not every engine orders them itself.
+    const depth = (p: string) => p.split("/").filter(Boolean).length;
+    mounts.sort((a, b) => depth(a.mountPath) - depth(b.mountPath));
     const limits: Record<string, string> = {};
     if (spec.resources.memoryBytes !== undefined) limits.memory = String(spec.resources.memoryBytes);
     if (spec.resources.nanoCpus !== undefined) limits.cpu = cpuQuantity(spec.resources.nanoCpus);
@@ -295,6 +379,8 @@ export function buildPodManifests(plan: PodPlan): PodManifests {
       resources: { limits: { memory: String(64 * 1024 * 1024), cpu: "200m" } },
     });
   }
+
+  if (fileCopies.length > 0) initContainers.push(filesInitContainer(plan.gateway.image, pull, fileCopies));
 
   const grace = Math.max(1, ...specs.map((s) => seconds(s.stop.gracePeriodMs, 0)));
   const pod: V1Pod = {

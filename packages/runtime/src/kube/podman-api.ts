@@ -20,6 +20,8 @@
  * - Init containers get the Pod's restartPolicy (an `Always` Pod restarts its init container
  *   for ever, and the Pod never starts). The only one the runtime makes installs the launcher
  *   into an emptyDir; this backend drops it and mounts the host's launcher binary there instead.
+ * - File mounts: no `subPath` (4.4 added it), and their copying init container would restart
+ *   for ever like the launcher's: podman-files.ts plays them as hostPath mounts of the files.
  * - Annotations: values over 63 characters are refused (a label rule applied to annotations),
  *   so the Pod's annotations (for operators only) are dropped.
  * - Ports: `containerPort` becomes a published port (refused without a bridge), so it is dropped.
@@ -37,6 +39,7 @@ import type { ContainerObservation, PodApi, PodEvent, PodObservation } from "./a
 import type { V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "../types.ts";
 import { PodProbes, type ContainerProbes } from "./podman-probes.ts";
+import { playFileMounts } from "./podman-files.ts";
 import { HelperSpawnLimit } from "../netns/spawn-limit.ts";
 import type { ImageConfig, PodManifests } from "./manifest.ts";
 import { KUBE_LABEL, LAUNCHER_CONTAINER, LAUNCHER_VOLUME } from "./manifest.ts";
@@ -156,6 +159,7 @@ export class PodmanPodApi implements PodApi {
         vol.hostPath = { path: dir, type: "Directory" };
       }
     }
+    await playFileMounts(pod, (msg) => new PodmanError(msg));
     // The probes run here (podman-probes.ts), so podman gets none to turn into healthchecks.
     const probes = new Map<string, ContainerProbes>();
     for (const c of pod.spec?.containers ?? []) {
@@ -199,10 +203,12 @@ export class PodmanPodApi implements PodApi {
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true, mode: 0o700 });
     }
+    // File mounts (role "files") are readable by any user of the container, as their Secret volume's defaultMode says.
+    const mode = s.metadata?.labels?.[KUBE_LABEL.role] === "files" ? 0o444 : 0o400;
     for (const [k, v] of Object.entries(s.stringData ?? {})) {
       const tmp = join(dir, `.${k}.tmp`);
-      await writeFile(tmp, v, { mode: 0o400 });
-      await chmod(tmp, 0o400);
+      await writeFile(tmp, v, { mode });
+      await chmod(tmp, mode);
       await rename(tmp, join(dir, k));
     }
     return dir;

@@ -29,6 +29,7 @@ import { NetnsProber } from "../netns/prober.ts";
 import { HelperSpawnLimit, type HelperSpawnLimitOptions } from "../netns/spawn-limit.ts";
 import type { CheckResult } from "../probes.ts";
 import { defaultSecretsRoot, reapSecretDirs, removeEmptySecretDirs, SECRETS_MOUNT, SessionSecrets } from "../secrets.ts";
+import { EMPTY_DIR_SIZE_BYTES, writeFileMounts, type FileBind } from "../file-mounts.ts";
 import { LaunchFailure, ServiceSupervisor, startOrRestart, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
 import type { Clock, Logger, ProbeAction, ReapResult, RoomApiEndpoint, RoomSandbox, Runtime, ServiceConnector, ServiceHandle, ServiceLaunchSpec } from "../types.ts";
 
@@ -111,6 +112,64 @@ function hiddenProgramDirs(root: string, args: string[]): string[] {
     if (existsSync(dir) && statSync(dir).isDirectory()) dirs.add(dir);
   }
   return [...dirs];
+}
+
+/**
+ * The bwrap arguments for a service's room mounts, file mounts and empty dirs. Parents
+ * before children (an empty dir holding a file mount must exist first), and read-only empty
+ * dirs remounted read-only last, after their mount points inside them were made.
+ *
+ * bwrap creates missing mount points itself — on its own tmpfs root (a new top-level
+ * directory), in the private /tmp and /run, or inside an empty dir — but anywhere else a
+ * missing one would have to be created in the host directory bound there: refused (a
+ * LaunchFailure saying where to mount instead), since it would fail on a read-only root and
+ * litter the host's filesystem on a writable one.
+ */
+function mountArgs(root: string, spec: ServiceLaunchSpec, binds: FileBind[]): string[] {
+  type Op = { path: string; kind: "dir" | "file" | "empty"; args: string[] };
+  const ops: Op[] = [
+    ...spec.mounts.map((m): Op => ({ path: m.containerPath, kind: "dir", args: [m.readOnly ? "--ro-bind" : "--bind", m.hostPath, m.containerPath] })),
+    ...binds.map((b): Op => ({ path: b.containerPath, kind: "file", args: [b.readOnly ? "--ro-bind" : "--bind", b.hostPath, b.containerPath] })),
+    ...(spec.emptyDirs ?? []).map((d): Op => ({ path: d.containerPath, kind: "empty", args: ["--size", String(EMPTY_DIR_SIZE_BYTES), "--tmpfs", d.containerPath] })),
+  ];
+  const depth = (p: string) => p.split("/").filter(Boolean).length;
+  ops.sort((a, b) => depth(a.path) - depth(b.path)); // stable: declared order within a depth
+  const empties = ops.filter((o) => o.kind === "empty").map((o) => o.path);
+  for (const o of ops) {
+    const why = unmountablePath(root, o.path, o.kind, empties);
+    if (why !== null) throw new LaunchFailure(`the sandbox runtime cannot mount ${o.path}: ${why}`, { retry: false });
+  }
+  const ro = (spec.emptyDirs ?? []).filter((d) => d.readOnly).map((d) => ["--remount-ro", d.containerPath]);
+  return [...ops.flatMap((o) => o.args), ...ro.flat()];
+}
+
+/** Why bwrap could not make `path`'s mount point without writing to the host, or null. */
+function unmountablePath(root: string, path: string, kind: "dir" | "file" | "empty", emptyDirs: string[]): string | null {
+  const segs = path.split("/").filter(Boolean);
+  const top = segs[0];
+  if (top === undefined) return "it is the root";
+  if (top === "tmp" || top === "run") return null; // private tmpfs in the sandbox
+  if (emptyDirs.some((d) => d !== path && path.startsWith(`${d}/`))) return null;
+  const hostTop = join(root, top);
+  if (!existsSync(hostTop) && !isSymlink(hostTop)) return null; // made on bwrap's own root
+  const host = join(root, ...segs);
+  let st;
+  try {
+    st = statSync(host);
+  } catch {
+    st = null;
+  }
+  if (st !== null && (kind === "file" ? st.isFile() : st.isDirectory())) return null; // mounted over what is there
+  return `${st === null ? "it does not exist" : kind === "file" ? "it is not a file" : "it is not a directory"} in ${root === "/" ? "the host's" : `the image directory's (${root})`} /${top}, which the sandbox shares; ` +
+    `choose a path in a new top-level directory (e.g. /config${kind === "file" ? "/app.yaml" : "/scratch"}), under /tmp or /run, or inside an empty dir`;
+}
+
+function isSymlink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 export class SandboxRuntime implements Runtime {
@@ -411,7 +470,13 @@ export class SandboxRoom implements RoomSandbox, ServiceDriver {
     for (const dir of hiddenProgramDirs(root, [...spec.command, ...(spec.workingDir === undefined ? [] : [spec.workingDir])])) {
       args.push("--ro-bind", dir, dir);
     }
-    for (const m of spec.mounts) args.push(m.readOnly ? "--ro-bind" : "--bind", m.hostPath, m.containerPath);
+    let binds: FileBind[];
+    try {
+      binds = await writeFileMounts(this.i.secrets, spec);
+    } catch (err) {
+      throw new LaunchFailure(`could not write the file mounts' files: ${(err as Error).message}`);
+    }
+    args.push(...mountArgs(root, spec, binds));
     if (spec.workingDir !== undefined) args.push("--chdir", spec.workingDir);
     args.push("--", ...spec.command);
     // Env goes through bwrap's own environment, not --setenv: argv is world-readable in /proc.

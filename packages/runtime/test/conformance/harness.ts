@@ -40,6 +40,11 @@ export interface Capabilities {
   restartsInPlace: true | string;
   /** A changed configuration restarts the room's other services too (one Pod per room). */
   siblingsRestartOnChange: boolean;
+  /**
+   * Empty dirs, and changes to writable file mounts, survive a restart of their container
+   * (a Pod's emptyDir lives as long as the Pod); otherwise every run starts from scratch.
+   */
+  emptyDirsSurviveRestart: boolean;
 }
 
 export interface Harness {
@@ -135,7 +140,7 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
     return {
       ...base,
       caps: {
-        evaluatesProbes: true, separatesStderr: true, isolatesRooms: true, restartsInPlace: true, siblingsRestartOnChange: false,
+        evaluatesProbes: true, separatesStderr: true, isolatesRooms: true, restartsInPlace: true, siblingsRestartOnChange: false, emptyDirsSurviveRestart: false,
         async engineView(sb) {
           const room = (sb as unknown as { room: string }).room;
           const cs = await docker.json<{ Id: string }[]>({ method: "GET", path: "/containers/json", query: { all: 1, filters: JSON.stringify({ label: [`${LABEL.owner}=${ownerId}`, `${LABEL.room}=${room}`] }) } });
@@ -152,7 +157,7 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
   if (kind === "sandbox") {
     return {
       ...base,
-      caps: { evaluatesProbes: true, separatesStderr: true, isolatesRooms: true, restartsInPlace: true, siblingsRestartOnChange: false, engineView: "the env and Room API parts ran; the sandbox keeps no container configuration to inspect: env goes straight into bwrap's environment" },
+      caps: { evaluatesProbes: true, separatesStderr: true, isolatesRooms: true, restartsInPlace: true, siblingsRestartOnChange: false, emptyDirsSurviveRestart: false, engineView: "the env and Room API parts ran; the sandbox keeps no container configuration to inspect: env goes straight into bwrap's environment" },
       spec: (id, script, over = {}) => dockerSpec(id, script, { image: "host", command: [process.execPath, `${APP_DIR}/${script}`], resources: {}, ...over }),
       async leftovers() {
         const prefix = (runtime as unknown as { prefix(o: string): string }).prefix(ownerId);
@@ -174,6 +179,7 @@ export async function makeHarness(kind: RuntimeKind, ownerId: string): Promise<H
       isolatesRooms: kind === "podman" ? true : "a cluster's Pods reach each other unless a NetworkPolicy forbids it (deploy/ has one); not checked here",
       restartsInPlace: kind === "podman" ? true : "Kubernetes cannot restart or stop one container of a Pod on request: the Pod is replaced (docs/decisions.md)",
       siblingsRestartOnChange: true,
+      emptyDirsSurviveRestart: true,
       async engineView(sb) {
         const pod = (sb as PodRoomSandbox).podName;
         if (pod === null) throw new Error("the room has no Pod");

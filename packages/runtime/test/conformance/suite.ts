@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import type { RoomSandbox } from "../../src/index.ts";
 import { collectLogs, resultLine, tcpProbe, testLogger, waitFor } from "../helpers.ts";
 import { makeHarness, unavailable, type Harness, type RuntimeKind } from "./harness.ts";
+import { fileMountsConformance, leftFileMounts, LEFT_FILE_TEXT } from "./file-mounts.ts";
 
 /** Pods take longer (image checks, infra container): one bound for every wait, only against hangs. */
 const WAIT_MS = 90_000;
@@ -222,6 +223,10 @@ export function runtimeConformance(kind: RuntimeKind): void {
       await sb.stop();
     });
 
+    test("file mounts (read-only: refused writes; writable: its own copy) and empty dirs (read-only too) as the service sees them, before and after a restart", async () => {
+      await fileMountsConformance(h, await room("conf-files"), WAIT_MS);
+    });
+
     test("declared environment variables reach the service", async () => {
       const sb = await room("conf-env");
       const svc = sb.startService(h.spec("env", "env.js", { env: { SHOW: "GREETING,MULTI,EMPTY", GREETING: "hello room", MULTI: "a=b c\"d'", EMPTY: "" } }));
@@ -364,9 +369,12 @@ export function runtimeConformance(kind: RuntimeKind): void {
       await runAndKill(kind, ownerId);
       const left = await h.leftovers();
       assert.ok(left.length > liveThings.length, "the killed run left something to reap");
+      // Its file mount's host file too (the engine's copy: the Secret's files on podman).
+      assert.ok(leftFileMounts(ownerId, LEFT_FILE_TEXT).length > 0, "the killed run left its file mount's file");
       const r = await h.runtime.reapOrphans();
       assert.ok(r.containers + r.networks + r.files > 0, JSON.stringify(r));
       assert.deepEqual((await h.leftovers()).sort(), [...liveThings].sort(), "only the live room's things remain");
+      assert.deepEqual(leftFileMounts(ownerId, LEFT_FILE_TEXT), [], "no file mount's file is left");
       assert.equal(keeper.status().state, "running");
       assert.deepEqual(await h.runtime.reapOrphans(), { containers: 0, networks: 0, files: 0 });
       await live.stop();

@@ -6,6 +6,9 @@ import type { Clock } from "../config.ts";
 /** The PostgreSQL channel configuration changes are announced on. */
 export const CONFIG_CHANNEL = "roomservice_config";
 
+/** The listening connection is queried every 5 s and must answer within 5 s. */
+export const LIVENESS_CHECK = { intervalMs: 5_000, timeoutMs: 5_000 };
+
 /**
  * A configuration change as announced to every node. `scope` is the REST path family that
  * changed (`services`, `secrets`, `api-keys`, `rooms`, `llm`, …), `path` the request path;
@@ -19,14 +22,26 @@ export type ConfigChange =
 /**
  * Configuration changes reach every node at once through PostgreSQL LISTEN/NOTIFY (issue 11
  * §2). One dedicated connection listens (a pooled one cannot: LISTEN is per session); if it
- * drops it reconnects with backoff and emits a `resync`, since NOTIFYs sent meanwhile are lost.
+ * drops, or stops answering its periodic liveness query (a silently dropping network), it
+ * reconnects with backoff (0.5 s doubling to 10 s) and emits a `resync`, since NOTIFYs sent
+ * meanwhile are lost: listeners reload everything they cache.
  * Payloads carry no secret values: only which path changed.
  */
 export class ConfigBus extends EventEmitter<{ change: [ConfigChange] }> {
-  private readonly o: { databaseUrl: string; nodeId: string; logger: Logger; clock: Clock; pool: pg.Pool };
+  private readonly o: {
+    databaseUrl: string; nodeId: string; logger: Logger; clock: Clock; pool: pg.Pool;
+    /**
+     * The listening connection's liveness check: a query on it every `intervalMs`, which must
+     * answer within `timeoutMs` (default LIVENESS_CHECK). A network that drops packets without
+     * a reset leaves a LISTEN connection that looks open and never hears a notification; the
+     * check finds it and the bus reconnects (and emits `resync`).
+     */
+    liveness?: { intervalMs: number; timeoutMs: number };
+  };
   private client: pg.Client | null = null;
   private state: "idle" | "listening" | "reconnecting" | "closed" = "idle";
   private retry: { cancel(): void } | null = null;
+  private check: { cancel(): void } | null = null;
 
   constructor(o: ConfigBus["o"]) {
     super();
@@ -39,7 +54,8 @@ export class ConfigBus extends EventEmitter<{ change: [ConfigChange] }> {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.o.databaseUrl });
+    // Connecting is bounded too: a reconnect into the same black hole must fail and back off.
+    const client = new pg.Client({ connectionString: this.o.databaseUrl, connectionTimeoutMillis: 2 * (this.o.liveness ?? LIVENESS_CHECK).timeoutMs });
     client.on("error", (err) => this.dropped(client, err));
     client.on("end", () => this.dropped(client, new Error("connection ended")));
     client.on("notification", (n) => {
@@ -65,14 +81,29 @@ export class ConfigBus extends EventEmitter<{ change: [ConfigChange] }> {
     this.client = client;
     const wasReconnecting = this.state === "reconnecting";
     this.state = "listening";
+    this.scheduleCheck(client);
     if (wasReconnecting) this.emit("change", { kind: "resync", from: this.o.nodeId });
+  }
+
+  /** Queries the listening connection every interval; no answer in time counts as a dropped connection. */
+  private scheduleCheck(client: pg.Client): void {
+    const { intervalMs, timeoutMs } = this.o.liveness ?? LIVENESS_CHECK;
+    this.check = this.o.clock.setTimeout(() => {
+      if (this.client !== client) return;
+      client.query({ text: "SELECT 1", query_timeout: timeoutMs } as pg.QueryConfig).then(
+        () => this.scheduleCheck(client),
+        (err: Error) => this.dropped(client, new Error(`liveness check failed: ${err.message}`)),
+      );
+    }, intervalMs);
   }
 
   private dropped(client: pg.Client, err: Error): void {
     if (this.client !== client || this.state === "closed") return;
     this.client = null;
     this.state = "reconnecting";
+    this.check?.cancel();
     this.o.logger.warn({ err: err.message }, "configuration listener lost its database connection; reconnecting");
+    // A connection whose check hangs is torn down, not ended politely (pg destroys the socket).
     client.end().catch(() => undefined);
     this.scheduleReconnect(500);
   }
@@ -95,6 +126,7 @@ export class ConfigBus extends EventEmitter<{ change: [ConfigChange] }> {
   async close(): Promise<void> {
     this.state = "closed";
     this.retry?.cancel();
+    this.check?.cancel();
     const c = this.client;
     this.client = null;
     await c?.end().catch(() => undefined);

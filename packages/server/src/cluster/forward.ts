@@ -94,7 +94,8 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, ownerUrl:
   const answerTimeoutMs = o.answerTimeoutMs ?? FORWARD_ANSWER_TIMEOUT_MS;
   let answerTimer: NodeJS.Timeout | undefined;
   const { host, port } = targetOf(ownerUrl);
-  const headers: Record<string, string | string[]> = {};
+  // Null-prototype: keys are the caller's header names ("__proto__" is a valid token).
+  const headers: Record<string, string | string[]> = Object.create(null);
   for (const [k, v] of Object.entries(req.headers)) {
     if (v === undefined || HOP_BY_HOP.has(k) || k === FORWARDED_BY_HEADER) continue;
     headers[k] = v;
@@ -104,7 +105,7 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, ownerUrl:
   headers.host = req.headers.host ?? `${host}:${port}`;
   const up = httpRequest({ host, port, method: req.method, path: req.url, headers }, (r) => {
     clearTimeout(answerTimer);
-    const out: Record<string, string | string[]> = {};
+    const out: Record<string, string | string[]> = Object.create(null);
     for (const [k, v] of Object.entries(r.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
     res.writeHead(r.statusCode ?? 502, out);
     res.flushHeaders();

@@ -14,7 +14,12 @@ const LIVE_ROOM_PATH = /^\/accounts\/projects\/[^/]+\/rooms\/([^/?]+)\/(stream|l
 const TERMINATE_PATH = /^\/accounts\/projects\/[^/]+\/sessions\/([^/?]+)\/terminate(?:[/?]|$)/;
 
 /** Successful writes under these paths change configuration every node must see at once. */
-const CONFIG_PATH = /^\/accounts\/projects\/[^/]+\/(services|secrets|api-keys|llm|rooms\/[^/]+\/(?:services|secrets|settings))(?:[/?]|$)/;
+/**
+ * Writes that change configuration other nodes cache: project services/secrets/keys/LLM, a
+ * room's services/secrets/settings, and a room itself (`PUT`/`DELETE …/rooms/{room}`: an
+ * update or a delete, which removes its settings too — announced as the room's settings).
+ */
+const CONFIG_PATH = /^\/accounts\/projects\/[^/]+\/(?:(services|secrets|api-keys|llm|rooms\/[^/?]+\/(?:services|secrets|settings))(?:[/?]|$)|(rooms\/[^/?]+)(?:\?|$))/;
 
 /**
  * Installs the cluster's HTTP side on the root app: forwarding of live-room REST calls and
@@ -46,7 +51,7 @@ export function installClusterHttp(app: FastifyInstance, node: ClusterNode, auth
     if (req.method === "GET" || req.method === "HEAD" || reply.statusCode >= 400) return;
     const m = CONFIG_PATH.exec(req.url);
     if (m === null) return;
-    const scope = m[1]!.startsWith("rooms/") ? `rooms/${m[1]!.split("/").pop()}` : m[1]!;
+    const scope = m[1] === undefined ? "rooms/settings" : m[1].startsWith("rooms/") ? `rooms/${m[1].split("/").pop()}` : m[1];
     await node.config.publish({ scope, path: req.url.split("?")[0]!, method: req.method }).catch((err: Error) => {
       req.log.warn({ err: err.message }, "could not announce a configuration change to the other nodes");
     });

@@ -34,12 +34,19 @@ export type LeaseOwner =
  */
 export class LeaseTable {
   private readonly pool: Pool;
+  /**
+   * The lease round's own connections (renewals and releases): requests, listings and
+   * `/healthz` use `pool`, and however many of them wait for a connection there, a renewal
+   * never queues behind them past its trust window. Defaults to `pool`.
+   */
+  private readonly roundPool: Pool;
   private readonly nodeId: string;
   /** Bound on a renewal statement (ms): a hung database must fail the round, not stall it. */
   private readonly roundTimeoutMs: number;
 
-  constructor(pool: Pool, nodeId: string, roundTimeoutMs = 10_000) {
+  constructor(pool: Pool, nodeId: string, roundTimeoutMs = 10_000, roundPool: Pool = pool) {
     this.pool = pool;
+    this.roundPool = roundPool;
     this.nodeId = nodeId;
     this.roundTimeoutMs = roundTimeoutMs;
   }
@@ -86,6 +93,35 @@ export class LeaseTable {
     return r.rows.map((x) => ({ nodeId: x.node_id, lastSeen: x.last_seen.getTime() }));
   }
 
+  /**
+   * Forgets nodes gone for good (docs/scaling.md, "Retention"): deletes the `cluster_nodes`
+   * rows of `nodeIds` (dead nodes whose leftovers were cleared) still silent for `retentionMs`
+   * and holding no live lease, with their expired leases; and at most `limit` other leases
+   * expired `retentionMs` ago, except those of a node still dead and not yet forgotten (its
+   * sweep reads them). Returns how many rows of each went.
+   */
+  async forgetLongDead(nodeIds: string[], retentionMs: number, limit: number): Promise<{ nodes: number; leases: number }> {
+    const r = await this.pool.query<{ nodes: number; leases: number }>(
+      `WITH gone AS (
+         DELETE FROM cluster_nodes n WHERE n.node_id IN (SELECT unnest($1::text[]) LIMIT $3)
+           AND n.node_id <> $4 AND n.last_seen < now() - $2 * interval '1 millisecond'
+           AND NOT EXISTS (SELECT 1 FROM room_leases l WHERE l.node_id = n.node_id AND l.expires_at > now())
+         RETURNING n.node_id
+       ), their AS (
+         DELETE FROM room_leases l WHERE l.node_id IN (SELECT node_id FROM gone) AND l.expires_at <= now() RETURNING 1
+       ), stale AS (
+         DELETE FROM room_leases WHERE ctid IN (
+           SELECT l.ctid FROM room_leases l WHERE l.expires_at < now() - $2 * interval '1 millisecond'
+             AND NOT EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.node_id = l.node_id AND n.last_seen < l.expires_at + $2 * interval '1 millisecond')
+           LIMIT $3)
+         RETURNING 1
+       )
+       SELECT (SELECT count(*)::int FROM gone) AS nodes, (SELECT count(*)::int FROM their) + (SELECT count(*)::int FROM stale) AS leases`,
+      [nodeIds, retentionMs, limit, this.nodeId],
+    );
+    return r.rows[0] ?? { nodes: 0, leases: 0 };
+  }
+
   /** The live owner of a room (an expired lease counts as none). */
   async owner(room: string): Promise<LeaseOwner> {
     const r = await this.pool.query<{ node_id: string; url: string; token: string }>(
@@ -104,7 +140,7 @@ export class LeaseTable {
    */
   async renew(leases: HeldLease[], ttlMs: number): Promise<Set<string>> {
     if (leases.length === 0) return new Set();
-    const r = await this.pool.query<{ room: string }>({
+    const r = await this.roundPool.query<{ room: string }>({
       text: `UPDATE room_leases SET expires_at = now() + $2 * interval '1 millisecond'
        WHERE node_id = $1 AND (room, token) IN (SELECT * FROM unnest($3::text[], $4::bigint[]))
        RETURNING room`,
@@ -116,7 +152,7 @@ export class LeaseTable {
 
   /** Gives a lease up (only ours, only with our token: a newer owner's row is never touched). */
   async release(lease: HeldLease): Promise<void> {
-    await this.pool.query("DELETE FROM room_leases WHERE room = $1 AND node_id = $2 AND token = $3", [lease.room, this.nodeId, lease.token]);
+    await this.roundPool.query("DELETE FROM room_leases WHERE room = $1 AND node_id = $2 AND token = $3", [lease.room, this.nodeId, lease.token]);
   }
 
   /**

@@ -1,9 +1,11 @@
 import type { FastifyInstance } from "fastify";
+import type pg from "pg";
+import { z } from "zod";
 import type { Logger } from "pino";
 import { iso } from "@roomservice/protocol";
 import { mintParticipantToken } from "../auth/tokens.ts";
 import type { Clock } from "../config.ts";
-import { badRequest } from "../http/errors.ts";
+import { parseBody } from "../http/bodies.ts";
 import type { RoomLiveJson, RoomsListing } from "../http/rooms-rest.ts";
 import { FORWARDED_BY_HEADER } from "./forward.ts";
 import type { ClusterNode } from "./node.ts";
@@ -12,6 +14,10 @@ import type { ClusterNode } from "./node.ts";
 export const OWNER_ANSWER_TIMEOUT_MS = 3_000;
 /** The internal route a node asks an owner with (in the authenticated REST scope). */
 export const LIVE_ROOMS_PATH = "/cluster/live-rooms";
+/** How long `/healthz` reuses its cluster counts (ms): a flood of probes makes one query a second. */
+export const HEALTH_CACHE_MS = 1_000;
+/** What `/healthz` says when the database did not answer (the details are in the node's log, not for anonymous callers). */
+export const HEALTH_DB_ERROR = "the cluster database did not answer (details in this node's log)";
 /** Rooms per question to one owner (a listing page is at most 1,000). */
 const MAX_NAMES = 1000;
 
@@ -41,6 +47,8 @@ export class ClusterListings implements RoomsListing {
   private readonly node: ClusterNode;
   private readonly d: { projectId: string; secret: string; clock: Clock; logger: Logger; localRooms: () => number };
   private token: { value: string; until: number } | null = null;
+  /** The `/healthz` counts being asked or last answered (settledAt: this node's clock, ms). */
+  private healthCounts: { counts: Promise<{ rooms: number; nodes: number } | null>; settledAt: number | null } | null = null;
 
   constructor(node: ClusterNode, d: ClusterListings["d"]) {
     this.node = node;
@@ -65,8 +73,9 @@ export class ClusterListings implements RoomsListing {
     }));
     await Promise.all([...remote].map(async ([url, rooms]) => {
       try {
-        const answer = await this.ask(url, rooms);
-        for (const r of rooms) out.set(r, answer[r] ?? null);
+        // A Map, not an index into the parsed object: a room named "constructor" or "__proto__" is a room.
+        const answer = new Map(Object.entries(await this.ask(url, rooms)));
+        for (const r of rooms) out.set(r, answer.get(r) ?? null);
       } catch (err) {
         this.d.logger.warn({ owner: url, rooms: rooms.length, err: (err as Error).message }, "an owner node did not describe its rooms; listing them from the store");
         const fromStore = await this.fromStore(rooms);
@@ -85,18 +94,40 @@ export class ClusterListings implements RoomsListing {
     return r.rows.map((x) => x.id);
   }
 
-  /** `/healthz`: cluster-wide counts from the database, this node's own count, never an error status. */
+  /**
+   * `/healthz`: cluster-wide counts from the database, this node's own count, never an error
+   * status. `/healthz` is public, so the counts are one query however many callers wait for
+   * it, reused for HEALTH_CACHE_MS after it answered; a failure answers a fixed message (the
+   * database's own error names hosts and users: it goes to this node's log only).
+   */
   async health(): Promise<ClusterHealth> {
     const local = this.d.localRooms();
+    const now = this.d.clock.now();
+    const c = this.healthCounts;
+    if (c === null || (c.settledAt !== null && now - c.settledAt >= HEALTH_CACHE_MS)) {
+      const entry: { counts: Promise<{ rooms: number; nodes: number } | null>; settledAt: number | null } = { counts: this.countHealth(), settledAt: null };
+      void entry.counts.then(() => (entry.settledAt = this.d.clock.now()));
+      this.healthCounts = entry;
+    }
+    const counts = await this.healthCounts!.counts;
+    return counts === null
+      ? { ok: true, node: this.node.nodeId, rooms: null, local_rooms: local, nodes: null, error: HEALTH_DB_ERROR }
+      : { ok: true, node: this.node.nodeId, rooms: counts.rooms, local_rooms: local, nodes: counts.nodes };
+  }
+
+  /** One health query, bounded; null (logged) when the database did not answer. */
+  private async countHealth(): Promise<{ rooms: number; nodes: number } | null> {
     try {
-      const r = await this.node.pool.query<{ rooms: number; nodes: number }>(
-        `SELECT (SELECT count(*)::int FROM sessions s JOIN room_leases l ON l.room = s.room AND l.expires_at > now() WHERE s.ended_at IS NULL) AS rooms,
+      const r = await this.node.pool.query<{ rooms: number; nodes: number }>({
+        text: `SELECT (SELECT count(*)::int FROM sessions s JOIN room_leases l ON l.room = s.room AND l.expires_at > now() WHERE s.ended_at IS NULL) AS rooms,
                 (SELECT count(*)::int FROM cluster_nodes WHERE last_seen > now() - $1 * interval '1 millisecond') AS nodes`,
-        [this.node.timing.leaseTtlMs],
-      );
-      return { ok: true, node: this.node.nodeId, rooms: r.rows[0]!.rooms, local_rooms: local, nodes: r.rows[0]!.nodes };
+        values: [this.node.timing.leaseTtlMs],
+        query_timeout: OWNER_ANSWER_TIMEOUT_MS,
+      } as pg.QueryConfig);
+      return r.rows[0]!;
     } catch (err) {
-      return { ok: true, node: this.node.nodeId, rooms: null, local_rooms: local, nodes: null, error: `the cluster database did not answer: ${(err as Error).message}` };
+      this.d.logger.warn({ err: (err as Error).message }, "health: the cluster database did not answer");
+      return null;
     }
   }
 
@@ -140,12 +171,16 @@ export class ClusterListings implements RoomsListing {
  */
 export function registerClusterRoutes(api: FastifyInstance, local: (name: string) => Promise<RoomLiveJson | null>): void {
   api.post(LIVE_ROOMS_PATH, async (req) => {
-    const names = (req.body as { names?: unknown } | null)?.names;
-    if (!Array.isArray(names) || names.length > MAX_NAMES || !names.every((n) => typeof n === "string")) {
-      throw badRequest(`names: expected an array of at most ${MAX_NAMES} room names, got ${JSON.stringify(names)?.slice(0, 100)}`);
-    }
-    const rooms: Record<string, RoomLiveJson | null> = {};
-    await Promise.all((names as string[]).map(async (n) => (rooms[n] = await local(n))));
-    return { rooms };
+    const { names } = parseBody(liveRoomsBody, req.body, "live-rooms request", `{"names": [room names, at most ${MAX_NAMES}]}`);
+    // Keyed by caller-chosen names: a Map, turned into a plain JSON object only at the end
+    // (Object.fromEntries defines own properties: "__proto__" is a room like any other).
+    const rooms = new Map<string, RoomLiveJson | null>();
+    await Promise.all(names.map(async (n) => rooms.set(n, await local(n))));
+    return { rooms: Object.fromEntries(rooms) };
   });
 }
+
+/** `POST {LIVE_ROOMS_PATH}`: the rooms a node asks an owner about. */
+export const liveRoomsBody = z.strictObject({
+  names: z.array(z.string().min(1)).max(MAX_NAMES),
+});

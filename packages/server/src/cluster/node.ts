@@ -50,7 +50,10 @@ type LoopState = { kind: "stopped" } | { kind: "running"; timer: { cancel(): voi
  */
 export class ClusterNode {
   readonly nodeId: string;
+  /** Requests, listings, `/healthz`, the sweep. */
   readonly pool: pg.Pool;
+  /** The lease round's own connections (heartbeat, renewal, release): never starved by `pool`'s callers. */
+  private readonly roundPool: pg.Pool;
   readonly leases: LeaseTable;
   readonly nodes: NodeRegistry;
   readonly router: RoomRouter;
@@ -64,17 +67,18 @@ export class ClusterNode {
   private watchdog: { cancel(): void } | null = null;
   private url: string | null = null;
 
-  private constructor(d: ClusterNodeDeps, pool: pg.Pool) {
+  private constructor(d: ClusterNodeDeps, pool: pg.Pool, roundPool: pg.Pool) {
     this.nodeId = d.nodeId;
     this.pool = pool;
+    this.roundPool = roundPool;
     this.clock = d.clock;
     this.log = d.logger.child({ component: "cluster", node: d.nodeId });
     this.timing = { ...DEFAULT_LEASE_TIMING, ...d.options.timing };
     if (this.timing.renewIntervalMs * 2 > this.timing.leaseTtlMs) {
       throw new Error(`cluster lease timing: renewIntervalMs (${this.timing.renewIntervalMs}) must be at most half of leaseTtlMs (${this.timing.leaseTtlMs})`);
     }
-    this.leases = new LeaseTable(pool, d.nodeId, roundTimeoutMs(this.timing));
-    this.nodes = new NodeRegistry(pool, d.nodeId, roundTimeoutMs(this.timing));
+    this.leases = new LeaseTable(pool, d.nodeId, roundTimeoutMs(this.timing), roundPool);
+    this.nodes = new NodeRegistry(roundPool, d.nodeId, roundTimeoutMs(this.timing));
     this.router = new RoomRouter({
       leases: this.leases, nodeId: d.nodeId, clock: d.clock, logger: d.logger, timing: this.timing,
       isBusy: d.isBusy, onLeaseLost: d.onLeaseLost,
@@ -103,15 +107,20 @@ export class ClusterNode {
     // connection) must not hang the lease loop for good.
     const timing = { ...DEFAULT_LEASE_TIMING, ...d.options.timing };
     const pool = new pg.Pool({ connectionString: d.options.databaseUrl, max: 8, connectionTimeoutMillis: roundTimeoutMs(timing) });
-    pool.on("error", (err) => d.logger.warn({ err: err.message }, "idle database connection failed"));
+    // The lease round's own two connections (heartbeat and renewal run one after the other;
+    // the second is for an idle release beside them): a flood of requests on `pool` (`/healthz`
+    // is public) cannot make a renewal wait past the trust window and end every room here.
+    const roundPool = new pg.Pool({ connectionString: d.options.databaseUrl, max: 2, connectionTimeoutMillis: roundTimeoutMs(timing) });
+    for (const p of [pool, roundPool]) p.on("error", (err) => d.logger.warn({ err: err.message }, "idle database connection failed"));
     try {
-      const node = new ClusterNode(d, pool);
+      const node = new ClusterNode(d, pool, roundPool);
       const dropped = await node.leases.releaseAllOfThisNode();
       if (dropped > 0) node.log.warn({ leases: dropped }, "dropped room leases left by an earlier run of this node");
       await node.config.start();
       return node;
     } catch (err) {
       await pool.end().catch(() => undefined);
+      await roundPool.end().catch(() => undefined);
       throw new Error(`cluster: cannot use the database: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -197,6 +206,7 @@ export class ClusterNode {
     await this.reaper.close();
     await this.config.close();
     await this.pool.end().catch(() => undefined);
+    await this.roundPool.end().catch(() => undefined);
   }
 }
 

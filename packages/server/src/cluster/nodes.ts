@@ -14,6 +14,8 @@ export interface NodeInfo {
 export class NodeRegistry {
   private readonly pool: Pool;
   readonly nodeId: string;
+  /** This node's URL once registered (the heartbeat re-registers a row another node forgot). */
+  private url: string | null = null;
 
   /** Bound on a heartbeat (ms): a hung database must fail the lease round, not stall it. */
   private readonly roundTimeoutMs: number;
@@ -26,6 +28,7 @@ export class NodeRegistry {
 
   /** Registers (or re-registers after a restart) this node with its internal URL. */
   async register(url: string): Promise<void> {
+    this.url = url;
     await this.pool.query(
       `INSERT INTO cluster_nodes (node_id, url, started_at, last_seen) VALUES ($1, $2, now(), now())
        ON CONFLICT (node_id) DO UPDATE SET url = EXCLUDED.url, started_at = now(), last_seen = now()`,
@@ -33,8 +36,17 @@ export class NodeRegistry {
     );
   }
 
+  /**
+   * Marks this node seen now. An upsert: a node silent for longer than the dead-node retention
+   * (partitioned, not dead) finds its row deleted by another node's sweep and registers again.
+   */
   async heartbeat(): Promise<void> {
-    await this.pool.query({ text: "UPDATE cluster_nodes SET last_seen = now() WHERE node_id = $1", values: [this.nodeId], query_timeout: this.roundTimeoutMs } as pg.QueryConfig);
+    if (this.url === null) throw new Error("heartbeat before register()");
+    await this.pool.query({
+      text: `INSERT INTO cluster_nodes (node_id, url, started_at, last_seen) VALUES ($1, $2, now(), now())
+             ON CONFLICT (node_id) DO UPDATE SET last_seen = now()`,
+      values: [this.nodeId, this.url], query_timeout: this.roundTimeoutMs,
+    } as pg.QueryConfig);
   }
 
   /** Removes this node's row (graceful shutdown). */

@@ -3,6 +3,16 @@ import type { Clock } from "../config.ts";
 import type { Runtime } from "../services/runtime-port.ts";
 import type { LeaseTable, PreviousOwner } from "./leases.ts";
 
+/**
+ * How long a dead node's `cluster_nodes` row (and its expired leases) is kept after its last
+ * heartbeat: a day. Long past any takeover or sweep (which need the rows to find what the node
+ * left), short enough that a cluster whose nodes come and go (new Pod, new data volume, new id)
+ * does not collect them for ever. A node that comes back after that registers again.
+ */
+export const DEAD_NODE_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Rows forgotten per sweep at most (one bounded statement, even after a long outage). */
+export const FORGET_PER_ROUND = 100;
+
 type ReaperState = { kind: "idle" } | { kind: "running"; timer: { cancel(): void } | null; sweep: Promise<void> | null } | { kind: "closed" };
 
 /**
@@ -12,9 +22,13 @@ type ReaperState = { kind: "idle" } | { kind: "running"; timer: { cancel(): void
  * (one Docker daemon, one Kubernetes namespace) the node that takes a room over removes them:
  *
  * - at takeover (before the room is served here, so old and new services never overlap on
- *   one engine): a dead previous owner's leftovers all go (`reapOrphans(its id)`); a live one
- *   that merely lost the lease loses that room's containers only (`reapRoom`, where the
- *   runtime has it);
+ *   one engine): the previous owner's containers of that room only (`reapRoom`), whether it
+ *   is dead or merely lost the lease — the first connection to one of a dead node's rooms
+ *   must not wait for every other room's containers to go; a dead owner's other leftovers go
+ *   in the background (the sweep is woken at once). A runtime without `reapRoom` (kubernetes,
+ *   podman: a room's services are one Pod, found by owner only) removes a dead owner's
+ *   leftovers all at once before serving (`reapOrphans(its id)`), as before, and cannot
+ *   remove a live one's;
  * - every `intervalMs`, the leftovers of every dead node (stale heartbeat, no live lease) —
  *   rooms nobody connects to again would otherwise keep its containers until it restarts,
  *   and their session rows open (`onDeadNode` ends those, runtime or not).
@@ -43,11 +57,12 @@ export class ForeignReaper {
     const rt = this.d.runtime;
     if (rt === null || previous === null) return;
     try {
-      if (previous.dead) await this.reapNode(previous.nodeId);
-      else if (rt.reapRoom !== undefined) {
+      if (rt.reapRoom !== undefined) {
         const r = await rt.reapRoom(previous.nodeId, room);
-        if (r.containers > 0) this.d.logger.warn({ room, previous: previous.nodeId, containers: r.containers }, "removed the room's containers left by the node that lost its lease");
-      }
+        if (r.containers > 0) this.d.logger.warn({ room, previous: previous.nodeId, containers: r.containers }, previous.dead ? "removed the room's containers left by its dead previous owner" : "removed the room's containers left by the node that lost its lease");
+        // The rest of a dead node's leftovers: the sweep, now rather than at its next tick.
+        if (previous.dead) this.wake();
+      } else if (previous.dead) await this.reapNode(previous.nodeId);
     } catch (err) {
       this.d.logger.warn({ room, previous: previous.nodeId, err: (err as Error).message }, "could not remove the previous owner's containers of the room");
     }
@@ -57,6 +72,14 @@ export class ForeignReaper {
   start(): void {
     if (this.state.kind !== "idle") return;
     this.state = { kind: "running", timer: null, sweep: null };
+    this.schedule(0);
+  }
+
+  /** Runs the sweep soon (a takeover found a dead node) unless one is running; no-op before start(). */
+  private wake(): void {
+    const st = this.state;
+    if (st.kind !== "running" || st.sweep !== null) return;
+    st.timer?.cancel();
     this.schedule(0);
   }
 
@@ -92,6 +115,14 @@ export class ForeignReaper {
         // Tried again at the next sweep.
         this.d.logger.warn({ node: n.nodeId, err: (err as Error).message }, "could not clear a dead node's leftovers");
       }
+    }
+    // Nodes cleared (here or at an earlier sweep) and silent past the retention (database time) are forgotten.
+    const forget = dead.filter((n) => this.reaped.get(n.nodeId) === n.lastSeen).map((n) => n.nodeId);
+    try {
+      const f = await this.d.leases.forgetLongDead(forget, DEAD_NODE_RETENTION_MS, FORGET_PER_ROUND);
+      if (f.nodes + f.leases > 0) this.d.logger.info({ ...f, retentionMs: DEAD_NODE_RETENTION_MS }, "forgot nodes and leases dead for longer than the retention");
+    } catch (err) {
+      this.d.logger.warn({ err: (err as Error).message }, "could not delete long-dead nodes' rows");
     }
   }
 

@@ -30,7 +30,7 @@ export interface LaunchContext {
 /**
  * Turns a stored manifest into what the runtime launches: the injected MESHAGENT_* env,
  * declared env values, tokens minted for this service and session, secrets (always as files,
- * as env only when asked) and room storage mounts.
+ * as env only when asked), room storage mounts, file mounts and empty dirs.
  */
 export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Promise<LaunchSpec> {
   const v = validateManifestObject(rec.spec);
@@ -119,6 +119,10 @@ export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Pr
     secretFiles,
     secretEnv,
     mounts,
+    // Written by the runtime per container (never into room storage); the room files of
+    // `files:` are created by the launcher through RoomStorage (room-files.ts).
+    fileMounts: m.fileMounts.map((f) => ({ containerPath: f.path, text: f.text, readOnly: f.readOnly })),
+    emptyDirs: m.emptyDirs.map((d) => ({ containerPath: d.path, readOnly: d.readOnly })),
     ports: m.ports.map((p) => (p.liveness === undefined ? { num: p.num, type: p.type } : { num: p.num, type: p.type, livenessPath: p.liveness })),
     probes: m.probes,
     restart: m.restart,

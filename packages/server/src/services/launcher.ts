@@ -6,6 +6,7 @@ import type { RoomEvent } from "../rooms/room.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
 import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
 import { buildLaunchSpec, LaunchError } from "./launch-spec.ts";
+import { createRoomFiles } from "./room-files.ts";
 import type { LaunchSpec, LogLine, ServiceStateJson, Runtime, RoomApiEndpoint, RoomSandbox, ServiceHandle } from "./runtime-port.ts";
 import type { SecretStore } from "./secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "./service-store.ts";
@@ -208,6 +209,9 @@ export class ServiceLauncher {
     session.starting = (async () => {
       await loaded;
       if (session.services.size === 0 || session.ended) return;
+      // The services' room files (`files:`) while the sandbox is made; both before any launch.
+      const roomFiles = createRoomFiles({ rooms: this.d.rooms, log }, room, [...session.services.values()].map((s) => s.record))
+        .catch((err) => log.warn({ err }, "could not create the services' room files"));
       const runtime = this.d.runtime;
       if (runtime === null) {
         for (const s of session.services.values()) this.failService(session, s, "no container runtime available (Docker not reachable and sandbox unavailable)");
@@ -219,6 +223,7 @@ export class ServiceLauncher {
       // nothing (issue 12 #25).
       if (session.ended) return;
       await this.openSandbox(session, runtime, log);
+      await roomFiles;
       if (session.ended) return;
       await this.launchAll(session, log);
       log.info({ services: session.services.size }, "services started");
@@ -479,6 +484,7 @@ export class ServiceLauncher {
     let spec: LaunchSpec;
     try {
       if (session.sandbox === null || session.ended) throw new LaunchError("no runtime sandbox for this session");
+      await createRoomFiles({ rooms: this.d.rooms, log: this.log.child({ room, session: session.sessionId }) }, room, [rec]);
       spec = await this.spec(session, rec);
     } catch (err) {
       const error = err instanceof LaunchError ? err.message : `could not prepare service: ${(err as Error).message}`;

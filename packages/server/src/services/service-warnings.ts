@@ -3,11 +3,12 @@
  * `POST …/services/validate`, service create and service update (REST `warnings`; the CLI
  * prints them as `warning:` lines, Studio shows them): the manifest's own warnings (fields
  * Roomservice ignores, shell commands), an image missing from the Docker host (the service
- * would otherwise only fail at the next session, as FailedStart/BackOff), and ports another
- * service of the room declares.
+ * would otherwise only fail at the next session, as FailedStart/BackOff), ports another
+ * service of the room declares, and room files another declares with other text.
  */
 import type { ManifestWarning } from "@roomservice/manifest";
 import { portConflictWarnings } from "./port-conflicts.ts";
+import { roomFileConflictWarnings } from "./room-files.ts";
 import type { ServiceStore } from "./service-store.ts";
 
 /** One warning as the API shows it: manifest field path, message, and line/column when parsed from text. */
@@ -55,5 +56,6 @@ export async function serviceWarnings(a: {
     ...manifestWarningsJson(a.manifestWarnings),
     ...await missingImageWarning(image, a.imageExists),
     ...await portConflictWarnings(a.store, a.project, a.room, a.name, a.spec, a.selfId),
+    ...await roomFileConflictWarnings(a.store, a.project, a.room, a.name, a.spec, a.selfId),
   ];
 }
