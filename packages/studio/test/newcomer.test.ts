@@ -176,7 +176,9 @@ test("a page whose data failed to load shows the error and stops saying Loadingâ
   const w = await watchedPage(s.browser, { expected: missing });
   const { page } = w;
   await withFailureShot(w, "newcomer-load-error", async () => {
-    await signInWithKey(page, s.url, s.apiKey, "/services/bogus-id");
+    // Signed in on a page that loads no code on demand: leaving one whose chunk is still
+    // loading would abort that request.
+    await signInWithKey(page, s.url, s.apiKey, "/rooms");
     for (const path of ["/services/bogus-id", "/rooms/lost/services/bogus-id", "/rooms/lost/sessions/bogus-id"]) {
       await page.goto(s.url + path);
       await page.getByRole("alert").filter({ hasText: /not found/ }).waitFor();
