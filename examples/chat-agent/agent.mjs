@@ -11,7 +11,10 @@
 // joins (not other agents) is greeted once (what the services tests look for).
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
-import { onThreadMessage, setBusy, ThreadCache } from "@roomservice/agent-kit";
+import { advertiseChat, onThreadMessage, quietDocumentChangeLog, setBusy, ThreadCache } from "@roomservice/agent-kit";
+
+// The SDK logs every document change (thread messages included) with console.log: not in our service log.
+quietDocumentChangeLog();
 
 const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
 const WORD_DELAY_MS = Number(process.env.WORD_DELAY_MS ?? 40);
@@ -39,6 +42,8 @@ process.on("SIGTERM", async () => {
   process.exit(0);
 });
 await room.start();
+// It answers in chat threads: clients offer a thread only with agents that say so.
+advertiseChat(room);
 room.messaging.enable();
 threads = new ThreadCache(room);
 // Joined once the server has enabled messaging for us (others have been told we are here).

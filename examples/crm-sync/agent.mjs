@@ -7,7 +7,10 @@
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
-import { onThreadMessage, setBusy, ThreadCache } from "@roomservice/agent-kit";
+import { advertiseChat, onThreadMessage, quietDocumentChangeLog, setBusy, ThreadCache } from "@roomservice/agent-kit";
+
+// The SDK logs every document change (thread messages included) with console.log: not in our service log.
+quietDocumentChangeLog();
 const { RoomClient } = createRequire(import.meta.url)("@meshagent/meshagent");
 
 const CRM_BASE_URL = (process.env.CRM_BASE_URL ?? "http://127.0.0.1:9100").replace(/\/+$/, "");
@@ -73,6 +76,8 @@ process.on("SIGTERM", async () => {
   process.exit(0);
 });
 await room.start();
+// It answers in chat threads: clients offer a thread only with agents that say so.
+advertiseChat(room, "Ask me about a CRM account");
 room.messaging.enable();
 threads = new ThreadCache(room);
 // Joined once the server has enabled messaging for us (others have been told we are here).

@@ -14,7 +14,10 @@
 //     `chat {text, transcript: true, speaker}` broadcast.
 import { createRequire } from "node:module";
 import { randomUUID } from "node:crypto";
-import { onThreadMessage, ThreadCache } from "@roomservice/agent-kit";
+import { advertiseChat, onThreadMessage, quietDocumentChangeLog, ThreadCache } from "@roomservice/agent-kit";
+
+// The SDK logs every document change (thread messages included) with console.log: not in our service log.
+quietDocumentChangeLog();
 import { PCM, PCM_MIME, PCM_BYTES_PER_SECOND, AudioInput, toWav } from "./lib/pcm.mjs";
 import { synthesize, voiceSettings } from "./lib/synth.mjs";
 import { recognizerConfig, Recognizers } from "./lib/recognize.mjs";
@@ -52,6 +55,8 @@ process.on("SIGTERM", async () => {
   process.exit(0);
 });
 await room.start();
+// It answers in chat threads: clients offer a thread only with agents that say so.
+advertiseChat(room, "Type, or press the microphone and speak");
 room.messaging.enable();
 threads = new ThreadCache(room);
 

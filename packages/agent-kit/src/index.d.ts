@@ -13,6 +13,12 @@ export declare function statusAttributeNames(path: string): { status: string; te
 /** Publishes this participant's busy status for a thread; `text: null` clears it. */
 export declare function setBusy(room: RoomClient, path: string, text: string | null, options?: { now?: () => Date }): void;
 
+/** The attribute a chat agent publishes on itself (MeshAgent's ChatBot: `empty_state_title`). */
+export declare const CHAT_ATTRIBUTE: "empty_state_title";
+
+/** Says this agent answers in chat threads: sets `empty_state_title` (default "How can I help you?"). */
+export declare function advertiseChat(room: RoomClient, title?: string): void;
+
 export declare class ThreadMessage {
   readonly element: unknown;
   readonly id: string;
@@ -71,3 +77,13 @@ export declare class ThreadCache {
   get(path: string): Promise<Thread>;
   closeAll(): Promise<void>;
 }
+
+/** The first argument of the MeshAgent SDK's per-document-change console.log line. */
+export declare const SDK_DOCUMENT_CHANGE_LOG: "Applying changes to doc:";
+
+/**
+ * Drops the SDK's "Applying changes to doc: {…}" console.log lines (one per document change)
+ * from this process's output; every other console.log passes through. Idempotent. Returns a
+ * function that restores the original console.log.
+ */
+export declare function quietDocumentChangeLog(target?: { log: (...args: unknown[]) => void }): () => void;

@@ -6,6 +6,33 @@
 /** Where MeshAgent's chat clients look for the thread schema before opening a thread. */
 export const THREAD_SCHEMA_PATH = ".schemas/thread.json";
 
+/** The first argument of the SDK's per-change log line (0.35.8 and 0.39.9: `receiveChanges` in dist/node/document.js and dist/esm/document.js). */
+export const SDK_DOCUMENT_CHANGE_LOG = "Applying changes to doc:";
+
+const QUIET = Symbol.for("roomservice.agent-kit.quietDocumentChangeLog");
+
+/**
+ * Drops the line the MeshAgent SDK prints with `console.log` for every change of every open
+ * document ("Applying changes to doc: {…}", the change as JSON — thread messages' text
+ * included) from this process's output, so it does not fill a room's service logs. The SDK
+ * has no logger or setting for that line, so the filter sits on `console.log` (of `target`,
+ * default the global console) and passes every other call through unchanged. Call it once at
+ * start; a second call does nothing. Returns a function that puts the original back.
+ */
+export function quietDocumentChangeLog(target = console) {
+  const current = target.log;
+  if (current[QUIET] === true) return () => {};
+  const quiet = function (...args) {
+    if (args[0] === SDK_DOCUMENT_CHANGE_LOG) return;
+    return current.apply(this, args);
+  };
+  quiet[QUIET] = true;
+  target.log = quiet;
+  return () => {
+    if (target.log === quiet) target.log = current;
+  };
+}
+
 /** Participant attribute names that carry an agent's status for one thread (docs/chat.md). */
 export function statusAttributeNames(path) {
   return {
@@ -27,6 +54,21 @@ export function setBusy(room, path, text, { now = () => new Date() } = {}) {
   p.setAttribute(n.text, text);
   p.setAttribute(n.mode, text === null ? null : "busy");
   p.setAttribute(n.startedAt, text === null ? null : now().toISOString());
+}
+
+/**
+ * The participant attribute a chat agent publishes on itself: MeshAgent's ChatBot sets
+ * `empty_state_title` (the line its chat UIs show above an empty thread) when it starts, and
+ * only chat agents do. Clients offer a thread only with agents that have it (Studio does).
+ */
+export const CHAT_ATTRIBUTE = "empty_state_title";
+
+/**
+ * Says this agent answers in chat threads, as MeshAgent's ChatBot does at start: sets
+ * `empty_state_title` to `title` (shown above an empty thread). Call once after `room.start()`.
+ */
+export function advertiseChat(room, title = "How can I help you?") {
+  room.localParticipant.setAttribute(CHAT_ATTRIBUTE, title);
 }
 
 function participantName(room) {

@@ -25,6 +25,7 @@ export { parseQuantity, parseCpus, formatBytes, QuantityError } from "./quantity
 export { analyzeCommand, splitCommand, CommandSyntaxError, type CommandAnalysis } from "./command.ts";
 export { manifestSchema, type Manifest, type ManifestInput } from "./schema/manifest.ts";
 export { ROOM_API_PORT } from "./schema/meshagent.ts";
+export { SERVICE_NAME_RE, SERVICE_NAME_RULES, TOOLKIT_NAME_RE, TOOLKIT_NAME_RULES } from "./schema/helpers.ts";
 export {
   PROBE_DEFAULTS,
   RESTART_DEFAULTS,

@@ -4,6 +4,7 @@
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from "yaml";
 import { crossFieldErrors } from "./checks.ts";
+import { nameErrors, nameWarnings } from "./name-checks.ts";
 import { describeValue, issuesToErrors, type LocatedError, type ManifestError, type ManifestWarning, type PathSegment } from "./errors.ts";
 import { manifestSchema, type Manifest } from "./schema/manifest.ts";
 import { manifestWarnings, type LocatedWarning } from "./warnings.ts";
@@ -60,8 +61,8 @@ function validate(obj: unknown, locate: Locator | undefined): ParseResult {
   if (!r.success) {
     return { ok: false, errors: bySource(issuesToErrors(r.error.issues, obj, manifestSchema).map((e) => strip(e, locate))), warnings: [] };
   }
-  const warnings = bySource(manifestWarnings(r.data).map((w: LocatedWarning) => strip(w, locate)));
-  const cross: LocatedError[] = crossFieldErrors(r.data);
+  const warnings = bySource([...manifestWarnings(r.data), ...nameWarnings(r.data)].map((w: LocatedWarning) => strip(w, locate)));
+  const cross: LocatedError[] = [...crossFieldErrors(r.data), ...nameErrors(r.data)];
   if (cross.length > 0) return { ok: false, errors: bySource(cross.map((e) => strip(e, locate))), warnings };
   return { ok: true, manifest: r.data, raw: obj as Record<string, unknown>, warnings };
 }

@@ -59,6 +59,12 @@ export interface StatsSample {
   memory_bytes: number;
   memory_limit_bytes: number | null;
   cpu_limit_cores: number | null;
+  /**
+   * 1, 2, 3… per service and session, every sample taken (on the room stream; absent from
+   * listSessionMetrics, which keeps only some after the first hour): a jump tells a stream
+   * client it missed samples, which it asks listSessionMetrics for (`after`).
+   */
+  sample_no?: number;
 }
 
 export type StudioServiceStateName =

@@ -3,7 +3,7 @@
  * `docker exec` or `nsenter` process and everything it forked). Needs the privilege to signal
  * those processes (root, as the runtimes require anyway).
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /** Parent pid of `pid` from /proc/<pid>/stat, or null when it is gone. */
 function parentOf(pid: number): number | null {
@@ -58,4 +58,32 @@ export function alive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/**
+ * Processes in the same pid namespace as `nsPid` (a container's main process) whose argv is
+ * exactly `argv`, other than `nsPid` itself: where an engine that cannot kill an exec session
+ * (podman 4.3's `podman exec` leaves it running when its client is killed) finds a timed-out
+ * probe command to kill.
+ */
+export function processesRunning(argv: readonly string[], nsPid: number): number[] {
+  let ns: string;
+  try {
+    ns = readlinkSync(`/proc/${nsPid}/ns/pid`);
+  } catch {
+    return [];
+  }
+  const want = argv.join("\0");
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    const p = Number(name);
+    if (!Number.isInteger(p) || p <= 0 || p === nsPid) continue;
+    try {
+      if (readlinkSync(`/proc/${p}/ns/pid`) !== ns) continue;
+      if (readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0$/, "") === want) out.push(p);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }

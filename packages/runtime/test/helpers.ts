@@ -4,6 +4,8 @@
  * and polling helpers. Every test file calls `setup()` and registers `cleanup` in `after`.
  */
 import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildBaseImage, buildImage, createDockerRuntime, LABEL, type DockerRuntime, type LogLine, type Logger, type ServiceHandle, type ServiceLaunchSpec } from "../src/index.ts";
 
@@ -100,4 +102,30 @@ export async function labelledContainers(env: TestEnv): Promise<{ Id: string; La
   return env.runtime.docker.json({
     method: "GET", path: "/containers/json", query: { all: 1, filters: JSON.stringify({ label: [`${LABEL.owner}=${env.ownerId}`] }) },
   });
+}
+
+/**
+ * An exec probe command that never ends by itself and records, as it starts, whether an
+ * earlier check's process is still running: each check writes its pid into `dir` (as seen
+ * inside the room) and appends to `dir`/overlap the pids of earlier checks still alive (not
+ * zombies). So "at most one probe process at a time" is checked by the probes themselves at
+ * the moment a new one starts — no sampling, no timing.
+ */
+export function overlapRecordingProbe(node: string, dir: string): string[] {
+  const code = `const fs = require("fs"); const d = ${JSON.stringify(dir)};
+    for (const f of fs.readdirSync(d)) {
+      if (!/^[0-9]+$/.test(f)) continue;
+      let stat = ""; try { stat = fs.readFileSync("/proc/" + f + "/stat", "utf8"); } catch {}
+      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+      if (stat !== "" && state !== "Z" && state !== "X") fs.appendFileSync(d + "/overlap", f + " still running when " + process.pid + " started\\n");
+    }
+    fs.writeFileSync(d + "/" + process.pid, "");
+    setTimeout(() => {}, 60000);`;
+  return [node, "-e", code];
+}
+
+/** How many checks of an overlapRecordingProbe have started, and what overlaps they saw (host side of its directory). */
+export function probeRecord(hostDir: string): { started: number; overlaps: string } {
+  const files = readdirSync(hostDir);
+  return { started: files.filter((f) => /^[0-9]+$/.test(f)).length, overlaps: files.includes("overlap") ? readFileSync(join(hostDir, "overlap"), "utf8") : "" };
 }

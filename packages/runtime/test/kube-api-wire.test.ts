@@ -135,3 +135,17 @@ test("listOwned selects Pods and Secrets by the owner label", async () => {
   assert.deepEqual(o, { pods: ["rs-a-g1"], secrets: ["rs-a-g1-web"] });
   assert.deepEqual(seen.map((s) => s.query.labelSelector), ["roomservice.dev/owner=rs-owner", "roomservice.dev/owner=rs-owner"]);
 });
+
+test("kill deletes the Pod with grace period 0 (Kubernetes kills no single container); a gone Pod is no error", async () => {
+  podExists = true;
+  seen.length = 0;
+  await api.kill("rooms", "p1", ["web"]);
+  assert.deepEqual(seen.map((s) => [s.method, s.path, s.query.gracePeriodSeconds]), [["DELETE", "/api/v1/namespaces/rooms/pods/p1", "0"]]);
+  await api.kill("rooms", "gone", ["web"]);
+});
+
+test("listOwned with a room selects by the owner and room labels (reapRoom)", async () => {
+  seen.length = 0;
+  await api.listOwned("rooms", "rs-owner", "ignored-prefix", "conf-moved");
+  assert.deepEqual(seen.map((s) => s.query.labelSelector), ["roomservice.dev/owner=rs-owner,roomservice.dev/room=conf-moved", "roomservice.dev/owner=rs-owner,roomservice.dev/room=conf-moved"]);
+});

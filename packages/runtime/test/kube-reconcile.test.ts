@@ -87,6 +87,12 @@ class FakePodApi implements PodApi {
     if (p !== undefined) for (const c of p.m.pod.spec!.containers) p.stopped.add(c.name);
   }
 
+  async kill(_ns: string, pod: string, containers: string[]): Promise<void> {
+    this.calls.push(`kill ${containers.join(",")}`);
+    const p = this.pods.get(pod);
+    if (p !== undefined) for (const c of containers) p.stopped.add(c);
+  }
+
   async remove(_ns: string, pod: string): Promise<void> {
     if (this.pods.delete(pod)) this.calls.push(`remove ${pod.slice(pod.lastIndexOf("-") + 1)}`);
   }

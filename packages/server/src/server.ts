@@ -33,6 +33,7 @@ import { Activity, type ActivityLimits } from "./services/activity.ts";
 import { SessionEventStore } from "./store/session-events.ts";
 import { RoomStore } from "./store/rooms.ts";
 import { ServiceStore } from "./services/service-store.ts";
+import { storedServiceProblems } from "./services/stored-manifest.ts";
 import { SecretStore } from "./services/secret-store.ts";
 import { ApiKeyStore } from "./services/api-keys.ts";
 import { ServiceLauncher, type RuntimeLike } from "./services/launcher.ts";
@@ -300,6 +301,10 @@ async function startWithStore(
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}`;
   await cluster?.register(url, opts.cluster?.advertiseUrl);
   logger.info({ url, dataDir: opts.dataDir, projectId: ctx.projectId }, "roomservice listening");
+  // Services an earlier release stored with names the current rules refuse: kept, said once here.
+  for (const p of await storedServiceProblems(services, ctx.projectId)) {
+    logger.warn({ service: p.rec.id, name: p.rec.name, room: p.rec.room, warnings: p.warnings }, `stored service ${JSON.stringify(p.rec.name)}: ${p.warnings.map((w) => `${w.path}: ${w.message}`).join("; ")}`);
+  }
 
   let closing: Promise<void> | null = null;
   return {

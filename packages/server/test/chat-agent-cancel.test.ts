@@ -8,9 +8,9 @@ import assert from "node:assert/strict";
 import { eventually, settle } from "./helpers.ts";
 import { startServicesServer, manifest, IMAGES, waitUntil } from "./services-env.ts";
 import { THREAD_SCHEMA_PATH } from "../src/toolkits/sync/index.ts";
+import { quietDocumentChangeLog } from "@roomservice/agent-kit";
 
-const quietLog = console.log;
-console.log = (...a: unknown[]) => (typeof a[0] === "string" && a[0].startsWith("Applying changes") ? undefined : quietLog(...a));
+quietDocumentChangeLog();
 
 const messagesOf = (doc: any): any[] => doc.root.getChildren().find((c: any) => c.tagName === "messages")?.getChildren() ?? [];
 

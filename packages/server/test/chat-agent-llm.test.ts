@@ -4,9 +4,10 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { eventually, settle } from "./helpers.ts";
 import { startServicesServer, manifest, IMAGES, waitUntil, docker, execNode } from "./services-env.ts";
+import { quietDocumentChangeLog } from "@roomservice/agent-kit";
 
-const quietLog = console.log;
-console.log = (...a: unknown[]) => (typeof a[0] === "string" && a[0].startsWith("Applying changes") ? undefined : quietLog(...a));
+// The SDK prints every document change with console.log (agent-kit's filter, as the example agents use it).
+quietDocumentChangeLog();
 
 const KEY = "sk-provider-" + Math.random().toString(36).slice(2, 14);
 const ANSWER = ["Paris", " is", " the", " capital", " of", " France", "."];

@@ -1,11 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { eventually, settle } from "./helpers.ts";
 import { startServicesServer, manifest, IMAGES, waitUntil, labelled } from "./services-env.ts";
 import { THREAD_SCHEMA_PATH } from "../src/toolkits/sync/index.ts";
+import { quietDocumentChangeLog } from "@roomservice/agent-kit";
 
-const quietLog = console.log;
-console.log = (...a: unknown[]) => (typeof a[0] === "string" && a[0].startsWith("Applying changes") ? undefined : quietLog(...a));
+// The SDK prints every document change with console.log (agent-kit's filter, as the example agents use it).
+quietDocumentChangeLog();
 
 function messagesOf(doc: any): any[] {
   return doc.root.getChildren().find((c: any) => c.tagName === "messages")?.getChildren() ?? [];
@@ -15,9 +17,10 @@ test("the example chat agent (a service container) answers in the thread documen
   const env = await startServicesServer({ departureTimeoutMs: 500 });
   t.after(() => env.close());
   const room = "chat-room";
-  await env.addService(room, manifest("agent", IMAGES.chat, { container: { image: IMAGES.chat, environment: [{ name: "WORD_DELAY_MS", value: "50" }] } }));
+  const agentId = await env.addService(room, manifest("agent", IMAGES.chat, { container: { image: IMAGES.chat, environment: [{ name: "WORD_DELAY_MS", value: "50" }] } }));
 
   const alice = await env.ts.client(room, "alice");
+  const firstSession = alice.sessionId as string;
   await alice.messaging.enable();
   const agent = await waitUntil("the agent participant", () => alice.messaging.getParticipantByName("agent"), 60_000);
   await eventually(() => alice.storage.exists(THREAD_SCHEMA_PATH), 5000, "the seeded thread schema");
@@ -55,6 +58,11 @@ test("the example chat agent (a service container) answers in the thread documen
   await settle(alice);
   alice.dispose();
   await eventually(() => env.ts.server.rooms.get(room) === undefined, 30_000, "the session to end");
+  // The agent's log has its own lines, not the SDK's per-change dump of the thread (agent-kit's
+  // quietDocumentChangeLog): the session's log file is complete once the session has ended.
+  const agentLog = await readFile(env.ts.server.launcher.sessionLogFile(room, firstSession, agentId), "utf8");
+  assert.match(agentLog, /chat-agent connected to chat-room/);
+  assert.doesNotMatch(agentLog, /Applying changes to doc/);
   const bob = await env.ts.client(room, "bob");
   const again = await bob.sync.open(path);
   assert.deepEqual(messagesOf(again).map((m) => [m.getAttribute("author_name"), m.getAttribute("text")]), [["alice", "hello there agent"], ["agent", expected]]);

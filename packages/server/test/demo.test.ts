@@ -20,9 +20,10 @@ import { spawnServer, waitExit } from "./process.ts";
 import { buildExampleImages, docker, manifest, waitUntil, labelled } from "./services-env.ts";
 import { loadProjectSecret, mintParticipantToken, ExampleImages, REPO_ROOT as REPO, setUpDemo, demoManifest, DEMO_STATE, InstallationState, type ImagePreparer } from "../src/index.ts";
 import { THREAD_SCHEMA_PATH } from "../src/toolkits/sync/index.ts";
+import { quietDocumentChangeLog } from "@roomservice/agent-kit";
 
-const quietLog = console.log;
-console.log = (...a: unknown[]) => (typeof a[0] === "string" && a[0].startsWith("Applying changes") ? undefined : quietLog(...a));
+// The SDK prints every document change with console.log (agent-kit's filter, as the example agents use it).
+quietDocumentChangeLog();
 
 const DEMO_SERVICES = ["chat-agent", "crm-standin", "crm-sync", "mcp-tools", "pipeline"];
 

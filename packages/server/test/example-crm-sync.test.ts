@@ -6,12 +6,13 @@ import { join } from "node:path";
 import { startServicesServer, manifest, IMAGES, execNode, docker, waitUntil } from "./services-env.ts";
 import { eventually } from "./helpers.ts";
 import { THREAD_SCHEMA_PATH } from "../src/toolkits/sync/index.ts";
+import { quietDocumentChangeLog } from "@roomservice/agent-kit";
 
 /** Files every agent service's /run/secrets holds: its own session values (not secrets of the project). */
 const SESSION_FILES = ["MESHAGENT_SESSION_ID", "MESHAGENT_TOKEN"];
 
-const quietLog = console.log;
-console.log = (...a: unknown[]) => (typeof a[0] === "string" && a[0].startsWith("Applying changes") ? undefined : quietLog(...a));
+// The SDK prints every document change with console.log (agent-kit's filter, as the example agents use it).
+quietDocumentChangeLog();
 
 const KEY_1 = "crm_live_" + createHash("sha256").update(String(Math.random())).digest("hex").slice(0, 24);
 const KEY_2 = "crm_live_" + createHash("sha256").update(String(Math.random())).digest("hex").slice(0, 24);

@@ -15,9 +15,10 @@ import { sdk, collectMessages, eventually, settle } from "./helpers.ts";
 import { startServicesServer, manifest, labelled, waitUntil } from "./services-env.ts";
 import { buildVoiceImage } from "./voice-image.ts";
 import { THREAD_SCHEMA_PATH } from "../src/toolkits/sync/index.ts";
+import { quietDocumentChangeLog } from "@roomservice/agent-kit";
 
-const quietLog = console.log;
-console.log = (...a: unknown[]) => (typeof a[0] === "string" && a[0].startsWith("Applying changes") ? undefined : quietLog(...a));
+// The SDK prints every document change with console.log (agent-kit's filter, as the example agents use it).
+quietDocumentChangeLog();
 
 function messagesOf(doc: any): any[] {
   return doc.root.getChildren().find((c: any) => c.tagName === "messages")?.getChildren() ?? [];

@@ -2,7 +2,7 @@
  * ROOMSERVICE_RUNTIME=kubernetes from the environment (no cluster is contacted to build the
  * runtime): ROOMSERVICE_KUBE_IMAGE_CONFIG=docker gives the runtime a resolver that reads an
  * image's ENTRYPOINT/CMD from this machine's Docker (so services run under the launcher), and a
- * bad value is refused with the variable named.
+ * bad value is refused with the variable named. The resolver's DockerEngine is closed with the runtime.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -26,10 +26,21 @@ test("ROOMSERVICE_KUBE_IMAGE_CONFIG: docker reads images' configs from Docker; a
     docker.close();
   }
   const rt = (await createPodRuntimeFromEnv("kubernetes", "cfg-test", log, { ...base, ROOMSERVICE_KUBE_IMAGE_CONFIG: "docker" })) as PodRuntime;
+  // The DockerEngine made for the resolver is the runtime's to close (its keep-alive sockets to dockerd).
+  const engine = rt.o.releaseOnClose?.[0];
+  assert.ok(engine instanceof DockerEngine, "the resolver's engine is closed with the runtime");
+  let closed = 0;
+  const close = engine.close.bind(engine);
+  engine.close = () => {
+    closed++;
+    close();
+  };
   try {
     assert.deepEqual(await rt.o.imageConfig!("roomservice/node:24"), { entrypoint: [], cmd: ["/usr/local/bin/node"] });
     assert.equal(await rt.o.imageConfig!("roomservice-test/not-built:1"), null);
   } finally {
     await rt.close();
   }
+  assert.equal(closed, 1);
+  assert.equal(none.o.releaseOnClose, undefined, "nothing to release without the resolver");
 });

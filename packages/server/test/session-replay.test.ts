@@ -77,6 +77,17 @@ test("an ended session replays: participants, a timeline with the crash loop's e
   const metrics = await m.listSessionMetrics("default", sid);
   const web = metrics.filter((x: any) => x.service_id === webId);
   assert.ok(web.length >= 1 && web.every((x: any) => x.memory_bytes > 0 && x.cpu_percent >= 0 && x.session_id === sid));
+  // `after` and `limit` (what Studio asks after its stream reconnected): later samples, the newest N.
+  const metricsQuery = async (q: string) => {
+    const r = await fetch(`${ts.url}/accounts/projects/default/sessions/${sid}/metrics?${q}`, { headers: { authorization: `Bearer ${m.token}` } });
+    return { status: r.status, body: await r.json().then(anyJson) };
+  };
+  const samples = (await metricsQuery(`service=${webId}`)).body.metrics;
+  assert.deepEqual((await metricsQuery(`service=${webId}&after=${encodeURIComponent(samples[0].at)}`)).body.metrics, samples.slice(1));
+  assert.deepEqual((await metricsQuery(`service=${webId}&limit=1`)).body.metrics, samples.slice(-1));
+  const bad = await metricsQuery("after=yesterday");
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.error, /^after: expected an ISO 8601 time/);
 
   // Validation says "valid" for the ghost's manifest, with a warning that its image is missing.
   const validate = (image: string) =>

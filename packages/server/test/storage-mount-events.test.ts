@@ -24,7 +24,7 @@ test("writes into room storage outside the API raise file.updated / file.deleted
   // What the launcher announces when it starts a service whose manifest mounts room storage.
   ts.server.launcher.serviceStarted.emit("started", {
     room: "mounted", sessionId: room.session!.id, sandbox: {} as never,
-    record: { spec: { container: { storage: { room: [{ path: "/data" }] } } } } as never, handle: {} as never,
+    record: { spec: { version: "v1", kind: "Service", metadata: { name: "writer" }, container: { image: "i", storage: { room: [{ path: "/data" }] } } } } as never, handle: {} as never,
   });
 
   // An API upload: bob hears it once, from alice, and the watcher does not repeat it.
@@ -42,7 +42,8 @@ test("writes into room storage outside the API raise file.updated / file.deleted
   await eventually(() => events.some((e) => e.path === "marker.txt"), 10_000, "marker announced");
 
   const aliceId = alice.localParticipant.id;
-  assert.deepEqual(events.filter((e) => e.path !== "out/a.txt" || e.kind === "deleted").sort((x, y) => x.path.localeCompare(y.path)), [
+  // (.schemas/thread.json: the server seeds it as the session starts and announces it itself)
+  assert.deepEqual(events.filter((e) => (e.path !== "out/a.txt" || e.kind === "deleted") && e.path !== ".schemas/thread.json").sort((x, y) => x.path.localeCompare(y.path)), [
     { kind: "updated", path: "marker.txt", by: null },
     { kind: "deleted", path: "out/a.txt", by: null },
     { kind: "updated", path: "out/b.txt", by: null },
@@ -52,4 +53,30 @@ test("writes into room storage outside the API raise file.updated / file.deleted
   assert.ok(events.filter((e) => e.path === "out/a.txt" && e.kind === "updated").length <= 1);
   assert.ok(!events.some((e) => e.path.includes(".tmp")));
   assert.ok(!events.some((e) => e.path === "out/link.txt"));
+});
+
+test("a service mounts room storage when its launch spec does: the implicit /data of the agent template counts, template none without storage does not", async () => {
+  const { mountsRoomStorage } = await import("../src/storage/mount-events.ts");
+  const base = { version: "v1", kind: "Service", metadata: { name: "s" } };
+  assert.equal(mountsRoomStorage({ ...base, container: { image: "i" } }), true, "no storage declared: the agent template mounts /data");
+  assert.equal(mountsRoomStorage({ ...base, container: { image: "i", storage: { room: [{ path: "/files" }] } } }), true);
+  assert.equal(mountsRoomStorage({ ...base, container: { image: "i", template: "none" } }), false);
+  assert.equal(mountsRoomStorage({ ...base, container: {} }), false, "an invalid manifest mounts nothing");
+});
+
+test("documents the server saves (sync) raise storage.file.updated, with participant_id null", async (t) => {
+  const ts = await startTestServer();
+  t.after(() => ts.close());
+  const alice = await ts.client("saved", "alice");
+  const bob = await ts.client("saved", "bob");
+  const events: { path: string; by: unknown }[] = [];
+  bob.storage.on("file.updated", (e: any) => events.push({ path: e.path, by: e.participantId }));
+  // The thread schema is seeded as the session starts: a `.thread` document needs it.
+  await eventually(async () => (await alice.storage.exists(".schemas/thread.json")) as boolean, 10_000, "the thread schema");
+  const doc: any = await alice.sync.open("notes/plan.thread", { create: true });
+  const members = doc.root.getChildren().find((c: any) => c.tagName === "members") ?? doc.root.createChildElement("members", {});
+  members.createChildElement("member", { name: "alice" });
+  await eventually(() => events.some((e) => e.path === "notes/plan.thread"), 10_000, "the saved document announced");
+  assert.ok(events.filter((e) => e.path === "notes/plan.thread").every((e) => e.by === null), JSON.stringify(events));
+  await alice.sync.close("notes/plan.thread");
 });

@@ -39,6 +39,7 @@ test("sign in with an API key: HttpOnly SameSite=Strict cookie, cookie auth on R
   assert.match(setCookie, /Path=\//);
   const body = await res.json().then(anyJson);
   assert.equal(body.identity, "apikey:studio");
+  assert.equal(body.participant_name, "studio", "the name it has in rooms (what /connect's token carries)");
   assert.equal(body.project_id, "default");
   assert.ok(typeof body.csrf_token === "string" && body.csrf_token.length >= 20);
   assert.ok(!JSON.stringify(body).includes(key), "the API key never comes back");
@@ -98,6 +99,7 @@ test("one-time login codes: work once, expire after 10 minutes, and open an admi
   assert.equal(first.status, 200);
   const s = await first.json().then(anyJson);
   assert.equal(s.identity, "admin");
+  assert.equal(s.participant_name, "admin");
   const cookie = cookieOf(first);
   assert.equal((await fetch(`${ts.url}/accounts/projects/default/rooms`, { headers: { cookie } })).status, 200);
 

@@ -9,10 +9,11 @@ import { spawnServer, waitExit } from "./process.ts";
 import { mintParticipantToken } from "../src/index.ts";
 import { DEFAULT_SYNC_LIMITS } from "../src/toolkits/sync/index.ts";
 import { yTreeJson } from "./sync-helpers.ts";
+import { quietDocumentChangeLog } from "@roomservice/agent-kit";
 
 const SECRET = "sync-crash-secret-0123456789";
-const quietLog = console.log;
-console.log = (...a: unknown[]) => (typeof a[0] === "string" && a[0].startsWith("Applying changes") ? undefined : quietLog(...a));
+// The SDK prints every document change with console.log (agent-kit's filter, as the example agents use it).
+quietDocumentChangeLog();
 
 async function connect(url: string, room: string, identity: string) {
   const token = await mintParticipantToken(SECRET, { room, identity, role: "user", ttlSeconds: 600 });

@@ -95,7 +95,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           <NavLink to="/secrets">Secrets</NavLink>
         </nav>
         <div className="who">
-          <span className="muted" title={`project ${api.session.project_id}`}>{api.session.identity}</span>
+          <span className="muted" title={`${api.session.identity.startsWith("apikey:") ? `signed in with API key ${api.me}` : `signed in as ${api.session.identity}`} · project ${api.session.project_id}`}>{api.me}</span>
           <button type="button" className="ghost" onClick={onSignOut}>Sign out</button>
         </div>
       </header>

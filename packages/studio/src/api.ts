@@ -2,7 +2,13 @@ import type { ManifestError } from "./types.ts";
 
 /** The signed-in browser session (GET/POST /auth/session). */
 export interface AuthSession {
+  /** Who signed in: `apikey:<name>` for an API key, `admin` for a sign-in link. */
   identity: string;
+  /**
+   * The name this user has in rooms (participant name, thread member, `author_name`): the
+   * API key's name. Shown wherever Studio means "you".
+   */
+  participant_name: string;
   project_id: string;
   csrf_token: string;
 }
@@ -27,6 +33,10 @@ export class ApiError extends Error {
  */
 export class Api {
   readonly session: AuthSession;
+  /** The signed-in user's name in rooms (see AuthSession.participant_name). */
+  get me(): string {
+    return this.session.participant_name;
+  }
   constructor(session: AuthSession) {
     this.session = session;
   }

@@ -178,9 +178,9 @@ export function toManifest(f: FormModel, base: Manifest = {}): Manifest {
 
 /**
  * The manifest inside a stored service (GET .../services/{id}): the server's own fields
- * (`id`, `revision`, `room`, timestamps) removed; the manifest's own `version` ("v1") is kept.
+ * (`id`, `revision`, `room`, timestamps, `warnings`) removed; the manifest's own `version` ("v1") is kept.
  */
 export function manifestOfRecord(s: Record<string, unknown>): Manifest {
-  const { id: _i, revision: _rev, room: _r, created_at: _c, updated_at: _u, ...m } = s;
+  const { id: _i, revision: _rev, room: _r, created_at: _c, updated_at: _u, warnings: _w, ...m } = s;
   return { ...m, version: typeof m.version === "string" ? m.version : "v1" };
 }

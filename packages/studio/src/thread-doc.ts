@@ -120,14 +120,43 @@ export function busyText(attr: (name: string) => unknown, path: string): string 
 }
 
 /**
- * The agents a user can talk to: the names of agents online now plus those of the user's
- * existing threads (`<agent>-<user>.thread` in `.threads/`), once each, sorted.
+ * The participant attribute a chat agent publishes on itself: MeshAgent's ChatBot sets
+ * `empty_state_title` (the line its chat UIs show above an empty thread) when it starts, and
+ * agents that do not chat (a toolkit, a pipeline) do not. The example agents set it too
+ * (`advertiseChat` in @roomservice/agent-kit).
  */
-export function agentChoices(onlineAgents: string[], threadFiles: string[], user: string): string[] {
+export const CHAT_ATTRIBUTE = "empty_state_title";
+
+/** Whether a participant is an agent that answers in chat threads (it has CHAT_ATTRIBUTE). */
+export function canChat(p: { role: string; getAttribute(n: string): unknown }): boolean {
+  const v = p.getAttribute(CHAT_ATTRIBUTE);
+  return p.role === "agent" && typeof v === "string" && v !== "";
+}
+
+/**
+ * The agents a user can talk to: the names of chat agents online now plus those of the user's
+ * existing threads (`<agent>-<user>.thread` in `.threads/`), once each, sorted — except
+ * threads with agents in `notChatting` (online, but they say they do not chat).
+ */
+export function agentChoices(onlineAgents: string[], threadFiles: string[], user: string, notChatting: string[] = []): string[] {
   const suffix = threadPath("", user).slice(THREADS_FOLDER.length + 1); // "-<user>.thread"
   const fromFiles = threadFiles.filter((f) => f.endsWith(suffix) && f.length > suffix.length).map((f) => f.slice(0, -suffix.length));
   const online = new Set(onlineAgents);
   // A file name is the agent's safe name: prefer the online agent it stands for.
-  const known = fromFiles.filter((safe) => ![...online].some((a) => threadPath(a, user) === `${THREADS_FOLDER}/${safe}${suffix}`));
+  const named = (safe: string) => (a: string) => threadPath(a, user) === `${THREADS_FOLDER}/${safe}${suffix}`;
+  const known = fromFiles.filter((safe) => ![...online].some(named(safe)) && !notChatting.some(named(safe)));
   return [...new Set([...onlineAgents, ...known])].sort((a, b) => a.localeCompare(b));
+}
+
+/** The prefix the voice example puts on a reply it spoke (examples/voice: `🔊 <text>`). */
+const SPOKEN_PREFIX = "\u{1F50A}";
+
+/**
+ * A message's text split for display: `spoken` when it starts with the voice example's 🔊
+ * (shown as an icon — a machine without an emoji font would draw the character as a box),
+ * `text` without it.
+ */
+export function splitSpoken(text: string): { spoken: boolean; text: string } {
+  if (!text.startsWith(SPOKEN_PREFIX)) return { spoken: false, text };
+  return { spoken: true, text: text.slice(SPOKEN_PREFIX.length).replace(/^[\uFE0F\s]+/u, "") };
 }

@@ -42,6 +42,8 @@ export interface ServiceRecord {
   container: { image: string; command?: string | string[]; environment?: EnvVar[]; storage?: { room?: { path: string; subpath?: string; read_only?: boolean }[] } };
   ports?: { num: number; type?: string; liveness?: string }[];
   roomservice?: Record<string, unknown>;
+  /** Set when an earlier release stored a name the current rules refuse (what to run to fix it). */
+  warnings?: { path: string; message: string }[];
   [key: string]: unknown;
 }
 

@@ -12,11 +12,11 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { signInWithKey, signedOutProbe, watchedPage, withFailureShot } from "./browser.ts";
 import { IMAGES, manifest, startStudioEnv, waitUntil } from "./studio-env.ts";
+import { quietDocumentChangeLog } from "@roomservice/agent-kit";
 
 const ROOM = "threads";
 // The SDK logs every document change it applies.
-const quietLog = console.log;
-console.log = (...a: unknown[]) => (typeof a[0] === "string" && a[0].startsWith("Applying changes") ? undefined : quietLog(...a));
+quietDocumentChangeLog();
 
 /** [author, text, files] of every message of a thread document opened through the SDK. */
 function messagesOf(doc: any): [string, string, string[]][] {

@@ -16,7 +16,8 @@ test("a secret's value appears in no page, network response or screenshot after 
   t.after(() => s.close());
   const SECRET = `sv-${randomBytes(9).toString("hex")}`;
   const forms = [SECRET, Buffer.from(SECRET).toString("base64"), encodeURIComponent(SECRET)];
-  const w = await watchedPage(s.browser, { expected: signedOutProbe });
+  // (and the 400 of the refused name below)
+  const w = await watchedPage(s.browser, { expected: (url, status) => signedOutProbe(url, status) || (status === 400 && url === "/accounts/projects/default/secrets") });
   const { page } = w;
   await withFailureShot(w, "secrets", async () => {
     let shots = 0;
@@ -32,8 +33,14 @@ test("a secret's value appears in no page, network response or screenshot after 
     };
 
     await signInWithKey(page, s.url, s.apiKey, "/secrets");
-    await page.getByLabel("Secret name").fill("third-party-api-key");
+    // A name the server refuses: the reason is shown, and what was typed stays to be corrected.
+    await page.getByLabel("Secret name").fill("third party api key");
     await page.getByLabel("Secret value").fill(SECRET);
+    await page.getByRole("button", { name: "Save secret" }).click();
+    await page.getByRole("alert").getByText(/"third party api key" is invalid/).waitFor();
+    assert.equal(await page.getByLabel("Secret name").inputValue(), "third party api key");
+    assert.ok((await page.getByLabel("Secret value").inputValue()) !== "", "the value typed is kept too");
+    await page.getByLabel("Secret name").fill("third-party-api-key");
     await page.getByRole("button", { name: "Save secret" }).click();
     await page.getByText("Its value cannot be shown again").waitFor();
     await page.getByRole("cell", { name: "third-party-api-key", exact: true }).waitFor();

@@ -2,13 +2,14 @@
  * The chat panel's thread helpers (src/thread-doc.ts) on a real SDK document with the
  * server's thread schema: path convention, members listed once, messages appended as
  * `useChat` writes them (with `file` children), read back in order; busy status; the agents
- * offered (online ones plus those of the user's existing threads).
+ * offered (chat agents online plus those of the user's existing threads, never one that says
+ * it does not chat); the voice example's spoken prefix.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { threadSchemaJson } from "../../server/src/toolkits/sync/schema.ts";
-import { agentChoices, appendMessage, busyText, ensureMembers, readThread, threadPath, type ThreadDoc } from "../src/thread-doc.ts";
+import { agentChoices, appendMessage, busyText, canChat, ensureMembers, readThread, splitSpoken, threadPath, type ThreadDoc } from "../src/thread-doc.ts";
 
 const sdk = createRequire(import.meta.url)("@meshagent/meshagent");
 const quiet = console.log;
@@ -56,4 +57,21 @@ test("busy text comes from the agent's thread.status attributes; agents offered:
   assert.deepEqual(agentChoices(["voice", "chat-agent"], files, "alice"), ["chat-agent", "crm-sync", "voice"]);
   assert.deepEqual(agentChoices([], ["agent-apikey_k.thread"], "apikey:k"), ["agent"]);
   assert.deepEqual(agentChoices([], [], "alice"), []);
+});
+
+test("agents that chat: the ones with empty_state_title (MeshAgent's ChatBot sets it); their old threads are offered, a non-chat agent's are not", () => {
+  const p = (role: string, attrs: Record<string, unknown>) => ({ role, getAttribute: (n: string) => attrs[n] });
+  assert.equal(canChat(p("agent", { empty_state_title: "How can I help you?" })), true);
+  assert.equal(canChat(p("agent", {})), false, "an agent that does not say it chats");
+  assert.equal(canChat(p("agent", { empty_state_title: "" })), false);
+  assert.equal(canChat(p("user", { empty_state_title: "hi" })), false, "people are not agents");
+  const files = ["agent-alice.thread", "pipeline-alice.thread", "gone-alice.thread"];
+  assert.deepEqual(agentChoices(["agent"], files, "alice", ["pipeline"]), ["agent", "gone"]);
+});
+
+test("spoken replies: the voice example's 🔊 prefix is split off for an icon", () => {
+  assert.deepEqual(splitSpoken("\u{1F50A} hello there"), { spoken: true, text: "hello there" });
+  assert.deepEqual(splitSpoken("\u{1F50A}\uFE0F hi"), { spoken: true, text: "hi" });
+  assert.deepEqual(splitSpoken("plain \u{1F50A} inside"), { spoken: false, text: "plain \u{1F50A} inside" });
+  assert.deepEqual(splitSpoken(""), { spoken: false, text: "" });
 });

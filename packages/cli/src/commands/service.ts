@@ -19,6 +19,8 @@ interface ServiceJson {
   revision: number;
   metadata: { name: string };
   container?: { image?: unknown };
+  /** Set when an earlier release stored a name the current rules refuse (with what to run). */
+  warnings?: ServerWarning[];
   [k: string]: unknown;
 }
 
@@ -162,6 +164,20 @@ export function registerService(program: Command): void {
       if (o.json) process.stdout.write(JSON.stringify(rows, null, 2) + "\n");
       else if (rows.length === 0) process.stdout.write("no services\n");
       else for (const r of rows) process.stdout.write(`${r.id}  ${r.metadata.name}  ${r.room === null ? "(global)" : `room=${r.room}`}  rev${r.revision}  image=${String(r.container?.image ?? "")}\n`);
+      if (!o.json) for (const r of rows) for (const w of r.warnings ?? []) process.stderr.write(`warning: service ${r.metadata.name} (${r.id}): ${w.path}: ${w.message}\n`);
+    });
+
+  addRemoteOptions(svc.command("rename <name-or-id> <new-name>").description("give a service a new name (e.g. one stored by an earlier release under a name that is no longer valid)"))
+    .option("--room <room>")
+    .option("--global")
+    .action(async (ref: string, newName: string, o: ScopeOpts) => {
+      const { SERVICE_NAME_RE, SERVICE_NAME_RULES } = await import("@roomservice/manifest");
+      if (!SERVICE_NAME_RE.test(newName)) throw new CliError(`new name ${JSON.stringify(newName)} is not a valid service name: ${SERVICE_NAME_RULES}`);
+      const c = connect(o);
+      const s = await findService(c, ref, o, "delete");
+      const { id, revision: _rev, room, created_at: _c, updated_at: _u, warnings: _w, ...spec } = s;
+      const r = await c.request<{ revision?: number } | undefined>("PUT", `${await servicesPath(c, room)}/${encodeURIComponent(id)}`, { ...spec, metadata: { ...s.metadata, name: newName } });
+      process.stdout.write(`renamed service ${JSON.stringify(s.metadata.name)} to ${newName} (id ${id}${r?.revision === undefined ? "" : `, revision ${r.revision}`}); its MESHAGENT_TOKEN carries the new name from the next session\n`);
     });
 
   addRemoteOptions(svc.command("get <name-or-id>").description("print a service as JSON: its manifest (version \"v1\"), id, room and revision"))

@@ -93,6 +93,54 @@ export function dnsLabel(description: string) {
 }
 
 /**
+ * A toolkit name as room participants call it (`room.invoke_tool {toolkit}`), and as
+ * `room.register_toolkit` accepts it: 1–128 letters, digits, "_", ".", ":" or "-". An MCP
+ * endpoint's `label` becomes the name of the toolkit its tools appear under, so it follows
+ * the same rule (MeshAgent's own schema only says "a string").
+ */
+export const TOOLKIT_NAME_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** {@link TOOLKIT_NAME_RE} in words. */
+export const TOOLKIT_NAME_RULES = 'letters, digits, "_", ".", ":" or "-", 1 to 128 characters (e.g. "research-tools")';
+
+/** A toolkit name; see {@link TOOLKIT_NAME_RE}. */
+export function toolkitName(description: string) {
+  return z
+    .string()
+    .superRefine((n, ctx) => {
+      if (!TOOLKIT_NAME_RE.test(n)) ctx.addIssue(customIssue("is not a valid toolkit name", { expected: TOOLKIT_NAME_RULES }));
+    })
+    .describe(description);
+}
+
+/** The longest participant name a manifest may give (agents, token identities). */
+export const PARTICIPANT_NAME_MAX = 128;
+
+/**
+ * A participant name (the `name` of a participant token: agents[].name, token and endpoint
+ * identities). MeshAgent's schema only says "a string"; names are shown in every participant
+ * list and compared exactly, so a blank name, one with leading or trailing spaces or with
+ * control characters (a pasted newline) is refused rather than joining as a look-alike.
+ */
+export function participantName(description: string) {
+  return z
+    .string()
+    .superRefine((n, ctx) => {
+      const problem = n.trim() === ""
+        ? "must not be empty or blank"
+        : n !== n.trim()
+          ? "must not start or end with spaces"
+          : /[\u0000-\u001f\u007f]/.test(n)
+            ? "must not contain control characters (newlines, tabs)"
+            : n.length > PARTICIPANT_NAME_MAX
+              ? `is longer than ${PARTICIPANT_NAME_MAX} characters`
+              : null;
+      if (problem !== null) ctx.addIssue(customIssue(problem, { expected: `a participant name: 1 to ${PARTICIPANT_NAME_MAX} characters, no control characters, no leading or trailing spaces (e.g. "chat-agent")` }));
+    })
+    .describe(description);
+}
+
+/**
  * An HTTP path on the service's own port (probe paths, endpoint paths). Must start with "/":
  * "healthz" would otherwise be joined to the host as "http://host:9100healthz".
  */

@@ -9,7 +9,7 @@
  * ../warnings.ts, never dropped silently.
  */
 import { z } from "zod";
-import { containerPath, customIssue, dnsLabel, headerName, httpPath, nullable, storagePath, stringMap, subPath, withDefault } from "./helpers.ts";
+import { containerPath, customIssue, dnsLabel, headerName, httpPath, nullable, participantName, storagePath, stringMap, subPath, toolkitName, withDefault } from "./helpers.ts";
 
 /** The in-room API listens here in every room; a service cannot take it. */
 export const ROOM_API_PORT = 8078;
@@ -53,7 +53,7 @@ export const apiScopeSchema = z
 
 const tokenValueSchema = z
   .strictObject({
-    identity: z.string().min(1).describe("the participant name to put in the token"),
+    identity: participantName("the participant name to put in the token"),
     role: nullable(z.enum(["user", "agent", "tool"])).describe("participant role; defaults to agent"),
     api: nullable(apiScopeSchema),
   })
@@ -204,7 +204,7 @@ export const containerSchema = z
 
 const mcpEndpointSchema = z
   .strictObject({
-    label: z.string().min(1).describe("the name participants see for this MCP server"),
+    label: toolkitName("the name of the room toolkit the MCP server's tools appear under (unique in the room)"),
     description: nullable(z.string()),
     allowed_tools: nullable(
       z.array(z.strictObject({ tool_names: nullable(z.array(z.string())), read_only: nullable(z.boolean()) })),
@@ -228,7 +228,7 @@ const mcpEndpointSchema = z
 
 const meshagentEndpointSchema = z
   .strictObject({
-    identity: z.string().min(1).describe("participant name for the token handed to this endpoint"),
+    identity: participantName("participant name for the token handed to this endpoint"),
     api: nullable(apiScopeSchema),
   })
   .describe("call this endpoint when the service starts so it can join the room as an agent or toolkit");
@@ -279,7 +279,7 @@ export const metadataSchema = z.strictObject({
  * MeshAgent platform features; they are kept as given for whoever lists them.
  */
 export const agentSchema = z.strictObject({
-  name: z.string().min(1),
+  name: participantName("the participant name the agent joins the room as (the identity of one of the service's tokens)"),
   description: nullable(z.string()),
   annotations: nullable(stringMap),
   channels: nullable(z.looseObject({})),

@@ -11,8 +11,8 @@ import type { HeldContainer } from "./prepared.ts";
 import type { CheckResult } from "../probes.ts";
 import type { NetnsProber } from "../netns/prober.ts";
 import { DockerDemuxer } from "../logs.ts";
-import { alive, killTree } from "../proc.ts";
 import type { Readable } from "node:stream";
+import { execProbe } from "./exec-probe.ts";
 import { safeName, type SessionSecrets } from "../secrets.ts";
 import { LaunchFailure, type ExitInfo, type LaunchHooks, type RunningInstance, type ServiceDriver } from "../supervisor.ts";
 import type { Logger, ProbeAction, ServiceLaunchSpec } from "../types.ts";
@@ -144,10 +144,6 @@ function kernelReportsOom(containerId: string): Promise<boolean> {
   });
 }
 
-/** How long a timed-out exec probe may take to die after SIGKILL before the next check goes ahead anyway. */
-const EXEC_KILL_WAIT_MS = 5000;
-const EXEC_OUTPUT_MAX = 64 * 1024;
-
 class DockerInstance implements RunningInstance {
   readonly id: string;
   readonly exited: Promise<ExitInfo>;
@@ -239,72 +235,9 @@ class DockerInstance implements RunningInstance {
     }
   }
 
-  /**
-   * Runs a probe command. On timeout the command and everything it forked are killed (Docker
-   * has no API for that: the exec's host pid and its descendants get SIGKILL), and this only
-   * returns once they are gone, so probes never pile up in the container.
-   */
-  async exec(command: string[], timeoutMs: number): Promise<CheckResult> {
-    let execId: string;
-    try {
-      ({ Id: execId } = await this.docker.json<{ Id: string }>({
-        method: "POST", path: `/containers/${this.id}/exec`, body: { Cmd: command, AttachStdout: true, AttachStderr: true },
-      }));
-    } catch (err) {
-      return { ok: false, error: (err as Error).message };
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
-    let res: Readable | null = null;
-    let started = false; // Docker answered the start: the process exists (or already ended)
-    try {
-      const run = (async () => {
-        try {
-          res = await this.docker.raw({ method: "POST", path: `/exec/${execId}/start`, body: { Detach: false, Tty: false }, long: true });
-        } finally {
-          started = true;
-        }
-        return readCapped(res, EXEC_OUTPUT_MAX);
-      })();
-      run.catch(() => undefined);
-      const first = await Promise.race([run, timedOut]);
-      if (first === "timeout") {
-        await this.killExec(execId, () => started);
-        (res as Readable | null)?.destroy();
-        return { ok: false, error: `timed out after ${formatSeconds(timeoutMs)}` };
-      }
-      const info = await this.docker.json<{ ExitCode: number | null }>({ method: "GET", path: `/exec/${execId}/json` });
-      if (info.ExitCode === 0) return { ok: true };
-      return { ok: false, error: `command exited with ${info.ExitCode}${first.length > 0 ? `: ${demuxText(first).slice(-200)}` : ""}` };
-    } catch (err) {
-      return { ok: false, error: (err as Error).message };
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /**
-   * SIGKILL to the exec's process tree; waits (bounded) until Docker sees it ended. A start
-   * still in flight is waited for: a process started after we gave up would run unwatched.
-   */
-  private async killExec(execId: string, started: () => boolean): Promise<void> {
-    const deadline = Date.now() + EXEC_KILL_WAIT_MS;
-    for (;;) {
-      let info: { Running: boolean; Pid: number };
-      try {
-        info = await this.docker.json<{ Running: boolean; Pid: number }>({ method: "GET", path: `/exec/${execId}/json` });
-      } catch {
-        return; // the container (and the exec) is gone
-      }
-      if (!info.Running || info.Pid <= 0) {
-        if (started()) return;
-      } else if (alive(info.Pid)) killTree(info.Pid, "SIGKILL");
-      if (Date.now() > deadline) {
-        this.log.warn({ pid: info.Pid }, "a timed-out probe command did not end after SIGKILL");
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  /** A probe check: the command run in the container, killed on timeout (exec-probe.ts). */
+  exec(command: string[], timeoutMs: number): Promise<CheckResult> {
+    return execProbe(this.docker, this.id, command, timeoutMs, this.log);
   }
 
   async remove(): Promise<void> {
@@ -318,29 +251,4 @@ class DockerInstance implements RunningInstance {
   }
 }
 
-/** "1 s", "0.5 s": probe timeouts are configured in seconds. */
-export function formatSeconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(3))} s`;
-}
-
-/** Reads a stream to its end, keeping at most `max` bytes (the rest is discarded, not buffered). */
-function readCapped(s: Readable, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    s.on("data", (c: Buffer) => {
-      if (size >= max) return;
-      chunks.push(c.subarray(0, max - size));
-      size += Math.min(c.length, max - size);
-    });
-    s.on("end", () => resolve(Buffer.concat(chunks)));
-    s.on("close", () => resolve(Buffer.concat(chunks)));
-    s.on("error", reject);
-  });
-}
-
-function demuxText(buf: Buffer): string {
-  let text = "";
-  new DockerDemuxer((_s, p) => (text += p.toString("utf8"))).push(buf);
-  return text.trim();
-}
+export { formatSeconds } from "./exec-probe.ts";

@@ -81,6 +81,14 @@ export interface PodApi {
    * engine cannot (Kubernetes): the runtime then replaces the Pod.
    */
   stopContainer?(namespace: string, pod: string, container: string, graceSeconds: number): Promise<void>;
+  /**
+   * SIGKILL now to these containers of the Pod, without a grace period and without their restart
+   * policy starting them again — also to containers already in the grace period of a `stop`,
+   * `stopContainer` or `restartContainer` in flight, which then end at once (a room whose lease
+   * was lost: `ServiceHandle.stop({kill})`). Resolves once the signal is sent. Kubernetes cannot
+   * kill one container: there the Pod is deleted with grace period 0, all its containers with it.
+   */
+  kill(namespace: string, pod: string, containers: string[]): Promise<void>;
   /** Replaces a Secret's values (same name, same keys), as its mounted files show them. With `restartContainer`. */
   updateSecret?(secret: V1Secret): Promise<void>;
   /** Removes what `stop` left (podman: the stopped Pod). Idempotent. */
@@ -88,8 +96,10 @@ export interface PodApi {
   deleteSecrets(namespace: string, names: string[]): Promise<void>;
   /**
    * Names of the Pods and Secrets of one owner: labelled `roomservice.dev/owner=<ownerLabel>`
-   * (or, where an engine keeps no labels on secrets, named with `namePrefix`).
+   * (or, where an engine keeps no labels on secrets, named with `namePrefix`); with `roomLabel`,
+   * only those also labelled `roomservice.dev/room=<roomLabel>` (secrets without labels: those
+   * of the sessions of the Pods found).
    */
-  listOwned(namespace: string, ownerLabel: string, namePrefix: string): Promise<{ pods: string[]; secrets: string[] }>;
+  listOwned(namespace: string, ownerLabel: string, namePrefix: string, roomLabel?: string): Promise<{ pods: string[]; secrets: string[] }>;
   close(): void;
 }

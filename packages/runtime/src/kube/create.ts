@@ -78,6 +78,8 @@ export interface KubernetesRuntimeOptions {
    * the Secret, never in the Pod spec).
    */
   imageConfig?: (image: string) => Promise<ImageConfig | null>;
+  /** Closed with the runtime (e.g. the DockerEngine behind `imageConfig`); see PodRuntimeOptions. */
+  releaseOnClose?: { close(): void }[];
 }
 
 /**
@@ -91,6 +93,7 @@ export async function createKubernetesRuntime(o: KubernetesRuntimeOptions): Prom
     ...(o.clock ? { clock: o.clock } : {}), ...(o.namespace ? { namespace: o.namespace } : {}),
     ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
     ...(o.imageConfig ? { imageConfig: o.imageConfig } : {}),
+    ...(o.releaseOnClose ? { releaseOnClose: o.releaseOnClose } : {}),
   });
 }
 

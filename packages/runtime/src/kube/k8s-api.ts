@@ -143,6 +143,15 @@ export class KubernetesPodApi implements PodApi {
     throw new Error(`Pod ${namespace}/${pod} still exists ${graceSeconds + 60} s after its deletion`);
   }
 
+  /** Kubernetes kills no single container: the Pod is deleted with grace period 0 (which also shortens a deletion in flight). */
+  async kill(namespace: string, pod: string, _containers: string[]): Promise<void> {
+    try {
+      await this.core.deleteNamespacedPod({ name: pod, namespace, gracePeriodSeconds: 0 });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
   async deleteSecrets(namespace: string, names: string[]): Promise<void> {
     for (const name of names) {
       await this.core.deleteNamespacedSecret({ name, namespace }).catch((err: unknown) => {
@@ -151,8 +160,8 @@ export class KubernetesPodApi implements PodApi {
     }
   }
 
-  async listOwned(namespace: string, ownerLabel: string, _namePrefix?: string): Promise<{ pods: string[]; secrets: string[] }> {
-    const labelSelector = `${KUBE_LABEL.owner}=${ownerLabel}`;
+  async listOwned(namespace: string, ownerLabel: string, _namePrefix?: string, roomLabel?: string): Promise<{ pods: string[]; secrets: string[] }> {
+    const labelSelector = `${KUBE_LABEL.owner}=${ownerLabel}${roomLabel === undefined ? "" : `,${KUBE_LABEL.room}=${roomLabel}`}`;
     const [pods, secrets] = await Promise.all([
       this.core.listNamespacedPod({ namespace, labelSelector }),
       this.core.listNamespacedSecret({ namespace, labelSelector }),

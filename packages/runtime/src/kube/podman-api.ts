@@ -45,6 +45,8 @@ import type { ImageConfig, PodManifests } from "./manifest.ts";
 import { KUBE_LABEL, LAUNCHER_CONTAINER, LAUNCHER_VOLUME } from "./manifest.ts";
 import { ensureEnvexec, ENVEXEC_MOUNT } from "../docker/envexec.ts";
 import { defaultSecretsRoot } from "../secrets.ts";
+import { EXEC_KILL_WAIT_MS, formatSeconds } from "../docker/exec-probe.ts";
+import { killTree, processesRunning } from "../proc.ts";
 
 export interface PodmanApiOptions {
   /** Path of the containers.conf to use; default: one written by `writePodmanConf` under the temp dir. */
@@ -224,6 +226,17 @@ export class PodmanPodApi implements PodApi {
     await this.run(["container", "restart", "-t", String(graceSeconds), `${pod}-${container}`]);
   }
 
+  /**
+   * `podman container stop -t 0`: SIGKILL at once, and stopped by the user, so the restart
+   * policy leaves it stopped (a plain `podman kill` would be restarted by it). podman 4.3 lets
+   * a stop overtake one already in its grace period (the container is "stopping"; the lock is
+   * not held while it waits), so this also ends a `pod stop -t N` in flight for these containers.
+   */
+  async kill(_ns: string, pod: string, containers: string[]): Promise<void> {
+    if (containers.length === 0) return;
+    await this.run(["container", "stop", "-t", "0", ...containers.map((c) => `${pod}-${c}`)], [0, 125]);
+  }
+
   /** `podman container stop`: stopped by the user, so the restart policy leaves it stopped. */
   async stopContainer(_ns: string, pod: string, container: string, graceSeconds: number): Promise<void> {
     await this.run(["container", "stop", "-t", String(graceSeconds), `${pod}-${container}`]);
@@ -380,27 +393,57 @@ export class PodmanPodApi implements PodApi {
     throw new PodmanError(`podman pod rm -f ${pod} left the Pod in place${last ? `: ${last}` : ""}`);
   }
 
-  /** An exec probe check: `podman exec` with a timeout (the exec is killed when it passes). */
+  /**
+   * An exec probe check: `podman exec` with a timeout. Killing the `podman exec` client does
+   * not end the exec session in podman 4.3 (conmon keeps it), so on timeout the command's own
+   * processes in the container are killed, and the check returns only once the client has
+   * seen the session end (bounded: EXEC_KILL_WAIT_MS) — probes never pile up in a container.
+   */
   private execCheck(containerId: string, command: string[], timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
     return new Promise((resolve) => {
       const child = spawn(this.bin, ["exec", containerId, ...command], { env: this.env, stdio: "ignore" });
+      let timedOut = false;
       const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        resolve({ ok: false, error: `timed out after ${timeoutMs} ms` });
+        timedOut = true;
+        void this.killExecSession(containerId, command, child);
       }, timeoutMs);
       child.on("error", (err) => (clearTimeout(timer), resolve({ ok: false, error: err.message })));
-      child.on("close", (code) => (clearTimeout(timer), resolve(code === 0 ? { ok: true } : { ok: false, error: `command exited with ${code}` })));
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        if (timedOut) resolve({ ok: false, error: `timed out after ${formatSeconds(timeoutMs)}` });
+        else resolve(code === 0 ? { ok: true } : { ok: false, error: `command exited with ${code}` });
+      });
     });
+  }
+
+  /** Kills a timed-out probe command inside the container until its `podman exec` client ends (see execCheck). */
+  private async killExecSession(containerId: string, command: string[], client: ReturnType<typeof spawn>): Promise<void> {
+    const ended = () => client.exitCode !== null || client.signalCode !== null;
+    const r = await this.run(["container", "inspect", "--format", "{{.State.Pid}}", containerId], [0, 125]).catch(() => ({ stdout: "", code: -1 }));
+    const mainPid = Number(r.stdout.trim());
+    const deadline = Date.now() + EXEC_KILL_WAIT_MS;
+    // The session's process may not exist yet (podman starts it after the client asked): keep looking until the client ends.
+    while (!ended() && Date.now() < deadline) {
+      if (mainPid > 0) for (const pid of processesRunning(command, mainPid)) killTree(pid, "SIGKILL");
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    if (!ended()) {
+      this.log.warn({ container: containerId }, "a timed-out probe command did not end within the wait; the next check goes ahead");
+      client.kill("SIGKILL");
+    }
   }
 
   async deleteSecrets(_ns: string, names: string[]): Promise<void> {
     for (const n of names) await rm(join(this.secretsRoot, n), { recursive: true, force: true });
   }
 
-  async listOwned(_ns: string, ownerLabel: string, namePrefix: string): Promise<{ pods: string[]; secrets: string[] }> {
-    const pods = JSON.parse((await this.run(["pod", "ps", "--filter", `label=${KUBE_LABEL.owner}=${ownerLabel}`, "--format", "json"])).stdout || "[]") as { Name: string }[];
+  async listOwned(_ns: string, ownerLabel: string, namePrefix: string, roomLabel?: string): Promise<{ pods: string[]; secrets: string[] }> {
+    const all = JSON.parse((await this.run(["pod", "ps", "--filter", `label=${KUBE_LABEL.owner}=${ownerLabel}`, "--format", "json"])).stdout || "[]") as { Name: string; Labels?: Record<string, string> | null }[];
+    const pods = roomLabel === undefined ? all : all.filter((p) => p.Labels?.[KUBE_LABEL.room] === roomLabel);
+    // Secrets here are directories named after the session (no labels): those of the Pods' sessions.
+    const prefixes = roomLabel === undefined ? [namePrefix] : pods.map((p) => p.Name.replace(/g\d+$/, ""));
     const secrets = await readdir(this.secretsRoot).catch(() => [] as string[]);
-    return { pods: pods.map((p) => p.Name), secrets: secrets.filter((n) => n.startsWith(namePrefix)) };
+    return { pods: pods.map((p) => p.Name), secrets: secrets.filter((n) => prefixes.some((x) => n.startsWith(x))) };
   }
 
   close(): void {

@@ -45,6 +45,11 @@ export interface PodRuntimeOptions {
    * with its message (podman: the image is not in its store).
    */
   imageConfig?: (image: string) => Promise<ImageConfig | null>;
+  /**
+   * What the runtime closes after itself in `close()`: resources made for it alone, such as the
+   * DockerEngine behind a `dockerImageConfig` resolver (its keep-alive sockets to dockerd).
+   */
+  releaseOnClose?: { close(): void }[];
 }
 
 const systemClock: Clock = { now: () => Date.now() };
@@ -118,9 +123,34 @@ export class PodRuntime implements Runtime {
     return result;
   }
 
+  /**
+   * Deletes one room's Pods and Secrets of another owner (a cluster node that lost the room's
+   * lease; docs/scaling.md) at once, without a grace period: the room runs here now, and two
+   * copies of its services must not overlap on a shared engine. Counts as reapOrphans does.
+   * Nothing is found when that owner uses another engine (another namespace or machine).
+   */
+  async reapRoom(ownerId: string, room: string): Promise<ReapResult> {
+    if (ownerId === this.ownerId) throw new Error("reapRoom is for another owner's Pods");
+    const owned = await this.api.listOwned(this.namespace, labelValue(ownerId), ownerPrefix(ownerId), labelValue(room));
+    let containers = 0;
+    for (const name of owned.pods) {
+      try {
+        await this.api.stop(this.namespace, name, 0);
+        await this.api.remove(this.namespace, name);
+        containers++;
+      } catch (err) {
+        this.log.warn({ err, pod: name }, "could not remove another node's Pod of a room now served here");
+      }
+    }
+    if (owned.secrets.length > 0) await this.api.deleteSecrets(this.namespace, owned.secrets);
+    if (containers > 0) this.log.info({ owner: ownerId, room, pods: containers }, "removed another node's Pods of a room now served here");
+    return { containers, networks: 0, files: owned.secrets.length };
+  }
+
   async close(): Promise<void> {
     await this.gateway.close();
     this.api.close();
+    for (const r of this.o.releaseOnClose ?? []) r.close();
   }
 }
 
@@ -197,12 +227,44 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
     return [...this.handles.values()];
   }
 
-  stopService(h: PodServiceHandle): Promise<void> {
+  stopService(h: PodServiceHandle, kill: boolean): Promise<void> {
+    if (kill) {
+      this.killAsked.add(h);
+      // A stop of this container already in its grace period ends now too.
+      const s = this.stoppingNow.get(h);
+      if (s !== undefined) void this.killNow(s.pod, [s.container]);
+    }
     if (this.stopping !== null) return this.stopping;
     return this.schedule();
   }
 
+  /**
+   * Services asked to stop with `kill` (the room moved to another node): their containers get
+   * no grace period, and a stop of them already in flight is overtaken (PodApi.kill). A
+   * restart takes a service out again.
+   */
+  private readonly killAsked = new Set<PodServiceHandle>();
+  /** Services whose containers are being stopped right now (stopInPlace, removePod), and where. */
+  private readonly stoppingNow = new Map<PodServiceHandle, { pod: string; container: string }>();
+
+  private async killNow(pod: string, containers: string[]): Promise<void> {
+    if (containers.length === 0) return;
+    try {
+      await this.rt.api.kill(this.rt.namespace, pod, containers);
+    } catch (err) {
+      this.log.warn({ err, pod, containers }, "could not kill containers of the room's Pod; they get their grace period");
+    }
+  }
+
+  /** The grace period for stopping `hs` of a Pod: none when every one of them was asked to be killed. */
+  private graceFor(p: Extract<PodState, { kind: "up" }>, hs: Iterable<PodServiceHandle>): number {
+    const all = [...hs];
+    if (all.length > 0 && all.every((h) => this.killAsked.has(h))) return 0;
+    return p.manifests.pod.spec?.terminationGracePeriodSeconds ?? 10;
+  }
+
   restartService(h: PodServiceHandle, spec: ServiceLaunchSpec | undefined): Promise<void> {
+    this.killAsked.delete(h);
     if (this.stopping !== null) return Promise.resolve();
     if (spec !== undefined) h.spec = spec;
     // Same spec: the container must still restart (in place where the engine can, else a new Pod).
@@ -330,15 +392,17 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
    */
   private async stopInPlace(cur: Extract<PodState, { kind: "up" }>, hs: PodServiceHandle[]): Promise<void> {
     if (hs.length === 0) return;
-    const grace = cur.manifests.pod.spec?.terminationGracePeriodSeconds ?? 10;
     await Promise.all(hs.map(async (h) => {
       const cname = [...cur.containers].find(([, x]) => x === h)![0];
       h.stopping();
       this.stoppedInPod.add(h);
+      this.stoppingNow.set(h, { pod: cur.name, container: cname });
       try {
-        await this.rt.api.stopContainer!(this.rt.namespace, cur.name, cname, grace);
+        await this.rt.api.stopContainer!(this.rt.namespace, cur.name, cname, this.graceFor(cur, [h]));
       } catch (err) {
         this.log.warn({ err, service: h.serviceId }, "stopping a container in place failed");
+      } finally {
+        this.stoppingNow.delete(h);
       }
     }));
     await this.pollOnce(cur); // the exits, as the engine reports them
@@ -390,7 +454,10 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
   /** Deletes a Pod generation (grace period: the longest of its services') and its Secrets. */
   private async removePod(p: Extract<PodState, { kind: "up" }>, hs: PodServiceHandle[]): Promise<void> {
     for (const h of hs) h.stopping();
-    const grace = p.manifests.pod.spec?.terminationGracePeriodSeconds ?? 10;
+    // No grace when every service of the Pod is to be killed; otherwise the killed ones first.
+    const grace = this.graceFor(p, p.containers.values());
+    for (const [container, h] of p.containers) this.stoppingNow.set(h, { pod: p.name, container });
+    if (grace > 0) await this.killNow(p.name, [...p.containers].filter(([, h]) => this.killAsked.has(h)).map(([c]) => c));
     const stopping = this.rt.api.stop(this.rt.namespace, p.name, grace);
     // Watch the containers end (their exit codes) while the engine stops them.
     let done = false;
@@ -400,6 +467,7 @@ export class PodRoomSandbox implements RoomSandbox, PodServiceOwner {
       await Promise.race([stopping.catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
     }
     await this.pollOnce(p);
+    for (const h of p.containers.values()) if (this.stoppingNow.get(h)?.pod === p.name) this.stoppingNow.delete(h);
     await stopping.catch((err) => this.log.warn({ err, pod: p.name }, "could not stop the room's Pod; reapOrphans will"));
     await this.rt.api.remove(this.rt.namespace, p.name).catch((err) => this.log.warn({ err, pod: p.name }, "could not remove the room's Pod; reapOrphans will"));
     await this.rt.api.deleteSecrets(this.rt.namespace, p.manifests.secrets.map((s) => s.metadata!.name!))

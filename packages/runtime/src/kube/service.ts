@@ -9,7 +9,7 @@ import { EventEmitter } from "node:events";
 import { LineSplitter, maskSpec, secretsToMask } from "../logs.ts";
 import type {
   Clock, EventReason, Logger, ServiceEvent, ServiceHandle, ServiceHandleEvents, ServiceLaunchSpec, ServiceRuntimeState,
-  ServiceStateName, StopResult,
+  ServiceStateName, StopOptions, StopResult,
 } from "../types.ts";
 import type { ContainerObservation, PodEvent } from "./api.ts";
 import { recordServiceEvent } from "../service-events.ts";
@@ -27,7 +27,8 @@ const START_FAILURES = new Set(["ErrImagePull", "ImagePullBackOff", "ErrImageNev
 const LOG_DRAIN_MS = 2000;
 
 export interface PodServiceOwner {
-  stopService(h: PodServiceHandle): Promise<void>;
+  /** `kill`: no grace period, also for a stop of this service already in its grace period. */
+  stopService(h: PodServiceHandle, kill: boolean): Promise<void>;
   restartService(h: PodServiceHandle, spec: ServiceLaunchSpec | undefined): Promise<void>;
   /**
    * Starts following a run's output; returns a function that stops following. `onEnd` is
@@ -100,9 +101,9 @@ export class PodServiceHandle implements ServiceHandle {
     return this.owner.restartService(this, spec);
   }
 
-  stop(): Promise<void> {
+  stop(o: StopOptions = {}): Promise<void> {
     this.intent = "stop";
-    return this.owner.stopService(this);
+    return this.owner.stopService(this, o.kill === true);
   }
 
   lastExit(): StopResult | null {

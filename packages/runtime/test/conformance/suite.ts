@@ -12,7 +12,10 @@ import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import { fileURLToPath } from "node:url";
 import type { RoomSandbox } from "../../src/index.ts";
-import { collectLogs, resultLine, tcpProbe, testLogger, waitFor } from "../helpers.ts";
+import { collectLogs, NODE, overlapRecordingProbe, probeRecord, resultLine, tcpProbe, testLogger, waitFor } from "../helpers.ts";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { makeHarness, unavailable, type Harness, type RuntimeKind } from "./harness.ts";
 import { fileMountsConformance, leftFileMounts, LEFT_FILE_TEXT } from "./file-mounts.ts";
 
@@ -227,6 +230,26 @@ export function runtimeConformance(kind: RuntimeKind): void {
       await fileMountsConformance(h, await room("conf-files"), WAIT_MS);
     });
 
+    test("a timed-out exec probe is killed before the next check: at most one probe process at a time (issue 12 #21)", async (t) => {
+      if (kind === "kubernetes") return t.skip("the probes' record is a host directory; a cluster's node is another machine");
+      // Each check records whether an earlier one still runs as it starts (helpers.ts): no sampling, no timing.
+      const dir = await mkdtemp(join(tmpdir(), "rs-conf-probe-"));
+      await chmod(dir, 0o777);
+      const sb = await room("conf-exec-timeout");
+      try {
+        const nodeBin = kind === "sandbox" ? process.execPath : NODE;
+        const probe = { action: { kind: "exec" as const, command: overlapRecordingProbe(nodeBin, "/probe") }, initialDelayMs: 0, periodMs: 300, startIntervalMs: 300, timeoutMs: 1000, failureThreshold: 1, successThreshold: 1 };
+        const svc = sb.startService(h.spec("slow", "polite.js", { probes: { readiness: probe }, mounts: [{ hostPath: dir, containerPath: "/probe", readOnly: false }] }));
+        await waitFor("the first timeout", () => svc.status().events.find((e) => e.reason === "Unhealthy"), WAIT_MS);
+        await waitFor("four checks started", () => probeRecord(dir).started >= 4, WAIT_MS);
+        assert.equal(probeRecord(dir).overlaps, "", "at most one probe process at a time");
+        assert.equal(svc.status().events.find((e) => e.reason === "Unhealthy")?.message, "Readiness probe failed: timed out after 1 s");
+      } finally {
+        await sb.stop();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
     test("declared environment variables reach the service", async () => {
       const sb = await room("conf-env");
       const svc = sb.startService(h.spec("env", "env.js", { env: { SHOW: "GREETING,MULTI,EMPTY", GREETING: "hello room", MULTI: "a=b c\"d'", EMPTY: "" } }));
@@ -379,6 +402,74 @@ export function runtimeConformance(kind: RuntimeKind): void {
       assert.deepEqual(await h.runtime.reapOrphans(), { containers: 0, networks: 0, files: 0 });
       await live.stop();
       assert.deepEqual(await h.leftovers(), []);
+    });
+
+    // The grace period here (10 min) is far beyond every wait of the test: a kill that waited
+    // for it could only end by the test's own bound (a hang), never pass.
+    test("stop({kill}) ends a service at once, also one whose graceful stop is already in its grace period", { timeout: 4 * WAIT_MS }, async () => {
+      const sb = await room("conf-kill");
+      const grace = { stop: { signal: "SIGTERM", gracePeriodMs: 600_000 } };
+      const first = sb.startService(h.spec("first", "stubborn.js", grace));
+      const second = sb.startService(h.spec("second", "stubborn.js", grace));
+      const fl = collectLogs(first);
+      const sl = collectLogs(second);
+      await waitFor("both up", () => fl.some((l) => l.line === "stubborn up") && sl.some((l) => l.line === "stubborn up"), WAIT_MS);
+      await first.stop({ kill: true });
+      assert.deepEqual(first.lastExit(), { exitCode: 137, reason: "signal" });
+      assert.equal(first.status().state, "stopped");
+      assert.ok(!fl.some((l) => l.line === "ignoring SIGTERM"), "a kill sends no stop signal first");
+      // A graceful stop, in its grace period once the service has ignored the stop signal...
+      const graceful = second.stop();
+      await waitFor("the stop signal ignored", () => sl.some((l) => l.line === "ignoring SIGTERM"), WAIT_MS);
+      // ...is overtaken by a kill: both calls return, the service ended by SIGKILL.
+      await second.stop({ kill: true });
+      await graceful;
+      assert.deepEqual(second.lastExit(), { exitCode: 137, reason: "signal" });
+      assert.equal(second.status().state, "stopped");
+      await sb.stop();
+      assert.deepEqual(await h.leftovers(), [], "a stopped room leaves nothing behind");
+    });
+
+    test("reapRoom removes one room of another owner on the same engine, at once, and nothing else", { timeout: 4 * WAIT_MS }, async (t) => {
+      if (kind === "sandbox") {
+        return t.skip("no reapRoom: the sandbox's services are children of their own node's process (--die-with-parent), and a node that lost a room's lease kills them itself");
+      }
+      const reapRoom = h.runtime.reapRoom?.bind(h.runtime);
+      assert.ok(reapRoom !== undefined, `the ${kind} runtime removes a room of a node that lost its lease (reapRoom), as the cluster's takeover asks`);
+      // The node that lost the lease: another owner on this engine, with the room and another.
+      const otherOwner = `${ownerId}-b`;
+      const other = await makeHarness(kind, otherOwner);
+      const stale: RoomSandbox[] = [];
+      try {
+        const grace = { stop: { signal: "SIGTERM", gracePeriodMs: 600_000 } };
+        // The moved room's service ignores its stop signal and has a long grace period: only a
+        // removal without grace ends it within the test's bound.
+        for (const name of ["conf-moved", "conf-kept"]) {
+          const sb = await other.runtime.createRoomSandbox({ room: name, sessionId: `s-${randomBytes(4).toString("hex")}` });
+          stale.push(sb);
+          const svc = sb.startService(name === "conf-moved" ? other.spec("svc", "stubborn.js", grace) : other.spec("svc", "http.js", { env: { PORT: "9100" } }));
+          await waitFor(`${name} up`, () => svc.status().state === "running", WAIT_MS);
+        }
+        // This owner's own room of the same name is not the other owner's.
+        const mine = await room("conf-moved");
+        const own = mine.startService(h.spec("own", "http.js", { env: { PORT: "9100" } }));
+        await waitFor("own up", () => own.status().state === "running", WAIT_MS);
+        const before = await other.leftovers();
+        const mineBefore = await h.leftovers();
+
+        const r = await reapRoom(otherOwner, "conf-moved");
+        assert.ok(r.containers > 0, JSON.stringify(r));
+        const after = await other.leftovers();
+        assert.ok(after.length > 0 && after.length < before.length, `only the moved room went: ${JSON.stringify({ before, after })}`);
+        assert.deepEqual((await h.leftovers()).sort(), mineBefore.sort(), "this owner's things are untouched");
+        assert.equal(own.status().state, "running");
+        assert.deepEqual(await reapRoom(otherOwner, "conf-moved"), { containers: 0, networks: 0, files: 0 }, "nothing left to reap");
+        await mine.stop();
+      } finally {
+        await Promise.allSettled(stale.map((sb) => sb.stop()));
+        await other.runtime.reapOrphans().catch(() => {});
+        await other.close();
+      }
     });
   });
 }

@@ -10,6 +10,15 @@
  * once between them); one that exists by name is left alone, one the operator deleted is not
  * recreated, edits are never overwritten. Releases before schema 6 kept the marker in
  * `<data>/demo.json`: it is moved into the store on the first run.
+ *
+ * Upgrades: when a release improves an example's manifest (say, a new readiness probe), an
+ * existing install gets it for every demo service the operator has not edited — the marker
+ * records the revision the demo last wrote, and a service still at that revision is updated
+ * to the current manifest (a new revision; the previous one stays in the service's history).
+ * An edited service (a later revision) is left alone, and the log says which were which.
+ * Markers written before revisions were recorded count a service as the demo's own when it
+ * is still at revision 1 with the demo's image (the demo created revision 1; an operator's
+ * own service of that name would name its own image).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, rmSync } from "node:fs";
@@ -17,7 +26,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { formatErrors, parseManifest, validateManifestObject } from "@roomservice/manifest";
 import type { SecretStore } from "../services/secret-store.ts";
-import type { ServiceStore } from "../services/service-store.ts";
+import type { ServiceRecord, ServiceStore } from "../services/service-store.ts";
 import type { Store } from "../store/db.ts";
 import { InstallationState } from "../store/installation-state.ts";
 
@@ -47,6 +56,11 @@ interface DemoMarker {
   room: string;
   /** Service name → the id it was created with (or found under). */
   services: Record<string, string>;
+  /**
+   * Service name → the revision the demo itself last wrote (created or upgraded); absent for a
+   * service the demo found (an operator's) and in markers of earlier releases.
+   */
+  revisions?: Record<string, number>;
   updated_at: string;
 }
 
@@ -76,13 +90,19 @@ export interface DemoResult {
   removed: string[];
   /** Examples whose manifest did not validate (with why); not created. */
   invalid: { name: string; error: string }[];
+  /** Demo services brought up to the current example's manifest (the operator had not edited them). */
+  updated: string[];
+  /** Demo services the operator edited: left as they are although the example changed (or may have). */
+  edited: string[];
 }
 
 function parseMarker(text: string | undefined): DemoMarker | null {
   if (text === undefined) return null;
   try {
     const m = JSON.parse(text) as Partial<DemoMarker>;
-    if (typeof m.services === "object" && m.services !== null) return { room: m.room ?? DEMO_ROOM, services: m.services, updated_at: m.updated_at ?? "" };
+    if (typeof m.services === "object" && m.services !== null) {
+      return { room: m.room ?? DEMO_ROOM, services: m.services, ...(typeof m.revisions === "object" && m.revisions !== null ? { revisions: m.revisions } : {}), updated_at: m.updated_at ?? "" };
+    }
   } catch {
     // damaged: treated as absent; services that exist by name are still never duplicated
   }
@@ -141,13 +161,18 @@ async function setUpDemoLocked(d: DemoDeps): Promise<DemoResult> {
   const state = new InstallationState(d.store);
   const legacyFile = join(d.dataDir, DEMO_MARKER);
   const marker: DemoMarker = (await readMarker(state, legacyFile)) ?? { room: DEMO_ROOM, services: {}, updated_at: "" };
-  const result: DemoResult = { room: DEMO_ROOM, created: [], kept: [], removed: [], invalid: [] };
+  const result: DemoResult = { room: DEMO_ROOM, created: [], kept: [], removed: [], invalid: [], updated: [], edited: [] };
+  const legacyMarker = marker.revisions === undefined && Object.keys(marker.services).length > 0;
+  const revisions = (marker.revisions ??= {});
   const existing = await d.services.forRoom(d.projectId, DEMO_ROOM);
   for (const example of d.voice === true ? [...DEMO_EXAMPLES, DEMO_VOICE] : DEMO_EXAMPLES) {
     const found = existing.find((r) => r.name === example);
     if (found !== undefined) {
+      const recorded = marker.services[example];
       marker.services[example] ??= found.id;
       result.kept.push(example);
+      const spec = async () => demoManifest(d.root, example, d.imageFor(example), example === "crm-standin" ? await crmKeyHash(d, now) : null);
+      if (recorded === found.id) await upgrade(d, { example, found, revisions, legacyMarker, result, spec, now });
       continue;
     }
     if (marker.services[example] !== undefined) {
@@ -162,7 +187,9 @@ async function setUpDemoLocked(d: DemoDeps): Promise<DemoResult> {
       d.logger.error({ example, err: (err as Error).message }, "demo: an example's manifest is invalid; not created");
       continue;
     }
-    marker.services[example] = (await d.services.create(d.projectId, DEMO_ROOM, example, spec, now)).id;
+    const rec = await d.services.create(d.projectId, DEMO_ROOM, example, spec, now);
+    marker.services[example] = rec.id;
+    revisions[example] = rec.version;
     result.created.push(example);
   }
   marker.updated_at = new Date(now).toISOString();
@@ -171,5 +198,59 @@ async function setUpDemoLocked(d: DemoDeps): Promise<DemoResult> {
   rmSync(legacyFile, { force: true });
   if (result.created.length > 0) d.logger.info({ room: DEMO_ROOM, created: result.created }, `demo: room ${DEMO_ROOM} set up with ${result.created.join(", ")} (serve --no-demo turns the demo off)`);
   if (result.removed.length > 0) d.logger.info({ room: DEMO_ROOM, removed: result.removed }, "demo: services you deleted from the demo room are not recreated");
+  if (result.updated.length > 0) d.logger.info({ room: DEMO_ROOM, updated: result.updated }, `demo: updated ${result.updated.join(", ")} to this release's example manifests (you had not edited them; the previous revision stays in each service's history)`);
+  if (result.edited.length > 0) {
+    d.logger.info({ room: DEMO_ROOM, edited: result.edited }, `demo: left ${result.edited.join(", ")} as you edited them; this release's manifests are in examples/<name>/meshagent.yaml (apply one with: roomservice service update -f examples/<name>/meshagent.yaml --room ${DEMO_ROOM}, after setting its image to the one your service uses)`);
+  }
   return result;
+}
+
+/** Stable JSON (object keys sorted), to compare manifests whatever order their keys were written in. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
+/**
+ * Brings one existing demo service (the one the marker recorded) up to this release's example
+ * manifest when the operator has not edited it (see the module comment); records which it
+ * was in `result`.
+ */
+async function upgrade(d: DemoDeps, u: {
+  example: string; found: ServiceRecord; revisions: Record<string, number>; legacyMarker: boolean;
+  result: DemoResult; spec: () => Promise<Record<string, unknown>>; now: number;
+}): Promise<void> {
+  const { example, found } = u;
+  let wrote = u.revisions[example];
+  if (wrote === undefined) {
+    if (!u.legacyMarker) return; // found by name, never the demo's own
+    const image = (found.spec.container as { image?: unknown } | undefined)?.image;
+    if (found.version !== 1 || image !== d.imageFor(example)) {
+      u.result.edited.push(example);
+      return;
+    }
+    wrote = 1;
+  }
+  if (found.version !== wrote) {
+    u.result.edited.push(example);
+    return;
+  }
+  let spec: Record<string, unknown>;
+  try {
+    spec = await u.spec();
+  } catch (err) {
+    u.result.invalid.push({ name: example, error: (err as Error).message });
+    d.logger.error({ example, err: (err as Error).message }, "demo: an example's manifest is invalid; the demo service is left as it is");
+    return;
+  }
+  if (canonical(spec) === canonical(found.spec)) {
+    u.revisions[example] = found.version;
+    return;
+  }
+  const rec = await d.services.update(found.id, example, spec, u.now);
+  u.revisions[example] = rec.version;
+  u.result.updated.push(example);
 }

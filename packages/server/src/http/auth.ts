@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { csrfMatches, type BrowserSession, type BrowserSessionBackend } from "../auth/browser-sessions.ts";
 import type { ServerContext } from "../context.ts";
 import { roomNameError } from "../rooms/room-manager.ts";
-import { verifyAdminCredential, type AdminPrincipal } from "../services/admin-auth.ts";
+import { participantName, verifyAdminCredential, type AdminPrincipal } from "../services/admin-auth.ts";
 import type { ApiKeyStore } from "../services/api-keys.ts";
 import { RoomserviceError } from "./errors.ts";
 import { parseBody, signInBody } from "./bodies.ts";
@@ -95,7 +95,7 @@ export function installAuthHook(scope: FastifyInstance, d: AuthDeps): void {
 }
 
 function sessionJson(d: AuthDeps, s: BrowserSession): Record<string, unknown> {
-  return { identity: s.identity, project_id: d.ctx.projectId, csrf_token: s.csrfToken };
+  return { identity: s.identity, participant_name: participantName({ identity: s.identity, via: "cookie" }), project_id: d.ctx.projectId, csrf_token: s.csrfToken };
 }
 
 /**

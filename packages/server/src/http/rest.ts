@@ -3,12 +3,14 @@ import { validateManifestObject, type ManifestWarning } from "@roomservice/manif
 import { mintParticipantToken, defaultApiScope } from "../auth/tokens.ts";
 import type { ServerContext } from "../context.ts";
 import type { ApiKeyStore } from "../services/api-keys.ts";
+import { participantName } from "../services/admin-auth.ts";
 import type { SecretInfo, SecretStore } from "../services/secret-store.ts";
 import type { ServiceRecord, ServiceStore } from "../services/service-store.ts";
 import { badRequest, manifestErrorsJson, notFound, RoomserviceError } from "./errors.ts";
 import { parseBody, roomSettingsBody, secretCreateBody, secretUpdateBody } from "./bodies.ts";
 import { externalHttpBase, roomWsUrl } from "./public-url.ts";
 import { serviceWarnings, type ImageExists } from "../services/service-warnings.ts";
+import { legacyNameWarnings } from "../services/stored-manifest.ts";
 
 export interface RestDeps {
   ctx: ServerContext;
@@ -27,10 +29,15 @@ export { manifestErrorsJson };
 
 /**
  * A service as the API shows it: the stored manifest (its `version` is the manifest's, "v1")
- * plus its id and the store's `revision` (1, 2, … one per edit) under its own name.
+ * plus its id and the store's `revision` (1, 2, … one per edit) under its own name, and
+ * `warnings` when an earlier release stored a name the current rules refuse (stored-manifest.ts).
  */
 function serviceJson(s: ServiceRecord): Record<string, unknown> {
-  return { ...s.spec, id: s.id, revision: s.version, room: s.room, created_at: new Date(s.createdAt).toISOString(), updated_at: new Date(s.updatedAt).toISOString() };
+  const warnings = legacyNameWarnings(s);
+  return {
+    ...s.spec, id: s.id, revision: s.version, room: s.room, created_at: new Date(s.createdAt).toISOString(), updated_at: new Date(s.updatedAt).toISOString(),
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
 }
 
 /**
@@ -59,7 +66,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
     const spec = { ...(body as Record<string, unknown>) };
     // What this API adds to a service (serviceJson) is not part of the manifest: a client that
     // GETs a service and PUTs it back unchanged must succeed. The URL is authoritative for the id.
-    for (const k of ["id", "version_number", "revision", "room", "created_at", "updated_at"]) delete spec[k];
+    for (const k of ["id", "version_number", "revision", "room", "created_at", "updated_at", "warnings"]) delete spec[k];
     const r = validateManifestObject(spec);
     if (!r.ok) {
       throw new RoomserviceError(400, "invalid_manifest", `invalid service manifest: ${r.errors.map((e) => `${e.path || "(root)"}: ${e.message}`).join("; ")}`, {
@@ -165,7 +172,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
   app.post(`${base}/rooms/:room/connect`, async (req: Req) => {
     const g = { admin: req.admin!, room: roomOf(req) };
     const room = g.room!;
-    const identity = g.admin.via === "jwt" ? g.admin.identity : g.admin.identity.replace(/^apikey:/, "");
+    const identity = participantName(g.admin);
     const jwt = await mintParticipantToken(ctx.secret, {
       room, identity, role: "user", api: defaultApiScope("user"), ttlSeconds: 3600, projectId: ctx.projectId,
       nowSeconds: Math.floor(ctx.clock.now() / 1000),

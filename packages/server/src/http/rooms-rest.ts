@@ -232,10 +232,17 @@ export function registerRoomsRest(app: FastifyInstance, d: RoomsRestDeps): void 
     return { events: await d.events.events(s.id, s.room) };
   });
 
+  // `?after=<ISO time>` (samples taken later only) and `?limit=N` (the newest N): what a
+  // stream client that reconnected asks for to fill its chart's gap (docs/studio-api.md).
   app.get("/sessions/:sid/metrics", async (req: Req) => {
     const s = await findSession(req.params.sid!);
+    const after = req.query.after === undefined ? null : Date.parse(req.query.after);
+    if (Number.isNaN(after)) throw badRequest(`after: expected an ISO 8601 time (e.g. 2026-01-02T03:04:05.678Z), got ${JSON.stringify(req.query.after)}`);
+    const limit = intQuery(req.query.limit, "limit", 100_000, 1, 100_000);
     await d.events.flush();
-    return { metrics: await d.events.stats(s.id, req.query.service) };
+    const all = await d.events.stats(s.id, req.query.service);
+    const later = after === null ? all : all.filter((m) => Date.parse(m.at) > after);
+    return { metrics: later.slice(-limit) };
   });
 
   app.post("/sessions/:sid/terminate", async (req: Req, reply) => {

@@ -9,7 +9,8 @@
  * → connect every MCP endpoint; leaving `running` for stopping/stopped/exited/failed/backoff
  * → disconnect (the toolkit disappears); `session.ended` → everything of the room closes.
  */
-import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
+import { normalizeManifest } from "@roomservice/manifest";
+import { checkStoredManifest } from "../services/stored-manifest.ts";
 import type { ServiceConnector, ServiceEvent, ServiceHandle, ServiceRuntimeState } from "@roomservice/runtime";
 import type { Logger } from "pino";
 import type { ServerContext } from "../context.ts";
@@ -76,7 +77,7 @@ export class McpBridge implements ToolkitProvider {
   }
 
   private track(e: ServiceStartedEvent): void {
-    const v = validateManifestObject(e.record.spec);
+    const v = checkStoredManifest(e.record.spec);
     if (!v.ok) return; // the launcher reports invalid manifests itself
     const m = normalizeManifest(v.manifest);
     const declared = m.ports.flatMap((p) => p.endpoints.filter((ep) => ep.mcp !== undefined).map((ep) => ({ port: p.num, path: ep.path, mcp: ep.mcp! })));

@@ -1,3 +1,4 @@
+import { TOOLKIT_NAME_RE } from "@roomservice/manifest";
 import type { Logger } from "pino";
 import {
   MessageType, controlOpen, empty, errorContent, json, packContent, type Content, type DecodedMessage,
@@ -199,7 +200,7 @@ export class Dispatcher {
 
   private register(room: Room, conn: Connection, id: number, header: Record<string, unknown>): void {
     const name = header.name;
-    if (typeof name !== "string" || !/^[A-Za-z0-9_.:-]{1,128}$/.test(name)) {
+    if (typeof name !== "string" || !TOOLKIT_NAME_RE.test(name)) {
       throw new ToolError("room.register_toolkit: \"name\" must be 1-128 characters of letters, digits, _ . : -", 400);
     }
     if (this.provided(room.name, name) !== undefined) {

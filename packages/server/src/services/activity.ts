@@ -168,7 +168,7 @@ export class Activity {
       if (this.d.runtime?.stats !== undefined) {
         s.stats = new StatsPoller<SessionService>({
           clock: this.d.ctx.clock, intervalMs: this.limits.statsIntervalMs, runtime: this.d.runtime, log: this.d.ctx.logger,
-          targets: () => s.services.values(), sample: (svc, u, store) => this.onStats(s, svc, u, store),
+          targets: () => s.services.values(), sample: (svc, u, store, n) => this.onStats(s, svc, u, store, n),
         });
         s.stats.start();
       }
@@ -284,12 +284,13 @@ export class Activity {
     return f;
   }
 
-  private onStats(s: SessionActivity, svc: SessionService, u: { cpuPercent: number; memoryBytes: number; memoryLimitBytes: number | null }, store: boolean): void {
+  private onStats(s: SessionActivity, svc: SessionService, u: { cpuPercent: number; memoryBytes: number; memoryLimitBytes: number | null }, store: boolean, n: number): void {
     const r = svc.spec?.resources;
     const sample: StatsSample = {
       at: iso(this.d.ctx.clock.now()), session_id: s.sessionId, service_id: svc.record.id, service_name: svc.record.name,
       cpu_percent: Math.round(u.cpuPercent * 10) / 10, memory_bytes: u.memoryBytes,
       memory_limit_bytes: r?.memoryBytes ?? u.memoryLimitBytes, cpu_limit_cores: r?.nanoCpus !== undefined ? r.nanoCpus / 1e9 : null,
+      sample_no: n,
     };
     if (store) this.d.events.addStats(sample);
     this.toFeed(s.room, s.sessionId, "stats", sample, svc.record.id);

@@ -12,6 +12,16 @@ export interface AdminPrincipal {
 }
 
 /**
+ * The participant name an admin joins a room as (`POST .../rooms/{room}/connect`): an API
+ * key's name without the `apikey:` prefix (a participant name is what other participants and
+ * thread documents show), a JWT's or login's identity as it is. Studio shows this name
+ * wherever it means "you in the room" (`participant_name` of `/auth/session`).
+ */
+export function participantName(p: Pick<AdminPrincipal, "identity" | "via">): string {
+  return p.via === "jwt" ? p.identity : p.identity.replace(/^apikey:/, "");
+}
+
+/**
  * Admin credentials for the REST control plane: an API key (`rsk_…`) or a JWT signed with the
  * project secret whose api grant includes `admin`. Throws RoomserviceError 401 (unknown or
  * expired credential) or 403 (valid, but not an admin of this project).

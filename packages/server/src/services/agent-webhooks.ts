@@ -22,7 +22,8 @@
  * with the old process.
  */
 import { createHash, createHmac } from "node:crypto";
-import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
+import { normalizeManifest } from "@roomservice/manifest";
+import { checkStoredManifest } from "./stored-manifest.ts";
 import type { ServiceConnector, ServiceEvent, ServiceHandle, ServiceRuntimeState } from "@roomservice/runtime";
 import type { Logger } from "pino";
 import type { ApiScope } from "../auth/scope.ts";
@@ -126,7 +127,7 @@ export class AgentWebhooks {
   }
 
   private track(e: ServiceStartedEvent): void {
-    const v = validateManifestObject(e.record.spec);
+    const v = checkStoredManifest(e.record.spec); // names an earlier release stored are kept (stored-manifest.ts)
     if (!v.ok) return; // the launcher reports invalid manifests itself
     const m = normalizeManifest(v.manifest);
     const endpoints: Endpoint[] = m.ports.flatMap((p) => p.endpoints.flatMap((ep) =>

@@ -1,5 +1,6 @@
 import { dirname } from "node:path";
-import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
+import { normalizeManifest } from "@roomservice/manifest";
+import { checkStoredManifest } from "./stored-manifest.ts";
 import { hasMeshagentEndpoint, webhookSecretFor } from "./agent-webhooks.ts";
 import { mintParticipantToken, defaultApiScope, type Role } from "../auth/tokens.ts";
 import type { ApiScope } from "../auth/scope.ts";
@@ -33,7 +34,8 @@ export interface LaunchContext {
  * as env only when asked), room storage mounts, file mounts and empty dirs.
  */
 export async function buildLaunchSpec(rec: ServiceRecord, lc: LaunchContext): Promise<LaunchSpec> {
-  const v = validateManifestObject(rec.spec);
+  // A name stored before the current rules is kept (stored-manifest.ts); other errors fail the start.
+  const v = checkStoredManifest(rec.spec);
   if (!v.ok) throw new LaunchError(`stored manifest is invalid: ${v.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
   const m = normalizeManifest(v.manifest);
   const now = Math.floor(lc.ctx.clock.now() / 1000);

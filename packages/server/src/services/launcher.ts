@@ -4,7 +4,8 @@ import type { Logger } from "pino";
 import type { ServerContext } from "../context.ts";
 import type { RoomEvent } from "../rooms/room.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
-import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
+import { normalizeManifest } from "@roomservice/manifest";
+import { checkStoredManifest } from "./stored-manifest.ts";
 import { buildLaunchSpec, LaunchError } from "./launch-spec.ts";
 import { createRoomFiles } from "./room-files.ts";
 import type { LaunchSpec, LogLine, ServiceStateJson, Runtime, RoomApiEndpoint, RoomSandbox, ServiceHandle } from "./runtime-port.ts";
@@ -516,7 +517,7 @@ export class ServiceLauncher {
     let most = 0;
     for (const session of this.live.values()) {
       for (const s of session.services.values()) {
-        const v = validateManifestObject(s.record.spec);
+        const v = checkStoredManifest(s.record.spec);
         most = Math.max(most, v.ok ? normalizeManifest(v.manifest).stop.gracePeriodMs : 0);
       }
     }

@@ -29,12 +29,17 @@ export async function createPodRuntimeFromEnv(mode: "kubernetes" | "podman", own
     if (imageConfig !== undefined && imageConfig !== "docker" && imageConfig !== "none") {
       throw new Error(`ROOMSERVICE_KUBE_IMAGE_CONFIG must be "docker" or "none", got ${JSON.stringify(imageConfig)}`);
     }
+    // "docker": the images' ENTRYPOINT/CMD from this node's Docker (built here, then pushed), so
+    // services run under the launcher (session values from Secret files, stop signal to the group).
+    // The engine is the runtime's alone: it is closed with it.
+    const docker = imageConfig === "docker" ? new DockerEngine() : null;
     const rt = await createKubernetesRuntime({
       ownerId, logger: log, gatewayImage: image, namespace: env.ROOMSERVICE_KUBE_NAMESPACE ?? "default",
       gateway: { kind: "tcp", host: listen.host, port: listen.port, advertiseHost: adv.host },
-      // "docker": the images' ENTRYPOINT/CMD from this node's Docker (built here, then pushed), so
-      // services run under the launcher (session values from Secret files, stop signal to the group).
-      ...(imageConfig === "docker" ? { imageConfig: dockerImageConfig(new DockerEngine()) } : {}),
+      ...(docker !== null ? { imageConfig: dockerImageConfig(docker), releaseOnClose: [docker] } : {}),
+    }).catch((err: unknown) => {
+      docker?.close();
+      throw err;
     });
     log.info({ ownerId, namespace: rt.namespace }, "using the kubernetes runtime");
     return rt;

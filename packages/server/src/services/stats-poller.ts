@@ -31,7 +31,9 @@ interface Target {
 export class StatsPoller<T extends Target = Target> {
   private readonly o: {
     clock: Clock; intervalMs: number; runtime: Runtime; log: Logger;
-    targets: () => Iterable<T>; sample: (t: T, u: ResourceUsage, store: boolean) => void;
+    targets: () => Iterable<T>;
+    /** `n`: the sample's number for this target (1, 2, 3…, every sample, kept or not): a client that sees a jump knows it missed some. */
+    sample: (t: T, u: ResourceUsage, store: boolean, n: number) => void;
   };
   private timer: { cancel(): void } | null = null;
   private state: "idle" | "running" | "stopped" = "idle";
@@ -91,7 +93,7 @@ export class StatsPoller<T extends Target = Target> {
             const n = (this.counts.get(t.record.id) ?? 0) + 1;
             this.counts.set(t.record.id, n);
             const store = n <= STATS_KEEP_ALL || (n % STATS_THIN_EVERY === 0 && STATS_KEEP_ALL + (n - STATS_KEEP_ALL) / STATS_THIN_EVERY <= STATS_KEEP_MAX);
-            this.o.sample(t, u, store);
+            this.o.sample(t, u, store, n);
           },
           (err: unknown) => {
             if (!this.warned) this.o.log.warn({ err }, "could not read service stats (further failures are not logged)");

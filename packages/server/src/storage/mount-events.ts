@@ -2,8 +2,9 @@
  * Storage events for writes that bypass the Room API: services write room storage through
  * their bind mounts (the pipeline example writes outbox/ that way), and participants should
  * hear about those files as they hear about uploads. While a session runs a service that
- * mounts room storage, the room's storage folder is watched (inotify, recursively) and
- * changes become the SDK's `storage.file.updated` / `storage.file.deleted` events.
+ * mounts room storage (declared, or the agent template's implicit `/data`), the room's
+ * storage folder is watched (inotify, one watch per folder: tree-watch.ts) and changes become
+ * the SDK's `storage.file.updated` / `storage.file.deleted` events.
  *
  * - Names with a segment starting with "." are skipped: that is where atomic writers keep
  *   their temp files (both examples do), and a temp file is not news.
@@ -13,22 +14,35 @@
  *   and not announced again.
  * - Events carry `participant_id: null`: the writer is a container, not a participant.
  */
-import { watch, type FSWatcher } from "node:fs";
-import { sep } from "node:path";
+import { normalizeManifest, validateManifestObject } from "@roomservice/manifest";
 import type { Logger } from "pino";
 import type { RoomManager } from "../rooms/room-manager.ts";
 import type { ServiceLauncher } from "../services/launcher.ts";
 import { ToolError } from "../toolkits/types.ts";
 import { fileIdentity } from "./api-changes.ts";
+import { TreeWatch } from "./tree-watch.ts";
 
 const QUIET_MS = 200;
 /** Paths waiting for their quiet period; beyond this, new paths are dropped (and logged). */
 const MAX_PENDING = 10_000;
 
+/** Folders of one room's storage watched at most (one inotify watch each; tree-watch.ts). */
+const MAX_DIRS = 4096;
+
 interface Watch {
   sessionId: string;
-  watcher: FSWatcher;
+  watcher: TreeWatch;
   pending: Map<string, NodeJS.Timeout>;
+}
+
+/**
+ * Whether a stored manifest's service gets room storage mounted: its mounts as the launcher
+ * computes them (normalizeManifest), so the implicit `/data` of an agent-template service —
+ * every service that declares no storage — counts, not only `container.storage.room`.
+ */
+export function mountsRoomStorage(spec: unknown): boolean {
+  const v = validateManifestObject(spec);
+  return v.ok && normalizeManifest(v.manifest).storageMounts.length > 0;
 }
 
 export class MountEvents {
@@ -40,8 +54,7 @@ export class MountEvents {
     this.rooms = d.rooms;
     this.log = d.logger.child({ component: "mount-events" });
     d.launcher.serviceStarted.on("started", (e) => {
-      const storage = (e.record.spec.container as { storage?: { room?: unknown[] | null } } | undefined)?.storage;
-      if (Array.isArray(storage?.room) && storage.room.length > 0) this.start(e.room, e.sessionId);
+      if (mountsRoomStorage(e.record.spec)) this.start(e.room, e.sessionId);
     });
     d.rooms.events.on("event", (e) => {
       if (e.type === "session.ended") this.stop(e.room, e.sessionId);
@@ -55,24 +68,26 @@ export class MountEvents {
     const r = this.rooms.get(room);
     if (r === undefined) return;
     const root = r.storage.root;
-    let watcher: FSWatcher;
+    const pending = new Map<string, NodeJS.Timeout>();
+    const changed = (rel: string) => {
+      const t = pending.get(rel);
+      if (t !== undefined) t.refresh();
+      else if (pending.size >= MAX_PENDING) this.log.warn({ room, path: rel }, "too many storage changes pending; dropping an event");
+      else pending.set(rel, setTimeout(() => void this.announce(room, w, rel), QUIET_MS));
+    };
+    let watcher: TreeWatch;
     try {
-      watcher = watch(root, { recursive: true, persistent: false });
+      watcher = new TreeWatch(root, {
+        onChange: changed,
+        skip: (rel) => rel.split("/").some((seg) => seg.startsWith(".")),
+        onProblem: (message, err) => this.log.warn({ err, room }, `room storage watch: ${message}`),
+        maxDirs: MAX_DIRS,
+      });
     } catch (err) {
       this.log.warn({ err, room }, "cannot watch room storage; writes through service mounts raise no storage events");
       return;
     }
-    const w: Watch = { sessionId, watcher, pending: new Map() };
-    watcher.on("error", (err) => this.log.warn({ err, room }, "room storage watcher failed"));
-    watcher.on("change", (_type, filename) => {
-      if (filename === null) return;
-      const rel = String(filename).split(sep).join("/");
-      if (rel.split("/").some((s) => s.startsWith("."))) return;
-      const t = w.pending.get(rel);
-      if (t !== undefined) t.refresh();
-      else if (w.pending.size >= MAX_PENDING) this.log.warn({ room, path: rel }, "too many storage changes pending; dropping an event");
-      else w.pending.set(rel, setTimeout(() => void this.announce(room, w, rel), QUIET_MS));
-    });
+    const w: Watch = { sessionId, watcher, pending };
     this.watches.set(room, w);
   }
 

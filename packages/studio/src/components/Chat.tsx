@@ -2,8 +2,9 @@ import { useEffect, useRef, useState } from "react";
 import type { RemoteParticipant, RoomClient, RoomMessageEvent } from "@meshagent/meshagent";
 import { useApi } from "../App.tsx";
 import { errorText } from "../api.ts";
-import { agentChoices, nameOf, THREADS_FOLDER, threadPath } from "../thread-doc.ts";
+import { agentChoices, canChat, nameOf, THREADS_FOLDER, threadPath } from "../thread-doc.ts";
 import { Thread } from "./Thread.tsx";
+import { MessageText } from "./MessageText.tsx";
 
 /** A chat message sent to the room outside any thread (an agent's greeting, say). */
 interface Notice {
@@ -71,7 +72,7 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
       client.messaging.on("participant_removed", refresh);
       client.messaging.on("participant_attributes_updated", refresh);
       client.messaging.on("messaging_enabled", refresh);
-      const me = nameOf(client.localParticipant, api.session.identity);
+      const me = nameOf(client.localParticipant, api.me);
       client.messaging.on("message", (e: RoomMessageEvent) => {
         const m = e.message;
         if (m.type !== "chat" || m.local) return;
@@ -95,7 +96,11 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
   };
 
   const joined = conn.kind === "joined" ? conn : null;
-  const choices = joined === null ? [] : agentChoices(people.filter((p) => p.role === "agent").map((p) => nameOf(p)), threadFiles, joined.me);
+  // Only agents that say they chat (docs/chat.md): a thread with any other would never be answered.
+  const choices = joined === null ? [] : agentChoices(
+    people.filter(canChat).map((p) => nameOf(p)), threadFiles, joined.me,
+    people.filter((p) => p.role === "agent" && !canChat(p)).map((p) => nameOf(p)),
+  );
   // The first agent to show up is talked to until the user picks another.
   useEffect(() => {
     if (agent === null && choices.length > 0) setAgent(choices[0]!);
@@ -104,7 +109,7 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
   if (joined === null) {
     return (
       <div className="chat idle">
-        <p className="muted">Join the room as <strong>{api.session.identity}</strong> to see who is here and talk to its agents. Joining starts a session: the room's services start the moment you join.</p>
+        <p className="muted">Join the room as <strong>{api.me}</strong> to see who is here and talk to its agents. Joining starts a session: the room's services start the moment you join.</p>
         <button type="button" className="primary" onClick={join} disabled={conn.kind === "joining"}>Join room</button>
         {conn.kind === "joining" && <span className="muted" role="status"> Joining…</span>}
         {conn.kind === "error" && <p role="alert" className="error">{conn.message}</p>}
@@ -120,27 +125,27 @@ export function Chat({ room, onClient }: { room: string; onClient: (c: RoomClien
         <button type="button" onClick={leave}>Leave room</button>
       </div>
       <ul className="chat-people" aria-label="People in chat">
-        {people.length === 0 ? <li className="muted">Nobody else is here yet.</li> : people.map((p) => (
+        {people.length === 0 ? <li className="muted">Nobody else is in the chat yet.</li> : people.map((p) => (
           <li key={p.id}><span className={`dot ${p.online === false ? "" : "on"}`} aria-hidden="true" />{nameOf(p)} <span className="muted small">{p.role}</span></li>
         ))}
       </ul>
       {notices.length > 0 && (
         <ol className="chat-notices" aria-label="Room messages">
-          {notices.map((n) => <li key={n.id}><span className="from">{n.from}</span> <span className="text">{n.text}</span></li>)}
+          {notices.map((n) => <li key={n.id}><span className="from">{n.from}</span> <MessageText text={n.text} /></li>)}
         </ol>
       )}
       <div className="thread-bar">
         <label className="inline">
           <span className="small muted">Thread with</span>{" "}
           <select aria-label="Thread with" value={agent ?? ""} onChange={(e) => setAgent(e.target.value === "" ? null : e.target.value)} disabled={choices.length === 0}>
-            {choices.length === 0 && <option value="">no agent here yet</option>}
+            {choices.length === 0 && <option value="">no chat agent here yet</option>}
             {choices.map((a) => <option key={a} value={a}>{a}</option>)}
           </select>
         </label>
         {path !== null && <span className="mono small muted thread-path" title="The thread document in room storage">{path}</span>}
       </div>
       {path === null || agent === null
-        ? <p className="muted small">An agent's thread opens here once an agent is in the room.</p>
+        ? <p className="muted small">A thread opens here once an agent that chats is in the room (services that only offer tools do not).</p>
         : <Thread key={path} client={joined.client} path={path} me={joined.me} agent={agent} people={people} />}
     </div>
   );

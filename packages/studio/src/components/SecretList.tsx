@@ -59,31 +59,41 @@ export function SecretList({ scope }: { scope: SecretScope }) {
   const word = scope.kind === "project" ? "Secret" : "Room secret";
   const where = (r: Row) => (r.room === null || scope.kind === "room" ? "" : ` in room ${r.room}`);
 
-  const run = async (what: () => Promise<unknown>, done: string) => {
+  /** Runs a write; true when it succeeded (the problem is shown otherwise). */
+  const run = async (what: () => Promise<unknown>, done: string): Promise<boolean> => {
     setProblem(null);
     setNote(null);
     try {
       await what();
       setNote(done);
       list.reload();
+      return true;
     } catch (err) {
       setProblem(errorText(err));
+      return false;
     }
   };
+  // The fields are cleared once saved; a refused save (a bad name) keeps what was typed, so
+  // it can be corrected rather than typed again.
   const create = (e: FormEvent) => {
     e.preventDefault();
     const n = name.trim();
     const data = toBase64(value);
-    setValue("");
-    void run(() => api.post(secretsUrl(api, room), { name: n, type: "opaque", data_base64: data }), `${word} ${n} saved. Its value cannot be shown again.`).then(() => setName(""));
+    void run(() => api.post(secretsUrl(api, room), { name: n, type: "opaque", data_base64: data }), `${word} ${n} saved. Its value cannot be shown again.`).then((ok) => {
+      if (!ok) return;
+      setName("");
+      setValue("");
+    });
   };
   const rowKey = (r: Row) => `${r.room ?? ""}/${r.info.id}`;
   const update = (r: Row) => (e: FormEvent) => {
     e.preventDefault();
     const data = toBase64(newValue);
-    setNewValue("");
-    setEditing(null);
-    void run(() => api.put(secretsUrl(api, r.room, `/${encodeURIComponent(r.info.id)}`), { data_base64: data }), `${word} ${r.info.name}${where(r)} updated; services get the new value at their next start.`);
+    void run(() => api.put(secretsUrl(api, r.room, `/${encodeURIComponent(r.info.id)}`), { data_base64: data }), `${word} ${r.info.name}${where(r)} updated; services get the new value at their next start.`).then((ok) => {
+      if (!ok) return;
+      setNewValue("");
+      setEditing(null);
+    });
   };
   const idPrefix = scope.kind === "project" ? "s" : `rs-${key.replace(/[^A-Za-z0-9_-]/g, "-")}`;
 

@@ -26,7 +26,9 @@ export function timeWindow(xs: number[], now: number): [number, number] {
 
 /**
  * A live uPlot chart of one metric of one service, with its limit drawn as a dashed line
- * (memory limit, or CPU limit in percent of one core) when the service has one.
+ * (memory limit, or CPU limit in percent of one core) when the service has one. The figure
+ * carries how many samples it draws and the times of the first and last (`data-samples`,
+ * `data-first-at`, `data-last-at`), so a test can tell a chart with a hole from a whole one.
  */
 export function StatsChart({ samples, metric, label }: { samples: Stats[]; metric: "cpu" | "memory"; label: string }) {
   const box = useRef<HTMLDivElement>(null);
@@ -85,7 +87,7 @@ export function StatsChart({ samples, metric, label }: { samples: Stats[]; metri
   const current = last === undefined ? "no samples yet" : metric === "cpu" ? `${last.cpu_percent.toFixed(1)} % of a core` : bytes(last.memory_bytes);
   const limitText = limit === null ? "no limit" : metric === "cpu" ? `limit ${(limit / 100).toFixed(2)} cores` : `limit ${bytes(limit)}`;
   return (
-    <figure className="chart">
+    <figure className="chart" data-samples={samples.length} data-first-at={samples[0]?.at} data-last-at={last?.at}>
       <figcaption><strong>{label}</strong> <span className="muted">{current} · {limitText}</span></figcaption>
       <div ref={box} role="img" aria-label={`${label}: ${current}, ${limitText}`} />
     </figure>

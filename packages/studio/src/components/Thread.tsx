@@ -1,16 +1,23 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import type { RemoteParticipant, RoomClient } from "@meshagent/meshagent";
+import type { RemoteParticipant, RoomClient, RoomEvent } from "@meshagent/meshagent";
 import { errorText } from "../api.ts";
 import { appendMessage, busyText, nameOf, ensureMembers, readThread, THREAD_SCHEMA_PATH, type ThreadDoc, type ThreadView } from "../thread-doc.ts";
 import { FileIcon, SpeakerIcon, CloseIcon } from "./icons.tsx";
 import { MicButton, useVoiceToolkit } from "./MicButton.tsx";
+import { MessageText } from "./MessageText.tsx";
 
-/** The thread document's lifecycle in this panel. */
+/**
+ * The thread document's lifecycle in this panel. `new`: no file at the path yet — nothing is
+ * written until the user sends a first message (opening a thread never creates one).
+ */
 type DocState =
   | { kind: "opening" }
+  | { kind: "new" }
   | { kind: "open"; doc: ThreadDoc }
   | { kind: "no_schema" }
   | { kind: "error"; message: string };
+
+type LiveDoc = ThreadDoc & { listen(fn: () => void): { unsubscribe(): void } };
 
 /** Where attachments are uploaded, as MeshAgent's useChat does (`uploaded-files/<name>`). */
 const UPLOAD_FOLDER = "uploaded-files";
@@ -35,27 +42,32 @@ function clock(iso: string): string {
 }
 
 /**
- * Opens the thread at `path` (waiting for nothing but the room's thread schema, as
- * MeshAgent's useDocumentConnection does), lists `me` and `agent` as members, and follows the
- * document: every change (a message appended, an agent's reply growing token by token) is
- * read into `view`. Closes the document when unmounted.
+ * Follows the thread at `path` (waiting for nothing but the room's thread schema, as
+ * MeshAgent's useDocumentConnection does). An existing thread is opened at once; a missing one
+ * is left missing (`new`) until `create()` — the first message — or until someone else writes
+ * it (a storage event for the path). Once open, `me` and `agent` are listed as members, the
+ * agent is sent `opened`, and every document change (a message appended, an agent's reply
+ * growing token by token) is read into `view`. Closes the document when unmounted.
  */
-function useThreadDoc(client: RoomClient, path: string, me: string, agent: string): { state: DocState; view: ThreadView } {
+function useThreadDoc(client: RoomClient, path: string, me: string, agent: string): { state: DocState; view: ThreadView; create: () => Promise<ThreadDoc> } {
   const [state, setState] = useState<DocState>({ kind: "opening" });
   const [view, setView] = useState<ThreadView>({ members: [], messages: [] });
+  const openRef = useRef<(() => Promise<ThreadDoc>) | null>(null);
   useEffect(() => {
     let alive = true;
+    let opening: Promise<ThreadDoc> | null = null;
     let opened = false;
     let sub: { unsubscribe(): void } | null = null;
-    void (async () => {
-      try {
-        if (!(await client.storage.exists(THREAD_SCHEMA_PATH))) {
-          if (alive) setState({ kind: "no_schema" });
-          return;
-        }
-        const doc = (await client.sync.open(path, { create: true })) as unknown as ThreadDoc & { listen(fn: () => void): { unsubscribe(): void } };
+    // Single flight: the first message and a storage event may both ask to open.
+    const open = (): Promise<ThreadDoc> => {
+      if (opening !== null) return opening;
+      opening = (async () => {
+        const doc = (await client.sync.open(path, { create: true })) as unknown as LiveDoc;
         opened = true;
-        if (!alive) return void client.sync.close(path).catch(() => undefined);
+        if (!alive) {
+          void client.sync.close(path).catch(() => undefined);
+          throw new Error("the thread was closed");
+        }
         ensureMembers(doc, [{ name: me, type: "user" }, { name: agent, type: "agent" }]);
         const read = () => setView(readThread(doc));
         sub = doc.listen(read);
@@ -64,17 +76,42 @@ function useThreadDoc(client: RoomClient, path: string, me: string, agent: strin
         // MeshAgent's Flutter client tells the agent it opened the thread (docs/chat.md).
         const p = client.messaging.remoteParticipants.find((x) => nameOf(x) === agent);
         if (p !== undefined) await client.messaging.sendMessage({ to: p, type: "opened", message: { path } }).catch(() => undefined);
+        return doc;
+      })();
+      opening.catch((err: unknown) => {
+        if (alive) setState({ kind: "error", message: `Could not open the thread ${path}: ${errorText(err)}` });
+      });
+      return opening;
+    };
+    openRef.current = open;
+    // Written by someone else meanwhile (another tab, the voice service): follow it.
+    const onWritten = (e: RoomEvent) => void ((e as { path?: unknown }).path === path && opening === null && open().catch(() => undefined));
+    client.storage.on("file.updated", onWritten);
+    void (async () => {
+      try {
+        if (!(await client.storage.exists(THREAD_SCHEMA_PATH))) {
+          if (alive) setState({ kind: "no_schema" });
+          return;
+        }
+        if (await client.storage.exists(path)) await open();
+        else if (alive && opening === null) setState({ kind: "new" });
       } catch (err) {
         if (alive) setState({ kind: "error", message: `Could not open the thread ${path}: ${errorText(err)}` });
       }
     })();
     return () => {
       alive = false;
+      openRef.current = null;
+      client.storage.off("file.updated", onWritten);
       sub?.unsubscribe();
       if (opened) void client.sync.close(path).catch(() => undefined);
     };
   }, [client, path, me, agent]);
-  return { state, view };
+  const create = () => {
+    const open = openRef.current;
+    return open === null ? Promise.reject(new Error("the thread was closed")) : open();
+  };
+  return { state, view, create };
 }
 
 /**
@@ -86,7 +123,8 @@ function useThreadDoc(client: RoomClient, path: string, me: string, agent: strin
  * thread in its `thread` header, so the voice service posts what it heard here.
  */
 export function Thread({ client, path, me, agent, people }: { client: RoomClient; path: string; me: string; agent: string; people: RemoteParticipant[] }) {
-  const { state, view } = useThreadDoc(client, path, me, agent);
+  const { state, view, create } = useThreadDoc(client, path, me, agent);
+  const ready = state.kind === "open" || state.kind === "new";
   const [draft, setDraft] = useState("");
   const [files, setFiles] = useState<string[]>([]);
   const [uploading, setUploading] = useState<string | null>(null);
@@ -97,8 +135,12 @@ export function Thread({ client, path, me, agent, people }: { client: RoomClient
   const lastTyping = useRef(0);
   const voice = useVoiceToolkit(client);
 
-  const memberNames = new Set(view.members.map((m) => m.name));
-  const online = people.filter((p) => p.online !== false && memberNames.has(nameOf(p)) && nameOf(p) !== me);
+  // The thread's members who are here now (not me): who notices go to.
+  const onlineMembers = (members: ThreadView["members"]) => {
+    const names = new Set(members.map((m) => m.name));
+    return people.filter((p) => p.online !== false && names.has(nameOf(p)) && nameOf(p) !== me);
+  };
+  const online = onlineMembers(view.members);
   const busy = online.map((p) => ({ name: nameOf(p), text: busyText((n) => p.getAttribute(n), path) })).filter((b) => b.text !== null);
   const last = view.messages[view.messages.length - 1];
 
@@ -108,8 +150,8 @@ export function Thread({ client, path, me, agent, people }: { client: RoomClient
     if (el !== null) el.scrollTop = el.scrollHeight;
   }, [view.messages.length, last?.text]);
 
-  const notify = async (type: string, message: Record<string, unknown>) => {
-    for (const to of online) await client.messaging.sendMessage({ to, type, message: { path, ...message } });
+  const notify = async (type: string, message: Record<string, unknown>, to = online) => {
+    for (const p of to) await client.messaging.sendMessage({ to: p, type, message: { path, ...message } });
   };
 
   const typed = (text: string) => {
@@ -138,10 +180,13 @@ export function Thread({ client, path, me, agent, people }: { client: RoomClient
   const send = async (e: FormEvent) => {
     e.preventDefault();
     const text = draft.trim();
-    if (state.kind !== "open" || (text === "" && files.length === 0)) return;
+    if (!ready || (text === "" && files.length === 0)) return;
     setProblem(null);
+    let doc: ThreadDoc;
     try {
-      appendMessage(state.doc, { id: uuid(), text, authorName: me, files, now: new Date() });
+      // The first message is what creates the thread's file.
+      doc = state.kind === "open" ? state.doc : await create();
+      appendMessage(doc, { id: uuid(), text, authorName: me, files, now: new Date() });
     } catch (err) {
       setProblem(`Not sent: ${errorText(err)}`);
       return;
@@ -150,7 +195,8 @@ export function Thread({ client, path, me, agent, people }: { client: RoomClient
     setDraft("");
     setFiles([]);
     try {
-      await notify("chat", { text, attachments: sentFiles.map((p) => ({ path: p })) });
+      // Members read from the document now: a thread created by this message has them only now.
+      await notify("chat", { text, attachments: sentFiles.map((p) => ({ path: p })) }, onlineMembers(readThread(doc).members));
     } catch (err) {
       setProblem(`Your message is in the thread, but telling ${agent} failed: ${errorText(err)}`);
     }
@@ -180,7 +226,7 @@ export function Thread({ client, path, me, agent, people }: { client: RoomClient
           <li key={m.id === "" ? `#${i}` : m.id} className={m.authorName === me ? "mine" : ""} data-author={m.authorName}>
             <span className="from">{m.authorName === me ? "you" : m.authorName}</span>{" "}
             <time className="muted small" dateTime={m.createdAt}>{clock(m.createdAt)}</time>{" "}
-            <span className="text">{m.text}</span>
+            <MessageText text={m.text} />
             {m.files.length > 0 && (
               <span className="attachments">
                 {m.files.map((f) => (
@@ -193,11 +239,11 @@ export function Thread({ client, path, me, agent, people }: { client: RoomClient
           </li>
         ))}
         {state.kind === "opening" && <li className="hint-line muted">Opening the thread…</li>}
-        {state.kind === "open" && view.messages.length === 0 && <li className="hint-line muted">No messages yet: say something to {agent}.</li>}
+        {ready && view.messages.length === 0 && <li className="hint-line muted">No messages yet: say something to {agent}.</li>}
       </ol>
       <p className="thread-busy small muted" aria-live="polite">
         {busy.map((b) => <span key={b.name}>{b.name}: {b.text}… </span>)}
-        {busy.length === 0 && !online.some((p) => nameOf(p) === agent) && <span>{agent} is not in the room; it reads the thread when it is.</span>}
+        {busy.length === 0 && !people.some((p) => p.online !== false && nameOf(p) === agent) && <span>{agent} is not in the room; it reads the thread when it is.</span>}
       </p>
       {files.length > 0 && (
         <ul className="pending-files" aria-label="Attachments to send">
@@ -208,12 +254,12 @@ export function Thread({ client, path, me, agent, people }: { client: RoomClient
       )}
       {problem !== null && <p role="alert" className="error small">{problem}</p>}
       <form className="chat-send" onSubmit={send}>
-        <input aria-label="Message" placeholder={`Message ${agent}`} value={draft} onChange={(e) => typed(e.target.value)} disabled={state.kind !== "open"} />
+        <input aria-label="Message" placeholder={`Message ${agent}`} value={draft} onChange={(e) => typed(e.target.value)} disabled={!ready} />
         <label className="button" title="Attach files (uploaded to uploaded-files/ in room storage)">
           <FileIcon /><span className="sr-only">Attach files</span>
-          <input ref={fileInput} type="file" multiple className="sr-only" onChange={(e) => void attach(e.target.files)} disabled={state.kind !== "open"} />
+          <input ref={fileInput} type="file" multiple className="sr-only" onChange={(e) => void attach(e.target.files)} disabled={!ready} />
         </label>
-        <button type="submit" className="primary" disabled={state.kind !== "open" || uploading !== null || (draft.trim() === "" && files.length === 0)}>Send</button>
+        <button type="submit" className="primary" disabled={!ready || uploading !== null || (draft.trim() === "" && files.length === 0)}>Send</button>
         <MicButton client={client} available={voice} thread={path} onTranscript={setHeard} />
       </form>
       {uploading !== null && <p className="small muted">Uploading {uploading}…</p>}

@@ -46,9 +46,9 @@ export function RoomPage() {
     document.title = `${room} · Studio`;
   }, [room]);
 
-  // The server refused the room's stream (an invalid name, no access): say why, and offer
+  // The server refused the room's stream (an invalid name, signed out): say why, and offer
   // nothing that would fail the same way (Add service, Join).
-  if (state.connection === "refused") {
+  if (state.connection === "failed") {
     return (
       <div className="page room-page">
         <header className="page-head">
@@ -58,8 +58,8 @@ export function RoomPage() {
           </div>
         </header>
         <div className="notice bad" role="alert">
-          <p>The server refused this room: {state.refusal}</p>
-          <p><Link to="/rooms">Back to Rooms</Link></p>
+          <p>The server refused this room: {state.error}</p>
+          <p><Link to="/rooms">Back to the rooms</Link></p>
         </div>
       </div>
     );

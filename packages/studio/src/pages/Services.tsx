@@ -74,7 +74,10 @@ export function ServicesPage() {
             <tbody>
               {list.data.map((s) => (
                 <tr key={s.id}>
-                  <td><Link to={`${base}/${encodeURIComponent(s.id)}`}>{s.metadata.name}</Link></td>
+                  <td>
+                    <Link to={`${base}/${encodeURIComponent(s.id)}`}>{s.metadata.name}</Link>
+                    {(s.warnings ?? []).map((w) => <p key={w.path} className="small warning-text" role="note">{w.path}: {w.message}</p>)}
+                  </td>
                   <td className="mono small">{s.container.image}</td>
                   <td><span className={`badge tone-${s.enabled === false ? "idle" : "ok"}`}>{s.enabled === false ? "disabled" : "enabled"}</span></td>
                   <td>rev {s.revision}</td>

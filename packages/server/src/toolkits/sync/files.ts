@@ -16,7 +16,12 @@ export interface DocumentFiles {
   exists(path: string): Promise<boolean>;
 }
 
-export function roomDocumentFiles(storage: RoomStorage): DocumentFiles {
+/**
+ * `onWritten(path)` hears of every file written (a document saved, the thread schema seeded):
+ * the server announces it as a storage event, as it does the storage toolkit's writes, so a
+ * participant browsing the room's files sees them come and change (Studio's Storage panel).
+ */
+export function roomDocumentFiles(storage: RoomStorage, onWritten: (path: string) => void = () => undefined): DocumentFiles {
   return {
     async read(path, maxBytes) {
       try {
@@ -26,11 +31,15 @@ export function roomDocumentFiles(storage: RoomStorage): DocumentFiles {
         throw err;
       }
     },
-    write: (path, data) => storage.writeFile(path, data, { overwrite: true }),
+    async write(path, data) {
+      await storage.writeFile(path, data, { overwrite: true });
+      onWritten(path);
+    },
     async writeIfAbsent(path, data) {
       if ((await storage.stat(path)) !== null) return false;
       try {
         await storage.writeFile(path, data, { overwrite: false });
+        onWritten(path);
         return true;
       } catch (err) {
         if (err instanceof ToolError && err.code === 409) return false;

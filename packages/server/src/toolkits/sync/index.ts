@@ -39,7 +39,10 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
  */
 export function createSyncService(a: { rooms: RoomManager; clock: Clock; logger: Logger; limits?: Partial<SyncLimits>; files?: (room: Room) => DocumentFiles }): SyncService {
   const limits: SyncLimits = { ...DEFAULT_SYNC_LIMITS, ...a.limits };
-  const filesFor = a.files ?? ((room: Room) => roomDocumentFiles(room.storage));
+  // The SDK's storage event for a saved document (participant_id null: the server wrote it),
+  // to whoever is in the room by then (looked up at write time: a save can outlive a Room).
+  const filesFor = a.files ?? ((room: Room) => roomDocumentFiles(room.storage, (path) =>
+    a.rooms.get(room.name)?.broadcastEvent("storage.file.updated", { path, participant_id: null })));
   const byRoom = new Map<string, RoomDocuments>();
   const streamsPerConn = new WeakMap<Connection, number>();
   const schemaFile = (json: Record<string, unknown>) => Buffer.from(JSON.stringify(json, null, 2) + "\n");
