@@ -1,7 +1,7 @@
 /**
  * Benchmark child: a Roomservice server on 127.0.0.1, port 0, no services runtime, logging
  * silenced (as in the tests). Env: RS_SECRET, RS_DATA_DIR, optional RS_STUDIO_DIR (the app
- * served at /). Answers `usage` with its own CPU time and memory so the runner measures the
+ * served at /) and RS_DEPARTURE_TIMEOUT_MS. Answers `usage` with its own CPU time and memory so the runner measures the
  * server alone, and `apiKey` with a fresh API key (for signing a browser in).
  */
 import { writeHeapSnapshot } from "node:v8";
@@ -21,12 +21,15 @@ const server = await startRoomServer({
   logger: pino({ level: "silent" }),
   runtime: null,
   ...(process.env.RS_STUDIO_DIR ? { studioDir: process.env.RS_STUDIO_DIR } : {}),
+  ...(process.env.RS_DEPARTURE_TIMEOUT_MS ? { departureTimeoutMs: Number(process.env.RS_DEPARTURE_TIMEOUT_MS) } : {}),
 });
 
 serve(
   {
     usage: (a: { gc?: boolean } | null) => usage(a?.gc === true),
     rooms: () => ({ rooms: server.rooms.list().length }),
+    /** Session-history transactions and writes committed so far (null on builds without the history writer). */
+    history: () => (server.ctx.store as { history?: { committed: unknown } }).history?.committed ?? null,
     /** Writes a V8 heap snapshot (for attributing per-room memory); returns its path. */
     heapSnapshot: (a: { path: string }) => ({ path: writeHeapSnapshot(a.path) }),
     apiKey: async () => ({ key: (await server.apiKeys.create("default", "bench", Date.now())).key }),

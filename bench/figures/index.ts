@@ -16,6 +16,7 @@ import { studio } from "./studio.ts";
 import { memory } from "./memory.ts";
 import { concurrency } from "./concurrency.ts";
 import { cluster } from "./cluster.ts";
+import { participants } from "./participants.ts";
 
 export const figures: Figure[] = [
   messaging, // issue #4 item 3
@@ -29,4 +30,5 @@ export const figures: Figure[] = [
   memory, // issue #10 figure 6 (sandbox runtime, root)
   concurrency, // issue #10 figure 7 (Docker)
   cluster, // issue 11 acceptance 5 (PostgreSQL + three nodes; skipped in --quick)
+  participants, // perf round 3: participant records on disk vs tmpfs
 ];

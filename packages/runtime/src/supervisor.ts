@@ -11,7 +11,7 @@ import type {
   Clock, EventReason, Logger, ProbeAction, ServiceEvent, ServiceHandle, ServiceHandleEvents, ServiceLaunchSpec,
   ServiceRuntimeState, ServiceStateName, StopOptions, StopResult,
 } from "./types.ts";
-import { recordServiceEvent } from "./service-events.ts";
+import { ServiceEventLog } from "./service-events.ts";
 
 export interface ExitInfo {
   exitCode: number;
@@ -129,7 +129,9 @@ export class ServiceSupervisor implements ServiceHandle {
   private readonly clock: Clock;
   private readonly portHolder: PortHolderLookup;
   private readonly emitter = new EventEmitter();
-  private readonly st: ServiceRuntimeState;
+  /** The state but its events (which `eventLog` keeps as immutable snapshots). */
+  private readonly st: Omit<ServiceRuntimeState, "events">;
+  private readonly eventLog = new ServiceEventLog();
   private masking: MaskSpec;
 
   /**
@@ -170,7 +172,6 @@ export class ServiceSupervisor implements ServiceHandle {
       service_id: spec.serviceId, state: "pending", container_id: null, started_at: null, restart_count: 0,
       restart_scheduled_at: null, last_exit_code: null, last_exit_at: null, last_start_error: null,
       ports: spec.ports.map((p) => ({ num: p.num, liveness_status: p.livenessPath ? "not_ready" : "not_configured", last_checked_at: null, last_error: null })),
-      events: [],
     };
   }
 
@@ -181,8 +182,14 @@ export class ServiceSupervisor implements ServiceHandle {
 
   // ---- ServiceHandle ----
 
+  /**
+   * A snapshot the caller may keep: fields and ports are copied (a handful of numbers; the
+   * probes update ports in place), the events are the log's frozen list, shared, not cloned —
+   * this runs on every state change, for every listener, and on every REST/SSE read.
+   */
   status(): ServiceRuntimeState {
-    return structuredClone({ ...this.st, ports: this.probes?.ports ?? this.st.ports });
+    const ports = this.probes?.ports ?? this.st.ports;
+    return { ...this.st, ports: ports.map((p) => ({ ...p })), events: this.eventLog.list };
   }
 
   on<E extends keyof ServiceHandleEvents>(event: E, fn: ServiceHandleEvents[E]): void {
@@ -532,7 +539,7 @@ export class ServiceSupervisor implements ServiceHandle {
   }
 
   private event(reason: EventReason, message: string, type?: "Normal" | "Warning"): void {
-    const e = recordServiceEvent(this.st.events, reason, message, this.clock.now(), type);
+    const e = this.eventLog.record(reason, message, this.clock.now(), type);
     (e.type === "Warning" ? this.log.warn : this.log.info).call(this.log, { reason, event: message }, "service event");
     this.emit("event", { ...e, serviceId: this.serviceId } satisfies ServiceEvent & { serviceId: string });
     this.emitState();

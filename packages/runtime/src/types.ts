@@ -144,7 +144,8 @@ export interface ServiceRuntimeState {
   last_exit_at: number | null;
   last_start_error: string | null;
   ports: { num: number; liveness_status: LivenessStatus; last_checked_at: number | null; last_error: string | null }[];
-  events: ServiceEvent[];
+  /** Oldest first; a frozen snapshot shared by every reader of this state (copy to change it). */
+  events: readonly ServiceEvent[];
 }
 
 export interface LogLine {

@@ -303,4 +303,45 @@ export function storeConformance(dialect: string, factory: StoreFactory): void {
     }));
     assert.equal(await new ApiKeyStore(s).exists("a"), false);
   });
+
+  withStore("session history: one turn's writes are one transaction in call order; a bad write loses only itself; the queue is bounded", async (s) => {
+    const errors: string[] = [];
+    const logger = pino({ level: "error" }, { write: (line: string) => void errors.push(line) });
+    const sessions = new SessionStore(s, logger);
+    const ev = new SessionEventStore(s, logger);
+    const before = s.history.committed;
+    sessions.recordStart("h1", "hist", T);
+    for (let i = 0; i < 50; i++) {
+      ev.participantJoined("h1", { id: `p${i}`, name: `u${i}`, role: "user" }, T + i);
+      sessions.recordParticipants("h1", Array.from({ length: i + 1 }, (_, k) => `u${k}`));
+    }
+    ev.participantLeft("h1", "p0", T + 60);
+    await sessions.settled();
+    const after = s.history.committed;
+    assert.deepEqual([after.batches - before.batches, after.ops - before.ops], [1, 102], "102 writes of one turn, one transaction");
+    assert.equal((await sessions.get("h1"))!.participants.length, 50, "the last participant list of the turn won (call order)");
+    assert.equal(await ev.participantCount("h1"), 50);
+    assert.equal((await ev.participants("h1"))[0]!.left_at, new Date(T + 60).toISOString());
+
+    // A duplicate session id fails its batch; the batch is retried write by write.
+    sessions.recordStart("h1", "hist", T + 100);
+    sessions.recordStart("h2", "hist", T + 100);
+    ev.participantJoined("h2", { id: "q", name: "q", role: "user" }, T + 101);
+    await sessions.settled();
+    assert.equal((await sessions.get("h2"))?.room, "hist", "the writes around the bad one are kept");
+    assert.equal(await ev.participantCount("h2"), 1);
+    assert.equal((await sessions.get("h1"))!.startedAt, T, "the bad write changed nothing");
+    assert.equal(errors.length, 1, `one error reported: ${errors.join("")}`);
+    assert.match(errors[0]!, /writing session history failed/);
+
+    // Bounded: past maxPending, writes are dropped, the first drop reported once.
+    const { HistoryWriter } = await import("../src/store/history-writer.ts");
+    const small = new HistoryWriter(s, { maxPending: 3 });
+    const drops: unknown[] = [];
+    for (let i = 0; i < 6; i++) small.push((trx) => trx.insertInto("sessions").values({ id: `b${i}`, room: "bounded", started_at: T + i }).execute(), (err) => drops.push(err));
+    await small.flushAndSync();
+    assert.deepEqual((await sessions.list("bounded")).map((r) => r.id).sort(), ["b0", "b1", "b2"]);
+    assert.equal(drops.length, 1);
+    assert.match(String(drops[0]), /3 writes are waiting for the database; dropping new ones/);
+  });
 }

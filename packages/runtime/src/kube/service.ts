@@ -12,7 +12,7 @@ import type {
   ServiceStateName, StopOptions, StopResult,
 } from "../types.ts";
 import type { ContainerObservation, PodEvent } from "./api.ts";
-import { recordServiceEvent } from "../service-events.ts";
+import { ServiceEventLog } from "../service-events.ts";
 import { realTimer } from "../probes.ts";
 
 /** Kubernetes event reasons shown on the service; the rest (Scheduled, Pulled, ...) are engine chatter. */
@@ -46,7 +46,9 @@ export class PodServiceHandle implements ServiceHandle {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly emitter = new EventEmitter();
-  private readonly st: ServiceRuntimeState;
+  /** The state but its events (which `eventLog` keeps as immutable snapshots). */
+  private readonly st: Omit<ServiceRuntimeState, "events">;
+  private readonly eventLog = new ServiceEventLog();
   private lastStop: StopResult | null = null;
   /** The run being observed: container id + restart count; a change means a new run. */
   private run: { key: string; ready: boolean; everReady: boolean; stopLogs: () => void; splitters: Record<"stdout" | "stderr", LineSplitter> } | null = null;
@@ -75,14 +77,14 @@ export class PodServiceHandle implements ServiceHandle {
       service_id: spec.serviceId, state: "pending", container_id: null, started_at: null, restart_count: 0,
       restart_scheduled_at: null, last_exit_code: null, last_exit_at: null, last_start_error: null,
       ports: spec.ports.map((p) => ({ num: p.num, liveness_status: p.livenessPath ? "not_ready" : "not_configured", last_checked_at: null, last_error: null })),
-      events: [],
     };
   }
 
   // ---- ServiceHandle ----
 
+  /** A snapshot the caller may keep: fields and ports copied, the events the log's frozen list (as ServiceSupervisor.status). */
   status(): ServiceRuntimeState {
-    return structuredClone(this.st);
+    return { ...this.st, ports: this.st.ports.map((p) => ({ ...p })), events: this.eventLog.list };
   }
 
   on<E extends keyof ServiceHandleEvents>(event: E, fn: ServiceHandleEvents[E]): void {
@@ -319,7 +321,7 @@ export class PodServiceHandle implements ServiceHandle {
   }
 
   private event(reason: EventReason, message: string, type?: "Normal" | "Warning"): void {
-    const e = recordServiceEvent(this.st.events, reason, message, this.clock.now(), type);
+    const e = this.eventLog.record(reason, message, this.clock.now(), type);
     this.emit("event", { ...e, serviceId: this.serviceId } satisfies ServiceEvent & { serviceId: string });
     this.emit("state", this.status());
   }

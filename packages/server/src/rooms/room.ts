@@ -142,7 +142,8 @@ export class Room {
 
   /**
    * The participant list is written once per event-loop turn, not per connection: a
-   * thundering herd of joins becomes one row update (each is a synchronous fsync).
+   * thundering herd of joins becomes one row update (store/history-writer.ts then commits
+   * every room's writes of the turn together).
    */
   private scheduleParticipantsWrite(session: Session): void {
     if (this.participantsWrite === session) return;

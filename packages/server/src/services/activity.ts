@@ -10,7 +10,7 @@ import { iso } from "@roomservice/protocol";
 import { buildingMessage, type LauncherActivity, type ServiceLauncher } from "./launcher.ts";
 import { DEFAULT_FEED_LIMITS, RoomFeed, type FeedLimits, type FeedSubscriber } from "./room-feed.ts";
 import type { LaunchSpec, Runtime, ServiceHandle, ServiceStateJson } from "./runtime-port.ts";
-import { serviceStateJson } from "./service-state.ts";
+import { serviceStateJson, studioEvents } from "./service-state.ts";
 import type { ServiceRecord, ServiceStore } from "./service-store.ts";
 import { StatsPoller } from "./stats-poller.ts";
 import { DEFAULT_CATCH_UP_LIMITS, KeptLogReader, sessionLogFiles, type CatchUpLimits } from "./log-catchup.ts";
@@ -70,6 +70,12 @@ export class Activity {
   private readonly feeds = new Map<string, RoomFeed>();
   private readonly sessions = new Map<string, SessionActivity>();
   private readonly attached = new WeakSet<ServiceHandle>();
+  /**
+   * Studio's form of a runtime event list, per list: the runtimes hand out the same frozen
+   * list until an event changes it, so a state change re-converts nothing (weak: a list no
+   * runtime holds any more is dropped with it).
+   */
+  private readonly studioEventLists = new WeakMap<ServiceStateJson["events"], ServiceState["events"]>();
 
   constructor(d: ActivityDeps) {
     this.d = d;
@@ -112,6 +118,12 @@ export class Activity {
   private sessionOfRoomRunning(room: string): boolean {
     for (const s of this.sessions.values()) if (s.room === room) return true;
     return false;
+  }
+
+  /** True when the room's streams follow `sessionId` and someone (or the resume buffer) takes messages. */
+  private feedWants(room: string, sessionId: string): boolean {
+    const f = this.feeds.get(room);
+    return f !== undefined && f.sessionId === sessionId && (f.subscribers.size > 0 || f.live);
   }
 
   /** Sends to the room's streams when `sessionId` is the session they follow. */
@@ -238,7 +250,9 @@ export class Activity {
     a.handle.on("event", (ev) => {
       this.emitEvent(room, sessionId, { kind: "service", type: ev.type, reason: ev.reason, message: ev.message, service_id: svc.record.id, service_name: svc.record.name }, ev.last_timestamp);
     });
-    a.handle.on("state", (st) => this.toFeed(room, sessionId, "service", this.stateOf(svc.record, st, a.handle), svc.record.id));
+    a.handle.on("state", (st) => {
+      if (this.feedWants(room, sessionId)) this.toFeed(room, sessionId, "service", this.stateOf(svc.record, st, a.handle), svc.record.id);
+    });
   }
 
   private onFailed(a: LauncherActivity["failed"][0]): void {
@@ -299,7 +313,11 @@ export class Activity {
   // ---- state for the API ----
 
   private stateOf(rec: ServiceRecord, st: ServiceStateJson, handle: ServiceHandle): ServiceState {
-    return serviceStateJson(rec, st, handle.lastExit());
+    // Only a frozen list is a snapshot that cannot change behind the cache.
+    if (!Object.isFrozen(st.events)) return serviceStateJson(rec, st, handle.lastExit());
+    let events = this.studioEventLists.get(st.events);
+    if (events === undefined) this.studioEventLists.set(st.events, (events = studioEvents(st.events)));
+    return serviceStateJson(rec, st, handle.lastExit(), events);
   }
 
   private notRunning(rec: ServiceRecord, state: "failed" | "pending" | "stopped", error: string | null, now: number, building: { image: string; since: number } | null = null): ServiceState {

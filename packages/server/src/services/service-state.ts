@@ -15,11 +15,19 @@ const portsOf = (spec: Record<string, unknown>): { num: number; type: string; li
       }))
     : [];
 
+/** A runtime event list as Studio shows it (times as ISO strings). */
+export function studioEvents(events: ServiceStateJson["events"]): ServiceState["events"] {
+  return events.map((e) => ({
+    type: e.type, reason: e.reason, message: e.message, count: e.count, first_timestamp: iso(e.first_timestamp), last_timestamp: iso(e.last_timestamp),
+  }));
+}
+
 /**
  * A service's state as Studio shows it (docs/studio-api.md `ServiceState`): the manifest's
- * name, image and ports joined with the runtime's state, times as ISO strings.
+ * name, image and ports joined with the runtime's state, times as ISO strings. `events`: the
+ * list already converted (callers cache it per runtime snapshot; shared, never mutated).
  */
-export function serviceStateJson(rec: ServiceRecord, st: ServiceStateJson, lastExit: StopResult | null): ServiceState {
+export function serviceStateJson(rec: ServiceRecord, st: ServiceStateJson, lastExit: StopResult | null, events?: ServiceState["events"]): ServiceState {
   const declared = portsOf(rec.spec);
   const container = (rec.spec.container ?? {}) as { image?: unknown };
   return {
@@ -38,8 +46,6 @@ export function serviceStateJson(rec: ServiceRecord, st: ServiceStateJson, lastE
       const live = st.ports.find((x) => x.num === p.num);
       return { num: p.num, type: p.type, liveness_status: live?.liveness_status ?? (p.liveness ? "not_ready" : "not_configured"), last_error: live?.last_error ?? null };
     }),
-    events: st.events.map((e) => ({
-      type: e.type, reason: e.reason, message: e.message, count: e.count, first_timestamp: iso(e.first_timestamp), last_timestamp: iso(e.last_timestamp),
-    })),
+    events: events ?? studioEvents(st.events),
   };
 }

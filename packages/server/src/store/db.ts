@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { Database } from "./schema.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { nodeSqliteDialect } from "./sqlite-dialect.ts";
+import { HistoryWriter } from "./history-writer.ts";
 
 export type { Database } from "./schema.ts";
 
@@ -43,7 +44,10 @@ const MIGRATION_LOCK = 0x726f6f6d; // "room"
  * of queries that Kysely compiles for whichever dialect it holds.
  *
  * SQLite runs WAL + synchronous=FULL so a crash at any moment loses no committed row; a
- * PostgreSQL commit is durable when it returns. Migrations (store/migrations.ts) run at open.
+ * PostgreSQL commit is durable when it returns. The one exception is the session history,
+ * written through `history` (group commit; a process kill loses nothing committed, a power
+ * loss its last second — store/history-writer.ts, docs/decisions.md). Migrations
+ * (store/migrations.ts) run at open.
  */
 export class Store {
   readonly db: Kysely<Database>;
@@ -52,6 +56,8 @@ export class Store {
   readonly sqliteFile: string | null;
   /** PostgreSQL: the connection pool (LISTEN/NOTIFY needs a client of its own: `pgPool.connect()`); null on SQLite. */
   readonly pgPool: pg.Pool | null;
+  /** The session history's group-commit writer (sessions, participants, events, stats). */
+  readonly history: HistoryWriter;
   private readonly drains = new Set<() => Promise<void>>();
   private closed: Promise<void> | null = null;
   private drained = false;
@@ -61,6 +67,8 @@ export class Store {
     this.dialect = dialect;
     this.sqliteFile = sqliteFile;
     this.pgPool = pgPool;
+    this.history = new HistoryWriter(this);
+    this.addWriter(() => this.history.flush());
   }
 
   /** Opens (and migrates) PostgreSQL when `databaseUrl` is set, the SQLite file otherwise. Throws StoreOpenError. */
@@ -157,6 +165,7 @@ export class Store {
   close(): Promise<void> {
     this.closed ??= (async () => {
       for (const d of this.drains) await d().catch(() => {});
+      await this.history.flushAndSync().catch(() => {});
       this.drained = true;
       await this.db.destroy();
     })();

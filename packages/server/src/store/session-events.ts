@@ -4,7 +4,6 @@ import type { ActivityEvent, ParticipantRef, StatsSample } from "@roomservice/pr
 import { iso } from "@roomservice/protocol";
 import type { Database, Store } from "./db.ts";
 import { insertSessionEnded, SESSION_ENDED_REASON } from "./session-end.ts";
-import { WriteQueue } from "./write-queue.ts";
 
 export interface ParticipantRecord {
   id: string;
@@ -13,9 +12,6 @@ export interface ParticipantRecord {
   joined_at: string;
   left_at: string | null;
 }
-
-/** Longest a queued write waits for its transaction. */
-const FLUSH_MS = 100;
 
 type Write =
   | { kind: "event"; e: ActivityEvent }
@@ -26,23 +22,20 @@ type Write =
 
 /**
  * What a session leaves behind for replay: its timeline (session, participant and service
- * events), who took part, and resource samples. Writes are batched into one transaction at
- * most every FLUSH_MS (synchronous=FULL makes each commit an fsync, which blocks the event
- * loop: a room start emits events and stats in many separate turns, and one fsync per turn
- * held the server for ~1.4 s of a loaded cold start — docs/benchmarks.md, issue #10). A crash
- * loses at most the last FLUSH_MS of writes; every read flushes first (and waits for the
- * write queue), so reads see them all.
+ * events), who took part, and resource samples. Writes go through the store's history writer
+ * (store/history-writer.ts): one FIFO shared with the session rows, committed once per
+ * event-loop turn with no fsync of their own (a room start emits events and stats in many
+ * separate turns, and one fsync per turn held the server for ~1.4 s of a loaded cold start —
+ * docs/benchmarks.md, issue #10). A process kill loses nothing committed, a power loss at most
+ * the last second; every read flushes first, so reads see all writes made so far.
  */
 export class SessionEventStore {
   private readonly store: Store;
-  private readonly writes: WriteQueue;
-  private pending: Write[] = [];
-  private scheduled = false;
+  private readonly onError: (err: unknown) => void;
 
   constructor(store: Store, logger: Logger) {
     this.store = store;
-    this.writes = new WriteQueue((err) => logger.error({ err: (err as Error).message }, "writing session events failed"));
-    store.addWriter(() => this.flush());
+    this.onError = (err) => logger.error({ err: (err as Error).message }, "writing session events failed");
   }
 
   addEvent(e: ActivityEvent): void {
@@ -67,19 +60,12 @@ export class SessionEventStore {
   }
 
   private queue(w: Write): void {
-    this.pending.push(w);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setTimeout(() => void this.flush(), FLUSH_MS).unref();
+    this.store.history.push((trx) => writeOne(trx, w), this.onError);
   }
 
-  /** Writes everything queued, in one transaction; resolves when it and every earlier batch are written. */
+  /** Writes everything queued; resolves when it and every earlier write are committed. */
   flush(): Promise<void> {
-    this.scheduled = false;
-    const batch = this.pending;
-    this.pending = [];
-    if (batch.length > 0 && !this.store.closing) this.writes.push(() => this.store.db.transaction().execute((trx) => writeBatch(trx, batch)));
-    return this.writes.settled();
+    return this.store.history.flush();
   }
 
   /** A session's timeline in order. */
@@ -145,37 +131,35 @@ export class SessionEventStore {
   }
 }
 
-/** One turn's writes, inside the flush transaction. */
-async function writeBatch(trx: Transaction<Database>, batch: Write[]): Promise<void> {
-  for (const w of batch) {
-    if (w.kind === "event") {
-      const e = w.e;
-      if (e.kind === "session" && e.reason === SESSION_ENDED_REASON) {
-        // At most one per session, whoever ends it (store/session-end.ts).
-        await insertSessionEnded(trx, { session_id: e.session_id, seq: e.seq, at: Date.parse(e.at), message: e.message });
-        continue;
-      }
-      await trx.insertInto("session_events").values({
-        session_id: e.session_id, seq: e.seq, at: Date.parse(e.at), kind: e.kind, type: e.type, reason: e.reason, message: e.message,
-        service_id: e.service_id ?? null, service_name: e.service_name ?? null,
-        participant: e.participant === undefined ? null : JSON.stringify(e.participant),
-      }).onConflict((oc) => oc.columns(["session_id", "seq"]).doNothing()).execute();
-    } else if (w.kind === "joined") {
-      await trx.insertInto("session_participants")
-        .values({ session_id: w.sessionId, participant_id: w.p.id, name: w.p.name, role: w.p.role, joined_at: w.at })
-        .onConflict((oc) => oc.columns(["session_id", "participant_id"]).doUpdateSet({ left_at: null }))
-        .execute();
-    } else if (w.kind === "left") {
-      // Only one still in: a session another node already ended keeps the left_at it recorded.
-      await trx.updateTable("session_participants").set({ left_at: w.at }).where("session_id", "=", w.sessionId).where("participant_id", "=", w.participantId).where("left_at", "is", null).execute();
-    } else if (w.kind === "closeAll") {
-      await trx.updateTable("session_participants").set({ left_at: w.at }).where("session_id", "=", w.sessionId).where("left_at", "is", null).execute();
-    } else {
-      const s = w.s;
-      await trx.insertInto("session_stats").values({
-        session_id: s.session_id, service_id: s.service_id, service_name: s.service_name, at: Date.parse(s.at), cpu_percent: s.cpu_percent,
-        memory_bytes: s.memory_bytes, memory_limit_bytes: s.memory_limit_bytes, cpu_limit_cores: s.cpu_limit_cores,
-      }).execute();
+/** One queued write, inside its batch's transaction. */
+async function writeOne(trx: Transaction<Database>, w: Write): Promise<void> {
+  if (w.kind === "event") {
+    const e = w.e;
+    if (e.kind === "session" && e.reason === SESSION_ENDED_REASON) {
+      // At most one per session, whoever ends it (store/session-end.ts).
+      await insertSessionEnded(trx, { session_id: e.session_id, seq: e.seq, at: Date.parse(e.at), message: e.message });
+      return;
     }
+    await trx.insertInto("session_events").values({
+      session_id: e.session_id, seq: e.seq, at: Date.parse(e.at), kind: e.kind, type: e.type, reason: e.reason, message: e.message,
+      service_id: e.service_id ?? null, service_name: e.service_name ?? null,
+      participant: e.participant === undefined ? null : JSON.stringify(e.participant),
+    }).onConflict((oc) => oc.columns(["session_id", "seq"]).doNothing()).execute();
+  } else if (w.kind === "joined") {
+    await trx.insertInto("session_participants")
+      .values({ session_id: w.sessionId, participant_id: w.p.id, name: w.p.name, role: w.p.role, joined_at: w.at })
+      .onConflict((oc) => oc.columns(["session_id", "participant_id"]).doUpdateSet({ left_at: null }))
+      .execute();
+  } else if (w.kind === "left") {
+    // Only one still in: a session another node already ended keeps the left_at it recorded.
+    await trx.updateTable("session_participants").set({ left_at: w.at }).where("session_id", "=", w.sessionId).where("participant_id", "=", w.participantId).where("left_at", "is", null).execute();
+  } else if (w.kind === "closeAll") {
+    await trx.updateTable("session_participants").set({ left_at: w.at }).where("session_id", "=", w.sessionId).where("left_at", "is", null).execute();
+  } else {
+    const s = w.s;
+    await trx.insertInto("session_stats").values({
+      session_id: s.session_id, service_id: s.service_id, service_name: s.service_name, at: Date.parse(s.at), cpu_percent: s.cpu_percent,
+      memory_bytes: s.memory_bytes, memory_limit_bytes: s.memory_limit_bytes, cpu_limit_cores: s.cpu_limit_cores,
+    }).execute();
   }
 }

@@ -1,7 +1,6 @@
 import type { Logger } from "pino";
 import type { Store } from "./db.ts";
 import { endStoredSessions } from "./session-end.ts";
-import { WriteQueue } from "./write-queue.ts";
 
 /**
  * Why a session ended, as the room produces it and the store keeps it (one type for both):
@@ -43,39 +42,41 @@ const fromRow = (r: Row): SessionRecord => ({
 
 /**
  * Session history: a row is written when a session starts and completed when it ends.
- * Writes come from the connection path and do not wait: they go through one WriteQueue, in
- * order; reads wait for the writes queued before them, so a reader sees its own node's writes.
+ * Writes come from the connection path and do not wait: they go through the store's history
+ * writer (store/history-writer.ts: one FIFO, group-committed once per event-loop turn, no
+ * fsync per write), in order with the participants and events the SessionEventStore writes;
+ * reads flush it first, so a reader sees its own node's writes.
  */
 export class SessionStore {
   private readonly store: Store;
-  private readonly writes: WriteQueue;
+  private readonly onError: (err: unknown) => void;
 
   constructor(store: Store, logger: Logger) {
     this.store = store;
-    this.writes = new WriteQueue((err) => logger.error({ err: (err as Error).message }, "writing session history failed"));
-    store.addWriter(() => this.writes.settled());
+    this.onError = (err) => logger.error({ err: (err as Error).message }, "writing session history failed");
   }
 
   recordStart(id: string, room: string, startedAt: number): void {
-    this.writes.push(() => this.store.db.insertInto("sessions").values({ id, room, started_at: startedAt }).execute());
+    this.store.history.push((trx) => trx.insertInto("sessions").values({ id, room, started_at: startedAt }).execute(), this.onError);
   }
 
   recordParticipants(id: string, participants: string[]): void {
     const json = JSON.stringify(participants);
-    this.writes.push(() => this.store.db.updateTable("sessions").set({ participants: json }).where("id", "=", id).execute());
+    this.store.history.push((trx) => trx.updateTable("sessions").set({ participants: json }).where("id", "=", id).execute(), this.onError);
   }
 
   recordEnd(id: string, endedAt: number, reason: SessionEndReason, participants: string[]): void {
     const json = JSON.stringify(participants);
-    this.writes.push(() =>
+    this.store.history.push(
       // First ending wins (store/session-end.ts): a session another node already closed stays so.
-      this.store.db.updateTable("sessions").set({ ended_at: endedAt, end_reason: reason, participants: json }).where("id", "=", id).where("ended_at", "is", null).execute(),
+      (trx) => trx.updateTable("sessions").set({ ended_at: endedAt, end_reason: reason, participants: json }).where("id", "=", id).where("ended_at", "is", null).execute(),
+      this.onError,
     );
   }
 
   /** Resolves when every write queued so far is applied. */
   settled(): Promise<void> {
-    return this.writes.settled();
+    return this.store.history.flush();
   }
 
   /**
@@ -84,19 +85,19 @@ export class SessionStore {
    * marked left at `endedAt`). One transaction: a second crash leaves either all of it or none.
    */
   async closeDangling(endedAt: number): Promise<number> {
-    await this.writes.settled();
+    await this.settled();
     const open = await this.store.db.selectFrom("sessions").select("id").where("ended_at", "is", null).execute();
     return await endStoredSessions(this.store, open.map((r) => r.id), { at: endedAt, reason: "server_restart", detail: "the server stopped without closing it" });
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
-    await this.writes.settled();
+    await this.settled();
     const r = await this.store.db.selectFrom("sessions").selectAll().where("id", "=", id).executeTakeFirst();
     return r === undefined ? undefined : fromRow(r as Row);
   }
 
   async list(room?: string, limit = 100): Promise<SessionRecord[]> {
-    await this.writes.settled();
+    await this.settled();
     let q = this.store.db.selectFrom("sessions").selectAll();
     if (room !== undefined) q = q.where("room", "=", room);
     const rows = await q.orderBy("started_at", "desc").limit(limit).execute();
