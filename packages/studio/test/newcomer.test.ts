@@ -83,9 +83,14 @@ test("service form: each server error is on its field (aria-invalid, inline mess
     await page.getByLabel("Image", { exact: true }).fill(IMAGES.http);
     await page.getByRole("button", { name: "Add port" }).click();
     const port = page.getByLabel("Port 1 number");
+    // (strings: this file is typechecked without the DOM's types; React re-renders the box
+    // after the input event, so wait for the value it settles on)
+    const settles = (v: string) => page.waitForFunction(`document.getElementById("f-port-0-num").value === ${JSON.stringify(v)}`, undefined, { timeout: 5000 });
     await port.fill("abc");
+    await settles("");
     assert.equal(await port.inputValue(), "", "the port box refuses letters");
     await port.fill("80a8");
+    await settles("808");
     assert.equal(await port.inputValue(), "808");
     await port.fill("");
     await page.getByLabel("Port 1 liveness path").fill("healthz");
@@ -109,13 +114,16 @@ test("service form: each server error is on its field (aria-invalid, inline mess
       assert.match(described, text, `${id}'s message is linked to it`);
     }
     assert.equal(await page.locator("#f-image").getAttribute("aria-invalid"), null, "a valid field is not marked");
-    assert.equal(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document.activeElement?.id), "f-name", "the first invalid field has focus");
+    // Focus moves in an effect after the errors render: wait for it.
+    await page.locator("#f-name:focus").waitFor();
     await w.shot("newcomer-form-errors");
 
     // Fixing a field and saving again clears its mark.
     await page.getByLabel("Name", { exact: true }).fill("form-svc");
     await page.getByRole("button", { name: "Save" }).click();
-    await page.locator("#f-name:not([aria-invalid])").waitFor();
+    // The second answer's list (the errors are cleared while it is asked for).
+    await page.getByRole("list", { name: "Manifest errors" }).filter({ hasNotText: "metadata.name" }).filter({ hasText: "resources.memory" }).waitFor();
+    assert.equal(await page.locator("#f-name").getAttribute("aria-invalid"), null);
     assert.equal(await page.locator("#f-mem").getAttribute("aria-invalid"), "true");
     w.assertClean((e) => /HTTP 400: POST .*\/services$/.test(e));
   });
