@@ -76,6 +76,8 @@ export interface ServiceState {
   image: string;
   scope: "room" | "project";
   state: StudioServiceStateName;
+  /** false when the manifest says `enabled: false`: no session starts it (absent from older servers). */
+  enabled?: boolean;
   restart_count: number;
   started_at: string | null;
   last_exit: null | { code: number | null; reason: "exit" | "signal" | "oom"; at: string };

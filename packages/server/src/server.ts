@@ -19,6 +19,7 @@ import { createSyncService, type SyncLimits } from "./toolkits/sync/index.ts";
 import { createQueuesToolkit, type QueueLimits } from "./toolkits/queues/index.ts";
 import { openQueueDatabase } from "./toolkits/queues/queue-db.ts";
 import { registerRestRoutes } from "./http/rest.ts";
+import { registerServiceSourceRoutes } from "./http/service-source-routes.ts";
 import { registerKeptLogs } from "./http/log-stream.ts";
 import { installErrorHandler, RoomserviceError } from "./http/errors.ts";
 import { authenticate, installAuthHook, registerAuthSessionRoutes } from "./http/auth.ts";
@@ -237,6 +238,7 @@ async function startWithStore(
   await app.register(async (api) => {
     installAuthHook(api, authDeps);
     registerRestRoutes(api, { ctx, services, secrets, apiKeys, ...imageCheck(opts.runtime ?? null) });
+    registerServiceSourceRoutes(api, { ctx, services });
     const roomStore = new RoomStore(store);
     registerRoomsRest(api, {
       ctx, rooms, roomStore, events, activity, apiKeys, browserSessions, ...(listing ? { listing } : {}),

@@ -2,7 +2,7 @@
  * Issue 12 #13: `roomservice serve` exits on SIGTERM while an SSE client is connected, and a
  * second signal exits at once instead of waiting out a service's grace period.
  */
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -27,6 +27,33 @@ async function exitWithin(child: ChildProcess, boundMs: number): Promise<number 
   ]);
   clearTimeout(timer);
   return r;
+}
+
+
+/**
+ * A `serve` child on the Docker runtime whose data dir holds one room service, stored before
+ * the start (the example images built first); killed and its containers reaped after the test.
+ */
+async function serverWithService(t: TestContext, room: string, name: string, spec: Record<string, unknown>): Promise<{ server: Awaited<ReturnType<typeof spawnServer>>; ownerId: string }> {
+  const quiet = pino({ level: "silent" });
+  const builder = await createDockerRuntime({ ownerId: "image-builder", logger: quiet });
+  await buildExampleImages(builder);
+  await builder.close();
+  const dataDir = await mkdtemp(join(tmpdir(), "rs-shutdown-svc-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const store = Store.openSqlite(join(dataDir, "roomservice.db"));
+  await new ServiceStore(store).create("default", room, name, manifest(name, IMAGES.http, spec), Date.now());
+  await store.close();
+  const server = await spawnServer(dataDir, { MESHAGENT_SECRET: SECRET, ROOMSERVICE_RUNTIME: "docker", ROOMSERVICE_ROOM_POOL: "0", ROOMSERVICE_LOG_LEVEL: process.env.RS_DEBUG ?? "warn" });
+  const ownerId = (await readFile(join(dataDir, "owner-id"), "utf8")).trim();
+  t.after(async () => {
+    server.child.kill("SIGKILL");
+    await waitExit(server.child);
+    const rt = await createDockerRuntime({ ownerId, logger: quiet });
+    await rt.reapOrphans(ownerId);
+    await rt.close();
+  });
+  return { server, ownerId };
 }
 
 test("issue 12 #13: SIGTERM with an SSE log client connected closes the stream and exits 0", async (t) => {
@@ -54,26 +81,9 @@ test("issue 12 #13: SIGTERM with an SSE log client connected closes the stream a
 });
 
 test("issue 12 #13: a second SIGTERM exits at once while the first waits for a service's 60 s grace period", async (t) => {
-  const quiet = pino({ level: "silent" });
-  const builder = await createDockerRuntime({ ownerId: "image-builder", logger: quiet });
-  await buildExampleImages(builder);
-  await builder.close();
-  const dataDir = await mkdtemp(join(tmpdir(), "rs-shutdown2-"));
-  t.after(() => rm(dataDir, { recursive: true, force: true }));
-  const store = Store.openSqlite(join(dataDir, "roomservice.db"));
-  await new ServiceStore(store).create("default", "grace-room", "stubborn", manifest("stubborn", IMAGES.http, {
+  const { server, ownerId } = await serverWithService(t, "grace-room", "stubborn", {
     container: { image: IMAGES.http, command: ["/usr/local/bin/node", "-e", "process.on('SIGTERM',()=>console.log('ignoring SIGTERM'));console.log('up');setInterval(()=>{},1000)"] },
     roomservice: { stop: { gracePeriodSeconds: 60 } },
-  }), Date.now());
-  await store.close();
-  const server = await spawnServer(dataDir, { MESHAGENT_SECRET: SECRET, ROOMSERVICE_RUNTIME: "docker", ROOMSERVICE_ROOM_POOL: "0", ROOMSERVICE_LOG_LEVEL: process.env.RS_DEBUG ?? "warn" });
-  const ownerId = (await readFile(join(dataDir, "owner-id"), "utf8")).trim();
-  t.after(async () => {
-    server.child.kill("SIGKILL");
-    await waitExit(server.child);
-    const rt = await createDockerRuntime({ ownerId, logger: quiet });
-    await rt.reapOrphans(ownerId);
-    await rt.close();
   });
   const token = await mintParticipantToken(SECRET, { room: "grace-room", identity: "alice", role: "user", ttlSeconds: 600 });
   const alice = new sdk.RoomClient({ protocolFactory: sdk.WebSocketClientProtocol.createFactory({ url: `${server.url.replace(/^http/, "ws")}/rooms/grace-room`, token }), reconnectTimeout: 0 });
@@ -99,25 +109,8 @@ test("issue 12 #13: a second SIGTERM exits at once while the first waits for a s
 });
 
 test("a room stream open during shutdown gets what the services print on their way out before it ends", async (t) => {
-  const quiet = pino({ level: "silent" });
-  const builder = await createDockerRuntime({ ownerId: "image-builder", logger: quiet });
-  await buildExampleImages(builder);
-  await builder.close();
-  const dataDir = await mkdtemp(join(tmpdir(), "rs-shutdown3-"));
-  t.after(() => rm(dataDir, { recursive: true, force: true }));
-  const store = Store.openSqlite(join(dataDir, "roomservice.db"));
-  await new ServiceStore(store).create("default", "bye-room", "polite", manifest("polite", IMAGES.http, {
+  const { server } = await serverWithService(t, "bye-room", "polite", {
     container: { image: IMAGES.http, command: ["/usr/local/bin/node", "-e", "process.on('SIGTERM',()=>{console.log('got SIGTERM, bye');process.exit(0)});console.log('up');setInterval(()=>{},1000)"] },
-  }), Date.now());
-  await store.close();
-  const server = await spawnServer(dataDir, { MESHAGENT_SECRET: SECRET, ROOMSERVICE_RUNTIME: "docker", ROOMSERVICE_ROOM_POOL: "0", ROOMSERVICE_LOG_LEVEL: process.env.RS_DEBUG ?? "warn" });
-  const ownerId = (await readFile(join(dataDir, "owner-id"), "utf8")).trim();
-  t.after(async () => {
-    server.child.kill("SIGKILL");
-    await waitExit(server.child);
-    const rt = await createDockerRuntime({ ownerId, logger: quiet });
-    await rt.reapOrphans(ownerId);
-    await rt.close();
   });
   const admin = await mintParticipantToken(SECRET, { room: "*", identity: "ops", role: "user", api: { admin: {} } as never, ttlSeconds: 600 });
   let text = "";

@@ -139,7 +139,9 @@ export function toManifest(f: FormModel, base: Manifest = {}): Manifest {
     if (e.kind === "token") return { name, token: { identity: e.identity.trim() || f.name.trim(), role: e.role.trim() || "agent" } };
     return { name, value: e.value };
   });
-  const ports = f.ports.filter((p) => p.num.trim() !== "").map((p) => {
+  // A row with a liveness path but no number is kept, so the server names its missing number
+  // (form-errors.ts keptRows uses the same rule to put errors on rows).
+  const ports = f.ports.filter((p) => p.num.trim() !== "" || p.liveness.trim() !== "").map((p) => {
     const prev = basePorts.find((b) => String(b.num) === p.num.trim()) ?? {};
     const { liveness: _l, ...rest } = prev;
     return prune({ ...rest, num: numOrText(p.num), type: p.type, liveness: p.liveness.trim() || undefined });

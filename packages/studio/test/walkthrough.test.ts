@@ -116,7 +116,7 @@ test("walk-through: sign in, add a service, join, ready, live logs, chat, edit e
     await page.getByRole("link", { name: "reader" }).waitFor();
     await w.shot("services-room");
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Secrets" }).click();
-    await page.getByRole("heading", { name: "Secrets" }).waitFor();
+    await page.getByRole("heading", { name: "Secrets", level: 1 }).waitFor();
     await w.shot("secrets");
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${s.url}/rooms/${ROOM}`);

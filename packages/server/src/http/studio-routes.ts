@@ -50,6 +50,20 @@ const PAGE_HEADERS: Record<string, string> = {
   "x-frame-options": "DENY",
 };
 
+/**
+ * Paths that belong to an API (REST, auth, the LLM proxy, storage downloads, assets): an
+ * unknown one answers the API's `{error, code}` JSON even to a browser.
+ */
+const API_PATHS = [/^\/accounts(\/|$)/, /^\/auth(\/|$)/, /^\/openai(\/|$)/, /^\/healthz$/, /^\/assets\//, /^\/rooms\/[^/]+\/storage(\/|$)/];
+
+/**
+ * True for a browser navigating to a page (GET/HEAD asking for HTML) outside the APIs: an
+ * unknown such path gets Studio's own "page not found" instead of Fastify's JSON.
+ */
+export function isPageNavigation(method: string, path: string, accept: string | undefined): boolean {
+  return (method === "GET" || method === "HEAD") && /\btext\/html\b/.test(accept ?? "") && !API_PATHS.some((re) => re.test(path));
+}
+
 interface Asset {
   body: Buffer;
   gzip: Buffer | null;
@@ -103,6 +117,18 @@ export function registerStudioRoutes(app: FastifyInstance, o: { dir?: string } =
     return send(req, reply, index, "no-cache");
   };
   for (const route of STUDIO_PAGE_ROUTES) app.get(route, page);
+
+  // Unknown paths (this root scope; the REST scope has its own): a browser navigation gets
+  // the app, with status 404, and the app shows its "Page not found" (its router knows no
+  // such page either); anything else gets the API's error shape.
+  app.setNotFoundHandler(async (req, reply) => {
+    const path = req.url.split("?")[0]!;
+    if (isPageNavigation(req.method, path, req.headers.accept)) {
+      reply.code(404); // kept by page() unless the app is not built (503)
+      return page(req, reply);
+    }
+    return reply.code(404).send({ error: `no such route: ${req.method} ${path}`, code: "not_found" });
+  });
 
   app.get<{ Params: { "*": string } }>("/assets/*", async (req, reply) => {
     const a = await load(`assets/${req.params["*"]}`);

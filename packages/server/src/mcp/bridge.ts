@@ -20,6 +20,7 @@ import { ToolError, jsonInput, type ProvidedToolkit, type ToolkitProvider } from
 import { resultToContent } from "./content-map.ts";
 import { DEFAULT_MCP_TIMEOUTS, McpCallError, McpEndpoint, type McpTimeouts } from "./endpoint.ts";
 import { netnsFetch } from "./netns-fetch.ts";
+import { recordSideEvent } from "../services/side-events.ts";
 
 /** For a runtime that cannot open connections into its rooms: every connect fails, saying so. */
 function noConnector(sandbox: { constructor: { name: string } }): ServiceConnector {
@@ -28,7 +29,6 @@ function noConnector(sandbox: { constructor: { name: string } }): ServiceConnect
 }
 
 const DISCONNECT_STATES = new Set<ServiceRuntimeState["state"]>(["stopping", "stopped", "exited", "failed", "backoff"]);
-const MAX_EVENTS = 50;
 
 interface BridgedService {
   serviceId: string;
@@ -139,19 +139,7 @@ export class McpBridge implements ToolkitProvider {
   }
 
   private event(rb: RoomBridge, svc: BridgedService, type: "Normal" | "Warning", reason: ServiceEvent["reason"], message: string): void {
-    const now = this.d.ctx.clock.now();
-    let list = rb.events.get(svc.serviceId);
-    if (list === undefined) rb.events.set(svc.serviceId, (list = []));
-    const same = list.find((x) => x.type === type && x.reason === reason && x.message === message);
-    if (same !== undefined) {
-      same.count++;
-      same.last_timestamp = now;
-    } else {
-      list.push({ type, reason, message, count: 1, first_timestamp: now, last_timestamp: now });
-      if (list.length > MAX_EVENTS) list.splice(0, list.length - MAX_EVENTS);
-    }
-    (type === "Warning" ? this.log.warn.bind(this.log) : this.log.info.bind(this.log))({ room: rb.room, service: svc.name, reason }, message);
-    this.d.rooms.get(rb.room)?.logs.publish({ type: "service.event", data: { service_id: svc.serviceId, service: svc.name, type, reason, message, timestamp: now } });
+    recordSideEvent({ events: rb.events, log: this.log, rooms: this.d.rooms, room: rb.room, now: this.d.ctx.clock.now() }, svc, type, reason, message);
   }
 
   private async closeRoom(room: string, sessionId: string): Promise<void> {

@@ -55,6 +55,7 @@ export async function deleteRoomData(d: { store: Store; roomsDir: string; queues
       count("session_stats", await trx.deleteFrom("session_stats").where("session_id", "in", sessionIds).execute());
       count("sessions", await trx.deleteFrom("sessions").where("room", "=", room).execute());
       count("service_versions", await trx.deleteFrom("service_versions").where("service_id", "in", serviceIds).execute());
+      count("service_sources", await trx.deleteFrom("service_sources").where("service_id", "in", serviceIds).execute());
       count("services", await trx.deleteFrom("services").where("room", "=", room).execute());
       count("secrets", await trx.deleteFrom("secrets").where("room", "=", room).execute());
       count("room_settings", await trx.deleteFrom("room_settings").where("room", "=", room).execute());

@@ -32,6 +32,7 @@ import type { ServerContext } from "../context.ts";
 import { netnsFetch, type FetchLike } from "../mcp/netns-fetch.ts";
 import type { RoomManager } from "../rooms/room-manager.ts";
 import type { ServiceLauncher, ServiceStartedEvent } from "./launcher.ts";
+import { recordSideEvent } from "./side-events.ts";
 
 /** How long a call is retried while its service starts (ms). */
 export const WEBHOOK_RETRY_WINDOW_MS = 60_000;
@@ -39,7 +40,6 @@ const FIRST_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 2_000;
 /** Each attempt's own limit (ms): an agent host answers the webhook before it joins. */
 const ATTEMPT_TIMEOUT_MS = 10_000;
-const MAX_EVENTS = 50;
 
 /**
  * The webhook secret of one service in one session: HMAC-SHA256 of the project secret, so it
@@ -216,19 +216,7 @@ export class AgentWebhooks {
   }
 
   private event(rh: RoomHooks, svc: HookedService, type: "Normal" | "Warning", reason: ServiceEvent["reason"], message: string): void {
-    const now = this.d.ctx.clock.now();
-    let list = rh.events.get(svc.serviceId);
-    if (list === undefined) rh.events.set(svc.serviceId, (list = []));
-    const same = list.find((x) => x.type === type && x.reason === reason && x.message === message);
-    if (same !== undefined) {
-      same.count++;
-      same.last_timestamp = now;
-    } else {
-      list.push({ type, reason, message, count: 1, first_timestamp: now, last_timestamp: now });
-      if (list.length > MAX_EVENTS) list.splice(0, list.length - MAX_EVENTS);
-    }
-    (type === "Warning" ? this.log.warn.bind(this.log) : this.log.info.bind(this.log))({ room: rh.room, service: svc.name, reason }, message);
-    this.d.rooms.get(rh.room)?.logs.publish({ type: "service.event", data: { service_id: svc.serviceId, service: svc.name, type, reason, message, timestamp: now } });
+    recordSideEvent({ events: rh.events, log: this.log, rooms: this.d.rooms, room: rh.room, now: this.d.ctx.clock.now() }, svc, type, reason, message);
   }
 
   private closeRoom(room: string, sessionId: string): void {

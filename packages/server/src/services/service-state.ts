@@ -36,6 +36,7 @@ export function serviceStateJson(rec: ServiceRecord, st: ServiceStateJson, lastE
     image: typeof container.image === "string" ? container.image : "",
     scope: rec.room === null ? "project" : "room",
     state: stateName(st.state),
+    enabled: rec.spec.enabled !== false,
     restart_count: st.restart_count,
     started_at: st.started_at === null ? null : iso(st.started_at),
     last_exit: st.last_exit_at === null ? null : { code: st.last_exit_code, reason: lastExit?.reason ?? "exit", at: iso(st.last_exit_at) },

@@ -94,8 +94,27 @@ export class ServiceStore {
     return this.changed((await this.get(id))!);
   }
 
+  /**
+   * The YAML text the service's version `version` was saved as (an editor keeps the user's
+   * comments and layout), or null when none was saved. A later edit made another way (JSON,
+   * the form) leaves an older `version` here: the caller then knows the text is stale.
+   */
+  async source(id: string): Promise<{ yaml: string; version: number } | null> {
+    const r = await this.store.db.selectFrom("service_sources").select(["yaml", "version"]).where("service_id", "=", id).executeTakeFirst();
+    return r === undefined ? null : { yaml: r.yaml, version: r.version };
+  }
+
+  /** Keeps `yaml` as the text of the service's version `version` (replacing any earlier text). */
+  async setSource(id: string, version: number, yaml: string, now: number): Promise<void> {
+    await this.store.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom("service_sources").where("service_id", "=", id).execute();
+      await trx.insertInto("service_sources").values({ service_id: id, version, yaml, updated_at: now }).execute();
+    });
+  }
+
   async delete(id: string): Promise<boolean> {
     const cur = await this.get(id);
+    await this.store.db.deleteFrom("service_sources").where("service_id", "=", id).execute();
     const r = await this.store.db.deleteFrom("services").where("id", "=", id).executeTakeFirst();
     const deleted = Number(r.numDeletedRows) > 0;
     if (cur !== undefined && deleted) this.changed(cur);

@@ -170,6 +170,14 @@ const SQLITE: string[] = [
      value TEXT NOT NULL,
      updated_at INTEGER NOT NULL
    );`,
+  // 7: the YAML text a service was last saved as from an editor (comments and layout kept),
+  // with the service version it describes (services/service-store.ts `source`).
+  `CREATE TABLE service_sources (
+     service_id TEXT PRIMARY KEY,
+     version INTEGER NOT NULL,
+     yaml TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   );`,
 ];
 
 const POSTGRES: string[] = [
@@ -323,6 +331,12 @@ const POSTGRES: string[] = [
    CREATE TABLE installation_state (
      name TEXT COLLATE "C" PRIMARY KEY,
      value TEXT NOT NULL,
+     updated_at BIGINT NOT NULL
+   );`,
+  `CREATE TABLE service_sources (
+     service_id TEXT COLLATE "C" PRIMARY KEY,
+     version BIGINT NOT NULL,
+     yaml TEXT NOT NULL,
      updated_at BIGINT NOT NULL
    );`,
 ];

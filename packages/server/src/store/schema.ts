@@ -11,6 +11,7 @@ export interface Database {
   room_settings: RoomSettingsTable;
   services: ServicesTable;
   service_versions: ServiceVersionsTable;
+  service_sources: ServiceSourcesTable;
   secrets: SecretsTable;
   api_keys: ApiKeysTable;
   llm_upstreams: LlmUpstreamsTable;
@@ -57,6 +58,14 @@ export interface ServiceVersionsTable {
   version: number;
   spec: string;
   created_at: number;
+}
+
+/** The YAML text of a service's version `version`, as an editor saved it (comments kept). */
+export interface ServiceSourcesTable {
+  service_id: string;
+  version: number;
+  yaml: string;
+  updated_at: number;
 }
 
 export interface SecretsTable {

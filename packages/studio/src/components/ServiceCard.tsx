@@ -55,11 +55,16 @@ export function ServiceCard({ room, s, sessionLive }: { room: string; s: Service
 
   const editHref = s.scope === "room" ? `/rooms/${encodeURIComponent(room)}/services/${encodeURIComponent(s.service_id)}` : `/services/${encodeURIComponent(s.service_id)}`;
   const lastEvent = s.events[s.events.length - 1];
+  // A disabled service never starts: the server refuses to restart it, so the card says so
+  // instead of a bare "stopped" and a Restart that can only fail.
+  const disabled = s.enabled === false;
+  const shown = disabled && s.state === "stopped" ? "disabled" : s.state;
+  const restartWhy = disabled ? "Disabled in its configuration: enable it (Edit) to run it" : sessionLive ? "Restart now with the latest saved version" : "The room has no live session";
   return (
-    <section className={`card service tone-${stateTone(s.state)}`} role="region" aria-label={s.name}>
+    <section className={`card service tone-${stateTone(shown)}`} role="region" aria-label={s.name}>
       <header>
         <h3 id={headingId}>{s.name}</h3>
-        <span className={`badge tone-${stateTone(s.state)}`} data-testid="state">{s.state}</span>
+        <span className={`badge tone-${stateTone(shown)}`} data-testid="state">{shown}</span>
       </header>
       <p className="image mono" title={s.image}>{s.image}</p>
       <dl className="facts">
@@ -81,11 +86,12 @@ export function ServiceCard({ room, s, sessionLive }: { room: string; s: Service
       {lastEvent !== undefined && s.last_start_error === null && (
         <p className="muted small last-event">{lastEvent.reason}: {lastEvent.message}{lastEvent.count > 1 ? ` (×${lastEvent.count})` : ""}</p>
       )}
+      {disabled && <p className="muted small" id={`${headingId}-disabled`}>Disabled in its configuration: sessions do not start it. Enable it with Edit.</p>}
       {label !== null && <p className="small" role="status">{label}</p>}
       {error !== null && <p className="small error" role="alert">{error}</p>}
       <footer>
-        <button type="button" onClick={() => act("restart")} disabled={!sessionLive || intent.kind === "sent"}
-          title={sessionLive ? "Restart now with the latest saved version" : "The room has no live session"}>Restart</button>
+        <button type="button" onClick={() => act("restart")} disabled={disabled || !sessionLive || intent.kind === "sent"} title={restartWhy}
+          aria-describedby={disabled ? `${headingId}-disabled` : undefined}>Restart</button>
         <button type="button" onClick={() => act("stop")} disabled={!sessionLive || intent.kind === "sent" || s.state === "stopped"}>Stop</button>
         <Link className="button ghost" to={editHref} aria-label={`Edit ${s.name}`}>Edit</Link>
       </footer>

@@ -10,6 +10,7 @@ import { StatsChart } from "../components/StatsChart.tsx";
 import { Chat } from "../components/Chat.tsx";
 import { Storage } from "../components/Storage.tsx";
 import { TaskProgress } from "../components/TaskProgress.tsx";
+import { SecretList } from "../components/SecretList.tsx";
 import { dateTime, duration, useLoad, useNow } from "../hooks.ts";
 import type { SessionInfo } from "../types.ts";
 
@@ -24,6 +25,8 @@ export function RoomPage() {
   const session = live?.session ?? null;
   const sessionId = session?.id ?? null;
   const services = live?.services ?? [];
+  // A disabled service never runs: nothing to chart.
+  const measured = services.filter((s) => s.enabled !== false);
   const serviceList = useMemo(() => services.map((s) => ({ id: s.service_id, name: s.name })), [services]);
   const sessionEvents = state.events.filter((e) => sessionId === null || e.session_id === sessionId);
 
@@ -43,7 +46,8 @@ export function RoomPage() {
     document.title = `${room} · Studio`;
   }, [room]);
 
-  // Refused (an invalid room name, signed out): the reason, and nothing to act on.
+  // The server refused the room's stream (an invalid name, signed out): say why, and offer
+  // nothing that would fail the same way (Add service, Join).
   if (state.connection === "failed") {
     return (
       <div className="page room-page">
@@ -53,8 +57,10 @@ export function RoomPage() {
             <h1>{room}</h1>
           </div>
         </header>
-        <p role="alert" className="error">{state.error}</p>
-        <p><Link to="/rooms">Back to the rooms</Link></p>
+        <div className="notice bad" role="alert">
+          <p>The server refused this room: {state.error}</p>
+          <p><Link to="/rooms">Back to the rooms</Link></p>
+        </div>
       </div>
     );
   }
@@ -124,9 +130,9 @@ export function RoomPage() {
 
         <section className="panel diag-panel" role="region" aria-label="Diagnostics">
           <h2>Diagnostics</h2>
-          {services.length === 0 ? <p className="empty">No services to measure.</p> : (
+          {measured.length === 0 ? <p className="empty">No services to measure.</p> : (
             <div className="charts">
-              {services.map((s) => {
+              {measured.map((s) => {
                 const samples = (state.stats.get(s.service_id) ?? []).filter((x) => sessionId === null || x.session_id === sessionId);
                 return (
                   <div key={s.service_id} className="chart-pair">
@@ -149,6 +155,12 @@ export function RoomPage() {
           <Storage client={client} />
         </section>
       </div>
+
+      <section className="panel room-secrets" role="region" aria-labelledby="room-secrets-h">
+        <h2 id="room-secrets-h">Room secrets</h2>
+        <p className="muted small">Only this room's services can use them; a room secret shadows a project secret of the same name. Values are write-only.</p>
+        <SecretList scope={{ kind: "room", room }} />
+      </section>
     </div>
   );
 }

@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { Link, useNavigate } from "react-router-dom";
+import { roomNameError } from "@roomservice/protocol";
 import { useApi } from "../App.tsx";
 import { dateTime, duration, useLoad, useNow } from "../hooks.ts";
 import type { RoomInfo, SessionInfo } from "../types.ts";
@@ -11,6 +12,9 @@ export function RoomsPage() {
   const navigate = useNavigate();
   const now = useNow();
   const [name, setName] = useState("");
+  // The server's own rule (protocol/room-name.ts), said before navigating to a room that
+  // cannot exist.
+  const [nameError, setNameError] = useState<string | null>(null);
   const rooms = useLoad(async () => (await api.get<{ rooms: RoomInfo[] }>(api.project("/rooms"))).rooms, [api]);
   const recent = useLoad(async () => (await api.get<{ sessions: SessionInfo[] }>(api.project("/sessions"))).sessions.filter((s) => !s.is_active), [api]);
   // Live data: refresh every few seconds (the per-room page streams; this list polls).
@@ -25,7 +29,12 @@ export function RoomsPage() {
 
   const open = (e: FormEvent) => {
     e.preventDefault();
-    if (name.trim() !== "") navigate(`/rooms/${encodeURIComponent(name.trim())}`);
+    const n = name.trim();
+    if (n === "") return;
+    const err = roomNameError(n);
+    setNameError(err);
+    if (err === null) navigate(`/rooms/${encodeURIComponent(n)}`);
+    else document.getElementById("open-room")?.focus();
   };
   const live = (rooms.data ?? []).filter((r) => r.live != null);
   const idle = (rooms.data ?? []).filter((r) => r.live == null);
@@ -37,10 +46,12 @@ export function RoomsPage() {
           <h1>Rooms</h1>
           <p className="muted">A room's services start when its first participant joins, and stop when the session ends.</p>
         </div>
-        <form className="inline-form" onSubmit={open}>
+        <form className="inline-form open-room" onSubmit={open} noValidate>
           <label htmlFor="open-room" className="sr-only">Room name</label>
-          <input id="open-room" placeholder="room name" value={name} onChange={(e) => setName(e.target.value)} />
+          <input id="open-room" placeholder="room name" value={name} onChange={(e) => { setName(e.target.value); setNameError(null); }}
+            aria-invalid={nameError !== null ? true : undefined} aria-describedby={nameError !== null ? "open-room-error" : undefined} />
           <button type="submit" disabled={name.trim() === ""}>Open room</button>
+          {nameError !== null && <p className="field-error" id="open-room-error" role="alert">{nameError}</p>}
         </form>
       </header>
       {rooms.error !== null && <p role="alert" className="error">{rooms.error}</p>}

@@ -5,10 +5,32 @@ import { useApi } from "../App.tsx";
 import { ApiError, errorText } from "../api.ts";
 import { YamlEditor, errorText as manifestErrorText } from "../components/YamlEditor.tsx";
 import { ServiceForm } from "../components/ServiceForm.tsx";
+import { errorsByField } from "../form-errors.ts";
 import { emptyForm, fromManifest, manifestOfRecord, toManifest, type FormModel, type Manifest } from "../manifest-form.ts";
 import type { ManifestError, RoomLive, SecretInfo, ServiceRecord } from "../types.ts";
 
 type Mode = "form" | "yaml";
+/** GET .../services/{id}/source: the YAML text last saved from an editor, and the revision it describes. */
+type Source = { yaml: string | null; revision: number | null; current_revision: number };
+
+/** Equal as JSON values (key order ignored): does a YAML text still say what is stored? */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a), kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+/** The YAML text's value, or undefined when it does not parse. */
+function yamlValue(text: string): unknown {
+  try {
+    return parseYaml(text, { version: "1.1" }) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+const NOT_KEPT = "The YAML below is generated from the stored service: it was changed another way (the form or the API) since its YAML was saved, so the comments and layout of that text were not kept.";
 /** What the server said it will not catch until the next session (e.g. an image not on the host). */
 type SaveWarning = { path: string; message: string };
 type Saved = { kind: "created"; name: string; warnings: SaveWarning[] } | { kind: "updated"; name: string; id: string; warnings: SaveWarning[] };
@@ -41,11 +63,24 @@ export function ServiceEditPage() {
   const [secrets, setSecrets] = useState<string[]>([]);
   const [busy, setBusy] = useState(false);
   const [loaded, setLoaded] = useState(id === undefined);
+  // Why the YAML shown is not the user's own text (null when it is, or there never was one).
+  const [sourceNote, setSourceNote] = useState<string | null>(null);
   // Save is at the foot of a long form and its outcome at the head: bring the outcome into
   // view (and focus, for screen readers) whenever it changes, or Save looks like it did nothing.
   const outcome = useRef<HTMLDivElement>(null);
+  // The form as it was saved: errors name manifest paths, mapped to that form's rows.
+  const [savedForm, setSavedForm] = useState<FormModel | null>(null);
+  const byField = mode === "form" && savedForm !== null ? errorsByField(errors, savedForm) : new Map<string | null, ManifestError[]>();
+  const firstInvalid = [...byField.keys()].find((k): k is string => k !== null) ?? null;
   useEffect(() => {
     if (problem === null && saved === null) return;
+    // Errors on form fields: the first invalid field gets focus (its message is linked to it).
+    const field = firstInvalid === null ? null : document.getElementById(firstInvalid);
+    if (field !== null) {
+      field.scrollIntoView?.({ block: "center" });
+      field.focus({ preventScroll: true });
+      return;
+    }
     outcome.current?.scrollIntoView?.({ block: "nearest" });
     outcome.current?.focus({ preventScroll: true });
   }, [problem, saved, errors]);
@@ -63,9 +98,15 @@ export function ServiceEditPage() {
           const s = await api.get<ServiceRecord>(`${scope}/services/${encodeURIComponent(id)}`);
           if (cancelled) return;
           const m = manifestOfRecord(s);
+          // The user's own YAML text when it still says what is stored (an older server has no
+          // source route: the text is generated then).
+          const src = await api.get<Source>(`${scope}/services/${encodeURIComponent(id)}/source`).catch(() => null);
+          if (cancelled) return;
+          const own = src?.yaml != null && src.revision === s.revision && sameValue(yamlValue(src.yaml), m);
           setBase(m);
           setForm(fromManifest(m));
-          setText(stringifyYaml(m));
+          setText(own ? src!.yaml! : stringifyYaml(m));
+          setSourceNote(src?.yaml != null && !own ? NOT_KEPT : null);
           setLoaded(true);
         }
       } catch (err) {
@@ -91,8 +132,12 @@ export function ServiceEditPage() {
     if (next === mode) return;
     setProblem(null);
     if (next === "yaml") {
+      // Keep the user's text (comments, layout) when the form changed nothing it says.
       const m = toManifest(form, base);
-      setText(stringifyYaml(m));
+      if (!sameValue(yamlValue(text), m)) {
+        if (/(^|\s)#/.test(text)) setSourceNote("The YAML below is generated from the form: the comments of the earlier text were not kept.");
+        setText(stringifyYaml(m));
+      }
       setMode("yaml");
       return;
     }
@@ -126,15 +171,30 @@ export function ServiceEditPage() {
         manifest = parseYaml(text, { version: "1.1" }) as Manifest;
       } else {
         manifest = toManifest(form, base);
+        setSavedForm(form);
       }
       const name = String((manifest.metadata as { name?: string } | undefined)?.name ?? "");
+      // Saved from the YAML editor: the text is kept beside the service (its comments and
+      // layout come back next time); the service itself is the JSON above.
+      const keepText = async (serviceId: string, revision: number | undefined) => {
+        if (mode !== "yaml" || revision === undefined) return;
+        try {
+          await api.put(`${scope}/services/${encodeURIComponent(serviceId)}/source`, { yaml: text, revision });
+          setSourceNote(null);
+        } catch (err) {
+          // The service is saved; only its text is not (e.g. saved again meanwhile elsewhere).
+          setSourceNote(`Saved, but the YAML text was not kept (${errorText(err)}): it is generated next time.`);
+        }
+      };
       if (id === undefined) {
         const r = await api.post<{ id: string; warnings?: SaveWarning[] }>(`${scope}/services`, manifest);
+        await keepText(r.id, 1);
         const warnings = r.warnings ?? [];
         navigate(`${listHref}/${encodeURIComponent(r.id)}`, { replace: true, state: { created: name, warnings } });
         setSaved({ kind: "created", name, warnings });
       } else {
-        const r = await api.put<{ warnings?: SaveWarning[] } | undefined>(`${scope}/services/${encodeURIComponent(id)}`, manifest);
+        const r = await api.put<{ warnings?: SaveWarning[]; revision?: number } | undefined>(`${scope}/services/${encodeURIComponent(id)}`, manifest);
+        await keepText(id, r?.revision);
         setBase(manifest);
         setSaved({ kind: "updated", name, id, warnings: r?.warnings ?? [] });
       }
@@ -201,17 +261,25 @@ export function ServiceEditPage() {
       {problem !== null && <div className="notice bad" role="alert"><p>{problem}</p></div>}
       {errors.length > 0 && (
         <ul className="errors" aria-label="Manifest errors">
-          {errors.map((e, i) => <li key={i}>{e.line !== undefined ? `Line ${e.line}${e.column !== undefined ? `, column ${e.column}` : ""}: ` : ""}{manifestErrorText(e)}</li>)}
+          {errors.map((e, i) => {
+            const text = <>{e.line !== undefined ? `Line ${e.line}${e.column !== undefined ? `, column ${e.column}` : ""}: ` : ""}{manifestErrorText(e)}</>;
+            // In the form, each error links to its field (focus moves there).
+            const field = [...byField.entries()].find(([, errs]) => errs.includes(e))?.[0] ?? null;
+            return <li key={i}>{field === null ? text : <a href={`#${field}`} onClick={(ev) => { ev.preventDefault(); document.getElementById(field)?.focus(); }}>{text}</a>}</li>;
+          })}
         </ul>
       )}
       </div>
 
-      {!loaded ? <p className="muted">Loading…</p> : (
+      {!loaded ? (problem === null && <p className="muted" aria-busy="true">Loading…</p>) : (
         <form onSubmit={save} className="panel editor" aria-label={id === undefined ? "Add service" : "Edit service"}>
           {mode === "form" ? (
-            <ServiceForm value={form} onChange={setForm} secrets={secrets} />
+            <ServiceForm value={form} onChange={setForm} secrets={secrets} errors={byField} />
           ) : (
-            <YamlEditor value={text} onChange={setText} validate={validate} />
+            <>
+              {sourceNote !== null && <p className="notice warn" role="note">{sourceNote}</p>}
+              <YamlEditor value={text} onChange={setText} validate={validate} />
+            </>
           )}
           <div className="form-actions">
             <button type="submit" className="primary" disabled={busy}>Save</button>
