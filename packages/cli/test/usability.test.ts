@@ -149,6 +149,9 @@ test("REST: service create/update take {yaml} like validate; restart of a disabl
   const updated = await call("PUT", `/rooms/lobby/services/${created.body.id}`, { yaml: manifest("web", "enabled: false\n") });
   assert.equal(updated.status, 200, JSON.stringify(updated.body));
   assert.equal((await call("GET", `/rooms/lobby/services/${created.body.id}`)).body.enabled, false);
+  // The text a {yaml} body carried is kept as the service's source, for its revision (editors show it, comments included).
+  const source = await call("GET", `/rooms/lobby/services/${created.body.id}/source`);
+  assert.deepEqual(source.body, { yaml: manifest("web", "enabled: false\n"), revision: updated.body.revision, current_revision: updated.body.revision });
   // A YAML error is located like validate's.
   const badYaml = await call("POST", "/services", { yaml: manifest("web2", "colour: red\n") });
   assert.equal(badYaml.status, 400);

@@ -13,6 +13,7 @@ import { serviceWarnings, type ImageExists } from "../services/service-warnings.
 import { legacyNameWarnings } from "../services/stored-manifest.ts";
 import { MANIFEST_BODY_FORMS, manifestFromBody } from "./manifest-body.ts";
 import { MIN_MASKED_SECRET_BYTES } from "../services/launch-spec.ts";
+import { MAX_SOURCE_BYTES } from "./service-source-routes.ts";
 
 /** Fields the API adds to a service (serviceJson), ignored when a client sends them back. */
 export const SERVER_SET_FIELDS = ["id", "version_number", "revision", "room", "created_at", "updated_at", "warnings"] as const;
@@ -75,7 +76,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
   /** The room of a room-scoped route (already validated by the scope's hook), or null. */
   const roomOf = (req: Req): string | null => req.params.room ?? null;
 
-  function parseService(body: unknown): { name: string; spec: Record<string, unknown>; warnings: readonly ManifestWarning[] } {
+  function parseService(body: unknown): { name: string; spec: Record<string, unknown>; warnings: readonly ManifestWarning[]; yaml: string | undefined } {
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest(`request body must be ${MANIFEST_BODY_FORMS}`);
     const obj = { ...(body as Record<string, unknown>) };
     // What this API adds to a service (serviceJson) is not part of the manifest: a client that
@@ -89,8 +90,15 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
         errors: manifestErrorsJson(r.errors),
       });
     }
-    return { name: r.manifest.metadata.name, spec, warnings: r.warnings };
+    // A {yaml} body's text is kept as the service's source (comments, layout) for editors.
+    const yaml = Object.keys(obj).length === 1 && typeof obj.yaml === "string" ? obj.yaml : undefined;
+    return { name: r.manifest.metadata.name, spec, warnings: r.warnings, yaml };
   }
+
+  /** Keeps the text a service was saved from, for its revision (what GET …/source answers). */
+  const keepSource = async (s: ServiceRecord, yaml: string | undefined) => {
+    if (yaml !== undefined && Buffer.byteLength(yaml) <= MAX_SOURCE_BYTES) await d.services.setSource(s.id, s.version, yaml, ctx.clock.now());
+  };
 
   const warningsFor = (room: string | null, p: { name: string; spec: Record<string, unknown>; warnings: readonly ManifestWarning[] }, selfId?: string) =>
     serviceWarnings({ store: d.services, project: ctx.projectId, room, name: p.name, spec: p.spec, manifestWarnings: p.warnings, imageExists: d.imageExists, ...(selfId === undefined ? {} : { selfId }) });
@@ -110,6 +118,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       // The same warnings as POST …/services/validate (missing image, shared port, ignored fields).
       const warnings = await warningsFor(g.room, parsed);
       const s = await d.services.create(ctx.projectId, g.room, parsed.name, parsed.spec, ctx.clock.now());
+      await keepSource(s, parsed.yaml);
       ctx.logger.info({ service: s.id, name: s.name, room: g.room, by: g.admin.identity }, "service created");
       if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service stored with warnings");
       return reply.code(201).send({ id: s.id, warnings });
@@ -128,6 +137,7 @@ export function registerRestRoutes(app: FastifyInstance, d: RestDeps): void {
       const parsed = parseService(req.body);
       const warnings = await warningsFor(g.room, parsed, req.params.id!);
       const s = await d.services.update(req.params.id!, parsed.name, parsed.spec, ctx.clock.now());
+      await keepSource(s, parsed.yaml);
       ctx.logger.info({ service: s.id, version: s.version, by: g.admin.identity }, "service updated (applies at the next session)");
       if (warnings.length > 0) ctx.logger.warn({ service: s.id, warnings }, "service stored with warnings");
       // 200 with the warnings (the SDK ignores update bodies; the CLI and Studio show them).
