@@ -31,7 +31,7 @@ burst(50000, () => {
 });
 `;
 
-test("log viewer: 100,000 lines, virtualized; a slow page dropped by the server resumes and loses nothing; pause loses nothing; long lines wrap; follow, filter, stderr, ANSI", async (t) => {
+test("log viewer: 100,000 lines, virtualized; a slow page dropped by the server resumes and loses nothing; pause loses nothing; long lines wrap; follow, filter, stderr, ANSI", { timeout: 900_000 }, async (t) => {
   // A small per-client bound, so the throttled page below is dropped for sure.
   const s = await startStudioEnv({ server: { streamLimits: { maxSseBufferedBytes: 128 * 1024 } } });
   t.after(() => s.close());
@@ -54,6 +54,15 @@ test("log viewer: 100,000 lines, virtualized; a slow page dropped by the server 
     const view = logs.getByRole("log");
     const count = logs.getByText(/^[\d,]+ lines$/);
     const shown = async () => Number(((await count.textContent()) ?? "0").replace(/\D/g, ""));
+    // Waits for exactly `n` lines: a hang bound, generous because a loaded CI machine takes
+    // minutes for 50,000 lines; a timeout says how many arrived and whether any were skipped.
+    const waitForLines = async (n: number) => {
+      const label = `${n.toLocaleString("en-US")} lines`;
+      await logs.getByText(label).waitFor({ timeout: 300_000 }).catch(async (err: Error) => {
+        const skipped = await logs.getByText(/lines skipped/).allTextContents();
+        throw new Error(`waiting for "${label}": the view shows ${await shown()} lines${skipped.length > 0 ? `, ${skipped.join(", ")}` : ", none skipped"} (${err.message.split("\n")[0]})`);
+      });
+    };
     // Whether the drop happens depends on how much the sockets' own buffers absorb on this
     // machine (it did under load, not on a quiet machine): the server's bound and the resume
     // after a drop are asserted in stream-catchup.test.ts and logs-gap.test.ts; here the
@@ -65,7 +74,7 @@ test("log viewer: 100,000 lines, virtualized; a slow page dropped by the server 
     t.diagnostic(dropped ? "the throttled page was dropped and resumed" : "the throttled page was not dropped on this machine");
     await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     // The first burst is all in, none skipped; pause, then release the second burst through room storage.
-    await logs.getByText("50,002 lines").waitFor({ timeout: 120_000 });
+    await waitForLines(50_002);
     assert.equal(await logs.getByText(/lines skipped/).count(), 0, "no line was skipped");
     await logs.getByRole("button", { name: "Pause" }).click();
     await view.evaluate((el) => { el.scrollTop = Math.max(0, el.scrollTop - 2000); });
@@ -75,7 +84,7 @@ test("log viewer: 100,000 lines, virtualized; a slow page dropped by the server 
     await storage.getByRole("cell", { name: "go", exact: true }).waitFor();
 
     // Every line arrives while paused — 1 + 100,000 + "all done" — and the view stays put.
-    await logs.getByText("100,003 lines").waitFor({ timeout: 120_000 });
+    await waitForLines(100_003);
     assert.equal(await logs.getByText(/lines skipped/).count(), 0, "no line was skipped");
     assert.equal(await view.evaluate((el) => el.scrollTop), held, "a paused view does not move");
     const follow = logs.getByRole("button", { name: "Follow (50,001 new)" });
