@@ -88,6 +88,11 @@ test("chat: a thread document with the real chat agent — reply in the page and
     await waitUntil("the attachment in the reader's copy", () => messagesOf(doc).length === 5, 10_000);
     assert.deepEqual(messagesOf(doc).slice(3), [[me, "see attached", ["uploaded-files/report.txt"]], ["agent", "you said: see attached", []]]);
     assert.equal(new TextDecoder().decode(await reader.storage.download("uploaded-files/report.txt").then((f: any) => f.data)), "numbers");
+    // A second file of the same name does not replace the first (its message still points at it).
+    await chat.getByLabel("Attach files").setInputFiles({ name: "report.txt", mimeType: "text/plain", buffer: Buffer.from("other numbers") });
+    await chat.getByRole("list", { name: "Attachments to send" }).getByText("report (2).txt").waitFor();
+    assert.equal(new TextDecoder().decode(await reader.storage.download("uploaded-files/report.txt").then((f: any) => f.data)), "numbers");
+    assert.equal(new TextDecoder().decode(await reader.storage.download("uploaded-files/report (2).txt").then((f: any) => f.data)), "other numbers");
     await w.shot("chat-attachments");
     await reader.sync.close(path);
 

@@ -21,6 +21,20 @@ type LiveDoc = ThreadDoc & { listen(fn: () => void): { unsubscribe(): void } };
 
 /** Where attachments are uploaded, as MeshAgent's useChat does (`uploaded-files/<name>`). */
 const UPLOAD_FOLDER = "uploaded-files";
+
+/**
+ * `uploaded-files/<name>`, or `<stem> (2)<ext>`, `(3)`, … when taken (at most 100 tries; the
+ * upload itself refuses to overwrite, so a name taken meanwhile is an error, not a loss).
+ */
+async function freeUploadPath(client: { storage: { exists(path: string): Promise<boolean> } }, name: string): Promise<string> {
+  const dot = name.lastIndexOf(".");
+  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
+  for (let i = 1; i <= 100; i++) {
+    const candidate = `${UPLOAD_FOLDER}/${i === 1 ? name : `${stem} (${i})${ext}`}`;
+    if (!(await client.storage.exists(candidate))) return candidate;
+  }
+  throw new Error(`${UPLOAD_FOLDER} already has 100 files named like ${name}: rename the file`);
+}
 /** `typing` notices are sent at most this often while the user types (docs/chat.md). */
 const TYPING_EVERY_MS = 1000;
 
@@ -164,10 +178,11 @@ export function Thread({ client, path, me, agent, people }: { client: RoomClient
 
   const attach = async (list: FileList | null) => {
     for (const f of Array.from(list ?? [])) {
-      const dest = `${UPLOAD_FOLDER}/${f.name}`;
       setUploading(f.name);
       try {
-        await client.storage.upload(dest, new Uint8Array(await f.arrayBuffer()), { overwrite: true });
+        // Never over an earlier attachment (its message still points at it): "name (2).ext", …
+        const dest = await freeUploadPath(client, f.name);
+        await client.storage.upload(dest, new Uint8Array(await f.arrayBuffer()), { overwrite: false });
         setFiles((fs) => (fs.includes(dest) ? fs : [...fs, dest]));
       } catch (err) {
         setProblem(`Could not attach ${f.name}: ${errorText(err)}`);
