@@ -1,40 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import pg from "pg";
 import { mintParticipantToken } from "../src/index.ts";
 import { eventually, sdk, startTestServer, type TestServer } from "./helpers.ts";
-import { startPgServer } from "./pg-server.ts";
+import { twoClusterNodes } from "./cluster-nodes.ts";
 
 // Lease semantics with in-process nodes (two servers of one cluster in this process): fencing
 // when a lease is lost, one owner for a room whatever the race, and configuration changes
 // reaching every node through LISTEN/NOTIFY. Losses are made in the database and noticed by
 // the next renewal (every second); bounds are waited for.
 
-// A long TTL: this process hosts both nodes and every client, and an event loop stalled past
-// ttl - renewInterval would (correctly) let the other node take a room mid-test.
-const timing = { leaseTtlMs: 30_000, renewIntervalMs: 1000, unusedGraceMs: 1000 };
-
-async function twoNodes(t: { after(fn: () => Promise<void>): void }): Promise<{ a: TestServer; b: TestServer; db: pg.Pool }> {
-  const pgs = await startPgServer();
-  const url = await pgs.createDatabase("lease");
-  const shared = await mkdtemp(join(tmpdir(), "rs-cluster-shared-"));
-  const secret = "lease-test-secret-0123456789";
-  const cluster = { databaseUrl: url, sharedDir: shared, timing };
-  const a = await startTestServer({ secret, cluster });
-  const b = await startTestServer({ secret, cluster });
-  const db = new pg.Pool({ connectionString: url, max: 2 });
-  db.on("error", () => undefined);
-  t.after(async () => {
-    await a.close();
-    await b.close();
-    await db.end();
-    await pgs.stop();
-    await rm(shared, { recursive: true, force: true });
-  });
-  return { a, b, db };
+async function twoNodes(t: { after(fn: () => Promise<void>): void }) {
+  return await twoClusterNodes(t, "lease");
 }
 
 test("a node that loses a room's lease ends the room there and refuses its storage writes (fencing)", { timeout: 120_000 }, async (t) => {

@@ -1,15 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { METHODS, request } from "node:http";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { mintParticipantToken } from "../src/index.ts";
 import { livePathOf } from "../src/cluster/http.ts";
 import { STUDIO_PAGE_ROUTES } from "../src/http/studio-routes.ts";
 import { startTestServer, type TestServer } from "./helpers.ts";
-import { startPgServer } from "./pg-server.ts";
+import { twoClusterNodes } from "./cluster-nodes.ts";
 
 // The credential comes before the body, on every route (docs/architecture.md, "Auth"): a
 // caller without one gets 401 — not 400 for a malformed body, not 413 for a big one — and the
@@ -109,22 +106,7 @@ test("every route checks the credential before the body: no token and a big or m
 });
 
 test("a cluster node checks the credential first on every route, and before forwarding a live-room request: 401 without one even when the owner is unreachable", { timeout: 120_000 }, async (t) => {
-  const pgs = await startPgServer();
-  const databaseUrl = await pgs.createDatabase("authorder");
-  const shared = await mkdtemp(join(tmpdir(), "rs-cluster-shared-"));
-  const cluster = { databaseUrl, sharedDir: shared, timing: { leaseTtlMs: 30_000, renewIntervalMs: 1000, unusedGraceMs: 1000 } };
-  const secret = "auth-order-secret-0123456789";
-  const a: TestServer = await startTestServer({ secret, cluster });
-  const b: TestServer = await startTestServer({ secret, cluster });
-  const db = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-  db.on("error", () => undefined);
-  t.after(async () => {
-    await a.close();
-    await b.close();
-    await db.end();
-    await pgs.stop();
-    await rm(shared, { recursive: true, force: true });
-  });
+  const { a, b, db, secret } = await twoClusterNodes(t, "authorder");
   const client = await a.client("far", "alice");
   // Node a owns "far", and its address now leads nowhere: whatever node b forwards fails (502).
   await db.query("UPDATE cluster_nodes SET url = 'http://127.0.0.1:9' WHERE node_id = $1", [a.server.cluster!.nodeId]);
